@@ -1,0 +1,1 @@
+"""The ``mllmshift`` command line: one module per verb under this package."""

@@ -1,0 +1,58 @@
+"""``mllmshift`` entry point.
+
+Each verb lives in its own module of :mod:`mllmshift.cli` exposing
+``register(subparsers)``, which adds a sub-parser whose ``func`` default runs
+the verb and returns an exit code. Modules are imported when the parser is
+built; heavy dependencies are imported inside the verbs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mllmshift import __version__
+from mllmshift.errors import MllmshiftError
+
+#: verb modules, in the order ``mllmshift --help`` lists them
+COMMANDS: tuple[str, ...] = (
+    "emi",
+    "emid",
+    "estimators",
+    "encoders",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mllmshift",
+        description="How much a multimodal LLM degrades under distribution shift, and why "
+        "(EMI, EMID and the EMID upper bound of Oh et al., ICML 2025).",
+    )
+    parser.add_argument("--version", action="version", version=f"mllmshift {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"mllmshift.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MllmshiftError as err:
+        print(f"mllmshift {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"mllmshift {args.command}: interrupted; completed work is cached, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

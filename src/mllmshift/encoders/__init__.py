@@ -1,0 +1,25 @@
+"""Encoders: texts and images → L2-normalised embedding rows, with a content-addressed cache.
+
+Registered names (stable, used in configs):
+
+- ``use-multilingual``: multilingual Universal Sentence Encoder v3 (512-d), offline, the default text encoder.
+- ``efficientnet-lite0``: EfficientNet-Lite0 ImageNet features (1280-d), offline, the default image encoder.
+- ``clip-vision``: a Hugging Face CLIP vision tower, mean of last-layer patch tokens (the paper's image encoder).
+- ``hf-embedding-layer``: a Hugging Face text model's ``hidden_states[0]``, masked mean without the first token
+  (the paper's XLM-R text encoder).
+"""
+
+from mllmshift.encoders.base import Encoder, l2_normalise
+from mllmshift.registry import Registry
+
+encoders: Registry[type[Encoder]] = Registry("encoder")
+encoders.register("use-multilingual", "mllmshift.encoders.use_multilingual:USEMultilingual", extra="encoders",
+                  description="multilingual Universal Sentence Encoder v3, 512-d, offline (default text)")
+encoders.register("efficientnet-lite0", "mllmshift.encoders.efficientnet:EfficientNetLite0", extra="encoders",
+                  description="EfficientNet-Lite0 ImageNet pooled features, 1280-d, offline (default image)")
+encoders.register("clip-vision", "mllmshift.encoders.hf_clip:CLIPVision", extra="hf",
+                  description="HF CLIP vision tower, mean of last-layer patch tokens (paper's image encoder)")
+encoders.register("hf-embedding-layer", "mllmshift.encoders.hf_text:HFEmbeddingLayer", extra="hf",
+                  description="HF text model hidden_states[0], masked mean without first token (paper's text encoder)")
+
+__all__ = ["Encoder", "encoders", "l2_normalise"]

@@ -1,0 +1,66 @@
+"""The encoder interface: items (texts or images) in, L2-normalised float32 rows out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+Modality = Literal["text", "image"]
+
+
+def l2_normalise(a: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows of ``a`` divided by their Euclidean norm (zero rows stay zero), as float32."""
+    a = np.asarray(a, dtype=np.float32)
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return (a / np.maximum(norms, eps)).astype(np.float32, copy=False)
+
+
+class Encoder(ABC):
+    """Maps a batch of items of one modality to an (n × dim) float32 array of unit rows.
+
+    Subclasses set ``name`` (the registry name), ``modality`` and ``dim`` and
+    implement :meth:`_encode_batch`. :meth:`fingerprint` identifies the exact
+    function the encoder computes (name, weights, version, options) and keys
+    the embedding cache.
+    """
+
+    name: str = "encoder"
+    modality: Modality = "text"
+    dim: int = 0
+    batch_size: int = 32
+
+    @abstractmethod
+    def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
+        """Raw (not necessarily normalised) embeddings of one batch."""
+
+    def config(self) -> dict[str, Any]:
+        """Options that change the output (written into results and the cache key)."""
+        return {"name": self.name}
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.config(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def encode(self, items: Sequence[Any], progress: bool = False) -> np.ndarray:
+        """Embed ``items`` in batches; returns L2-normalised float32 rows."""
+        if len(items) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        rng = range(0, len(items), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            rng = tqdm(rng, desc=f"encode[{self.name}]", unit="batch")
+        for start in rng:
+            batch = items[start : start + self.batch_size]
+            emb = np.asarray(self._encode_batch(batch), dtype=np.float32)
+            if emb.shape != (len(batch), self.dim):
+                raise RuntimeError(f"encoder {self.name} returned shape {emb.shape} for {len(batch)} items,"
+                                   f" expected ({len(batch)}, {self.dim})")
+            out.append(emb)
+        return l2_normalise(np.concatenate(out, axis=0))

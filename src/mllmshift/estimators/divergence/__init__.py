@@ -1,0 +1,1 @@
+"""JSD / divergence estimators."""

@@ -1,0 +1,113 @@
+"""JSON Lines helpers and the canonical sample format.
+
+A canonical record is one JSON object a line with the fields of
+:class:`~mllmshift.records.Sample`: ``id`` and ``question`` are required;
+``response``, ``reference``, ``image``, ``image_text`` and ``metadata`` are
+optional. A relative ``image`` path is resolved against the file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mllmshift.errors import DataError
+from mllmshift.records import Sample, Split
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line of a JSONL file.
+
+    Raises :class:`DataError` naming the file and line for a missing file, bad
+    UTF-8, bad JSON or a line that is not a JSON object.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError("file not found" if not p.exists() else "not a file", path=p)
+    with p.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"not valid UTF-8 ({err.reason} at byte {err.start})", path=p, line=lineno) from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise DataError(f"bad JSON: {err.msg} (column {err.colno})", path=p, line=lineno) from None
+            if not isinstance(obj, dict):
+                raise DataError(f"expected a JSON object, got {type(obj).__name__}", path=p, line=lineno)
+            yield lineno, obj
+
+
+def require_field(obj: dict[str, Any], name: str, path: Path | str, line: int, *, kinds: tuple[type, ...] = (str,),
+                  optional: bool = False) -> Any:
+    """``obj[name]`` checked for presence and type, else a located :class:`DataError`."""
+    if name not in obj or obj[name] is None:
+        if optional:
+            return None
+        raise DataError("missing", path=path, line=line, field=name)
+    value = obj[name]
+    if kinds and not isinstance(value, kinds):
+        want = " or ".join(k.__name__ for k in kinds)
+        raise DataError(f"expected {want}, got {type(value).__name__}", path=path, line=line, field=name)
+    return value
+
+
+def read_canonical(path: str | os.PathLike[str], name: str | None = None) -> Split:
+    """Read a canonical JSONL file into a :class:`Split` named after the file."""
+    p = Path(path)
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(p):
+        sid = require_field(obj, "id", p, lineno, kinds=(str, int))
+        sid = str(sid)
+        if sid in seen:
+            raise DataError(f"duplicate id '{sid}' (first on line {seen[sid]})", path=p, line=lineno, field="id")
+        seen[sid] = lineno
+        image = require_field(obj, "image", p, lineno, optional=True)
+        if image is not None and not os.path.isabs(image):
+            image = str(p.parent / image)
+        metadata = require_field(obj, "metadata", p, lineno, kinds=(dict,), optional=True) or {}
+        samples.append(
+            Sample(
+                id=sid,
+                question=require_field(obj, "question", p, lineno),
+                response=require_field(obj, "response", p, lineno, optional=True),
+                reference=require_field(obj, "reference", p, lineno, optional=True),
+                image=image,
+                image_text=require_field(obj, "image_text", p, lineno, optional=True),
+                metadata=metadata,
+            )
+        )
+    if not samples:
+        raise DataError("no records", path=p)
+    return Split(name or p.stem, tuple(samples), {"source": str(p), "format": "jsonl"})
+
+
+def write_jsonl_atomic(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
+    """Write records to ``path`` atomically (temp file in the same folder, then rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_canonical(split: Split, path: str | os.PathLike[str]) -> None:
+    """Write a split as canonical JSONL (atomically)."""
+    write_jsonl_atomic(path, (s.to_dict() for s in split))
