@@ -140,7 +140,7 @@ class CLUB(MIEstimator):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(b)
+                total += float(loss.detach()) * len(b)
             train_curve.append(total / len(xt))
             self.net.eval()
             if xv is None:
