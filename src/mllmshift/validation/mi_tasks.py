@@ -12,9 +12,11 @@ and ``sample(n, rng) -> (x, y)``. Closed forms:
   separately leaves I(X; Y) unchanged, so a transformed task keeps its base's
   truth (asinh, the half-cube :math:`\operatorname{sign}(t)|t|^{3/2}`, the normal CDF Φ,
   each applied to every coordinate).
-- **Embedding-like** (``SphereEmbeddingTask``): a rank-r Gaussian signal with
-  per-coordinate correlation ρ inside D−1 dimensions of noise, rotated by a fixed
-  random orthogonal matrix, scaled by :math:`1/\sqrt{D-1}` and mapped onto the unit
+- **Embedding-like** (``SphereEmbeddingTask``): a rank-r Gaussian signal
+  (standard deviation ``signal_scale``, per-coordinate correlation ρ between X
+  and Y) inside D−1−r dimensions of unit-variance noise, rotated by a fixed
+  random orthogonal matrix (so the covariance is anisotropic with r dominant
+  directions, as in real embeddings), scaled so that E‖u‖² = 1 and mapped onto the unit
   sphere :math:`S^{D-1}\subset\mathbb R^D` by the inverse stereographic projection
   :math:`u \mapsto (2u, \|u\|^2-1)/(\|u\|^2+1)`, which is injective and smooth:
   :math:`I = -\tfrac r2\log(1-\rho^2)`.
@@ -172,6 +174,7 @@ class SphereEmbeddingTask:
     dim: int = 768
     rank: int = 16
     correlation: float = 0.5
+    signal_scale: float = 4.0
     rotation_seed: int = 0
 
     @property
@@ -201,8 +204,10 @@ class SphereEmbeddingTask:
         gx = rng.standard_normal((n, d))
         gy = rng.standard_normal((n, d))
         gy[:, :r] = rho * gx[:, :r] + math.sqrt(1.0 - rho**2) * gy[:, :r]
+        gx[:, :r] *= self.signal_scale
+        gy[:, :r] *= self.signal_scale
         qx, qy = self._rotations
-        scale = 1.0 / math.sqrt(d)
+        scale = 1.0 / math.sqrt(d - r + r * self.signal_scale**2)
         return inverse_stereographic(gx @ qx.T * scale), inverse_stereographic(gy @ qy.T * scale)
 
 

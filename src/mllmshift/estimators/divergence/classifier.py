@@ -10,7 +10,8 @@ With equal class priors, the Bayes classifier between P (label 1) and Q
 Any other classifier has a larger population cross-entropy, so for every D,
 :math:`\ln 2 - \mathrm{CE}(D) \le \mathrm{JSD}`. The estimator trains a
 probabilistic classifier (a one-hidden-layer MLP, or logistic regression with
-``hidden_size=0``) with class-balanced weights and evaluates its cross-entropy
+``hidden_size=0``) with class-balanced weights (Adam, mini-batches, at most
+``max_steps`` steps, so small samples still get enough updates) and evaluates its cross-entropy
 on pairs it was not trained on: the samples are split into ``folds`` parts,
 each part is predicted by a classifier trained on the others (cross-fitting,
 so every point is scored once, out of sample), and
@@ -23,7 +24,9 @@ In expectation this is a *lower* bound of the JSD (held-out CE is unbiased for
 the trained classifier's population CE). With finite samples it can fall
 below 0; ``clip=True`` (default) returns ``min(max(·, 0), ln 2)``, and
 :meth:`ClassifierJSD.estimate` gives the raw value too. Training is early-stopped
-on an inner held-out ``val_fraction`` of each training part; inputs are
+on an inner held-out ``val_fraction`` of each training part (evaluated every
+``eval_every`` steps, stopping after ``patience`` evaluations without an
+improvement of at least ``tol`` nats, which moves the estimate by less than that); inputs are
 standardised with training statistics. Deterministic for a seed.
 """
 
@@ -61,11 +64,13 @@ class ClassifierJSDResult:
 class ClassifierJSDConfig:
     hidden_size: int = 64
     folds: int = 2
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     batch_size: int = 256
-    max_epochs: int = 100
-    patience: int = 5
+    max_steps: int = 3000
+    eval_every: int = 25
+    patience: int = 10
+    tol: float = 1e-3
     val_fraction: float = 0.2
     clip: bool = True
     seed: int = 0
@@ -76,17 +81,18 @@ class ClassifierJSD(DivergenceEstimator):
 
     name = "classifier-jsd"
 
-    def __init__(self, hidden_size: int = 64, folds: int = 2, *, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 batch_size: int = 256, max_epochs: int = 100, patience: int = 5, val_fraction: float = 0.2,
-                 clip: bool = True, seed: int = 0, device: str | torch.device | None = None) -> None:
+    def __init__(self, hidden_size: int = 64, folds: int = 2, *, lr: float = 3e-3, weight_decay: float = 1e-4,
+                 batch_size: int = 256, max_steps: int = 3000, eval_every: int = 25, patience: int = 10,
+                 tol: float = 1e-3, val_fraction: float = 0.2, clip: bool = True, seed: int = 0,
+                 device: str | torch.device | None = None) -> None:
         if folds < 2:
             raise ValueError("folds must be at least 2 (every point is scored by a classifier not trained on it)")
         if not 0.0 < val_fraction < 1.0:
             raise ValueError("val_fraction must be in (0, 1)")
         if hidden_size < 0:
             raise ValueError("hidden_size must be >= 0 (0 = logistic regression)")
-        self.cfg = ClassifierJSDConfig(hidden_size, folds, lr, weight_decay, batch_size, max_epochs, patience,
-                                       val_fraction, clip, seed)
+        self.cfg = ClassifierJSDConfig(hidden_size, folds, lr, weight_decay, batch_size, max_steps, eval_every,
+                                       patience, tol, val_fraction, clip, seed)
         self.device = default_device(device)
 
     def config(self) -> dict[str, Any]:
@@ -157,21 +163,26 @@ class ClassifierJSD(DivergenceEstimator):
         gen = torch.Generator().manual_seed(seed)
         best, bad = math.inf, 0
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        for _ in range(cfg.max_epochs):
+        m = min(cfg.batch_size, len(zt))
+        perm, cursor = torch.randperm(len(zt), generator=gen), 0
+        for step in range(1, cfg.max_steps + 1):
+            if cursor + m > len(perm):
+                perm, cursor = torch.randperm(len(zt), generator=gen), 0
+            idx = perm[cursor : cursor + m].to(self.device)
+            cursor += m
             model.train()
-            perm = torch.randperm(len(zt), generator=gen).to(self.device)
-            for s in range(0, len(zt), cfg.batch_size):
-                idx = perm[s : s + cfg.batch_size]
-                loss = (F.binary_cross_entropy_with_logits(model(zt[idx]).squeeze(1), lt[idx], reduction="none")
-                        * wt[idx]).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            loss = (F.binary_cross_entropy_with_logits(model(zt[idx]).squeeze(1), lt[idx], reduction="none")
+                    * wt[idx]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % cfg.eval_every and step != cfg.max_steps:
+                continue
             model.eval()
             with torch.no_grad():
                 v = float((F.binary_cross_entropy_with_logits(model(zv).squeeze(1), lv, reduction="none")
                            * wv).mean())
-            if v < best - 1e-6:
+            if v < best - cfg.tol:
                 best, bad = v, 0
                 best_state = {k: t_.detach().clone() for k, t_ in model.state_dict().items()}
             else:
