@@ -7,6 +7,7 @@ Registered names (stable, used in configs):
 - ``clip-vision``: a Hugging Face CLIP vision tower, mean of last-layer patch tokens (the paper's image encoder).
 - ``hf-embedding-layer``: a Hugging Face text model's ``hidden_states[0]``, masked mean without the first token
   (the paper's XLM-R text encoder).
+- ``hashing-bow``: hashed bag of words, no model; for tests and smoke runs only.
 """
 
 from mllmshift.encoders.base import Encoder, l2_normalise
@@ -21,5 +22,8 @@ encoders.register("clip-vision", "mllmshift.encoders.hf_clip:CLIPVision", extra=
                   description="HF CLIP vision tower, mean of last-layer patch tokens (paper's image encoder)")
 encoders.register("hf-embedding-layer", "mllmshift.encoders.hf_text:HFEmbeddingLayer", extra="hf",
                   description="HF text model hidden_states[0], masked mean without first token (paper's text encoder)")
+
+encoders.register("hashing-bow", "mllmshift.encoders.hashing:HashingBOW",
+                  description="hashed bag-of-words text encoder, no model (tests and smoke runs only)")
 
 __all__ = ["Encoder", "encoders", "l2_normalise"]
