@@ -18,7 +18,6 @@ image only), ``text`` (the question only) or ``joint`` (both).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -27,15 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mllmshift.provenance import derive_seed
+
 Method = Literal["pearson", "spearman", "kendall"]
 METHODS: tuple[Method, ...] = ("pearson", "spearman", "kendall")
 GROUPS: tuple[str, ...] = ("visual", "text", "joint")
-
-
-def stable_seed(seed: int, *parts: str) -> int:
-    """A seed derived from ``seed`` and names, identical across runs and machines (SHA-256, not ``hash``)."""
-    blob = "\x1f".join([str(int(seed)), *map(str, parts)]).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little")
 
 
 @dataclass(frozen=True)
@@ -158,7 +153,7 @@ def correlations_by_group(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: 
         if not sel:
             continue
         cors = correlate_all([r.get(x_key) for r in sel], [r.get(y_key) for r in sel], n_resamples=n_resamples,
-                             seed=stable_seed(seed, "correlation", x_key, y_key, group), confidence=confidence)
+                             seed=derive_seed(seed, "correlation", x_key, y_key, group), confidence=confidence)
         entry: dict[str, Any] = {"n": next(iter(cors.values())).n}
         entry.update({m: c.to_dict() for m, c in cors.items()})
         out[group] = entry
