@@ -4,5 +4,7 @@ from mllmshift.registry import Registry
 from mllmshift.responders.base import Responder
 
 responders: Registry[type[Responder]] = Registry("responder")
+responders.register("baseline", "mllmshift.responders.baseline:BaselineResponder",
+                    description="built-in baseline (not an LLM): EfficientNet-Lite0 ImageNet classes + answer templates")
 
 __all__ = ["Responder", "responders"]
