@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mllmshift.encoders.cache import CacheError, EmbeddingCache, cache_key, item_content
-from mllmshift.encoders.hashing import HashEncoder
+from mllmshift.encoders.content_hash import HashEncoder
 
 TEXTS = [f"question number {i}" for i in range(23)]
 

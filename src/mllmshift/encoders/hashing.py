@@ -1,49 +1,47 @@
-"""A meaningless but deterministic encoder, for tests and dry runs of a pipeline.
+"""A deterministic hashed bag-of-words text encoder: no model, no download.
 
-Each item maps to a standard normal vector drawn from a generator seeded by
-the SHA-256 of its content (the text's UTF-8 bytes, or the image's content
-digest of :func:`mllmshift.encoders.images.content_digest`) and ``seed``:
-equal items give equal rows, distinct items give independent random rows.
-No model, no download, microseconds per item.
+Each lower-cased word (and each word bigram) adds ±1 to one of ``dim``
+coordinates chosen by a stable hash (the signed hashing trick), and rows are
+L2-normalised. Texts sharing words get similar vectors. It exists for tests,
+smoke runs and quick looks; use a pretrained encoder for real studies.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mllmshift.encoders.base import Encoder, Modality, check_texts
-from mllmshift.encoders.images import content_digest
+from mllmshift.encoders.base import Encoder
+
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
-class HashEncoder(Encoder):
-    """Items → N(0, I_dim) vectors seeded by their content hash (then unit-normalised)."""
+class HashingBOW(Encoder):
+    name = "hashing-bow"
+    modality = "text"
 
-    name = "hash"
-
-    def __init__(self, dim: int = 32, modality: Modality = "text", seed: int = 0, batch_size: int = 32) -> None:
-        if modality not in ("text", "image"):
-            raise ValueError(f"modality must be 'text' or 'image', got {modality!r}")
-        self.dim = int(dim)
-        self.modality = modality
-        self.seed = int(seed)
-        self.batch_size = int(batch_size)
-
-    def content(self, item: Any) -> bytes:
-        if self.modality == "text":
-            return check_texts([item], self.name)[0].encode("utf-8")
-        return content_digest(item)
-
-    def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
-        rows = []
-        for item in items:
-            digest = hashlib.sha256(self.seed.to_bytes(8, "little", signed=True) + self.content(item)).digest()
-            rng = np.random.default_rng(int.from_bytes(digest[:16], "little"))
-            rows.append(rng.standard_normal(self.dim))
-        return np.asarray(rows, dtype=np.float32).reshape(len(items), self.dim)
+    def __init__(self, dim: int = 256, bigrams: bool = True, batch_size: int = 256) -> None:
+        self.dim = dim
+        self.bigrams = bigrams
+        self.batch_size = batch_size
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "modality": self.modality, "seed": self.seed}
+        return {"name": self.name, "dim": self.dim, "bigrams": self.bigrams, "version": 1}
+
+    def _slot(self, token: str) -> tuple[int, float]:
+        h = int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+        return h % self.dim, (1.0 if (h >> 63) & 1 else -1.0)
+
+    def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        for i, text in enumerate(items):
+            words = _WORD.findall(str(text).lower())
+            tokens = words + ([f"{a} {b}" for a, b in zip(words, words[1:])] if self.bigrams else [])
+            for tok in tokens:
+                j, sign = self._slot(tok)
+                out[i, j] += sign
+        return out
