@@ -62,7 +62,7 @@ def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Documen
     doc.add(Heading("What was measured"), Paragraph(EXPLAINER))
 
     resp = data.get("responder")
-    if resp and str(resp.get("label", "")).lower().startswith("baseline"):
+    if resp and resp.get("baseline"):
         doc.add(Paragraph(f"**The answers in this study come from {resp['label']}**, not from a multimodal LLM. "
                           "It is a stand-in that lets the whole pipeline run offline; its numbers illustrate the "
                           "method, they say nothing about any LLM.", "warning"))
@@ -122,6 +122,9 @@ def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Documen
                       "over all scenarios and within each group. p-values are two-sided (scipy); the CI resamples "
                       "scenarios."),
             _cor_table(results["correlations"]["emid_vs_bound"], "EMID vs EMID upper bound"))
+    for kind, block in (results["correlations"].get("emid_vs_bound_by_kind") or {}).items():
+        if block:
+            doc.add(_cor_table(block, f"EMID vs EMID upper bound, {kind} scenarios only"))
     for key, block in (results["correlations"].get("emi_vs_judge") or {}).items():
         doc.add(_cor_table(block, f"EMI vs judge score `{key}`"))
     if "emid_vs_bound" in figures:

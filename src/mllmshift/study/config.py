@@ -18,6 +18,7 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     correlation: {n_resamples: 1000}
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score
     preset: null                          # or {name: llava_bench, options: {...}} to build id + scenarios
+    threads: null                         # torch CPU threads during the run (1 is fastest for small studies)
 
 Relative paths are resolved against the config file's folder. Every
 malformed value raises a :class:`~mllmshift.errors.DataError` naming the
@@ -39,7 +40,7 @@ from mllmshift.errors import DataError
 
 BOUND_FORMS = ("scale-adjusted", "theorem")
 _TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estimator", "bound", "bootstrap",
-             "correlation", "judge", "preset"}
+             "correlation", "judge", "preset", "threads"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class StudyConfig:
     judge: str | None = None
     responder: Component | None = None
     preset: Component | None = None
+    threads: int | None = None
     source: str | None = None
 
     # ------------------------------------------------------------------ construction
@@ -327,6 +329,8 @@ class _Parser:
             if not Path(kw["judge"]).is_file():
                 raise self.error("judge", f"file not found: {kw['judge']}")
         kw["responder"] = self.component(top.get("responder"), "responder", allow_none=True)
+        if top.get("threads") is not None:
+            kw["threads"] = self.number(top["threads"], "threads", int, low=1)
         kw["source"] = None if self.source is None else str(self.source.resolve())
         return StudyConfig(**kw)
 

@@ -369,8 +369,8 @@ class StudyRunner:
     @staticmethod
     def _comparable(id_e: EmbeddedSplit, e: EmbeddedSplit) -> bool:
         """Whether X of ``e`` is built like the ID's (same fusion and dims), so MI terms compare."""
-        return (id_e.metadata.get("fusion") == e.metadata.get("fusion") and id_e.x.shape[1] == e.x.shape[1]
-                and (id_e.x_visual is None) == (e.x_visual is None))
+        same = all(id_e.metadata.get(k) == e.metadata.get(k) for k in ("fusion", "visual_source"))
+        return same and id_e.x.shape[1] == e.x.shape[1] and (id_e.x_visual is None) == (e.x_visual is None)
 
     # -------------------------------------------------------------- stage 5: scenarios
     def _divergence(self) -> Any:
@@ -453,6 +453,18 @@ class StudyRunner:
 
     # -------------------------------------------------------------- stage 6: aggregate
     def run(self) -> StudyResult:
+        if self.cfg.threads is None:
+            return self._run()
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.cfg.threads)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self) -> StudyResult:
         t0 = time.perf_counter()
         plan = self.plan()
         splits = [plan.id_split, *(s.split for s in plan.scenarios)]
@@ -488,6 +500,11 @@ class StudyRunner:
         cfg = self.cfg
         cor: dict[str, Any] = {"emid_vs_bound": correlations_by_group(
             rows, "emid", "bound", n_resamples=cfg.correlation_resamples, seed=cfg.seed, confidence=cfg.confidence)}
+        kinds = sorted({r["kind"] for r in rows if r.get("kind")})
+        if len(kinds) > 1:  # e.g. the paper's synthetic and natural sets, each with its groups
+            cor["emid_vs_bound_by_kind"] = {k: correlations_by_group(
+                [r for r in rows if r.get("kind") == k], "emid", "bound", n_resamples=cfg.correlation_resamples,
+                seed=derive_seed(cfg.seed, "kind", k), confidence=cfg.confidence) for k in kinds}
         judge_keys = sorted({k for v in judge.values() for k in v})
         if judge_keys:
             cor["emi_vs_judge"] = {k: correlations_by_group(rows, "emi", k, n_resamples=cfg.correlation_resamples,
@@ -514,13 +531,25 @@ class StudyRunner:
                      "n_scenarios": len(scen), "groups": {g: sum(r["group"] == g for r in scen) for g in GROUPS},
                      "notes": list(plan.notes),
                      "responder": None if cfg.responder is None else {
-                         "label": plan.responder_label or cfg.responder.name,
+                         "label": plan.responder_label or _responder_label(cfg.responder.name),
+                         "baseline": cfg.responder.name == "baseline",
                          "config": getattr(self, "_responder_config", {"name": cfg.responder.name})}},
             "id": id_res,
             "scenarios": scen,
             "correlations": cor,
             "summary": summarise(id_res, rows, cor),
         })
+
+
+def _responder_label(name: str) -> str:
+    if ":" not in name:
+        try:
+            from mllmshift.responders import responders
+
+            return str(getattr(responders.get(name), "label", name))
+        except Exception:  # noqa: BLE001 - a label is cosmetic
+            return name
+    return name
 
 
 # ------------------------------------------------------------------------------------------ rows & summary
