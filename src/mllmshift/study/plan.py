@@ -74,6 +74,9 @@ def describe_shift(value: Any) -> tuple[str | None, int | None]:
     """``(shift name, severity or level)`` from a grid's visual/text entry (object, mapping or ``"frost@3"``)."""
     if value is None or value == "":
         return None, None
+    if isinstance(value, (tuple, list)) and value:  # a grid Scenario's (corruption, severity)
+        level = value[1] if len(value) > 1 else None
+        return str(value[0]), (None if level is None else int(level))
     if isinstance(value, Mapping):
         name = value.get("name") or value.get("kind")
         level = value.get("severity", value.get("level"))
@@ -120,12 +123,12 @@ def _file_scenario(name: str, split: Split, src: ScenarioSource, where: str) -> 
     return ScenarioSpec(name, split.renamed(name), group, "file", meta)
 
 
-def grid_scenarios(grid: Any, id_split: Split, state_dir: Path, seed: int) -> list[ScenarioSpec]:
+def grid_scenarios(grid: Any, id_split: Split, state_dir: Path, seed: int | None = None) -> list[ScenarioSpec]:
     """Apply a shift grid (a YAML path or a mapping) to the ID split, once; responses are dropped.
 
-    The shifted inputs are written under ``state_dir/grid/`` by
-    :func:`mllmshift.shifts.grid.apply_grid`; a later run reads them back instead of
-    recomputing. The responses of the ID split do not answer the shifted inputs, so they are
+    The shifted inputs are written under ``state_dir/grid/<key>/`` by
+    :func:`mllmshift.shifts.grid.apply_grid` (with the grid's own seed unless ``seed`` is given); a
+    later run finds them finished there instead of recomputing. The responses of the ID split do not answer the shifted inputs, so they are
     removed: a responder must answer every grid scenario.
     """
     try:
@@ -138,15 +141,10 @@ def grid_scenarios(grid: Any, id_split: Split, state_dir: Path, seed: int) -> li
     spec = GridSpec.from_dict(dict(grid)) if isinstance(grid, Mapping) else GridSpec.from_yaml(grid)
     scen = [s for s in spec.scenarios() if getattr(s, "visual", None) or getattr(s, "text", None)]
     blank = id_split.map(lambda s: s.with_(response=None))
-    key = stable_hash([grid if isinstance(grid, Mapping) else Path(grid).read_text(encoding="utf-8"),
-                       [s.to_dict() for s in blank], seed])
-    out_dir = state_dir / "grid" / key
-    done = out_dir / ".complete"
-    if done.is_file():
-        paths = {s.name: out_dir / s.name / "samples.jsonl" for s in scen}
-    else:
-        paths = {k: Path(v) for k, v in apply_grid(spec, blank, out_dir, seed=seed).items()}
-        done.write_text("ok\n")
+    key = stable_hash([spec.to_dict(), split_fingerprint(blank), seed])
+    # apply_grid skips the scenarios it has finished and resumes an interrupted one
+    written = apply_grid(spec, blank, state_dir / "grid" / key, seed=seed)
+    paths = {k: (Path(v) / "samples.jsonl" if Path(v).is_dir() else Path(v)) for k, v in written.items()}
     specs = []
     for s in scen:
         if s.name not in paths:
@@ -187,7 +185,7 @@ def plan_from_config(cfg: StudyConfig, state_dir: Path) -> StudyPlan:
                     continue
                 scenarios.append(_file_scenario(name, _read(src, str(path), name), src, where))
         else:
-            scenarios.extend(grid_scenarios(src.grid, id_split, state_dir, cfg.seed))
+            scenarios.extend(grid_scenarios(src.grid, id_split, state_dir, None))
     return StudyPlan(id_split, tuple(scenarios), tuple(notes), label)
 
 
