@@ -23,7 +23,8 @@ where           "It looks like a place with a c1 and a c2."
 (no key word)   "c1."
 ==============  ===========================================================================
 
-Deterministic: the same image and question give the same answer.
+Deterministic: the same image and question give the same answer. Each distinct image (by content) is
+classified once per responder.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class BaselineResponder(Responder):
         self.confident = float(confident)
         self.batch_size = int(batch_size)
         self._classifier = classifier
+        self._memo: dict[bytes, list[tuple[str, float]]] = {}  # image content digest → its top classes
 
     def classifier(self) -> Classifier:
         if self._classifier is None:
@@ -120,13 +122,17 @@ class BaselineResponder(Responder):
         if missing:
             raise DataError(f"the baseline responder needs images; sample(s) {', '.join(missing[:5])} have none",
                             field="image")
+        from mllmshift.encoders.images import content_digest
+
         classify = self.classifier()
-        out: list[str] = []
-        for start in range(0, len(samples), self.batch_size):
-            batch = samples[start : start + self.batch_size]
-            preds = classify([s.image for s in batch], self.topk)
-            out.extend(compose(s.question, p, self.confident) for s, p in zip(batch, preds))
-        return out
+        digests = [content_digest(s.image) for s in samples]
+        todo = list(dict.fromkeys(d for d in digests if d not in self._memo))  # each distinct image once
+        first = {d: s.image for d, s in zip(reversed(digests), reversed(samples))}
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start : start + self.batch_size]
+            for d, pred in zip(batch, classify([first[d] for d in batch], self.topk)):
+                self._memo[d] = list(pred)
+        return [compose(s.question, self._memo[d], self.confident) for s, d in zip(samples, digests)]
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "classifier": "efficientnet-lite0" if self._classifier is None else "custom",
