@@ -22,6 +22,8 @@ COMMANDS: tuple[str, ...] = (
     "emid",
     "estimators",
     "encoders",
+    "respond",
+    "judge",
 )
 
 
