@@ -20,8 +20,6 @@ from mllmshift.errors import MllmshiftError
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
-    "estimators",
-    "encoders",
     "respond",
     "judge",
 )

@@ -7,6 +7,13 @@ Registered names (stable, used in configs):
 - ``clip-vision``: a Hugging Face CLIP vision tower, mean of last-layer patch tokens (the paper's image encoder).
 - ``hf-embedding-layer``: a Hugging Face text model's ``hidden_states[0]``, masked mean without the first token
   (the paper's XLM-R text encoder).
+- ``hashing-bow``: hashed bag of words, no model; for tests and smoke runs only.
+- ``content-hash``: a random unit vector per distinct text or image (seeded by its content hash), no meaning;
+  for tests and dry runs with images.
+
+:func:`mllmshift.encoders.pipeline.embed_split` turns a split into an
+:class:`~mllmshift.embeddings.EmbeddedSplit`; :class:`mllmshift.encoders.cache.EmbeddingCache`
+keeps every computed row on disk.
 """
 
 from mllmshift.encoders.base import Encoder, l2_normalise
@@ -21,5 +28,10 @@ encoders.register("clip-vision", "mllmshift.encoders.hf_clip:CLIPVision", extra=
                   description="HF CLIP vision tower, mean of last-layer patch tokens (paper's image encoder)")
 encoders.register("hf-embedding-layer", "mllmshift.encoders.hf_text:HFEmbeddingLayer", extra="hf",
                   description="HF text model hidden_states[0], masked mean without first token (paper's text encoder)")
+
+encoders.register("hashing-bow", "mllmshift.encoders.hashing:HashingBOW",
+                  description="hashed bag-of-words text encoder, no model (tests and smoke runs only)")
+encoders.register("content-hash", "mllmshift.encoders.content_hash:HashEncoder",
+                  description="random vector per distinct text/image content, no meaning (tests and dry runs)")
 
 __all__ = ["Encoder", "encoders", "l2_normalise"]

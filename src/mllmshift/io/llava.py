@@ -89,13 +89,6 @@ def read_llava(
     if responses is not None:
         a_index = _index_by_qid(responses, "responses")
         order = [(qid, line, obj) for qid, (line, obj) in a_index.items()]
-        if q_index is not None and strict:
-            missing = [qid for qid in q_index if qid not in a_index]
-            if missing:
-                line = q_index[missing[0]][0]
-                raise DataError(f"question_id '{missing[0]}' has no response in {responses} "
-                                f"({len(missing)} questions unanswered)", path=questions, line=line,
-                                field="question_id")
     else:
         assert q_index is not None
         order = [(qid, line, None) for qid, (line, _) in q_index.items()]
@@ -147,6 +140,12 @@ def read_llava(
                             path=src, line=a_line, field="prompt")
         samples.append(Sample(id=qid, question=question, response=response, reference=ref, image=image,
                               image_text=image_text, metadata=metadata))
+    if responses is not None and q_index is not None and strict:
+        missing = [qid for qid in q_index if qid not in a_index]
+        if missing:
+            raise DataError(f"question_id '{missing[0]}' has no response in {responses} "
+                            f"({len(missing)} questions unanswered; strict=False drops them)",
+                            path=questions, line=q_index[missing[0]][0], field="question_id")
     src_name = Path(responses).stem if responses is not None else Path(questions).stem  # type: ignore[arg-type]
     meta = {"format": "llava", "responses": None if responses is None else str(responses),
             "questions": None if questions is None else str(questions),

@@ -1,0 +1,93 @@
+"""Options and steps shared by the ``emi`` and ``emid`` verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mllmshift.errors import DataError
+from mllmshift.records import Split
+
+
+def default_cache_dir() -> Path:
+    """``$MLLMSHIFT_CACHE``, else ``$XDG_CACHE_HOME/mllmshift``, else ``~/.cache/mllmshift``."""
+    if os.environ.get("MLLMSHIFT_CACHE"):
+        return Path(os.environ["MLLMSHIFT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mllmshift"
+
+
+def add_reader_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data (how to read the given files)")
+    g.add_argument("--format", default="auto", choices=["auto", "jsonl", "llava", "hf"],
+                   help="input format (default: sniffed from the file)")
+    g.add_argument("--questions", help="LLaVA questions JSONL (joined on question_id)")
+    g.add_argument("--references", help="LLaVA reference answers JSONL (joined on question_id)")
+    g.add_argument("--captions", help="captions JSONL whose captions stand in for missing images")
+    g.add_argument("--image-folder", help="folder of the images named in the questions file")
+    g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
+    g.add_argument("--hf-split", help="split of a saved DatasetDict")
+
+
+def add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("embedding and estimation")
+    g.add_argument("--text-encoder", default="use-multilingual", help="registered text encoder (default: %(default)s)")
+    g.add_argument("--image-encoder", default="efficientnet-lite0",
+                   help="registered image encoder, used when samples have image paths (default: %(default)s)")
+    g.add_argument("--fusion", default="auto", choices=["auto", "mean", "concat", "text"],
+                   help="how image and question embeddings make X (default: mean for equal dims, else concat)")
+    g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    g.add_argument("--estimator", type=Path, help="load a fitted CLUB checkpoint instead of training one")
+    g.add_argument("--save-estimator", type=Path, help="save the estimator trained here")
+    g.add_argument("--hidden-size", type=int, default=500, help="CLUB hidden size when training (default: 500)")
+    g.add_argument("--max-epochs", type=int, default=200)
+    g.add_argument("--seed", type=int, default=0, help="seed of estimator training and bootstrap (default: 0)")
+    g.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+                   help="bootstrap resamples for confidence intervals, 0 for none (default: 1000)")
+    g.add_argument("--confidence", type=float, default=0.95)
+    g.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
+    g.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def read_args_split(path: str, args: argparse.Namespace, name: str | None = None) -> Split:
+    from mllmshift.io import read_split
+
+    options: dict[str, Any] = {}
+    for key in ("questions", "references", "captions", "image_folder"):
+        if getattr(args, key, None):
+            options[key] = getattr(args, key)
+    if args.columns:
+        try:
+            options["columns"] = dict(kv.split("=", 1) for kv in args.columns.split(","))
+        except ValueError:
+            raise DataError(f"--columns must look like field=column,field=column, got {args.columns!r}") from None
+    if args.hf_split:
+        options["split"] = args.hf_split
+    fmt = args.format
+    if fmt == "auto" and options and not Path(path).is_dir() and not path.endswith(".parquet"):
+        llava_opts = {"questions", "references", "captions", "image_folder"}
+        if set(options) & llava_opts:
+            fmt = "llava"
+    return read_split(path, format=fmt, name=name, **options)
+
+
+def emit(result: dict[str, Any], args: argparse.Namespace, human: str) -> None:
+    """Print the human summary (or JSON) and write ``--out``."""
+    text = json.dumps(result, indent=2, sort_keys=False, default=float)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_name(f".{args.out.name}.tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, args.out)
+    if args.json:
+        sys.stdout.write(text + "\n")
+    else:
+        sys.stdout.write(human + "\n")
+        if args.out:
+            sys.stdout.write(f"wrote {args.out}\n")

@@ -1,0 +1,49 @@
+"""Fitting one shared MI estimator for a study.
+
+EMI compares I(X; Ŷ) and I(X; Y) with *one* estimator, so it is fitted on the
+pooled pairs of every split: all (X, Ŷ) pairs and all (X, Y) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mllmshift.embeddings import EmbeddedSplit
+from mllmshift.estimators.base import MIEstimator
+
+
+def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack (X, Ŷ) and, where a split has references, (X, Y) pairs of all splits."""
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for s in splits:
+        if s.response is not None:
+            xs.append(s.x)
+            ys.append(s.response)
+        if s.reference is not None:
+            xs.append(s.x)
+            ys.append(s.reference)
+    if not xs:
+        raise ValueError("no (input, response) or (input, reference) pairs to fit an estimator on")
+    dims = {(x.shape[1], y.shape[1]) for x, y in zip(xs, ys)}
+    if len(dims) != 1:
+        raise ValueError(f"splits disagree on embedding dimensions {sorted(dims)}; embed them with the same encoders")
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
+
+
+def fit_estimator(splits: Sequence[EmbeddedSplit], name: str = "club", seed: int = 0, progress: bool = False,
+                  **options: Any) -> MIEstimator:
+    """Create the registered estimator ``name`` and fit it on the pooled pairs of ``splits``."""
+    from mllmshift.estimators import mi_estimators
+
+    x, y = pooled_pairs(splits)
+    cls = mi_estimators.get(name)
+    est = cls(x_dim=x.shape[1], y_dim=y.shape[1], seed=seed, **options)  # type: ignore[call-arg]
+    try:
+        est.fit(x, y, progress=progress)  # type: ignore[call-arg]
+    except TypeError:
+        est.fit(x, y)
+    return est

@@ -1,0 +1,97 @@
+"""One-shot EMI / EMID evaluation of splits: embed, fit or load the estimator, measure.
+
+This is what ``mllmshift emi`` and ``mllmshift emid`` run; the study runner
+(:mod:`mllmshift.study`) adds scenario grids, caching of every stage and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mllmshift.embeddings import EmbeddedSplit
+from mllmshift.estimators.base import MIEstimator
+from mllmshift.provenance import derive_seed, environment
+from mllmshift.records import Split
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that, with the data, determines the numbers of an evaluation."""
+
+    text_encoder: str = "use-multilingual"
+    image_encoder: str | None = "efficientnet-lite0"
+    fusion: str = "auto"
+    estimator_path: str | None = None
+    hidden_size: int = 500
+    max_epochs: int = 200
+    seed: int = 0
+    bootstrap: int = 1000
+    confidence: float = 0.95
+    entropy_scale: float | None = None
+    estimator_options: dict[str, Any] = field(default_factory=dict)
+
+
+def embed_splits(splits: Sequence[Split], cfg: EvalConfig, cache_dir: Path | None,
+                 progress: bool = False) -> list[EmbeddedSplit]:
+    """Embed each split with the configured encoders (through the cache when given)."""
+    from mllmshift.encoders.pipeline import build_encoder, embed_split
+
+    text = build_encoder(cfg.text_encoder)
+    needs_image = any(s.has_images for s in splits)
+    image = build_encoder(cfg.image_encoder) if (needs_image and cfg.image_encoder) else None
+    cache = None
+    if cache_dir is not None:
+        from mllmshift.encoders.cache import EmbeddingCache
+
+        cache = EmbeddingCache(cache_dir)
+    return [embed_split(s, text, image, fusion=cfg.fusion, cache=cache, progress=progress) for s in splits]
+
+
+def get_estimator(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: bool = False) -> MIEstimator:
+    """Load ``cfg.estimator_path``, or fit CLUB on the pooled pairs of all splits."""
+    from mllmshift.estimators.fitting import fit_estimator
+    from mllmshift.estimators.mi.club import CLUB
+
+    if cfg.estimator_path:
+        est = CLUB.load(cfg.estimator_path)
+        x_dim, y_dim = embedded[0].x.shape[1], (embedded[0].response if embedded[0].response is not None
+                                                  else embedded[0].reference).shape[1]  # type: ignore[union-attr]
+        if (est.cfg.x_dim, est.cfg.y_dim) != (x_dim, y_dim):
+            raise ValueError(f"the estimator at {cfg.estimator_path} takes ({est.cfg.x_dim}, {est.cfg.y_dim})-d "
+                             f"inputs but the embeddings are ({x_dim}, {y_dim})-d; use the encoders it was trained on")
+        return est
+    return fit_estimator(embedded, "club", seed=cfg.seed, progress=progress, hidden_size=cfg.hidden_size,
+                         max_epochs=cfg.max_epochs, **cfg.estimator_options)
+
+
+def emi_report(split: EmbeddedSplit, est: MIEstimator, cfg: EvalConfig) -> dict[str, Any]:
+    from mllmshift.metrics import bootstrap_emi, emi_of
+
+    res = emi_of(split, est).to_dict()
+    if cfg.bootstrap > 0:
+        res["ci"] = bootstrap_emi(split.x, split.response, split.reference, est, cfg.bootstrap,  # type: ignore
+                                  derive_seed(cfg.seed, "emi", split.name), cfg.confidence).to_dict()
+    return res
+
+
+def emid_report(id_split: EmbeddedSplit, ood: EmbeddedSplit, est: MIEstimator, cfg: EvalConfig) -> dict[str, Any]:
+    from mllmshift.metrics import bootstrap_emid, emid, emid_upper_bound
+
+    d = emid(id_split, ood, est)
+    res: dict[str, Any] = {"scenario": ood.name, "emid": d.value, "emi_id": d.emi_id.to_dict(),
+                           "emi_ood": d.emi_ood.to_dict()}
+    if cfg.bootstrap > 0:
+        res["emid_ci"] = bootstrap_emid(id_split, ood, est, cfg.bootstrap,
+                                        derive_seed(cfg.seed, "emid", id_split.name, ood.name),
+                                        cfg.confidence).to_dict()
+    res["bound"] = emid_upper_bound(id_split, ood, cfg.entropy_scale).to_dict()
+    return res
+
+
+def run_metadata(cfg: EvalConfig, est: MIEstimator, embedded: Sequence[EmbeddedSplit]) -> dict[str, Any]:
+    return {"config": asdict(cfg), "estimator": est.config(),
+            "estimator_history": {k: v for k, v in getattr(est, "history", {}).items() if not isinstance(v, list)},
+            "embeddings": {s.name: dict(s.metadata) for s in embedded}, **environment()}

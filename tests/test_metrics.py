@@ -1,0 +1,155 @@
+"""EMI, EMID, the bound and bootstrap intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mllmshift.embeddings import EmbeddedSplit
+from mllmshift.estimators.divergence.rjsd import rjsd
+from mllmshift.estimators.fitting import fit_estimator, pooled_pairs
+from mllmshift.estimators.mi.club import CLUB
+from mllmshift.metrics import (
+    bootstrap_emi,
+    bootstrap_emid,
+    emi,
+    emid,
+    emid_upper_bound,
+    resample_weights,
+)
+
+
+def _split(rng, n=200, d=4, noise=0.3, name="s", shift=0.0, visual=True, signal=1.0):
+    """Pairs with response = signal · x + noise: ``signal`` < 1 makes responses less input-dependent."""
+    xv = rng.normal(size=(n, d)) + shift
+    xt = rng.normal(size=(n, d))
+    x = (xv + xt) / 2
+    ref = x + noise * rng.normal(size=(n, d))
+    resp = signal * x + noise * rng.normal(size=(n, d))
+    return EmbeddedSplit.from_arrays(name, x_text=xt, x_visual=xv if visual else None, response=resp,
+                                     reference=ref, fusion="mean" if visual else "text")
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(1)
+    a, b = _split(rng, name="id"), _split(rng, name="ood", signal=0.3)
+    est = fit_estimator([a, b], seed=0, hidden_size=32, max_epochs=40, lr=3e-3)
+    return a, b, est
+
+
+def test_emi_is_exactly_zero_when_responses_equal_references(fitted):
+    a, _, est = fitted
+    r = emi(a.x, a.reference, a.reference, est)
+    assert r.value == 0.0 and r.mi_response == r.mi_reference
+
+
+def test_emi_negative_when_responses_are_shuffled(fitted):
+    a, _, est = fitted
+    shuffled = a.reference[np.random.default_rng(0).permutation(len(a))]
+    r = emi(a.x, shuffled, a.reference, est)
+    assert r.mi_reference > 0.3
+    assert r.value < -0.3
+    assert r.value == pytest.approx(r.mi_response - r.mi_reference)
+
+
+def test_emid_is_difference_of_emis(fitted):
+    a, b, est = fitted
+    d = emid(a, b, est)
+    assert d.value == pytest.approx(d.emi_id.value - d.emi_ood.value)
+    assert d.emi_id.n == len(a)
+    # same references, responses that follow the input less under shift → positive EMID
+    # (CLUB with a variance fitted on x alone measures Cov(y, μ(x)), so attenuation, not added noise, is what it sees)
+    assert d.value > 0
+    assert emid(a, a, est).value == 0.0
+
+
+def test_bound_terms_and_forms(fitted):
+    a, b, _ = fitted
+    sa = emid_upper_bound(a, b)
+    assert sa.form == "scale-adjusted" and sa.entropy_scale is None
+    assert sa.jsd_visual == pytest.approx(rjsd(a.x_visual, b.x_visual))
+    assert sa.jsd_text == pytest.approx(rjsd(a.x_text, b.x_text))
+    assert sa.jsd_id_output == pytest.approx(rjsd(a.response, a.reference))
+    assert sa.jsd_ood_output == pytest.approx(rjsd(b.response, b.reference))
+    expected = (math.sqrt(sa.jsd_visual) + math.sqrt(sa.jsd_text) + sa.jsd_id_output ** 0.25
+                + sa.jsd_ood_output ** 0.25)
+    assert sa.value == pytest.approx(expected)
+    th = emid_upper_bound(a, b, entropy_scale=2.5)
+    assert th.form == "theorem"
+    assert th.value == pytest.approx(2.5 * (math.sqrt(sa.jsd_visual) + math.sqrt(sa.jsd_text))
+                                     + 4 * (sa.jsd_id_output ** 0.25 + sa.jsd_ood_output ** 0.25))
+
+
+def test_bound_per_term_divergences(fitted):
+    a, b, _ = fitted
+    res = emid_upper_bound(a, b, divergence={"visual": lambda p, q: 0.25})
+    assert res.jsd_visual == 0.25
+    assert res.jsd_text == pytest.approx(rjsd(a.x_text, b.x_text))
+    with pytest.raises(ValueError, match="unknown bound terms"):
+        emid_upper_bound(a, b, divergence={"vision": lambda p, q: 0.0})
+
+
+def test_bound_grows_with_input_shift():
+    rng = np.random.default_rng(3)
+    base = _split(rng, name="id")
+    values = [emid_upper_bound(base, _split(rng, shift=s, name=f"s{s}")).jsd_visual for s in (0.0, 1.0, 3.0)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_text_only_and_missing_references():
+    rng = np.random.default_rng(4)
+    a, b = _split(rng, visual=False), _split(rng, visual=False)
+    res = emid_upper_bound(a, b)
+    assert res.jsd_visual is None and res.value is not None
+    no_ref = EmbeddedSplit.from_arrays("wild", x_text=b.x_text, response=b.response, reference=None)
+    res2 = emid_upper_bound(a, no_ref)
+    assert res2.jsd_ood_output is None and res2.value is None and res2.jsd_text >= 0
+    est = CLUB(4, 4, hidden_size=8)
+    with pytest.raises(ValueError, match="no references"):
+        emid(a, no_ref, est)
+
+
+def test_resample_weights_are_multinomial():
+    w = resample_weights(10, 500, np.random.default_rng(0))
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    counts = w * 10
+    np.testing.assert_allclose(counts, np.rint(counts))
+    assert abs(counts.mean() - 1.0) < 1e-12 and 0.8 < counts.var() < 1.1  # Binomial(10, 0.1): var 0.9
+
+
+def test_bootstrap_matches_generic_loop(fitted):
+    """The CLUB fast path gives the same draws as re-estimating on each resample."""
+    a, _, est = fitted
+
+    class Plain:
+        name = "plain"
+
+        def mi(self, x, y):
+            return est.mi(x, y)
+
+    fast = bootstrap_emi(a.x, a.response, a.reference, est, n_resamples=30, seed=5)
+    slow = bootstrap_emi(a.x, a.response, a.reference, Plain(), n_resamples=30, seed=5)  # type: ignore[arg-type]
+    assert fast.low == pytest.approx(slow.low, rel=1e-6) and fast.high == pytest.approx(slow.high, rel=1e-6)
+    assert fast.n_resamples == 30 and fast.seed == 5
+
+
+def test_bootstrap_interval_contains_estimate_and_is_seeded(fitted):
+    a, b, est = fitted
+    point = emid(a, b, est).value
+    ci = bootstrap_emid(a, b, est, n_resamples=300, seed=1)
+    assert ci.low < point < ci.high
+    assert ci == bootstrap_emid(a, b, est, n_resamples=300, seed=1)
+    assert ci != bootstrap_emid(a, b, est, n_resamples=300, seed=2)
+    wide = bootstrap_emid(a, b, est, n_resamples=300, seed=1, confidence=0.99)
+    assert wide.low <= ci.low and wide.high >= ci.high
+
+
+def test_pooled_pairs_stacks_responses_and_references(fitted):
+    a, b, _ = fitted
+    x, y = pooled_pairs([a, b])
+    assert x.shape == (4 * len(a), 4) and y.shape == x.shape
+    np.testing.assert_allclose(y[: len(a)], a.response.astype(np.float32))
+    np.testing.assert_allclose(y[len(a) : 2 * len(a)], a.reference.astype(np.float32))
