@@ -161,3 +161,23 @@ def test_cuda_float32_matches_cpu_and_auto_dtype_is_half_precision(tiny_llava, i
     assert half.config()["dtype"] in ("torch.bfloat16", "torch.float16")
     out = half.respond(samples)
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
+
+
+def test_respond_verb_loads_a_saved_model_from_disk(tiny_llava, images, tmp_path):
+    from mllmshift.cli.main import main
+    from mllmshift.io.jsonl import write_canonical
+
+    model, processor = tiny_llava
+    model.save_pretrained(tmp_path / "tiny")
+    processor.save_pretrained(tmp_path / "tiny")
+    split = Split("two", [Sample("a", "what is in the image ?", image=images[0]),
+                          Sample("b", "describe this picture", image=images[1])])
+    write_canonical(split, tmp_path / "two.jsonl")
+    rc = main(["respond", "--responder", "hf", "--model", str(tmp_path / "tiny"), "--device", "cpu",
+               "--dtype", "float32", "--batch-size", "2", "--max-tokens", "5", "--data", str(tmp_path / "two.jsonl"),
+               "--out", str(tmp_path / "out"), "--option", "local_files_only=true", "--no-progress"])
+    assert rc == 0
+    recs = [json.loads(x) for x in (tmp_path / "out" / "two.jsonl").read_text().splitlines()]
+    expected = HFResponder(model, processor, device="cpu", batch_size=2, max_new_tokens=5).respond(list(split))
+    assert [r["text"] for r in recs] == expected
+    assert recs[0]["metadata"]["config"]["model"] == str(tmp_path / "tiny")
