@@ -217,3 +217,23 @@ def test_real_llava_bench_coco_files_with_real_rules(shared_data, tmp_path):
     first = json.loads((root / "questions.jsonl").read_text().splitlines()[0])["text"]
     assert any(f"[Question]\n{first}\n\n" in p for p in prompts)
     assert all("Please first output a single line containing only two values" in p for p in prompts)
+
+
+def test_multimodal_judge_sends_the_image_and_needs_it(tmp_path):
+    import base64
+
+    from mllmshift.errors import DataError
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x07" * 16
+    (tmp_path / "a.png").write_bytes(png)
+    split = Split("mm", [Sample("0", "q?", response="model answer 0", reference="reference answer 0",
+                                image=str(tmp_path / "a.png"), metadata={"category": "conv"})])
+    with ChatServer(judge_script()) as srv:
+        s = judge(srv.base_url, tmp_path, multimodal=True).judge_split(split)
+        content = srv.requests[0]["body"]["messages"][1]["content"]
+    assert s["n_scored"] == 1
+    assert base64.b64decode(content[0]["image_url"]["url"].split(",", 1)[1]) == png
+    assert content[1]["text"].startswith("[Question]\nq?\n\n")
+    no_image = Split("mm", [split[0].with_(image=None)])
+    with pytest.raises(DataError, match="multimodal judge needs the image"):
+        judge("http://127.0.0.1:9/v1", tmp_path, multimodal=True).judge_split(no_image)
