@@ -70,7 +70,7 @@ def naive_greedy(model, processor, prompt: str, image: str, n: int) -> str:
     """Independent greedy decoding: one forward pass with the image, then token by token with the KV cache."""
     with PIL_Image.open(image) as im:
         inputs = processor(images=[im.convert("RGB")], text=[prompt], return_tensors="pt")
-    ids, mask, past = inputs["input_ids"], inputs["attention_mask"], None
+    mask = inputs["attention_mask"]
     out_ids: list[int] = []
     with torch.no_grad():
         out = model(**inputs, use_cache=True)
