@@ -20,8 +20,10 @@ from mllmshift.errors import MllmshiftError
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
+    "shift",
     "respond",
     "judge",
+    "encoders",
 )
 
 
