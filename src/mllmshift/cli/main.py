@@ -20,6 +20,7 @@ from mllmshift.errors import MllmshiftError
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
+    "shift",
 )
 
 
