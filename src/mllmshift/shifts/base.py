@@ -84,8 +84,13 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise DataError("image file not found" if not os.path.exists(p) else "not a file", path=p, field=field)
+    import warnings
+
     try:
-        with Image.open(p) as im:
+        with warnings.catch_warnings():  # the size is checked below against our own limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(p)
+        with im:
             check_image(im, max_pixels=max_pixels, path=p, field=field)
             im.load()
             return im.convert("RGB")
@@ -105,7 +110,7 @@ class ImageCorruption(ABC):
     Subclasses set ``name``, ``Params`` (a frozen dataclass) and ``TABLE`` (the
     parameters of severities 1..5) and implement :meth:`_corrupt` on a float64
     RGB array in [0, 255]. :meth:`apply` converts the image to RGB, checks its
-    size, seeds a generator from ``(name, severity, seed)`` and returns an RGB
+    size, seeds a generator from ``(name, seed)`` and returns an RGB
     image of the input's size; the float result is clipped to [0, 255] and
     truncated to uint8 as ImageNet-C's ``np.uint8(corruption(x))`` does.
     """
@@ -124,8 +129,12 @@ class ImageCorruption(ABC):
         self.params = _with_overrides(self.TABLE[self.severity - 1], overrides, self.name)
 
     def rng(self, seed: int) -> np.random.Generator:
-        """The generator :meth:`apply` uses for ``seed``."""
-        return np.random.default_rng(stable_seed("image", self.name, self.severity, _check_seed(seed)))
+        """The generator :meth:`apply` uses for ``seed``.
+
+        It does not depend on the severity (common random numbers): the severities of
+        one (image, seed) draw the same noise, texture and crop, and differ only in strength.
+        """
+        return np.random.default_rng(stable_seed("image", self.name, _check_seed(seed)))
 
     def apply(self, img: Any, seed: int = 0) -> Any:
         """The corrupted copy of ``img`` (any mode, converted to RGB; same size)."""
