@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -118,10 +119,15 @@ class KeyboardTypo(TextPerturbation):
     def params_for(cls, level: int | None) -> KeyboardParams:
         return KeyboardParams(word_p=round(0.05 * (level or 0), 10))
 
+    def __init__(self, level: int = 1, **overrides: Any) -> None:
+        super().__init__(level, **overrides)
+        p = self.params
+        self._model = keyboard_model(p.special_char, p.numeric, p.upper_case)
+
     @property
     def model(self) -> dict[str, tuple[str, ...]]:
-        p = self.params
-        return keyboard_model(p.special_char, p.numeric, p.upper_case)
+        """Key → neighbours (nlpaug's table with this instance's options)."""
+        return self._model
 
     def eligible(self, text: str) -> list[Token]:
         model = self.model

@@ -99,21 +99,21 @@ class WordDropout(_WordNoise):
     def _perturb(self, text: str, rng: np.random.Generator) -> PerturbationResult:
         words = _words(text, self.params.min_chars)
         hits = rng.random(len(words)) < self.params.p
-        changes = []
+        changes: list[Change] = []
         for tok, hit in zip(words, hits):
             if not hit:
                 continue
             start, end = tok.start, tok.end
+            floor = changes[-1].end if changes else 0
             after = end
             while after < len(text) and text[after].isspace():
                 after += 1
             if after > end:
                 end = after
             else:
-                while start > 0 and text[start - 1].isspace():
+                while start > floor and text[start - 1].isspace():
                     start -= 1
             changes.append(Change(start, end, text[start:end], "", self.name))
-        # spans never overlap: a word's trailing whitespace ends before the next word starts
         return PerturbationResult(apply_changes(text, changes), tuple(changes))
 
 
