@@ -20,6 +20,9 @@ from mllmshift.errors import MllmshiftError
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
+    "shift",
+    "respond",
+    "judge",
     "encoders",
 )
 
