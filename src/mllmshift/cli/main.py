@@ -21,6 +21,9 @@ COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
     "shift",
+    "respond",
+    "judge",
+    "encoders",
 )
 
 

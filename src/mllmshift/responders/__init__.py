@@ -6,3 +6,7 @@ from mllmshift.responders.base import Responder
 responders: Registry[type[Responder]] = Registry("responder")
 
 __all__ = ["Responder", "responders"]
+responders.register("openai-compatible", "mllmshift.responders.openai_compat:OpenAICompatibleResponder",
+                    description="any chat-completions server (vLLM, SGLang, Ollama, llama.cpp, OpenAI)")
+responders.register("hf", "mllmshift.responders.hf:HFResponder", extra="hf",
+                    description="local Hugging Face vision-language model (AutoModelForImageTextToText)")

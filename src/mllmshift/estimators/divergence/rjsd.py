@@ -32,12 +32,14 @@ _CHUNK = 8192
 
 def gram(z: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
     """ZᵀZ (d × d, float64), accumulated over row chunks so no n × d float64 copy is made."""
+    import torch
+
     d = z.shape[1]
-    out = np.zeros((d, d), dtype=np.float64)
+    out = torch.zeros((d, d), dtype=torch.float64)
     for s in range(0, len(z), chunk):
-        block = z[s : s + chunk]
-        out += (block.T @ block).astype(np.float64) if block.dtype == np.float32 else block.T @ block
-    return out
+        block = torch.as_tensor(z[s : s + chunk])
+        out += (block.T @ block).double()
+    return out.numpy()
 
 
 def von_neumann_entropy(c: np.ndarray) -> float:
