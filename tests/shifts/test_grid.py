@@ -17,6 +17,20 @@ from mllmshift.shifts.grid import GridSpec, Scenario, apply_grid, preset, sample
 skdata = pytest.importorskip("skimage.data")
 
 
+def _have_frost() -> bool:
+    from mllmshift.errors import MissingDependencyError
+    from mllmshift.shifts.image.weather import frost_texture
+
+    try:
+        frost_texture(0)
+        return True
+    except MissingDependencyError:
+        return False
+
+
+needs_frost = pytest.mark.skipif(not _have_frost(), reason="frost textures need imagecorruptions==1.1.2 --no-deps")
+
+
 def test_paper_preset_is_the_34_scenarios() -> None:
     spec = preset("paper-synthetic")
     names = [s.name for s in spec.scenarios()]
@@ -94,6 +108,7 @@ GRID = {"dataset": "mini", "seed": 1,
         "text": [{"perturbation": "keyboard", "name": "KeyboardAug", "levels": [3]}]}
 
 
+@needs_frost
 def test_apply_grid_writes_readable_composable_scenarios(tmp_path: Path, id_split: Split) -> None:
     spec = GridSpec.from_dict(GRID)
     out = apply_grid(spec, id_split, tmp_path / "out")
@@ -121,6 +136,7 @@ def test_apply_grid_writes_readable_composable_scenarios(tmp_path: Path, id_spli
     assert {"numpy", "pillow", "python"} <= set(manifest["versions"])
 
 
+@needs_frost
 def test_rerun_skips_and_interrupted_run_resumes(tmp_path: Path, id_split: Split, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     spec = GridSpec.from_dict(GRID)
     clean = apply_grid(spec, id_split, tmp_path / "clean")

@@ -108,15 +108,15 @@ def motion_blur_array(x: np.ndarray, radius: int, sigma: float, angle: float) ->
     point = (width * np.sin(np.deg2rad(angle)), width * np.cos(np.deg2rad(angle)))
     hyp = math.hypot(point[0], point[1])
     h, w = x.shape[:2]
-    rows, cols = np.arange(h), np.arange(w)
-    out = np.zeros(x.shape, dtype=np.float32)
+    pad = width  # every shift used is < width: edge-padded views replace per-step copies
+    padded = np.pad(x.astype(np.float64), ((pad, pad), (pad, pad)) + ((0, 0),) * (x.ndim - 2), mode="edge")
+    out = np.zeros(x.shape, dtype=np.float64)
     for i in range(width):
         dy = -math.ceil(((i * point[0]) / hyp) - 0.5)
         dx = -math.ceil(((i * point[1]) / hyp) - 0.5)
         if abs(dy) >= h or abs(dx) >= w:
             break
-        shifted = x[np.clip(rows - dy, 0, h - 1)][:, np.clip(cols - dx, 0, w - 1)]
-        out = out + k[i] * shifted
+        out += k[i] * padded[pad - dy:pad - dy + h, pad - dx:pad - dx + w]
     return out
 
 
@@ -171,11 +171,11 @@ def _cubic_weights(n_in: int, n_out: int, a: float = -0.75) -> tuple[np.ndarray,
 
 def resize_cubic(img: np.ndarray, width: int, height: int) -> np.ndarray:
     """OpenCV ``resize(img, (width, height), INTER_CUBIC)`` of a uint8 H×W×C image (rounded, saturated)."""
-    x = img.astype(np.float64)
+    x = img.astype(np.float32)
     iy, wy = _cubic_weights(x.shape[0], height)
-    rows = np.einsum("ok,okwc->owc", wy, x[iy])
+    rows = sum(wy[:, j, None, None].astype(np.float32) * x[iy[:, j]] for j in range(4))
     ix, wx = _cubic_weights(x.shape[1], width)
-    out = np.einsum("ok,hokc->hoc", wx, rows[:, ix])
+    out = sum(wx[None, :, j, None].astype(np.float32) * rows[:, ix[:, j]] for j in range(4))
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 

@@ -144,21 +144,21 @@ class Frost(ImageCorruption):
     TABLE = (FrostParams(1, 0.4), FrostParams(0.8, 0.6), FrostParams(0.7, 0.7), FrostParams(0.65, 0.7),
              FrostParams(0.6, 0.75))
 
-    def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int]:
-        """``(texture index, top, left)`` of the crop, in the reference's order of draws."""
+    def blend(self, x: np.ndarray, idx: int, top: int, left: int, scaled: np.ndarray | None = None) -> np.ndarray:
+        """``image_weight·x + frost_weight·F`` with ``F`` texture ``idx`` (scaled) cropped at ``(top, left)``."""
+        h, w = x.shape[:2]
+        fr = scaled if scaled is not None else frost_scaled(frost_texture(idx), (h, w))
+        fr = fr[top:top + h, left:left + w]
+        return np.clip(self.params.image_weight * x + self.params.frost_weight * fr, 0, 255)
+
+    def _corrupt(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # draws in the reference's order: texture index, then the crop's top and left
+        shape = x.shape[:2]
         idx = int(rng.integers(self.params.n_textures))
         fr = frost_scaled(frost_texture(idx), shape)
         top = int(rng.integers(0, fr.shape[0] - shape[0]))
         left = int(rng.integers(0, fr.shape[1] - shape[1]))
-        return idx, top, left
-
-    def blend(self, x: np.ndarray, idx: int, top: int, left: int) -> np.ndarray:
-        h, w = x.shape[:2]
-        fr = frost_scaled(frost_texture(idx), (h, w))[top:top + h, left:left + w]
-        return np.clip(self.params.image_weight * x + self.params.frost_weight * fr, 0, 255)
-
-    def _corrupt(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self.blend(x, *self.draw(x.shape[:2], rng))
+        return self.blend(x, idx, top, left, fr)
 
 
 # ---------------------------------------------------------------------------------------------- fog
