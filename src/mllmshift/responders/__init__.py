@@ -4,6 +4,8 @@ from mllmshift.registry import Registry
 from mllmshift.responders.base import Responder
 
 responders: Registry[type[Responder]] = Registry("responder")
+responders.register("baseline", "mllmshift.responders.baseline:BaselineResponder",
+                    description="built-in baseline (not an LLM): EfficientNet-Lite0 ImageNet classes + answer templates")
 
 __all__ = ["Responder", "responders"]
 responders.register("openai-compatible", "mllmshift.responders.openai_compat:OpenAICompatibleResponder",
