@@ -20,4 +20,6 @@ fi
 
 "$PY" -m pip install -q "torch==2.13.0"
 "$PY" -m pip install -q -e ".[dev]"
+# ImageNet-C's frost photographs ship inside imagecorruptions; its own dependency pins are stale, so no deps.
+"$PY" -m pip install -q --no-deps "imagecorruptions==1.1.2"
 "$PY" -c "import mllmshift, torch; print(f'setup: mllmshift {mllmshift.__version__}, torch {torch.__version__}')"

@@ -22,6 +22,10 @@ COMMANDS: tuple[str, ...] = (
     "emid",
     "study",
     "demo",
+    "shift",
+    "respond",
+    "judge",
+    "encoders",
 )
 
 

@@ -45,7 +45,7 @@ class USEMultilingual(Encoder):
     modality = "text"
     dim = 512
 
-    def __init__(self, threads: int | None = None, batch_size: int = 64) -> None:
+    def __init__(self, threads: int | None = None, batch_size: int = 128) -> None:
         self.threads = int(threads) if threads else (os.cpu_count() or 1)
         self.batch_size = int(batch_size)
         self._model: Any = None
