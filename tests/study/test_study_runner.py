@@ -243,3 +243,24 @@ def test_judge_scores_are_correlated_with_emi(tmp_path):
     rows = list(csv.DictReader((res.out / "scenarios.csv").open()))
     assert {r["scenario"]: float(r["win_rate"]) for r in rows} == wins
     assert "EMI vs judge score `win_rate`" in (res.out / "report.md").read_text()
+
+
+def test_judge_summaries_folder_is_read_through_the_judge_reader(tmp_path):
+    from mllmshift.study.runner import load_judge_scores
+
+    for name, rel, win in (("frost_1", 0.93, 0.41), ("frost_3", 0.71, 0.22)):
+        (tmp_path / f"{name}.summary.json").write_text(json.dumps(
+            {"scenario": name, "relative_score": rel, "win_rate": win, "win_rate_ci": [0.1, 0.5], "n": 36}))
+    assert load_judge_scores(tmp_path) == {"frost_1": {"win_rate": 0.41, "relative_score": 0.93},
+                                           "frost_3": {"win_rate": 0.22, "relative_score": 0.71}}
+
+
+def test_judge_csv_errors_are_located(tmp_path):
+    from mllmshift.errors import DataError
+    from mllmshift.study.runner import load_judge_scores
+
+    p = tmp_path / "j.csv"
+    p.write_text("scenario,win_rate\nfrost_1,0.4\nfrost_3,lots\n")
+    with pytest.raises(DataError) as err:
+        load_judge_scores(p)
+    assert (err.value.line, err.value.field) == (3, "win_rate")

@@ -326,7 +326,7 @@ class _Parser:
             kw["correlation_resamples"] = self.number(cor["n_resamples"], "correlation.n_resamples", int, low=0)
         if top.get("judge") is not None:
             kw["judge"] = self.path(top["judge"], "judge")
-            if not Path(kw["judge"]).is_file():
+            if not Path(kw["judge"]).exists():
                 raise self.error("judge", f"file not found: {kw['judge']}")
         kw["responder"] = self.component(top.get("responder"), "responder", allow_none=True)
         if top.get("threads") is not None:

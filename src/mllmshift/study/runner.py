@@ -633,6 +633,9 @@ def write_outputs(results: dict[str, Any], rows: list[dict[str, Any]], out: Path
 def load_judge_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
     """Per-scenario judge scores from CSV or JSON: ``scenario`` plus numeric columns (``win_rate``, ...).
 
+    A folder of ``mllmshift judge`` summaries (``*.summary.json``) is read with
+    :func:`mllmshift.judge.load_scores`, keeping ``win_rate`` and ``relative_score``.
+
     JSON may be a list of objects with a ``scenario`` key, or a mapping scenario → {column: value}.
     (Compatible with :func:`mllmshift.judge.load_scores` files.) A non-numeric value raises a
     :class:`~mllmshift.errors.DataError` naming file, line and column.
@@ -640,6 +643,11 @@ def load_judge_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, float
     from mllmshift.errors import DataError
 
     p = Path(path)
+    if p.is_dir() or p.name.endswith(".summary.json"):  # `mllmshift judge` output: delegate to its reader
+        from mllmshift.judge import load_scores
+
+        return {name: {k: float(v[k]) for k in ("win_rate", "relative_score") if isinstance(v.get(k), (int, float))}
+                for name, v in load_scores(p).items()}
     if not p.is_file():
         raise DataError("judge score file not found", path=p)
     records: list[tuple[int, dict[str, Any]]]
