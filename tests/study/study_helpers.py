@@ -13,7 +13,7 @@ PLACES = ["grass", "beach", "road", "snow", "sofa", "table"]
 
 
 def write_split(path: Path, p_wrong: float, typo: float = 0.0, n: int = 30, seed: int = 0,
-                references: bool = True) -> Path:
+                references: bool = True, captions: bool = True) -> Path:
     """n samples; a fraction ``p_wrong`` of answers name a random animal; ``typo`` corrupts question letters."""
     rng = random.Random(seed)
     rows = []
@@ -28,7 +28,7 @@ def write_split(path: Path, p_wrong: float, typo: float = 0.0, n: int = 30, seed
             resp = f"A {a} is standing on the {pl}."
         rows.append({"id": str(i), "question": q, "response": resp,
                      "reference": f"The picture shows a {a} standing on the {pl}." if references else None,
-                     "image_text": f"a photo of a {a} on the {pl}"})
+                     "image_text": f"a photo of a {a} on the {pl}" if captions else None})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

@@ -264,3 +264,18 @@ def test_judge_csv_errors_are_located(tmp_path):
     with pytest.raises(DataError) as err:
         load_judge_scores(p)
     assert (err.value.line, err.value.field) == (3, "win_rate")
+
+
+def test_scenario_without_any_visual_input_under_mean_fusion(tmp_path):
+    """No captions and no references (LLaVA in-the-wild): X is the question alone, so no MI terms."""
+    cfg_path = make_study(tmp_path, extra={"encoders": {"text": {"name": "hashing-bow", "options": {"dim": 32}},
+                                                        "image": None, "fusion": "mean"}})
+    write_split(tmp_path / "data" / "shifted" / "wild_easy.jsonl", 0.5, 0.3, n=20, seed=9, references=False,
+                captions=False)
+    res = run_study(StudyConfig.from_yaml(cfg_path), tmp_path / "out", progress=False)
+    wild = next(s for s in res.results["scenarios"] if s["name"] == "wild_easy")
+    assert wild["partial"] and "mi_response" not in wild
+    assert wild["bound"]["jsd_visual"] is None and wild["bound"]["jsd_text"] > 0
+    assert any("no visual input" in n for n in wild["notes"])
+    assert "wild_easy" not in res.results["estimator"]["trained_on"]
+    assert res.results["summary"]["n_complete"] == 5

@@ -300,8 +300,9 @@ class StudyRunner:
         keys: dict[str, str] = {}
         cache = None
         for s in _progress(splits, "embed", self.progress):
+            fusion = self._fusion_for(s)
             key = stable_hash([split_fingerprint(s), info["text"]["fingerprint"],
-                               None if info["image"] is None else info["image"]["fingerprint"], self.cfg.fusion], 24)
+                               None if info["image"] is None else info["image"]["fingerprint"], fusion], 24)
             keys[s.name] = key
             path = self.state.path("embedded", f"{_safe(s.name)}.{key}.npz")
             if path.is_file():
@@ -315,13 +316,18 @@ class StudyRunner:
 
                 cache = EmbeddingCache(self.state.root / "embeddings")
             text, image = self._encoders()
-            e = embed_split(s, text, image if s.has_images else None, fusion=self.cfg.fusion, cache=cache,
-                            progress=False)
+            e = embed_split(s, text, image if s.has_images else None, fusion=fusion, cache=cache, progress=False)
             self.state.save_embedded(path, e)
             out.append(e)
             self.stages.hit("embed", False)
         self.stages.seconds["embed"] = time.perf_counter() - t
         return out, keys
+
+    def _fusion_for(self, s: Split) -> str:
+        """The configured fusion, or ``text`` for a split with no visual input at all (e.g. in-the-wild
+        without captions): its X is then the question alone, and the split is not comparable with the ID's."""
+        has_visual = (s.has_images and self.cfg.image_encoder is not None) or s.has_image_text
+        return self.cfg.fusion if has_visual or self.cfg.fusion == "auto" else "text"
 
     # -------------------------------------------------------------- stage 4: estimator
     def estimator(self, embedded: Sequence[EmbeddedSplit], keys: dict[str, str]) -> tuple[Any, dict[str, Any]]:
