@@ -123,3 +123,15 @@ def test_estimator_class_wraps_function(rng):
 def test_chunked_gram_matches_direct(rng):
     z = rng.normal(size=(20000, 5)).astype(np.float32)
     np.testing.assert_allclose(gram(z, chunk=777), z.astype(np.float64).T @ z.astype(np.float64), rtol=1e-5)
+
+
+@pytest.mark.parametrize("n, m, d", [(20, 20, 300), (10, 50, 200), (5, 7, 64)])
+@pytest.mark.parametrize("official", [False, True])
+def test_row_gram_path_equals_covariance_path(n, m, d, official):
+    """With n + m < d, rjsd takes the (n+m)-sized row Gram; it must equal the d × d covariance route."""
+    from mllmshift.estimators.divergence.rjsd import gram, rjsd_from_grams
+
+    g = np.random.default_rng(n + m + d)
+    a, b = g.normal(size=(n, d)), g.normal(size=(m, d)) + 0.3
+    want = rjsd_from_grams(gram(a), gram(b), official_unnormalised=official, clip=False)
+    assert rjsd(a, b, official_unnormalised=official) == pytest.approx(want, rel=1e-10, abs=1e-12)

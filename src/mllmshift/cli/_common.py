@@ -23,7 +23,7 @@ def default_cache_dir() -> Path:
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (how to read the given files)")
-    g.add_argument("--format", default="auto", choices=["auto", "jsonl", "llava", "hf"],
+    g.add_argument("--format", default="auto", choices=["auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit"],
                    help="input format (default: sniffed from the file)")
     g.add_argument("--questions", help="LLaVA questions JSONL (joined on question_id)")
     g.add_argument("--references", help="LLaVA reference answers JSONL (joined on question_id)")

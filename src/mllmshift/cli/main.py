@@ -20,6 +20,13 @@ from mllmshift.errors import MllmshiftError
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
+    "study",
+    "demo",
+    "shift",
+    "respond",
+    "judge",
+    "encoders",
+    "estimators",
 )
 
 

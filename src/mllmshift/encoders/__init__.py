@@ -8,6 +8,12 @@ Registered names (stable, used in configs):
 - ``hf-embedding-layer``: a Hugging Face text model's ``hidden_states[0]``, masked mean without the first token
   (the paper's XLM-R text encoder).
 - ``hashing-bow``: hashed bag of words, no model; for tests and smoke runs only.
+- ``content-hash``: a random unit vector per distinct text or image (seeded by its content hash), no meaning;
+  for tests and dry runs with images.
+
+:func:`mllmshift.encoders.pipeline.embed_split` turns a split into an
+:class:`~mllmshift.embeddings.EmbeddedSplit`; :class:`mllmshift.encoders.cache.EmbeddingCache`
+keeps every computed row on disk.
 """
 
 from mllmshift.encoders.base import Encoder, l2_normalise
@@ -25,5 +31,7 @@ encoders.register("hf-embedding-layer", "mllmshift.encoders.hf_text:HFEmbeddingL
 
 encoders.register("hashing-bow", "mllmshift.encoders.hashing:HashingBOW",
                   description="hashed bag-of-words text encoder, no model (tests and smoke runs only)")
+encoders.register("content-hash", "mllmshift.encoders.content_hash:HashEncoder",
+                  description="random vector per distinct text/image content, no meaning (tests and dry runs)")
 
 __all__ = ["Encoder", "encoders", "l2_normalise"]

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mllmshift.errors import DataError
+
 Modality = Literal["text", "image"]
 
 
@@ -18,6 +20,15 @@ def l2_normalise(a: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     a = np.asarray(a, dtype=np.float32)
     norms = np.linalg.norm(a, axis=1, keepdims=True)
     return (a / np.maximum(norms, eps)).astype(np.float32, copy=False)
+
+
+def check_texts(items: Sequence[Any], what: str) -> list[str]:
+    """``items`` as a list of strings, or a :class:`DataError` naming the first non-string."""
+    out = list(items)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise DataError(f"{what}: item {i} is {type(t).__name__}, expected a string")
+    return out
 
 
 class Encoder(ABC):

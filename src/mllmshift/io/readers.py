@@ -10,15 +10,24 @@ from mllmshift.errors import DataError
 from mllmshift.io.jsonl import iter_jsonl, read_canonical
 from mllmshift.records import Split
 
-FORMATS = ("auto", "jsonl", "llava", "hf")
+FORMATS = ("auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit")
 
 
 def sniff_format(path: str | os.PathLike[str]) -> str:
-    """Guess the format of ``path``: ``hf`` for Parquet or folders, else by the first JSONL record."""
+    """Guess the format of ``path``: ``hf`` for Parquet or folders, ``vlmevalkit`` for xlsx/tsv/csv,
+    ``lmms-eval`` for .json, else by the first JSONL record."""
+    from mllmshift.io.lmms_eval import looks_like_lmms_eval
+
     p = Path(path)
     if p.is_dir() or p.suffix == ".parquet":
         return "hf"
+    if p.suffix in (".xlsx", ".tsv", ".csv"):
+        return "vlmevalkit"
+    if p.suffix == ".json":
+        return "lmms-eval"
     for _, obj in iter_jsonl(p):
+        if looks_like_lmms_eval(obj):
+            return "lmms-eval"
         if "question_id" in obj and "id" not in obj:
             return "llava"
         return "jsonl"
@@ -46,6 +55,14 @@ def read_split(path: str | os.PathLike[str], format: str = "auto", *, name: str 
         from mllmshift.io.llava import read_llava
 
         return read_llava(path, name=name, **options)
+    if fmt == "lmms-eval":
+        from mllmshift.io.lmms_eval import read_lmms_eval
+
+        return read_lmms_eval(path, name=name, **options)
+    if fmt == "vlmevalkit":
+        from mllmshift.io.vlmevalkit import read_vlmevalkit
+
+        return read_vlmevalkit(path, name=name, **options)
     from mllmshift.io.hf import read_hf
 
     return read_hf(path, name=name, **options)

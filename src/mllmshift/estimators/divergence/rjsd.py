@@ -32,12 +32,14 @@ _CHUNK = 8192
 
 def gram(z: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
     """ZᵀZ (d × d, float64), accumulated over row chunks so no n × d float64 copy is made."""
+    import torch
+
     d = z.shape[1]
-    out = np.zeros((d, d), dtype=np.float64)
+    out = torch.zeros((d, d), dtype=torch.float64)
     for s in range(0, len(z), chunk):
-        block = z[s : s + chunk]
-        out += (block.T @ block).astype(np.float64) if block.dtype == np.float32 else block.T @ block
-    return out
+        block = torch.as_tensor(z[s : s + chunk])
+        out += (block.T @ block).double()
+    return out.numpy()
 
 
 def von_neumann_entropy(c: np.ndarray) -> float:
@@ -68,11 +70,38 @@ def rjsd_from_grams(ga: np.ndarray, gb: np.ndarray, *, official_unnormalised: bo
     return float(value)
 
 
+def _row_entropy(z: np.ndarray) -> float:
+    """S(ZᵀZ / tr) from the n × n matrix ZZᵀ, which has the same non-zero eigenvalues (cheaper when n < d)."""
+    return von_neumann_entropy(z @ z.T)
+
+
+def _rjsd_dual(a: np.ndarray, b: np.ndarray, official_unnormalised: bool, clip: bool) -> float:
+    """RJSD through the (n+m) × (n+m) row Gram: (C_A + C_B)/2 = WᵀW with W = [A/√(2 tr_A); B/√(2 tr_B)]."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ta, tb = float((a64 * a64).sum()), float((b64 * b64).sum())
+    if ta <= 0 or tb <= 0:
+        raise ValueError("a sample is all zeros; its covariance has no trace to normalise by")
+    sa, sb = (1.0, 1.0) if official_unnormalised else (ta, tb)
+    w = np.vstack([a64 / np.sqrt(2.0 * sa), b64 / np.sqrt(2.0 * sb)])
+    value = _row_entropy(w) - 0.5 * (_row_entropy(a64) + _row_entropy(b64))
+    if clip and value < 0.0:
+        warnings.warn(f"RJSD estimate {value:.3g} < 0 from rounding; clipped to 0", RuntimeWarning, stacklevel=3)
+        value = 0.0
+    return float(value)
+
+
 def rjsd(a: Any, b: Any, *, official_unnormalised: bool = False) -> float:
-    """Representation JSD between samples ``a`` (n × d) and ``b`` (m × d), in nats."""
+    """Representation JSD between samples ``a`` (n × d) and ``b`` (m × d), in nats.
+
+    When n + m < d the eigenvalues come from the (n+m)-sized row Gram instead of the d × d
+    covariance (same non-zero spectrum, exact up to rounding): for 36 samples of 1280-d image
+    features that is three 72² instead of three 1280² eigen-decompositions.
+    """
     a2, b2 = as_2d_float(a, "a"), as_2d_float(b, "b")
     if a2.shape[1] != b2.shape[1]:
         raise ValueError(f"the two samples must have the same dimension, got {a2.shape[1]} and {b2.shape[1]}")
+    if len(a2) + len(b2) < a2.shape[1]:
+        return _rjsd_dual(a2, b2, official_unnormalised, clip=not official_unnormalised)
     return rjsd_from_grams(gram(a2), gram(b2), official_unnormalised=official_unnormalised,
                            clip=not official_unnormalised)
 

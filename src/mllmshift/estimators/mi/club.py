@@ -65,7 +65,7 @@ class CLUBConfig:
     max_epochs: int = 200
     patience: int = 10
     val_fraction: float = 0.2
-    chunk_size: int = 8192
+    chunk_size: int = 4096
 
 
 @contextlib.contextmanager
@@ -83,7 +83,7 @@ class CLUB(MIEstimator):
 
     def __init__(self, x_dim: int, y_dim: int, hidden_size: int = 500, *, seed: int = 0, lr: float = 1e-3,
                  weight_decay: float = 0.0, batch_size: int = 256, max_epochs: int = 200, patience: int = 10,
-                 val_fraction: float = 0.2, chunk_size: int = 8192, device: str | torch.device | None = None) -> None:
+                 val_fraction: float = 0.2, chunk_size: int = 4096, device: str | torch.device | None = None) -> None:
         if hidden_size < 2:
             raise ValueError("hidden_size must be at least 2 (the hidden layer has hidden_size // 2 units)")
         if not 0.0 <= val_fraction < 1.0:
@@ -205,30 +205,31 @@ class CLUB(MIEstimator):
                 raise ValueError(f"x and y must have the same number of rows, got {len(xa)} and {len(y)}")
             self._check_dims(xa[:1], y[:1])
         n = len(xa)
-        # per-dimension mean and population variance of each y, accumulated in float64
+        step = self.cfg.chunk_size
+        # per-dimension mean m and population variance v of each y, accumulated in float64
         moments = []
         for y in ys:
-            m = np.zeros(y.shape[1])
-            for s in range(0, n, self.cfg.chunk_size):
-                m += y[s : s + self.cfg.chunk_size].sum(axis=0, dtype=np.float64)
-            m /= n
-            v = np.zeros(y.shape[1])
-            for s in range(0, n, self.cfg.chunk_size):
-                v += ((y[s : s + self.cfg.chunk_size] - m) ** 2).sum(axis=0)
-            moments.append((m, v / n))
+            s1 = torch.zeros(y.shape[1], dtype=torch.float64)
+            s2 = torch.zeros(y.shape[1], dtype=torch.float64)
+            for s in range(0, n, step):
+                yb = torch.as_tensor(y[s : s + step]).double()
+                s1 += yb.sum(dim=0)
+                s2 += (yb * yb).sum(dim=0)
+            m = s1 / n
+            v = (s2 / n - m * m).clamp_min(0.0)
+            moments.append((m.float().to(self.device), v.float().to(self.device)))
         totals = np.zeros(len(ys))
         with torch.no_grad():
-            for start in range(0, n, self.cfg.chunk_size):
-                xb = torch.as_tensor(xa[start : start + self.cfg.chunk_size], dtype=torch.float32, device=self.device)
+            for start in range(0, n, step):
+                xb = torch.as_tensor(xa[start : start + step], dtype=torch.float32, device=self.device)
                 mu, logvar = self.net(xb)
-                mu = mu.double()
-                inv = torch.exp(-logvar.double())
+                inv = torch.exp(-logvar)
                 for k, (y, (m, v)) in enumerate(zip(ys, moments)):
-                    yb = torch.as_tensor(y[start : start + self.cfg.chunk_size], device=self.device).double()
-                    pos = ((mu - yb) ** 2 * inv).sum()
-                    neg = ((torch.as_tensor(v, device=self.device) + (torch.as_tensor(m, device=self.device) - mu) ** 2)
-                           * inv).sum()
-                    totals[k] += 0.5 * float(neg - pos)
+                    yb = torch.as_tensor(y[start : start + step], dtype=torch.float32, device=self.device)
+                    # negative minus positive term, per element, without cancellation of large sums:
+                    # v + (m − μ)² − (y − μ)² = v + (m − y)(m + y − 2μ)
+                    diff = (v + (m - yb) * (m + yb - 2.0 * mu)) * inv
+                    totals[k] += 0.5 * float(diff.sum(dtype=torch.float64))
         return [float(t / n) for t in totals]
 
     def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:

@@ -1,0 +1,233 @@
+"""``mllmshift respond``: generate the evaluated model's answers for a dataset or a whole scenario folder.
+
+Writes ``<out>/<scenario>.jsonl`` (LLaVA answer files, appended item by item,
+resumable), ``<out>/<scenario>.failed.json`` for items that failed after their
+last retry (retried by the next run), ``<out>/respond.log`` (retries and
+failures; never the API key) and ``<out>/respond.json`` (config and counts).
+Exit status 0 when every item is answered, 3 when some failed (rerun to retry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.records import Split
+
+EXIT_INCOMPLETE = 3
+_TABULAR = (".parquet",)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "respond", help="generate model responses (OpenAI-compatible server or local HF model), resumable",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--responder", default="openai-compatible",
+                   help="registered responder: openai-compatible (default), hf, ...")
+    p.add_argument("--data", required=True, type=Path,
+                   help="a dataset file (canonical JSONL, LLaVA questions or answer file, Parquet) or a folder of them")
+    p.add_argument("--out", required=True, type=Path, help="output folder (one answer file per scenario)")
+    p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "hf"))
+    p.add_argument("--image-folder", type=Path, help="folder of the images a LLaVA questions file names")
+    p.add_argument("--model", help="served model name (openai-compatible) or HF model id/path (hf)")
+    p.add_argument("--model-id", help="model_id written in the answer file (default: --model)")
+    g = p.add_argument_group("openai-compatible")
+    g.add_argument("--base-url", default="http://127.0.0.1:8000/v1",
+                   help="e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama)")
+    g.add_argument("--api-key-env", metavar="VAR", help="environment variable that holds the API key")
+    g.add_argument("--concurrency", type=int, default=8)
+    g.add_argument("--max-attempts", type=int, default=6)
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per attempt")
+    g.add_argument("--backoff-base", type=float, default=1.0)
+    g.add_argument("--backoff-max", type=float, default=60.0)
+    g.add_argument("--system-prompt")
+    gen = p.add_argument_group("generation")
+    gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    gen.add_argument("--max-tokens", type=int, default=1024)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--seed", type=int, default=0)
+    h = p.add_argument_group("hf")
+    h.add_argument("--device", default="auto")
+    h.add_argument("--dtype", default="auto")
+    h.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra responder argument (VALUE parsed as JSON when it can be); repeatable")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MllmshiftError(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = value
+    return out
+
+
+def responder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of the chosen responder from the command line."""
+    kw: dict[str, Any]
+    if args.responder == "openai-compatible":
+        if not args.model:
+            raise MllmshiftError("--model is required for the openai-compatible responder")
+        kw = {"model": args.model, "base_url": args.base_url, "api_key_env": args.api_key_env,
+              "temperature": args.temperature, "max_tokens": args.max_tokens, "top_p": args.top_p,
+              "seed": args.seed, "system_prompt": args.system_prompt, "concurrency": args.concurrency,
+              "max_attempts": args.max_attempts, "timeout": args.timeout, "backoff_base": args.backoff_base,
+              "backoff_max": args.backoff_max}
+    elif args.responder == "hf":
+        if not args.model:
+            raise MllmshiftError("--model is required for the hf responder")
+        kw = {"model": args.model, "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
+              "max_new_tokens": args.max_tokens, "temperature": args.temperature, "seed": args.seed}
+    else:
+        kw = {}
+    kw.update(_options(args.option))
+    return kw
+
+
+def _peek(path: Path) -> dict[str, Any]:
+    from mllmshift.io.jsonl import iter_jsonl
+
+    for _, obj in iter_jsonl(path):
+        return obj
+    raise DataError("no records", path=path)
+
+
+def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None) -> Split:
+    """One dataset file as a split of questions (any responses in it are ignored by ``respond``)."""
+    from mllmshift.io.hf import read_hf
+    from mllmshift.io.jsonl import read_canonical
+    from mllmshift.io.llava import read_llava
+
+    if fmt == "auto":
+        if path.is_dir() or path.suffix in _TABULAR:
+            fmt = "hf"
+        else:
+            first = _peek(path)
+            if "question_id" in first and "id" not in first:
+                fmt = "llava" if "prompt" in first else "llava-questions"
+            else:
+                fmt = "jsonl"
+    if fmt == "jsonl":
+        return read_canonical(path)
+    if fmt == "llava-questions":
+        return read_llava(None, questions=path, image_folder=image_folder, name=path.stem)
+    if fmt == "llava":
+        return read_llava(path, name=path.stem)
+    return read_hf(path)
+
+
+def dataset_files(data: Path) -> list[Path]:
+    """The scenario files of ``data``: itself, or each ``*.jsonl``/``*.parquet`` in the folder (sorted)."""
+    if not data.exists():
+        raise DataError("not found", path=data)
+    if data.is_file() or (data / "dataset_info.json").exists():
+        return [data]
+    files = sorted(f for f in data.iterdir()
+                   if f.suffix in (".jsonl", *_TABULAR) and not f.name.startswith(".") and f.is_file())
+    if not files:
+        raise DataError("folder holds no *.jsonl or *.parquet files", path=data)
+    stems = [f.stem for f in files]
+    dup = {s for s in stems if stems.count(s) > 1}
+    if dup:
+        raise DataError(f"several files share the scenario name(s) {sorted(dup)}", path=data)
+    return files
+
+
+class _LogToFile:
+    """Route ``mllmshift`` log records to ``path`` (INFO) and stderr (WARNING) for one run."""
+
+    def __init__(self, path: Path) -> None:
+        self.logger = logging.getLogger("mllmshift")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = logging.FileHandler(path, encoding="utf-8")
+        self.file.setLevel(logging.INFO)
+        self.file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.err = logging.StreamHandler(sys.stderr)
+        self.err.setLevel(logging.WARNING)
+        self.err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+
+    def __enter__(self) -> _LogToFile:
+        self.old_level = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self.file)
+        self.logger.addHandler(self.err)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.logger.removeHandler(self.file)
+        self.logger.removeHandler(self.err)
+        self.logger.setLevel(self.old_level)
+        self.file.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from mllmshift.responders import responders
+    from mllmshift.responders.answer_file import respond_to_file
+
+    files = dataset_files(args.data)
+    splits = [read_dataset(f, args.data_format, args.image_folder) for f in files]
+    responder = responders.create(args.responder, **responder_kwargs(args))
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    reports: dict[str, Any] = {}
+    incomplete = 0
+    with _LogToFile(out / "respond.log"):
+        log = logging.getLogger("mllmshift.cli.respond")
+        log.info("responder %s: %s", args.responder, json.dumps(responder.config(), ensure_ascii=False))
+        for split in splits:
+            report = respond_to_file(responder, split, out / f"{split.name}.jsonl", model_id=args.model_id,
+                                     batch_size=getattr(responder, "batch_size", 1),
+                                     progress=not args.no_progress)
+            reports[split.name] = report.to_dict()
+            msg = (f"{split.name}: {report.n_existing + report.n_answered}/{report.n_items} answered "
+                   f"({report.n_answered} now)")
+            if report.failed:
+                incomplete += 1
+                msg += f", {len(report.failed)} failed: {', '.join(report.failed_ids[:10])}" + \
+                       (" ..." if len(report.failed_ids) > 10 else "")
+            log.info(msg)
+            print(msg)
+    manifest = {"responder": args.responder, "config": responder.config(), "model_id": args.model_id,
+                "data": str(args.data), "scenarios": reports}
+    tmp = out / f".respond.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "respond.json")
+    if incomplete:
+        print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "
+              f"retry them", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the verb alone (``python -m mllmshift.cli.respond ...``)."""
+    parser = argparse.ArgumentParser(prog="mllmshift respond", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except MllmshiftError as err:
+        print(f"mllmshift respond: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

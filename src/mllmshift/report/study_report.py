@@ -1,0 +1,188 @@
+"""The study report: ``report.md`` and ``report.html`` (with the PNG plots) from a study's results.
+
+It is written for someone who has not read the code: it first says in words what was measured
+(EMI, EMID, the bound), then gives the headline numbers, the setup (data, encoders, estimator,
+responder, caveats), the correlation tables, the per-scenario table and the plots, and ends with
+how to reproduce the numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mllmshift.report import plots
+from mllmshift.report.document import (Bullets, Document, Figure, Heading, Paragraph, Table, ci, fmt, fmt_p,
+                                       rows_of, to_html, to_markdown)
+
+GROUP_TEXT = {"visual": "the image is shifted, the question is not",
+              "text": "the question is shifted, the image is not",
+              "joint": "both are shifted"}
+
+EXPLAINER = (
+    "This report measures how much a multimodal model's answers lose under distribution shift. "
+    "Every question (with its image) is turned into an embedding X; the model's answer Ŷ and a reference "
+    "answer Y (from a strong model or a human) are embedded too. **EMI** (effective mutual information) is "
+    "I(X;Ŷ) − I(X;Y): how much information the model's answers carry about the input, relative to the reference "
+    "answers (higher is better; 0 means as informative as the references). **EMID** = EMI(in-distribution) − "
+    "EMI(shifted) is the drop caused by a shift (positive = worse under the shift). The **upper bound** of EMID "
+    "(Oh et al., ICML 2025, Theorem 4.5) adds up four Jensen–Shannon divergences: how far the shifted images and "
+    "the shifted questions moved from the in-distribution ones, and how far the model's answers are from the "
+    "reference answers in-distribution and under the shift. If the bound explains the gap, EMID and the bound "
+    "rise together across scenarios, which the correlations below test."
+)
+
+
+def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    from mllmshift.study.runner import scenario_row
+
+    return [scenario_row(s) for s in results["scenarios"]]
+
+
+def _cor_table(block: dict[str, Any], caption: str) -> Table:
+    rows = []
+    for group in ("all", "visual", "text", "joint"):
+        e = block.get(group)
+        if not e:
+            continue
+        for m in ("pearson", "spearman", "kendall"):
+            c = e.get(m) or {}
+            rows.append((group, m.capitalize(), str(e.get("n", "")), fmt(c.get("r")), fmt_p(c.get("p_value")),
+                         ci(c.get("ci_low"), c.get("ci_high"))))
+    return Table(("scenarios", "coefficient", "n", "r", "p-value", "bootstrap CI"), rows_of(rows), caption,
+                 ("l", "l", "r", "r", "r", "l"))
+
+
+def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Document:
+    cfg = results["config"]
+    summ = results["summary"]
+    data = results["data"]
+    doc = Document(results.get("title") or "Distribution-shift study")
+    doc.add(Heading("What was measured"), Paragraph(EXPLAINER))
+
+    resp = data.get("responder")
+    if resp and resp.get("baseline"):
+        doc.add(Paragraph(f"**The answers in this study come from {resp['label']}**, not from a multimodal LLM. "
+                          "It is a stand-in that lets the whole pipeline run offline; its numbers illustrate the "
+                          "method, they say nothing about any LLM.", "warning"))
+
+    # -- headline
+    doc.add(Heading("Headline numbers"))
+    pr = summ.get("emid_bound_pearson")
+    head = [f"In-distribution EMI of `{data['id']['name']}`: **{fmt(summ.get('id_emi'), signed=True)}** "
+            f"(95% CI {ci((results['id']['emi'].get('ci') or {}).get('low'), (results['id']['emi'].get('ci') or {}).get('high'))}).",
+            f"{summ['n_scenarios']} shifted scenarios ({summ['n_complete']} with every term"
+            + (f", {summ['n_partial']} partial: no reference answers" if summ.get("n_partial") else "") + ").",
+            f"Mean EMI under shift: **{fmt(summ.get('mean_emi'), signed=True)}**; mean EMID: "
+            f"**{fmt(summ.get('mean_emid'), signed=True)}**; mean bound: {fmt(summ.get('mean_bound'))}.",
+            f"Correlation of EMID with its bound across scenarios: Pearson r = **{fmt(pr, 2)}** "
+            f"(p = {fmt_p(summ.get('emid_bound_pearson_p'))}), Spearman ρ = {fmt(summ.get('emid_bound_spearman'), 2)}, "
+            f"Kendall τ = {fmt(summ.get('emid_bound_kendall'), 2)}."]
+    if summ.get("worst_scenario"):
+        w, b = summ["worst_scenario"], summ["best_scenario"]
+        head.append(f"Hardest scenario: `{w['name']}` (EMI {fmt(w['emi'], signed=True)}, EMID "
+                    f"{fmt(w['emid'], signed=True)}); easiest: `{b['name']}` (EMI {fmt(b['emi'], signed=True)}).")
+    if summ.get("mean_emi_by_visual_severity"):
+        sev = ", ".join(f"severity {k}: {v:+.3f}" for k, v in summ["mean_emi_by_visual_severity"].items())
+        head.append(f"Mean EMI of the visual shifts by severity: {sev}.")
+    doc.add(Bullets(tuple(head)))
+
+    # -- setup
+    enc = results["encoders"]
+    est = results["estimator"]
+    img = enc.get("image")
+    setup = [
+        f"In-distribution split: `{data['id']['name']}` ({data['id']['n']} samples).",
+        "Scenario groups: " + "; ".join(f"**{g}** ({n}): {GROUP_TEXT[g]}" for g, n in data["groups"].items() if n)
+        + ".",
+        f"Text encoder: `{enc['text']['config'].get('name')}`; image encoder: "
+        f"`{img['config'].get('name') if img else 'none'}`; fusion of image and question into X: `{enc['fusion']}`.",
+        ("MI estimator: CLUB loaded from `" + str(est.get("path")) + "`." if est.get("source") == "checkpoint" else
+         f"MI estimator: `{est['config'].get('name')}` trained once on {est.get('n_pairs')} pooled (X, answer) and "
+         f"(X, reference) pairs of {len(est.get('trained_on', []))} splits, seed {cfg['seed']}, early-stopped on a "
+         f"held-out {est['config'].get('val_fraction', 0):.0%} (best epoch "
+         f"{(est.get('history') or {}).get('best_epoch', '?')})."),
+        f"Bound form: `{cfg['bound_form']}`" + (f" with Ĥ = {cfg['entropy_scale']}" if cfg.get("entropy_scale")
+                                               else " (Ĥ = 1, no factor 4, as in the authors' code)")
+        + f"; JSDs estimated with `{cfg['divergence']}` (representation JSD of embedding covariances).",
+        f"Confidence intervals: percentile bootstrap, {cfg['n_resamples']} resamples of samples per scenario "
+        f"(estimator fixed); correlation CIs resample scenarios ({cfg['correlation_resamples']} resamples); "
+        f"level {cfg['confidence']:.0%}.",
+    ]
+    if resp:
+        setup.append(f"Responses: generated by `{resp['label']}`.")
+    doc.add(Heading("Setup"), Bullets(tuple(setup)))
+    if data.get("notes"):
+        doc.add(Heading("Caveats", 3), Bullets(tuple(data["notes"])))
+
+    # -- correlations
+    doc.add(Heading("Does the bound explain the gap?"),
+            Paragraph("Correlation of EMID with its upper bound across scenarios (scenarios with every term only), "
+                      "over all scenarios and within each group. p-values are two-sided (scipy); the CI resamples "
+                      "scenarios."),
+            _cor_table(results["correlations"]["emid_vs_bound"], "EMID vs EMID upper bound"))
+    for kind, block in (results["correlations"].get("emid_vs_bound_by_kind") or {}).items():
+        if block:
+            doc.add(_cor_table(block, f"EMID vs EMID upper bound, {kind} scenarios only"))
+    for key, block in (results["correlations"].get("emi_vs_judge") or {}).items():
+        doc.add(_cor_table(block, f"EMI vs judge score `{key}`"))
+    if "emid_vs_bound" in figures:
+        doc.add(Figure(figures["emid_vs_bound"], "EMID against its upper bound, one point per scenario; dashed: "
+                       "least-squares line."))
+
+    # -- per scenario
+    rows = sorted(_rows(results), key=lambda r: (r["emi"] is None, -(r["emi"] or 0.0)))
+    table_rows = []
+    for r in rows:
+        table_rows.append((r["scenario"] + (" *" if r["partial"] else ""), r["group"], str(r["n"]),
+                           fmt(r["emi"], signed=True), ci(r["emi_low"], r["emi_high"]), fmt(r["emid"], signed=True),
+                           ci(r["emid_low"], r["emid_high"]), fmt(r["bound"]), fmt(r["jsd_visual"], 4),
+                           fmt(r["jsd_text"], 4), fmt(r["jsd_id_output"], 4), fmt(r["jsd_ood_output"], 4)))
+    doc.add(Heading("Per scenario"),
+            Paragraph("Sorted by EMI (best first). JSD columns are the four divergences of the bound: visual input, "
+                      "text input, answers vs references in-distribution (P) and under the shift (Q). "
+                      "`*` marks a partial scenario: it has no reference answers, so EMI, EMID and the shifted-output "
+                      "term cannot be computed; the other terms are shown."),
+            Table(("scenario", "group", "n", "EMI", "EMI CI", "EMID", "EMID CI", "bound", "JSD visual", "JSD text",
+                   "JSD P(Ŷ‖Y)", "JSD Q(Ŷ‖Y)"), rows_of(table_rows), "",
+                  ("l", "l", "r", "r", "l", "r", "l", "r", "r", "r", "r", "r")))
+    for key, caption in (("emi_per_scenario", "EMI per scenario with its bootstrap CI; dashed: the ID EMI."),
+                         ("severity_heatmap", "EMID by shift type and severity (single-shift scenarios)."),
+                         ("jsd_terms", "The four terms of the bound, stacked per scenario.")):
+        if key in figures:
+            doc.add(Figure(figures[key], caption))
+
+    # -- reproduce
+    vers = results.get("versions", {})
+    doc.add(Heading("Reproduce"),
+            Bullets((f"Config: `{cfg.get('source') or '(built in)'}`, seed {cfg['seed']}; the resolved config, every "
+                     "seed and every number are in `results.json`, one row per scenario in `scenarios.csv`.",
+                     "Package versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if v) + ".",
+                     f"Run: {results.get('run', {}).get('wall_s', '?')} s; rerunning the same command reads every "
+                     "stage back from `.state/` and gives identical numbers.")))
+    return doc
+
+
+def write_report(results: dict[str, Any], out: str | os.PathLike[str]) -> dict[str, Path]:
+    """Draw the plots and write ``report.md`` and ``report.html`` into ``out``; returns the files written."""
+    out = Path(out)
+    rows = _rows(results)
+    allc = results["correlations"]["emid_vs_bound"].get("all", {}).get("pearson") or {}
+    scale = results["config"].get("entropy_scale") if results["config"].get("bound_form") == "theorem" else None
+    figs: dict[str, Path] = {}
+    for key, fn in (("emid_vs_bound", lambda p: plots.plot_emid_vs_bound(rows, p, allc.get("r"), allc.get("p_value"))),
+                    ("emi_per_scenario", lambda p: plots.plot_emi_per_scenario(rows, p, results["summary"]["id_emi"])),
+                    ("severity_heatmap", lambda p: plots.plot_severity_heatmap(rows, p)),
+                    ("jsd_terms", lambda p: plots.plot_jsd_terms(rows, p, scale))):
+        path = fn(out / "plots" / f"{key}.png")
+        if path is not None:
+            figs[key] = path
+    doc = build_document(results, figs)
+    from mllmshift.study.runner import _atomic_write_text
+
+    _atomic_write_text(out / "report.md", to_markdown(doc, out))
+    _atomic_write_text(out / "report.html", to_html(doc))
+    files = {"report.md": out / "report.md", "report.html": out / "report.html"}
+    files.update({f"plots/{k}.png": v for k, v in figs.items()})
+    return files

@@ -1,0 +1,517 @@
+"""Scenario grids: visual shifts × text shifts × severities, expanded to named scenarios and written as datasets.
+
+A grid (YAML or dict)::
+
+    dataset: llava_bench_coco
+    seed: 0
+    combine: [visual, text, joint]      # which kinds of scenario to make
+    visual:
+      - {corruption: defocus_blur, severities: [1, 3, 5]}
+      - {corruption: frost, severities: [1, 3, 5]}
+    text:
+      - {perturbation: synonym, name: sr, levels: [4, 7], params: {style: eda}}
+      - {perturbation: keyboard, name: KeyboardAug, levels: [1, 3]}
+
+expands, with the paper's naming, to ``<dataset>_<visual>_<severity>`` (visual
+only), ``<dataset>_<text>_<level>`` (text only; ``<dataset>_<text>`` for a shift
+without levels, e.g. a translation) and ``<dataset>_<visual>_<severity>_<text>_<level>``
+(joint), e.g. ``llava_bench_coco_defocus_blur_3_sr_4``. ``preset("paper-synthetic")``
+is the grid above: the paper's 34 synthetic scenarios.
+
+:func:`apply_grid` writes each scenario to ``<out>/<scenario>/``: ``images/``
+(corrupted images, PNG), ``samples.jsonl`` (canonical records: original ids,
+perturbed questions, image paths relative to the folder, the shift and seed
+in ``metadata``) and ``manifest.json`` (spec, seeds, versions). A sample's
+image and text seeds are ``stable_seed`` of the global seed, the shift component
+and the sample id (:func:`sample_seeds`), so a joint scenario is exactly the
+composition of its visual-only and text-only scenarios. Finished scenarios are
+skipped on re-runs; an interrupted one resumes from ``samples.partial.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from mllmshift.errors import DataError
+from mllmshift.io.jsonl import write_jsonl_atomic
+from mllmshift.records import Sample, Split
+from mllmshift.shifts.base import DEFAULT_MAX_PIXELS, ImageCorruption, TextPerturbation, load_image, stable_seed
+
+COMBINATIONS = ("visual", "text", "joint")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def _frozen(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True)
+class VisualShift:
+    """One image corruption at some severities; ``name`` labels it in scenario names (default: the corruption)."""
+
+    corruption: str
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    name: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severities", tuple(self.severities))
+        object.__setattr__(self, "params", _frozen(self.params))
+
+    @property
+    def label(self) -> str:
+        return self.name or self.corruption
+
+
+@dataclass(frozen=True)
+class TextShift:
+    """One text perturbation at some levels (``(None,)`` for a shift without levels)."""
+
+    perturbation: str
+    levels: tuple[int | None, ...] = (1,)
+    name: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", tuple(self.levels))
+        object.__setattr__(self, "params", _frozen(self.params))
+
+    @property
+    def label(self) -> str:
+        return self.name or self.perturbation
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named shifted scenario: an optional ``(corruption, severity)`` and an optional ``(perturbation, level)``."""
+
+    name: str
+    visual: tuple[str, int] | None = None
+    text: tuple[str, int | None] | None = None
+    visual_params: Mapping[str, Any] = field(default_factory=dict)
+    text_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "visual_params", _frozen(self.visual_params))
+        object.__setattr__(self, "text_params", _frozen(self.text_params))
+
+    def corruption(self, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageCorruption | None:
+        from mllmshift.shifts import image_corruptions
+
+        if self.visual is None:
+            return None
+        name, severity = self.visual
+        return image_corruptions.create(name, severity=severity, max_pixels=max_pixels, **self.visual_params)
+
+    def perturbation(self, *, translator: Any = None) -> TextPerturbation | None:
+        from mllmshift.shifts import text_perturbations
+
+        if self.text is None:
+            return None
+        name, level = self.text
+        kw = dict(self.text_params)
+        if translator is not None and name == "translate":
+            kw["translator"] = translator
+        return text_perturbations.create(name, level=level, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "visual": list(self.visual) if self.visual else None,
+                "text": list(self.text) if self.text else None, "visual_params": dict(self.visual_params),
+                "text_params": {k: v for k, v in self.text_params.items() if k != "translator"}}
+
+
+def _err(msg: str, path: str | os.PathLike[str] | None, fld: str) -> DataError:
+    return DataError(msg, path=path, field=fld)
+
+
+def _int_list(value: Any, path: Any, fld: str, allow_none: bool = False) -> tuple[Any, ...]:
+    if value is None and allow_none:
+        return (None,)
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for v in items:
+        if v is None and allow_none:
+            out.append(None)
+        elif isinstance(v, bool) or not isinstance(v, int):
+            raise _err(f"expected integers, got {v!r}", path, fld)
+        else:
+            out.append(v)
+    if not out:
+        raise _err("empty list", path, fld)
+    return tuple(out)
+
+
+def _check_keys(obj: Any, allowed: set[str], path: Any, fld: str) -> None:
+    if not isinstance(obj, Mapping):
+        raise _err(f"expected a mapping, got {type(obj).__name__}", path, fld)
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise _err(f"unknown key(s) {unknown}; allowed: {sorted(allowed)}", path, fld)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A declarative grid of visual × text shifts over one dataset (see the module docstring)."""
+
+    dataset: str
+    visual: tuple[VisualShift, ...] = ()
+    text: tuple[TextShift, ...] = ()
+    combine: tuple[str, ...] = COMBINATIONS
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "visual", tuple(self.visual))
+        object.__setattr__(self, "text", tuple(self.text))
+        object.__setattr__(self, "combine", tuple(self.combine))
+
+    # -------------------------------------------------------------------------------------- parsing
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, path: str | os.PathLike[str] | None = None) -> GridSpec:
+        """Parse and validate a grid; errors name the file and the field (``visual[1].severities``)."""
+        from mllmshift.shifts import image_corruptions, text_perturbations
+
+        _check_keys(d, {"dataset", "visual", "text", "combine", "seed"}, path, "(top level)")
+        dataset = d.get("dataset")
+        if not isinstance(dataset, str) or not _NAME_RE.match(dataset):
+            raise _err(f"a name of letters, digits, '_', '-', '.' is required, got {dataset!r}", path, "dataset")
+        seed = d.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise _err(f"expected a non-negative integer, got {seed!r}", path, "seed")
+        combine = d.get("combine", list(COMBINATIONS))
+        combine = [combine] if isinstance(combine, str) else combine
+        if not isinstance(combine, list) or not combine or any(c not in COMBINATIONS for c in combine):
+            raise _err(f"expected a list drawn from {list(COMBINATIONS)}, got {combine!r}", path, "combine")
+        visual = []
+        for i, v in enumerate(d.get("visual") or []):
+            fld = f"visual[{i}]"
+            _check_keys(v, {"corruption", "severities", "name", "params"}, path, fld)
+            corr = v.get("corruption")
+            if corr not in image_corruptions:
+                raise _err(f"unknown corruption {corr!r}; known: {', '.join(image_corruptions.names())}",
+                           path, f"{fld}.corruption")
+            sev = _int_list(v.get("severities", [1, 2, 3, 4, 5]), path, f"{fld}.severities")
+            if any(s not in (1, 2, 3, 4, 5) for s in sev):
+                raise _err(f"severities must be 1..5, got {list(sev)}", path, f"{fld}.severities")
+            vs = VisualShift(corr, sev, v.get("name"), v.get("params") or {})
+            try:
+                image_corruptions.create(corr, severity=sev[0], **vs.params)
+            except (TypeError, ValueError) as err:
+                raise _err(str(err), path, f"{fld}.params") from None
+            visual.append(vs)
+        text = []
+        for i, t in enumerate(d.get("text") or []):
+            fld = f"text[{i}]"
+            _check_keys(t, {"perturbation", "levels", "name", "params"}, path, fld)
+            pert = t.get("perturbation")
+            if pert not in text_perturbations:
+                raise _err(f"unknown perturbation {pert!r}; known: {', '.join(text_perturbations.names())}",
+                           path, f"{fld}.perturbation")
+            levelled = text_perturbations.get(pert).levelled
+            levels = _int_list(t.get("levels", [1] if levelled else None), path, f"{fld}.levels", allow_none=True)
+            if levelled and any(lv is None or lv < 0 for lv in levels):
+                raise _err(f"levels must be non-negative integers, got {list(levels)}", path, f"{fld}.levels")
+            ts = TextShift(pert, levels, t.get("name"), t.get("params") or {})
+            if not levelled and ts.name is None and "language" in ts.params:
+                ts = TextShift(pert, levels, str(ts.params["language"]), ts.params)
+            try:
+                text_perturbations.create(pert, level=levels[0], **ts.params)
+            except (TypeError, ValueError) as err:
+                raise _err(str(err), path, f"{fld}.params") from None
+            text.append(ts)
+        for fld, shifts in (("visual", visual), ("text", text)):
+            for i, s in enumerate(shifts):
+                if not _NAME_RE.match(s.label):
+                    raise _err(f"name {s.label!r} is not usable in a folder name", path, f"{fld}[{i}].name")
+        spec = cls(dataset, tuple(visual), tuple(text), tuple(combine), seed)
+        names = [s.name for s in spec.scenarios()]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise _err(f"scenario names collide: {dup}; give the shifts distinct 'name's", path, "(top level)")
+        return spec
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> GridSpec:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise DataError("grid file not found", path=p)
+        try:
+            d = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise DataError(f"not valid UTF-8 ({err.reason})", path=p) from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            raise DataError(f"bad YAML: {getattr(err, 'problem', err)}", path=p,
+                            line=mark.line + 1 if mark else None) from None
+        return cls.from_dict(d, path=p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "seed": self.seed, "combine": list(self.combine),
+            "visual": [{"corruption": v.corruption, "severities": list(v.severities), "name": v.name,
+                        "params": dict(v.params)} for v in self.visual],
+            "text": [{"perturbation": t.perturbation, "levels": list(t.levels), "name": t.name,
+                      "params": {k: val for k, val in t.params.items() if k != "translator"}} for t in self.text],
+        }
+
+    # -------------------------------------------------------------------------------------- expansion
+
+    def scenarios(self) -> list[Scenario]:
+        """All scenarios, visual-only first, then text-only, then joint (each in spec order)."""
+        vis = [(f"{v.label}_{s}", (v.corruption, s), v.params) for v in self.visual for s in v.severities]
+        txt = [(t.label if lv is None else f"{t.label}_{lv}", (t.perturbation, lv), t.params)
+               for t in self.text for lv in t.levels]
+        out: list[Scenario] = []
+        if "visual" in self.combine:
+            out += [Scenario(f"{self.dataset}_{vn}", vv, None, vp) for vn, vv, vp in vis]
+        if "text" in self.combine:
+            out += [Scenario(f"{self.dataset}_{tn}", None, tt, {}, tp) for tn, tt, tp in txt]
+        if "joint" in self.combine:
+            out += [Scenario(f"{self.dataset}_{vn}_{tn}", vv, tt, vp, tp) for vn, vv, vp in vis for tn, tt, tp in txt]
+        return out
+
+
+# ------------------------------------------------------------------------------------------------ presets
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper-synthetic": {
+        "dataset": "llava_bench_coco",
+        "seed": 0,
+        "combine": ["visual", "text", "joint"],
+        "visual": [{"corruption": "defocus_blur", "severities": [1, 3, 5]},
+                   {"corruption": "frost", "severities": [1, 3, 5]}],
+        "text": [{"perturbation": "synonym", "name": "sr", "levels": [4, 7], "params": {"style": "eda"}},
+                 {"perturbation": "keyboard", "name": "KeyboardAug", "levels": [1, 3]}],
+    },
+    "paper-translation": {
+        "dataset": "llava_bench_coco",
+        "seed": 0,
+        "combine": ["text"],
+        "text": [{"perturbation": "translate", "name": lang, "levels": None,
+                  "params": {"language": lang, "append": "Please answer in English."}}
+                 for lang in ("German", "Chinese", "Korean", "Greek", "Arabic", "Hindi")],
+    },
+}
+
+
+def preset(name: str) -> GridSpec:
+    """A named grid: ``paper-synthetic`` (the paper's 34 synthetic scenarios) or ``paper-translation``
+    (its 6 translated-question scenarios; needs a translator at :func:`apply_grid` time)."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    return GridSpec.from_dict(PRESETS[name])
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("mllmshift", "numpy", "scipy", "pillow", "scikit-image", "imagecorruptions"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            if pkg == "mllmshift":
+                from mllmshift import __version__
+
+                out[pkg] = __version__
+    return out
+
+
+def _image_name(sample_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", sample_id)[:100]
+    if safe != sample_id or not safe or safe.startswith("."):
+        safe = f"{safe}-{stable_seed('image-name', sample_id) & 0xFFFFFFFF:08x}"
+    return f"{safe}.png"
+
+
+def _fingerprint(scenario: Scenario, seed: int, split: Split, extra: Mapping[str, Any]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"scenario": scenario.to_dict(), "seed": seed, "extra": dict(extra)}, sort_keys=True,
+                        default=str).encode())
+    for s in split:
+        h.update(json.dumps([s.id, s.question, s.image], ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
+    done: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return done
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                break  # a line cut by the interruption: redo from here
+            if isinstance(rec, dict) and "id" in rec:
+                done[str(rec["id"])] = rec
+    return done
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _save_png_atomic(img: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    img.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], seed: int | None = None,
+               progress: bool = False, *, max_pixels: int = DEFAULT_MAX_PIXELS, translator: Any = None,
+               scenarios: Sequence[str] | None = None) -> dict[str, Path]:
+    """Write every scenario of ``spec`` applied to ``split`` under ``out_dir``; return ``{name: folder}``.
+
+    Args:
+        seed: global seed (default: the spec's); per-sample seeds come from :func:`sample_seeds`.
+        progress: show a tqdm bar per scenario.
+        max_pixels: refuse larger source images (clear error naming the file).
+        translator: the translator for ``translate`` shifts (else taken from their params).
+        scenarios: only these scenario names (default: all).
+    """
+    seed = spec.seed if seed is None else seed
+    out = Path(out_dir)
+    todo = spec.scenarios()
+    if scenarios is not None:
+        known = {s.name for s in todo}
+        missing = sorted(set(scenarios) - known)
+        if missing:
+            raise KeyError(f"unknown scenario(s) {missing}; the grid has {sorted(known)}")
+        todo = [s for s in todo if s.name in set(scenarios)]
+    if any(s.visual for s in todo):
+        for s in split:
+            if s.image is None:
+                raise DataError(f"sample '{s.id}' has no image, and the grid has visual shifts",
+                                path=split.metadata.get("source"), field="image")
+    written: dict[str, Path] = {}
+    for scen in todo:
+        written[scen.name] = _apply_scenario(spec, scen, split, out / scen.name, seed, progress, max_pixels,
+                                             translator)
+    return written
+
+
+def _apply_scenario(spec: GridSpec, scen: Scenario, split: Split, folder: Path, seed: int, progress: bool,
+                    max_pixels: int, translator: Any) -> Path:
+    corruption = scen.corruption(max_pixels=max_pixels)
+    perturbation = scen.perturbation(translator=translator)
+    fp = _fingerprint(scen, seed, split, {"max_pixels": max_pixels})
+    manifest_path = folder / "manifest.json"
+    partial_path = folder / "samples.partial.jsonl"
+    if manifest_path.is_file():
+        try:
+            old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            old = {}
+        if old.get("fingerprint") == fp and old.get("complete") and (folder / "samples.jsonl").is_file():
+            return folder
+        if old.get("complete") and old.get("fingerprint") != fp:
+            raise DataError("this scenario was already written from a different grid, seed or data; "
+                            "remove the folder or write to another --out", path=manifest_path, field="fingerprint")
+        if old.get("fingerprint") != fp:  # an unfinished run of something else: start over
+            partial_path.unlink(missing_ok=True)
+            shutil.rmtree(folder / "images", ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "scenario": scen.to_dict(),
+        "dataset": spec.dataset,
+        "spec": spec.to_dict(),
+        "seed": seed,
+        "sample_seeds": "mllmshift.shifts.grid.sample_seeds(seed, scenario, sample_id): stable_seed (BLAKE2b) of "
+                        "the seed, the shift component and the sample id",
+        "source": {"name": split.name, "n": len(split), "metadata": dict(split.metadata)},
+        "corruption": corruption.config() if corruption else None,
+        "perturbation": perturbation.config() if perturbation else None,
+        "max_pixels": max_pixels,
+        "versions": _versions(),
+        "fingerprint": fp,
+        "complete": False,
+    }
+    _write_json_atomic(manifest_path, manifest)
+    done = _read_partial(partial_path)
+    if corruption is not None:  # a record counts only once its image is on disk
+        done = {k: r for k, r in done.items() if (folder / str(r.get("image"))).is_file()}
+    if done:
+        write_jsonl_atomic(partial_path, (done[s.id] for s in split if s.id in done))
+    images = folder / "images"
+    if corruption is not None:
+        images.mkdir(exist_ok=True)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(split), initial=len(done), desc=scen.name, disable=not progress, leave=False)
+    with partial_path.open("a", encoding="utf-8") as fh:
+        for s in split:
+            if s.id in done:
+                continue
+            rec = _shift_sample(s, scen, seed, folder, corruption, perturbation, max_pixels)
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.flush()
+            done[s.id] = rec
+            bar.update(1)
+    bar.close()
+    write_jsonl_atomic(folder / "samples.jsonl", (done[s.id] for s in split))
+    manifest["complete"] = True
+    manifest["n_samples"] = len(split)
+    _write_json_atomic(manifest_path, manifest)
+    partial_path.unlink(missing_ok=True)
+    return folder
+
+
+def sample_seeds(seed: int, scenario: Scenario, sample_id: str) -> tuple[int | None, int | None]:
+    """``(image seed, text seed)`` of one sample: ``stable_seed`` of the global seed, the shift
+    component (name, severity/level, parameters) and the sample id.
+
+    Seeds depend on the component, not on the scenario, so a joint scenario is exactly the
+    composition of its two single-shift scenarios (the same corrupted image, the same text).
+    """
+    v = t = None
+    if scenario.visual is not None:
+        v = stable_seed(seed, "visual", *scenario.visual, json.dumps(dict(scenario.visual_params), sort_keys=True,
+                                                                     default=str), sample_id)
+    if scenario.text is not None:
+        params = {k: val for k, val in scenario.text_params.items() if k != "translator"}
+        t = stable_seed(seed, "text", *scenario.text, json.dumps(params, sort_keys=True, default=str), sample_id)
+    return v, t
+
+
+def _shift_sample(s: Sample, scen: Scenario, seed: int, folder: Path, corruption: ImageCorruption | None,
+                  perturbation: TextPerturbation | None, max_pixels: int) -> dict[str, Any]:
+    visual_seed, text_seed = sample_seeds(seed, scen, s.id)
+    if corruption is not None:
+        assert s.image is not None and visual_seed is not None
+        img = corruption.apply(load_image(s.image, max_pixels=max_pixels, field="image"), visual_seed)
+        rel = f"images/{_image_name(s.id)}"
+        _save_png_atomic(img, folder / rel)
+        image: str | None = rel
+    else:
+        image = os.path.relpath(s.image, folder) if s.image is not None else None
+    question, changes = s.question, []
+    if perturbation is not None:
+        assert text_seed is not None
+        res = perturbation.apply(s.question, text_seed)
+        question, changes = res.text, [c.to_dict() for c in res.changes]
+    meta = dict(s.metadata)
+    meta["original_question"] = s.question
+    meta["shift"] = {"scenario": scen.name, "visual": list(scen.visual) if scen.visual else None,
+                     "text": list(scen.text) if scen.text else None, "seed": seed, "visual_seed": visual_seed,
+                     "text_seed": text_seed, "text_changes": changes}
+    return {"id": s.id, "question": question, "response": None, "reference": s.reference, "image": image,
+            "image_text": s.image_text, "metadata": meta}

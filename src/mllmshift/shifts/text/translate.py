@@ -1,0 +1,185 @@
+"""Translation shift: the question translated by a pluggable translator, plus an instruction.
+
+The paper's natural text shifts translate the English question (German,
+Chinese, Korean, Greek, Arabic, Hindi) and append "Please answer in English.".
+There is no offline translator: pass any object with
+``translate(text, target, *, source, seed) -> str``, or configure
+:class:`OpenAICompatibleTranslator` (any ``/chat/completions`` endpoint).
+Placeholders such as ``<image>`` are cut out before translating and put back
+in place, so they are never damaged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from mllmshift.errors import MllmshiftError
+from mllmshift.shifts.base import Change, PerturbationResult, TextPerturbation
+from mllmshift.shifts.text.tokens import PLACEHOLDER_RE
+
+
+class TranslationError(MllmshiftError):
+    """The translator failed or answered something unusable."""
+
+
+@runtime_checkable
+class Translator(Protocol):
+    def translate(self, text: str, target: str, *, source: str = "English", seed: int | None = None) -> str: ...
+
+
+DEFAULT_PROMPT = ("Translate the user's text from {source} to {target}. Reply with the translation only, "
+                  "no quotes, notes or explanations.")
+
+
+class OpenAICompatibleTranslator:
+    """A translator calling an OpenAI-compatible chat-completions endpoint (temperature 0, seeded).
+
+    The API key is read from ``api_key`` or the environment variable ``api_key_env``
+    and is never written to manifests (:meth:`config` leaves it out).
+    """
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
+                 api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.0, timeout: float = 60.0,
+                 max_retries: int = 3, prompt: str = DEFAULT_PROMPT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key if api_key is not None else os.environ.get(api_key_env)
+        self.api_key_env = api_key_env
+        self.temperature = temperature
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.prompt = prompt
+
+    def config(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "model": self.model, "temperature": self.temperature,
+                "api_key_env": self.api_key_env, "prompt": self.prompt}
+
+    def translate(self, text: str, target: str, *, source: str = "English", seed: int | None = None) -> str:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "temperature": self.temperature,
+            "messages": [{"role": "system", "content": self.prompt.format(source=source, target=target)},
+                         {"role": "user", "content": text}],
+        }
+        if seed is not None:
+            body["seed"] = int(seed) % (2**31)
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        url = f"{self.base_url}/chat/completions"
+        last: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            req = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    payload = json.loads(resp.read().decode("utf-8"))
+                break
+            except urllib.error.HTTPError as err:
+                detail = err.read()[:300].decode("utf-8", "replace")
+                last = TranslationError(f"{url}: HTTP {err.code}: {detail}")
+                if err.code not in (408, 429) and err.code < 500:
+                    raise last from None
+            except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as err:
+                last = TranslationError(f"{url}: {err}")
+            if attempt < self.max_retries:
+                time.sleep(min(2.0**attempt, 10.0))
+        else:
+            assert last is not None
+            raise last
+        try:
+            content = payload["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise TranslationError(f"{url}: unexpected response {str(payload)[:300]}") from None
+        if not isinstance(content, str) or not content.strip():
+            raise TranslationError(f"{url}: empty translation")
+        return content.strip()
+
+
+@dataclass(frozen=True)
+class TranslationParams:
+    language: str
+    append: str = "Please answer in English."
+    source: str = "English"
+
+
+class Translation(TextPerturbation):
+    """Translate to ``language`` (placeholders kept) and append ``append``."""
+
+    name = "translate"
+    Params = TranslationParams
+    levelled = False
+
+    def __init__(self, level: int | None = None, *, translator: Translator | Mapping[str, Any] | None = None,
+                 **overrides: Any) -> None:
+        if "language" not in overrides:
+            raise TypeError("translate: the target language is required (language='German')")
+        super().__init__(level, **overrides)
+        if isinstance(translator, Mapping):
+            translator = OpenAICompatibleTranslator(**translator)
+        self.translator = translator
+
+    @classmethod
+    def params_for(cls, level: int | None) -> TranslationParams:
+        return TranslationParams(language="")
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        conf = getattr(self.translator, "config", None)
+        cfg["translator"] = conf() if callable(conf) else type(self.translator).__name__
+        return cfg
+
+    def _perturb(self, text: str, rng: np.random.Generator) -> PerturbationResult:
+        if self.translator is None:
+            raise MllmshiftError("translate: no translator configured; pass translator=OpenAICompatibleTranslator("
+                                 "base_url=..., model=...) or params {translator: {base_url, model}} in a grid")
+        p = self.params
+        seed = int(rng.integers(2**31))
+        holders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]
+        if not holders:
+            translated = self._call(text.strip(), seed)
+        else:
+            # mask placeholders with markers the translator should copy; fall back to piecewise translation
+            masked = PLACEHOLDER_RE.sub(lambda m, c=iter(range(len(holders))): f"[[{next(c)}]]", text)
+            out = self._call(masked.strip(), seed)
+            if all(out.count(f"[[{i}]]") == 1 for i in range(len(holders))):
+                for i, h in enumerate(holders):
+                    out = out.replace(f"[[{i}]]", h)
+                translated = out
+            else:
+                translated = self._piecewise(text, seed)
+        if p.append:
+            translated = f"{translated.rstrip()} {p.append}"
+        return PerturbationResult(translated, (Change(0, len(text), text, translated, "translate"),))
+
+    def _call(self, text: str, seed: int) -> str:
+        assert self.translator is not None
+        out = self.translator.translate(text, self.params.language, source=self.params.source, seed=seed)
+        if not isinstance(out, str):
+            raise TranslationError(f"translator returned {type(out).__name__}, not str")
+        return out.strip()
+
+    def _piecewise(self, text: str, seed: int) -> str:
+        pieces: list[str] = []
+        pos = 0
+        for m in [*PLACEHOLDER_RE.finditer(text), None]:
+            end = m.start() if m else len(text)
+            chunk = text[pos:end]
+            if chunk.strip():
+                lead = chunk[: len(chunk) - len(chunk.lstrip())]
+                trail = chunk[len(chunk.rstrip()):]
+                pieces.append(lead + self._call(chunk.strip(), seed) + trail)
+            else:
+                pieces.append(chunk)
+            if m:
+                pieces.append(m.group(0))
+                pos = m.end()
+        return "".join(pieces)

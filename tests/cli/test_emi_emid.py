@@ -1,0 +1,106 @@
+"""The emi / emid verbs end to end on small text-only files, and on the real LLaVA-Bench data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mllmshift.cli.main import main
+
+WORDS = "red blue green cat dog car tree house sky river boat bird road city field".split()
+
+
+def _write_split(path: Path, n: int, seed: int, drift: float) -> Path:
+    """Text-only samples whose responses repeat words of the question (less so with drift)."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        q = rng.sample(WORDS, 4)
+        ref = " ".join(q[:3])
+        kept = [w for w in q if rng.random() > drift]
+        resp = " ".join(kept + rng.sample(WORDS, 1)) or "nothing"
+        rows.append({"id": i, "question": "what about " + " ".join(q), "response": resp, "reference": ref})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+FAST = ["--text-encoder", "hashing-bow", "--no-cache", "--hidden-size", "32", "--max-epochs", "15",
+        "--bootstrap", "50", "--quiet"]
+
+
+def _run_json(capsys, argv: list[str]) -> dict:
+    assert main(argv + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_emi_json_is_complete_and_reproducible(tmp_path, capsys):
+    data = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
+    out = _run_json(capsys, ["emi", str(data), *FAST, "--seed", "3"])
+    emi = out["emi"]
+    assert set(emi) >= {"value", "mi_response", "mi_reference", "n", "ci"}
+    assert emi["n"] == 80 and math.isclose(emi["value"], emi["mi_response"] - emi["mi_reference"])
+    assert emi["ci"]["low"] <= emi["ci"]["high"] and emi["ci"]["n_resamples"] == 50
+    assert out["config"]["seed"] == 3 and out["versions"]["torch"]
+    assert out["embeddings"]["id"]["fusion"] == "text"  # no images: X is the question alone
+    again = _run_json(capsys, ["emi", str(data), *FAST, "--seed", "3"])
+    assert again["emi"] == emi
+
+
+def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
+    ckpt = tmp_path / "club.pt"
+    res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--save-estimator", str(ckpt),
+                             "--out", str(tmp_path / "r.json")])
+    (sc,) = res["scenarios"]
+    assert sc["scenario"] == "shift" and math.isclose(sc["emid"], sc["emi_id"]["value"] - sc["emi_ood"]["value"])
+    assert sc["emid"] > 0  # responses ignore the question under "shift"
+    bound = sc["bound"]
+    assert bound["jsd_visual"] is None and bound["value"] is not None and bound["form"] == "scale-adjusted"
+    assert json.loads((tmp_path / "r.json").read_text()) == res
+    loaded = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(ckpt),
+                                "--entropy-scale", "1.5"])
+    assert loaded["scenarios"][0]["emid"] == pytest.approx(sc["emid"], rel=1e-6)
+    assert loaded["scenarios"][0]["bound"]["form"] == "theorem"
+
+
+def test_bad_input_is_reported_with_location(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1, "question": "q", "response": "r", "reference": "x"}\n{"id": 2, "response": "r"}\n')
+    assert main(["emi", str(bad), *FAST]) == 1
+    assert "bad.jsonl:2: field 'question': missing" in capsys.readouterr().err
+
+
+def test_human_output(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "EMID" in out and "bound form: scale-adjusted" in out
+
+
+@pytest.mark.shared
+def test_emid_on_real_llava_bench(shared_data, tmp_path, capsys):
+    """COCO ID vs frost severity 5, captions standing in for images, the default offline text encoder."""
+    coco = shared_data / "llava-bench-coco"
+    resp = shared_data / "llavabench-shift/responses/llava-v1.5-13b"
+    res = _run_json(capsys, ["emid", "--id", str(resp / "llava_bench_coco.jsonl"),
+                             "--ood", str(resp / "llava_bench_coco_frost_5_KeyboardAug_3.jsonl"),
+                             "--questions", str(coco / "questions.jsonl"),
+                             "--references", str(coco / "gpt4_answers.jsonl"),
+                             "--captions", str(coco / "captions_boxes.jsonl"),
+                             "--cache-dir", str(tmp_path / "cache"), "--bootstrap", "200", "--max-epochs", "50",
+                             "--quiet"])
+    sc = res["scenarios"][0]
+    numbers = [sc["emid"], sc["emi_id"]["value"], sc["emi_ood"]["value"], sc["emid_ci"]["low"],
+               sc["emid_ci"]["high"]] + [sc["bound"][k] for k in
+                                         ("value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output")]
+    assert all(isinstance(v, float) and math.isfinite(v) for v in numbers)
+    assert sc["emi_id"]["n"] == sc["emi_ood"]["n"] == 90
+    assert res["embeddings"]["llava_bench_coco"]["fusion"] == "mean"  # captions and questions, same encoder
+    assert sc["bound"]["jsd_visual"] == pytest.approx(0.0, abs=1e-9)  # same captions in both splits
+    assert sc["bound"]["jsd_text"] > 0  # typos change the questions

@@ -1,0 +1,156 @@
+"""EmbeddingCache: hits, resumption after a crash, concurrent writers, fingerprint isolation, image content keys."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mllmshift.encoders.cache import CacheError, EmbeddingCache, cache_key, item_content
+from mllmshift.encoders.content_hash import HashEncoder
+
+TEXTS = [f"question number {i}" for i in range(23)]
+
+
+class Counting(HashEncoder):
+    """A hash encoder that records the items it was asked to encode, and can fail after k batches."""
+
+    def __init__(self, fail_after: int | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.calls: list[list[Any]] = []
+        self.fail_after = fail_after
+
+    def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise KeyboardInterrupt("simulated interruption")
+        self.calls.append(list(items))
+        return super()._encode_batch(items)
+
+
+def test_first_call_equals_direct_encoding_and_second_call_encodes_nothing(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    enc = Counting(dim=8, batch_size=5)
+    first = cache.encode(enc, TEXTS)
+    np.testing.assert_array_equal(first, HashEncoder(dim=8).encode(TEXTS))
+    assert [len(c) for c in enc.calls] == [5, 5, 5, 5, 3]
+    enc.calls.clear()
+    again = cache.encode(enc, list(reversed(TEXTS)))
+    assert enc.calls == []
+    np.testing.assert_array_equal(again, first[::-1])
+    assert cache.count(enc) == len(TEXTS)
+
+
+def test_only_missing_and_distinct_items_are_encoded(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    enc = Counting(dim=8, batch_size=4)
+    cache.encode(enc, TEXTS[:10])
+    enc.calls.clear()
+    items = TEXTS[5:15] + TEXTS[12:15] + ["new", "new"]
+    out = cache.encode(enc, items)
+    assert sorted(x for c in enc.calls for x in c) == sorted(TEXTS[10:15] + ["new"])
+    np.testing.assert_array_equal(out, HashEncoder(dim=8).encode(items))
+    rows, missing = cache.get_many(enc, ["new", "never seen", TEXTS[0]])
+    assert missing == [1] and rows[1] is None
+    np.testing.assert_array_equal(rows[2], HashEncoder(dim=8).encode([TEXTS[0]])[0])
+
+
+def test_interrupted_run_keeps_finished_batches_and_resumes(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    crashing = Counting(dim=8, batch_size=5, fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        cache.encode(crashing, TEXTS)
+    assert cache.count(crashing) == 10
+    rows, missing = cache.get_many(crashing, TEXTS)
+    assert missing == list(range(10, 23))
+    resumed = Counting(dim=8, batch_size=5)
+    out = cache.encode(resumed, TEXTS)
+    assert sum(len(c) for c in resumed.calls) == 13
+    np.testing.assert_array_equal(out, HashEncoder(dim=8).encode(TEXTS))
+
+
+class Slow(HashEncoder):
+    """Same function (and fingerprint) as HashEncoder, but each batch takes a while, so writers interleave."""
+
+    def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
+        time.sleep(0.004)
+        return super()._encode_batch(items)
+
+
+def _writer(root: str, texts: list[str], seed: int, barrier: Any) -> None:
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(len(texts)))
+    barrier.wait(timeout=60)
+    EmbeddingCache(root).encode(Slow(dim=16, batch_size=3), [texts[i] for i in order])
+
+
+def test_two_processes_writing_concurrently_leave_a_consistent_db(tmp_path: Path) -> None:
+    texts = [f"shared text {i}" for i in range(150)]
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), texts[lo:hi], seed, barrier))
+             for seed, (lo, hi) in enumerate([(0, 100), (50, 150)])]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    enc = HashEncoder(dim=16, batch_size=3)
+    cache = EmbeddingCache(tmp_path)
+    db = cache.path_for(enc)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert cache.count(enc) == 150
+    counting = Counting(dim=16, batch_size=3)
+    np.testing.assert_array_equal(cache.encode(counting, texts), enc.encode(texts))
+    assert counting.calls == []
+
+
+def test_different_fingerprints_do_not_collide(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    a, b = HashEncoder(dim=8, seed=0), HashEncoder(dim=8, seed=1)
+    assert a.fingerprint() != b.fingerprint() and cache.path_for(a) != cache.path_for(b)
+    ea, eb = cache.encode(a, TEXTS[:4]), cache.encode(b, TEXTS[:4])
+    np.testing.assert_array_equal(ea, a.encode(TEXTS[:4]))
+    np.testing.assert_array_equal(eb, b.encode(TEXTS[:4]))
+    assert np.abs(ea - eb).max() > 0.1
+    assert cache_key(a.fingerprint(), b"x") != cache_key(b.fingerprint(), b"x")
+
+
+def test_image_keys_follow_file_content_not_name(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    pix = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(pix).save(tmp_path / "a.png")
+    (tmp_path / "copy.png").write_bytes((tmp_path / "a.png").read_bytes())
+    Image.fromarray(255 - pix).save(tmp_path / "b.png")
+    enc = Counting(dim=8, modality="image")
+    cache = EmbeddingCache(tmp_path / "cache")
+    out = cache.encode(enc, [tmp_path / "a.png", tmp_path / "copy.png", tmp_path / "b.png"])
+    assert [len(c) for c in enc.calls] == [2]
+    np.testing.assert_array_equal(out[0], out[1])
+    assert item_content(enc, tmp_path / "a.png") != item_content(enc, Image.fromarray(pix))
+    (tmp_path / "a.png").write_bytes((tmp_path / "b.png").read_bytes())  # edited in place -> now equals b
+    enc.calls.clear()
+    np.testing.assert_array_equal(cache.encode(enc, [tmp_path / "a.png"])[0], out[2])
+    assert enc.calls == []
+
+
+def test_stored_dim_mismatch_is_reported(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    enc = HashEncoder(dim=8)
+    cache.encode(enc, ["x"])
+    with sqlite3.connect(cache.path_for(enc)) as conn:
+        conn.execute("UPDATE embeddings SET dim = 4")
+    with pytest.raises(CacheError, match="dim 4"):
+        cache.encode(enc, ["x"])
+
+
+def test_empty_items(tmp_path: Path) -> None:
+    assert EmbeddingCache(tmp_path).encode(HashEncoder(dim=5), []).shape == (0, 5)
