@@ -127,3 +127,13 @@ def test_cli_validate_and_list(tmp_path, capsys):
                                                                   ("rjsd", "identical-5d")]
     assert main(["estimators", "validate", "--estimators", "nope", "--out", str(tmp_path)]) == 1
     assert "unknown estimators" in capsys.readouterr().err
+
+
+def test_select_keeps_only_the_grid_and_its_limits():
+    from mllmshift.validation.runner import select
+
+    spec = EstimatorSpec("g", "mi", "gaussian", seeds_by_n=((100, 1),))
+    grid = Grid((spec,), ("normal-1x1",), (), (50, 100), (0, 1))
+    row = lambda n, seed, est="g": {"estimator": est, "task": "normal-1x1", "n": n, "seed": seed}  # noqa: E731
+    rows = [row(50, 0), row(50, 1), row(100, 0), row(100, 1), row(50, 0, "other"), row(70, 0)]
+    assert select(rows, grid) == [row(50, 0), row(50, 1), row(100, 0)]

@@ -54,7 +54,9 @@ def write_summary_csv(summary: Sequence[dict[str, Any]], path: str | Path) -> No
 
 
 def _fmt(v: float, digits: int = 3) -> str:
-    return "–" if not math.isfinite(v) else f"{v:.{digits}f}"
+    if not math.isfinite(v):
+        return "–"
+    return f"{v:.{digits}f}" if abs(v) < 1e4 else f"{v:.1e}"
 
 
 def _cell(r: dict[str, Any] | None) -> str:

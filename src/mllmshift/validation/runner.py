@@ -219,8 +219,6 @@ def run_one(spec: EstimatorSpec, kind: str, task: str, n: int, seed: int, truth:
 
 
 def select(rows: Iterable[dict[str, Any]], grid: Grid) -> list[dict[str, Any]]:
-    """The rows that belong to ``grid`` (a runs CSV may hold more)."""
-    labels = {e.label for e in grid.estimators}
-    tasks = set(grid.mi_tasks) | set(grid.jsd_tasks)
-    return [r for r in rows if r["estimator"] in labels and r["task"] in tasks and r["n"] in grid.ns
-            and r["seed"] in grid.seeds]
+    """The rows that belong to ``grid``, limits included (a runs CSV may hold more)."""
+    wanted = {(spec.label, task, n, seed) for _, task, n, seed, specs in grid.jobs() for spec in specs}
+    return [r for r in rows if (r["estimator"], r["task"], r["n"], r["seed"]) in wanted]
