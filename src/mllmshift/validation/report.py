@@ -90,8 +90,8 @@ def markdown(summary: Sequence[dict[str, Any]]) -> str:
                 lines.append(f"| {t} | {_fmt(truth)} | " + " | ".join(cells) + " |")
             lines.append("")
         lines += [f"### {title}: summary over tasks", "",
-                  "| estimator | n | tasks | mean abs. bias | mean std | RMSE | mean time (s) |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| estimator | n | tasks | median abs. bias | mean abs. bias | mean std | RMSE | mean time (s) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for e in ests:
             for n in sorted({r["n"] for r in rows}):
                 rs = [r for r in rows if r["estimator"] == e and r["n"] == n and r["runs"] > 0]
@@ -99,19 +99,23 @@ def markdown(summary: Sequence[dict[str, Any]]) -> str:
                     continue
                 secs = float(np.mean([r["seconds"] for r in rs]))
                 if rs[0]["kind"] == "test":
-                    lines.append(f"| {e} | {n:,} | {len(rs)} | – | – | – | {secs:.2f} |")
+                    lines.append(f"| {e} | {n:,} | {len(rs)} | – | – | – | – | {secs:.2f} |")
                     continue
                 stds = [r["std"] for r in rs if math.isfinite(r["std"])]
+                bias = [abs(r["bias"]) for r in rs]
+                rmse = float(np.sqrt(np.mean([r["rmse"] ** 2 for r in rs])))
                 lines.append(
-                    f"| {e} | {n:,} | {len(rs)} | {np.mean([abs(r['bias']) for r in rs]):.3f} | "
-                    f"{_fmt(float(np.mean(stds)) if stds else math.nan)} | "
-                    f"{np.sqrt(np.mean([r['rmse'] ** 2 for r in rs])):.3f} | {secs:.2f} |")
+                    f"| {e} | {n:,} | {len(rs)} | {_fmt(float(np.median(bias)))} | {_fmt(float(np.mean(bias)))} | "
+                    f"{_fmt(float(np.mean(stds)) if stds else math.nan)} | {_fmt(rmse)} | {secs:.2f} |")
         lines.append("")
     return "\n".join(lines)
 
 
 def plot(summary: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Mean estimate (± std) against truth, one panel per (kind, n), one marker per estimator."""
+    """Mean estimate (± std) against truth, one panel per (kind, n), one marker per estimator.
+
+    The y range is [−¼, 2½] × the largest truth; estimates outside it are drawn on its edge with a cross.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,13 +132,20 @@ def plot(summary: Sequence[dict[str, Any]], path: str | Path) -> None:
         for j, n in enumerate(ns):
             ax = axes[i][j]
             ax.plot([0, hi], [0, hi], color="0.6", lw=1, ls="--")
+            top, bottom = 2.5 * hi, -0.25 * hi
             for k, e in enumerate(ests):
                 rs = [r for r in rows if r["estimator"] == e and r["n"] == n]
                 if not rs:
                     continue
-                ax.errorbar([r["truth"] for r in rs], [r["mean"] for r in rs],
-                            yerr=[r["std"] if math.isfinite(r["std"]) else 0 for r in rs], fmt=markers[k % 12],
-                            ms=4, lw=0.8, capsize=2, label=e, alpha=0.85)
+                truth = [r["truth"] for r in rs]
+                mean = np.clip([r["mean"] for r in rs], bottom, top)
+                sd = [min(r["std"], top - bottom) if math.isfinite(r["std"]) else 0.0 for r in rs]
+                line = ax.errorbar(truth, mean, yerr=sd, fmt=markers[k % 12], ms=4, lw=0.8, capsize=2, label=e,
+                                   alpha=0.85)
+                off = [(t, m) for t, m, r in zip(truth, mean, rs) if not bottom <= r["mean"] <= top]
+                if off:  # off-scale estimates sit on the edge, marked with a cross
+                    ax.plot(*zip(*off), "x", ms=9, color=line[0].get_color())
+            ax.set_ylim(bottom, top)
             ax.set_title(f"{'MI' if kind == 'mi' else 'JSD'}, n = {n:,}")
             ax.set_xlabel("truth (nats)")
             ax.set_ylabel("estimate (nats)")
