@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "respond",
     "judge",
     "encoders",
+    "estimators",
 )
 
 

@@ -4,15 +4,37 @@
 >>> club = mi_estimators.create("club", x_dim=8, y_dim=8)   # doctest: +SKIP
 """
 
-from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
+from mllmshift.estimators.base import DivergenceEstimator, MIEstimator, TwoSampleTest
 from mllmshift.registry import Registry
 
 mi_estimators: Registry[type[MIEstimator]] = Registry("MI estimator")
 divergence_estimators: Registry[type[DivergenceEstimator]] = Registry("divergence estimator")
+two_sample_tests: Registry[type[TwoSampleTest]] = Registry("two-sample test")
 
 mi_estimators.register("club", "mllmshift.estimators.mi.club:CLUB",
                        description="Gaussian variational CLUB upper bound (Cheng et al., 2020), the paper's estimator")
 divergence_estimators.register("rjsd", "mllmshift.estimators.divergence.rjsd:RJSD",
                                description="representation JSD, linear kernel, trace-normalised covariances")
+mi_estimators.register("club-sampled", "mllmshift.estimators.mi.sampled_club:SampledCLUB",
+                       description="CLUB with one permuted negative per pair (CLUBSample, Cheng et al., 2020)")
+mi_estimators.register("infonce", "mllmshift.estimators.mi.infonce:InfoNCE",
+                       description="InfoNCE contrastive lower bound, capped at ln(n) (van den Oord et al., 2018)")
+mi_estimators.register("nwj", "mllmshift.estimators.mi.nwj:NWJ",
+                       description="NWJ f-divergence lower bound (Nguyen, Wainwright & Jordan, 2010)")
+mi_estimators.register("mine", "mllmshift.estimators.mi.mine:MINE",
+                       description="Donsker-Varadhan bound, moving-average gradient correction (Belghazi et al., 2018)")
+mi_estimators.register("smile", "mllmshift.estimators.mi.smile:SMILE",
+                       description="DV bound with clipped density ratios, clip tau (Song & Ermon, 2020)")
+mi_estimators.register("ksg", "mllmshift.estimators.mi.ksg:KSG",
+                       description="Kraskov-Stoegbauer-Grassberger k-nearest-neighbour estimator (low dimensions)")
+mi_estimators.register("gaussian", "mllmshift.estimators.mi.gaussian:GaussianMI",
+                       description="closed-form Gaussian/CCA MI with Ledoit-Wolf shrinkage (copula=True: normal scores)")
+divergence_estimators.register("rjsd-rff", "mllmshift.estimators.divergence.rff_rjsd:RFFRJSD",
+                               description="representation JSD, RBF kernel via random Fourier features, median bandwidth")
+divergence_estimators.register("classifier-jsd", "mllmshift.estimators.divergence.classifier:ClassifierJSD",
+                               description="ln 2 minus the held-out balanced cross-entropy of a trained classifier")
+two_sample_tests.register("mmd", "mllmshift.estimators.divergence.mmd:MMDTest",
+                          description="RBF-kernel MMD^2 with a permutation p-value (a test, not a JSD)")
 
-__all__ = ["MIEstimator", "DivergenceEstimator", "mi_estimators", "divergence_estimators"]
+__all__ = ["MIEstimator", "DivergenceEstimator", "TwoSampleTest", "mi_estimators", "divergence_estimators",
+           "two_sample_tests"]

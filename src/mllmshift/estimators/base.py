@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,40 @@ class DivergenceEstimator(ABC):
 
     def __call__(self, a: ArrayLike, b: ArrayLike) -> float:
         return self.divergence(a, b)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+# --------------------------------------------------------------- two-sample tests
+# (added by the estimator-zoo helper; additive only)
+@dataclass(frozen=True)
+class TwoSampleResult:
+    """A two-sample test's outcome: the statistic, its permutation p-value, and how it was made."""
+
+    statistic: float
+    p_value: float
+    n_permutations: int
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TwoSampleTest(ABC):
+    """Tests H0: P = Q from a sample ``a`` of P and a sample ``b`` of Q.
+
+    Unlike a :class:`DivergenceEstimator`, the statistic is not a JSD (it has
+    no ln 2 ceiling and its scale depends on the kernel), so it is not
+    usable as a term of the EMID bound; the p-value says whether the two
+    samples differ at all.
+    """
+
+    name: str = "two-sample-test"
+
+    @abstractmethod
+    def test(self, a: ArrayLike, b: ArrayLike) -> TwoSampleResult:
+        """The statistic and its p-value."""
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
