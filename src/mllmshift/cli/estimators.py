@@ -14,6 +14,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from mllmshift.errors import MllmshiftError
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("estimators", help="list the MI / JSD estimators, or validate them on ground truth",
@@ -65,7 +67,7 @@ def run_validate(args: argparse.Namespace) -> int:
     if keep is not None:
         known = {e.label for e in grid.estimators}
         if set(keep) - known:
-            raise ValueError(f"unknown estimators {sorted(set(keep) - known)}; the preset has {sorted(known)}")
+            raise MllmshiftError(f"unknown estimators {sorted(set(keep) - known)}; the preset has {sorted(known)}")
         grid = replace(grid, estimators=tuple(e for e in grid.estimators if e.label in keep))
     tasks = _csv(args.tasks)
     if tasks is not None:
@@ -75,17 +77,17 @@ def run_validate(args: argparse.Namespace) -> int:
         all_mi, all_jsd = mi_tasks(), jsd_tasks()
         unknown = set(tasks) - set(all_mi) - set(all_jsd)
         if unknown:
-            raise ValueError(f"unknown tasks {sorted(unknown)}; known: {sorted(set(all_mi) | set(all_jsd))}")
+            raise MllmshiftError(f"unknown tasks {sorted(unknown)}; known: {sorted(set(all_mi) | set(all_jsd))}")
         grid = replace(grid, mi_tasks=tuple(t for t in tasks if t in all_mi),
                        jsd_tasks=tuple(t for t in tasks if t in all_jsd))
     if args.n:
         try:
             grid = replace(grid, ns=tuple(int(v) for v in _csv(args.n) or []))
         except ValueError:
-            raise ValueError(f"--n must be comma-separated integers, got {args.n!r}") from None
+            raise MllmshiftError(f"--n must be comma-separated integers, got {args.n!r}") from None
     if args.seeds is not None:
         if args.seeds < 1:
-            raise ValueError("--seeds must be at least 1")
+            raise MllmshiftError("--seeds must be at least 1")
         grid = replace(grid, seeds=tuple(range(args.seeds)))
     summary = run_suite(grid, args.out, label=args.preset, progress=not args.quiet, make_plot=not args.no_plot)
     sys.stdout.write((args.out / "validation.md").read_text(encoding="utf-8") + "\n")

@@ -98,10 +98,11 @@ def markdown(summary: Sequence[dict[str, Any]]) -> str:
                 if rs[0]["kind"] == "test":
                     lines.append(f"| {e} | {n:,} | {len(rs)} | – | – | – | {np.mean([r['seconds'] for r in rs]):.2f} |")
                     continue
+                stds = [r["std"] for r in rs if math.isfinite(r["std"])]
                 lines.append(
                     f"| {e} | {n:,} | {len(rs)} | {np.mean([abs(r['bias']) for r in rs]):.3f} | "
-                    f"{np.nanmean([r['std'] for r in rs]):.3f} | {np.sqrt(np.mean([r['rmse'] ** 2 for r in rs])):.3f} | "
-                    f"{np.mean([r['seconds'] for r in rs]):.2f} |")
+                    f"{_fmt(float(np.mean(stds)) if stds else math.nan)} | "
+                    f"{np.sqrt(np.mean([r['rmse'] ** 2 for r in rs])):.3f} | {np.mean([r['seconds'] for r in rs]):.2f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -16,7 +16,10 @@ estimate is the trace-normalised RJSD of the features,
 in nats, within [0, ln 2] (Hoyos-Osorio & Sanchez-Giraldo, 2023). The bandwidth
 σ is the median pooled pairwise distance (``bandwidth="median"``) times
 ``bandwidth_scale``, or a given number. W, b and the median subsample come from
-a generator seeded with ``seed``; D = ``n_features`` (cost O((n+m)·d·D + D³)).
+a generator seeded with ``seed``; D = ``n_features``. The eigenvalues of
+:math:`\Phi^\top\Phi` (D × D) equal the non-zero ones of :math:`\Phi\Phi^\top`
+(n × n), so each entropy is computed on the smaller of the two (cost
+O((n+m)·d·D + min(n+m, D)³)).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 
 from mllmshift.estimators.base import DivergenceEstimator, as_2d_float
 from mllmshift.estimators.divergence.kernels import median_bandwidth, random_fourier_features
-from mllmshift.estimators.divergence.rjsd import gram, rjsd_from_grams
+from mllmshift.estimators.divergence.rjsd import gram, rjsd_from_grams, von_neumann_entropy
 
 
 class RFFRJSD(DivergenceEstimator):
@@ -64,7 +67,18 @@ class RFFRJSD(DivergenceEstimator):
         phase = rng.uniform(0.0, 2.0 * np.pi, size=self.n_features)
         fa = random_fourier_features(a2.astype(np.float64), w, phase)
         fb = random_fourier_features(b2.astype(np.float64), w, phase)
-        return rjsd_from_grams(gram(fa), gram(fb))
+        if len(fa) + len(fb) >= self.n_features:
+            return rjsd_from_grams(gram(fa), gram(fb))
+        # same value through the (smaller) row Gram matrices: C_P, C_Q and their mixture are WᵀW for
+        # W = Φ_P/√tr, Φ_Q/√tr and [Φ_P/√(2 tr_P); Φ_Q/√(2 tr_Q)]
+        ta, tb = float(np.sum(fa * fa)), float(np.sum(fb * fb))
+        if ta <= 0 or tb <= 0:
+            raise ValueError("a sample has all-zero features; its covariance has no trace to normalise by")
+        wa, wb = fa / np.sqrt(ta), fb / np.sqrt(tb)
+        mix = np.vstack([wa, wb]) / np.sqrt(2.0)
+        value = von_neumann_entropy(mix @ mix.T) - 0.5 * (von_neumann_entropy(wa @ wa.T)
+                                                          + von_neumann_entropy(wb @ wb.T))
+        return max(float(value), 0.0)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "n_features": self.n_features, "bandwidth": self.bandwidth,
