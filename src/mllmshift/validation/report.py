@@ -95,14 +95,15 @@ def markdown(summary: Sequence[dict[str, Any]]) -> str:
                 rs = [r for r in rows if r["estimator"] == e and r["n"] == n and r["runs"] > 0]
                 if not rs:
                     continue
+                secs = float(np.mean([r["seconds"] for r in rs]))
                 if rs[0]["kind"] == "test":
-                    lines.append(f"| {e} | {n:,} | {len(rs)} | – | – | – | {np.mean([r['seconds'] for r in rs]):.2f} |")
+                    lines.append(f"| {e} | {n:,} | {len(rs)} | – | – | – | {secs:.2f} |")
                     continue
                 stds = [r["std"] for r in rs if math.isfinite(r["std"])]
                 lines.append(
                     f"| {e} | {n:,} | {len(rs)} | {np.mean([abs(r['bias']) for r in rs]):.3f} | "
                     f"{_fmt(float(np.mean(stds)) if stds else math.nan)} | "
-                    f"{np.sqrt(np.mean([r['rmse'] ** 2 for r in rs])):.3f} | {np.mean([r['seconds'] for r in rs]):.2f} |")
+                    f"{np.sqrt(np.mean([r['rmse'] ** 2 for r in rs])):.3f} | {secs:.2f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -34,5 +34,5 @@ def rbf_kernel(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def random_fourier_features(z: np.ndarray, w: np.ndarray, phase: np.ndarray) -> np.ndarray:
-    r"""φ(z) = √(2/D) cos(zW + b), with W ~ N(0, σ⁻² I) (d × D) and b ~ U[0, 2π): E[φ(a)ᵀφ(b)] = k(a, b)."""
+    r"""φ(z) = √(2/D) cos(zW + b), W ~ N(0, σ⁻² I) (d × D), b ~ U[0, 2π): E[φ(a)ᵀφ(b)] = k(a, b)."""
     return np.sqrt(2.0 / w.shape[1]) * np.cos(z @ w + phase)
