@@ -279,3 +279,19 @@ def test_scenario_without_any_visual_input_under_mean_fusion(tmp_path):
     assert any("no visual input" in n for n in wild["notes"])
     assert "wild_easy" not in res.results["estimator"]["trained_on"]
     assert res.results["summary"]["n_complete"] == 5
+
+
+def test_cli_runs_a_study_and_prints_the_headline(tmp_path, capsys):
+    from mllmshift.cli.main import main
+
+    cfg_path = make_study(tmp_path)
+    assert main(["study", str(cfg_path), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "20"]) == 0
+    out = capsys.readouterr().out
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["config"]["n_resamples"] == 20
+    assert f"report: {(tmp_path / 'out' / 'report.html').resolve()}" in out
+    assert f"ID EMI {res['summary']['id_emi']:+.3f}" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: a.jsonl\nscenarios: [b.jsonl]\nbootstrap: {n_resample: 3}\n")
+    assert main(["study", str(bad), "--out", str(tmp_path / "o2")]) == 1
+    assert f"{bad}:3: field 'bootstrap.n_resample': unknown key" in capsys.readouterr().err

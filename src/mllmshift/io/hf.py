@@ -69,11 +69,16 @@ def _image_to_path(value: Any, image_dir: Path) -> str:
         data = buf.getvalue()
     if data is None:
         raise TypeError(f"cannot turn a {type(value).__name__} into an image path")
+    return store_image_bytes(data, image_dir)
+
+
+def store_image_bytes(data: bytes, image_dir: Path) -> str:
+    """Write image bytes once to ``image_dir/<sha256>.img`` (atomically) and return the path."""
     digest = hashlib.sha256(data).hexdigest()[:32]
     image_dir.mkdir(parents=True, exist_ok=True)
     out = image_dir / f"{digest}.img"
     if not out.exists():
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, out)
     return str(out)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import string
 from collections.abc import Mapping
@@ -66,15 +65,9 @@ def _as_text(v: Any) -> str | None:
 
 
 def _write_image(b64: str, image_dir: Path) -> str:
-    data = base64.b64decode(b64, validate=True)
-    digest = hashlib.sha256(data).hexdigest()[:32]
-    image_dir.mkdir(parents=True, exist_ok=True)
-    out = image_dir / f"{digest}.img"
-    if not out.exists():
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, out)
-    return str(out)
+    from mllmshift.io.hf import store_image_bytes
+
+    return store_image_bytes(base64.b64decode(b64, validate=True), image_dir)
 
 
 def read_vlmevalkit(
