@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.errors import DataError
 from mllmshift.records import Split
 
 EXIT_INCOMPLETE = 3
@@ -134,15 +134,10 @@ def _fmt(value: float | None, ci: list[float] | None, spec: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the verb alone (``python -m mllmshift.cli.judge ...``)."""
-    parser = argparse.ArgumentParser(prog="mllmshift judge", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except MllmshiftError as err:
-        print(f"mllmshift judge: error: {err}", file=sys.stderr)
-        return 1
+    """Run the verb alone (``python -m mllmshift.cli.judge ...``) through the one ``mllmshift`` entry point."""
+    from mllmshift.cli.main import main as mllmshift_main
+
+    return mllmshift_main(["judge", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

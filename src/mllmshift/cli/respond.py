@@ -218,15 +218,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the verb alone (``python -m mllmshift.cli.respond ...``)."""
-    parser = argparse.ArgumentParser(prog="mllmshift respond", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except MllmshiftError as err:
-        print(f"mllmshift respond: error: {err}", file=sys.stderr)
-        return 1
+    """Run the verb alone (``python -m mllmshift.cli.respond ...``) through the one ``mllmshift`` entry point."""
+    from mllmshift.cli.main import main as mllmshift_main
+
+    return mllmshift_main(["respond", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover
