@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,28 @@ LOOKUP_CHUNK = 500
 
 class CacheError(MllmshiftError):
     """A cache database whose contents do not fit the encoder (wrong dim, truncated vector)."""
+
+
+def _retry_while_locked(step: Callable[[], None], timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    """Run ``step`` again (with jittered back-off) while SQLite says the database is locked.
+
+    SQLite does not call its busy handler for every lock it takes: switching a
+    new file to WAL while another process does the same (or is mid-way through
+    creating the tables) returns SQLITE_BUSY at once. Those races only happen
+    while a database is being created, so retrying the set-up step is enough.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc).lower()
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay * (1.0 + random.random()))
+        delay = min(delay * 2.0, 0.5)
 
 
 def item_content(encoder: Encoder, item: Any) -> bytes:
@@ -81,19 +105,29 @@ class EmbeddingCache:
     def _connect(self, encoder: Encoder) -> Iterator[sqlite3.Connection]:
         conn = sqlite3.connect(self.path_for(encoder), timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            _retry_while_locked(lambda: self._prepare(conn, encoder))
+            yield conn
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, encoder: Encoder) -> None:
+        """Switch to WAL (once per file: the mode persists) and create the tables if missing."""
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             conn.execute("CREATE TABLE IF NOT EXISTS embeddings "
                          "(key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL) WITHOUT ROWID")
             conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('config', ?), ('fingerprint', ?)",
                          (json.dumps(encoder.config(), sort_keys=True, default=str), encoder.fingerprint()))
-            conn.execute("COMMIT")
-            yield conn
-        finally:
-            conn.close()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def keys(self, encoder: Encoder, items: Sequence[Any]) -> list[bytes]:
         """The cache key of each item."""
