@@ -36,7 +36,7 @@ def _split(rng, n=200, d=4, noise=0.3, name="s", shift=0.0, visual=True, signal=
 def fitted():
     rng = np.random.default_rng(1)
     a, b = _split(rng, name="id"), _split(rng, name="ood", signal=0.3)
-    est = fit_estimator([a, b], seed=0, hidden_size=32, max_epochs=40, lr=3e-3)
+    est = fit_estimator([a, b], "club", seed=0, hidden_size=32, max_epochs=40, lr=3e-3)
     return a, b, est
 
 
@@ -153,3 +153,22 @@ def test_pooled_pairs_stacks_responses_and_references(fitted):
     assert x.shape == (4 * len(a), 4) and y.shape == x.shape
     np.testing.assert_allclose(y[: len(a)], a.response.astype(np.float32))
     np.testing.assert_allclose(y[len(a) : 2 * len(a)], a.reference.astype(np.float32))
+
+
+def test_default_bound_divergence_switches_with_sample_size():
+    """Default ``auto``: linear RJSD (the paper's) below 1,000 points per sample, the classifier JSD from there."""
+    from mllmshift.estimators.defaults import AutoJSD
+    from mllmshift.estimators.divergence.rjsd import rjsd
+
+    rng = np.random.default_rng(6)
+    a, b = _split(rng, n=200), _split(rng, n=200, shift=1.0)
+    default = emid_upper_bound(a, b)
+    assert default.jsd_visual == rjsd(a.x_visual, b.x_visual) and default.jsd_text == rjsd(a.x_text, b.x_text)
+    assert dict(default.estimators or {}) == {t: "rjsd" for t in ("visual", "text", "id_output", "ood_output")}
+    assert emid_upper_bound(a, b, divergence="rjsd").value == default.value
+    low = emid_upper_bound(a, b, divergence=AutoJSD(threshold=150))  # 200 points ≥ 150: the classifier
+    assert set((low.estimators or {}).values()) == {"classifier-jsd"}
+    # the classifier sees the mean shift of the visual input that RJSD's normalised second moment barely does
+    assert low.jsd_visual > default.jsd_visual
+    with pytest.raises(TypeError, match="a divergence must be"):
+        emid_upper_bound(a, b, divergence=3.0)  # type: ignore[arg-type]

@@ -13,25 +13,46 @@ from typing import Any
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import MIEstimator
+from mllmshift.estimators.defaults import (
+    DEFAULT_DIVERGENCE,
+    DEFAULT_MI_ESTIMATOR,
+    PAPER_DIVERGENCE,
+    PAPER_MI_ESTIMATOR,
+)
 from mllmshift.provenance import derive_seed, environment
 from mllmshift.records import Split
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Everything that, with the data, determines the numbers of an evaluation."""
+    """Everything that, with the data, determines the numbers of an evaluation.
+
+    ``estimator`` names the registered MI estimator fitted on the pooled pairs (default: InfoNCE,
+    chosen by the ground-truth validation; ``"club"`` is the paper's), ``estimator_options`` its
+    constructor options; ``estimator_path`` loads a saved one of any kind instead. ``divergence``
+    names the JSD estimator of the four bound terms (default ``"auto"``; ``"rjsd"`` is the paper's).
+    :meth:`paper` gives the paper's choices.
+    """
 
     text_encoder: str = "use-multilingual"
     image_encoder: str | None = "efficientnet-lite0"
     fusion: str = "auto"
+    estimator: str = DEFAULT_MI_ESTIMATOR
+    estimator_options: dict[str, Any] = field(default_factory=dict)
     estimator_path: str | None = None
-    hidden_size: int = 500
-    max_epochs: int = 200
+    divergence: str = DEFAULT_DIVERGENCE
     seed: int = 0
     bootstrap: int = 1000
     confidence: float = 0.95
     entropy_scale: float | None = None
-    estimator_options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> EvalConfig:
+        """The paper's estimators: CLUB (hidden size 500, ≤ 200 epochs) and linear RJSD."""
+        kw: dict[str, Any] = {"estimator": PAPER_MI_ESTIMATOR, "divergence": PAPER_DIVERGENCE,
+                              "estimator_options": {"hidden_size": 500, "max_epochs": 200}}
+        kw.update(overrides)
+        return cls(**kw)
 
 
 def embed_splits(splits: Sequence[Split], cfg: EvalConfig, cache_dir: Path | None,
@@ -51,20 +72,21 @@ def embed_splits(splits: Sequence[Split], cfg: EvalConfig, cache_dir: Path | Non
 
 
 def get_estimator(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: bool = False) -> MIEstimator:
-    """Load ``cfg.estimator_path``, or fit CLUB on the pooled pairs of all splits."""
+    """Load ``cfg.estimator_path`` (any saved MI estimator), or fit ``cfg.estimator`` on the pooled pairs."""
+    from mllmshift.estimators.defaults import load_mi_estimator
     from mllmshift.estimators.fitting import fit_estimator
-    from mllmshift.estimators.mi.club import CLUB
 
     if cfg.estimator_path:
-        est = CLUB.load(cfg.estimator_path)
+        est = load_mi_estimator(cfg.estimator_path)
+        dims = getattr(est, "cfg", None)
         x_dim, y_dim = embedded[0].x.shape[1], (embedded[0].response if embedded[0].response is not None
                                                   else embedded[0].reference).shape[1]  # type: ignore[union-attr]
-        if (est.cfg.x_dim, est.cfg.y_dim) != (x_dim, y_dim):
-            raise ValueError(f"the estimator at {cfg.estimator_path} takes ({est.cfg.x_dim}, {est.cfg.y_dim})-d "
+        want = (getattr(dims, "x_dim", x_dim), getattr(dims, "y_dim", y_dim))
+        if want != (x_dim, y_dim):
+            raise ValueError(f"the estimator at {cfg.estimator_path} takes ({want[0]}, {want[1]})-d "
                              f"inputs but the embeddings are ({x_dim}, {y_dim})-d; use the encoders it was trained on")
         return est
-    return fit_estimator(embedded, "club", seed=cfg.seed, progress=progress, hidden_size=cfg.hidden_size,
-                         max_epochs=cfg.max_epochs, **cfg.estimator_options)
+    return fit_estimator(embedded, cfg.estimator, seed=cfg.seed, progress=progress, **cfg.estimator_options)
 
 
 def emi_report(split: EmbeddedSplit, est: MIEstimator, cfg: EvalConfig) -> dict[str, Any]:
@@ -87,7 +109,10 @@ def emid_report(id_split: EmbeddedSplit, ood: EmbeddedSplit, est: MIEstimator, c
         res["emid_ci"] = bootstrap_emid(id_split, ood, est, cfg.bootstrap,
                                         derive_seed(cfg.seed, "emid", id_split.name, ood.name),
                                         cfg.confidence).to_dict()
-    res["bound"] = emid_upper_bound(id_split, ood, cfg.entropy_scale).to_dict()
+    from mllmshift.estimators.defaults import build_divergence
+
+    res["bound"] = emid_upper_bound(id_split, ood, cfg.entropy_scale,
+                                    divergence=build_divergence(cfg.divergence, seed=cfg.seed)).to_dict()
     return res
 
 

@@ -9,7 +9,7 @@ all as embeddings, and one fixed MI estimator Î:
 - **EMID**: :math:`\mathrm{EMI}(P) - \mathrm{EMI}(Q)` for the in-distribution
   split P and a shifted split Q. Positive means worse under shift.
 - **EMID upper bound** (Theorem 4.5), with JSDs estimated by a divergence
-  estimator (RJSD by default):
+  estimator (linear RJSD below 1,000 points per sample, the classifier JSD above, by default):
 
   .. math::
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,17 +39,34 @@ from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 BOUND_TERMS = ("visual", "text", "id_output", "ood_output")
 
 
+#: an MI estimate within this fraction of its estimator's ceiling counts as saturated
+SATURATION_TOLERANCE = 0.01
+
+
 @dataclass(frozen=True)
 class EMIResult:
-    """EMI = mi_response − mi_reference on n samples."""
+    """EMI = mi_response − mi_reference on n samples.
+
+    ``ceiling`` is the largest value the estimator can return on n pairs (InfoNCE: ln n), None when
+    it has none; ``saturated`` is true when either MI is within 1 % of it: the MI then exceeds what
+    n samples can certify, and the EMI only compares how close the two come to the cap.
+    """
 
     value: float
     mi_response: float
     mi_reference: float
     n: int
+    ceiling: float | None = None
+
+    @property
+    def saturated(self) -> bool:
+        if self.ceiling is None:
+            return False
+        limit = self.ceiling * (1.0 - SATURATION_TOLERANCE)
+        return self.mi_response >= limit or self.mi_reference >= limit
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "saturated": self.saturated}
 
 
 @dataclass(frozen=True)
@@ -79,9 +96,13 @@ class BoundResult:
     jsd_ood_output: float | None
     form: str
     entropy_scale: float | None
+    #: the divergence estimator that produced each computed term (``auto`` resolved to its choice)
+    estimators: Mapping[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["estimators"] = dict(self.estimators) if self.estimators is not None else None
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,7 +133,9 @@ def emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimator: MIEstimator)
     if not (len(x) == len(y_hat) == len(y)):
         raise ValueError(f"x, y_hat and y must have the same number of rows, got {len(x)}, {len(y_hat)}, {len(y)}")
     a, b = _mi_pair(estimator, x, y_hat, y)
-    return EMIResult(value=a - b, mi_response=a, mi_reference=b, n=len(x))
+    ceiling = getattr(estimator, "ceiling", None)
+    return EMIResult(value=a - b, mi_response=a, mi_reference=b, n=len(x),
+                     ceiling=ceiling(len(x)) if callable(ceiling) else None)
 
 
 def _require(split: EmbeddedSplit, what: str) -> None:
@@ -134,18 +157,33 @@ def emid(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, estimator: MIEstimat
     return EMIDResult(value=a.value - b.value, emi_id=a, emi_ood=b)
 
 
-DivergenceChoice = DivergenceEstimator | Callable[[np.ndarray, np.ndarray], float] | None
+DivergenceChoice = DivergenceEstimator | Callable[[np.ndarray, np.ndarray], float] | str | None
+
+
+def _as_divergence(choice: DivergenceChoice) -> Callable[[np.ndarray, np.ndarray], float]:
+    """A divergence function from an estimator, a function, a registered name, or None (the default)."""
+    from mllmshift.estimators.defaults import DEFAULT_DIVERGENCE, build_divergence
+
+    if choice is None:
+        choice = DEFAULT_DIVERGENCE
+    if isinstance(choice, str):
+        choice = build_divergence(choice)
+    if isinstance(choice, DivergenceEstimator):
+        return choice.divergence
+    if not callable(choice):
+        raise TypeError(f"a divergence must be an estimator, a function (a, b) -> float or a registered name, "
+                        f"got {type(choice).__name__}")
+    return choice
 
 
 def _divergences(divergence: DivergenceChoice | Mapping[str, DivergenceChoice]) -> dict[str, Callable[..., float]]:
-    from mllmshift.estimators.divergence.rjsd import rjsd
-
     if isinstance(divergence, Mapping):
         unknown = set(divergence) - set(BOUND_TERMS)
         if unknown:
             raise ValueError(f"unknown bound terms {sorted(unknown)}; terms are {BOUND_TERMS}")
-        return {t: (divergence.get(t) or rjsd) for t in BOUND_TERMS}  # type: ignore[misc]
-    return {t: (divergence or rjsd) for t in BOUND_TERMS}  # type: ignore[misc]
+        return {t: _as_divergence(divergence.get(t)) for t in BOUND_TERMS}
+    shared = _as_divergence(divergence)
+    return {t: shared for t in BOUND_TERMS}
 
 
 def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_scale: float | None = None,
@@ -154,23 +192,38 @@ def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_
 
     Args:
         entropy_scale: None for the scale-adjusted form; Ĥ for the theorem's form.
-        divergence: one JSD estimator for all four terms, or a mapping from
-            ``visual``, ``text``, ``id_output``, ``ood_output`` to estimators
-            (missing terms use RJSD). Default: linear-kernel RJSD.
+        divergence: one JSD estimator for all four terms (an estimator, a function ``(a, b) -> float``
+            or a registered name such as ``"rjsd"``), or a mapping from ``visual``, ``text``,
+            ``id_output``, ``ood_output`` to such (missing terms use the default). Default:
+            ``"auto"`` (:class:`~mllmshift.estimators.defaults.AutoJSD`: linear RJSD, the paper's, below
+            1,000 points per sample; the classifier JSD from there on). Pass ``"rjsd"`` for the paper's
+            estimator at every size.
     """
     div = _divergences(divergence)
     if (id_split.x_visual is None) != (ood_split.x_visual is None):
         raise ValueError("one split has a visual input and the other has none")
-    j_v = None if id_split.x_visual is None else _nonneg(div["visual"](id_split.x_visual, ood_split.x_visual))
-    j_t = _nonneg(div["text"](id_split.x_text, ood_split.x_text))
+    used: dict[str, str] = {}
 
-    def out_term(split: EmbeddedSplit, key: str) -> float | None:
-        if split.response is None or split.reference is None:
+    def term(key: str, a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+        if a is None or b is None:
             return None
-        return _nonneg(div[key](split.response, split.reference))
+        value = _nonneg(div[key](a, b))
+        used[key] = _label(div[key])
+        return value
 
-    j_p, j_q = out_term(id_split, "id_output"), out_term(ood_split, "ood_output")
-    return _assemble(j_v, j_t, j_p, j_q, entropy_scale)
+    j_v = term("visual", id_split.x_visual, ood_split.x_visual)
+    j_t = term("text", id_split.x_text, ood_split.x_text)
+    j_p = term("id_output", id_split.response, id_split.reference)
+    j_q = term("ood_output", ood_split.response, ood_split.reference)
+    return replace(_assemble(j_v, j_t, j_p, j_q, entropy_scale), estimators=used)  # type: ignore[arg-type]
+
+
+def _label(fn: Callable[..., float]) -> str:
+    """The name of the estimator behind a divergence function (an AutoJSD's latest choice)."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, DivergenceEstimator):
+        return str(getattr(owner, "last_choice", None) or owner.name)
+    return str(getattr(fn, "__name__", type(fn).__name__))
 
 
 def _nonneg(v: float) -> float:
@@ -215,8 +268,11 @@ def _emi_draws(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimator: MIEst
         b = min(block, n_resamples - done)
         w = resample_weights(n, b, rng)
         if callable(weighted):
-            draws[done : done + b] = weighted(x, y_hat, w) - weighted(x, y, w)
-        else:
+            try:
+                draws[done : done + b] = weighted(x, y_hat, w) - weighted(x, y, w)
+            except NotImplementedError:  # e.g. InfoNCE with K random negatives: re-estimate instead
+                weighted = None
+        if not callable(weighted):
             for k in range(b):
                 idx = np.repeat(np.arange(n), np.rint(w[k] * n).astype(np.int64))
                 draws[done + k] = estimator.mi(x[idx], y_hat[idx]) - estimator.mi(x[idx], y[idx])

@@ -29,8 +29,10 @@ def _write_split(path: Path, n: int, seed: int, drift: float) -> Path:
     return path
 
 
-FAST = ["--text-encoder", "hashing-bow", "--no-cache", "--hidden-size", "32", "--max-epochs", "15",
-        "--bootstrap", "50", "--quiet"]
+FAST = ["--text-encoder", "hashing-bow", "--no-cache", "--estimator-option", "max_steps=300", "--bootstrap", "50",
+        "--quiet"]  # the default estimator (InfoNCE), fewer steps
+FAST_PAPER = ["--text-encoder", "hashing-bow", "--no-cache", "--paper", "--hidden-size", "32", "--max-epochs", "15",
+              "--bootstrap", "50", "--quiet"]  # CLUB + linear RJSD, a small CLUB
 
 
 def _run_json(capsys, argv: list[str]) -> dict:
@@ -55,7 +57,7 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
     ckpt = tmp_path / "club.pt"
-    res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--save-estimator", str(ckpt),
+    res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST_PAPER, "--save-estimator", str(ckpt),
                              "--out", str(tmp_path / "r.json")])
     (sc,) = res["scenarios"]
     assert sc["scenario"] == "shift" and math.isclose(sc["emid"], sc["emi_id"]["value"] - sc["emi_ood"]["value"])
@@ -65,8 +67,55 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     assert json.loads((tmp_path / "r.json").read_text()) == res
     loaded = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(ckpt),
                                 "--entropy-scale", "1.5"])
+    assert loaded["estimator"]["name"] == "club"  # the file says what it holds, whatever --mi-estimator says
     assert loaded["scenarios"][0]["emid"] == pytest.approx(sc["emid"], rel=1e-6)
     assert loaded["scenarios"][0]["bound"]["form"] == "theorem"
+    # the same round trip with the default estimator, InfoNCE
+    nce = tmp_path / "infonce.pt"
+    first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--save-estimator", str(nce)])
+    again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(nce)])
+    assert again["estimator"]["name"] == "infonce"
+    assert again["scenarios"][0]["emid"] == pytest.approx(first["scenarios"][0]["emid"], rel=1e-6)
+
+
+def test_defaults_are_infonce_and_auto_and_recorded(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
+    res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST])
+    assert res["config"]["estimator"] == "infonce" and res["config"]["divergence"] == "auto"
+    assert res["estimator"]["name"] == "infonce" and res["estimator"]["max_steps"] == 300
+    (sc,) = res["scenarios"]
+    assert sc["emid"] > 0  # responses ignore the question under "shift"
+    assert sc["emi_id"]["ceiling"] == pytest.approx(math.log(80))  # InfoNCE on 80 pairs: at most ln 80
+    assert sc["emi_id"]["mi_reference"] <= math.log(80) + 1e-9
+    assert set(sc["emi_id"]) >= {"saturated"}
+    # 80 points per sample is below auto's 1,000-point switch: every bound term used linear RJSD
+    assert sc["bound"]["estimators"] == {"text": "rjsd", "id_output": "rjsd", "ood_output": "rjsd"}
+
+
+def test_paper_switch_gives_club_and_rjsd_and_explicit_options_win(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 60, 0, 0.0)
+    res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(a), *FAST_PAPER, "--bootstrap", "0"])
+    assert res["estimator"]["name"] == "club" and res["estimator"]["hidden_size"] == 32
+    assert res["estimator"]["max_epochs"] == 15 and res["config"]["divergence"] == "rjsd"
+    assert res["scenarios"][0]["emi_id"]["ceiling"] is None  # CLUB has no cap by construction
+    res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(a), *FAST_PAPER, "--bootstrap", "0",
+                             "--divergence", "classifier-jsd"])
+    assert res["estimator"]["name"] == "club" and res["config"]["divergence"] == "classifier-jsd"
+    assert set(res["scenarios"][0]["bound"]["estimators"].values()) == {"classifier-jsd"}
+
+
+def test_unknown_estimator_or_option_is_a_clear_error(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 30, 0, 0.0)
+    assert main(["emi", str(a), *FAST, "--mi-estimator", "clubb"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown MI estimator 'clubb'" in err and "infonce" in err
+    assert main(["emi", str(a), *FAST, "--estimator-option", "max_epochs=5"]) == 1
+    assert "estimator 'infonce' does not take the options" in capsys.readouterr().err
+    assert main(["emi", str(a), *FAST, "--estimator-option", "oops"]) == 1
+    assert "--estimator-option must look like key=value" in capsys.readouterr().err
+    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--divergence", "jsd"]) == 1
+    assert "unknown divergence estimator 'jsd'" in capsys.readouterr().err
 
 
 def test_bad_input_is_reported_with_location(tmp_path, capsys):
@@ -81,6 +130,7 @@ def test_human_output(tmp_path, capsys):
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "EMID" in out and "bound form: scale-adjusted" in out
+    assert "MI infonce fitted on the pooled pairs; bound JSD auto; seed 0" in out
 
 
 @pytest.mark.shared
@@ -93,7 +143,8 @@ def test_emid_on_real_llava_bench(shared_data, tmp_path, capsys):
                              "--questions", str(coco / "questions.jsonl"),
                              "--references", str(coco / "gpt4_answers.jsonl"),
                              "--captions", str(coco / "captions_boxes.jsonl"),
-                             "--cache-dir", str(tmp_path / "cache"), "--bootstrap", "200", "--max-epochs", "50",
+                             "--cache-dir", str(tmp_path / "cache"), "--bootstrap", "200", "--paper",
+                             "--max-epochs", "50",
                              "--quiet"])
     sc = res["scenarios"][0]
     numbers = [sc["emid"], sc["emi_id"]["value"], sc["emi_ood"]["value"], sc["emid_ci"]["low"],

@@ -92,6 +92,27 @@ def test_html_is_self_contained(report):
                           "plots/severity_heatmap.png", "plots/jsd_terms.png"}
 
 
+def test_saturated_emis_and_the_estimator_are_stated(tmp_path):
+    from mllmshift.report.study_report import build_document
+    from mllmshift.report.document import to_markdown
+
+    results = fake_results()
+    plain = to_markdown(build_document(results, {}), tmp_path)
+    assert "ceiling" not in plain and "best epoch 12" in plain  # CLUB: nothing saturates, epochs are named
+    results["estimator"] = {"source": "trained", "config": {"name": "infonce", "val_fraction": 0.2}, "n_pairs": 648,
+                            "trained_on": ["a"] * 9, "history": {"best_step": 350}}
+    results["config"]["divergence"] = "auto"
+    cap = float(np.log(36))
+    results["id"]["emi"].update(ceiling=cap, saturated=True)
+    results["scenarios"][1]["emi"].update(ceiling=cap, saturated=True)
+    results["scenarios"][2]["emi"].update(ceiling=cap, saturated=False)
+    md = to_markdown(build_document(results, {}), tmp_path)
+    assert "MI estimator: `infonce`" in md and "best step 350" in md
+    assert "2 EMI value(s) have an MI estimate at the estimator's ceiling (3.584 nats" in md
+    assert "`demo_id`, `frost_5`." in md and "`defocus_blur_1`" not in md.split("ceiling")[1].split("\n")[0]
+    assert "classifier JSD from there on" in md  # what `auto` means
+
+
 def test_severity_table_and_bound_contributions():
     rows = [scenario_row(s) for s in fake_results()["scenarios"]]
     kinds, levels, table = severity_table(rows)

@@ -25,7 +25,8 @@ TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platfor
             "id", "scenarios", "correlations", "summary", "run"}
 SCENARIO_KEYS = {"name", "group", "kind", "n", "metadata", "partial", "has_reference", "emi", "emid", "bound",
                  "jsd_response", "notes"}
-BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output", "form", "entropy_scale"}
+BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output", "form", "entropy_scale",
+              "estimators"}
 SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "mean_emi", "mean_emid", "mean_bound",
                 "per_group", "emid_bound_pearson", "emid_bound_pearson_p", "emid_bound_spearman",
                 "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity"}

@@ -42,10 +42,23 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="how image and question embeddings make X (default: mean for equal dims, else concat)")
     g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    g.add_argument("--estimator", type=Path, help="load a fitted CLUB checkpoint instead of training one")
-    g.add_argument("--save-estimator", type=Path, help="save the estimator trained here")
-    g.add_argument("--hidden-size", type=int, default=500, help="CLUB hidden size when training (default: 500)")
-    g.add_argument("--max-epochs", type=int, default=200)
+    g.add_argument("--mi-estimator", default=None, metavar="NAME",
+                   help="registered MI estimator fitted on the pooled pairs (default: infonce, chosen by the "
+                        "ground-truth validation; club is the paper's; see `mllmshift estimators list`)")
+    g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="constructor option of the MI estimator, e.g. hidden_size=500 (repeatable; values "
+                        "are read as YAML)")
+    g.add_argument("--divergence", default=None, metavar="NAME",
+                   help="JSD estimator of the bound's four terms (default: auto = rjsd below 1,000 points per "
+                        "sample, classifier-jsd from there on; rjsd is the paper's)")
+    g.add_argument("--paper", action="store_true",
+                   help="the paper's estimators: CLUB (hidden size 500, at most 200 epochs) and linear RJSD")
+    g.add_argument("--estimator", type=Path,
+                   help="load a saved MI estimator (any kind, or the authors' CLUB state dict) instead of fitting")
+    g.add_argument("--save-estimator", type=Path, help="save the estimator fitted here")
+    g.add_argument("--hidden-size", type=int, default=None, help="shortcut for --estimator-option hidden_size=N")
+    g.add_argument("--max-epochs", type=int, default=None,
+                   help="shortcut for --estimator-option max_epochs=N (CLUB)")
     g.add_argument("--seed", type=int, default=0, help="seed of estimator training and bootstrap (default: 0)")
     g.add_argument("--bootstrap", type=int, default=1000, metavar="B",
                    help="bootstrap resamples for confidence intervals, 0 for none (default: 1000)")
@@ -53,6 +66,23 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
     g.add_argument("--out", type=Path, help="also write the JSON result to this file")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--estimator-option KEY=VALUE`` pairs (values parsed as YAML) plus the --hidden-size/--max-epochs shortcuts."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in args.estimator_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise DataError(f"--estimator-option must look like key=value, got {item!r}")
+        options[key.strip()] = yaml.safe_load(value)
+    if args.hidden_size is not None:
+        options["hidden_size"] = args.hidden_size
+    if args.max_epochs is not None:
+        options["max_epochs"] = args.max_epochs
+    return options
 
 
 def read_args_split(path: str, args: argparse.Namespace, name: str | None = None) -> Split:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mllmshift.cli._common import add_pipeline_args, add_reader_args, emit, read_args_split
-from mllmshift.cli.emi import cache_from_args, config_from_args
+from mllmshift.cli.emi import cache_from_args, config_from_args, estimator_line, saturation_note
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"{r['scenario']:<40} {r['emi_ood']['value']:>+8.4f} {r['emid']:>+8.4f} {ci_s:>19} "
                      f"{fmt(b['value']):>7}  {fmt(b['jsd_visual'])} / {fmt(b['jsd_text'])} / "
                      f"{fmt(b['jsd_id_output'])} / {fmt(b['jsd_ood_output'])}")
-    lines.append(f"bound form: {results[0]['bound']['form']}; seed {cfg.seed}; "
-                 f"estimator {'loaded from ' + cfg.estimator_path if cfg.estimator_path else 'CLUB fitted on pooled pairs'}")
+    lines.append(f"bound form: {results[0]['bound']['form']}; {estimator_line(cfg)}"
+                 + saturation_note([results[0]["emi_id"]] + [r["emi_ood"] for r in results]))
     emit(out, args, "\n".join(lines))
     return 0

@@ -36,14 +36,22 @@ divergence_estimators.register("classifier-jsd", "mllmshift.estimators.divergenc
 two_sample_tests.register("mmd", "mllmshift.estimators.divergence.mmd:MMDTest",
                           description="RBF-kernel MMD^2 with a permutation p-value (a test, not a JSD)")
 
-#: Recommendations (not yet wired in: evaluate.py and the study still default to CLUB, the paper's choice) from the ground-truth validation and the LLaVA-Bench ablation (docs/estimators.md,
-#: "Defaults by evidence"): InfoNCE for EMI; linear RJSD for the bound at benchmark sizes, the
-#: classifier JSD once each sample has at least LARGE_SAMPLE_JSD points.
-RECOMMENDED_MI_ESTIMATOR = "infonce"
-RECOMMENDED_DIVERGENCE = "rjsd"
-LARGE_SAMPLE_DIVERGENCE = "classifier-jsd"
-LARGE_SAMPLE_JSD = 1000
+divergence_estimators.register("auto", "mllmshift.estimators.defaults:AutoJSD",
+                               description="the default: rjsd below 1,000 points per sample, classifier-jsd from there on")
+
+# The defaults and why (docs/estimators.md, "Defaults by evidence"); see mllmshift.estimators.defaults.
+from mllmshift.estimators.defaults import (  # noqa: E402
+    DEFAULT_DIVERGENCE,
+    DEFAULT_MI_ESTIMATOR,
+    LARGE_SAMPLE_DIVERGENCE,
+    LARGE_SAMPLE_JSD,
+    PAPER_DIVERGENCE,
+    PAPER_MI_ESTIMATOR,
+    SMALL_SAMPLE_DIVERGENCE,
+    load_mi_estimator,
+)
 
 __all__ = ["MIEstimator", "DivergenceEstimator", "TwoSampleTest", "mi_estimators", "divergence_estimators",
-           "two_sample_tests", "RECOMMENDED_MI_ESTIMATOR", "RECOMMENDED_DIVERGENCE", "LARGE_SAMPLE_DIVERGENCE",
-           "LARGE_SAMPLE_JSD"]
+           "two_sample_tests", "DEFAULT_MI_ESTIMATOR", "DEFAULT_DIVERGENCE", "SMALL_SAMPLE_DIVERGENCE",
+           "LARGE_SAMPLE_DIVERGENCE", "LARGE_SAMPLE_JSD", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
+           "load_mi_estimator"]

@@ -63,6 +63,14 @@ class MIEstimator(ABC):
         """The hyper-parameters that, with the seed, reproduce this estimator."""
         return {"name": self.name}
 
+    def ceiling(self, n: int) -> float | None:
+        """The largest value :meth:`mi` can return on ``n`` pairs, when the estimator has one by construction.
+
+        None (the default) for estimators without such a cap; contrastive bounds return theirs
+        (InfoNCE: ln n), so a result at the ceiling can be flagged as saturated.
+        """
+        return None
+
     def save(self, path: str | os.PathLike[str]) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot be saved")
 

@@ -34,14 +34,20 @@ def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
 
 
-def fit_estimator(splits: Sequence[EmbeddedSplit], name: str = "club", seed: int = 0, progress: bool = False,
+def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed: int = 0, progress: bool = False,
                   **options: Any) -> MIEstimator:
-    """Create the registered estimator ``name`` and fit it on the pooled pairs of ``splits``."""
-    from mllmshift.estimators import mi_estimators
+    """Create the registered estimator ``name`` (default: InfoNCE) and fit it on the pooled pairs of ``splits``."""
+    from mllmshift.estimators import DEFAULT_MI_ESTIMATOR, mi_estimators
 
+    name = name or DEFAULT_MI_ESTIMATOR
     x, y = pooled_pairs(splits)
     cls = mi_estimators.get(name)
-    est = cls(x_dim=x.shape[1], y_dim=y.shape[1], seed=seed, **options)  # type: ignore[call-arg]
+    try:
+        est = cls(x_dim=x.shape[1], y_dim=y.shape[1], seed=seed, **options)  # type: ignore[call-arg]
+    except TypeError as err:  # an option the estimator does not take
+        from mllmshift.errors import MllmshiftError
+
+        raise MllmshiftError(f"estimator '{name}' does not take the options {sorted(options)}: {err}") from None
     try:
         est.fit(x, y, progress=progress)  # type: ignore[call-arg]
     except TypeError:

@@ -12,8 +12,10 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
       - {grid: grid.yaml}                              # a shift grid applied to the ID split (or inline mapping)
     responder: null                       # {name: baseline, options: {...}} fills in missing responses
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
-    estimator: {name: club, options: {hidden_size: 500}, checkpoint: null}   # checkpoint: load instead of train
-    bound: {form: scale-adjusted, entropy_scale: null, divergence: rjsd}
+    estimator: {name: infonce, options: {}, checkpoint: null}   # default infonce; club is the paper's;
+                                                                # checkpoint: load (any kind) instead of train
+    bound: {form: scale-adjusted, entropy_scale: null, divergence: auto}   # auto: rjsd < 1,000 points, else
+                                                                           # classifier-jsd; rjsd is the paper's
     bootstrap: {n_resamples: 1000, confidence: 0.95}
     correlation: {n_resamples: 1000}
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.estimators.defaults import DEFAULT_DIVERGENCE, DEFAULT_MI_ESTIMATOR
 
 BOUND_FORMS = ("scale-adjusted", "theorem")
 _TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estimator", "bound", "bootstrap",
@@ -86,11 +89,11 @@ class StudyConfig:
     text_encoder: Component = Component("use-multilingual")
     image_encoder: Component | None = Component("efficientnet-lite0")
     fusion: str = "auto"
-    estimator: Component = Component("club")
+    estimator: Component = Component(DEFAULT_MI_ESTIMATOR)
     checkpoint: str | None = None
     bound_form: str = "scale-adjusted"
     entropy_scale: float | None = None
-    divergence: str = "rjsd"
+    divergence: str = DEFAULT_DIVERGENCE
     n_resamples: int = 1000
     confidence: float = 0.95
     correlation_resamples: int = 1000
@@ -299,7 +302,8 @@ class _Parser:
             est = {"name": est}
         est = self.mapping(est, "estimator", {"name", "options", "checkpoint"})
         if est:
-            kw["estimator"] = self.component({"name": est.get("name", "club"), "options": est.get("options")},
+            kw["estimator"] = self.component({"name": est.get("name", DEFAULT_MI_ESTIMATOR),
+                                              "options": est.get("options")},
                                              "estimator")
             if est.get("checkpoint") is not None:
                 kw["checkpoint"] = self.path(est["checkpoint"], "estimator.checkpoint")
@@ -315,6 +319,11 @@ class _Parser:
                                               open_low=True)
         if "divergence" in bound:
             kw["divergence"] = str(bound["divergence"])
+            from mllmshift.estimators import divergence_estimators
+
+            if ":" not in kw["divergence"] and kw["divergence"] not in divergence_estimators:
+                raise self.error("bound.divergence", f"unknown divergence estimator {kw['divergence']!r}; known: "
+                                 f"{', '.join(divergence_estimators.names())}")
         boot = self.mapping(top.get("bootstrap"), "bootstrap", {"n_resamples", "confidence"})
         if "n_resamples" in boot:
             kw["n_resamples"] = self.number(boot["n_resamples"], "bootstrap.n_resamples", int, low=0)

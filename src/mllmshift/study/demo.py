@@ -135,7 +135,9 @@ def demo_config(out: Path, *, n_resamples: int = 200, seed: int = 0) -> Any:
         "scenarios": [{"grid": g} for g in GRIDS],
         "responder": {"name": "baseline"},
         "encoders": {"text": "use-multilingual", "image": "efficientnet-lite0", "fusion": "concat"},
+        # the paper's estimators (CLUB, linear RJSD), as in its code; the package default is InfoNCE + auto
         "estimator": {"name": "club", "options": {"hidden_size": 256, "max_epochs": 100, "patience": 10}},
+        "bound": {"divergence": "rjsd"},
         "bootstrap": {"n_resamples": n_resamples},
         "correlation": {"n_resamples": 1000},
     }, base_dir=out)
@@ -151,7 +153,8 @@ def write_config_yaml(cfg: Any, path: Path) -> None:
         "scenarios": [{"grid": s["grid"]} for s in d["scenarios"]],
         "responder": d["responder"],
         "encoders": {"text": d["text_encoder"], "image": d["image_encoder"], "fusion": d["fusion"]},
-        "estimator": d["estimator"], "bootstrap": {"n_resamples": d["n_resamples"], "confidence": d["confidence"]},
+        "estimator": d["estimator"], "bound": {"form": d["bound_form"], "divergence": d["divergence"]},
+        "bootstrap": {"n_resamples": d["n_resamples"], "confidence": d["confidence"]},
         "correlation": {"n_resamples": d["correlation_resamples"]},
     }
     from mllmshift.study.runner import _atomic_write_text

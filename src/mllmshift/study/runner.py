@@ -336,7 +336,9 @@ class StudyRunner:
         t = time.perf_counter()
         cls = mi_estimators.get(self.cfg.estimator.name)
         if self.cfg.checkpoint is not None:
-            est = cls.load(self.cfg.checkpoint)
+            from mllmshift.estimators.defaults import load_mi_estimator
+
+            est = load_mi_estimator(self.cfg.checkpoint)  # the file says which estimator it holds
             ref = embedded[0]
             y = ref.response if ref.response is not None else ref.reference
             x_dim, y_dim = ref.x.shape[1], y.shape[1]  # type: ignore[union-attr]
@@ -380,7 +382,11 @@ class StudyRunner:
 
     # -------------------------------------------------------------- stage 5: scenarios
     def _divergence(self) -> Any:
-        return build_component("divergence", Component(self.cfg.divergence))
+        from mllmshift.estimators.defaults import build_divergence
+
+        if ":" in self.cfg.divergence:
+            return build_component("divergence", Component(self.cfg.divergence))
+        return build_divergence(self.cfg.divergence, seed=self.cfg.seed)
 
     def _emi_block(self, e: EmbeddedSplit, est: Any, label: str) -> dict[str, Any]:
         from mllmshift.metrics import bootstrap_emi, emi_of

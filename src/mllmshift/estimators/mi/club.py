@@ -265,7 +265,7 @@ class CLUB(MIEstimator):
         p.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        torch.save({"format": FORMAT, "config": asdict(self.cfg), "state_dict": state,
+        torch.save({"format": FORMAT, "name": self.name, "config": asdict(self.cfg), "state_dict": state,
                     "history": {k: v for k, v in self.history.items() if not isinstance(v, list)}}, tmp)
         os.replace(tmp, p)
 

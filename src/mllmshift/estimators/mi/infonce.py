@@ -18,8 +18,13 @@ is biased low by construction; its variance is low, which is its strength.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import numpy as np
 import torch
 
+from mllmshift.estimators.base import check_pairs
 from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
 
 
@@ -30,3 +35,47 @@ class InfoNCE(VariationalMI):
 
     def _value(self, stats: ScoreStats) -> torch.Tensor:
         return stats.infonce_sum / stats.n
+
+    def ceiling(self, n: int) -> float:
+        """ln(1 + k) with k the negatives per row of :meth:`mi` on n pairs: ln n with every other sample."""
+        k = self.cfg.negatives
+        return math.log(n if k is None or k >= n - 1 else 1 + k)
+
+    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
+        r"""InfoNCE on reweighted samples, one per row of ``weights`` (B × n, rows of multiplicities / n).
+
+        With all-pairs scores :math:`S_{ij}=T(x_i,y_j)` and w a row of weights, :meth:`mi` on the
+        resample (duplicates included, every row scored against all n rows) is
+
+        .. math::  \hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}},
+
+        so B resamples cost one score matrix and a (B × n)·(n × n) product, in row chunks.
+        Only for the default all-negatives protocol; with ``negatives=K`` it raises (the
+        bootstrap then re-estimates on each resample).
+        """
+        xa, ya = check_pairs(x, y)
+        self._check_dims(xa, ya)
+        k = self.cfg.negatives
+        if k is not None and k < len(xa) - 1:
+            raise NotImplementedError("mi_weighted needs negatives=None (every other sample a negative)")
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != len(xa):
+            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
+        self.critic.eval()
+        xt, yt = self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments)
+        wt = torch.as_tensor(w, dtype=torch.float64)
+        out = torch.zeros(len(w), dtype=torch.float64)
+        chunk = self.cfg.chunk_size
+        with torch.no_grad():
+            gy = self.critic.g(yt) if self.critic.separable else None  # type: ignore[operator]
+            for s in range(0, len(xa), chunk):
+                xb = xt[s : s + chunk]
+                sc = (self.critic.f(xb) @ gy.T if gy is not None  # type: ignore[operator]
+                      else self.critic.cross(xb, yt)).double()
+                rows = torch.arange(len(xb))
+                top = sc.max(dim=1).values
+                # log Σ_j w_bj e^{S_ij} for every resample b and row i of the chunk (B × chunk)
+                lse = torch.log(wt @ torch.exp(sc - top[:, None]).T) + top[None, :]
+                wb = wt[:, s : s + len(xb)]
+                out += wb @ sc[rows, rows + s] - (wb * torch.where(wb > 0, lse, torch.zeros_like(lse))).sum(dim=1)
+        return out.numpy()

@@ -134,7 +134,9 @@ def build(root: str | os.PathLike[str], model: str = "llava-v1.5-13b",
 
 
 def default_config(root: str | os.PathLike[str] | None = None, model: str = "llava-v1.5-13b", **options: Any) -> Any:
-    """Multilingual USE for every text, captions as the visual input (mean fusion), CLUB trained on pooled pairs."""
+    """Multilingual USE for every text, captions as the visual input (mean fusion), and the paper's estimators:
+    CLUB trained on the pooled pairs and linear RJSD (the package defaults, InfoNCE and ``auto``, are one
+    ``estimator:`` / ``bound.divergence`` override away; docs/estimators.md compares them on this study)."""
     from mllmshift.study.config import Component, StudyConfig
 
     opts: dict[str, Any] = {"model": model, **options}
@@ -143,5 +145,5 @@ def default_config(root: str | os.PathLike[str] | None = None, model: str = "lla
     return StudyConfig(
         id=None, scenarios=(), title=f"{model} under distribution shift (LLaVA-Bench, Oh et al. 2025 scenarios)",
         seed=0, text_encoder=Component("use-multilingual"), image_encoder=None, fusion="mean",
-        estimator=Component("club", {"hidden_size": 500, "max_epochs": 200, "patience": 10}),
+        estimator=Component("club", {"hidden_size": 500, "max_epochs": 200, "patience": 10}), divergence="rjsd",
         n_resamples=1000, correlation_resamples=1000, preset=Component("llava_bench", opts), threads=1)
