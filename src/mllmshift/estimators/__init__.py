@@ -12,13 +12,13 @@ divergence_estimators: Registry[type[DivergenceEstimator]] = Registry("divergenc
 two_sample_tests: Registry[type[TwoSampleTest]] = Registry("two-sample test")
 
 mi_estimators.register("club", "mllmshift.estimators.mi.club:CLUB",
-                       description="Gaussian variational CLUB upper bound (Cheng et al., 2020), the paper's estimator")
+                       description="Gaussian variational CLUB upper bound (Cheng et al., 2020), the paper's (--paper)")
 divergence_estimators.register("rjsd", "mllmshift.estimators.divergence.rjsd:RJSD",
                                description="representation JSD, linear kernel, trace-normalised covariances")
 mi_estimators.register("club-sampled", "mllmshift.estimators.mi.sampled_club:SampledCLUB",
                        description="CLUB with one permuted negative per pair (CLUBSample, Cheng et al., 2020)")
 mi_estimators.register("infonce", "mllmshift.estimators.mi.infonce:InfoNCE",
-                       description="InfoNCE contrastive lower bound, capped at ln(n) (van den Oord et al., 2018)")
+                       description="InfoNCE contrastive lower bound, capped at ln(n) (van den Oord et al., 2018); the default")
 mi_estimators.register("nwj", "mllmshift.estimators.mi.nwj:NWJ",
                        description="NWJ f-divergence lower bound (Nguyen, Wainwright & Jordan, 2010)")
 mi_estimators.register("mine", "mllmshift.estimators.mi.mine:MINE",
