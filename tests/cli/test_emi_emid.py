@@ -113,7 +113,7 @@ def test_unknown_estimator_or_option_is_a_clear_error(tmp_path, capsys):
     assert main(["emi", str(a), *FAST, "--estimator-option", "max_epochs=5"]) == 1
     assert "estimator 'infonce' does not take the options" in capsys.readouterr().err
     assert main(["emi", str(a), *FAST, "--estimator-option", "oops"]) == 1
-    assert "--estimator-option must look like key=value" in capsys.readouterr().err
+    assert "--estimator-option must look like KEY=VALUE" in capsys.readouterr().err
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--divergence", "jsd"]) == 1
     assert "unknown divergence estimator 'jsd'" in capsys.readouterr().err
 
@@ -155,3 +155,25 @@ def test_emid_on_real_llava_bench(shared_data, tmp_path, capsys):
     assert res["embeddings"]["llava_bench_coco"]["fusion"] == "mean"  # captions and questions, same encoder
     assert sc["bound"]["jsd_visual"] == pytest.approx(0.0, abs=1e-9)  # same captions in both splits
     assert sc["bound"]["jsd_text"] > 0  # typos change the questions
+
+
+def test_key_value_options_parse_json_values_and_keep_text():
+    """One parser serves --estimator-option, --option (encoders, respond) and --param (shift)."""
+    from mllmshift.cli._common import parse_key_values
+    from mllmshift.errors import DataError
+
+    got = parse_key_values(["lr=1e-3", "steps=300", "flag=true", "none=null", "sizes=[1, 2]", "name=frost",
+                            " pad = x=y"], "--option")
+    assert got == {"lr": 0.001, "steps": 300, "flag": True, "none": None, "sizes": [1, 2], "name": "frost",
+                   "pad": " x=y"}
+    assert parse_key_values(["max-tokens=8"], "--option", underscores=True) == {"max_tokens": 8}
+    assert parse_key_values(["max-tokens=8"], "--option") == {"max-tokens": 8}
+    for bad in ("novalue", "=3"):
+        with pytest.raises(DataError, match=f"--param must look like KEY=VALUE, got '{bad}'"):
+            parse_key_values([bad], "--param")
+
+
+def test_estimator_option_numbers_reach_the_estimator_as_numbers(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    res = _run_json(capsys, ["emi", str(a), *FAST, "--estimator-option", "lr=1e-3", "--bootstrap", "0"])
+    assert res["estimator"]["lr"] == 0.001  # YAML 1.1 would have kept '1e-3' as text

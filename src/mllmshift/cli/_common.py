@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="registered MI estimator fitted on the pooled pairs (default: infonce, chosen by the "
                         "ground-truth validation; club is the paper's; see `mllmshift estimators list`)")
     g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="constructor option of the MI estimator, e.g. hidden_size=500 (repeatable; values "
-                        "are read as YAML)")
+                   help="constructor option of the MI estimator, e.g. lr=1e-3 (repeatable; VALUE parsed as "
+                        "JSON when it can be)")
     g.add_argument("--divergence", default=None, metavar="NAME",
                    help="JSD estimator of the bound's four terms (default: auto = rjsd below 1,000 points per "
                         "sample, classifier-jsd from there on; rjsd is the paper's)")
@@ -68,16 +69,30 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``--estimator-option KEY=VALUE`` pairs (values parsed as YAML) plus the --hidden-size/--max-epochs shortcuts."""
-    import yaml
+def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = False) -> dict[str, Any]:
+    """``["k=v", ...]`` from a repeatable ``flag`` → ``{k: v}``, each value parsed as JSON where it is JSON
+    (numbers such as ``1e-3``, ``true``, ``null``, lists) and kept as text otherwise.
 
-    options: dict[str, Any] = {}
-    for item in args.estimator_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise DataError(f"--estimator-option must look like key=value, got {item!r}")
-        options[key.strip()] = yaml.safe_load(value)
+    ``underscores=True`` turns dashes in keys into underscores (``max-tokens`` → ``max_tokens``).
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise DataError(f"{flag} must look like KEY=VALUE, got {pair!r}")
+        if underscores:
+            key = key.replace("-", "_")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--estimator-option KEY=VALUE`` pairs plus the --hidden-size/--max-epochs shortcuts."""
+    options = parse_key_values(args.estimator_option, "--estimator-option")
     if args.hidden_size is not None:
         options["hidden_size"] = args.hidden_size
     if args.max_epochs is not None:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mllmshift.cli._common import parse_key_values
 from mllmshift.errors import DataError
 
 
@@ -93,20 +94,6 @@ def _modality_of(name: str) -> str:
     return str(getattr(cls, "modality", "?"))
 
 
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``["k=v", ...]`` → ``{k: json.loads(v) or v}``."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise DataError(f"--option must look like KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def read_field(path: Path, field: str, modality: str) -> list[Any]:
     """The ``field`` of every record (image paths resolved against the file's folder)."""
     from mllmshift.io import iter_jsonl
@@ -135,7 +122,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from mllmshift.cli._common import default_cache_dir
     from mllmshift.encoders.pipeline import build_encoder, encoder_record
 
-    encoder = build_encoder(args.encoder, **parse_options(args.option))
+    encoder = build_encoder(args.encoder, **parse_key_values(args.option, "--option"))
     items = read_field(args.input, args.field, encoder.modality)
     progress = not args.quiet
     if args.no_cache:

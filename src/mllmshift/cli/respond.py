@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mllmshift.cli._common import parse_key_values
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.records import Split
 
@@ -67,19 +68,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def _options(pairs: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise MllmshiftError(f"--option expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.replace("-", "_")] = value
-    return out
-
-
 def responder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of the chosen responder from the command line."""
     kw: dict[str, Any]
@@ -98,7 +86,7 @@ def responder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
               "max_new_tokens": args.max_tokens, "temperature": args.temperature, "seed": args.seed}
     else:
         kw = {}
-    kw.update(_options(args.option))
+    kw.update(parse_key_values(args.option, "--option", underscores=True))
     return kw
 
 

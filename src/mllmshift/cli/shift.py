@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mllmshift.cli._common import parse_key_values
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -70,18 +72,6 @@ def register(subparsers: Any) -> None:
     gr.set_defaults(func=run_grid)
 
 
-def _params(items: list[str]) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"--param expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
-
-
 def run_list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -123,7 +113,7 @@ def run_image(args: argparse.Namespace) -> int:
     from mllmshift.shifts import DEFAULT_MAX_PIXELS, image_corruptions, load_image, stable_seed
 
     max_px = args.max_pixels or DEFAULT_MAX_PIXELS
-    corr = image_corruptions.create(args.corruption, severity=args.severity, max_pixels=max_px, **_params(args.param))
+    corr = image_corruptions.create(args.corruption, severity=args.severity, max_pixels=max_px, **parse_key_values(args.param, "--param"))
     src, dst = Path(args.input), Path(args.output)
     if src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
@@ -152,7 +142,7 @@ def run_text(args: argparse.Namespace) -> int:
     from mllmshift.errors import DataError
     from mllmshift.shifts import text_perturbations
 
-    pert = text_perturbations.create(args.perturbation, level=args.level, **_params(args.param))
+    pert = text_perturbations.create(args.perturbation, level=args.level, **parse_key_values(args.param, "--param"))
     if args.input is None:
         if args.text is None:
             raise DataError("give a TEXT argument or --input")
