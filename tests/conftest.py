@@ -29,3 +29,24 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def _quadrature_jsd_normal(mu: float) -> float:
+    """JSD(N(0, 1) ‖ N(mu, 1)) in nats by numerical integration (an independent route to the truth)."""
+    import math
+
+    from scipy import integrate
+    from scipy.stats import norm
+
+    def f(t: float) -> float:
+        p, q = norm.pdf(t), norm.pdf(t, mu)
+        m = (p + q) / 2
+        return 0.5 * (p * math.log(p / m) if p > 0 else 0) + 0.5 * (q * math.log(q / m) if q > 0 else 0)
+
+    return integrate.quad(f, -15, 15 + mu, limit=200)[0]
+
+
+@pytest.fixture(scope="session")
+def quadrature_jsd_normal():
+    """The function mu ↦ JSD(N(0, 1) ‖ N(mu, 1)) by quadrature."""
+    return _quadrature_jsd_normal

@@ -11,14 +11,6 @@ from mllmshift.estimators.mi.club import CLUB
 from mllmshift.estimators.mi.sampled_club import SampledCLUB
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _naive(est: SampledCLUB, x: np.ndarray, y: np.ndarray) -> float:
     """Cheng et al.'s CLUBSample forward: (positive − negative)/2 with y shuffled by the same permutation."""
     with torch.no_grad():

@@ -20,14 +20,6 @@ from mllmshift.estimators.mi.variational import ScoreStats
 BOUNDS = [InfoNCE, NWJ, MINE, SMILE]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _naive(name: str, s: np.ndarray, tau: float = 5.0) -> float:
     """The textbook formulas on the full score matrix s[i, j] = T(x_i, y_j) (float64, explicit loops)."""
     n = len(s)
