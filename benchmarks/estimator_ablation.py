@@ -84,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     sys.path.insert(0, str(root / "src"))
-    import numpy as np
     import torch
 
     from mllmshift.estimators import divergence_estimators

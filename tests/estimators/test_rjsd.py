@@ -129,8 +129,6 @@ def test_chunked_gram_matches_direct(rng):
 @pytest.mark.parametrize("official", [False, True])
 def test_row_gram_path_equals_covariance_path(n, m, d, official):
     """With n + m < d, rjsd takes the (n+m)-sized row Gram; it must equal the d × d covariance route."""
-    from mllmshift.estimators.divergence.rjsd import gram, rjsd_from_grams
-
     g = np.random.default_rng(n + m + d)
     a, b = g.normal(size=(n, d)), g.normal(size=(m, d)) + 0.3
     want = rjsd_from_grams(gram(a), gram(b), official_unnormalised=official, clip=False)

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from mllmshift.provenance import derive_seed
-from mllmshift.validation.jsd_tasks import JSDTask, jsd_tasks
-from mllmshift.validation.mi_tasks import MITask, mi_tasks
+from mllmshift.validation.jsd_tasks import jsd_tasks
+from mllmshift.validation.mi_tasks import mi_tasks
 
 KINDS = ("mi", "jsd", "test")
 COLUMNS = ("kind", "estimator", "task", "n", "seed", "truth", "estimate", "p_value", "seconds", "status")
