@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,24 +13,14 @@ from PIL import Image
 from mllmshift.errors import DataError
 from mllmshift.shifts import ImageTooLargeError, image_corruptions, load_image
 from mllmshift.shifts.image import CORRUPTIONS, EXTRA, IMAGENET_C
+from mllmshift.shifts.image.weather import frost_available
 
 skdata = pytest.importorskip("skimage.data")
 ssim = pytest.importorskip("skimage.metrics").structural_similarity
 
 
 
-def _have_frost() -> bool:
-    from mllmshift.errors import MissingDependencyError
-    from mllmshift.shifts.image.weather import frost_texture
-
-    try:
-        frost_texture(0)
-        return True
-    except MissingDependencyError:
-        return False
-
-
-HAVE_FROST = _have_frost()
+HAVE_FROST = frost_available()
 _no_frost = pytest.mark.skipif(not HAVE_FROST, reason="frost textures need `pip install imagecorruptions==1.1.2 --no-deps`")
 NAMES = [pytest.param(n, marks=_no_frost) if n == "frost" else n for n in CORRUPTIONS]
 
@@ -260,3 +251,15 @@ def test_huge_image_refused_before_decoding(tmp_path) -> None:  # type: ignore[n
         small_limit.apply(Image.new("RGB", (11, 10)), seed=0)
     with pytest.raises(TypeError, match="PIL"):
         small_limit.apply(np.zeros((4, 4, 3)), seed=0)  # type: ignore[arg-type]
+
+
+def test_frost_available_follows_the_texture_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLLMSHIFT_FROST_DIR", str(tmp_path))
+    assert not frost_available()  # an empty folder has none of the photographs
+    from mllmshift.shifts.image.weather import FROST_FILES
+
+    for name in FROST_FILES[:-1]:
+        (tmp_path / name).write_bytes(b"")
+    assert not frost_available()  # one missing is still unavailable
+    (tmp_path / FROST_FILES[-1]).write_bytes(b"")
+    assert frost_available()

@@ -13,22 +13,12 @@ from mllmshift.errors import DataError
 from mllmshift.io import read_split
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.grid import GridSpec, Scenario, apply_grid, preset, sample_seeds
+from mllmshift.shifts.image.weather import frost_available
 
 skdata = pytest.importorskip("skimage.data")
 
 
-def _have_frost() -> bool:
-    from mllmshift.errors import MissingDependencyError
-    from mllmshift.shifts.image.weather import frost_texture
-
-    try:
-        frost_texture(0)
-        return True
-    except MissingDependencyError:
-        return False
-
-
-needs_frost = pytest.mark.skipif(not _have_frost(), reason="frost textures need imagecorruptions==1.1.2 --no-deps")
+needs_frost = pytest.mark.skipif(not frost_available(), reason="frost textures need imagecorruptions==1.1.2 --no-deps")
 
 
 def test_paper_preset_is_the_34_scenarios() -> None:

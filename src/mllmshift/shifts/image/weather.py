@@ -104,6 +104,15 @@ def _frost_texture(path: str) -> np.ndarray:
     return arr
 
 
+def frost_available() -> bool:
+    """Whether all frost photographs are installed (the ``frost`` corruption needs them)."""
+    try:
+        folder = frost_dir()
+    except MissingDependencyError:
+        return False
+    return all((folder / name).is_file() for name in FROST_FILES)
+
+
 def frost_texture(index: int) -> np.ndarray:
     """Frost photograph ``index`` (0-based) as an RGB uint8 array."""
     path = frost_dir() / FROST_FILES[index]
