@@ -74,17 +74,11 @@ def embed_splits(splits: Sequence[Split], cfg: EvalConfig, cache_dir: Path | Non
 def get_estimator(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: bool = False) -> MIEstimator:
     """Load ``cfg.estimator_path`` (any saved MI estimator), or fit ``cfg.estimator`` on the pooled pairs."""
     from mllmshift.estimators.defaults import load_mi_estimator
-    from mllmshift.estimators.fitting import fit_estimator
+    from mllmshift.estimators.fitting import check_fits, fit_estimator
 
     if cfg.estimator_path:
         est = load_mi_estimator(cfg.estimator_path)
-        dims = getattr(est, "cfg", None)
-        x_dim, y_dim = embedded[0].x.shape[1], (embedded[0].response if embedded[0].response is not None
-                                                  else embedded[0].reference).shape[1]  # type: ignore[union-attr]
-        want = (getattr(dims, "x_dim", x_dim), getattr(dims, "y_dim", y_dim))
-        if want != (x_dim, y_dim):
-            raise ValueError(f"the estimator at {cfg.estimator_path} takes ({want[0]}, {want[1]})-d "
-                             f"inputs but the embeddings are ({x_dim}, {y_dim})-d; use the encoders it was trained on")
+        check_fits(est, embedded[0], f"at {cfg.estimator_path}", "use the encoders it was trained on")
         return est
     return fit_estimator(embedded, cfg.estimator, seed=cfg.seed, progress=progress, **cfg.estimator_options)
 

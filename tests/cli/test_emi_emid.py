@@ -177,3 +177,14 @@ def test_estimator_option_numbers_reach_the_estimator_as_numbers(tmp_path, capsy
     a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
     res = _run_json(capsys, ["emi", str(a), *FAST, "--estimator-option", "lr=1e-3", "--bootstrap", "0"])
     assert res["estimator"]["lr"] == 0.001  # YAML 1.1 would have kept '1e-3' as text
+
+
+def test_a_loaded_estimator_of_other_dimensions_is_refused_with_a_message(tmp_path, capsys):
+    from mllmshift.estimators.mi.club import CLUB
+
+    a = _write_split(tmp_path / "id.jsonl", 30, 0, 0.0)
+    CLUB(3, 3, hidden_size=4).save(tmp_path / "small.pt")
+    assert main(["emi", str(a), *FAST, "--estimator", str(tmp_path / "small.pt")]) == 1
+    err = capsys.readouterr().err
+    assert f"the estimator at {tmp_path / 'small.pt'} takes 3-d inputs and 3-d answers" in err
+    assert "use the encoders it was trained on" in err

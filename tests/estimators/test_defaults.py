@@ -145,3 +145,19 @@ def test_bootstrap_falls_back_to_reestimation_for_sampled_negatives():
         assert draws[b] == pytest.approx(est.mi(x[idx], y[idx]) - est.mi(x[idx], x[idx]))
     ci = bootstrap_emi(x, y, x, est, n_resamples=20, seed=1)
     assert ci.low <= ci.high and ci.n_resamples == 20
+
+
+def test_check_fits_compares_the_estimator_dims_with_the_split():
+    from mllmshift.embeddings import EmbeddedSplit
+    from mllmshift.errors import MllmshiftError
+    from mllmshift.estimators.fitting import check_fits
+    from mllmshift.estimators.mi.club import CLUB
+    from mllmshift.estimators.mi.ksg import KSG
+
+    x, y = _pairs(10)
+    split = EmbeddedSplit.from_arrays("s", x_text=x, response=y, reference=y, fusion="text")
+    check_fits(CLUB(4, 4, hidden_size=4), split, "here", "hint")  # fits: no error
+    check_fits(KSG(), split, "here", "hint")  # no fixed dimensions: fits anything
+    with pytest.raises(MllmshiftError, match="the estimator here takes 4-d inputs and 5-d answers but the "
+                                             "embeddings are 4-d and 4-d; hint"):
+        check_fits(CLUB(4, 5, hidden_size=4), split, "here", "hint")

@@ -53,3 +53,20 @@ def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed
     except TypeError:
         est.fit(x, y)
     return est
+
+
+def check_fits(estimator: MIEstimator, split: EmbeddedSplit, source: str, hint: str) -> None:
+    """Raise when a loaded ``estimator`` takes other dimensions than ``split``'s X and answers.
+
+    Estimators without fixed dimensions (``cfg.x_dim`` / ``cfg.y_dim`` absent or None, e.g. KSG) fit anything.
+    """
+    from mllmshift.errors import MllmshiftError
+
+    y = split.response if split.response is not None else split.reference
+    have = (split.x.shape[1], y.shape[1] if y is not None else None)
+    cfg = getattr(estimator, "cfg", None)
+    want = tuple(h if w is None else w for w, h in ((getattr(cfg, "x_dim", None), have[0]),
+                                                    (getattr(cfg, "y_dim", None), have[1])))
+    if want != have:
+        raise MllmshiftError(f"the estimator {source} takes {want[0]}-d inputs and {want[1]}-d answers but the "
+                             f"embeddings are {have[0]}-d and {have[1]}-d; {hint}")

@@ -337,17 +337,11 @@ class StudyRunner:
         cls = mi_estimators.get(self.cfg.estimator.name)
         if self.cfg.checkpoint is not None:
             from mllmshift.estimators.defaults import load_mi_estimator
+            from mllmshift.estimators.fitting import check_fits
 
             est = load_mi_estimator(self.cfg.checkpoint)  # the file says which estimator it holds
-            ref = embedded[0]
-            y = ref.response if ref.response is not None else ref.reference
-            x_dim, y_dim = ref.x.shape[1], y.shape[1]  # type: ignore[union-attr]
-            want = getattr(getattr(est, "cfg", None), "x_dim", x_dim), getattr(getattr(est, "cfg", None), "y_dim",
-                                                                                y_dim)
-            if want != (x_dim, y_dim):
-                raise MllmshiftError(f"the estimator checkpoint {self.cfg.checkpoint} takes {want[0]}/{want[1]}-d "
-                                     f"inputs/outputs but the embeddings are {x_dim}/{y_dim}-d; use the encoders it "
-                                     "was trained on, or let the study train one (drop estimator.checkpoint)")
+            check_fits(est, embedded[0], f"checkpoint {self.cfg.checkpoint}", "use the encoders it was trained on, or "
+                       "let the study train one (drop estimator.checkpoint)")
             self.stages.hit("estimator", True)
             info = {"source": "checkpoint", "path": self.cfg.checkpoint, "key": stable_hash(self.cfg.checkpoint),
                     "config": est.config()}
