@@ -63,13 +63,7 @@ class AutoJSD(DivergenceEstimator):
 
     def _estimator(self, name: str) -> DivergenceEstimator:
         if name not in self._built:
-            from mllmshift.estimators import divergence_estimators
-
-            cls = divergence_estimators.get(name)
-            try:
-                self._built[name] = cls(seed=self.seed)  # type: ignore[call-arg]
-            except TypeError:  # deterministic estimators take no seed
-                self._built[name] = cls()
+            self._built[name] = build_divergence(name, seed=self.seed)
         return self._built[name]
 
     def divergence(self, a: Any, b: Any) -> float:
@@ -89,7 +83,7 @@ def build_divergence(name: str, seed: int = 0, **options: Any) -> DivergenceEsti
     cls = divergence_estimators.get(name)
     try:
         return cls(seed=seed, **options)  # type: ignore[call-arg]
-    except TypeError:
+    except TypeError:  # deterministic estimators take no seed
         return cls(**options)
 
 
