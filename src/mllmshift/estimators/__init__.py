@@ -37,7 +37,8 @@ two_sample_tests.register("mmd", "mllmshift.estimators.divergence.mmd:MMDTest",
                           description="RBF-kernel MMD^2 with a permutation p-value (a test, not a JSD)")
 
 divergence_estimators.register("auto", "mllmshift.estimators.defaults:AutoJSD",
-                               description="the default: rjsd below 1,000 points per sample, classifier-jsd from there on")
+                               description="the default: linear RJSD below 1,000 points per sample, "
+                                           "the classifier JSD from there on")
 
 # The defaults and why (docs/estimators.md, "Defaults by evidence"); see mllmshift.estimators.defaults.
 from mllmshift.estimators.defaults import (  # noqa: E402

@@ -106,7 +106,7 @@ def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Documen
          + _best_point(est.get("history") or {}) + ")."),
         f"Bound form: `{cfg['bound_form']}`" + (f" with Ĥ = {cfg['entropy_scale']}" if cfg.get("entropy_scale")
                                                else " (Ĥ = 1, no factor 4, as in the authors' code)")
-        + f"; JSDs estimated with `{cfg['divergence']}` ({DIVERGENCE_TEXT.get(cfg['divergence'], 'see its docs')}).",
+        + f"; JSDs estimated with `{cfg['divergence']}` ({_divergence_text(cfg['divergence'])}).",
         f"Confidence intervals: percentile bootstrap, {cfg['n_resamples']} resamples of samples per scenario "
         f"(estimator fixed); correlation CIs resample scenarios ({cfg['correlation_resamples']} resamples); "
         f"level {cfg['confidence']:.0%}.",
@@ -199,12 +199,12 @@ def write_report(results: dict[str, Any], out: str | os.PathLike[str]) -> dict[s
     return files
 
 
-DIVERGENCE_TEXT = {
-    "rjsd": "representation JSD of trace-normalised embedding covariances, the paper's",
-    "auto": "linear representation JSD below 1,000 points per sample, the classifier JSD from there on",
-    "classifier-jsd": "ln 2 minus the held-out cross-entropy of a classifier between the two samples",
-    "rjsd-rff": "representation JSD with random Fourier features of an RBF kernel",
-}
+def _divergence_text(name: str) -> str:
+    """The registry's one-line description of divergence estimator ``name``."""
+    from mllmshift.estimators import divergence_estimators
+
+    entry = next((e for e in divergence_estimators.entries() if e.name == name), None)
+    return entry.description if entry is not None and entry.description else "see its docs"
 
 
 def _best_point(history: dict[str, Any]) -> str:
