@@ -172,3 +172,33 @@ def test_default_bound_divergence_switches_with_sample_size():
     assert low.jsd_visual > default.jsd_visual
     with pytest.raises(TypeError, match="a divergence must be"):
         emid_upper_bound(a, b, divergence=3.0)  # type: ignore[arg-type]
+
+
+def test_id_output_term_is_reused_not_recomputed():
+    """JSD(P_Ŷ‖P_Y) depends on the ID split only: passing it on gives the same bound without computing it again."""
+    from mllmshift.evaluate import EvalConfig, emid_reports
+    from mllmshift.metrics import id_output_term
+
+    rng = np.random.default_rng(8)
+    ids, oods = _split(rng, name="id"), [_split(rng, shift=s, name=f"s{s}") for s in (0.5, 1.0, 2.0)]
+    calls: list[int] = []
+
+    def counting(a, b):
+        from mllmshift.estimators.divergence.rjsd import rjsd
+
+        calls.append(len(a))
+        return rjsd(a, b)
+
+    first = emid_upper_bound(ids, oods[0], divergence=counting)
+    assert len(calls) == 4
+    again = emid_upper_bound(ids, oods[1], divergence=counting, id_output=id_output_term(first))
+    assert len(calls) == 7  # visual, text and the shifted output term only
+    assert again == emid_upper_bound(ids, oods[1], divergence=counting)
+    assert id_output_term(first) == (first.jsd_id_output, "counting")
+
+    est = CLUB(4, 4, hidden_size=8)
+    reports = emid_reports(ids, oods, est, EvalConfig(divergence="rjsd", bootstrap=0))
+    for ood, rep in zip(oods, reports):
+        alone = emid_upper_bound(ids, ood, divergence="rjsd")
+        assert rep["bound"] == alone.to_dict()
+        assert rep["emid"] == pytest.approx(emid(ids, ood, est).value, abs=1e-12)

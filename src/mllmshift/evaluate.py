@@ -93,21 +93,33 @@ def emi_report(split: EmbeddedSplit, est: MIEstimator, cfg: EvalConfig) -> dict[
     return res
 
 
-def emid_report(id_split: EmbeddedSplit, ood: EmbeddedSplit, est: MIEstimator, cfg: EvalConfig) -> dict[str, Any]:
-    from mllmshift.metrics import bootstrap_emid, emid, emid_upper_bound
+def emid_reports(id_split: EmbeddedSplit, oods: Sequence[EmbeddedSplit], est: MIEstimator,
+                 cfg: EvalConfig) -> list[dict[str, Any]]:
+    """EMID, its bootstrap CI and the bound of each shifted split against ``id_split``.
 
-    d = emid(id_split, ood, est)
-    res: dict[str, Any] = {"scenario": ood.name, "emid": d.value, "emi_id": d.emi_id.to_dict(),
-                           "emi_ood": d.emi_ood.to_dict()}
-    if cfg.bootstrap > 0:
-        res["emid_ci"] = bootstrap_emid(id_split, ood, est, cfg.bootstrap,
-                                        derive_seed(cfg.seed, "emid", id_split.name, ood.name),
-                                        cfg.confidence).to_dict()
+    The ID split's EMI and its output term JSD(P_Ŷ‖P_Y) do not depend on the shifted split: both
+    are computed once and shared by every scenario.
+    """
     from mllmshift.estimators.defaults import build_divergence
+    from mllmshift.metrics import bootstrap_emid, emi_of, emid_upper_bound, id_output_term
 
-    res["bound"] = emid_upper_bound(id_split, ood, cfg.entropy_scale,
-                                    divergence=build_divergence(cfg.divergence, seed=cfg.seed)).to_dict()
-    return res
+    divergence = build_divergence(cfg.divergence, seed=cfg.seed)
+    emi_id = emi_of(id_split, est)
+    id_output: tuple[float, str] | None = None
+    results = []
+    for ood in oods:
+        emi_ood = emi_of(ood, est)
+        res: dict[str, Any] = {"scenario": ood.name, "emid": emi_id.value - emi_ood.value,
+                               "emi_id": emi_id.to_dict(), "emi_ood": emi_ood.to_dict()}
+        if cfg.bootstrap > 0:
+            res["emid_ci"] = bootstrap_emid(id_split, ood, est, cfg.bootstrap,
+                                            derive_seed(cfg.seed, "emid", id_split.name, ood.name),
+                                            cfg.confidence).to_dict()
+        bound = emid_upper_bound(id_split, ood, cfg.entropy_scale, divergence=divergence, id_output=id_output)
+        id_output = id_output or id_output_term(bound)
+        res["bound"] = bound.to_dict()
+        results.append(res)
+    return results
 
 
 def run_metadata(cfg: EvalConfig, est: MIEstimator, embedded: Sequence[EmbeddedSplit]) -> dict[str, Any]:

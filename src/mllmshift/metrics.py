@@ -187,7 +187,8 @@ def _divergences(divergence: DivergenceChoice | Mapping[str, DivergenceChoice]) 
 
 
 def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_scale: float | None = None,
-                     divergence: DivergenceChoice | Mapping[str, DivergenceChoice] = None) -> BoundResult:
+                     divergence: DivergenceChoice | Mapping[str, DivergenceChoice] = None,
+                     id_output: tuple[float, str] | None = None) -> BoundResult:
     """The EMID upper bound and its four JSD terms (see the module docstring).
 
     Args:
@@ -198,6 +199,10 @@ def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_
             ``"auto"`` (:class:`~mllmshift.estimators.defaults.AutoJSD`: linear RJSD, the paper's, below
             1,000 points per sample; the classifier JSD from there on). Pass ``"rjsd"`` for the paper's
             estimator at every size.
+        id_output: JSD(P_Ŷ‖P_Y) and the name of its estimator from an earlier call with the same ID
+            split and divergence (``(b.jsd_id_output, b.estimators["id_output"])``). The term does
+            not depend on the shifted split, so comparing one ID split with many scenarios computes
+            it once (:func:`id_output_term`).
     """
     div = _divergences(divergence)
     if (id_split.x_visual is None) != (ood_split.x_visual is None):
@@ -213,9 +218,19 @@ def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_
 
     j_v = term("visual", id_split.x_visual, ood_split.x_visual)
     j_t = term("text", id_split.x_text, ood_split.x_text)
-    j_p = term("id_output", id_split.response, id_split.reference)
+    if id_output is not None and id_split.response is not None and id_split.reference is not None:
+        j_p, used["id_output"] = id_output
+    else:
+        j_p = term("id_output", id_split.response, id_split.reference)
     j_q = term("ood_output", ood_split.response, ood_split.reference)
     return replace(_assemble(j_v, j_t, j_p, j_q, entropy_scale), estimators=used)  # type: ignore[arg-type]
+
+
+def id_output_term(bound: BoundResult) -> tuple[float, str] | None:
+    """``(JSD(P_Ŷ‖P_Y), its estimator)`` of a bound, to pass as ``id_output`` to the next scenario's bound."""
+    if bound.jsd_id_output is None or not bound.estimators or "id_output" not in bound.estimators:
+        return None
+    return bound.jsd_id_output, bound.estimators["id_output"]
 
 
 def _label(fn: Callable[..., float]) -> str:

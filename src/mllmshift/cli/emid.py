@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.evaluate import embed_splits, emid_report, get_estimator, run_metadata
+    from mllmshift.evaluate import embed_splits, emid_reports, get_estimator, run_metadata
 
     cfg = config_from_args(args)
     splits = [read_args_split(args.id_data, args)] + [read_args_split(p, args) for p in args.ood_data]
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     est = get_estimator(embedded, cfg, progress=not args.quiet)
     if args.save_estimator and hasattr(est, "save"):
         est.save(args.save_estimator)
-    results = [emid_report(embedded[0], ood, est, cfg) for ood in embedded[1:]]
+    results = emid_reports(embedded[0], embedded[1:], est, cfg)
     out = {"id": splits[0].name, "scenarios": results, **run_metadata(cfg, est, embedded)}
     lines = [f"ID {splits[0].name}: EMI = {results[0]['emi_id']['value']:+.4f}",
              f"{'scenario':<40} {'EMI':>8} {'EMID':>8} {'CI':>19} {'bound':>7}  JSD v / t / out_id / out_ood"]

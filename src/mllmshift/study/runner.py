@@ -224,6 +224,9 @@ class StudyRunner:
         self._text_encoder: Any = None
         self._image_encoder: Any = None
         self._enc_info: dict[str, Any] | None = None
+        self._div: Any = None
+        # JSD(P_Ŷ‖P_Y) of the ID split and its estimator: the same for every scenario, computed once
+        self._id_output: tuple[float, str] | None = None
         if config.bound_form == "theorem" and config.entropy_scale is None:
             raise MllmshiftError("bound form 'theorem' needs bound.entropy_scale (Ĥ); "
                                  "use form 'scale-adjusted' otherwise")
@@ -376,11 +379,12 @@ class StudyRunner:
 
     # -------------------------------------------------------------- stage 5: scenarios
     def _divergence(self) -> Any:
-        from mllmshift.estimators.defaults import build_divergence
+        if self._div is None:
+            from mllmshift.estimators.defaults import build_divergence
 
-        if ":" in self.cfg.divergence:
-            return build_component("divergence", Component(self.cfg.divergence))
-        return build_divergence(self.cfg.divergence, seed=self.cfg.seed)
+            self._div = (build_component("divergence", Component(self.cfg.divergence)) if ":" in self.cfg.divergence
+                         else build_divergence(self.cfg.divergence, seed=self.cfg.seed))
+        return self._div
 
     def _emi_block(self, e: EmbeddedSplit, est: Any, label: str) -> dict[str, Any]:
         from mllmshift.metrics import bootstrap_emi, emi_of
@@ -420,7 +424,7 @@ class StudyRunner:
 
     def _compute_scenario(self, spec: ScenarioSpec, id_e: EmbeddedSplit, e: EmbeddedSplit,
                           est: Any) -> dict[str, Any]:
-        from mllmshift.metrics import bootstrap_emid, emid_upper_bound
+        from mllmshift.metrics import bootstrap_emid, emid_upper_bound, id_output_term
 
         div = self._divergence()
         scale = self.cfg.entropy_scale if self.cfg.bound_form == "theorem" else None
@@ -438,7 +442,7 @@ class StudyRunner:
                 res["emid"]["ci"] = bootstrap_emid(id_e, e, est, self.cfg.n_resamples,
                                                    derive_seed(self.cfg.seed, "emid", spec.name),
                                                    self.cfg.confidence).to_dict()
-            bound = emid_upper_bound(id_e, e, scale, div)
+            bound = emid_upper_bound(id_e, e, scale, div, id_output=self._id_output)
         else:
             if e.reference is None:
                 notes.append("no reference answers: EMI, EMID and JSD(Q_Ŷ‖Q_Y) need them and are not computed")
@@ -448,9 +452,10 @@ class StudyRunner:
             a, b = id_e, e
             if (a.x_visual is None) != (b.x_visual is None):
                 a, b = replace(a, x_visual=None), replace(b, x_visual=None)
-            bound = emid_upper_bound(a, b, scale, div)
+            bound = emid_upper_bound(a, b, scale, div, id_output=self._id_output)
             if comparable and e.response is not None:
                 res["mi_response"] = float(est.mi(e.x, e.response))
+        self._id_output = self._id_output or id_output_term(bound)
         res["bound"] = bound.to_dict()
         if e.response is not None and id_e.response is not None:
             res["jsd_response"] = max(float(div.divergence(id_e.response, e.response)), 0.0)
