@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
 
 
@@ -126,10 +127,7 @@ def emit(result: dict[str, Any], args: argparse.Namespace, human: str) -> None:
     """Print the human summary (or JSON) and write ``--out``."""
     text = json.dumps(result, indent=2, sort_keys=False, default=float)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(f".{args.out.name}.tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, args.out)
+        atomic_write_text(args.out, text + "\n")
     if args.json:
         sys.stdout.write(text + "\n")
     else:

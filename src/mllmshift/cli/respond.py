@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from mllmshift.cli._common import parse_key_values
 from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
 
 EXIT_INCOMPLETE = 3
@@ -195,9 +195,7 @@ def run(args: argparse.Namespace) -> int:
             print(msg)
     manifest = {"responder": args.responder, "config": responder.config(), "model_id": args.model_id,
                 "data": str(args.data), "scenarios": reports}
-    tmp = out / f".respond.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "respond.json")
+    atomic_write_text(out / "respond.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     if incomplete:
         print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "
               f"retry them", file=sys.stderr)

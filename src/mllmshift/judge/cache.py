@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mllmshift.io.atomic import atomic_write_text
+
 
 def request_key(request: Mapping[str, Any]) -> str:
     """The cache key of a request description (canonical JSON, sorted keys)."""
@@ -45,11 +47,7 @@ class VerdictCache:
         return text if isinstance(text, str) else None
 
     def put(self, key: str, text: str, info: Mapping[str, Any] | None = None) -> None:
-        p = self._path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.{id(text)}.tmp")
-        tmp.write_text(json.dumps({"text": text, **dict(info or {})}, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, p)
+        atomic_write_text(self._path(key), json.dumps({"text": text, **dict(info or {})}, ensure_ascii=False))
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*/*.json")) if self.root.exists() else 0

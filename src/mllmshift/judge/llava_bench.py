@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from mllmshift.errors import DataError
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.judge.cache import VerdictCache, request_key
 from mllmshift.judge.prompt import build_messages, build_prompt
@@ -260,9 +261,7 @@ class LlavaBenchJudge:
         if out_dir is not None:
             out = Path(out_dir)
             write_jsonl_atomic(out / f"{split.name}.judge.jsonl", records)
-            tmp = out / f".{split.name}.summary.json.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-            os.replace(tmp, out / f"{split.name}.summary.json")
+            atomic_write_text(out / f"{split.name}.summary.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
         return summary
 
 

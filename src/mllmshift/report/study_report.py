@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.report import plots
 from mllmshift.report.document import (Bullets, Document, Figure, Heading, Paragraph, Table, ci, fmt, fmt_p,
                                        rows_of, to_html, to_markdown)
@@ -190,10 +191,9 @@ def write_report(results: dict[str, Any], out: str | os.PathLike[str]) -> dict[s
         if path is not None:
             figs[key] = path
     doc = build_document(results, figs)
-    from mllmshift.study.runner import _atomic_write_text
 
-    _atomic_write_text(out / "report.md", to_markdown(doc, out))
-    _atomic_write_text(out / "report.html", to_html(doc))
+    atomic_write_text(out / "report.md", to_markdown(doc, out))
+    atomic_write_text(out / "report.html", to_html(doc))
     files = {"report.md": out / "report.md", "report.html": out / "report.html"}
     files.update({f"plots/{k}.png": v for k, v in figs.items()})
     return files

@@ -42,6 +42,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.base import DEFAULT_MAX_PIXELS, ImageCorruption, TextPerturbation, load_image, stable_seed
@@ -365,9 +366,7 @@ def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _save_png_atomic(img: Any, path: Path) -> None:

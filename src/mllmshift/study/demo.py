@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from mllmshift.errors import MissingDependencyError
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Sample, Split
 
 SHORT_SIDE = 256
@@ -157,9 +158,7 @@ def write_config_yaml(cfg: Any, path: Path) -> None:
         "bootstrap": {"n_resamples": d["n_resamples"], "confidence": d["confidence"]},
         "correlation": {"n_resamples": d["correlation_resamples"]},
     }
-    from mllmshift.study.runner import _atomic_write_text
-
-    _atomic_write_text(path, "# written by `mllmshift demo`; rerun with: mllmshift study THIS_FILE --out "
+    atomic_write_text(path, "# written by `mllmshift demo`; rerun with: mllmshift study THIS_FILE --out "
                        f"{path.parent}\n" + yaml.safe_dump(text, sort_keys=False, allow_unicode=True))
 
 

@@ -49,6 +49,7 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.errors import MllmshiftError
+from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
 from mllmshift.provenance import derive_seed, environment, stable_hash
 from mllmshift.records import Split
 from mllmshift.study.config import Component, StudyConfig
@@ -63,18 +64,8 @@ CSV_FIELDS = ("scenario", "group", "kind", "n", "partial", "emi", "emi_low", "em
 
 
 # ------------------------------------------------------------------------------------------ small helpers
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _atomic_json(path: Path, obj: Any) -> None:
-    _atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False) + "\n")
 
 
 def _json_default(obj: Any) -> Any:
@@ -181,9 +172,7 @@ class StudyState:
         buf = io.BytesIO()
         np.savez(buf, ids=np.array(e.ids, dtype=object).astype(str),
                  metadata=np.array(json.dumps(dict(e.metadata), default=str)), **arrays)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buf.getvalue())
 
     @staticmethod
     def load_embedded(path: Path, name: str) -> EmbeddedSplit:
@@ -636,7 +625,7 @@ def write_outputs(results: dict[str, Any], rows: list[dict[str, Any]], out: Path
     for r in rows:
         w.writerow({k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
                     for k in w.fieldnames})
-    _atomic_write_text(out / "scenarios.csv", buf.getvalue())
+    atomic_write_text(out / "scenarios.csv", buf.getvalue())
     return {"results.json": out / "results.json", "scenarios.csv": out / "scenarios.csv"}
 
 

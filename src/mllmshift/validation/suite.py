@@ -13,10 +13,10 @@ Files written under ``out_dir``:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.provenance import environment
 from mllmshift.validation.jsd_tasks import jsd_tasks
 from mllmshift.validation.mi_tasks import mi_tasks
@@ -33,7 +33,7 @@ def run_suite(grid: Grid, out_dir: str | Path, label: str = "custom", progress: 
               "jsd": {t: jsd_tasks()[t].true_jsd for t in grid.jsd_tasks}}
     meta = {"preset": label, "grid": grid.to_dict(), "truths": truths,
             "data_seed": "derive_seed(seed, 'data', task, n)", **environment()}
-    _write_text(out / "validation.json", json.dumps(meta, indent=2, default=str) + "\n")
+    atomic_write_text(out / "validation.json", json.dumps(meta, indent=2, default=str) + "\n")
     run_grid(grid, out / "validation_runs.csv", progress=progress)
     return write_reports(grid, out, label, make_plot)
 
@@ -49,13 +49,8 @@ def write_reports(grid: Grid, out: Path, label: str, make_plot: bool = True) -> 
               "`·` = not run (see the preset's limits), `fail` = every run raised. MMD cells: the share of "
               "seeds where the permutation test rejects P = Q at 5 % (mean MMD²). Config: `validation.json`; "
               "per-run rows: `validation_runs.csv`; summary: `validation.csv`.\n\n")
-    _write_text(out / "validation.md", header + markdown(summary))
+    atomic_write_text(out / "validation.md", header + markdown(summary))
     if make_plot and summary:
         plot(summary, out / "validation.png")
     return summary
 
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -33,6 +33,7 @@ from scipy.special import digamma
 
 from mllmshift.errors import DataError
 from mllmshift.estimators.base import MIEstimator, check_pairs
+from mllmshift.io.atomic import atomic_write_text
 
 FORMAT = "mllmshift-stateless-mi/1"
 
@@ -122,11 +123,7 @@ class KSG(MIEstimator):
 
 def save_stateless(est: MIEstimator, path: str | os.PathLike[str]) -> None:
     """Write a stateless estimator's config as JSON (its whole state)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"format": FORMAT, **est.config()}, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, p)
+    atomic_write_text(path, json.dumps({"format": FORMAT, **est.config()}, indent=2) + "\n")
 
 
 def load_stateless(name: str, path: str | os.PathLike[str]) -> dict[str, Any]:
