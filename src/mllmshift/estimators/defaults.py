@@ -99,8 +99,9 @@ def load_mi_estimator(path: str | os.PathLike[str]) -> MIEstimator:
     p = Path(path)
     if not p.is_file():
         raise DataError("estimator checkpoint not found", path=p)
-    head = p.read_bytes()[:1].lstrip()
-    if head == b"{":  # a stateless estimator's JSON
+    with open(p, "rb") as fh:
+        head = fh.read(64).lstrip()[:1]  # a torch checkpoint is a zip ("PK"), a stateless estimator JSON ("{")
+    if head == b"{":
         import json
 
         try:
