@@ -20,6 +20,7 @@ fi
 
 "$PY" -m pip install -q "torch==2.13.0"
 "$PY" -m pip install -q -e ".[dev]"
-# ImageNet-C's frost photographs ship inside imagecorruptions; its own dependency pins are stale, so no deps.
+# The imagecorruptions reference, only for the tests that compare with it: its pins are stale, so no deps
+# (its import needs OpenCV, which the dev extra brings). The frost photographs ship inside mllmshift.
 "$PY" -m pip install -q --no-deps "imagecorruptions==1.1.2"
 "$PY" -c "import mllmshift, torch; print(f'setup: mllmshift {mllmshift.__version__}, torch {torch.__version__}')"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,32 +20,16 @@ ssim = pytest.importorskip("skimage.metrics").structural_similarity
 
 
 
-HAVE_FROST = frost_available()
-_no_frost = pytest.mark.skipif(not HAVE_FROST, reason="frost textures need `pip install imagecorruptions==1.1.2 --no-deps`")
-NAMES = [pytest.param(n, marks=_no_frost) if n == "frost" else n for n in CORRUPTIONS]
+NAMES = list(CORRUPTIONS)
 
-#: sha256 (first 16 hex) of the pixels of each corruption at severity 3, seed 7, on a 48×64 astronaut crop
-CHECKSUMS = {
-    "brightness": "52ab50cab1555ced",
-    "contrast": "f42132d5d114be9a",
-    "defocus_blur": "f1d192e0c6a216d4",
-    "elastic_transform": "9691f140baa9f0ff",
-    "fog": "a17df3b70abc7728",
-    "frost": "23dd942a172d7e0e",
-    "gaussian_blur": "5242e8c061164bde",
-    "gaussian_noise": "b95e153e1c1c06b6",
-    "glass_blur": "e843c8cdd30c725e",
-    "impulse_noise": "e1cfe19a058988c2",
-    "jpeg_compression": "4ece56da7f6cb3ba",
-    "motion_blur": "dad35ad6cd2ed4d1",
-    "pixelate": "ad4e8bce5bf09a08",
-    "saturate": "cc99835974ff2bef",
-    "shot_noise": "93ef01a06ce1718d",
-    "snow": "2c87a87945a29fbe",
-    "spatter": "635154b57aee7812",
-    "speckle_noise": "17b5c62c2b190fb1",
-    "zoom_blur": "27d5917ef5b94e00",
-}
+#: each corruption's pixels at severity 3, seed 7, on a 48×64 astronaut crop (uint8 arrays, one per name)
+REFERENCE_PIXELS = Path(__file__).parent / "data" / "corruptions_sev3_seed7.npz"
+#: tolerance against them: at most 1 % of the values may differ, by 0.05 levels on average. Float
+#: round-off legitimately differs across CPUs and libraries (AVX-512 vs AVX2 numpy kernels flip one
+#: value of motion_blur by 1 level); any change of behaviour differs in most values.
+MAX_DIFFERING_FRACTION = 0.01
+MAX_MEAN_ABS_DIFF = 0.05
+
 
 #: pairs of severities whose ImageNet-C parameters do not degrade SSIM (the reference shows the same)
 NON_MONOTONE = {"snow": (2, 3), "glass_blur": (3, 4)}
@@ -70,19 +54,32 @@ def photos() -> list[np.ndarray]:
             _crop(load_sample_image("china.jpg")[::3, ::3])]
 
 
-def _sha(img: Image.Image) -> str:
-    return hashlib.sha256(np.asarray(img).tobytes()).hexdigest()[:16]
+def _within_tolerance(got: Image.Image | np.ndarray, want: np.ndarray) -> bool:
+    d = np.abs(np.asarray(got).astype(np.int64) - want.astype(np.int64))
+    return bool(np.mean(d > 0) <= MAX_DIFFERING_FRACTION and d.mean() <= MAX_MEAN_ABS_DIFF)
 
 
-def test_all_nineteen_registered() -> None:
+@pytest.fixture(scope="module")
+def reference_pixels() -> dict[str, np.ndarray]:
+    with np.load(REFERENCE_PIXELS) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_all_nineteen_registered(reference_pixels: dict[str, np.ndarray]) -> None:
     assert len(IMAGENET_C) == 15 and set(EXTRA) == {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
-    assert set(image_corruptions.names()) == set(CHECKSUMS)
+    assert set(image_corruptions.names()) == set(reference_pixels)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_pixel_checksum(name: str, small: Image.Image) -> None:
+def test_pixels_match_the_stored_reference(name: str, small: Image.Image,
+                                           reference_pixels: dict[str, np.ndarray]) -> None:
+    want = reference_pixels[name]
     out = image_corruptions.create(name, severity=3).apply(small, seed=7)
-    assert _sha(out) == CHECKSUMS[name]
+    assert np.asarray(out).shape == want.shape and _within_tolerance(out, want)
+    # the tolerance is tight enough to see a change: another seed (random corruptions) or severity does not pass
+    c = image_corruptions.create(name, severity=3)
+    other = c.apply(small, seed=8) if not c.deterministic else image_corruptions.create(name, severity=2).apply(small)
+    assert not _within_tolerance(other, want)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -125,8 +122,6 @@ def test_params_frozen_and_overridable() -> None:
 def ssim_curves(photos: list[np.ndarray]) -> dict[str, np.ndarray]:
     out = {}
     for name in CORRUPTIONS:
-        if name == "frost" and not HAVE_FROST:
-            continue
         rows = []
         for p in photos:
             img = Image.fromarray(p)
@@ -177,7 +172,6 @@ def test_deterministic_corruptions_match_reference(ref, name: str, severity: int
     assert diff.max() <= 1 and (diff == 0).mean() > 0.97
 
 
-@_no_frost
 @pytest.mark.parametrize("severity", [1, 3, 5])
 @pytest.mark.parametrize("shape", [(64, 80), (700, 40)])
 def test_frost_matches_reference_given_its_draws(ref, severity: int, shape: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
@@ -251,6 +245,19 @@ def test_huge_image_refused_before_decoding(tmp_path) -> None:  # type: ignore[n
         small_limit.apply(Image.new("RGB", (11, 10)), seed=0)
     with pytest.raises(TypeError, match="PIL"):
         small_limit.apply(np.zeros((4, 4, 3)), seed=0)  # type: ignore[arg-type]
+
+
+def test_frost_photographs_ship_with_the_package() -> None:
+    import hashlib
+
+    from mllmshift.shifts.image.weather import FROST_FILES, frost_dir
+
+    folder = frost_dir()
+    listed = dict(line.split()[::-1] for line in (folder / "LICENSE").read_text().splitlines()
+                  if re.fullmatch(r"[0-9a-f]{64}  frost\d\.(png|jpg)", line))
+    assert frost_available() and sorted(listed) == sorted(FROST_FILES)
+    for name in FROST_FILES:
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == listed[name], name
 
 
 def test_frost_available_follows_the_texture_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

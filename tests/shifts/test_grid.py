@@ -13,12 +13,8 @@ from mllmshift.errors import DataError
 from mllmshift.io import read_split
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.grid import GridSpec, Scenario, apply_grid, preset, sample_seeds
-from mllmshift.shifts.image.weather import frost_available
 
 skdata = pytest.importorskip("skimage.data")
-
-
-needs_frost = pytest.mark.skipif(not frost_available(), reason="frost textures need imagecorruptions==1.1.2 --no-deps")
 
 
 def test_paper_preset_is_the_34_scenarios() -> None:
@@ -98,7 +94,6 @@ GRID = {"dataset": "mini", "seed": 1,
         "text": [{"perturbation": "keyboard", "name": "KeyboardAug", "levels": [3]}]}
 
 
-@needs_frost
 def test_apply_grid_writes_readable_composable_scenarios(tmp_path: Path, id_split: Split) -> None:
     spec = GridSpec.from_dict(GRID)
     out = apply_grid(spec, id_split, tmp_path / "out")
@@ -126,7 +121,6 @@ def test_apply_grid_writes_readable_composable_scenarios(tmp_path: Path, id_spli
     assert {"numpy", "pillow", "python"} <= set(manifest["versions"])
 
 
-@needs_frost
 def test_rerun_skips_and_interrupted_run_resumes(tmp_path: Path, id_split: Split, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     spec = GridSpec.from_dict(GRID)
     clean = apply_grid(spec, id_split, tmp_path / "clean")

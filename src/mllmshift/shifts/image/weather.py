@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,18 +79,16 @@ class Snow(ImageCorruption):
 
 
 def frost_dir() -> Path:
-    """The folder of ImageNet-C's frost photographs, as shipped by the ``imagecorruptions`` package.
+    """The folder of ImageNet-C's frost photographs, shipped inside this package (``mllmshift/data/frost``).
 
-    ``MLLMSHIFT_FROST_DIR`` overrides it. The package is located without importing it
-    (its import needs OpenCV): ``pip install imagecorruptions==1.1.2 --no-deps``.
+    They are the six photographs of Hendrycks & Dietterich's ImageNet-C (Apache-2.0), byte for byte as
+    the ``imagecorruptions`` package ships them (``mllmshift/data/frost/LICENSE`` gives their origin and
+    checksums). ``MLLMSHIFT_FROST_DIR`` points at another folder of the same six files.
     """
     env = os.environ.get("MLLMSHIFT_FROST_DIR")
     if env:
         return Path(env)
-    spec = importlib.util.find_spec("imagecorruptions")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("corruption 'frost' (its frost photographs)", "imagecorruptions==1.1.2 --no-deps")
-    return Path(next(iter(spec.submodule_search_locations))) / "frost"
+    return Path(__file__).resolve().parents[2] / "data" / "frost"
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,10 +103,7 @@ def _frost_texture(path: str) -> np.ndarray:
 
 def frost_available() -> bool:
     """Whether all frost photographs are installed (the ``frost`` corruption needs them)."""
-    try:
-        folder = frost_dir()
-    except MissingDependencyError:
-        return False
+    folder = frost_dir()
     return all((folder / name).is_file() for name in FROST_FILES)
 
 
@@ -117,7 +111,8 @@ def frost_texture(index: int) -> np.ndarray:
     """Frost photograph ``index`` (0-based) as an RGB uint8 array."""
     path = frost_dir() / FROST_FILES[index]
     if not path.is_file():
-        raise MissingDependencyError(f"corruption 'frost' ({path} is missing)", "imagecorruptions==1.1.2 --no-deps")
+        raise MissingDependencyError(f"corruption 'frost' ({path} is missing; reinstall mllmshift or fix "
+                                     "MLLMSHIFT_FROST_DIR)", "mllmshift")
     return _frost_texture(str(path))
 
 
