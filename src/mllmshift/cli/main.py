@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
     "study",
+    "monitor",
     "demo",
     "shift",
     "respond",
