@@ -1,0 +1,14 @@
+"""Monitor tests run torch on one thread (small matrices; one thread is faster and steadier on 2 shared cores)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
