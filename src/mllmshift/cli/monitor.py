@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--threshold", action="append", default=[], metavar="TERM=VALUE",
                    help="a given threshold for a term instead of the reference's null (repeatable)")
     g.add_argument("--null-draws", type=int, default=200, help="draws of each null distribution (default: 200)")
-    g.add_argument("--bootstrap", type=int, default=100, metavar="B", help="bootstrap resamples (default: 100)")
+    g.add_argument("--bootstrap", type=int, default=50, metavar="B",
+                   help="bootstrap resamples for each term's standard error (default: 50)")
     g.add_argument("--confidence", type=float, default=0.95)
     g.add_argument("--min-records", type=int, default=10, help="fewest records for the drift terms")
     g.add_argument("--min-references", type=int, default=20,
@@ -61,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE")
     g.add_argument("--divergence", default=None, metavar="NAME", help="JSD estimator (default: auto)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch and BLAS threads (default: the libraries' choice; 1 is fastest on busy cores)")
     g = p.add_argument_group("stream, running and sinks")
     g.add_argument("--stream-columns", default=None, help="stream field names, e.g. timestamp=ts,response=text")
     g.add_argument("--follow", action="store_true", help="keep polling for new data (default: read what is there "
@@ -120,8 +122,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         import torch
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)  # numpy's BLAS too: its small products slow down with threads on busy cores
     plan = None
     if args.replay:
         from mllmshift.monitor import replay

@@ -92,7 +92,8 @@ class MonitorConfig:
         consecutive: k, the windows in a row whose lower confidence bound must be over the threshold.
         thresholds: given thresholds per term (replace the null's).
         n_null: same-size draws from the reference that make each null distribution.
-        n_bootstrap, confidence: the bootstrap CI of every term (resampling the window's records).
+        n_bootstrap, confidence: the bootstrap CI of every term (resampling the window's records); the
+            interval needs only the bootstrap standard error, which 50 resamples estimate to about ±10 %.
         min_records: fewest records for the drift terms; min_references: fewest records with a
             reference answer for ``output``, ``output_shift``, ``emi`` and ``emid``.
         text_encoder, image_encoder, fusion: embeddings (as for ``emi``/``emid``);
@@ -112,7 +113,7 @@ class MonitorConfig:
     consecutive: int = 2
     thresholds: dict[str, float] = field(default_factory=dict)
     n_null: int = 200
-    n_bootstrap: int = 100
+    n_bootstrap: int = 50
     confidence: float = 0.95
     min_records: int = 10
     min_references: int = 20
