@@ -170,3 +170,11 @@ def test_alerts_reach_a_webhook(tmp_path):
     assert summary.alerts and [b for _, b in srv.bodies] == summary.alerts
     assert out.getvalue().count("ALERT window") == len(summary.alerts)
     assert srv.bodies[0][1]["window"] >= 2
+
+
+def test_follow_polls_until_idle(tmp_path):
+    ref = reference(200)
+    stream = write_jsonl(tmp_path / "s.jsonl", stream_records([(0, 100)]))
+    summary = monitor(config("50", terms=DRIFT, alert_terms=DRIFT), ref, stream, tmp_path / "out").follow(
+        poll_s=0.01, max_idle_s=0.05)
+    assert (summary.records, summary.windows) == (100, 2) and len(series(tmp_path / "out")) == 2

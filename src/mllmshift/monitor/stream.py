@@ -140,7 +140,8 @@ def parse_record(obj: Mapping[str, Any], path: Path, line: int, columns: Mapping
 class Source(ABC):
     """Yields events from the committed positions on (see the module docstring)."""
 
-    def __init__(self, columns: Mapping[str, str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], columns: Mapping[str, str] | None = None) -> None:
+        self.path = Path(path)
         self.columns = dict(columns or {})
         self.positions: dict[str, tuple[int, int]] = {}
         self.warnings: list[str] = []
@@ -228,10 +229,6 @@ class Source(ABC):
 class JsonlFileSource(Source):
     """One JSONL file that keeps growing (``tail -f``)."""
 
-    def __init__(self, path: str | os.PathLike[str], columns: Mapping[str, str] | None = None) -> None:
-        super().__init__(columns)
-        self.path = Path(path)
-
     def events(self) -> Iterator[Event]:
         if not self.path.exists():
             return  # not created yet: nothing to read
@@ -240,10 +237,6 @@ class JsonlFileSource(Source):
 
 class FolderSource(Source):
     """A folder into which JSONL batch files and Parquet shards are dropped (read in name order)."""
-
-    def __init__(self, path: str | os.PathLike[str], columns: Mapping[str, str] | None = None) -> None:
-        super().__init__(columns)
-        self.path = Path(path)
 
     def files(self) -> list[Path]:
         if not self.path.is_dir():

@@ -39,18 +39,19 @@ class ClosedWindow:
 class Windows(ABC):
     """Assigns records to windows (see the module docstring)."""
 
-    def __init__(self, spec: WindowSpec) -> None:
+    def __init__(self, spec: WindowSpec, maxlen: int | None = None) -> None:
         self.spec = spec
         self.next_index = 0
+        self._buf: deque[RecordRows] = deque(maxlen=maxlen)
 
     @abstractmethod
     def add(self, item: RecordRows) -> list[ClosedWindow] | None:
         """Add one record; the windows it closes (None when the record is late and was not used)."""
 
     @property
-    @abstractmethod
     def buffer(self) -> list[RecordRows]:
         """The records still needed by open windows, oldest first."""
+        return list(self._buf)
 
     @abstractmethod
     def state(self) -> dict[str, Any]:
@@ -63,10 +64,9 @@ class Windows(ABC):
 
 class CountWindows(Windows):
     def __init__(self, spec: WindowSpec) -> None:
-        super().__init__(spec)
+        super().__init__(spec, maxlen=int(spec.size))
         self.size, self.step = int(spec.size), int(spec.step)
         self.accepted = 0
-        self._buf: deque[RecordRows] = deque(maxlen=self.size)
 
     def add(self, item: RecordRows) -> list[ClosedWindow]:
         self._buf.append(item)
@@ -76,10 +76,6 @@ class CountWindows(Windows):
         items = tuple(self._buf)
         self.next_index += 1
         return [ClosedWindow(self.next_index - 1, items[0].record.timestamp, items[-1].record.timestamp, items)]
-
-    @property
-    def buffer(self) -> list[RecordRows]:
-        return list(self._buf)
 
     def state(self) -> dict[str, Any]:
         return {"kind": "count", "accepted": self.accepted, "next_index": self.next_index}
@@ -93,7 +89,6 @@ class TimeWindows(Windows):
     def __init__(self, spec: WindowSpec) -> None:
         super().__init__(spec)
         self.t0: float | None = None
-        self._buf: deque[RecordRows] = deque()
 
     def bounds(self, index: int) -> tuple[float, float]:
         assert self.t0 is not None
@@ -117,10 +112,6 @@ class TimeWindows(Windows):
                 self._buf.popleft()
         self._buf.append(item)
         return closed
-
-    @property
-    def buffer(self) -> list[RecordRows]:
-        return list(self._buf)
 
     def state(self) -> dict[str, Any]:
         return {"kind": "time", "t0": self.t0, "next_index": self.next_index}
