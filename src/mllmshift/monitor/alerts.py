@@ -22,7 +22,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
+
+
+class AlertSink(Protocol):
+    """Where alerts go: :meth:`send` receives each alert's JSON payload."""
+
+    def send(self, alert: Mapping[str, Any]) -> Any: ...
 
 
 class AlertRule:
@@ -93,8 +99,10 @@ class WebhookSink:
                     last = f"HTTP {resp.status}"
             except urllib.error.HTTPError as err:
                 last = f"HTTP {err.code}"
-            except (urllib.error.URLError, OSError) as err:
-                last = str(getattr(err, "reason", err))
+            except urllib.error.URLError as err:
+                last = str(err.reason)
+            except OSError as err:  # a timeout while reading the answer
+                last = str(err)
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** attempt)
         self.failures += 1

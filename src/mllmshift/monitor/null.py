@@ -18,7 +18,7 @@ exceeded with probability at most α (:meth:`NullDistribution.threshold`; +∞ w
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,8 +81,9 @@ def _draws(calc: TermCalculator, term: str, size: int, n_draws: int, seed: int) 
 class NullCache:
     """Null distributions per (term, size), computed once (seeded by term and size) and kept in the state."""
 
-    def __init__(self, calc: TermCalculator, n_draws: int, seed: int) -> None:
-        self.calc, self.n_draws, self.seed = calc, n_draws, seed
+    def __init__(self, calc: TermCalculator, n_draws: int, seed: int,
+                 announce: Callable[[str], None] | None = None) -> None:
+        self.calc, self.n_draws, self.seed, self.announce = calc, n_draws, seed, announce
         self._cache: dict[tuple[str, int], NullDistribution] = {}
 
     def get(self, term: str, size: int) -> NullDistribution | None:
@@ -92,6 +93,8 @@ class NullCache:
             why = self.calc.jsd_feasible(size) if term in JSD_FIELDS else self.calc.labelled_feasible(size, term)
             if why is not None:
                 return None
+            if self.announce is not None:
+                self.announce(f"drawing the no-shift distribution of {term} at {size} records ({self.n_draws} draws)")
             values = _draws(self.calc, term, size, self.n_draws, self.seed)
             self._cache[key] = NullDistribution(term, size, tuple(sorted(values)))
         return self._cache[key]

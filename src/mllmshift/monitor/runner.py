@@ -27,7 +27,7 @@ from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.encoders.pipeline import build_encoder, embed_split, encoder_record
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
-from mllmshift.monitor.alerts import AlertRule, StdoutSink, WebhookSink
+from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
 from mllmshift.monitor.attribution import moved_most, top_samples
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows
@@ -71,7 +71,7 @@ class Monitor:
                  batch_size: int = 256, refresh_s: float = 10.0, page_refresh_s: int | None = None) -> None:
         self.cfg, self.out, self.log = cfg, Path(out), log
         self.batch_size, self.refresh_s, self.page_refresh_s = batch_size, refresh_s, page_refresh_s
-        self.sinks: list[Any] = [StdoutSink(alert_stream)] + ([webhook] if webhook else [])
+        self.sinks: list[AlertSink] = [StdoutSink(alert_stream)] + ([webhook] if webhook else [])
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = StateStore(self.out / ".state")
         if restart:
@@ -82,6 +82,7 @@ class Monitor:
 
         text = build_encoder(cfg.text_encoder, **cfg.text_encoder_options)
         image = build_encoder(cfg.image_encoder) if reference.has_images else None
+        self._say(f"mllmshift monitor: embedding the reference '{reference.name}' ({len(reference)} records)")
         split = embed_split(reference, text, image, cfg.fusion, cache=cache)
         rows = Rows.from_split(split)
         self.ref_rows = rows
@@ -93,6 +94,7 @@ class Monitor:
             half = rows.take(fit)
             fit_split = EmbeddedSplit(f"{reference.name}-fit-half", half.ids, half.x_text, half.x, half.response,
                                       half.reference, half.x_visual)
+            self._say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(fit)} records)")
             estimator = fit_estimator([fit_split], cfg.mi_estimator, seed=cfg.seed, **cfg.estimator_options)
         from mllmshift.estimators.defaults import DEFAULT_DIVERGENCE, build_divergence
 
@@ -100,7 +102,7 @@ class Monitor:
         self.calc = TermCalculator(Reference(rows, labelled, fit, calibration, estimator), cfg, self.divergence)
         self.terms = self.calc.terms
         self.watched = [t for t in cfg.alert_terms if t in self.terms]
-        self.nulls = NullCache(self.calc, cfg.n_null, cfg.seed)
+        self.nulls = NullCache(self.calc, cfg.n_null, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
         self.embedder = RecordEmbedder(text, image, split.metadata.get("visual_source"), rows.fusion, cache)
         self.windows = make_windows(cfg.window)
         if cfg.window.kind == "count" and self.calc.jsd_terms:
