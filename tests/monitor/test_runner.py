@@ -40,11 +40,13 @@ def _appended_run(tmp_path, cfg, ref, records, cuts):
     """Run once per cut of the stream, with a new Monitor each time (a restart), the last line half written."""
     path = tmp_path / "grow.jsonl"
     text = "".join(json.dumps(r) + "\n" for r in records)
-    for cut in cuts:
+    logs = []
+    for cut in [*cuts, len(text)]:
         path.write_text(text[:cut])
-        monitor(cfg, ref, path, tmp_path / "grown").run_once()
-    path.write_text(text)
-    monitor(cfg, ref, path, tmp_path / "grown").run_once()
+        logs.append(io.StringIO())
+        monitor(cfg, ref, path, tmp_path / "grown", log=logs[-1]).run_once()
+    fitted = ["fitting the MI estimator" in log.getvalue() for log in logs]
+    assert fitted == [True] + [False] * len(cuts)  # a restart loads the estimator it saved
     return series(tmp_path / "grown")
 
 

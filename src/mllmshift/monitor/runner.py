@@ -26,6 +26,7 @@ from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.encoders.pipeline import build_encoder, embed_split, encoder_record
 from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.estimators.base import MIEstimator
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
 from mllmshift.monitor.attribution import moved_most, top_samples
@@ -80,6 +81,8 @@ class Monitor:
                 (self.out / name).unlink(missing_ok=True)
             shutil.rmtree(self.out / "plots", ignore_errors=True)
 
+        self.identity = {"config": cfg.fingerprint(), "stream": str(Path(stream).resolve()),
+                         "reference": stable_hash([s.to_dict() for s in reference.samples])}
         text = build_encoder(cfg.text_encoder, **cfg.text_encoder_options)
         image = build_encoder(cfg.image_encoder) if reference.has_images else None
         self._say(f"mllmshift monitor: embedding the reference '{reference.name}' ({len(reference)} records)")
@@ -89,13 +92,7 @@ class Monitor:
         labelled, fit, calibration = split_reference(rows, derive_seed(cfg.seed, "reference-halves"))
         estimator = None
         if {"emi", "emid"} & set(cfg.terms) and len(fit) >= cfg.min_references:
-            from mllmshift.estimators.fitting import fit_estimator
-
-            half = rows.take(fit)
-            fit_split = EmbeddedSplit(f"{reference.name}-fit-half", half.ids, half.x_text, half.x, half.response,
-                                      half.reference, half.x_visual)
-            self._say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(fit)} records)")
-            estimator = fit_estimator([fit_split], cfg.mi_estimator, seed=cfg.seed, **cfg.estimator_options)
+            estimator = self._estimator(rows.take(fit), reference.name)
         from mllmshift.estimators.defaults import DEFAULT_DIVERGENCE, build_divergence
 
         self.divergence = build_divergence(cfg.divergence or DEFAULT_DIVERGENCE, seed=derive_seed(cfg.seed, "jsd"))
@@ -115,8 +112,6 @@ class Monitor:
         self.alerts_log = JsonlLog(self.out / "alerts.jsonl")
         self.skipped_log = JsonlLog(self.out / "skipped.jsonl")
         self.rule = AlertRule(self.watched, cfg.consecutive)
-        self.identity = {"config": cfg.fingerprint(), "stream": str(Path(stream).resolve()),
-                         "reference": stable_hash([s.to_dict() for s in reference.samples])}
         self.counters = {"skipped_pending": 0, "skipped_total": 0, "late_pending": 0, "late_total": 0,
                          "records": 0, "saves": 0}
         self._resume()
@@ -140,6 +135,24 @@ class Monitor:
         self._dirty = False
 
     # ------------------------------------------------------------------ state
+    def _estimator(self, half: Rows, name: str) -> MIEstimator:
+        """The MI estimator fitted on the reference's fit half, saved in the state folder and loaded on resume."""
+        from mllmshift.estimators.defaults import load_mi_estimator
+        from mllmshift.estimators.fitting import fit_estimator
+
+        path = self.store.folder / f"mi-estimator-{stable_hash([self.identity['config'], self.identity['reference']])}"
+        if path.is_file():
+            return load_mi_estimator(path)
+        self._say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(half)} records)")
+        fit_split = EmbeddedSplit(f"{name}-fit-half", half.ids, half.x_text, half.x, half.response, half.reference,
+                                  half.x_visual)
+        est = fit_estimator([fit_split], self.cfg.mi_estimator, seed=self.cfg.seed, **self.cfg.estimator_options)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        est.save(tmp)
+        tmp.replace(path)  # atomic: a half-written file never has the final name
+        return est
+
     def _resume(self) -> None:
         if not self.store.exists():
             if (self.out / "series.jsonl").exists():
