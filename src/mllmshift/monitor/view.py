@@ -1,6 +1,6 @@
 """What people look at: a plot per term over the windows, and a one-page HTML view of the series.
 
-``plots/<term>.png``: the estimate per window with its bootstrap CI as a band, the alert threshold (for
+``plots/<term>.png``: the estimate per window (against its end time) with its bootstrap CI as a band, the alert threshold (for
 watched terms) as a dashed step line, windows whose lower bound was over it in orange and windows where
 the rule fired in red. ``index.html``: the run's settings, the alerts, the plots and the latest rows.
 Both are redrawn from the tail of ``series.jsonl`` (at most :data:`VIEW_WINDOWS` windows, so drawing
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+from datetime import datetime
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ def _plt() -> Any:
 
 
 def plot_term(rows: Sequence[Mapping[str, Any]], term: str, path: Path, watched: bool) -> Path | None:
-    """The term's estimate, CI and threshold per window (None when no window has it)."""
-    x = [int(r["window"]) for r in rows]
+    """The term's estimate, CI and threshold per window, against the windows' end times (None when no window
+    has the term)."""
+    x = _times(rows)
     y = numbers(rows, term)
     if not any(math.isfinite(v) for v in y):
         return None
@@ -65,7 +67,9 @@ def plot_term(rows: Sequence[Mapping[str, Any]], term: str, path: Path, watched:
         if fired:
             ax.scatter(*zip(*fired), color="#c44e52", s=60, marker="v", zorder=4, label="alert")
     ax.set_title(f"{term}: {TERM_LABELS.get(term, term)}", fontsize=10)
-    ax.set_xlabel("window")
+    ax.set_xlabel("window end (UTC)" if isinstance(x[0], datetime) else "window")
+    if isinstance(x[0], datetime):
+        fig.autofmt_xdate()
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +78,13 @@ def plot_term(rows: Sequence[Mapping[str, Any]], term: str, path: Path, watched:
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def _times(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Each window's end time, or its index where a window has none (an empty count window)."""
+    if all(isinstance(r.get("end"), str) for r in rows):
+        return [datetime.fromisoformat(str(r["end"]).replace("Z", "+00:00")) for r in rows]
+    return [int(r["window"]) for r in rows]
 
 
 def _cell(v: Any) -> str:
