@@ -1,4 +1,5 @@
-"""Monitor tests run torch and BLAS on one thread (small matrices; one thread is faster and steadier on 2 shared cores)."""
+"""Monitor tests run torch and BLAS on one thread (small matrices: one thread is faster and steadier on
+2 shared cores)."""
 
 from __future__ import annotations
 

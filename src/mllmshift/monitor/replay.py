@@ -93,7 +93,8 @@ def _synthetic_item(rng: np.random.Generator, level: int, i: int) -> dict[str, A
     return {"question": question, "response": response, "reference": reference}
 
 
-def synthetic_records(n: int, level: int, seed: int, *, start_index: int = 0, prefix: str = "s") -> list[dict[str, Any]]:
+def synthetic_records(n: int, level: int, seed: int, *, start_index: int = 0,
+                      prefix: str = "s") -> list[dict[str, Any]]:
     """``n`` generated records at shift ``level`` (0 = in distribution); ids ``<prefix><index>``."""
     rng = np.random.default_rng([seed, level, start_index])
     return [{"id": f"{prefix}{start_index + i}", **_synthetic_item(rng, level, seed * 1_000_003 + start_index + i)}

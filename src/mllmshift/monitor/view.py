@@ -1,8 +1,8 @@
 """What people look at: a plot per term over the windows, and a one-page HTML view of the series.
 
-``plots/<term>.png``: the estimate per window (against its end time) with its bootstrap CI as a band, the alert threshold (for
-watched terms) as a dashed step line, windows whose lower bound was over it in orange and windows where
-the rule fired in red. ``index.html``: the run's settings, the alerts, the plots and the latest rows.
+``plots/<term>.png``: the estimate per window (against its end time) with its bootstrap CI as a band, the
+alert threshold (for watched terms) as a dashed step line, windows whose lower bound was over it in orange
+and windows where the rule fired in red. ``index.html``: the run's settings, the alerts, the plots and the latest rows.
 Both are redrawn from the tail of ``series.jsonl`` (at most :data:`VIEW_WINDOWS` windows, so drawing
 stays bounded however long the monitor runs) and written atomically.
 """
