@@ -180,3 +180,33 @@ def test_follow_polls_until_idle(tmp_path):
     summary = monitor(config("50", terms=DRIFT, alert_terms=DRIFT), ref, stream, tmp_path / "out").follow(
         poll_s=0.01, max_idle_s=0.05)
     assert (summary.records, summary.windows) == (100, 2) and len(series(tmp_path / "out")) == 2
+
+
+def test_images_are_embedded_with_the_image_encoder_and_their_drift_is_seen(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from mllmshift.records import Sample, Split
+
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for k in range(10):  # images 0–4 are the reference's kind, 5–9 a new kind
+        Image.fromarray(np.full((8, 8, 3), 20 * k, np.uint8)).save(folder / f"{k}.png")
+    rng = np.random.default_rng(0)
+    base = stream_records([(0, 260)])
+    ref = Split("ref", tuple(Sample(id=f"r{i}", question=r["question"], response=r["response"],
+                                    reference=r["reference"], image=str(folder / f"{rng.integers(5)}.png"))
+                             for i, r in enumerate(base[:200])))
+    stream = [{**r, "image": f"img/{rng.integers(5) if i < 21 else 5 + rng.integers(5)}.png"}
+              for i, r in enumerate(base[200:])]
+    stream[3] = {**stream[3], "image": "img/missing.png"}
+    path = write_jsonl(tmp_path / "s.jsonl", stream)
+    cfg = config("20", terms=("visual", "text"), alert_terms=("visual", "text"), consecutive=1,
+                 image_encoder="content-hash", image_encoder_options={"modality": "image", "dim": 16})
+    log = io.StringIO()
+    summary = monitor(cfg, ref, path, tmp_path / "out", log=log).run_once()
+    assert summary.skipped == 1 and f"{path}:4: field 'image': image file not found" in log.getvalue()
+    rows = series(tmp_path / "out")
+    assert len(rows) == 2 and all(r["visual"] is not None for r in rows)
+    assert rows[0]["alerts"] is None and rows[1]["alerts"] == "visual"  # the second window shows new images
+    assert rows[1]["moved_most"] == "visual"

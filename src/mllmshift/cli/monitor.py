@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--text-encoder-option", action="append", default=[], metavar="KEY=VALUE",
                    help="text encoder option, e.g. dim=64 for hashing-bow (repeatable)")
     g.add_argument("--image-encoder", default="efficientnet-lite0")
+    g.add_argument("--image-encoder-option", action="append", default=[], metavar="KEY=VALUE")
     g.add_argument("--fusion", default="auto", choices=["auto", "mean", "concat", "text"])
     g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
@@ -108,6 +109,7 @@ def build_config(args: argparse.Namespace, window: str, consecutive: int) -> Any
         text_encoder=args.text_encoder,
         text_encoder_options=parse_key_values(args.text_encoder_option, "--text-encoder-option"),
         image_encoder=args.image_encoder, fusion=args.fusion,
+        image_encoder_options=parse_key_values(args.image_encoder_option, "--image-encoder-option"),
         mi_estimator=args.mi_estimator, estimator_options=parse_key_values(args.estimator_option,
                                                                           "--estimator-option"),
         divergence=args.divergence, seed=args.seed, top_k=args.top_k,

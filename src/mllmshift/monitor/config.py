@@ -97,7 +97,8 @@ class MonitorConfig:
         min_records: fewest records for the drift terms; min_references: fewest records with a
             reference answer for ``output``, ``output_shift``, ``emi`` and ``emid``.
         text_encoder, image_encoder, fusion: embeddings (as for ``emi``/``emid``);
-            text_encoder_options: constructor options of the text encoder (e.g. ``{"dim": 64}``).
+            text_encoder_options, image_encoder_options: constructor options of the encoders (e.g.
+            ``{"dim": 64}``).
         mi_estimator, estimator_options: the MI estimator of EMI (None: the project default).
         divergence: the JSD estimator (None: the project default).
         seed: every random choice (null draws, reference subsets, bootstrap) derives from it.
@@ -120,6 +121,7 @@ class MonitorConfig:
     text_encoder: str = "use-multilingual"
     text_encoder_options: dict[str, Any] = field(default_factory=dict)
     image_encoder: str = "efficientnet-lite0"
+    image_encoder_options: dict[str, Any] = field(default_factory=dict)
     fusion: str = "auto"
     mi_estimator: str | None = None
     estimator_options: dict[str, Any] = field(default_factory=dict)

@@ -84,7 +84,7 @@ class Monitor:
         self.identity = {"config": cfg.fingerprint(), "stream": str(Path(stream).resolve()),
                          "reference": stable_hash([s.to_dict() for s in reference.samples])}
         text = build_encoder(cfg.text_encoder, **cfg.text_encoder_options)
-        image = build_encoder(cfg.image_encoder) if reference.has_images else None
+        image = build_encoder(cfg.image_encoder, **cfg.image_encoder_options) if reference.has_images else None
         self._say(f"mllmshift monitor: embedding the reference '{reference.name}' ({len(reference)} records)")
         split = embed_split(reference, text, image, cfg.fusion, cache=cache)
         rows = Rows.from_split(split)
