@@ -19,7 +19,7 @@ keeps every computed row on disk.
 from mllmshift.encoders.base import Encoder, l2_normalise
 from mllmshift.registry import Registry
 
-encoders: Registry[type[Encoder]] = Registry("encoder")
+encoders: Registry[type[Encoder]] = Registry("encoder", plugin_kind="encoders", base=Encoder)
 encoders.register("use-multilingual", "mllmshift.encoders.use_multilingual:USEMultilingual", extra="encoders",
                   description="multilingual Universal Sentence Encoder v3, 512-d, offline (default text)")
 encoders.register("efficientnet-lite0", "mllmshift.encoders.efficientnet:EfficientNetLite0", extra="encoders",

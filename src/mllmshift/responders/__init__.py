@@ -3,7 +3,7 @@
 from mllmshift.registry import Registry
 from mllmshift.responders.base import Responder
 
-responders: Registry[type[Responder]] = Registry("responder")
+responders: Registry[type[Responder]] = Registry("responder", plugin_kind="responders", base=Responder)
 responders.register("baseline", "mllmshift.responders.baseline:BaselineResponder",
                     description="built-in baseline (not an LLM): EfficientNet-Lite0 ImageNet classes + answer templates")
 
