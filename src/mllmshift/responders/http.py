@@ -21,7 +21,7 @@ retry in lockstep. Other 4xx answers are not retried: 400/413/422 fail the item
 way.
 
 Secrets. The API key lives only in the ``Authorization`` header; every error
-message this module produces goes through :meth:`ChatClient.redact`, and
+message this module produces goes through :meth:`ChatClient.redact` (:func:`mllmshift.secrets.redact`), and
 :meth:`ChatClient.config` never contains it.
 """
 
@@ -43,11 +43,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mllmshift.errors import MllmshiftError
+from mllmshift.secrets import redact, redacted_excerpt
 
 #: HTTP statuses worth retrying
 RETRY_STATUSES = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
 #: HTTP statuses that mean the endpoint or credentials are wrong: stop the run
 FATAL_STATUSES = frozenset({401, 403, 404})
+#: bytes of an error body read (then redacted, then cut to 300 characters for the message)
+MAX_ERROR_BODY = 1 << 16
 
 
 class RequestFailed(MllmshiftError):
@@ -214,10 +217,8 @@ class ChatClient:
         return {"url": self.url, "retry": asdict(self.policy)}
 
     def redact(self, text: str) -> str:
-        """``text`` with the API key replaced by ``***``."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text
+        """``text`` with the API key (in any form a server may echo it) replaced by ``***``."""
+        return redact(text, [self._api_key])
 
     # -- one attempt -------------------------------------------------------------------------------
     def _attempt(self, body: bytes, allow_empty: bool) -> ChatResult:
@@ -227,7 +228,7 @@ class ChatClient:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             try:
-                detail = err.read()[:300].decode("utf-8", "replace")
+                detail = redacted_excerpt(err.read(MAX_ERROR_BODY), [self._api_key])
             except Exception:  # the body itself may be cut off
                 detail = ""
             finally:
