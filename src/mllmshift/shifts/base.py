@@ -12,7 +12,6 @@ parts' text (stable across processes and Python versions, unlike ``hash()``).
 from __future__ import annotations
 
 import hashlib
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
@@ -21,10 +20,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mllmshift.errors import DataError
+from mllmshift.io.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, check_image, load_image, to_rgb
 
-#: Images with more pixels than this are refused (a 10,000×10,000 photo would take
-#: minutes and gigabytes per corruption). Override per corruption with ``max_pixels=``.
-DEFAULT_MAX_PIXELS = 40_000_000
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageTooLargeError", "check_image", "load_image", "SEVERITIES", "stable_seed",
+           "ImageCorruption", "TextPerturbation", "Change", "PerturbationResult", "apply_changes", "coerce_text"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -50,58 +49,6 @@ def _with_overrides(base: Any, overrides: Mapping[str, Any], owner: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- images
-
-
-class ImageTooLargeError(DataError):
-    """An image with more pixels than the configured limit."""
-
-
-def check_image(img: object, *, max_pixels: int = DEFAULT_MAX_PIXELS, path: str | os.PathLike[str] | None = None,
-                field: str | None = None) -> None:
-    """Raise a clear error unless ``img`` is a PIL image of at most ``max_pixels`` pixels."""
-    from PIL import Image
-
-    if not isinstance(img, Image.Image):
-        raise TypeError(f"expected a PIL.Image.Image, got {type(img).__name__}")
-    w, h = img.size
-    if w < 1 or h < 1:
-        raise DataError(f"image has no pixels ({w}×{h})", path=path, field=field)
-    if w * h > max_pixels:
-        raise ImageTooLargeError(
-            f"image is {w}×{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
-            "(pass max_pixels= / --max-pixels to raise it)", path=path, field=field)
-
-
-def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               field: str | None = None) -> Any:
-    """Open an image file fully decoded as RGB, or raise a :class:`DataError` naming the file.
-
-    The size is checked from the header before decoding, so an oversized image
-    fails fast; truncated and non-image files fail with a located error.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise DataError("image file not found" if not os.path.exists(p) else "not a file", path=p, field=field)
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # the size is checked below against our own limit
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(p)
-        with im:
-            check_image(im, max_pixels=max_pixels, path=p, field=field)
-            im.load()
-            return im.convert("RGB")
-    except UnidentifiedImageError:
-        raise DataError("not an image file (format not recognised)", path=p, field=field) from None
-    except Image.DecompressionBombError as err:
-        raise ImageTooLargeError(str(err), path=p, field=field) from None
-    except (OSError, SyntaxError, ValueError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"cannot decode image ({err})", path=p, field=field) from None
 
 
 class ImageCorruption(ABC):
@@ -137,12 +84,13 @@ class ImageCorruption(ABC):
         return np.random.default_rng(stable_seed("image", self.name, _check_seed(seed)))
 
     def apply(self, img: Any, seed: int = 0) -> Any:
-        """The corrupted copy of ``img`` (any mode, converted to RGB; same size)."""
+        """The corrupted copy of ``img`` (any mode, converted to 8-bit RGB by :func:`~mllmshift.io.images.to_rgb`;
+        same size)."""
         from PIL import Image
 
         check_image(img, max_pixels=self.max_pixels)
         rng = self.rng(seed)
-        rgb = img if img.mode == "RGB" else img.convert("RGB")
+        rgb = to_rgb(img)
         out = self._corrupt_image(rgb, rng)
         if isinstance(out, Image.Image):
             return out if out.mode == "RGB" else out.convert("RGB")

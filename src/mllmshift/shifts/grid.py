@@ -43,9 +43,10 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.images import DEFAULT_MAX_PIXELS, load_image
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.records import Sample, Split
-from mllmshift.shifts.base import DEFAULT_MAX_PIXELS, ImageCorruption, TextPerturbation, load_image, stable_seed
+from mllmshift.shifts.base import ImageCorruption, TextPerturbation, stable_seed
 
 COMBINATIONS = ("visual", "text", "joint")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
