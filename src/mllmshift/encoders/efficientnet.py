@@ -35,6 +35,7 @@ import numpy as np
 
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.images import ImageItem, load_rgb
+from mllmshift.io.images import RGB_CONVERSION
 from mllmshift.errors import MissingDependencyError
 
 ARCH_PACKAGE = "efficientnet-lite-pytorch"
@@ -168,4 +169,4 @@ class EfficientNetLite0(Encoder):
         return {"name": self.name, "arch": f"{ARCH_PACKAGE}=={_version(ARCH_PACKAGE)}",
                 "weights": f"{WEIGHTS_PACKAGE}=={_version(WEIGHTS_PACKAGE)}:efficientnet-lite0-57934424.pth",
                 "image_size": IMAGE_SIZE, "resize": RESIZE, "normalisation": self.normalisation,
-                "feature": "avgpool(head)"}
+                "feature": "avgpool(head)", "rgb": RGB_CONVERSION}

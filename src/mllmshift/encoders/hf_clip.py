@@ -28,6 +28,7 @@ from mllmshift.encoders.hf_common import (
     resolve_dtype,
 )
 from mllmshift.encoders.images import ImageItem, load_rgb
+from mllmshift.io.images import RGB_CONVERSION
 
 
 def vision_tower(model: Any) -> Any:
@@ -128,4 +129,5 @@ class CLIPVision(Encoder):
         if self._identity is None:
             self._identity = model_identity(self.model_name_or_path, self._model)
         return {"name": self.name, "model": self._identity, "dtype": dtype_name(self.dtype),
-                "processor": processor_digest(self.processor), "pooling": "mean(hidden_states[-1][:, 1:])"}
+                "processor": processor_digest(self.processor), "pooling": "mean(hidden_states[-1][:, 1:])",
+                "rgb": RGB_CONVERSION}

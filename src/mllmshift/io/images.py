@@ -30,6 +30,10 @@ from mllmshift.errors import DataError
 #: minutes and gigabytes per corruption). Override with ``max_pixels=`` / ``--max-pixels``.
 DEFAULT_MAX_PIXELS = 40_000_000
 
+#: names the conversion :func:`to_rgb` performs; image encoders put it in their config, so embeddings
+#: computed with an earlier conversion (16-bit clipped, alpha dropped) are not taken from the cache
+RGB_CONVERSION = "mllmshift.io.images.to_rgb/2"
+
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
