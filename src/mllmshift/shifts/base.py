@@ -21,9 +21,11 @@ import numpy as np
 
 from mllmshift.errors import DataError
 from mllmshift.io.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, check_image, load_image, to_rgb
+from mllmshift.shifts.params import ShiftParamError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageTooLargeError", "check_image", "load_image", "SEVERITIES", "stable_seed",
-           "ImageCorruption", "TextPerturbation", "Change", "PerturbationResult", "apply_changes", "coerce_text"]
+           "ImageCorruption", "TextPerturbation", "Change", "PerturbationResult", "apply_changes", "coerce_text",
+           "ShiftParamError"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -36,16 +38,28 @@ def stable_seed(*parts: object) -> int:
 
 def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ShiftParamError(f"seed must be a non-negative integer, got {seed!r}", param="seed")
     return int(seed)
 
 
 def _with_overrides(base: Any, overrides: Mapping[str, Any], owner: str) -> Any:
+    """``base`` (a :class:`~mllmshift.shifts.params.ShiftParams`) with ``overrides``, each checked."""
     known = {f.name for f in fields(base)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(known)}")
-    return replace(base, **overrides)
+        raise ShiftParamError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(known)}", param=unknown[0])
+    try:
+        return replace(base, **overrides)
+    except ShiftParamError as err:
+        raise ShiftParamError(f"{owner}: {err.message}", param=err.param) from None
+
+
+def _check_int(owner: str, what: str, value: object, lo: int, hi: int | None, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo \
+            or (hi is not None and value > hi):
+        span = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ShiftParamError(f"{owner}: {what} must be an integer {span}{why}, got {value!r}", param=what)
+    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -69,10 +83,8 @@ class ImageCorruption(ABC):
     deterministic: ClassVar[bool] = False
 
     def __init__(self, severity: int = 1, *, max_pixels: int = DEFAULT_MAX_PIXELS, **overrides: Any) -> None:
-        if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
-            raise ValueError(f"{self.name}: severity must be an integer 1..5, got {severity!r}")
-        self.severity = int(severity)
-        self.max_pixels = int(max_pixels)
+        self.severity = _check_int(self.name, "severity", severity, SEVERITIES[0], SEVERITIES[-1])
+        self.max_pixels = _check_int(self.name, "max_pixels", max_pixels, 1, None)
         self.params = _with_overrides(self.TABLE[self.severity - 1], overrides, self.name)
 
     def rng(self, seed: int) -> np.random.Generator:
@@ -184,10 +196,13 @@ class TextPerturbation(ABC):
     Params: ClassVar[type]
     #: whether ``level`` is meaningful (translation has none)
     levelled: ClassVar[bool] = True
+    #: the highest level: every levelled perturbation's probability is 0.05·level
+    MAX_LEVEL: ClassVar[int] = 20
 
     def __init__(self, level: int = 1, **overrides: Any) -> None:
-        if self.levelled and (isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0):
-            raise ValueError(f"{self.name}: level must be a non-negative integer, got {level!r}")
+        if self.levelled:
+            level = _check_int(self.name, "level", level, 0, self.MAX_LEVEL,
+                               " (its probability is 0.05·level, at most 1)")
         self.level = int(level) if level is not None else None
         self.params = _with_overrides(self.params_for(self.level), overrides, self.name)
 
@@ -195,6 +210,9 @@ class TextPerturbation(ABC):
     @abstractmethod
     def params_for(cls, level: int | None) -> Any:
         """Default parameters at ``level``."""
+
+    def check_ready(self) -> None:
+        """Raise a clear error if :meth:`apply` cannot work (e.g. no translator); called before any work."""
 
     def rng(self, seed: int) -> np.random.Generator:
         return np.random.default_rng(stable_seed("text", self.name, self.level, _check_seed(seed)))

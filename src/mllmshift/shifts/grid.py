@@ -311,7 +311,7 @@ def preset(name: str) -> GridSpec:
     """A named grid: ``paper-synthetic`` (the paper's 34 synthetic scenarios) or ``paper-translation``
     (its 6 translated-question scenarios; needs a translator at :func:`apply_grid` time)."""
     if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        raise DataError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}", field="preset")
     return GridSpec.from_dict(PRESETS[name])
 
 
@@ -389,19 +389,31 @@ def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], se
         scenarios: only these scenario names (default: all).
     """
     seed = spec.seed if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DataError(f"must be a non-negative integer, got {seed!r}", field="seed")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise DataError(f"must be a positive integer, got {max_pixels!r}", field="max_pixels")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError("is a file; the output of a grid is a folder (one sub-folder per scenario)", path=out)
     todo = spec.scenarios()
     if scenarios is not None:
         known = {s.name for s in todo}
         missing = sorted(set(scenarios) - known)
         if missing:
-            raise KeyError(f"unknown scenario(s) {missing}; the grid has {sorted(known)}")
+            raise DataError(f"unknown scenario(s) {missing}; the grid has {sorted(known)}", field="scenarios")
         todo = [s for s in todo if s.name in set(scenarios)]
-    if any(s.visual for s in todo):
+    if any(s.visual for s in todo):  # every source image is there before any work starts
         for s in split:
             if s.image is None:
                 raise DataError(f"sample '{s.id}' has no image, and the grid has visual shifts",
                                 path=split.metadata.get("source"), field="image")
+            if not os.path.isfile(s.image):
+                raise DataError(f"sample '{s.id}': image file not found", path=s.image, field="image")
+    for scen in todo:
+        pert = scen.perturbation(translator=translator)
+        if pert is not None:
+            pert.check_ready()
     written: dict[str, Path] = {}
     for scen in todo:
         written[scen.name] = _apply_scenario(spec, scen, split, out / scen.name, seed, progress, max_pixels,

@@ -20,6 +20,7 @@ import numpy as np
 
 from mllmshift.errors import MllmshiftError
 from mllmshift.shifts.base import Change, PerturbationResult, TextPerturbation
+from mllmshift.shifts.params import ShiftParamError, ShiftParams
 from mllmshift.shifts.text.tokens import PLACEHOLDER_RE
 
 
@@ -85,10 +86,15 @@ class OpenAICompatibleTranslator:
 
 
 @dataclass(frozen=True)
-class TranslationParams:
-    language: str
+class TranslationParams(ShiftParams):
+    #: the target language (required; None only in :meth:`Translation.params_for`'s template)
+    language: str | None
     append: str = "Please answer in English."
     source: str = "English"
+
+    def check(self) -> None:
+        if self.language is not None and not self.language.strip():
+            raise ShiftParamError("parameter 'language' must name a language, e.g. 'German'", param="language")
 
 
 class Translation(TextPerturbation):
@@ -101,7 +107,7 @@ class Translation(TextPerturbation):
     def __init__(self, level: int | None = None, *, translator: Translator | Mapping[str, Any] | None = None,
                  **overrides: Any) -> None:
         if "language" not in overrides:
-            raise TypeError("translate: the target language is required (language='German')")
+            raise ShiftParamError("translate: the target language is required (language='German')", param="language")
         super().__init__(level, **overrides)
         if isinstance(translator, Mapping):
             translator = OpenAICompatibleTranslator(**translator)
@@ -109,7 +115,7 @@ class Translation(TextPerturbation):
 
     @classmethod
     def params_for(cls, level: int | None) -> TranslationParams:
-        return TranslationParams(language="")
+        return TranslationParams(language=None)
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
@@ -117,10 +123,14 @@ class Translation(TextPerturbation):
         cfg["translator"] = conf() if callable(conf) else type(self.translator).__name__
         return cfg
 
-    def _perturb(self, text: str, rng: np.random.Generator) -> PerturbationResult:
+    def check_ready(self) -> None:
         if self.translator is None:
             raise MllmshiftError("translate: no translator configured; pass translator=OpenAICompatibleTranslator("
-                                 "base_url=..., model=...) or params {translator: {base_url, model}} in a grid")
+                                 "base_url=..., model=...), params {translator: {base_url, model}} in a grid, or "
+                                 "--translator-url/--translator-model")
+
+    def _perturb(self, text: str, rng: np.random.Generator) -> PerturbationResult:
+        self.check_ready()
         p = self.params
         seed = int(rng.integers(2**31))
         holders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]
