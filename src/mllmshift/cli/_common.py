@@ -33,6 +33,11 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-folder", help="folder of the images named in the questions file")
     g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
     g.add_argument("--hf-split", help="split of a saved DatasetDict")
+    g.add_argument("--allow-empty-answers", action="store_true",
+                   help="keep empty or whitespace-only responses/references (an error by default); results warn")
+    g.add_argument("--allow-mixed-visual", action="store_true",
+                   help="accept a split where only some samples have an image or caption (an error by default); "
+                        "results warn")
 
 
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -120,7 +125,8 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
         llava_opts = {"questions", "references", "captions", "image_folder"}
         if set(options) & llava_opts:
             fmt = "llava"
-    return read_split(path, format=fmt, name=name, **options)
+    return read_split(path, format=fmt, name=name, allow_empty=args.allow_empty_answers,
+                      allow_mixed_visual=args.allow_mixed_visual, **options)
 
 
 def emit(result: dict[str, Any], args: argparse.Namespace, human: str) -> None:

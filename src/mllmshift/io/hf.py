@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError, MissingDependencyError
+from mllmshift.io.checks import Origin, finish_split, sample_id
 from mllmshift.records import Sample, Split
 
 FIELDS = ("id", "question", "response", "reference", "image", "image_text")
@@ -91,8 +92,13 @@ def read_hf(
     split: str | None = None,
     name: str | None = None,
     image_dir: str | os.PathLike[str] | None = None,
+    allow_empty: bool = False,
+    allow_mixed_visual: bool = False,
 ) -> Split:
-    """Read a saved ``datasets`` dataset (folder) or a Parquet file into a :class:`Split`."""
+    """Read a saved ``datasets`` dataset (folder) or a Parquet file into a :class:`Split`.
+
+    Rows are numbered from 1 in errors; the checks of :mod:`mllmshift.io.checks` apply.
+    """
     p = Path(path)
     if not p.exists():
         raise DataError("file not found", path=p)
@@ -111,6 +117,7 @@ def read_hf(
     img_dir = Path(image_dir) if image_dir is not None else p.parent / f".{p.name}.images"
     used = {c for f, c in mapping.items() if f != "metadata"}
     samples: list[Sample] = []
+    origins: list[Origin] = []
     seen: dict[str, int] = {}
     for row_no, row in enumerate(rows, start=1):
         values: dict[str, Any] = {}
@@ -120,7 +127,7 @@ def read_hf(
             if v is None and field in REQUIRED:
                 raise DataError("missing", path=p, line=row_no, field=col)
             values[field] = v
-        sid = str(values["id"])
+        sid = sample_id(values["id"], path=p, line=row_no, field=mapping["id"])
         if sid in seen:
             raise DataError(f"duplicate id '{sid}' (first in row {seen[sid]})", path=p, line=row_no,
                             field=mapping["id"])
@@ -138,9 +145,11 @@ def read_hf(
         samples.append(Sample(id=sid, question=values["question"], response=values["response"],
                               reference=values["reference"], image=values["image"],
                               image_text=values["image_text"], metadata=metadata))
+        origins.append(Origin(p, row_no, {f: (p, row_no, mapping[f]) for f in FIELDS}))
     if not samples:
         raise DataError("no rows", path=p)
-    return Split(name or p.stem, tuple(samples), {"format": "hf", "source": str(p), "split": split})
+    return finish_split(name or p.stem, samples, origins, {"format": "hf", "source": str(p), "split": split},
+                        allow_empty=allow_empty, allow_mixed_visual=allow_mixed_visual)
 
 
 def _jsonable(v: Any) -> bool:
