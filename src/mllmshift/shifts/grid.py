@@ -45,6 +45,7 @@ from mllmshift.errors import DataError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.images import DEFAULT_MAX_PIXELS, load_image
 from mllmshift.io.jsonl import write_jsonl_atomic
+from mllmshift.io.yaml_strict import YamlDocument, load_yaml
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.base import ImageCorruption, TextPerturbation, stable_seed
 
@@ -131,7 +132,10 @@ class Scenario:
                 "text_params": {k: v for k, v in self.text_params.items() if k != "translator"}}
 
 
-def _err(msg: str, path: str | os.PathLike[str] | None, fld: str) -> DataError:
+def _err(msg: str, path: str | os.PathLike[str] | YamlDocument | None, fld: str) -> DataError:
+    """A located error: with a parsed YAML document as ``path``, the field's line is named too."""
+    if isinstance(path, YamlDocument):
+        return path.error(msg, fld)
     return DataError(msg, path=path, field=fld)
 
 
@@ -178,9 +182,14 @@ class GridSpec:
     # -------------------------------------------------------------------------------------- parsing
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, path: str | os.PathLike[str] | None = None) -> GridSpec:
-        """Parse and validate a grid; errors name the file and the field (``visual[1].severities``)."""
+    def from_dict(cls, d: Mapping[str, Any], *, path: str | os.PathLike[str] | None = None,
+                  lines: Mapping[str, int] | None = None) -> GridSpec:
+        """Parse and validate a grid; errors name the file, the field (``visual[1].severities``) and, with
+        ``lines`` (field path → line, from :func:`mllmshift.io.yaml_strict.load_yaml`), its line."""
         from mllmshift.shifts import image_corruptions, text_perturbations
+
+        if lines is not None:
+            path = YamlDocument(d, lines, None if path is None else str(path))  # type: ignore[assignment]
 
         _check_keys(d, {"dataset", "visual", "text", "combine", "seed"}, path, "(top level)")
         dataset = d.get("dataset")
@@ -243,20 +252,9 @@ class GridSpec:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> GridSpec:
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise DataError("grid file not found", path=p)
-        try:
-            d = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as err:
-            raise DataError(f"not valid UTF-8 ({err.reason})", path=p) from None
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            raise DataError(f"bad YAML: {getattr(err, 'problem', err)}", path=p,
-                            line=mark.line + 1 if mark else None) from None
-        return cls.from_dict(d, path=p)
+        """Read a grid file strictly (UTF-8, no duplicate keys: :mod:`mllmshift.io.yaml_strict`)."""
+        doc = load_yaml(path, "grid file")
+        return cls.from_dict(doc.data, path=path, lines=doc.lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -106,22 +106,12 @@ class StudyConfig:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> StudyConfig:
-        """Read and validate a YAML config file."""
-        import yaml
+        """Read and validate a YAML config file (UTF-8, no duplicate keys: :mod:`mllmshift.io.yaml_strict`)."""
+        from mllmshift.io.yaml_strict import load_yaml
 
         p = Path(path)
-        if not p.is_file():
-            raise DataError("config file not found", path=p)
-        text = p.read_text(encoding="utf-8")
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            raise DataError(f"bad YAML: {getattr(err, 'problem', err)}", path=p,
-                            line=None if mark is None else mark.line + 1) from None
-        lines = _line_index(node)
-        return cls.from_dict(data, base_dir=p.parent, source=p, lines=lines)
+        doc = load_yaml(p, "config file")
+        return cls.from_dict(doc.data, base_dir=p.parent, source=p, lines=doc.lines)
 
     @classmethod
     def from_dict(cls, data: Any, *, base_dir: str | os.PathLike[str] = ".", source: str | os.PathLike[str] | None = None,
@@ -149,26 +139,6 @@ def _jsonify(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__}")
-
-
-def _line_index(node: Any, prefix: str = "") -> dict[str, int]:
-    """Dotted field path (``scenarios[1].path``) → 1-based line, from a composed YAML node tree."""
-    import yaml
-
-    out: dict[str, int] = {}
-    if node is None:
-        return out
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = f"{prefix}.{key.value}" if prefix else str(key.value)
-            out[path] = key.start_mark.line + 1
-            out.update(_line_index(value, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            path = f"{prefix}[{i}]"
-            out[path] = item.start_mark.line + 1
-            out.update(_line_index(item, path))
-    return out
 
 
 class _Parser:
