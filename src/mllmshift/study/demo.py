@@ -67,7 +67,7 @@ def _sklearn(filename: str) -> Callable[[], np.ndarray]:
         try:
             from sklearn.datasets import load_sample_image
         except ModuleNotFoundError as err:
-            raise MissingDependencyError("the demo photos", "scikit-learn", "dev") from err
+            raise MissingDependencyError("the demo photos", "scikit-learn", "demo") from err
         return load_sample_image(filename)
     return load
 

@@ -39,7 +39,7 @@ class SynonymParams(ShiftParams):
     alpha: float = bounded(0, 1)
     style: str = bounded(choices=STYLES, default="preserve")
     min_replacements: int = bounded(0, default=1)
-    #: WordNet database folder (None: $MLLMSHIFT_WORDNET_DIR or /usr/share/wordnet)
+    #: WordNet database folder (None: $MLLMSHIFT_WORDNET_DIR if it holds one, else the packaged WordNet 3.0 table)
     wordnet_dir: str | None = None
 
 
