@@ -228,10 +228,15 @@ def load_wordnet(root: str | None = None) -> WordNet:
     """The WordNet tables to use (see the module docstring); cached per source."""
     if root is not None:
         return _cached("database", str(find_wordnet(root)))
-    env = os.environ.get("MLLMSHIFT_WORDNET_DIR")
+    return _cached(*_default_source(os.environ.get("MLLMSHIFT_WORDNET_DIR") or None))
+
+
+@functools.lru_cache(maxsize=8)
+def _default_source(env: str | None) -> tuple[str, str]:
+    """``(kind, where)`` for ``$MLLMSHIFT_WORDNET_DIR`` = ``env``; warns once per value that holds no database."""
     if env:
         if (Path(env).expanduser() / "index.noun").is_file():
-            return _cached("database", str(Path(env).expanduser()))
+            return "database", str(Path(env).expanduser())
         warnings.warn(f"MLLMSHIFT_WORDNET_DIR={env} holds no WordNet database (index.noun); using the WordNet 3.0 "
-                      "table packaged with mllmshift, which gives the same synonyms", MllmshiftWarning, stacklevel=2)
-    return _cached("table", str(PACKAGED_TABLE))
+                      "table packaged with mllmshift, which gives the same synonyms", MllmshiftWarning, stacklevel=3)
+    return "table", str(PACKAGED_TABLE)
