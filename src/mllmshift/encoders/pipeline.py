@@ -16,6 +16,7 @@ first sample that lacks it. Every encoding goes through the cache when one is gi
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -33,8 +34,18 @@ VisualSource = Literal["image", "image_text"]
 
 
 def build_encoder(name: str, **options: Any) -> Encoder:
-    """The registered encoder ``name`` built with ``options`` (see ``mllmshift encoders list``)."""
-    return encoders.create(name, **options)
+    """The registered encoder ``name`` built with ``options`` (see ``mllmshift encoders list``).
+
+    Options the encoder does not take are a :class:`DataError` naming them, before anything is loaded.
+    """
+    cls = encoders.get(name)
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as err:
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
+        raise DataError(f"encoder '{name}' does not take these options ({err}); it takes: {', '.join(accepted)}",
+                        field="options") from None
+    return cls(**options)
 
 
 def encoder_record(encoder: Encoder | None) -> dict[str, Any] | None:
@@ -66,7 +77,7 @@ def _complete_column(split: Split, field: str) -> list[Any] | None:
 
 def _check_modality(encoder: Encoder, want: str, role: str) -> None:
     if encoder.modality != want:
-        raise ValueError(f"{role} must be a {want} encoder, got '{encoder.name}' ({encoder.modality})")
+        raise DataError(f"{role} must be a {want} encoder, got '{encoder.name}' ({encoder.modality})", field=role)
 
 
 def _image_paths(split: Split) -> list[str]:
