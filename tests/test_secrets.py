@@ -1,4 +1,4 @@
-"""One redaction helper, used by every HTTP path: responder, judge and translator, against a server that echoes the key."""
+"""One redaction helper for every HTTP path: responder, judge and translator against a server echoing the key."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ KEY = "sk-test/ECHO+key=\"42\"-9f8e7d"
 
 
 def test_every_form_of_the_key_is_masked() -> None:
-    forms = [KEY, json.dumps(KEY)[1:-1], "sk-test%2FECHO%2Bkey%3D%2242%22-9f8e7d", "sk-test%2FECHO%2Bkey%3D%2242%22-9f8e7d"]
+    forms = [KEY, json.dumps(KEY)[1:-1], "sk-test%2FECHO%2Bkey%3D%2242%22-9f8e7d"]  # plain, JSON, URL-encoded
     for form in forms:
         assert redact(f"before {form} after", [KEY]) == f"before {MASK} after"
     assert redact("nothing secret here", [KEY, None, ""]) == "nothing secret here"
@@ -77,18 +77,24 @@ def test_translator_api_errors_are_redacted_in_the_exception() -> None:
     assert "HTTP 401" in str(err.value) and KEY not in str(err.value) and MASK in str(err.value)
 
 
+def _run_against_the_echo(argv: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run a verb (``{url}`` in ``argv`` → the echoing server, key in $ECHO_KEY); it must stop with exit code 1
+    and a redacted message, and the key may appear in no output, file or log."""
+    with ChatServer(echo_401) as srv:
+        rc = main([a.replace("{url}", srv.base_url) for a in argv] + ["--api-key-env", "ECHO_KEY", "--no-progress"])
+        assert srv.requests
+    captured = capsys.readouterr()
+    assert rc == 1 and "401" in captured.err and MASK in captured.err
+    _assert_no_key(out, captured.out, captured.err)
+
+
 def test_responder_never_shows_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECHO_KEY", KEY)
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"id": str(i), "question": f"Q{i}?"}) + "\n" for i in range(3)))
-    with ChatServer(echo_401) as srv:
-        rc = main(["respond", "--data", str(data), "--out", str(tmp_path / "out"), "--base-url", srv.base_url,
-                   "--model", "m", "--api-key-env", "ECHO_KEY", "--no-progress"])
-        assert srv.requests
-    captured = capsys.readouterr()
-    assert rc == 1 and "401" in captured.err and MASK in captured.err
-    _assert_no_key(tmp_path / "out", captured.out, captured.err)
+    _run_against_the_echo(["respond", "--data", str(data), "--out", str(tmp_path / "out"), "--base-url", "{url}",
+                           "--model", "m"], tmp_path / "out", capsys)
 
 
 def test_judge_never_shows_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -99,10 +105,5 @@ def test_judge_never_shows_the_key(tmp_path: Path, capsys: pytest.CaptureFixture
     (resp / "scen.jsonl").write_text("".join(
         json.dumps({"id": str(i), "question": f"Q{i}?", "response": f"answer {i}", "reference": f"ref {i}",
                     "image_text": f"caption {i}"}) + "\n" for i in range(3)))
-    with ChatServer(echo_401) as srv:
-        rc = main(["judge", "--responses", str(resp), "--out", str(tmp_path / "out"), "--base-url", srv.base_url,
-                   "--model", "judge-m", "--api-key-env", "ECHO_KEY", "--no-progress"])
-        assert srv.requests
-    captured = capsys.readouterr()
-    assert rc == 1 and "401" in captured.err and MASK in captured.err
-    _assert_no_key(tmp_path / "out", captured.out, captured.err)
+    _run_against_the_echo(["judge", "--responses", str(resp), "--out", str(tmp_path / "out"), "--base-url", "{url}",
+                           "--model", "judge-m"], tmp_path / "out", capsys)

@@ -14,8 +14,8 @@ Cases live in ``tests/corpus/cases/*.yaml`` (one file per verb or area), so new 
 
 File kinds: ``text`` (UTF-8), ``bytes`` (a string whose characters are bytes, ``"caf\\xe9"``),
 ``jsonl`` (a list of objects, or of strings written verbatim as bad lines), ``json``, ``image``
-(``mode``, ``size``, optional ``fill`` or ``values``, ``cut``: the fraction of the file kept), ``png_header`` ([width, height]: a PNG that
-claims that size, for decompression bombs), ``dir`` (an empty folder).
+(``mode``, ``size``, optional ``fill`` or ``values``, ``cut``: the fraction of the file kept),
+``png_header`` ([width, height]: a PNG that claims that size, for decompression bombs), ``dir`` (an empty folder).
 
 Each run must end with the expected exit code and message, never with a traceback, and a failed run
 must leave nothing behind: no file under ``{tmp}`` is created or changed unless ``may_create`` says so.

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from mllmshift.encoders.cache import EmbeddingCache, cache_key, item_content, row_checksum
-from mllmshift.errors import MllmshiftWarning
 from mllmshift.encoders.content_hash import HashEncoder
+from mllmshift.errors import MllmshiftWarning
 
 TEXTS = [f"question number {i}" for i in range(23)]
 

@@ -13,8 +13,14 @@ import pytest
 from mllmshift.errors import MllmshiftError, MllmshiftWarning
 from mllmshift.shifts import text_perturbations
 from mllmshift.shifts.grid import GridSpec, sample_seeds
-from mllmshift.shifts.text.wordnet import PACKAGED_TABLE, TABLE_MAGIC, WordNet, WordNetNotFound, find_wordnet, \
-    load_wordnet
+from mllmshift.shifts.text.wordnet import (
+    PACKAGED_TABLE,
+    TABLE_MAGIC,
+    WordNet,
+    WordNetNotFound,
+    find_wordnet,
+    load_wordnet,
+)
 from mllmshift.study.demo import GRIDS
 
 
