@@ -213,6 +213,7 @@ def run_text(args: argparse.Namespace) -> int:
 
 def _text_file(outs: Outputs, pert: Any, src: Path, dst: Path, seed: int) -> int:
     from mllmshift.errors import DataError
+    from mllmshift.io.text import read_utf8
     from mllmshift.shifts import stable_seed
 
     if dst.is_dir():
@@ -233,12 +234,7 @@ def _text_file(outs: Outputs, pert: Any, src: Path, dst: Path, seed: int) -> int
             recs.append(d)
         outs.write_text(dst, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
         return len(recs)
-    if not src.is_file():
-        raise DataError("file not found", path=src)
-    try:
-        lines = src.read_bytes().decode("utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise DataError(f"not valid UTF-8 ({err.reason} at byte {err.start})", path=src) from None
+    lines = read_utf8(src).splitlines()
     out = [pert.apply(line, stable_seed(seed, i)).text for i, line in enumerate(lines, start=1)]
     outs.write_text(dst, "".join(line + "\n" for line in out))
     return len(out)
