@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import pytest
 
 from mllmshift.errors import DataError
 from mllmshift.shifts import image_corruptions, text_perturbations
-from mllmshift.shifts.params import ShiftParamError, ShiftParams, bounded
+from mllmshift.shifts.params import ShiftParamError
 
 
 @pytest.mark.parametrize("severity", [0, 6, -1, 2.5, "3", True, None])
@@ -106,20 +104,3 @@ def test_seed_must_be_a_non_negative_integer() -> None:
 def test_max_pixels_must_be_positive() -> None:
     with pytest.raises(ShiftParamError, match=r"max_pixels must be an integer >= 1, got 0"):
         image_corruptions.create("contrast", severity=1, max_pixels=0)
-
-
-def test_the_params_base_checks_any_dataclass() -> None:
-    @dataclass(frozen=True)
-    class P(ShiftParams):
-        n: int = bounded(0, 3)
-        x: float = bounded(-1, 1, lo_open=True, default=0.0)
-        tag: str | None = None
-
-    assert P(2).n == 2 and P(2, tag="t").tag == "t" and P(2, tag=None).tag is None
-    with pytest.raises(ShiftParamError, match=r"'n' must be in \[0, 3\], got 4"):
-        P(4)
-    with pytest.raises(ShiftParamError, match=r"'x' must be in \(-1, 1\], got -1"):
-        P(0, x=-1)
-    with pytest.raises(ShiftParamError, match=r"'tag' must be a string, got 5"):
-        P(0, tag=5)  # type: ignore[arg-type]
-    assert [f.name for f in fields(P)] == ["n", "x", "tag"]

@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mllmshift.checked import Checked, bounded
 from mllmshift.errors import MllmshiftError
 from mllmshift.secrets import redact, redacted_excerpt
 
@@ -110,7 +111,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Checked):
     """How hard to try one request.
 
     Attributes:
@@ -121,18 +122,11 @@ class RetryPolicy:
         retry_after_max: cap of a server's ``Retry-After``.
     """
 
-    max_attempts: int = 6
-    timeout: float = 120.0
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    retry_after_max: float = 300.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        for name in ("timeout", "backoff_base", "backoff_max", "retry_after_max"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+    max_attempts: int = bounded(1, 1000, default=6)
+    timeout: float = bounded(0, lo_open=True, default=120.0)
+    backoff_base: float = bounded(0, default=1.0)
+    backoff_max: float = bounded(0, default=60.0)
+    retry_after_max: float = bounded(0, default=300.0)
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Equal-jitter wait before retry number ``retry`` (0-based): ``d/2 + U(0, d/2)``."""
