@@ -10,7 +10,8 @@ The key of an item is
 
     key = SHA-256( fingerprint ‖ 0x00 ‖ content ),
 
-with ``content`` the text's UTF-8 bytes for text encoders and, for image
+with ``content`` the UTF-8 bytes of the text as the encoder sees it (``encoder.prepare``, e.g. after
+Markdown is stripped) for text encoders and, for image
 encoders, the digest of the image file's bytes (or of an in-memory image's
 pixels), so a renamed file hits and an edited file misses.
 
@@ -74,9 +75,9 @@ def _retry_while_locked(step: Callable[[], None], timeout_s: float = BUSY_TIMEOU
 
 
 def item_content(encoder: Encoder, item: Any) -> bytes:
-    """The bytes that identify ``item`` for ``encoder`` (see the module docstring)."""
+    """The bytes that identify ``item`` for ``encoder``: those of ``encoder.prepare(item)`` (see the module docstring)."""
     if encoder.modality == "text":
-        return b"text:" + check_texts([item], encoder.name)[0].encode("utf-8")
+        return b"text:" + check_texts([encoder.prepare(item)], encoder.name)[0].encode("utf-8")
     return content_digest(item)
 
 

@@ -32,9 +32,19 @@ from mllmshift.records import Split
 VisualSource = Literal["image", "image_text"]
 
 
-def build_encoder(name: str, **options: Any) -> Encoder:
-    """The registered encoder ``name`` built with ``options`` (see ``mllmshift encoders list``)."""
-    return encoders.create(name, **options)
+def build_encoder(name: str, *, normalize: str | None = None, **options: Any) -> Encoder:
+    """The registered encoder ``name`` built with ``options`` (see ``mllmshift encoders list``).
+
+    ``normalize`` (text encoders): ``"markdown"`` or ``"whitespace"`` rewrites every text before it is
+    embedded and hashed, and is recorded in the encoder's config
+    (:mod:`mllmshift.encoders.text_normalisation`).
+    """
+    encoder = encoders.create(name, **options)
+    if normalize is None:
+        return encoder
+    from mllmshift.encoders.text_normalisation import NormalisedText
+
+    return NormalisedText(encoder, normalize)
 
 
 def encoder_record(encoder: Encoder | None) -> dict[str, Any] | None:
