@@ -32,14 +32,18 @@ from mllmshift.records import Split
 VisualSource = Literal["image", "image_text"]
 
 
-def build_encoder(name: str, *, normalize: str | None = None, **options: Any) -> Encoder:
+def build_encoder(name: str, *, normalize: str | None = None, threads: int | None = None,
+                  **options: Any) -> Encoder:
     """The registered encoder ``name`` built with ``options`` (see ``mllmshift encoders list``).
 
     ``normalize`` (text encoders): ``"markdown"`` or ``"whitespace"`` rewrites every text before it is
     embedded and hashed, and is recorded in the encoder's config
-    (:mod:`mllmshift.encoders.text_normalisation`).
+    (:mod:`mllmshift.encoders.text_normalisation`). ``threads`` sets :attr:`Encoder.threads` (None: the
+    encoder chooses with :func:`mllmshift.threads.choose_threads`).
     """
     encoder = encoders.create(name, **options)
+    if threads is not None:
+        encoder.threads = int(threads)
     if normalize is None:
         return encoder
     from mllmshift.encoders.text_normalisation import NormalisedText

@@ -216,6 +216,7 @@ class StudyRunner:
         self._div: Any = None
         # JSD(P_Ŷ‖P_Y) of the ID split and its estimator: the same for every scenario, computed once
         self._id_output: tuple[float, str] | None = None
+        self.threads: Any = None  # the ThreadChoice of run()
         if config.bound_form == "theorem" and config.entropy_scale is None:
             raise MllmshiftError("bound form 'theorem' needs bound.entropy_scale (Ĥ); "
                                  "use form 'scale-adjusted' otherwise")
@@ -273,6 +274,10 @@ class StudyRunner:
             self._text_encoder = build_component("encoder", self.cfg.text_encoder)
             self._image_encoder = (None if self.cfg.image_encoder is None
                                    else build_component("encoder", self.cfg.image_encoder))
+            if self.threads is not None:
+                for enc in (self._text_encoder, self._image_encoder):
+                    if enc is not None:
+                        enc.threads = self.threads.threads
         return self._text_encoder, self._image_encoder
 
     def encoder_info(self) -> dict[str, Any]:
@@ -453,16 +458,13 @@ class StudyRunner:
 
     # -------------------------------------------------------------- stage 6: aggregate
     def run(self) -> StudyResult:
-        if self.cfg.threads is None:
-            return self._run()
-        import torch
+        """Run every stage on ``cfg.threads`` CPU threads (None: :func:`mllmshift.threads.choose_threads`)."""
+        from mllmshift.threads import choose_threads, thread_limits
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.cfg.threads)
-        try:
+        self.threads = choose_threads(self.cfg.threads)
+        self.log(f"threads: {self.threads.describe()}")
+        with thread_limits(self.threads):
             return self._run()
-        finally:
-            torch.set_num_threads(before)
 
     def _run(self) -> StudyResult:
         t0 = time.perf_counter()
@@ -485,6 +487,7 @@ class StudyRunner:
         rows = [scenario_row(r, judge.get(r["name"], {})) for r in scen_results]
         results = self._assemble(plan, id_res, scen_results, rows, judge, est_info)
         results["run"] = {"wall_s": round(time.perf_counter() - t0, 3), "stages": self.stages.to_dict(),
+                          "threads": None if self.threads is None else self.threads.to_dict(),
                           "created": environment()["created"], "out": str(self.out.resolve())}
         from mllmshift.report import write_report
 
