@@ -8,7 +8,7 @@ it stopped and a second run recomputes nothing:
    (``.state/responses/<split>.<key>.jsonl``);
 3. **embed**: each split is embedded once (``.state/embedded/<split>.<key>.npz``;
    the encoders' own :class:`~mllmshift.encoders.cache.EmbeddingCache` sits in
-   ``.state/embeddings``);
+   ``.state/embeddings`` unless ``embedding_cache`` names another one);
 4. **estimator**: the MI estimator is loaded from a checkpoint, or fitted once on
    the pooled (X, Ŷ) and (X, Y) pairs of all comparable splits
    (``.state/estimator/<key>.pt``);
@@ -201,11 +201,14 @@ class StudyRunner:
     """Runs the stages of a study for one config into one output folder (see the module docstring)."""
 
     def __init__(self, config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
-                 plan: StudyPlan | None = None, log: Callable[[str], None] | None = None) -> None:
+                 plan: StudyPlan | None = None, log: Callable[[str], None] | None = None,
+                 embedding_cache: str | os.PathLike[str] | None = None) -> None:
         self.cfg = config
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = StudyState(self.out)
+        # the encoders' content-addressed cache; another study's (or a shared one) serves its rows here too
+        self.embedding_cache = Path(embedding_cache) if embedding_cache else self.state.root / "embeddings"
         self.progress = progress
         self._plan = plan
         self.stages = StageLog()
@@ -311,7 +314,7 @@ class StudyRunner:
             if cache is None:
                 from mllmshift.encoders.cache import EmbeddingCache
 
-                cache = EmbeddingCache(self.state.root / "embeddings")
+                cache = EmbeddingCache(self.embedding_cache)
             text, image = self._encoders()
             e = embed_split(s, text, image if s.has_images else None, fusion=fusion, cache=cache, progress=False)
             self.state.save_embedded(path, e)
@@ -686,6 +689,6 @@ def load_judge_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, float
 
 
 def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
-              plan: StudyPlan | None = None) -> StudyResult:
+              plan: StudyPlan | None = None, embedding_cache: str | os.PathLike[str] | None = None) -> StudyResult:
     """Run (or resume) a study; see :class:`StudyRunner`."""
-    return StudyRunner(config, out, progress=progress, plan=plan).run()
+    return StudyRunner(config, out, progress=progress, plan=plan, embedding_cache=embedding_cache).run()
