@@ -11,6 +11,7 @@ from mllmshift.encoders.text_normalisation import (
     MODES,
     NormalisedText,
     collapse_whitespace,
+    count_markdown_markers,
     normalise_text,
     strip_markdown,
 )
@@ -53,6 +54,16 @@ ANSWER_STRIPPED = (
 
 def test_markdown_mode_gives_the_stated_output_on_a_crafted_answer():
     assert strip_markdown(ANSWER) == ANSWER_STRIPPED
+
+
+def test_markers_are_counted_one_per_construct():
+    # heading 1, bold+italic 2, list numbers 2, bold 1, task bullets 2 + italic 1 + strike 1, bullet 1,
+    # quote 1 + bold 1 + link 1 + image 1, break 1, fences 2, table rows 3 + alignment 1, code span 1,
+    # escapes 2, <br> 1
+    assert count_markdown_markers(ANSWER) == 1 + 2 + 2 + 1 + 4 + 1 + 4 + 1 + 2 + 4 + 1 + 2 + 1
+    assert count_markdown_markers("plain prose, no markers.") == 0
+    # what is left: **not bold** (from the code) and *stars* (from the escapes), now read as emphasis
+    assert count_markdown_markers(ANSWER_STRIPPED) == 2
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -80,10 +81,10 @@ class Encoder(ABC):
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
         rng = range(0, len(items), self.batch_size)
-        if progress:
+        if progress and sys.stderr.isatty():  # a bar on a terminal only; never \r-updates into a log
             from tqdm.auto import tqdm
 
-            rng = tqdm(rng, desc=f"encode[{self.name}]", unit="batch")
+            rng = tqdm(rng, desc=f"encode[{self.name}]", unit="batch", file=sys.stderr)
         with thread_limits(self.thread_count()):
             for start in rng:
                 batch = items[start : start + self.batch_size]

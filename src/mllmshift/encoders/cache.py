@@ -30,6 +30,7 @@ import json
 import random
 import re
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -192,11 +193,14 @@ class EmbeddingCache:
             bs = max(1, int(encoder.batch_size))
             batches = range(0, len(todo), bs)
             bar = None
-            if progress and todo:
+            label = f"encode[{encoder.name}]"
+            tty = sys.stderr.isatty()
+            if progress and todo and tty:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(todo), desc=f"encode[{encoder.name}] ({len(items) - len(todo)} cached)",
-                           unit="item")
+                bar = tqdm(total=len(todo), desc=f"{label} ({len(items) - len(todo)} cached)", unit="item",
+                           file=sys.stderr)
+            t0 = time.perf_counter()
             try:
                 for start in batches:
                     chunk = todo[start : start + bs]
@@ -208,6 +212,9 @@ class EmbeddingCache:
             finally:
                 if bar is not None:
                     bar.close()
+            if progress and todo and not tty:  # a log, not a terminal: one line per call instead of a bar
+                print(f"{label}: {len(todo)} encoded, {len(items) - len(todo)} from the cache or repeated, "
+                      f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
         if not items:
             return np.zeros((0, encoder.dim), dtype=np.float32)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)

@@ -66,55 +66,80 @@ def collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-def _inline(line: str) -> str:
-    """Inline markers removed from one line of prose; code spans are kept out of the other rules."""
+def _inline(line: str) -> tuple[str, int]:
+    """Inline markers removed from one line of prose (code spans are kept out of the other rules), and their count."""
     parts = _CODE_SPAN.split(line)  # [prose, ticks, code, prose, ticks, code, ..., prose]
-    out = []
+    out, n = [], 0
     for i, part in enumerate(parts):
         if i % 3 == 0:
             for pattern, repl in _INLINE:
-                part = pattern.sub(repl, part)
-            out.append(_ESCAPE.sub(r"\1", part))
+                part, k = pattern.subn(repl, part)
+                n += k
+            part, k = _ESCAPE.subn(r"\1", part)
+            out.append(part)
+            n += k
         elif i % 3 == 2:
             out.append(part.strip())
-    return "".join(out)
+            n += 1
+    return "".join(out), n
 
 
-def _block(line: str) -> str | None:
-    """One prose line without its block markers; None for a line that is only a marker."""
+def _block(line: str) -> tuple[str | None, int]:
+    """One prose line without its block markers (None for a line that is only a marker), and their count."""
     if _BREAK.match(line) or (_TABLE_ALIGN.match(line) and "-" in line):
-        return None
-    line = _QUOTE.sub("", line)
+        return None, 1
+    line, n = _QUOTE.subn("", line)
     if _HEADING.match(line):
         line = _HEADING_CLOSE.sub("", _HEADING.sub("", line))
+        n += 1
     else:
-        line = _ORDERED.sub("", _BULLET.sub("", line))
+        line, k = _BULLET.subn("", line)
+        line, j = _ORDERED.subn("", line)
+        n += k + j
     stripped = line.strip()
     if stripped.startswith("|") or (stripped.endswith("|") and "|" in stripped[:-1]):
         cells = [c.strip() for c in _TABLE_SPLIT.split(stripped.strip("|"))]
         line = "; ".join(c for c in cells if c)
-    return line
+        n += 1
+    return line, n
 
 
-def strip_markdown(text: str) -> str:
-    """``text`` without Markdown markers, whitespace collapsed (the ``"markdown"`` mode; see the module docstring)."""
+def _strip(text: str) -> tuple[str, int]:
     out: list[str] = []
     fence: str | None = None
+    n = 0
     for line in text.splitlines():
         m = _FENCE.match(line)
         if fence is not None:
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip()[len(m.group(1)):]:
                 fence = None
+                n += 1
             else:
                 out.append(line)
             continue
         if m:
             fence = m.group(1)
+            n += 1
             continue
-        kept = _block(line)
+        kept, k = _block(line)
+        n += k
         if kept is not None:
-            out.append(_inline(kept))
-    return collapse_whitespace("\n".join(out))
+            prose, k = _inline(kept)
+            out.append(prose)
+            n += k
+    return collapse_whitespace("\n".join(out)), n
+
+
+def strip_markdown(text: str) -> str:
+    """``text`` without Markdown markers, whitespace collapsed (the ``"markdown"`` mode; see the module docstring)."""
+    return _strip(text)[0]
+
+
+def count_markdown_markers(text: str) -> int:
+    """How many Markdown markers :func:`strip_markdown` removes from ``text``: one per fence line, break line,
+    table row or alignment row, quote, heading, bullet or list number, and per inline link, image, autolink,
+    ``<br>``, emphasis pair, code span and escape."""
+    return _strip(text)[1]
 
 
 #: normalisation mode → function
