@@ -14,6 +14,9 @@ Runs, each in a fresh subprocess with this checkout's ``src`` first on ``PYTHONP
 - **study, 2nd --out**: the same study into another fresh ``--out`` (same ``$MLLMSHIFT_CACHE``): its
   embedding stage shows whether a second study reads the shared content cache.
 
+``--conditions idle-1thread`` adds idle rows with ``MLLMSHIFT_THREADS=1``: what the automatic choice
+(2 threads on an idle 2-core machine) gains or loses against one thread.
+
 Under ``busy``, ``--busy`` CPU-bound processes that this script starts (each ends by itself after
 ``--busy-limit-s`` seconds, and is killed when its run is over) spin beside the run, started
 ``--busy-warmup-s`` seconds before it. Each row gives the wall time, the CPU time of the run's process
@@ -59,8 +62,10 @@ class Row:
     log: str
 
 
-def _env(cache: Path) -> dict[str, str]:
+def _env(cache: Path, condition: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MLLMSHIFT_THREADS", "OMP_NUM_THREADS")}
+    if condition == "idle-1thread":
+        env["MLLMSHIFT_THREADS"] = "1"
     env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["MLLMSHIFT_CACHE"] = str(cache)
     return env
@@ -112,7 +117,7 @@ def run_emi(data: Path, work: Path, condition: str) -> Row:
             "--captions", str(coco / "captions_boxes.jsonl"), "--cache-dir", str(cache), "--out", str(out)]
     load = os.getloadavg()[0]
     log = work / f"emi-{condition}.log"
-    wall, cpu, rc = _timed(argv, _env(cache), log)
+    wall, cpu, rc = _timed(argv, _env(cache, condition), log)
     record = json.loads(out.read_text()) if rc == 0 and out.is_file() else {}
     return Row("emi", condition, wall, cpu, load, _threads_of(record.get("threads")), None, rc, str(log))
 
@@ -124,7 +129,7 @@ def run_study(data: Path, work: Path, condition: str, cache: Path, name: str) ->
             "--out", str(out)]
     load = os.getloadavg()[0]
     log = work / f"{name}-{condition}.log"
-    wall, cpu, rc = _timed(argv, _env(cache), log)
+    wall, cpu, rc = _timed(argv, _env(cache, condition), log)
     results = json.loads((out / "results.json").read_text()) if rc == 0 else {}
     run = results.get("run", {})
     embed = run.get("stages", {}).get("embed", {}).get("seconds")
@@ -138,7 +143,7 @@ def goal(row: Row, idle: dict[str, float]) -> str:
     if row.run == "study, 2nd --out":
         ok = row.embed_s is not None and row.embed_s <= SECOND_EMBED_GOAL_S
         return f"embed ≤ {SECOND_EMBED_GOAL_S:g} s: {'met' if ok else 'NOT met'}"
-    if row.condition == "idle":
+    if row.condition.startswith("idle"):
         limit = GOALS[row.run]
         return f"≤ {limit:g} s: {'met' if row.wall_s <= limit else 'NOT met'}"
     base = idle.get(row.run)
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the ../shared/data folder")
     ap.add_argument("--only", choices=["emi", "study"], help="run only this verb")
-    ap.add_argument("--conditions", nargs="+", choices=["idle", "busy"], default=["idle", "busy"])
+    ap.add_argument("--conditions", nargs="+", choices=["idle", "idle-1thread", "busy"], default=["idle", "busy"],
+                    help="idle-1thread: idle with MLLMSHIFT_THREADS=1, to see what the automatic choice gains")
     ap.add_argument("--busy", type=int, default=4, help="CPU-bound processes beside a busy run (default: 4)")
     ap.add_argument("--busy-warmup-s", type=float, default=5.0, help="seconds they spin before the run starts")
     ap.add_argument("--busy-limit-s", type=float, default=900.0, help="each stops itself after this (default: 900)")
@@ -187,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| run | condition | wall (s) | CPU (s) | load avg at start | threads chosen | embed stage (s) | goal |")
     print("|---|---|---:|---:|---:|---|---:|---|")
     for r in rows:
-        cond = r.condition if r.condition == "idle" else f"beside {args.busy} busy processes"
+        cond = {"idle": "idle", "idle-1thread": "idle, MLLMSHIFT_THREADS=1"}.get(
+            r.condition, f"beside {args.busy} busy processes")
         embed = "" if r.embed_s is None else f"{r.embed_s:.1f}"
         print(f"| {r.run} | {cond} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.load_start:.1f} | {r.threads} | {embed} | "
               f"{goal(r, idle)} |")
