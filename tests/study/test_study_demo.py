@@ -133,8 +133,10 @@ def test_ranking_counts_splits_below_and_separated_by_their_cis():
     assert (r["n"], r["blind_below"], r["separated"]) == (3, 2, 2)
     assert r["mean_emi_baseline"] == pytest.approx(-0.7 / 3) and r["mean_emi_blind"] == pytest.approx(-2.5 / 3)
     lines = verdict(base, r)
-    assert lines[0].startswith("supported: EMI ranks the blind responder (answers independent of the input) "
-                               "last only on 2 of 3 splits, by its 95% CI on 2:")
+    assert not any(line.startswith("supported:") for line in lines)
+    assert lines[0].startswith("not supported: that EMI ranks a responder that ignores its input last: the blind "
+                               "responder is below the baseline on only 2 of 3 splits (mean EMI -0.833 vs the "
+                               "baseline's -0.233")
     assert "not supported: that EMID follows its upper bound across the scenarios (Pearson r +0.10, p 0.7)" in \
         "\n".join(lines)
 
@@ -144,7 +146,7 @@ def test_verdict_states_a_falling_severity_trend_and_a_significant_correlation_a
     blind = _results({"id": (-1.0, -1.2, -0.8)})
     lines = verdict(base, responder_ranking(base, blind))
     assert lines[0].startswith("supported: EMI ranks the blind responder (answers independent of the input) last on "
-                               "1 of 1 splits")
+                               "all 1 splits, by its 95% CI on 1:")
     assert "supported: The baseline's EMI, averaged over the visual corruptions, falls from severity 1 (-0.100) " \
            "to 5 (-0.400)." in lines
     assert "supported: EMID follows its upper bound across the scenarios (Pearson r +0.80, p 0.001)." in lines

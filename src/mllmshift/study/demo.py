@@ -31,13 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mllmshift.errors import MissingDependencyError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Sample, Split
+
+if TYPE_CHECKING:
+    from mllmshift.study.runner import StudyResult
 
 SHORT_SIDE = 256
 ID_NAME = "demo"
@@ -209,13 +212,17 @@ def verdict(baseline: dict[str, Any], ranking: dict[str, Any]) -> list[str]:
     """What the demo's numbers support and what they do not, in plain words (computed, not canned)."""
     n, below, sep = ranking["n"], ranking["blind_below"], ranking["separated"]
     conf = f"{ranking['confidence']:.0%}" if ranking.get("confidence") else "the"
-    ranked_last = below == n
-    supported = [
-        f"EMI ranks the blind responder (answers independent of the input) {'last' if ranked_last else 'last only'} "
-        f"on {below} of {n} splits, by its {conf} CI on {sep}: mean EMI {ranking['mean_emi_blind']:+.3f} vs the "
-        f"baseline's {ranking['mean_emi_baseline']:+.3f}, mean I(X;Ŷ) {ranking['mean_mi_response_blind']:.3f} vs "
-        f"{ranking['mean_mi_response_baseline']:.3f} nats (one estimator, fitted on the baseline's pairs)."]
-    not_supported = []
+    numbers = (f"mean EMI {ranking['mean_emi_blind']:+.3f} vs the baseline's {ranking['mean_emi_baseline']:+.3f}, "
+               f"mean I(X;Ŷ) {ranking['mean_mi_response_blind']:.3f} vs {ranking['mean_mi_response_baseline']:.3f} "
+               "nats (one estimator, fitted on the baseline's pairs)")
+    supported: list[str] = []
+    not_supported: list[str] = []
+    if n and below == n:
+        supported.append(f"EMI ranks the blind responder (answers independent of the input) last on all {n} "
+                         f"splits, by its {conf} CI on {sep}: {numbers}.")
+    else:
+        not_supported.append(f"that EMI ranks a responder that ignores its input last: the blind responder is "
+                             f"below the baseline on only {below} of {n} splits ({numbers});")
     by_sev = baseline["summary"].get("mean_emi_by_visual_severity") or {}
     if by_sev:
         lo, hi = min(by_sev, key=int), max(by_sev, key=int)
@@ -244,8 +251,8 @@ def verdict(baseline: dict[str, Any], ranking: dict[str, Any]) -> list[str]:
 class DemoResult:
     """The baseline study, the blind responder's study, their ranking and the verdict."""
 
-    baseline: Any  # StudyResult
-    blind: Any  # StudyResult
+    baseline: StudyResult
+    blind: StudyResult
     ranking: dict[str, Any]
     verdict: list[str]
 
