@@ -143,3 +143,22 @@ def test_thread_limits_sets_torch_and_blas_and_restores_them():
     with pytest.raises(MllmshiftError):
         with thread_limits(0):
             pass
+
+
+def test_inside_thread_limits_a_choice_without_a_request_follows_the_block():
+    env = {"MLLMSHIFT_THREADS": "2"}
+    with thread_limits(1):
+        c = choose_threads(cpus=TWO, load=0.0, environ=env)
+        assert (c.threads, c.source) == (1, "enclosing")
+        assert choose_threads(2, cpus=TWO, load=0.0, environ=env).threads == 2  # an explicit request still wins
+        with thread_limits(2):
+            assert choose_threads(cpus=TWO, load=9.0, environ={}).threads == 2
+        assert choose_threads(cpus=TWO, load=0.0, environ={}).threads == 1   # the inner block has ended
+    assert choose_threads(cpus=TWO, load=0.0, environ={}).source == "auto"
+
+
+def test_an_encoder_built_inside_a_run_follows_the_runs_threads():
+    from mllmshift.encoders.hashing import HashingBOW
+
+    with thread_limits(1):
+        assert HashingBOW().thread_count() == 1

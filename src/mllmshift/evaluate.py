@@ -56,13 +56,13 @@ class EvalConfig:
 
 
 def embed_splits(splits: Sequence[Split], cfg: EvalConfig, cache_dir: Path | None,
-                 progress: bool = False, threads: int | None = None) -> list[EmbeddedSplit]:
-    """Embed each split with the configured encoders (through the cache when given), on ``threads`` threads."""
+                 progress: bool = False) -> list[EmbeddedSplit]:
+    """Embed each split with the configured encoders (through the cache when given)."""
     from mllmshift.encoders.pipeline import build_encoder, embed_split
 
-    text = build_encoder(cfg.text_encoder, threads=threads)
+    text = build_encoder(cfg.text_encoder)
     needs_image = any(s.has_images for s in splits)
-    image = build_encoder(cfg.image_encoder, threads=threads) if (needs_image and cfg.image_encoder) else None
+    image = build_encoder(cfg.image_encoder) if (needs_image and cfg.image_encoder) else None
     cache = None
     if cache_dir is not None:
         from mllmshift.encoders.cache import EmbeddingCache

@@ -17,9 +17,11 @@ Both count the whole machine (``N = os.cpu_count()`` CPUs), so the share expecte
 
 **Choice** (first that applies):
 
-1. an explicit request (argument, e.g. ``--threads``), else ``$MLLMSHIFT_THREADS``, else
-   ``$OMP_NUM_THREADS``: that many threads, at most ``c``;
-2. otherwise the idle capacity of our CPUs, rounded:
+1. an explicit request (argument, e.g. ``--threads``): that many threads, at most ``c``;
+2. inside a :func:`thread_limits` block: the block's count (a run chooses once; an encoder or a
+   responder built inside it without a count of its own follows the run);
+3. ``$MLLMSHIFT_THREADS``, else ``$OMP_NUM_THREADS``: that many threads, at most ``c``;
+4. otherwise the idle capacity of our CPUs, rounded:
 
    .. math:: t = \min\bigl(c,\ \max\bigl(1,\ \lfloor c\,(1 - L/N) + \tfrac12 \rfloor\bigr)\bigr)
 
@@ -36,6 +38,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +50,9 @@ ENV_VAR = "MLLMSHIFT_THREADS"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_LOADAVG = Path("/proc/loadavg")
 
-Source = Literal["argument", "MLLMSHIFT_THREADS", "OMP_NUM_THREADS", "auto"]
+Source = Literal["argument", "enclosing", "MLLMSHIFT_THREADS", "OMP_NUM_THREADS", "auto"]
+#: the thread count of the innermost active :func:`thread_limits` block (scoped like decimal's context)
+_ENCLOSING: ContextVar[int | None] = ContextVar("mllmshift_thread_limits", default=None)
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,8 @@ def choose_threads(requested: int | None = None, *, cpus: CPUs | None = None, lo
         if int(requested) < 1:
             raise MllmshiftError(f"the thread count must be at least 1, got {requested}")
         source, asked = "argument", int(requested)
+    elif _ENCLOSING.get() is not None:
+        source, asked = "enclosing", int(_ENCLOSING.get())  # type: ignore[arg-type]
     elif env.get(ENV_VAR, "").strip():
         source, asked = "MLLMSHIFT_THREADS", _positive_int(env[ENV_VAR], ENV_VAR)
     elif env.get("OMP_NUM_THREADS", "").strip():
@@ -197,7 +204,8 @@ def thread_limits(threads: int | ThreadChoice) -> Iterator[int]:
 
     Sets ``torch.set_num_threads`` and, through ``threadpoolctl``, every loaded BLAS and OpenMP library
     (numpy's OpenBLAS, the OpenMP runtimes of compiled encoders). Libraries loaded inside the block are
-    not limited by it; encoders that load their own runtime apply their ``threads`` themselves.
+    not limited by it; encoders that load their own runtime apply their ``threads`` themselves. Inside
+    the block, :func:`choose_threads` without an explicit request answers the block's count.
     """
     import torch
     from threadpoolctl import threadpool_limits
@@ -207,8 +215,10 @@ def thread_limits(threads: int | ThreadChoice) -> Iterator[int]:
         raise MllmshiftError(f"the thread count must be at least 1, got {n}")
     before = torch.get_num_threads()
     torch.set_num_threads(n)
+    token = _ENCLOSING.set(n)
     try:
         with threadpool_limits(limits=n):
             yield n
     finally:
+        _ENCLOSING.reset(token)
         torch.set_num_threads(before)

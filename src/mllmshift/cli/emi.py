@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     split = read_args_split(args.data, args)
     threads = chosen_threads(args)
     with thread_limits(threads):
-        (emb,) = embed_splits([split], cfg, cache_from_args(args), progress=not args.quiet, threads=threads.threads)
+        (emb,) = embed_splits([split], cfg, cache_from_args(args), progress=not args.quiet)
         est = get_estimator([emb], cfg, progress=not args.quiet)
         if args.save_estimator and hasattr(est, "save"):
             est.save(args.save_estimator)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         splits = [s.renamed(f"{i}:{s.name}") for i, s in enumerate(splits)]
     threads = chosen_threads(args)
     with thread_limits(threads):
-        embedded = embed_splits(splits, cfg, cache_from_args(args), progress=not args.quiet, threads=threads.threads)
+        embedded = embed_splits(splits, cfg, cache_from_args(args), progress=not args.quiet)
         est = get_estimator(embedded, cfg, progress=not args.quiet)
         if args.save_estimator and hasattr(est, "save"):
             est.save(args.save_estimator)

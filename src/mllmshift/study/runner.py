@@ -55,6 +55,7 @@ from mllmshift.records import Split
 from mllmshift.study.config import Component, StudyConfig
 from mllmshift.study.plan import ScenarioSpec, StudyPlan, plan_from_config, split_fingerprint
 from mllmshift.study.stats import GROUPS, correlations_by_group
+from mllmshift.threads import ThreadChoice
 
 SCHEMA = "mllmshift-study/1"
 #: scenario fields copied into one row of scenarios.csv, in order
@@ -219,7 +220,7 @@ class StudyRunner:
         self._div: Any = None
         # JSD(P_Ŷ‖P_Y) of the ID split and its estimator: the same for every scenario, computed once
         self._id_output: tuple[float, str] | None = None
-        self.threads: Any = None  # the ThreadChoice of run()
+        self.threads: ThreadChoice | None = None  # chosen by run()
         if config.bound_form == "theorem" and config.entropy_scale is None:
             raise MllmshiftError("bound form 'theorem' needs bound.entropy_scale (Ĥ); "
                                  "use form 'scale-adjusted' otherwise")
@@ -277,10 +278,6 @@ class StudyRunner:
             self._text_encoder = build_component("encoder", self.cfg.text_encoder)
             self._image_encoder = (None if self.cfg.image_encoder is None
                                    else build_component("encoder", self.cfg.image_encoder))
-            if self.threads is not None:
-                for enc in (self._text_encoder, self._image_encoder):
-                    if enc is not None:
-                        enc.threads = self.threads.threads
         return self._text_encoder, self._image_encoder
 
     def encoder_info(self) -> dict[str, Any]:
