@@ -53,6 +53,22 @@ def test_emi_json_is_complete_and_reproducible(tmp_path, capsys):
     assert again["emi"] == emi
 
 
+def test_emi_threads_come_from_the_flag_then_the_environment_and_are_recorded(tmp_path, capsys, monkeypatch):
+    from mllmshift.threads import detect_cpus
+
+    data = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    monkeypatch.setenv("MLLMSHIFT_THREADS", "1")
+    assert _run_json(capsys, ["emi", str(data), *fast])["threads"] == {
+        "threads": 1, "usable_cpus": detect_cpus().usable, "load": None, "source": "MLLMSHIFT_THREADS",
+        "requested": 1}
+    t = _run_json(capsys, ["emi", str(data), *fast, "--threads", "64"])["threads"]
+    assert (t["source"], t["requested"], t["threads"]) == ("argument", 64, min(64, detect_cpus().usable))
+    # without --quiet the choice is one line on stderr
+    assert main(["emi", str(data), *[a for a in fast if a != "--quiet"], "--threads", "1"]) == 0
+    assert "threads: 1 thread (argument = 1;" in capsys.readouterr().err
+
+
 def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)

@@ -249,3 +249,18 @@ def test_rows_from_before_checksums_are_kept_and_sealed(tmp_path: Path) -> None:
 
 def test_empty_items(tmp_path: Path) -> None:
     assert EmbeddingCache(tmp_path).encode(HashEncoder(dim=5), []).shape == (0, 5)
+
+
+def test_progress_into_a_log_is_one_line_per_call_not_a_bar(tmp_path, capsys):
+    from mllmshift.encoders.hashing import HashingBOW
+
+    cache = EmbeddingCache(tmp_path)
+    enc = HashingBOW(dim=16, batch_size=2)
+    cache.encode(enc, ["a"], progress=True)
+    capsys.readouterr()
+    cache.encode(enc, ["a", "b", "c", "d", "b"], progress=True)  # stderr is captured: not a terminal
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count("\n") == 1
+    assert err.startswith("encode[hashing-bow]: 3 encoded, 2 from the cache or repeated, ")
+    cache.encode(enc, ["a", "b"], progress=True)  # nothing to encode: silent
+    assert capsys.readouterr().err == ""

@@ -92,6 +92,10 @@ def test_every_output_file_and_key(study):
         assert_png(out / "plots" / f"{name}.png")
         assert f"plots/{name}.png" in (out / "report.md").read_text()
     assert "data:image/png;base64," in (out / "report.html").read_text()
+    # the config's `threads: 1` is the run's thread count, recorded with where it came from
+    assert cfg.threads == 1
+    assert results["run"]["threads"] == {"threads": 1, "usable_cpus": results["run"]["threads"]["usable_cpus"],
+                                         "load": None, "source": "argument", "requested": 1}
 
 
 def test_csv_matches_results(study):

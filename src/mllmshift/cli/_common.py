@@ -72,6 +72,9 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--confidence", type=float, default=0.95)
     g.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
     g.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the CPUs this process may use "
+                        "and the load beside it)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -94,6 +97,17 @@ def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = Fal
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def chosen_threads(args: argparse.Namespace) -> Any:
+    """The :class:`~mllmshift.threads.ThreadChoice` of this run (``--threads``, ``$MLLMSHIFT_THREADS``, or chosen
+    from the CPUs and the load); one line on stderr unless ``--quiet``."""
+    from mllmshift.threads import choose_threads
+
+    choice = choose_threads(args.threads)
+    if not args.quiet:
+        print(f"threads: {choice.describe()}", file=sys.stderr)
+    return choice
 
 
 def estimator_options(args: argparse.Namespace) -> dict[str, Any]:

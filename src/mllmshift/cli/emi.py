@@ -9,6 +9,7 @@ from pathlib import Path
 from mllmshift.cli._common import (
     add_pipeline_args,
     add_reader_args,
+    chosen_threads,
     default_cache_dir,
     emit,
     estimator_options,
@@ -53,15 +54,19 @@ def cache_from_args(args: argparse.Namespace) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluate import embed_splits, emi_report, get_estimator, run_metadata
+    from mllmshift.threads import thread_limits
 
     cfg = config_from_args(args)
     split = read_args_split(args.data, args)
-    (emb,) = embed_splits([split], cfg, cache_from_args(args), progress=not args.quiet)
-    est = get_estimator([emb], cfg, progress=not args.quiet)
-    if args.save_estimator and hasattr(est, "save"):
-        est.save(args.save_estimator)
-    res = emi_report(emb, est, cfg)
-    out = {"split": split.name, "n": len(split), "emi": res, **run_metadata(cfg, est, [emb])}
+    threads = chosen_threads(args)
+    with thread_limits(threads):
+        (emb,) = embed_splits([split], cfg, cache_from_args(args), progress=not args.quiet)
+        est = get_estimator([emb], cfg, progress=not args.quiet)
+        if args.save_estimator and hasattr(est, "save"):
+            est.save(args.save_estimator)
+        res = emi_report(emb, est, cfg)
+    out = {"split": split.name, "n": len(split), "emi": res, **run_metadata(cfg, est, [emb]),
+           "threads": threads.to_dict()}
     ci = res.get("ci")
     human = (f"{split.name}: EMI = {res['value']:+.4f}"
              + (f"  [{ci['low']:+.4f}, {ci['high']:+.4f}] ({ci['confidence']:.0%} CI, B={ci['n_resamples']})"

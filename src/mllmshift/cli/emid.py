@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mllmshift.cli._common import add_pipeline_args, add_reader_args, emit, read_args_split
+from mllmshift.cli._common import add_pipeline_args, add_reader_args, chosen_threads, emit, read_args_split
 from mllmshift.cli.emi import cache_from_args, config_from_args, estimator_line, saturation_note
 
 
@@ -24,18 +24,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluate import embed_splits, emid_reports, get_estimator, run_metadata
+    from mllmshift.threads import thread_limits
 
     cfg = config_from_args(args)
     splits = [read_args_split(args.id_data, args)] + [read_args_split(p, args) for p in args.ood_data]
     names = [s.name for s in splits]
     if len(set(names)) != len(names):
         splits = [s.renamed(f"{i}:{s.name}") for i, s in enumerate(splits)]
-    embedded = embed_splits(splits, cfg, cache_from_args(args), progress=not args.quiet)
-    est = get_estimator(embedded, cfg, progress=not args.quiet)
-    if args.save_estimator and hasattr(est, "save"):
-        est.save(args.save_estimator)
-    results = emid_reports(embedded[0], embedded[1:], est, cfg)
-    out = {"id": splits[0].name, "scenarios": results, **run_metadata(cfg, est, embedded)}
+    threads = chosen_threads(args)
+    with thread_limits(threads):
+        embedded = embed_splits(splits, cfg, cache_from_args(args), progress=not args.quiet)
+        est = get_estimator(embedded, cfg, progress=not args.quiet)
+        if args.save_estimator and hasattr(est, "save"):
+            est.save(args.save_estimator)
+        results = emid_reports(embedded[0], embedded[1:], est, cfg)
+    out = {"id": splits[0].name, "scenarios": results, **run_metadata(cfg, est, embedded),
+           "threads": threads.to_dict()}
     lines = [f"ID {splits[0].name}: EMI = {results[0]['emi_id']['value']:+.4f}",
              f"{'scenario':<40} {'EMI':>8} {'EMID':>8} {'CI':>19} {'bound':>7}  JSD v / t / out_id / out_ood"]
     fmt = lambda v: "   n/a" if v is None else f"{v:.4f}"  # noqa: E731

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", help="preset option: the model whose responses to read (llava_bench: llava-v1.5-13b)")
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--bootstrap", type=int, metavar="B", help="override the bootstrap resamples")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small studies)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the config's, else $MLLMSHIFT_THREADS, else "
+                   "chosen from the CPUs this process may use and the load beside it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

@@ -10,7 +10,8 @@ The key of an item is
 
     key = SHA-256( fingerprint ‖ 0x00 ‖ content ),
 
-with ``content`` the text's UTF-8 bytes for text encoders and, for image
+with ``content`` the UTF-8 bytes of the text as the encoder sees it (``encoder.prepare``, e.g. after
+Markdown is stripped) for text encoders and, for image
 encoders, the digest of the image file's bytes (or of an in-memory image's
 pixels), so a renamed file hits and an edited file misses.
 
@@ -36,6 +37,7 @@ import json
 import random
 import re
 import sqlite3
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -80,9 +82,9 @@ def _retry_while_locked(step: Callable[[], None], timeout_s: float = BUSY_TIMEOU
 
 
 def item_content(encoder: Encoder, item: Any) -> bytes:
-    """The bytes that identify ``item`` for ``encoder`` (see the module docstring)."""
+    """The bytes that identify ``item`` for ``encoder``: those of ``encoder.prepare(item)`` (see the module docstring)."""
     if encoder.modality == "text":
-        return b"text:" + check_texts([item], encoder.name)[0].encode("utf-8")
+        return b"text:" + check_texts([encoder.prepare(item)], encoder.name)[0].encode("utf-8")
     return content_digest(item)
 
 
@@ -257,11 +259,14 @@ class EmbeddingCache:
             todo = list(first.items())
             bs = max(1, int(encoder.batch_size))
             bar = None
-            if progress and todo:
+            label = f"encode[{encoder.name}]"
+            tty = sys.stderr.isatty()
+            if progress and todo and tty:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(todo), desc=f"encode[{encoder.name}] ({len(items) - len(todo)} cached)",
-                           unit="item")
+                bar = tqdm(total=len(todo), desc=f"{label} ({len(items) - len(todo)} cached)", unit="item",
+                           file=sys.stderr)
+            t0 = time.perf_counter()
             try:
                 for start in range(0, len(todo), bs):
                     chunk = todo[start : start + bs]
@@ -273,6 +278,9 @@ class EmbeddingCache:
             finally:
                 if bar is not None:
                     bar.close()
+            if progress and todo and not tty:  # a log, not a terminal: one line per call instead of a bar
+                print(f"{label}: {len(todo)} encoded, {len(items) - len(todo)} from the cache or repeated, "
+                      f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
             return found
 
         found = self._healing(encoder, work)

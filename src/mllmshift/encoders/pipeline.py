@@ -33,19 +33,31 @@ from mllmshift.records import Split
 VisualSource = Literal["image", "image_text"]
 
 
-def build_encoder(name: str, **options: Any) -> Encoder:
+def build_encoder(name: str, *, normalize: str | None = None, threads: int | None = None,
+                  **options: Any) -> Encoder:
     """The registered encoder ``name`` built with ``options`` (see ``mllmshift encoders list``).
 
     Options the encoder does not take are a :class:`DataError` naming them, before anything is loaded.
+    ``normalize`` (text encoders): ``"markdown"`` or ``"whitespace"`` rewrites every text before it is
+    embedded and hashed, and is recorded in the encoder's config
+    (:mod:`mllmshift.encoders.text_normalisation`). ``threads`` sets :attr:`Encoder.threads` (None: the
+    encoder chooses with :func:`mllmshift.threads.choose_threads`).
     """
     cls = encoders.get(name)
     try:
         inspect.signature(cls).bind(**options)
     except TypeError as err:
         accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
-        raise DataError(f"encoder '{name}' does not take these options ({err}); it takes: {', '.join(accepted)}",
-                        field="options") from None
-    return cls(**options)
+        raise DataError(f"encoder '{name}' does not take these options ({err}); it takes: "
+                        f"{', '.join([*accepted, 'normalize', 'threads'])}", field="options") from None
+    encoder = cls(**options)
+    if threads is not None:
+        encoder.threads = int(threads)
+    if normalize is None:
+        return encoder
+    from mllmshift.encoders.text_normalisation import NormalisedText
+
+    return NormalisedText(encoder, normalize)
 
 
 def encoder_record(encoder: Encoder | None) -> dict[str, Any] | None:

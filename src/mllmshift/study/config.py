@@ -20,7 +20,7 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     correlation: {n_resamples: 1000}
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score
     preset: null                          # or {name: llava_bench, options: {...}} to build id + scenarios
-    threads: null                         # torch CPU threads during the run (1 is fastest for small studies)
+    threads: null                         # CPU threads of the run; null: mllmshift.threads.choose_threads()
 
 Relative paths are resolved against the config file's folder. Every
 malformed value raises a :class:`~mllmshift.errors.DataError` naming the

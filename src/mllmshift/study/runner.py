@@ -8,7 +8,7 @@ it stopped and a second run recomputes nothing:
    (``.state/responses/<split>.<key>.jsonl``);
 3. **embed**: each split is embedded once (``.state/embedded/<split>.<key>.npz``;
    the encoders' own :class:`~mllmshift.encoders.cache.EmbeddingCache` sits in
-   ``.state/embeddings``);
+   ``.state/embeddings`` unless ``embedding_cache`` names another one);
 4. **estimator**: the MI estimator is loaded from a checkpoint, or fitted once on
    the pooled (X, Ŷ) and (X, Y) pairs of all comparable splits
    (``.state/estimator/<key>.pt``);
@@ -55,6 +55,7 @@ from mllmshift.records import Split
 from mllmshift.study.config import Component, StudyConfig
 from mllmshift.study.plan import ScenarioSpec, StudyPlan, plan_from_config, split_fingerprint
 from mllmshift.study.stats import GROUPS, correlations_by_group
+from mllmshift.threads import ThreadChoice
 
 SCHEMA = "mllmshift-study/1"
 #: scenario fields copied into one row of scenarios.csv, in order
@@ -201,11 +202,14 @@ class StudyRunner:
     """Runs the stages of a study for one config into one output folder (see the module docstring)."""
 
     def __init__(self, config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
-                 plan: StudyPlan | None = None, log: Callable[[str], None] | None = None) -> None:
+                 plan: StudyPlan | None = None, log: Callable[[str], None] | None = None,
+                 embedding_cache: str | os.PathLike[str] | None = None) -> None:
         self.cfg = config
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = StudyState(self.out)
+        # the encoders' content-addressed cache; another study's (or a shared one) serves its rows here too
+        self.embedding_cache = Path(embedding_cache) if embedding_cache else self.state.root / "embeddings"
         self.progress = progress
         self._plan = plan
         self.stages = StageLog()
@@ -216,6 +220,7 @@ class StudyRunner:
         self._div: Any = None
         # JSD(P_Ŷ‖P_Y) of the ID split and its estimator: the same for every scenario, computed once
         self._id_output: tuple[float, str] | None = None
+        self.threads: ThreadChoice | None = None  # chosen by run()
         if config.bound_form == "theorem" and config.entropy_scale is None:
             raise MllmshiftError("bound form 'theorem' needs bound.entropy_scale (Ĥ); "
                                  "use form 'scale-adjusted' otherwise")
@@ -306,7 +311,7 @@ class StudyRunner:
             if cache is None:
                 from mllmshift.encoders.cache import EmbeddingCache
 
-                cache = EmbeddingCache(self.state.root / "embeddings")
+                cache = EmbeddingCache(self.embedding_cache)
             text, image = self._encoders()
             e = embed_split(s, text, image if s.has_images else None, fusion=fusion, cache=cache, progress=False)
             self.state.save_embedded(path, e)
@@ -453,16 +458,13 @@ class StudyRunner:
 
     # -------------------------------------------------------------- stage 6: aggregate
     def run(self) -> StudyResult:
-        if self.cfg.threads is None:
-            return self._run()
-        import torch
+        """Run every stage on ``cfg.threads`` CPU threads (None: :func:`mllmshift.threads.choose_threads`)."""
+        from mllmshift.threads import choose_threads, thread_limits
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.cfg.threads)
-        try:
+        self.threads = choose_threads(self.cfg.threads)
+        self.log(f"threads: {self.threads.describe()}")
+        with thread_limits(self.threads):
             return self._run()
-        finally:
-            torch.set_num_threads(before)
 
     def _run(self) -> StudyResult:
         t0 = time.perf_counter()
@@ -485,6 +487,7 @@ class StudyRunner:
         rows = [scenario_row(r, judge.get(r["name"], {})) for r in scen_results]
         results = self._assemble(plan, id_res, scen_results, rows, judge, est_info)
         results["run"] = {"wall_s": round(time.perf_counter() - t0, 3), "stages": self.stages.to_dict(),
+                          "threads": None if self.threads is None else self.threads.to_dict(),
                           "created": environment()["created"], "out": str(self.out.resolve())}
         from mllmshift.report import write_report
 
@@ -683,6 +686,6 @@ def load_judge_scores(path: str | os.PathLike[str]) -> dict[str, dict[str, float
 
 
 def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
-              plan: StudyPlan | None = None) -> StudyResult:
+              plan: StudyPlan | None = None, embedding_cache: str | os.PathLike[str] | None = None) -> StudyResult:
     """Run (or resume) a study; see :class:`StudyRunner`."""
-    return StudyRunner(config, out, progress=progress, plan=plan).run()
+    return StudyRunner(config, out, progress=progress, plan=plan, embedding_cache=embedding_cache).run()
