@@ -80,7 +80,9 @@ def get_estimator(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: 
         est = load_mi_estimator(cfg.estimator_path)
         check_fits(est, embedded[0], f"at {cfg.estimator_path}", "use the encoders it was trained on")
         return est
-    return fit_estimator(embedded, cfg.estimator, seed=cfg.seed, progress=progress, **cfg.estimator_options)
+    from mllmshift.progress import progress_for
+
+    return fit_estimator(embedded, cfg.estimator, seed=cfg.seed, progress=progress_for(progress), **cfg.estimator_options)
 
 
 def emi_report(split: EmbeddedSplit, est: MIEstimator, cfg: EvalConfig) -> dict[str, Any]:

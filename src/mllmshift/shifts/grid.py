@@ -46,8 +46,8 @@ from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.base import DEFAULT_MAX_PIXELS, ImageCorruption, TextPerturbation, load_image, stable_seed
+from mllmshift.vocab import COMBINATIONS
 
-COMBINATIONS = ("visual", "text", "joint")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 

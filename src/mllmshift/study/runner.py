@@ -347,9 +347,10 @@ class StudyRunner:
             self.stages.hit("estimator", True)
         else:
             from mllmshift.estimators.fitting import fit_estimator
+            from mllmshift.progress import progress_for
 
             self.log(f"fitting {self.cfg.estimator.name} on the pooled pairs of {len(pool)} splits")
-            est = fit_estimator(pool, self.cfg.estimator.name, seed=self.cfg.seed, progress=self.progress, **opts)
+            est = fit_estimator(pool, self.cfg.estimator.name, seed=self.cfg.seed, progress=progress_for(self.progress), **opts)
             est.save(path)
             self.stages.hit("estimator", False)
         self.stages.seconds["estimator"] = time.perf_counter() - t

@@ -27,10 +27,10 @@ from typing import Any, Literal
 import numpy as np
 
 from mllmshift.provenance import derive_seed
+from mllmshift.vocab import GROUPS
 
 Method = Literal["pearson", "spearman", "kendall"]
 METHODS: tuple[Method, ...] = ("pearson", "spearman", "kendall")
-GROUPS: tuple[str, ...] = ("visual", "text", "joint")
 
 
 @dataclass(frozen=True)
