@@ -187,8 +187,11 @@ def test_default_bound_divergence_switches_with_sample_size():
 
 def test_id_output_term_is_reused_not_recomputed():
     """JSD(P_Ŷ‖P_Y) depends on the ID split only: passing it on gives the same bound without computing it again."""
-    from mllmshift.evaluate import EvalConfig, emid_reports
+    from mllmshift.evaluation.config import EvalConfig
+    from mllmshift.evaluation.pipeline import ScenarioContext, evaluate_scenario, evaluate_split
+    from mllmshift.evaluation.scenarios import scenario_of
     from mllmshift.metrics import id_output_term
+    from mllmshift.records import Split
 
     rng = np.random.default_rng(8)
     ids, oods = _split(rng, name="id"), [_split(rng, shift=s, name=f"s{s}") for s in (0.5, 1.0, 2.0)]
@@ -207,12 +210,15 @@ def test_id_output_term_is_reused_not_recomputed():
     assert again == emid_upper_bound(ids, oods[1], divergence=counting)
     assert id_output_term(first) == (first.jsd_id_output, "counting")
 
+    # the pipeline computes the ID output term once and every scenario's bound equals the bound alone
     est = CLUB(4, 4, hidden_size=8)
-    reports = emid_reports(ids, oods, est, EvalConfig(divergence="rjsd", bootstrap=0))
-    for ood, rep in zip(oods, reports):
+    cfg = EvalConfig(text_encoder="hashing-bow", divergence="rjsd", n_resamples=0)
+    ctx = ScenarioContext(ids, evaluate_split(ids, [est], cfg), [est], cfg)
+    for ood in oods:
+        rep = evaluate_scenario(scenario_of(Split(ood.name, ())), ood, ctx)
         alone = emid_upper_bound(ids, ood, divergence="rjsd")
-        assert rep["bound"] == alone.to_dict()
-        assert rep["emid"] == pytest.approx(emid(ids, ood, est).value, abs=1e-12)
+        assert rep.bound == alone
+        assert rep.emid == pytest.approx(emid(ids, ood, est).value, abs=1e-12)
 
 
 @pytest.fixture(scope="module")

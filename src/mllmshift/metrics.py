@@ -287,6 +287,15 @@ def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_
     return replace(_assemble(j_v, j_t, j_p, j_q, entropy_scale), estimators=used)  # type: ignore[arg-type]
 
 
+def output_term(split: EmbeddedSplit, divergence: DivergenceChoice) -> tuple[float, str] | None:
+    """``(JSD(P_Ŷ‖P_Y), its estimator)`` of a split with responses and references (None otherwise): the ID
+    split's output term, to compute once and pass as ``id_output`` to every scenario's bound."""
+    if split.response is None or split.reference is None:
+        return None
+    div = as_divergence(divergence)
+    return _nonneg(div.divergence(split.response, split.reference)), div.label()
+
+
 def id_output_term(bound: BoundResult) -> tuple[float, str] | None:
     """``(JSD(P_Ŷ‖P_Y), its estimator)`` of a bound, to pass as ``id_output`` to the next scenario's bound."""
     if bound.jsd_id_output is None or not bound.estimators or "id_output" not in bound.estimators:

@@ -14,6 +14,10 @@ This module imports nothing from the package, so every layer may import it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 #: scenario groups, in the order tables list them
 GROUPS: tuple[str, ...] = ("visual", "text", "joint")
 #: the scenario kinds a shift grid can combine (the same words as the groups)
@@ -47,6 +51,50 @@ EXIT_PARTIAL = 3
 #: interrupted by Ctrl-C (128 + SIGINT); finished work is cached
 EXIT_INTERRUPTED = 130
 
-__all__ = ["GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
+# ---------------------------------------------------------------------------------------------- groups
+_VISUAL_WORDS = ("blur", "frost", "noise", "fog", "snow", "brightness", "contrast", "jpeg", "pixel", "elastic",
+                 "glass", "motion", "zoom", "spatter", "saturate", "shot", "impulse", "speckle", "in_the_wild",
+                 "easy", "hard", "corrupt")
+_TEXT_WORDS = ("keyboard", "typo", "synonym", "sr_", "ocr", "swap", "insert", "delete", "german", "chinese",
+               "korean", "greek", "arabic", "hindi", "french", "spanish", "japanese", "russian", "language",
+               "translat", "text", "char")
+
+
+def group_of(scenario: str | Mapping[str, Any]) -> str:
+    """``visual``, ``text`` or ``joint``: which input a scenario shifts.
+
+    Accepts a scenario name, or a mapping with, in order of precedence, an explicit ``group``;
+    ``visual``/``text`` entries (a grid scenario's shifts: non-empty means shifted); or a ``name``.
+    A name is classified by the shift words it contains (``frost``, ``blur``, … are visual;
+    ``keyboard``, ``sr_``, language names … are text; both → joint). Raises ``ValueError`` when
+    nothing tells.
+    """
+    if isinstance(scenario, Mapping):
+        explicit = scenario.get("group")
+        if explicit:
+            if explicit not in GROUPS:
+                raise ValueError(f"unknown scenario group '{explicit}'; choose from {GROUPS}")
+            return str(explicit)
+        has_v = scenario.get("visual") not in (None, "", "none", [], ())
+        has_t = scenario.get("text") not in (None, "", "none", [], ())
+        if has_v or has_t:
+            return "joint" if has_v and has_t else ("visual" if has_v else "text")
+        name = scenario.get("name")
+        if not isinstance(name, str):
+            raise ValueError(f"cannot tell the group of {dict(scenario)!r}: give it a 'group'")
+        scenario = name
+    tokens = re.sub(r"[^a-z0-9_]+", "_", scenario.lower())
+    v = any(w in tokens for w in _VISUAL_WORDS)
+    t = any(w in tokens for w in _TEXT_WORDS) or bool(re.search(r"(^|_)sr_?\d", tokens))
+    if v and t:
+        return "joint"
+    if v:
+        return "visual"
+    if t:
+        return "text"
+    raise ValueError(f"cannot tell from the name '{scenario}' whether it shifts the image, the text or both; "
+                     f"give the scenario a 'group' ({', '.join(GROUPS)})")
+
+__all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
            "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
            "PAPER_MI_OPTIONS", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL", "EXIT_INTERRUPTED"]

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder (default: %(default)s)")
     p.add_argument("--bootstrap", type=int, default=200, metavar="B", help="bootstrap resamples (default: 200)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of another run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
 
@@ -25,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.cli.study import headline
     from mllmshift.study.demo import run_demo
 
-    result = run_demo(args.out, progress=not args.quiet, n_resamples=args.bootstrap, seed=args.seed)
-    sys.stdout.write(headline(result.results, args.out) + "\n")
+    done = run_demo(args.out, progress=not args.quiet, n_resamples=args.bootstrap, seed=args.seed,
+                    overwrite=args.overwrite)
+    sys.stdout.write(headline(done.result, args.out) + "\n")
     sys.stdout.write(f"config: {(args.out / 'demo_config.yaml').resolve()} (rerun: mllmshift study "
                      f"{args.out / 'demo_config.yaml'} --out {args.out})\n")
     return 0

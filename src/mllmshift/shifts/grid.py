@@ -42,7 +42,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mllmshift.errors import DataError
-from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.atomic import atomic_open, atomic_write_text
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.base import DEFAULT_MAX_PIXELS, ImageCorruption, TextPerturbation, load_image, stable_seed
@@ -370,9 +370,8 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def _save_png_atomic(img: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        img.save(fh, format="PNG")
 
 
 def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], seed: int | None = None,

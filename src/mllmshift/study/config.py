@@ -12,8 +12,9 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
       - {grid: grid.yaml}                              # a shift grid applied to the ID split (or inline mapping)
     responder: null                       # {name: baseline, options: {...}} fills in missing responses
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
-    estimator: {name: infonce, options: {}, checkpoint: null}   # default infonce; club is the paper's;
-                                                                # checkpoint: load (any kind) instead of train
+    estimator: {name: infonce, options: {}, checkpoint: null, n_estimators: 1}
+                                          # default infonce; club is the paper's; checkpoint: load (any kind)
+                                          # instead of train; n_estimators: an ensemble of K seeds
     bound: {form: scale-adjusted, entropy_scale: null, divergence: auto}   # auto: rjsd < 1,000 points, else
                                                                            # classifier-jsd; rjsd is the paper's
     bootstrap: {n_resamples: 1000, confidence: 0.95}
@@ -21,29 +22,38 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score
     preset: null                          # or {name: llava_bench, options: {...}} to build id + scenarios
     threads: null                         # torch CPU threads during the run (1 is fastest for small studies)
+    plugins: []                           # modules allowed to provide module:Class components
 
-Relative paths are resolved against the config file's folder. Every
-malformed value raises a :class:`~mllmshift.errors.DataError` naming the
-file, the line and the field (``scenarios[2].path``).
+The encoders, estimator, bound, bootstrap, seed, threads and plugins keys make the study's
+:class:`~mllmshift.evaluation.config.EvalConfig` (``StudyConfig.eval``), the one config every verb
+uses; the rest is study-only. Relative paths are resolved against the config file's folder. Every
+malformed value raises a :class:`~mllmshift.errors.DataError` naming the file, the line and the field
+(``scenarios[2].path``).
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mllmshift.components import Component
 from mllmshift.errors import DataError
-from mllmshift.estimators.defaults import DEFAULT_DIVERGENCE, DEFAULT_MI_ESTIMATOR
+from mllmshift.evaluation.config import EvalConfig, renamed_fields
+from mllmshift.provenance import stable_hash
+from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS
 
-BOUND_FORMS = ("scale-adjusted", "theorem")
 _TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estimator", "bound", "bootstrap",
-             "correlation", "judge", "preset", "threads"}
+             "correlation", "judge", "preset", "threads", "plugins"}
+#: EvalConfig field → the YAML field that sets it
+YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
+               "estimator": "estimator.name", "checkpoint": "estimator.checkpoint",
+               "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
+               "entropy_scale": "bound.entropy_scale", "n_resamples": "bootstrap.n_resamples",
+               "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins"}
 
 
 @dataclass(frozen=True)
@@ -71,36 +81,17 @@ class ScenarioSource:
 
 
 @dataclass(frozen=True)
-class Component:
-    """A registry name plus constructor options (encoder, responder, estimator, preset)."""
-
-    name: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class StudyConfig:
-    """A parsed, validated study configuration (see the module docstring)."""
+    """A parsed, validated study configuration: the evaluation config plus what only a study has."""
 
     id: SplitSource | None
     scenarios: tuple[ScenarioSource, ...] = ()
+    eval: EvalConfig = field(default_factory=EvalConfig)
     title: str = "Distribution-shift study"
-    seed: int = 0
-    text_encoder: Component = Component("use-multilingual")
-    image_encoder: Component | None = Component("efficientnet-lite0")
-    fusion: str = "auto"
-    estimator: Component = Component(DEFAULT_MI_ESTIMATOR)
-    checkpoint: str | None = None
-    bound_form: str = "scale-adjusted"
-    entropy_scale: float | None = None
-    divergence: str = DEFAULT_DIVERGENCE
-    n_resamples: int = 1000
-    confidence: float = 0.95
     correlation_resamples: int = 1000
     judge: str | None = None
     responder: Component | None = None
     preset: Component | None = None
-    threads: int | None = None
     source: str | None = None
 
     # ------------------------------------------------------------------ construction
@@ -132,18 +123,60 @@ class StudyConfig:
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON-able data (written into results.json)."""
-        return json.loads(json.dumps(asdict(self), default=_jsonify))
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "eval"}
+        out["eval"] = self.eval.to_dict()
+        return json.loads(json.dumps(out, default=_jsonify))
+
+    def study_part(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the evaluation config (what ``StudyResult.study`` holds)."""
+        return {k: v for k, v in self.to_dict().items() if k != "eval"}
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The config in the YAML layout :meth:`from_dict` reads (paths already resolved)."""
+        d, e = self.to_dict(), self.eval.to_dict()
+        comp = lambda c: None if c is None else (c["name"] if not c["options"] else c)  # noqa: E731
+        out: dict[str, Any] = {"title": d["title"], "seed": e["seed"], "threads": e["threads"]}
+        if d["id"] is not None:
+            out["id"] = _compact(d["id"], {"format": "auto", "name": None, "options": {}})
+        out["scenarios"] = [_compact(s, {"path": None, "folder": None, "grid": None, "name": None, "group": None,
+                                         "format": "auto", "options": {}, "metadata": {}}) for s in d["scenarios"]]
+        out["responder"] = comp(d["responder"])
+        out["encoders"] = {"text": comp(e["text_encoder"]), "image": comp(e["image_encoder"]), "fusion": e["fusion"]}
+        out["estimator"] = {**e["estimator"], "checkpoint": e["checkpoint"], "n_estimators": e["n_estimators"]}
+        out["bound"] = {"form": e["bound_form"], "entropy_scale": e["entropy_scale"], "divergence": comp(e["divergence"])}
+        out["bootstrap"] = {"n_resamples": e["n_resamples"], "confidence": e["confidence"]}
+        out["correlation"] = {"n_resamples": d["correlation_resamples"]}
+        out["judge"] = d["judge"]
+        out["preset"] = d["preset"]
+        out["plugins"] = e["plugins"]
+        return out
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of everything that changes the results (not where the config was read from, not threads)."""
+        d = self.to_dict()
+        d.pop("source")
+        d["eval"].pop("threads")
+        return stable_hash(d)
 
     def with_(self, **changes: Any) -> StudyConfig:
-        from dataclasses import replace
+        """A copy with some fields changed; :class:`EvalConfig` fields (``seed``, ``n_resamples``, ...) change
+        :attr:`eval` (checked again)."""
+        eval_names = {f.name for f in fields(EvalConfig)}
+        eval_changes = {k: v for k, v in changes.items() if k in eval_names}
+        rest = {k: v for k, v in changes.items() if k not in eval_names}
+        if eval_changes:
+            rest["eval"] = self.eval.with_(**eval_changes)
+        return replace(self, **rest)
 
-        return replace(self, **changes)
+
+def _compact(d: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``d`` without the entries that equal their default."""
+    return {k: v for k, v in d.items() if k not in defaults or v != defaults[k]}
 
 
 def _jsonify(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in fields(obj)}
     if isinstance(obj, Mapping):
         return dict(obj)
     if isinstance(obj, Path):
@@ -251,7 +284,7 @@ class _Parser:
         if len(kinds) != 1:
             raise self.error(field, "give exactly one of 'path', 'folder' or 'grid'")
         group = spec.get("group")
-        if group is not None and group not in ("visual", "text", "joint"):
+        if group is not None and group not in GROUPS:
             raise self.error(f"{field}.group", f"expected visual, text or joint, got {group!r}")
         grid = spec.get("grid")
         if grid is not None and not isinstance(grid, Mapping):
@@ -286,50 +319,56 @@ class _Parser:
         kw["scenarios"] = tuple(self.scenario(s, f"scenarios[{i}]") for i, s in enumerate(scen))
         if "title" in top:
             kw["title"] = str(top["title"])
+        ev: dict[str, Any] = {}  # EvalConfig fields
         if "seed" in top:
-            kw["seed"] = self.number(top["seed"], "seed", int, low=0)
+            ev["seed"] = self.number(top["seed"], "seed", int, low=0)
         enc = self.mapping(top.get("encoders"), "encoders", {"text", "image", "fusion"})
         if "text" in enc:
-            kw["text_encoder"] = self.component(enc["text"], "encoders.text")
+            ev["text_encoder"] = self.component(enc["text"], "encoders.text")
         if "image" in enc:
-            kw["image_encoder"] = self.component(enc["image"], "encoders.image", allow_none=True)
+            ev["image_encoder"] = self.component(enc["image"], "encoders.image", allow_none=True)
         if "fusion" in enc:
-            if enc["fusion"] not in ("auto", "mean", "concat", "text"):
-                raise self.error("encoders.fusion", f"expected auto, mean, concat or text, got {enc['fusion']!r}")
-            kw["fusion"] = enc["fusion"]
+            if enc["fusion"] not in FUSIONS:
+                raise self.error("encoders.fusion", f"expected one of {', '.join(FUSIONS)}, got {enc['fusion']!r}")
+            ev["fusion"] = enc["fusion"]
         est = top.get("estimator")
         if isinstance(est, str):
             est = {"name": est}
-        est = self.mapping(est, "estimator", {"name", "options", "checkpoint"})
+        est = self.mapping(est, "estimator", {"name", "options", "checkpoint", "n_estimators"})
         if est:
-            kw["estimator"] = self.component({"name": est.get("name", DEFAULT_MI_ESTIMATOR),
-                                              "options": est.get("options")},
-                                             "estimator")
+            ev["estimator"] = self.component({"name": est.get("name", DEFAULT_MI_ESTIMATOR),
+                                              "options": est.get("options")}, "estimator")
             if est.get("checkpoint") is not None:
-                kw["checkpoint"] = self.path(est["checkpoint"], "estimator.checkpoint")
-                if not Path(kw["checkpoint"]).is_file():
-                    raise self.error("estimator.checkpoint", f"file not found: {kw['checkpoint']}")
+                ev["checkpoint"] = self.path(est["checkpoint"], "estimator.checkpoint")
+                if not Path(ev["checkpoint"]).is_file():
+                    raise self.error("estimator.checkpoint", f"file not found: {ev['checkpoint']}")
+            if est.get("n_estimators") is not None:
+                ev["n_estimators"] = self.number(est["n_estimators"], "estimator.n_estimators", int, low=1)
         bound = self.mapping(top.get("bound"), "bound", {"form", "entropy_scale", "divergence"})
         if "form" in bound:
             if bound["form"] not in BOUND_FORMS:
                 raise self.error("bound.form", f"expected one of {', '.join(BOUND_FORMS)}, got {bound['form']!r}")
-            kw["bound_form"] = bound["form"]
+            ev["bound_form"] = bound["form"]
         if bound.get("entropy_scale") is not None:
-            kw["entropy_scale"] = self.number(bound["entropy_scale"], "bound.entropy_scale", float, low=0,
+            ev["entropy_scale"] = self.number(bound["entropy_scale"], "bound.entropy_scale", float, low=0,
                                               open_low=True)
-        if "divergence" in bound:
-            kw["divergence"] = str(bound["divergence"])
-            from mllmshift.estimators import divergence_estimators
-
-            if ":" not in kw["divergence"] and kw["divergence"] not in divergence_estimators:
-                raise self.error("bound.divergence", f"unknown divergence estimator {kw['divergence']!r}; known: "
-                                 f"{', '.join(divergence_estimators.names())}")
+        if bound.get("divergence") is not None:
+            ev["divergence"] = self.component(bound["divergence"], "bound.divergence")
         boot = self.mapping(top.get("bootstrap"), "bootstrap", {"n_resamples", "confidence"})
         if "n_resamples" in boot:
-            kw["n_resamples"] = self.number(boot["n_resamples"], "bootstrap.n_resamples", int, low=0)
+            ev["n_resamples"] = self.number(boot["n_resamples"], "bootstrap.n_resamples", int, low=0)
         if "confidence" in boot:
-            kw["confidence"] = self.number(boot["confidence"], "bootstrap.confidence", float, low=0, high=1,
+            ev["confidence"] = self.number(boot["confidence"], "bootstrap.confidence", float, low=0, high=1,
                                            open_low=True, open_high=True)
+        if top.get("threads") is not None:
+            ev["threads"] = self.number(top["threads"], "threads", int, low=1)
+        if top.get("plugins") is not None:
+            plugins = top["plugins"]
+            if not isinstance(plugins, list) or not all(isinstance(m, str) and m for m in plugins):
+                raise self.error("plugins", f"expected a list of module names, got {plugins!r}")
+            ev["plugins"] = tuple(plugins)
+        with renamed_fields(YAML_FIELDS, path=self.source, lines=self.lines):
+            kw["eval"] = EvalConfig(**ev)
         cor = self.mapping(top.get("correlation"), "correlation", {"n_resamples"})
         if "n_resamples" in cor:
             kw["correlation_resamples"] = self.number(cor["n_resamples"], "correlation.n_resamples", int, low=0)
@@ -338,12 +377,5 @@ class _Parser:
             if not Path(kw["judge"]).exists():
                 raise self.error("judge", f"file not found: {kw['judge']}")
         kw["responder"] = self.component(top.get("responder"), "responder", allow_none=True)
-        if top.get("threads") is not None:
-            kw["threads"] = self.number(top["threads"], "threads", int, low=1)
         kw["source"] = None if self.source is None else str(self.source.resolve())
         return StudyConfig(**kw)
-
-
-def copy_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep, mutable copy of frozen options (for passing to constructors)."""
-    return copy.deepcopy(dict(options))

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from mllmshift.errors import MissingDependencyError
-from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.atomic import atomic_open, atomic_write_text
 from mllmshift.records import Sample, Split
+from mllmshift.vocab import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, PAPER_DIVERGENCE, PAPER_MI_ESTIMATOR
 
 SHORT_SIDE = 256
 ID_NAME = "demo"
@@ -102,9 +103,8 @@ def materialise_photos(folder: Path, sources: dict[str, str]) -> dict[str, Path]
             img = Image.fromarray(np.asarray(photo_loader(src)(), dtype=np.uint8)).convert("RGB")
             s = SHORT_SIDE / min(img.size)
             img = img.resize((round(img.size[0] * s), round(img.size[1] * s)), Image.BICUBIC)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-            img.save(tmp, format="PNG")
-            os.replace(tmp, path)
+            with atomic_open(path) as fh:
+                img.save(fh, format="PNG")
         out[name] = path
     return out
 
@@ -135,10 +135,10 @@ def demo_config(out: Path, *, n_resamples: int = 200, seed: int = 0) -> Any:
         "id": {"path": str(id_file), "name": ID_NAME},
         "scenarios": [{"grid": g} for g in GRIDS],
         "responder": {"name": "baseline"},
-        "encoders": {"text": "use-multilingual", "image": "efficientnet-lite0", "fusion": "concat"},
+        "encoders": {"text": DEFAULT_TEXT_ENCODER, "image": DEFAULT_IMAGE_ENCODER, "fusion": "concat"},
         # the paper's estimators (CLUB, linear RJSD), as in its code; the package default is InfoNCE + auto
-        "estimator": {"name": "club", "options": {"hidden_size": 256, "max_epochs": 100, "patience": 10}},
-        "bound": {"divergence": "rjsd"},
+        "estimator": {"name": PAPER_MI_ESTIMATOR, "options": {"hidden_size": 256, "max_epochs": 100, "patience": 10}},
+        "bound": {"divergence": PAPER_DIVERGENCE},
         "bootstrap": {"n_resamples": n_resamples},
         "correlation": {"n_resamples": 1000},
     }, base_dir=out)
@@ -148,26 +148,17 @@ def write_config_yaml(cfg: Any, path: Path) -> None:
     """The config as YAML (what ``mllmshift study`` would read) next to the results."""
     import yaml
 
-    d = cfg.to_dict()
-    text = {
-        "title": d["title"], "seed": d["seed"], "threads": d["threads"], "id": d["id"],
-        "scenarios": [{"grid": s["grid"]} for s in d["scenarios"]],
-        "responder": d["responder"],
-        "encoders": {"text": d["text_encoder"], "image": d["image_encoder"], "fusion": d["fusion"]},
-        "estimator": d["estimator"], "bound": {"form": d["bound_form"], "divergence": d["divergence"]},
-        "bootstrap": {"n_resamples": d["n_resamples"], "confidence": d["confidence"]},
-        "correlation": {"n_resamples": d["correlation_resamples"]},
-    }
     atomic_write_text(path, "# written by `mllmshift demo`; rerun with: mllmshift study THIS_FILE --out "
-                       f"{path.parent}\n" + yaml.safe_dump(text, sort_keys=False, allow_unicode=True))
+                      f"{path.parent}\n" + yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False, allow_unicode=True))
 
 
-def run_demo(out: str | os.PathLike[str], *, progress: bool = True, n_resamples: int = 200, seed: int = 0) -> Any:
-    """Run the demo study into ``out``; returns the :class:`~mllmshift.study.runner.StudyResult`."""
+def run_demo(out: str | os.PathLike[str], *, progress: bool = True, n_resamples: int = 200, seed: int = 0,
+             overwrite: bool = False) -> Any:
+    """Run the demo study into ``out``; returns the :class:`~mllmshift.study.runner.StudyRun`."""
     from mllmshift.study.runner import run_study
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cfg = demo_config(out, n_resamples=n_resamples, seed=seed)
     write_config_yaml(cfg, out / "demo_config.yaml")
-    return run_study(cfg, out, progress=progress)
+    return run_study(cfg, out, progress=progress, overwrite=overwrite)
