@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
@@ -192,12 +192,6 @@ def members_of(estimators: MIEstimator | Sequence[MIEstimator]) -> tuple[MIEstim
     if not members:
         raise ValueError("an ensemble needs at least one fitted estimator")
     return members
-
-
-def common_options(config: Mapping[str, Any], drop: Collection[str] = ("name", "x_dim", "y_dim", "seed")
-                   ) -> dict[str, Any]:
-    """A config without its name, dims and seed: the options it was built with."""
-    return {k: v for k, v in config.items() if k not in drop}
 
 
 # --------------------------------------------------------------- two-sample tests

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,7 +258,3 @@ class StudyResult:
                    encoders=d.get("encoders") or {}, estimator=d.get("estimator") or {}, data=d.get("data") or {},
                    run=d.get("run") or {})
 
-
-def scenario_rows(results: Sequence[ScenarioResult]) -> list[dict[str, Any]]:
-    """Rows of several scenario results (no judge scores)."""
-    return [r.to_row() for r in results]

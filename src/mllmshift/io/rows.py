@@ -59,7 +59,7 @@ def image_to_path(value: Any, image_dir: Path) -> str:
         value.save(buf, format="PNG")
         data = buf.getvalue()
     if data is None:
-        raise TypeError(f"cannot turn a {type(value).__name__} into an image path")
+        raise ValueError(f"cannot turn a {type(value).__name__} into an image path")
     return store_image_bytes(data, image_dir)
 
 
@@ -104,7 +104,7 @@ def samples_from_rows(rows: Iterable[Mapping[str, Any]], names: Sequence[str], m
                                 path=where, line=row_no, field=mapping["image"])
             try:
                 values["image"] = image_to_path(values["image"], image_dir)  # type: ignore[arg-type]
-            except TypeError as err:
+            except ValueError as err:
                 raise DataError(str(err), path=where, line=row_no, field=mapping["image"]) from None
         metadata = {k: v for k, v in row.items() if k not in used and _plain(v)}
         samples.append(Sample(id=sid, question=values["question"], response=values["response"],

@@ -104,12 +104,9 @@ def grid_scenarios(grid: Any, id_split: Split, state_dir: Path, seed: int | None
     later run finds them finished there instead of recomputing. The responses of the ID split do not answer the shifted inputs, so they are
     removed: a responder must answer every grid scenario.
     """
-    try:
-        from mllmshift.shifts.grid import GridSpec, apply_grid
-    except ModuleNotFoundError as err:  # pragma: no cover - depends on the shifts package being present
-        raise MllmshiftError(f"grid scenarios need mllmshift.shifts.grid ({err})") from err
     from mllmshift.io import read_canonical
     from mllmshift.provenance import stable_hash
+    from mllmshift.shifts.grid import GridSpec, apply_grid
 
     spec = GridSpec.from_dict(dict(grid)) if isinstance(grid, Mapping) else GridSpec.from_yaml(grid)
     scen = [s for s in spec.scenarios() if s.visual or s.text]
