@@ -40,7 +40,7 @@ def as_split(data: Data, *, name: str | None = None, columns: Mapping[str, str] 
         if columns is not None:
             options["columns"] = dict(columns)
         return read_split(data, format=format, name=name, **options)
-    from mllmshift.evaluation.pipeline import default_cache_dir
+    from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.io.memory import read_memory
 
     return read_memory(data, name=name or "data", columns=columns, image_dir=default_cache_dir() / "images")
@@ -80,7 +80,8 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     readers (``format``, ``questions``, ``references``, ...). Returns a
     :class:`~mllmshift.evaluation.results.StudyResult` (no correlations: that is the study's job).
     """
-    from mllmshift.evaluation.pipeline import default_cache_dir, evaluate as run, open_cache
+    from mllmshift.evaluation.embedding import default_cache_dir, open_cache
+    from mllmshift.evaluation.pipeline import evaluate as run
     from mllmshift.evaluation.scenarios import scenario_of
     from mllmshift.progress import progress_for
 
@@ -99,7 +100,8 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
         progress: bool = False, log_samples: str | os.PathLike[str] | None = None,
         reader: Mapping[str, Any] | None = None, paper: bool = False, **config: Any) -> SplitResult:
     """EMI of one split (its MI estimator fitted on its own pairs, or ``checkpoint=`` loaded)."""
-    from mllmshift.evaluation.pipeline import default_cache_dir, evaluate as run, open_cache
+    from mllmshift.evaluation.embedding import default_cache_dir, open_cache
+    from mllmshift.evaluation.pipeline import evaluate as run
     from mllmshift.progress import progress_for
 
     cfg = eval_config(paper, **config)

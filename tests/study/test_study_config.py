@@ -145,3 +145,24 @@ def test_theorem_form_needs_entropy_scale_when_the_config_is_read(tmp_path):
     with pytest.raises(DataError, match="needs entropy_scale") as err:
         StudyConfig.from_yaml(p)
     assert err.value.field == "bound.entropy_scale" and err.value.path == str(p)
+
+
+def test_study_flags_override_the_config_under_their_own_names(tmp_path):
+    """`mllmshift study CONFIG --text-encoder-option k=v ...` changes the config's EvalConfig; bad values name the flag."""
+    from mllmshift.cli.main import build_parser
+    from mllmshift.cli.study import load_config
+
+    p = write(tmp_path, """
+        id: a.jsonl
+        scenarios: [b.jsonl]
+        encoders: {text: {name: hashing-bow, options: {dim: 16, bigrams: false}}, image: null}
+    """)
+    parse = lambda *a: build_parser().parse_args(["study", str(p), "--out", str(tmp_path / "o"), *a])  # noqa: E731
+    c = load_config(parse("--text-encoder-option", "dim=8", "--seed", "4", "--n-estimators", "3", "--bootstrap", "7"))
+    assert c.eval.text_encoder.options == {"dim": 8, "bigrams": False}  # options add to the config's
+    assert (c.eval.seed, c.eval.n_estimators, c.eval.n_resamples, c.eval.image_encoder) == (4, 3, 7, None)
+    c = load_config(parse("--text-encoder", "content-hash", "--judge", str(p)))
+    assert c.eval.text_encoder.options == {} and c.judge == str(p.resolve())  # another encoder: its own options
+    with pytest.raises(DataError) as err:
+        load_config(parse("--bootstrap", "-2"))
+    assert err.value.field == "--bootstrap"

@@ -175,7 +175,7 @@ def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None 
 
 
 def cache_from_args(args: argparse.Namespace) -> Any:
-    from mllmshift.evaluation.pipeline import default_cache_dir, open_cache
+    from mllmshift.evaluation.embedding import default_cache_dir, open_cache
 
     return None if args.no_cache else open_cache(args.cache_dir or default_cache_dir())
 

@@ -123,7 +123,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
     from mllmshift.components import Component, build_component
     from mllmshift.encoders.pipeline import encoder_record
-    from mllmshift.evaluation.pipeline import default_cache_dir
+    from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.io.atomic import atomic_open, atomic_write_text
 
     encoder = build_component("encoder", Component(args.encoder, parse_key_values(args.option, "--encoder-option")),

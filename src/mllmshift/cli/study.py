@@ -92,7 +92,7 @@ def headline(result: Any, out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.evaluation.pipeline import default_cache_dir
+    from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.study.runner import run_study
 
     cfg = load_config(args)

@@ -1,5 +1,8 @@
 r"""The one evaluation pipeline: embed → estimator(s) → per-split and per-scenario results.
 
+Steps 1 and 2 live in :mod:`~mllmshift.evaluation.embedding` and :mod:`~mllmshift.evaluation.estimation`;
+this module holds steps 3 and 4, the records results keep, and :func:`evaluate`, which runs them all.
+
 ``mllmshift emi``, ``mllmshift emid``, the study's stages and the Python API all run these steps:
 
 1. :func:`embed_split` / :func:`embed_splits`: each split through the configured encoders and the shared
@@ -19,20 +22,19 @@ r"""The one evaluation pipeline: embed → estimator(s) → per-split and per-sc
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mllmshift.components import build_component, component_class
 from mllmshift.embeddings import EmbeddedSplit
-from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import MllmshiftError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.evaluation.config import EvalConfig
+from mllmshift.evaluation.embedding import Encoders, comparable, embed_splits, torch_threads
+from mllmshift.evaluation.estimation import Ensemble, build_divergence, get_estimators
 from mllmshift.evaluation.results import ScenarioResult, SplitResult, StudyResult
 from mllmshift.evaluation.scenarios import ScenarioSpec
 from mllmshift.metrics import (
@@ -43,8 +45,8 @@ from mllmshift.metrics import (
     emid_upper_bound,
     output_term,
 )
-from mllmshift.progress import BarProgress, Progress, tracked
-from mllmshift.provenance import derive_seed, environment, stable_hash
+from mllmshift.progress import Progress, tracked
+from mllmshift.provenance import derive_seed, environment
 from mllmshift.records import Split
 
 SEED_DERIVATION = ("derive_seed(seed, 'emi', split) and derive_seed(seed, 'emid', id, scenario) for the bootstrap; "
@@ -52,164 +54,7 @@ SEED_DERIVATION = ("derive_seed(seed, 'emi', split) and derive_seed(seed, 'emid'
                    "derive_seed = first 8 hex digits of sha256(json)")
 
 
-def default_cache_dir() -> Path:
-    """``$MLLMSHIFT_CACHE``, else ``$XDG_CACHE_HOME/mllmshift``, else ``~/.cache/mllmshift``."""
-    if os.environ.get("MLLMSHIFT_CACHE"):
-        return Path(os.environ["MLLMSHIFT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mllmshift"
-
-
-def open_cache(cache_dir: str | os.PathLike[str] | None) -> EmbeddingCache | None:
-    """The content cache at ``cache_dir`` (None: no cache)."""
-    return None if cache_dir is None else EmbeddingCache(cache_dir)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` torch CPU threads (None: leave torch's setting), restoring it after."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-# ------------------------------------------------------------------------------------------ 1. embed
-@dataclass
-class Encoders:
-    """The configured encoders, built on first use (an image encoder only when a split has images)."""
-
-    cfg: EvalConfig
-    _text: Encoder | None = None
-    _image: Encoder | None = None
-
-    @property
-    def text(self) -> Encoder:
-        if self._text is None:
-            self._text = build_component("encoder", self.cfg.text_encoder, allowed=self.cfg.plugins)
-        return self._text
-
-    @property
-    def image(self) -> Encoder | None:
-        if self._image is None and self.cfg.image_encoder is not None:
-            self._image = build_component("encoder", self.cfg.image_encoder, allowed=self.cfg.plugins)
-        return self._image
-
-    def key(self, split: Split) -> str:
-        """A hash of what embedding ``split`` depends on: its content, the encoders it uses and its fusion."""
-        from mllmshift.evaluation.samples import split_fingerprint
-
-        image = self.image.fingerprint() if split.has_images and self.image is not None else None
-        return stable_hash([split_fingerprint(split), self.text.fingerprint(), image, split_fusion(split, self.cfg)],
-                           24)
-
-    def info(self) -> dict[str, Any]:
-        """Config and fingerprint of each encoder used (the image encoder only if a split had images), and the
-        fusion (what results record)."""
-        image = self._image
-        return {"text": {"config": self.text.config(), "fingerprint": self.text.fingerprint()},
-                "image": None if image is None else {"config": image.config(), "fingerprint": image.fingerprint()},
-                "fusion": self.cfg.fusion}
-
-
-def split_fusion(split: Split, cfg: EvalConfig) -> str:
-    """The configured fusion, or ``text`` for a split with no visual input at all (e.g. in-the-wild without
-    captions): its X is then the question alone, and it is not comparable with an ID split that has one."""
-    has_visual = (split.has_images and cfg.image_encoder is not None) or split.has_image_text
-    return cfg.fusion if has_visual or cfg.fusion == "auto" else "text"
-
-
-def embed_split(split: Split, encoders: Encoders, cache: EmbeddingCache | None,
-                progress: Progress | None = None) -> EmbeddedSplit:
-    """One split through the encoders (and the cache), fused as :func:`split_fusion` says."""
-    from mllmshift.encoders.pipeline import embed_split as embed
-
-    image = encoders.image if split.has_images else None
-    return embed(split, encoders.text, image, fusion=split_fusion(split, encoders.cfg), cache=cache,
-                 progress=isinstance(progress, BarProgress))
-
-
-def embed_splits(splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
-                 progress: Progress | None = None) -> list[EmbeddedSplit]:
-    """Every split through :func:`embed_split`."""
-    return [embed_split(s, encoders, cache, progress) for s in tracked(splits, progress, "embed", len(splits), "split")]
-
-
 # ------------------------------------------------------------------------------------------ 2. estimators
-def comparable(id_e: EmbeddedSplit, e: EmbeddedSplit) -> bool:
-    """Whether X of ``e`` is built like the ID's (same fusion, visual source and dims), so MI terms compare."""
-    same = all(id_e.metadata.get(k) == e.metadata.get(k) for k in ("fusion", "visual_source"))
-    return same and id_e.x.shape[1] == e.x.shape[1] and (id_e.x_visual is None) == (e.x_visual is None)
-
-
-@dataclass(frozen=True)
-class Ensemble:
-    """The fitted (or loaded) estimators and what results record about them."""
-
-    members: tuple[MIEstimator, ...]
-    info: Mapping[str, Any] = field(default_factory=dict)
-
-
-def estimator_pool(embedded: Sequence[EmbeddedSplit]) -> list[EmbeddedSplit]:
-    """The splits whose pairs train the estimator: every split comparable with the first (the ID split)."""
-    return [e for e in embedded if comparable(embedded[0], e)]
-
-
-def estimator_key(cfg: EvalConfig, pool_keys: Sequence[str]) -> str:
-    """A hash of everything a fit depends on: estimator, options, K, seed and the pooled splits' contents."""
-    return stable_hash([cfg.estimator.name, dict(cfg.estimator.options), cfg.n_estimators, cfg.seed,
-                        sorted(pool_keys)])
-
-
-def load_estimators(cfg: EvalConfig, id_e: EmbeddedSplit) -> Ensemble:
-    """The estimator saved at ``cfg.checkpoint`` (any kind; the file says which), checked against the ID's dims."""
-    from mllmshift.estimators.defaults import load_mi_estimator
-    from mllmshift.estimators.fitting import check_fits
-
-    assert cfg.checkpoint is not None
-    est = load_mi_estimator(cfg.checkpoint)
-    check_fits(est, id_e, f"at {cfg.checkpoint}", "use the encoders it was trained on")
-    return Ensemble((est,), {"source": "checkpoint", "path": cfg.checkpoint, "key": stable_hash(cfg.checkpoint),
-                             "config": est.config(), "members": [est.config()], "history": est.fit_summary()})
-
-
-def fit_estimators(pool: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: Progress | None = None,
-                   key: str | None = None) -> Ensemble:
-    """``cfg.n_estimators`` estimators fitted on the pooled pairs of ``pool``."""
-    from mllmshift.estimators.fitting import fit_members
-
-    cls = component_class("mi-estimator", cfg.estimator.name, allowed=cfg.plugins)
-    members = fit_members(cls, pool, cfg.n_estimators, cfg.seed, progress, **dict(cfg.estimator.options))
-    return Ensemble(members, trained_info(members, pool, key))
-
-
-def trained_info(members: Sequence[MIEstimator], pool: Sequence[EmbeddedSplit], key: str | None) -> dict[str, Any]:
-    """What results record about fitted estimators: configs, fit summaries, the splits and pairs they saw."""
-    return {"source": "trained", "key": key, "config": members[0].config(),
-            "members": [m.config() for m in members], "history": members[0].fit_summary(),
-            "member_histories": [m.fit_summary() for m in members], "trained_on": [e.name for e in pool],
-            "n_pairs": int(sum((e.response is not None) * len(e) + (e.reference is not None) * len(e) for e in pool))}
-
-
-def get_estimators(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: Progress | None = None) -> Ensemble:
-    """Load ``cfg.checkpoint``, or fit ``cfg.n_estimators`` on the pooled pairs of the comparable splits."""
-    if cfg.checkpoint is not None:
-        return load_estimators(cfg, embedded[0])
-    return fit_estimators(estimator_pool(embedded), cfg, progress)
-
-
-def build_divergence(cfg: EvalConfig) -> DivergenceEstimator:
-    """The bound's divergence estimator, seeded with the config's seed."""
-    return build_component("divergence", cfg.divergence, allowed=cfg.plugins, seed=cfg.seed)
-
-
 # ------------------------------------------------------------------------------------------ 3. splits
 def emi_seed(cfg: EvalConfig, split: str) -> int:
     return derive_seed(cfg.seed, "emi", split)

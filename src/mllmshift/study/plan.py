@@ -11,7 +11,7 @@ this step sees only :class:`~mllmshift.records.Split` objects.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -27,15 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mllmshift.evaluation.embedding import Encoders, default_cache_dir, open_cache, torch_threads
 from mllmshift.evaluation.pipeline import (
-    Encoders,
     ScenarioContext,
-    default_cache_dir,
     embedding_record,
     environment_record,
-    open_cache,
     seed_record,
-    torch_threads,
     write_sample_logs,
 )
 from mllmshift.evaluation.results import StudyResult

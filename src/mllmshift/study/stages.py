@@ -22,18 +22,9 @@ from mllmshift.components import build_component, component_class
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import MllmshiftError
-from mllmshift.evaluation.pipeline import (
-    Encoders,
-    Ensemble,
-    ScenarioContext,
-    embed_split,
-    estimator_key,
-    estimator_pool,
-    evaluate_scenario,
-    evaluate_split,
-    load_estimators,
-    trained_info,
-)
+from mllmshift.evaluation.embedding import Encoders, embed_split
+from mllmshift.evaluation.estimation import Ensemble, estimator_key, estimator_pool, load_estimators, trained_info
+from mllmshift.evaluation.pipeline import ScenarioContext, evaluate_scenario, evaluate_split
 from mllmshift.evaluation.results import ScenarioResult, SplitResult
 from mllmshift.evaluation.samples import split_fingerprint
 from mllmshift.evaluation.scenarios import ScenarioSpec
