@@ -26,7 +26,6 @@ from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
 from mllmshift.vocab import EXIT_PARTIAL
 
-EXIT_INCOMPLETE = EXIT_PARTIAL
 _TABULAR = (".parquet",)
 
 
@@ -208,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     if incomplete:
         print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "
               f"retry them", file=sys.stderr)
-        return EXIT_INCOMPLETE
+        return EXIT_PARTIAL
     return 0
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import MllmshiftError
@@ -54,7 +56,6 @@ SEED_DERIVATION = ("derive_seed(seed, 'emi', split) and derive_seed(seed, 'emid'
                    "derive_seed = first 8 hex digits of sha256(json)")
 
 
-# ------------------------------------------------------------------------------------------ 2. estimators
 # ------------------------------------------------------------------------------------------ 3. splits
 def emi_seed(cfg: EvalConfig, split: str) -> int:
     return derive_seed(cfg.seed, "emi", split)
@@ -129,8 +130,6 @@ def evaluate_scenario(spec: ScenarioSpec, e: EmbeddedSplit, ctx: ScenarioContext
         bound = emid_upper_bound(a, b, scale, ctx.divergence, id_output=ctx.id_output)
         mi_response = None
         if same_x and e.response is not None:
-            import numpy as np
-
             mi_response = float(np.mean([m.mi(e.x, e.response) for m in ctx.members]))
         shifted = SplitResult(e.name, len(e), None, None, mi_response)
     jsd_response = None

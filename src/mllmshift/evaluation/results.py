@@ -5,7 +5,7 @@ Results stay typed until the last moment; ``results.json``, ``scenarios.csv``, t
 
 - :class:`SplitResult`: EMI of a split with its bootstrap interval, the saturation flag and each
   ensemble member's value (``emi`` is None where it cannot be computed, e.g. without references; the
-  MI with the answers alone, ``mi_response``, may still be given);
+  MI with the answers alone, ``mi_response``, may then still be given: it is None when ``emi`` has it);
 - :class:`ScenarioResult`: the shifted split's EMI, EMID = EMI(ID) − EMI(shifted) with its interval and
   members, the bound with its four terms, the answer shift JSD(P_Ŷ‖Q_Ŷ), the partial flag and notes, and
   **sign stability**: every ensemble member gives EMID the sign of the point value *and* the interval
@@ -73,7 +73,7 @@ class SplitResult:
 
     def to_json(self) -> dict[str, Any]:
         return clean({"name": self.name, "n": self.n, "emi": _emi_json(self.emi, self.ci),
-                      "mi_response": self.mi_response if self.emi is None else self.emi.mi_response})
+                      "mi_response": self.mi_response})
 
     def to_row(self) -> dict[str, Any]:
         e, ci = self.emi, self.ci
@@ -87,7 +87,7 @@ class SplitResult:
         block = d.get("emi")
         emi = None if block is None else EMIResult.from_dict(block)
         return cls(d["name"], int(d["n"]), emi, None if block is None else _interval(block.get("ci")),
-                   None if emi is not None else d.get("mi_response"))
+                   d.get("mi_response"))
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class ScenarioResult:
         return clean({"name": self.name, "group": self.group, "kind": self.kind, "n": self.n,
                       "metadata": dict(self.metadata), "partial": self.partial, "has_reference": self.has_reference,
                       "emi": _emi_json(self.shifted.emi, self.shifted.ci), "emid": emid, "bound": self.bound.to_dict(),
-                      "jsd_response": self.jsd_response, "mi_response": self.shifted.to_json()["mi_response"],
+                      "jsd_response": self.jsd_response, "mi_response": self.shifted.mi_response,
                       "notes": list(self.notes)})
 
     def to_row(self) -> dict[str, Any]:
