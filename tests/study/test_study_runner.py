@@ -253,27 +253,6 @@ def test_judge_scores_are_correlated_with_emi(tmp_path):
     assert "EMI vs judge score `win_rate`" in (res.out / "report.md").read_text()
 
 
-def test_judge_summaries_folder_is_read_through_the_judge_reader(tmp_path):
-    from mllmshift.judge.scores import load_judge_scores
-
-    for name, rel, win in (("frost_1", 0.93, 0.41), ("frost_3", 0.71, 0.22)):
-        (tmp_path / f"{name}.summary.json").write_text(json.dumps(
-            {"scenario": name, "relative_score": rel, "win_rate": win, "win_rate_ci": [0.1, 0.5], "n": 36}))
-    assert load_judge_scores(tmp_path) == {"frost_1": {"win_rate": 0.41, "relative_score": 0.93},
-                                           "frost_3": {"win_rate": 0.22, "relative_score": 0.71}}
-
-
-def test_judge_csv_errors_are_located(tmp_path):
-    from mllmshift.errors import DataError
-    from mllmshift.judge.scores import load_judge_scores
-
-    p = tmp_path / "j.csv"
-    p.write_text("scenario,win_rate\nfrost_1,0.4\nfrost_3,lots\n")
-    with pytest.raises(DataError) as err:
-        load_judge_scores(p)
-    assert (err.value.line, err.value.field) == (3, "win_rate")
-
-
 def test_scenario_without_any_visual_input_under_mean_fusion(tmp_path):
     """No captions and no references (LLaVA in-the-wild): X is the question alone, so no MI terms."""
     cfg_path = make_study(tmp_path, extra={"encoders": {"text": {"name": "hashing-bow", "options": {"dim": 32}},

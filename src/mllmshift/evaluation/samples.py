@@ -65,9 +65,13 @@ def sample_rows(split: Split, embedded: EmbeddedSplit, estimators: tuple[MIEstim
     return rows
 
 
+def safe_name(name: str) -> str:
+    """``name`` with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by ``_`` (a file name)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def write_sample_log(folder: str | os.PathLike[str], name: str, rows: list[dict[str, Any]]) -> Path:
-    """Write ``folder/<name>.jsonl`` atomically; returns its path."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    path = Path(folder) / f"{safe}.jsonl"
+    """Write ``folder/<name>.jsonl`` (the name made file-safe) atomically; returns its path."""
+    path = Path(folder) / f"{safe_name(name)}.jsonl"
     write_jsonl_atomic(path, rows)
     return path

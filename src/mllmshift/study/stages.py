@@ -26,13 +26,13 @@ from mllmshift.evaluation.embedding import Encoders, embed_split
 from mllmshift.evaluation.estimation import Ensemble, estimator_key, estimator_pool, load_estimators, trained_info
 from mllmshift.evaluation.pipeline import ScenarioContext, evaluate_scenario, evaluate_split
 from mllmshift.evaluation.results import ScenarioResult, SplitResult
-from mllmshift.evaluation.samples import split_fingerprint
+from mllmshift.evaluation.samples import safe_name, split_fingerprint
 from mllmshift.evaluation.scenarios import ScenarioSpec
 from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import stable_hash
 from mllmshift.records import Split
 from mllmshift.study.config import StudyConfig
-from mllmshift.study.state import StageLog, StudyState, safe_name, write_json
+from mllmshift.study.state import StageLog, StudyState, write_json
 
 
 @dataclass

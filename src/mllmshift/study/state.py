@@ -35,11 +35,6 @@ class OutputInUse(MllmshiftError):
     """``OUT`` holds the results of another config."""
 
 
-def safe_name(name: str) -> str:
-    """``name`` with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by ``_``."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 def write_json(path: Path, obj: Any) -> None:
     """Strict JSON (no NaN), atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
