@@ -89,20 +89,12 @@ def _jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-WORDS = "red blue green cat dog car tree house sky river boat bird road city field".split()
-
-
 def _text_rows(n: int, seed: int, drift: float) -> list[dict]:
-    import random
+    """Canonical text-only records (the API test's generator, renamed to the canonical fields)."""
+    from test_api import rows
 
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        q = rng.sample(WORDS, 4)
-        kept = [w for w in q if rng.random() > drift]
-        rows.append({"id": str(i), "question": "what about " + " ".join(q), "response": " ".join(kept) or "nothing",
-                     "reference": " ".join(q[:3])})
-    return rows
+    return [{"id": str(r["qid"]), "question": r["prompt"], "response": r["answer"], "reference": r["gold"]}
+            for r in rows(n, seed, drift)]
 
 
 def workspace(root: Path, shared: Path | None) -> Path:
