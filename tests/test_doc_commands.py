@@ -163,9 +163,9 @@ def _run(cmd: str, ws: Path, monkeypatch: pytest.MonkeyPatch, base_url: str) -> 
 
 
 def _shared_or_none() -> Path | None:
-    from conftest import SHARED
-
-    return SHARED if (SHARED / "data" / "llavabench-shift").is_dir() else None
+    """The real data folder (``$MLLMSHIFT_SHARED`` or ``../shared``, as tests/conftest.py finds it), or None."""
+    shared = Path(os.environ.get("MLLMSHIFT_SHARED", REPO.parent / "shared"))
+    return shared if (shared / "data" / "llavabench-shift").is_dir() else None
 
 
 def test_every_listed_command_is_still_in_the_documents():

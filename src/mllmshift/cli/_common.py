@@ -43,19 +43,21 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
 def add_encoder_args(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
     """--text-encoder/--image-encoder with their --*-encoder-option KEY=VALUE, --fusion and --allow-plugin."""
     g = p.add_argument_group("encoders")
+    default = "%(default)s" if defaults else "the config's"
     g.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER if defaults else None,
-                   help="registered text encoder or package.module:Class (default: %(default)s)")
+                   help=f"registered text encoder or package.module:Class (default: {default})")
     g.add_argument("--text-encoder-option", action="append", default=[], metavar="KEY=VALUE",
                    help="text encoder option, repeatable; e.g. model_name_or_path=/models/xlm-roberta-base for "
                         "hf-embedding-layer")
     g.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER if defaults else None,
                    help="registered image encoder (or 'none'), used when samples have image paths "
-                        "(default: %(default)s)")
+                        f"(default: {default})")
     g.add_argument("--image-encoder-option", action="append", default=[], metavar="KEY=VALUE",
                    help="image encoder option, repeatable; e.g. model_name_or_path=/models/clip-vit-base-patch32 "
                         "for clip-vision")
     g.add_argument("--fusion", default="auto" if defaults else None, choices=list(FUSIONS),
-                   help="how image and question embeddings make X (default: mean for equal dims, else concat)")
+                   help="how image and question embeddings make X (default: " + (
+                       "auto = mean for equal dims, else concat)" if defaults else "the config's)"))
     g.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
                    help="allow package.module:Class components from MODULE (repeatable)")
 
