@@ -51,6 +51,11 @@ def group(kind: str) -> str:
     return f"mllmshift.{kind}"
 
 
+def is_plugin(name: str) -> bool:
+    """Whether ``name`` names a plugin target (``module:Attr``) rather than a registry entry."""
+    return ":" in name
+
+
 def split_target(target: str) -> tuple[str, str]:
     """``"pkg.module:Attr.Sub"`` → ``("pkg.module", "Attr.Sub")``, or a :class:`PluginError`."""
     if not isinstance(target, str) or not _TARGET_RE.match(target):

@@ -4,29 +4,45 @@ The data go to a temporary file in the same folder (named after the target, the 
 thread, so concurrent writers never share one), are flushed to disk, and the temporary file is
 renamed over the target (``os.replace`` is atomic on one file system). The folder is created if
 missing. An interrupted write leaves the target as it was.
+
+:func:`atomic_open` is the one implementation: a file handle to stream into (JSON lines, PNGs,
+``numpy.save``); :func:`atomic_write_bytes` and :func:`atomic_write_text` write whole contents through it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (see the module docstring)."""
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing (``"wb"`` or ``"w"``); when the block ends without an
+    error it is flushed, synced and renamed over ``path``, otherwise removed."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open writes whole files: mode 'wb' or 'w', got {mode!r}")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (see the module docstring)."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -12,7 +12,10 @@ The layout of LLaVA-Bench (and of ../shared/data):
 
 The question of a sample is the response file's ``prompt`` when present (the
 possibly perturbed query the model actually saw), else the questions file's
-``text``.
+``text``. Answer files written by ``mllmshift respond`` also carry each sample's
+``reference``, ``image`` (a path; relative ones are resolved against the answer
+file's folder) and ``image_text``; they are used where no references, questions
+or captions file says otherwise, so such a file reads on its own.
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ def read_llava(
         question = None
         response = None
         metadata: dict[str, Any] = {}
+        image = image_text = None
         if a_obj is not None:
             response = require_field(a_obj, "text", responses, a_line)  # type: ignore[arg-type]
             fields["response"] = (responses, a_line, "text")
@@ -133,7 +137,12 @@ def read_llava(
             for key in ("answer_id", "model_id"):
                 if key in a_obj:
                     metadata[key] = a_obj[key]
-        image = image_text = None
+            if r_index is None:
+                ref = require_field(a_obj, "reference", responses, a_line, optional=True)  # type: ignore[arg-type]
+            image = require_field(a_obj, "image", responses, a_line, optional=True)  # type: ignore[arg-type]
+            if image is not None and not os.path.isabs(image):
+                image = str(Path(responses).parent / image)  # type: ignore[arg-type]
+            image_text = require_field(a_obj, "image_text", responses, a_line, optional=True)  # type: ignore[arg-type]
         if q_obj is not None:
             q_text = require_field(q_obj, "text", questions, q_line)  # type: ignore[arg-type]
             question = question if question is not None else q_text
@@ -146,7 +155,7 @@ def read_llava(
                 metadata["image_name"] = img_name
                 if image_folder is not None:
                     image = str(Path(image_folder) / img_name)
-                if caps is not None:
+                if caps is not None:  # the captions file wins over stand-in text in the answer file
                     if img_name not in caps:
                         raise DataError(f"image '{img_name}' has no captions in {captions}",
                                         path=questions, line=q_line, field="image")

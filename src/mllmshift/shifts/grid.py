@@ -42,14 +42,14 @@ from types import MappingProxyType
 from typing import Any
 
 from mllmshift.errors import DataError
-from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.atomic import atomic_open, atomic_write_text
 from mllmshift.io.images import DEFAULT_MAX_PIXELS, load_image
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.io.yaml_strict import YamlDocument, load_yaml
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.base import ImageCorruption, TextPerturbation, stable_seed
+from mllmshift.vocab import COMBINATIONS
 
-COMBINATIONS = ("visual", "text", "joint")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -369,9 +369,8 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def _save_png_atomic(img: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        img.save(fh, format="PNG")
 
 
 def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], seed: int | None = None,
