@@ -193,3 +193,63 @@ def test_encoders_list_shows_an_installed_plugin(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     line = next(row for row in proc.stdout.splitlines() if row.startswith("fake-enc"))
     assert "text" in line and "3" in line.split() and "plugin from fakeplug" in line
+
+
+# ------------------------------------------------------------------------ through configs and verbs
+SUBPROCESS_CONFIG = """\
+id: id.jsonl
+scenarios: [ood.jsonl]
+encoders:
+  text: {{name: "subprocess:run", options: {{args: "touch {marker}", shell: true}}}}
+{extra}"""
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "mllmshift.cli.main", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+@pytest.mark.parametrize("extra", ["", "plugins: [subprocess]\n"])
+def test_a_study_config_naming_subprocess_run_fails_before_anything_runs(tmp_path: Path, extra: str) -> None:
+    """The issue's case through `mllmshift study`: exit 1, the field and its line named, no traceback, the
+    command never run, and no output folder (the config is refused when it is read)."""
+    marker, out = tmp_path / "pwned", tmp_path / "out"
+    for name in ("id.jsonl", "ood.jsonl"):
+        (tmp_path / name).write_text('{"id": "a", "question": "q", "response": "r", "reference": "y"}\n')
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(SUBPROCESS_CONFIG.format(marker=marker, extra=extra))
+    proc = _cli("study", str(cfg), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"{cfg}:4: field 'encoders.text':" in proc.stderr and "standard library" in proc.stderr
+    assert not marker.exists() and not out.exists()
+
+
+def test_a_verb_naming_subprocess_run_fails_before_reading_data(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    proc = _cli("emi", "missing.jsonl", "--text-encoder", "subprocess:run", "--text-encoder-option",
+                f"args=touch {marker}", "--text-encoder-option", "shell=true", "--allow-plugin", "subprocess",
+                cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "field '--text-encoder':" in proc.stderr and "standard library" in proc.stderr
+    assert not marker.exists()
+
+
+def test_a_config_loads_a_local_encoder_only_from_its_allow_list(plugin_root: Path) -> None:
+    from mllmshift.errors import DataError
+    from mllmshift.evaluation.config import EvalConfig
+    from mllmshift.study.config import StudyConfig
+
+    marker = plugin_root / "imported"
+    _module(plugin_root, "localplug", ENCODER_SOURCE.format(cls="LocalEncoder", name="local")
+            + f"\nopen({str(marker)!r}, 'w').write('x')\n")
+    data = {"id": "a.jsonl", "scenarios": ["b.jsonl"], "encoders": {"text": "localplug:LocalEncoder"}}
+    with pytest.raises(DataError, match="field 'encoders.text': encoders plugin 'localplug:LocalEncoder' is not "
+                                        r"allowed.*plugins: \[localplug\]"):
+        StudyConfig.from_dict(data, base_dir=plugin_root)
+    assert not marker.exists() and "localplug" not in sys.modules
+    cfg = StudyConfig.from_dict({**data, "plugins": ["localplug"]}, base_dir=plugin_root)
+    assert cfg.eval.text_encoder.name == "localplug:LocalEncoder" and marker.exists()
+    with pytest.raises(DataError, match="not a subclass of mllmshift.estimators.base.MIEstimator"):
+        EvalConfig(estimator="localplug:LocalEncoder", plugins=["localplug"])

@@ -70,10 +70,14 @@ def _kind(kind: str) -> tuple[Any, type, str]:
     return registry, base, plugin_kind
 
 
-def check_name(kind: str, name: str) -> None:
-    """Raise (listing the known names) when ``name`` is neither a registered ``kind`` nor a plugin name."""
+def check_name(kind: str, name: str, *, allowed: Collection[str] = ()) -> None:
+    """Raise when ``name`` is neither a registered ``kind`` (the error lists the known names) nor a plugin that
+    :func:`~mllmshift.plugins.load_plugin` allows and loads as a subclass of the kind's base (a plugin is
+    refused before anything is imported when it is not allowed)."""
     registry, _, _ = _kind(kind)
-    if not is_plugin(name) and name not in registry:
+    if is_plugin(name):
+        component_class(kind, name, allowed=allowed)
+    elif name not in registry:
         registry.get(name)  # UnknownEntryError: "unknown <kind> 'name'; known: ..."
 
 

@@ -90,7 +90,10 @@ class EvalConfig:
         seed: seed of estimator training, bootstrap and seeded divergences.
         threads: CPU threads of the run (torch, BLAS, OpenMP; None: :func:`mllmshift.threads.choose_threads`
             picks them from the usable CPUs and the load); does not change the numbers.
-        plugins: modules allowed to provide ``module:Class`` components.
+        plugins: modules allowed to provide ``module:Class`` components (the allow-list of
+            :func:`mllmshift.plugins.load_plugin`; packages declaring a ``mllmshift.<kind>`` entry point need
+            no entry). A plugin component is checked (allowed, not stdlib, a subclass of its base) when the
+            config is built, so a refused one fails before anything runs.
     """
 
     text_encoder: Component = Component(DEFAULT_TEXT_ENCODER)
@@ -109,13 +112,16 @@ class EvalConfig:
     plugins: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        if isinstance(self.plugins, str) or not all(isinstance(p, str) and p for p in self.plugins):
+            raise ConfigError(f"expected a list of module names, got {self.plugins!r}", field="plugins")
+        object.__setattr__(self, "plugins", tuple(self.plugins))
         for name, kind in _COMPONENTS.items():
             value = getattr(self, name)
             if value is None and name == "image_encoder":
                 continue
             try:
                 comp = Component.of(value)
-                check_name(kind, comp.name)
+                check_name(kind, comp.name, allowed=self.plugins)
             except MllmshiftError as err:
                 raise ConfigError(str(err), field=name) from None
             object.__setattr__(self, name, comp)
@@ -152,9 +158,6 @@ class EvalConfig:
             raise ConfigError(f"must be < 2**63, got {self.seed}", field="seed")
         if self.threads is not None:
             _int(self.threads, "threads", 1)
-        if isinstance(self.plugins, str) or not all(isinstance(p, str) and p for p in self.plugins):
-            raise ConfigError(f"expected a list of module names, got {self.plugins!r}", field="plugins")
-        object.__setattr__(self, "plugins", tuple(self.plugins))
 
     # ------------------------------------------------------------------ construction
     @classmethod
