@@ -224,6 +224,16 @@ def test_encoder_options_reach_the_encoder(tmp_path, capsys):
     assert res["config"]["eval"]["text_encoder"] == {"name": "hashing-bow", "options": {"dim": 64}}
     assert main(["emi", str(a), *FAST, "--text-encoder", "hf-embedding-layer"]) == 1
     assert "model_name_or_path" in capsys.readouterr().err  # a clear error, not a traceback
+    # normalize (and threads) are encoder options too: build_encoder(name, **options), recorded in the config
+    res = _run_json(capsys, ["emi", str(a), *FAST, "--bootstrap", "0", "--text-encoder-option", "normalize=markdown"])
+    assert res["encoders"]["text"]["config"]["normalize"] == "markdown"
+    assert res["config"]["eval"]["text_encoder"]["options"] == {"normalize": "markdown"}
+    for option, message in (("normalize=bogus", "field 'normalize': unknown text normalisation 'bogus' for encoder "
+                                                "'hashing-bow'; choose from markdown, whitespace"),
+                            ("dimm=3", "field 'options': encoder 'hashing-bow' does not take these options")):
+        assert main(["emi", str(a), *FAST, "--text-encoder-option", option]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("flags, flag, message", [

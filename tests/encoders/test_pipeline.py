@@ -141,3 +141,23 @@ def test_encoder_options_are_checked_before_anything_loads() -> None:
     with pytest.raises(DataError, match="field 'model_name_or_path': the clip-vision encoder needs"):
         build_encoder("clip-vision")
     assert build_encoder("hashing-bow", dim=8).dim == 8
+
+
+def test_build_encoder_takes_plugins_through_the_policy_and_checks_normalize_and_threads() -> None:
+    from mllmshift.encoders.hashing import HashingBOW
+    from mllmshift.encoders.pipeline import build_encoder
+    from mllmshift.errors import DataError
+    from mllmshift.plugins import PluginError
+
+    enc = build_encoder("mllmshift.encoders.hashing:HashingBOW", dim=8, threads=1)  # mllmshift's own: allowed
+    assert isinstance(enc, HashingBOW) and enc.dim == 8 and enc.threads == 1
+    with pytest.raises(PluginError, match="standard library"):
+        build_encoder("subprocess:run", allowed=["subprocess"], args="true")
+    with pytest.raises(PluginError, match="not allowed"):
+        build_encoder("somepkg.enc:Enc")
+    normalised = build_encoder("hashing-bow", dim=8, normalize="whitespace")
+    assert normalised.config()["normalize"] == "whitespace"
+    with pytest.raises(DataError, match="field 'normalize': unknown text normalisation 'bogus'"):
+        build_encoder("hashing-bow", normalize="bogus")
+    with pytest.raises(DataError, match="field 'threads': encoder 'hashing-bow': threads must be an integer >= 1"):
+        build_encoder("hashing-bow", threads=0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mllmshift.components import Component, build_component
+from mllmshift.components import Component
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.cache import EmbeddingCache
@@ -58,7 +58,11 @@ class Encoders:
         return self._image
 
     def _build(self, comp: Component) -> Encoder:
-        return build_component("encoder", comp, allowed=self.cfg.plugins)
+        """``build_encoder(name, **options)``: ``normalize`` and ``threads`` are options like any other, and
+        options the encoder does not take are a located error before anything loads."""
+        from mllmshift.encoders.pipeline import build_encoder
+
+        return build_encoder(comp.name, allowed=self.cfg.plugins, **dict(comp.options))
 
     def key(self, split: Split) -> str:
         """A hash of what embedding ``split`` depends on: its content, the encoders it uses and its fusion."""
