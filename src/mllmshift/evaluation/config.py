@@ -49,12 +49,14 @@ def renamed_fields(names: Mapping[str, str], *, path: str | os.PathLike[str] | N
                    lines: Mapping[str, int] | None = None) -> Iterator[None]:
     """Re-raise a :class:`ConfigError` from the block with the field as the user wrote it (a flag such as
     ``--bootstrap``, or a YAML field such as ``bootstrap.n_resamples`` with its line in ``path``)."""
+    from mllmshift.io.yaml_strict import YamlDocument
+
     try:
         yield
     except ConfigError as err:
         name = names.get(err.field or "", err.field)
-        raise DataError(err.message, path=path if path is not None else err.path,
-                        line=(lines or {}).get(name or ""), field=name) from None
+        line = None if name is None else YamlDocument(None, lines or {}).line_of(name)
+        raise DataError(err.message, path=path if path is not None else err.path, line=line, field=name) from None
 
 
 def _int(value: Any, name: str, low: int) -> int:
