@@ -283,3 +283,27 @@ def test_an_ensemble_keeps_each_member_and_its_mean(tmp_path, capsys):
     assert emid["value"] == pytest.approx(sum(emid["members"]) / 3, rel=1e-9)
     assert len(res["estimator"]["members"]) == 3 and res["seeds"]["estimator"][0] != 0
     assert emid["sign_stable"] == (emid["members_agree"] and emid["ci"]["low"] > 0)
+
+
+def test_answers_kept_on_request_are_warnings_in_the_json_and_the_summary(tmp_path, capsys):
+    """--allow-empty-answers / --allow-mixed-visual keep what the readers refuse by default; the result says so."""
+    a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 40, 1, 0.5)
+    rows = [json.loads(line) for line in b.read_text().splitlines()]
+    rows[2]["response"] = ""
+    rows[5]["image_text"] = "a caption"  # one sample with a visual stand-in among 40 without
+    b.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    assert main(["emid", "--id", str(a), "--ood", str(b), *fast]) == 1
+    assert "shift.jsonl:3: field 'response': sample '2' has an empty response" in capsys.readouterr().err
+    assert main(["emid", "--id", str(a), "--ood", str(b), *fast, "--allow-empty-answers"]) == 1
+    assert "shift.jsonl:1: field 'image_text': sample '0' has no image_text" in capsys.readouterr().err
+    argv = ["emid", "--id", str(a), "--ood", str(b), *fast, "--allow-empty-answers", "--allow-mixed-visual"]
+    res = _run_json(capsys, argv)
+    assert len(res["warnings"]) == 2
+    assert res["warnings"][0].startswith("shift: 1 of 40 samples have an empty response (kept on request")
+    assert res["warnings"][1].startswith("shift: 39 of 40 samples have no image_text (accepted on request")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n  warning: {w}" in out for w in res["warnings"])
+    assert not _run_json(capsys, ["emi", str(a), *fast])["warnings"]

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from mllmshift.bound import BoundResult
+from mllmshift.evaluation.config import EvalConfig
+from mllmshift.evaluation.results import ScenarioResult, SplitResult, StudyResult
+from mllmshift.metrics import EMIResult, Interval
 from mllmshift.study.demo import responder_ranking, verdict
 
 pytest.importorskip("mllmshift.shifts.grid", reason="mllmshift.shifts.grid (the shifts issue) is not merged yet")
@@ -98,7 +102,8 @@ def test_the_blind_responder_is_ranked_last_with_the_same_estimator(demo):
     assert blind["data"]["responder"]["config"]["name"] == "blind"
     assert blind["estimator"]["source"] == "checkpoint" and (out / "blind" / "report.html").is_file()
     rank = saved["ranking"]
-    assert rank == responder_ranking(res, blind) and saved["verdict"] == verdict(res, rank)
+    typed_res, typed_blind = StudyResult.from_json(res), StudyResult.from_json(blind)  # what the demo compared
+    assert rank == responder_ranking(typed_res, typed_blind) and saved["verdict"] == verdict(typed_res, rank)
     assert rank["n"] == 18 and rank["blind_below"] == 18
     # answers independent of the input: I(X;Ŷ) near 0, far below the baseline's
     assert abs(rank["mean_mi_response_blind"]) < 0.2 * rank["mean_mi_response_baseline"]
@@ -113,14 +118,23 @@ def test_the_blind_responder_is_ranked_last_with_the_same_estimator(demo):
 
 
 def _results(emis: dict[str, tuple[float, float, float]], mi_ref: float = 1.0, by_sev=None, pearson=(0.1, 0.7)):
-    """A study's results with EMI (value, ci low, ci high) per split; the first split is the ID."""
-    def block(v, lo, hi):
-        return {"value": v, "mi_response": v + mi_ref, "mi_reference": mi_ref, "ci": {"low": lo, "high": hi}}
+    """A typed study result with EMI (value, ci low, ci high) per split (the first split is the ID), a partial
+    scenario without EMI, visual scenarios giving ``by_sev`` (severity → EMI) and the EMID–bound Pearson r, p."""
+    def split(name, v, lo, hi):
+        return SplitResult(name, 36, EMIResult(v, v + mi_ref, mi_ref, 36), Interval(lo, hi, 0.1, 50, 0, 0.95))
+
+    def scenario(name, shifted, group=None, metadata=None):
+        bound = BoundResult(None, None, 0.1, None, None, "scale-adjusted", None)
+        return ScenarioResult(name, group, "synthetic", 36, shifted, bound, partial=shifted.emi is None,
+                              metadata=metadata or {})
     (id_name, id_emi), *rest = emis.items()
-    return {"data": {"id": {"name": id_name, "n": 36}}, "config": {"confidence": 0.95}, "id": {"emi": block(*id_emi)},
-            "scenarios": [{"name": n, "emi": block(*e)} for n, e in rest] + [{"name": "partial", "emi": None}],
-            "summary": {"mean_emi_by_visual_severity": by_sev or {},
-                        "emid_bound_pearson": pearson[0], "emid_bound_pearson_p": pearson[1]}}
+    scen = [scenario(n, split(n, *e)) for n, e in rest]
+    scen += [scenario(f"sev_{k}", split(f"sev_{k}", v, v, v), "visual", {"severity": int(k)})
+             for k, v in (by_sev or {}).items()]
+    scen.append(scenario("partial", SplitResult("partial", 36, None)))
+    return StudyResult(title="t", config=EvalConfig(text_encoder="hashing-bow", image_encoder=None), id=split(id_name,
+                       *id_emi), scenarios=tuple(scen),
+                       correlations={"emid_vs_bound": {"all": {"pearson": {"r": pearson[0], "p_value": pearson[1]}}}})
 
 
 def test_ranking_counts_splits_below_and_separated_by_their_cis():

@@ -88,6 +88,7 @@ def headline(result: Any, out: Path) -> str:
     if s.get("n_sign_unstable"):
         lines.append(f"  EMID sign not stable in {s['n_sign_unstable']} scenario(s): "
                      + ", ".join(s["sign_unstable"][:6]) + (" …" if s["n_sign_unstable"] > 6 else ""))
+    lines.extend(f"  warning: {w}" for w in result.warnings)
     lines.append(f"  wall time {result.run.get('wall_s', '?')} s")
     return "\n".join(lines)
 
