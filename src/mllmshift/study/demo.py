@@ -14,9 +14,10 @@
 - **encoders**: multilingual USE for texts, EfficientNet-Lite0 features for images (concatenated);
   CLUB trained on the pooled pairs of all 18 splits;
 - **negative control**: the same study with :class:`~mllmshift.responders.blind.BlindResponder`, which
-  ignores its input (I(X; Ŷ) = 0), measured with the baseline study's estimator (one estimator, so the
-  EMIs compare) and the same content cache into ``DIR/blind/``. :func:`responder_ranking` compares the
-  two per split and :func:`verdict` states what the numbers support and what they do not.
+  ignores its input (I(X; Ŷ) = 0), on the baseline's shifted inputs, measured with the baseline study's
+  estimator (one estimator, so the EMIs compare) and the same content cache into ``DIR/blind/``.
+  :func:`responder_ranking` compares the two per split and :func:`verdict` states what the numbers
+  support and what they do not.
 
 It writes ``DIR/demo_config.yaml`` and ``DIR/blind/demo_config.yaml`` (the study configs it ran,
 rerunnable with ``mllmshift study``), everything a study writes for each, and ``DIR/responders.json``
@@ -254,6 +255,7 @@ def run_demo(out: str | os.PathLike[str], *, progress: bool = True, n_resamples:
     ``cache_dir``: the embedding content cache both studies share (None: the default, ``~/.cache/mllmshift``).
     """
     from mllmshift.evaluation.embedding import default_cache_dir
+    from mllmshift.study.plan import plan_from_config
     from mllmshift.study.runner import run_study
     from mllmshift.study.state import StudyState
 
@@ -268,7 +270,9 @@ def run_demo(out: str | os.PathLike[str], *, progress: bool = True, n_resamples:
     bcfg = blind_config(cfg, checkpoint)
     (out / "blind").mkdir(exist_ok=True)
     write_config_yaml(bcfg, out / "blind" / "demo_config.yaml")
-    blind = run_study(bcfg, out / "blind", progress=progress, overwrite=overwrite, cache_dir=cache)
+    # the same grid: the baseline's shifted inputs, read back from its state (nothing is shifted again)
+    plan = plan_from_config(cfg, StudyState(out).root)
+    blind = run_study(bcfg, out / "blind", progress=progress, overwrite=overwrite, cache_dir=cache, plan=plan)
     ranking = responder_ranking(baseline.result, blind.result)
     lines = verdict(baseline.result, ranking)
     atomic_write_text(out / "responders.json", json.dumps(
