@@ -209,7 +209,7 @@ def test_load_rejects_other_estimators_file(tmp_path):
 
 
 def test_bad_input_and_options(rng):
-    with pytest.raises(TypeError, match="unknown options"):
+    with pytest.raises(TypeError, match=r"estimator 'infonce' does not take the options \['tau'\]"):
         InfoNCE(1, 1, tau=3.0)
     with pytest.raises(ValueError, match="dim"):
         InfoNCE(2, 2).mi(rng.normal(size=(5, 3)), rng.normal(size=(5, 2)))

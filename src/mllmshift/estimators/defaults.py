@@ -22,20 +22,18 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator, as_2d_float
+from mllmshift.vocab import DEFAULT_DIVERGENCE, DEFAULT_MI_ESTIMATOR, PAPER_DIVERGENCE, PAPER_MI_ESTIMATOR
 
-#: MI estimator used for EMI when none is named
-DEFAULT_MI_ESTIMATOR = "infonce"
-#: divergence estimator of the four bound terms when none is named (size-dependent, see :class:`AutoJSD`)
-DEFAULT_DIVERGENCE = "auto"
+__all__ = ["DEFAULT_MI_ESTIMATOR", "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
+           "SMALL_SAMPLE_DIVERGENCE", "LARGE_SAMPLE_DIVERGENCE", "LARGE_SAMPLE_JSD", "AutoJSD", "build_divergence",
+           "load_mi_estimator"]
+
 #: what ``auto`` uses below :data:`LARGE_SAMPLE_JSD` points per sample
 SMALL_SAMPLE_DIVERGENCE = "rjsd"
 #: what ``auto`` uses from :data:`LARGE_SAMPLE_JSD` points per sample on
 LARGE_SAMPLE_DIVERGENCE = "classifier-jsd"
 #: the sample size (of the smaller sample) from which ``auto`` switches to the classifier JSD
 LARGE_SAMPLE_JSD = 1000
-#: the paper's estimators (Oh et al., 2025): CLUB for EMI, linear RJSD for the bound
-PAPER_MI_ESTIMATOR = "club"
-PAPER_DIVERGENCE = "rjsd"
 
 
 class AutoJSD(DivergenceEstimator):
@@ -47,7 +45,7 @@ class AutoJSD(DivergenceEstimator):
 
     name = "auto"
 
-    def __init__(self, threshold: int = LARGE_SAMPLE_JSD, seed: int = 0, small: str = SMALL_SAMPLE_DIVERGENCE,
+    def __init__(self, threshold: int = LARGE_SAMPLE_JSD, *, seed: int = 0, small: str = SMALL_SAMPLE_DIVERGENCE,
                  large: str = LARGE_SAMPLE_DIVERGENCE) -> None:
         if threshold < 1:
             raise ValueError("threshold must be a positive number of points")
@@ -71,20 +69,20 @@ class AutoJSD(DivergenceEstimator):
         self.last_choice = self.choose(len(a2), len(b2))
         return float(self._estimator(self.last_choice).divergence(a2, b2))
 
+    def label(self) -> str:
+        """The estimator the latest call used (``auto`` before any)."""
+        return self.last_choice or self.name
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "threshold": self.threshold, "seed": self.seed, "small": self.small,
                 "large": self.large}
 
 
 def build_divergence(name: str, seed: int = 0, **options: Any) -> DivergenceEstimator:
-    """The registered divergence estimator ``name``, seeded with ``seed`` where it takes one."""
+    """The registered divergence estimator ``name`` built with ``seed`` (deterministic ones ignore it)."""
     from mllmshift.estimators import divergence_estimators
 
-    cls = divergence_estimators.get(name)
-    try:
-        return cls(seed=seed, **options)  # type: ignore[call-arg]
-    except TypeError:  # deterministic estimators take no seed
-        return cls(**options)
+    return divergence_estimators.get(name)(seed=seed, **options)  # type: ignore[call-arg]
 
 
 def load_mi_estimator(path: str | os.PathLike[str]) -> MIEstimator:
@@ -113,12 +111,9 @@ def load_mi_estimator(path: str | os.PathLike[str]) -> MIEstimator:
             raise DataError(f"unknown estimator name {name!r}; known: {', '.join(mi_estimators.names())}",
                             path=p, field="name")
         return mi_estimators.get(name).load(p)
-    import torch
+    from mllmshift.estimators._checkpoint import load_torch_file
 
-    try:
-        obj = torch.load(p, weights_only=True, map_location="cpu")
-    except Exception as err:  # pickle / zip errors come in many types
-        raise DataError(f"not a readable torch checkpoint: {err}", path=p) from None
+    obj = load_torch_file(p)
     if isinstance(obj, dict) and isinstance(obj.get("name"), str) and obj["name"] in mi_estimators:
         return mi_estimators.get(obj["name"]).load(p)
     from mllmshift.estimators.mi.club import CLUB

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mllmshift.estimators.base import check_pairs
 from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
 
 
@@ -41,6 +40,14 @@ class InfoNCE(VariationalMI):
         k = self.cfg.negatives
         return math.log(n if k is None or k >= n - 1 else 1 + k)
 
+    def pointwise(self, x: Any, y: Any) -> np.ndarray:
+        r"""Per-pair terms :math:`T_{ii} - \log\frac{1}{1+k}\big(e^{T_{ii}} + \sum_{j\in N_i} e^{T_{ij}}\big)`,
+        whose mean is :meth:`mi`."""
+        xt, yt = self._inputs(x, y)
+        parts = [(pos.double() - torch.logaddexp(pos, torch.logsumexp(neg, dim=1)).double() + math.log(1 + k))
+                 for pos, neg, k in self._chunk_scores(xt, yt, self.cfg.seed)]
+        return torch.cat(parts).cpu().numpy()
+
     def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
         r"""InfoNCE on reweighted samples, one per row of ``weights`` (B × n, rows of multiplicities / n).
 
@@ -50,28 +57,23 @@ class InfoNCE(VariationalMI):
         .. math::  \hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}},
 
         so B resamples cost one score matrix and a (B × n)·(n × n) product, in row chunks.
-        Only for the default all-negatives protocol; with ``negatives=K`` it raises (the
-        bootstrap then re-estimates on each resample).
+        That holds for the default all-negatives protocol; with ``negatives=K`` each resample is
+        re-estimated (:meth:`MIEstimator.mi_weighted`).
         """
-        xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
-        k = self.cfg.negatives
-        if k is not None and k < len(xa) - 1:
-            raise NotImplementedError("mi_weighted needs negatives=None (every other sample a negative)")
+        xt, yt = self._inputs(x, y)
+        if not self._all_negatives(len(xt)):
+            return super().mi_weighted(x, y, weights)
         w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(xa):
-            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
-        self.critic.eval()
-        xt, yt = self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments)
+        if w.ndim != 2 or w.shape[1] != len(xt):
+            raise ValueError(f"weights must be (B, {len(xt)}), got {w.shape}")
         wt = torch.as_tensor(w, dtype=torch.float64)
         out = torch.zeros(len(w), dtype=torch.float64)
         chunk = self.cfg.chunk_size
         with torch.no_grad():
             gy = self.critic.g(yt) if self.critic.separable else None  # type: ignore[operator]
-            for s in range(0, len(xa), chunk):
+            for s in range(0, len(xt), chunk):
                 xb = xt[s : s + chunk]
-                sc = (self.critic.f(xb) @ gy.T if gy is not None  # type: ignore[operator]
-                      else self.critic.cross(xb, yt)).double()
+                sc = self._score_matrix(xb, yt, gy).double()
                 rows = torch.arange(len(xb))
                 top = sc.max(dim=1).values
                 # log Σ_j w_bj e^{S_ij} for every resample b and row i of the chunk (B × chunk)
