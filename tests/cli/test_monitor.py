@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "monitor"))
 from monitor_helpers import reference, stream_records, write_jsonl  # noqa: E402
 
 FAST = ["--text-encoder", "hashing-bow", "--text-encoder-option", "dim=64", "--no-cache", "--divergence", "rjsd",
-        "--null-draws", "100", "--bootstrap", "30", "--estimator-option", "max_steps=150", "--threads", "1"]
+        "--null-draws", "100", "--bootstrap", "30", "--mi-estimator", "infonce", "--estimator-option", "max_steps=150",
+        "--threads", "1"]
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_offline_replay_fires_at_the_first_shifted_window_and_not_before(tmp_pat
     assert summary["alerts_before_change"] == [] and summary["first_alert_window"] == 6
     assert summary["fired_at_first_shifted_window"] and "fired at the first shifted window: yes" in printed
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["config"]["seed"] == 0 and cfg["config"]["consecutive"] == 1 and cfg["environment"]["versions"]
+    assert cfg["config"]["eval"]["seed"] == 0 and cfg["config"]["consecutive"] == 1 and cfg["environment"]["versions"]
     for name in ("series.csv", "series.jsonl", "alerts.jsonl", "index.html", "plots/text.png", "plots/emid.png"):
         assert (out / name).is_file(), name
 

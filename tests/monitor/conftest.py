@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    from threadpoolctl import threadpool_limits
+    """Inside ``thread_limits(1)`` a monitor's automatic thread choice answers 1 too."""
+    from mllmshift.threads import thread_limits
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):  # numpy's BLAS as well
+    with thread_limits(1):
         yield
-    torch.set_num_threads(old)

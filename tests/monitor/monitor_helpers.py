@@ -8,16 +8,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mllmshift.components import Component
+from mllmshift.evaluation.config import EvalConfig
 from mllmshift.monitor import Monitor, MonitorConfig, WindowSpec
 from mllmshift.monitor.replay import stamp, synthetic_records
 from mllmshift.records import Sample, Split
 
-FAST: dict[str, Any] = {"text_encoder": "hashing-bow", "text_encoder_options": {"dim": 32}, "divergence": "rjsd",
-                        "n_null": 100, "n_bootstrap": 30, "estimator_options": {"max_steps": 150}}
+
+def fast_eval(**changes: Any) -> EvalConfig:
+    """The evaluation config of the monitor tests: 32-d hashed bag-of-words, linear RJSD, a short InfoNCE fit,
+    30 bootstrap resamples."""
+    base = {"text_encoder": Component("hashing-bow", {"dim": 32}), "divergence": Component("rjsd"),
+            "estimator": Component("infonce", {"max_steps": 150}), "n_resamples": 30}
+    return EvalConfig(**{**base, **changes})
 
 
-def config(window: str = "50", step: str | None = None, **overrides: Any) -> MonitorConfig:
-    return MonitorConfig(window=WindowSpec.parse(window, step), **{**FAST, **overrides})
+def config(window: str = "50", step: str | None = None, eval: EvalConfig | None = None,
+           **overrides: Any) -> MonitorConfig:
+    return MonitorConfig(window=WindowSpec.parse(window, step), eval=eval or fast_eval(),
+                         **{"n_null": 100, **overrides})
 
 
 def reference(n: int = 200, seed: int = 0) -> Split:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mllmshift.errors import DataError
-from mllmshift.monitor.config import MonitorConfig, WindowSpec
+from mllmshift.evaluation.config import EvalConfig
+from mllmshift.monitor.config import MonitorConfig, WindowSpec, default_eval
 
 
 @pytest.mark.parametrize("window,step,expected", [
@@ -54,8 +55,16 @@ def test_config_validation_names_the_problem():
         MonitorConfig(w, terms=("text",), alert_terms=("text",), thresholds={"answer": 0.1})
     with pytest.raises(DataError, match="alpha"):
         MonitorConfig(w, alpha=0.0)
-    with pytest.raises(DataError, match="consecutive"):
+    with pytest.raises(DataError, match=">= 1") as err:
         MonitorConfig(w, consecutive=0)
+    assert err.value.field == "consecutive"
+    with pytest.raises(DataError, match="scale-adjusted"):
+        MonitorConfig(w, EvalConfig(bound_form="theorem", entropy_scale=2.0))
+
+
+def test_evaluation_defaults_are_the_projects_with_fifty_resamples():
+    assert default_eval() == EvalConfig().with_(n_resamples=50)
+    assert MonitorConfig(WindowSpec.parse("100")).eval == default_eval()
 
 
 def test_term_level_is_alpha_shared_by_the_watched_terms():
@@ -64,9 +73,13 @@ def test_term_level_is_alpha_shared_by_the_watched_terms():
 
 
 def test_config_round_trips_and_fingerprint_tracks_every_field():
-    cfg = MonitorConfig(WindowSpec.parse("1h", "10m"), thresholds={"text": 0.2}, seed=3)
+    cfg = MonitorConfig(WindowSpec.parse("1h", "10m"), EvalConfig(seed=3, n_resamples=50), thresholds={"text": 0.2})
     again = MonitorConfig.from_dict(cfg.to_dict())
     assert again == cfg and again.fingerprint() == cfg.fingerprint()
-    assert MonitorConfig.from_dict({**cfg.to_dict(), "seed": 4}).fingerprint() != cfg.fingerprint()
+    d = cfg.to_dict()
+    assert MonitorConfig.from_dict({**d, "eval": {**d["eval"], "seed": 4}}).fingerprint() != cfg.fingerprint()
+    assert MonitorConfig.from_dict({**d, "alpha": 0.01}).fingerprint() != cfg.fingerprint()
+    # the thread count does not change the numbers, so a resumed run may use another
+    assert cfg.with_(eval=cfg.eval.with_(threads=1)).fingerprint() == cfg.fingerprint()
     assert MonitorConfig(WindowSpec.parse("1h", "5m")).fingerprint() != MonitorConfig(
         WindowSpec.parse("1h", "10m")).fingerprint()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_terms import gaussian_rows, make_calc
 
+from mllmshift.evaluation.config import EvalConfig
 from mllmshift.monitor.config import MonitorConfig, WindowSpec
 from mllmshift.monitor.null import NullCache, NullDistribution
 
@@ -36,7 +37,7 @@ def test_exceedance_of_the_conformal_threshold_is_at_most_alpha_for_exchangeable
 def test_null_draws_are_same_size_splits_of_the_reference_and_are_cached():
     rng = np.random.default_rng(1)
     ref = gaussian_rows(100, rng, prefix="r")
-    cfg = MonitorConfig(WindowSpec.parse("30"), divergence="rjsd", min_references=10)
+    cfg = MonitorConfig(WindowSpec.parse("30"), EvalConfig(divergence="rjsd"), min_references=10)
     calc = make_calc(ref, cfg)
     cache = NullCache(calc, 50, seed=0)
     null = cache.get("text", 30)
@@ -57,8 +58,8 @@ def test_null_draws_are_same_size_splits_of_the_reference_and_are_cached():
 
 def _stationary_run(shift: float, n_windows: int, seed: int = 0):
     rng = np.random.default_rng(seed)
-    cfg = MonitorConfig(WindowSpec.parse("30"), divergence="rjsd", n_bootstrap=30, n_null=200, min_references=10,
-                        alpha=0.05)
+    cfg = MonitorConfig(WindowSpec.parse("30"), EvalConfig(divergence="rjsd", n_resamples=30), n_null=200,
+                        min_references=10, alpha=0.05)
     calc = make_calc(gaussian_rows(240, rng, prefix="r"), cfg)
     cache = NullCache(calc, cfg.n_null, seed)
     watched = [t for t in cfg.alert_terms if t in calc.terms]

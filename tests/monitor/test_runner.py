@@ -6,9 +6,10 @@ import io
 import json
 
 import pytest
-from monitor_helpers import config, monitor, reference, series, stream_records, write_jsonl
+from monitor_helpers import config, fast_eval, monitor, reference, series, stream_records, write_jsonl
 from test_alerts import _Server
 
+from mllmshift.components import Component
 from mllmshift.errors import MllmshiftError
 from mllmshift.monitor.replay import first_window_with
 
@@ -202,7 +203,7 @@ def test_images_are_embedded_with_the_image_encoder_and_their_drift_is_seen(tmp_
     stream[3] = {**stream[3], "image": "img/missing.png"}
     path = write_jsonl(tmp_path / "s.jsonl", stream)
     cfg = config("20", terms=("visual", "text"), alert_terms=("visual", "text"), consecutive=1,
-                 image_encoder="content-hash", image_encoder_options={"modality": "image", "dim": 16})
+                 eval=fast_eval(image_encoder=Component("content-hash", {"modality": "image", "dim": 16})))
     log = io.StringIO()
     summary = monitor(cfg, ref, path, tmp_path / "out", log=log).run_once()
     assert summary.skipped == 1 and f"{path}:4: field 'image': image file not found" in log.getvalue()

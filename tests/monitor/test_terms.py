@@ -12,6 +12,7 @@ import pytest
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.defaults import build_divergence
 from mllmshift.estimators.fitting import fit_estimator
+from mllmshift.evaluation.config import EvalConfig
 from mllmshift.monitor.config import MonitorConfig, WindowSpec
 from mllmshift.monitor.embed import Rows
 from mllmshift.monitor.terms import Reference, TermCalculator, split_reference, standard_interval
@@ -35,16 +36,18 @@ def gaussian_rows(n: int, rng: np.random.Generator, *, shift: float = 0.0, prefi
 
 def make_calc(ref: Rows, cfg: MonitorConfig, mi: str | None = "gaussian") -> TermCalculator:
     labelled, fit, cal = split_reference(ref, 7)
-    est = None
+    members = ()
     if mi is not None:
         half = ref.take(fit)
-        est = fit_estimator([EmbeddedSplit("fit", half.ids, half.x_text, half.x, half.response, half.reference,
-                                           half.x_visual)], mi, seed=0)
-    return TermCalculator(Reference(ref, labelled, fit, cal, est), cfg, build_divergence("rjsd"))
+        members = (fit_estimator([EmbeddedSplit("fit", half.ids, half.x_text, half.x, half.response, half.reference,
+                                                half.x_visual)], mi, seed=0),)
+    return TermCalculator(Reference(ref, labelled, fit, cal, members), cfg, build_divergence("rjsd"))
 
 
 def cfg(**kw) -> MonitorConfig:
-    return MonitorConfig(WindowSpec.parse("40"), divergence="rjsd", n_bootstrap=40, min_references=10, **kw)
+    seed = kw.pop("seed", 0)
+    return MonitorConfig(WindowSpec.parse("40"), EvalConfig(divergence="rjsd", n_resamples=40, seed=seed),
+                         min_references=10, **kw)
 
 
 def test_standard_interval_is_estimate_plus_minus_z_se():

@@ -12,8 +12,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mllmshift.cli._common import add_reader_args, default_cache_dir, parse_key_values, read_args_split
+from mllmshift.cli._common import (
+    FLAGS,
+    add_encoder_args,
+    add_reader_args,
+    cache_from_args,
+    eval_overrides,
+    parse_key_values,
+    read_args_split,
+)
 from mllmshift.errors import DataError
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "and index.html in --out. An alert fires when a term's lower confidence bound is over its threshold "
         "(from the reference's own no-shift spread at the same window size) for k consecutive windows. "
         "Resumes where it stopped. See docs/monitor.md.")
+    p.add_argument("--config", type=Path, default=None,
+                   help="monitor config (YAML: reference, stream, windows, alerts, and the evaluation keys of a study "
+                        "config); flags override it; see docs/monitor.md")
     p.add_argument("--reference", help="the reference (in-distribution) window: queries and answers, any reader")
     p.add_argument("--stream", help="a JSONL file that grows, a folder of JSONL/Parquet files, or a Parquet file")
     p.add_argument("--out", type=Path, required=True, help="output folder (series, alerts, plots, state)")
@@ -36,35 +48,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "answer, output, output_shift, emi, emid, bound)")
     g.add_argument("--alert-terms", default=None,
                    help="terms alert rules watch (default: visual, text, answer, output_shift, emid)")
-    g.add_argument("--alpha", type=float, default=0.05,
-                   help="false-alarm level per window, shared by the watched terms (default: %(default)s)")
+    g.add_argument("--alpha", type=float, default=None,
+                   help="false-alarm level per window, shared by the watched terms (default: 0.05)")
     g.add_argument("--consecutive", "-k", type=int, default=None,
                    help="windows in a row over the threshold before an alert (default: 2; replays: 1)")
     g.add_argument("--threshold", action="append", default=[], metavar="TERM=VALUE",
                    help="a given threshold for a term instead of the reference's null (repeatable)")
-    g.add_argument("--null-draws", type=int, default=200, help="draws of each null distribution (default: 200)")
-    g.add_argument("--bootstrap", type=int, default=50, metavar="B",
-                   help="bootstrap resamples for each term's standard error (default: 50)")
-    g.add_argument("--confidence", type=float, default=0.95)
-    g.add_argument("--min-records", type=int, default=10, help="fewest records for the drift terms")
-    g.add_argument("--min-references", type=int, default=20,
+    g.add_argument("--null-draws", type=int, default=None, help="draws of each null distribution (default: 200)")
+    g.add_argument("--min-records", type=int, default=None, help="fewest records for the drift terms (default: 10)")
+    g.add_argument("--min-references", type=int, default=None,
                    help="fewest records with a reference answer for output, EMI and EMID (default: 20)")
-    g.add_argument("--top-k", type=int, default=5, help="records named per alert (default: 5)")
-    g = p.add_argument_group("embedding and estimation")
-    g.add_argument("--text-encoder", default="use-multilingual")
-    g.add_argument("--text-encoder-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="text encoder option, e.g. dim=64 for hashing-bow (repeatable)")
-    g.add_argument("--image-encoder", default="efficientnet-lite0")
-    g.add_argument("--image-encoder-option", action="append", default=[], metavar="KEY=VALUE")
-    g.add_argument("--fusion", default="auto", choices=["auto", "mean", "concat", "text"])
+    g.add_argument("--top-k", type=int, default=None, help="records named per alert (default: 5)")
+    add_encoder_args(p, defaults=False)
+    g = p.add_argument_group("estimation (defaults: the config file's, else those of mllmshift emi)")
     g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    g.add_argument("--mi-estimator", default=None, metavar="NAME", help="MI estimator of EMI (default: infonce)")
-    g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE")
-    g.add_argument("--divergence", default=None, metavar="NAME", help="JSD estimator (default: auto)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--threads", type=int, default=None,
-                   help="torch and BLAS threads (default: the libraries' choice; 1 is fastest on busy cores)")
+    g.add_argument("--mi-estimator", default=None, metavar="NAME", help="MI estimator of EMI (see `mllmshift "
+                   "estimators list`)")
+    g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="constructor option of the MI estimator (repeatable)")
+    g.add_argument("--n-estimators", type=int, default=None, metavar="K", help="an ensemble of K estimators")
+    g.add_argument("--estimator", type=Path, default=None, metavar="PATH",
+                   help="load a saved MI estimator instead of fitting one on the reference")
+    g.add_argument("--divergence", default=None, metavar="NAME", help="JSD estimator of the drift terms")
+    g.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: 0)")
+    g.add_argument("--bootstrap", type=int, default=None, metavar="B",
+                   help="bootstrap resamples for each term's standard error (default: 50)")
+    g.add_argument("--confidence", type=float, default=None, help="confidence of the intervals (default: 0.95)")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the usable CPUs and the load)")
     g = p.add_argument_group("stream, running and sinks")
     g.add_argument("--stream-columns", default=None, help="stream field names, e.g. timestamp=ts,response=text")
     g.add_argument("--follow", action="store_true", help="keep polling for new data (default: read what is there "
@@ -72,8 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--poll", type=float, default=5.0, help="seconds between polls with --follow")
     g.add_argument("--max-idle", type=float, default=None, help="with --follow: stop after this many idle seconds")
     g.add_argument("--webhook", default=None, metavar="URL", help="also POST each alert as JSON here")
-    g.add_argument("--webhook-timeout", type=float, default=5.0)
-    g.add_argument("--webhook-retries", type=int, default=3)
+    g.add_argument("--webhook-timeout", type=float, default=None, help="seconds per attempt (default: 5)")
+    g.add_argument("--webhook-retries", type=int, default=None, help="retries after a failed attempt (default: 3)")
     g.add_argument("--restart", action="store_true", help="discard the saved state and outputs in --out")
     g.add_argument("--quiet", action="store_true", help="no per-window lines on stderr")
     g = p.add_argument_group("replay demos")
@@ -85,72 +97,98 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+#: MonitorConfig / EvalConfig field → the flag that sets it
+MONITOR_FLAGS = {**FLAGS, "window": "--window", "step": "--step", "terms": "--terms", "alert_terms": "--alert-terms",
+                 "alpha": "--alpha", "consecutive": "--consecutive", "thresholds": "--threshold",
+                 "n_null": "--null-draws", "min_records": "--min-records", "min_references": "--min-references",
+                 "top_k": "--top-k", "stream_columns": "--stream-columns"}
+
+
 def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
     if text is None:
         return None
     names = tuple(t.strip() for t in text.split(",") if t.strip())
     if not names:
-        raise DataError(f"{flag} names no terms")
+        raise DataError("names no terms", field=flag)
     return names
 
 
-def build_config(args: argparse.Namespace, window: str, consecutive: int) -> Any:
-    from mllmshift.monitor.config import ALERT_TERMS, TERMS, MonitorConfig, WindowSpec
+def flag_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The MonitorConfig fields the command line gives (only those given)."""
+    thresholds = {k: v for k, v in parse_key_values(args.threshold, "--threshold").items()}
+    bad = [k for k, v in thresholds.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise DataError(f"{bad[0]}={thresholds[bad[0]]!r}: a threshold must be a number", field="--threshold")
+    columns = parse_key_values(args.stream_columns.split(","), "--stream-columns") if args.stream_columns else None
+    given = {"window": args.window, "step": args.step, "terms": _names(args.terms, "--terms"),
+             "alert_terms": _names(args.alert_terms, "--alert-terms"), "alpha": args.alpha,
+             "consecutive": args.consecutive, "thresholds": {k: float(v) for k, v in thresholds.items()} or None,
+             "n_null": args.null_draws, "min_records": args.min_records, "min_references": args.min_references,
+             "top_k": args.top_k, "stream_columns": None if columns is None else {k: str(v) for k, v in columns.items()}}
+    return {k: v for k, v in given.items() if v is not None}
 
-    thresholds = {k: float(v) for k, v in parse_key_values(args.threshold, "--threshold").items()}
-    stream_columns = parse_key_values(args.stream_columns.split(","), "--stream-columns") if args.stream_columns \
-        else {}
-    terms = _names(args.terms, "--terms") or TERMS
-    alert_terms = _names(args.alert_terms, "--alert-terms") or tuple(t for t in ALERT_TERMS if t in terms)
-    return MonitorConfig(
-        window=WindowSpec.parse(window, args.step), terms=terms, alert_terms=alert_terms, alpha=args.alpha,
-        consecutive=consecutive, thresholds=thresholds, n_null=args.null_draws, n_bootstrap=args.bootstrap,
-        confidence=args.confidence, min_records=args.min_records, min_references=args.min_references,
-        text_encoder=args.text_encoder,
-        text_encoder_options=parse_key_values(args.text_encoder_option, "--text-encoder-option"),
-        image_encoder=args.image_encoder, fusion=args.fusion,
-        image_encoder_options=parse_key_values(args.image_encoder_option, "--image-encoder-option"),
-        mi_estimator=args.mi_estimator, estimator_options=parse_key_values(args.estimator_option,
-                                                                          "--estimator-option"),
-        divergence=args.divergence, seed=args.seed, top_k=args.top_k,
-        stream_columns={k: str(v) for k, v in stream_columns.items()})
+
+def build_config(args: argparse.Namespace, file: Any, window: str, consecutive: int) -> Any:
+    """The MonitorConfig of the config file (if any) with the flags given over it; ``window`` and
+    ``consecutive`` are the defaults when neither gives them. A refused value names its flag, or its YAML
+    field and line."""
+    from mllmshift.monitor.config import ALERT_TERMS, MonitorConfig, WindowSpec, default_eval
+    from mllmshift.monitor.config_file import located
+
+    flags = flag_fields(args)
+    fields = {**(file.fields if file is not None else {}), **flags}
+    if "terms" in fields and "alert_terms" not in fields:
+        fields["alert_terms"] = tuple(t for t in ALERT_TERMS if t in fields["terms"])
+    base = file.eval if file is not None else default_eval()
+    changes = eval_overrides(args, base)
+    window, step = fields.pop("window", window), fields.pop("step", None)
+    fields.setdefault("consecutive", consecutive)
+    with located(set(flags) | set(changes), MONITOR_FLAGS, None if file is None else file.doc):
+        return MonitorConfig(WindowSpec.parse(window, step), base.with_(**changes), **fields)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.encoders.cache import EmbeddingCache
     from mllmshift.io import read_split
     from mllmshift.monitor.alerts import WebhookSink
+    from mllmshift.monitor.config_file import WebhookSpec, read_monitor_file
     from mllmshift.monitor.runner import Monitor
 
-    if args.threads:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)  # numpy's BLAS too: its small products slow down with threads on busy cores
+    file = read_monitor_file(args.config) if args.config is not None else None
     plan = None
     if args.replay:
         from mllmshift.monitor import replay
 
-        if args.reference or args.stream:
+        if args.reference or args.stream or (file is not None and (file.reference or file.stream)):
             raise DataError("--replay makes its own reference and stream; leave out --reference and --stream")
         if args.replay == "synthetic":
-            plan = replay.synthetic_plan(args.seed)
+            plan = replay.synthetic_plan(args.seed or 0)
         else:
             if args.data is None:
                 raise DataError(f"--replay {args.replay} needs --data (the shared data folder)")
-            plan = replay.llava_plan(args.data, args.replay, seed=args.seed, id_repeats=args.id_repeats)
+            plan = replay.llava_plan(args.data, args.replay, seed=args.seed or 0, id_repeats=args.id_repeats)
         ref_path, stream_path = plan.write(args.out / "replay")
         reference, stream = read_split(ref_path), stream_path
-        window, consecutive = args.window or str(plan.window), args.consecutive or 1
+        cfg = build_config(args, file, str(plan.window), 1)
     else:
-        if not args.reference or not args.stream:
-            raise DataError("give --reference and --stream (or --replay)")
-        reference, stream = read_args_split(args.reference, args), Path(args.stream)
-        window, consecutive = args.window or "1000", args.consecutive or 2
-    cfg = build_config(args, window, consecutive)
-    cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
-    webhook = WebhookSink(args.webhook, args.webhook_timeout, args.webhook_retries) if args.webhook else None
+        if args.reference:
+            reference = read_args_split(args.reference, args)
+        elif file is not None and file.reference is not None:
+            src = file.reference
+            reference = read_split(src.path, format=src.format, name=src.name, **dict(src.options))
+        else:
+            raise DataError("give --reference and --stream (or a --config that names them, or --replay)")
+        if args.stream:
+            stream = Path(args.stream)
+        elif file is not None and file.stream is not None:
+            stream = Path(file.stream)
+        else:
+            raise DataError("give --stream (or a --config that names it)")
+        cfg = build_config(args, file, "1000", 2)
+    cache = cache_from_args(args)
+    hook = file.webhook if file is not None and file.webhook is not None else WebhookSpec("")
+    url = args.webhook or hook.url
+    webhook = WebhookSink(url, hook.timeout if args.webhook_timeout is None else args.webhook_timeout,
+                          hook.retries if args.webhook_retries is None else args.webhook_retries) if url else None
     monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
                       log=None if args.quiet else sys.stderr, restart=args.restart or plan is not None,
                       page_refresh_s=int(max(args.poll, 5)) if args.follow else None)
@@ -170,4 +208,4 @@ def run(args: argparse.Namespace) -> int:
             f"window over a threshold {rep['first_over_window']}, first alert {rep['first_alert_window']}, alerts "
             f"before the change: {rep['alerts_before_change'] or 'none'}; fired at the first shifted window: "
             f"{'yes' if rep['fired_at_first_shifted_window'] else 'no'}\n")
-    return 0
+    return EXIT_OK

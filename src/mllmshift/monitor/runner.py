@@ -24,9 +24,10 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
-from mllmshift.encoders.pipeline import build_encoder, embed_split, encoder_record
 from mllmshift.errors import DataError, MllmshiftError
-from mllmshift.estimators.base import MIEstimator
+from mllmshift.evaluation.embedding import Encoders, embed_split
+from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimator_key, get_estimators, trained_info
+from mllmshift.evaluation.pipeline import run_threads
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
 from mllmshift.monitor.attribution import moved_most, top_samples
@@ -39,8 +40,10 @@ from mllmshift.monitor.stream import Event, format_time, open_source
 from mllmshift.monitor.terms import JSD_FIELDS, Reference, TermCalculator, WindowStats, split_reference
 from mllmshift.monitor.view import VIEW_WINDOWS, render
 from mllmshift.monitor.windows import ClosedWindow, make_windows
+from mllmshift.progress import progress_for
 from mllmshift.provenance import derive_seed, environment, stable_hash
 from mllmshift.records import Split
+from mllmshift.threads import thread_limits
 
 OUTPUTS = ("series.jsonl", "series.csv", "alerts.jsonl", "skipped.jsonl", "index.html", "config.json")
 
@@ -83,30 +86,18 @@ class Monitor:
 
         self.identity = {"config": cfg.fingerprint(), "stream": str(Path(stream).resolve()),
                          "reference": stable_hash([s.to_dict() for s in reference.samples])}
-        text = build_encoder(cfg.text_encoder, **cfg.text_encoder_options)
-        image = build_encoder(cfg.image_encoder, **cfg.image_encoder_options) if reference.has_images else None
-        self._say(f"mllmshift monitor: embedding the reference '{reference.name}' ({len(reference)} records)")
-        split = embed_split(reference, text, image, cfg.fusion, cache=cache)
-        rows = Rows.from_split(split)
-        self.ref_rows = rows
-        labelled, fit, calibration = split_reference(rows, derive_seed(cfg.seed, "reference-halves"))
-        estimator = None
-        if {"emi", "emid"} & set(cfg.terms) and len(fit) >= cfg.min_references:
-            estimator = self._estimator(rows.take(fit), reference.name)
-        from mllmshift.estimators.defaults import DEFAULT_DIVERGENCE, build_divergence
-
-        self.divergence = build_divergence(cfg.divergence or DEFAULT_DIVERGENCE, seed=derive_seed(cfg.seed, "jsd"))
-        self.calc = TermCalculator(Reference(rows, labelled, fit, calibration, estimator), cfg, self.divergence)
-        self.terms = self.calc.terms
+        self.progress = progress_for(log is not None, log)
+        self.threads = run_threads(cfg.eval, self.progress)
+        with thread_limits(self.threads):
+            self._prepare(reference, cache)
         self.watched = [t for t in cfg.alert_terms if t in self.terms]
         self.nulls = NullCache(self.calc, cfg.n_null, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
-        self.embedder = RecordEmbedder(text, image, split.metadata.get("visual_source"), rows.fusion, cache)
         self.windows = make_windows(cfg.window)
         if cfg.window.kind == "count" and self.calc.jsd_terms:
             why = self.calc.jsd_feasible(int(cfg.window.size))
             if why is not None:
-                raise MllmshiftError(f"--window {int(cfg.window.size)}: {why}; use a smaller window or a larger "
-                                     f"reference")
+                raise DataError(f"{int(cfg.window.size)}: {why}; use a smaller window or a larger reference",
+                                field="window")
         self.source = open_source(stream, cfg.stream_columns)
         self.series = SeriesWriter(self.out, columns(self.terms, self.watched))
         self.alerts_log = JsonlLog(self.out / "alerts.jsonl")
@@ -115,43 +106,74 @@ class Monitor:
         self.counters = {"skipped_pending": 0, "skipped_total": 0, "late_pending": 0, "late_total": 0,
                          "records": 0, "saves": 0}
         self._resume()
-        self.info = {"reference": f"{reference.name} ({len(rows)} records, {len(labelled)} with reference answers)",
+        ref = self.calc.ref
+        self.info = {"reference": f"{reference.name} ({len(ref)} records, {len(ref.labelled)} with reference answers)",
                      "stream": str(stream), "windows": cfg.window.label(), "terms watched": ", ".join(self.watched),
                      "false-alarm level": f"α = {cfg.alpha} per window ({cfg.term_alpha:.3g} per term), "
                                           f"k = {cfg.consecutive} consecutive windows",
-                     "estimators": f"JSD {self.divergence.name}; MI "
-                                   f"{estimator.name if estimator else 'none (no EMI terms)'} fitted on "
-                                   f"{len(fit)} reference records",
+                     "estimators": f"JSD {cfg.eval.divergence.name}; MI {self._mi_line(len(ref.fit))}",
                      "seed": cfg.seed, "config": self.identity["config"]}
         atomic_write_text(self.out / "config.json", _json({
             "config": cfg.to_dict(), "identity": self.identity, "terms": self.terms, "watched": self.watched,
-            "reference": {"name": reference.name, "n": len(rows), "labelled": len(labelled), "fit_half": len(fit),
-                          "calibration_half": len(calibration), "visual_source": split.metadata.get("visual_source"),
-                          "fusion": rows.fusion, "text_encoder": encoder_record(text),
-                          "image_encoder": encoder_record(image)},
-            "mi_estimator": estimator.config() if estimator else None, "divergence": self.divergence.config(),
-            "environment": environment()}))
+            "reference": {"name": reference.name, "n": len(ref), "labelled": len(ref.labelled),
+                          "fit_half": len(ref.fit), "calibration_half": len(ref.calibration),
+                          "visual_source": self.visual_source, "fusion": ref.rows.fusion},
+            "encoders": self.encoders.info(), "mi_estimator": None if self.ensemble is None else self.ensemble.info,
+            "divergence": self.divergence.config(), "threads": self.threads.to_dict(), "environment": environment()}))
         self._last_view = 0.0
         self._dirty = False
 
-    # ------------------------------------------------------------------ state
-    def _estimator(self, half: Rows, name: str) -> MIEstimator:
-        """The MI estimator fitted on the reference's fit half, saved in the state folder and loaded on resume."""
-        from mllmshift.estimators.defaults import load_mi_estimator
-        from mllmshift.estimators.fitting import fit_estimator
+    def _prepare(self, reference: Split, cache: EmbeddingCache | None) -> None:
+        """Embed the reference and fit (or load) the MI estimator(s) with the evaluation core's steps."""
+        cfg = self.cfg
+        self.encoders = Encoders(cfg.eval)
+        self._say(f"mllmshift monitor: embedding the reference '{reference.name}' ({len(reference)} records)")
+        split = embed_split(reference, self.encoders, cache, self.progress)
+        self.visual_source = split.metadata.get("visual_source")
+        rows = Rows.from_split(split)
+        self.ref_rows = rows
+        labelled, fit, calibration = split_reference(rows, derive_seed(cfg.seed, "reference-halves"))
+        self.ensemble: Ensemble | None = None
+        if {"emi", "emid"} & set(cfg.terms) and len(fit) >= cfg.min_references:
+            self.ensemble = self._ensemble(split.subset(fit, name=f"{reference.name}-fit-half"))
+        self.divergence = build_divergence(cfg.eval)
+        members = () if self.ensemble is None else self.ensemble.members
+        self.calc = TermCalculator(Reference(rows, labelled, fit, calibration, members), cfg, self.divergence)
+        self.terms = self.calc.terms
+        image = self.encoders.image if reference.has_images else None
+        self.embedder = RecordEmbedder(self.encoders.text, image, self.visual_source, rows.fusion, cache)
 
-        path = self.store.folder / f"mi-estimator-{stable_hash([self.identity['config'], self.identity['reference']])}"
-        if path.is_file():
-            return load_mi_estimator(path)
-        self._say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(half)} records)")
-        fit_split = EmbeddedSplit(f"{name}-fit-half", half.ids, half.x_text, half.x, half.response, half.reference,
-                                  half.x_visual)
-        est = fit_estimator([fit_split], self.cfg.mi_estimator, seed=self.cfg.seed, **self.cfg.estimator_options)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        est.save(tmp)
-        tmp.replace(path)  # atomic: a half-written file never has the final name
-        return est
+    # ------------------------------------------------------------------ state
+    def _ensemble(self, fit_split: EmbeddedSplit) -> Ensemble:
+        """The MI estimator(s) of ``mllmshift emi``: loaded from the config's checkpoint, or fitted by
+        :func:`~mllmshift.evaluation.estimation.get_estimators` on the reference's fit half; fitted members are
+        saved (atomically) in the state folder and loaded on resume instead of refitted."""
+        from mllmshift.estimators.defaults import load_mi_estimator
+
+        key = estimator_key(self.cfg.eval, [stable_hash([self.identity["reference"], list(fit_split.ids)])])
+        paths = [self.store.folder / f"mi-estimator-{key[:16]}-{k}" for k in range(self.cfg.eval.n_estimators)]
+        if self.cfg.eval.checkpoint is None and all(p.is_file() for p in paths):
+            members = tuple(load_mi_estimator(p) for p in paths)
+            return Ensemble(members, trained_info(members, [fit_split], key))
+        if self.cfg.eval.checkpoint is None:
+            self._say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(fit_split)} records)")
+        ensemble = get_estimators([fit_split], self.cfg.eval, self.progress)
+        if self.cfg.eval.checkpoint is None:
+            for member, path in zip(ensemble.members, paths):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{path.name}.tmp")
+                member.save(tmp)
+                tmp.replace(path)  # atomic: a half-written file never has the final name
+        return ensemble
+
+    def _mi_line(self, n_fit: int) -> str:
+        if self.ensemble is None:
+            return "none (no EMI terms)"
+        ev = self.cfg.eval
+        if ev.checkpoint is not None:
+            return f"{ev.estimator.name} loaded from {ev.checkpoint}"
+        k = f"{ev.n_estimators} × " if ev.n_estimators > 1 else ""
+        return f"{k}{ev.estimator.name} fitted on {n_fit} reference records"
 
     def _resume(self) -> None:
         if not self.store.exists():
@@ -184,6 +206,10 @@ class Monitor:
     # ------------------------------------------------------------------ reading
     def run_once(self) -> RunSummary:
         """Read everything new in the stream, close the windows it completes, save, redraw; then return."""
+        with thread_limits(self.threads):
+            return self._run_once()
+
+    def _run_once(self) -> RunSummary:
         summary = RunSummary()
         events = self.source.events()
         while True:

@@ -9,8 +9,10 @@ m the records of W that have a reference answer, and JSD the configured divergen
   sharing an id with W). Needs n_R ≥ 2n.
 - ``output``: the answer term of the bound, :math:`\mathrm{JSD}(W_{\hat Y}\|W_Y)^{1/4}`, on the m records.
 - ``output_shift``: output(W) − output(B), B a seeded sample of m labelled records of R. Needs ≥ 2m.
-- ``emi``: EMI(W) = Î(X; Ŷ) − Î(X; Y) on the m records, with one MI estimator fitted on a seeded half of
-  R's labelled records (the *fit half*); the other half (the *calibration half*) is never trained on.
+- ``emi``: EMI(W) = Î(X; Ŷ) − Î(X; Y) on the m records, with the MI estimator (or ensemble) of
+  ``mllmshift emi`` (:func:`mllmshift.evaluation.estimation.get_estimators`, same config, same code) fitted
+  on a seeded half of R's labelled records (the *fit half*), or loaded from the config's checkpoint; the
+  other half (the *calibration half*) is never trained on.
 - ``emid``: EMI(B') − EMI(W), B' a seeded sample of m records of the calibration half (EMIs compare only at
   equal sizes: InfoNCE's estimate on m pairs is capped at ln m). Needs a calibration half of ≥ 2m.
 - ``bound``: the scale-adjusted EMID bound between A and W,
@@ -29,6 +31,7 @@ false-alarm guarantee of :mod:`mllmshift.monitor.alerts` needs. EMI's SE comes f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
@@ -67,12 +70,13 @@ def standard_interval(estimate: float, se: float, confidence: float) -> tuple[fl
 
 
 class Reference:
-    """The reference window, split as the terms need it, with its MI estimator (None without EMI)."""
+    """The reference window, split as the terms need it, with its fitted MI estimator(s) (an ensemble of
+    ``n_estimators``; empty without EMI)."""
 
     def __init__(self, rows: Rows, labelled: np.ndarray, fit: np.ndarray, calibration: np.ndarray,
-                 estimator: MIEstimator | None) -> None:
+                 members: Sequence[MIEstimator] = ()) -> None:
         self.rows, self.labelled, self.fit, self.calibration = rows, labelled, fit, calibration
-        self.estimator = estimator
+        self.members = tuple(members)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -97,7 +101,7 @@ class TermCalculator:
         self.ref, self.cfg, self.div = ref, cfg, divergence
         self.terms = [t for t in cfg.terms if not (t == "visual" and not ref.has_visual)]
         self.jsd_terms = [t for t in self.terms if t in JSD_FIELDS]
-        if ref.estimator is None:
+        if not ref.members:
             self.terms = [t for t in self.terms if t not in ("emi", "emid")]
         lab = ref.rows.take(ref.labelled) if len(ref.labelled) >= 2 else None
         self.out_ref = self.output(lab) if lab is not None and "bound" in self.terms else None
@@ -111,8 +115,8 @@ class TermCalculator:
         return max(0.0, float(self.div.divergence(w.response, w.reference))) ** 0.25
 
     def emi(self, w: Rows) -> float:
-        assert self.ref.estimator is not None
-        return emi(w.x, w.response, w.reference, self.ref.estimator).value
+        """EMI of labelled rows with the reference's estimator(s) (an ensemble's mean)."""
+        return emi(w.x, w.response, w.reference, self.ref.members).value
 
     # ------------------------------------------------------------------ feasibility
     def jsd_feasible(self, n: int) -> str | None:
@@ -186,9 +190,8 @@ class TermCalculator:
 
     def _emi_terms(self, out: WindowStats, wl: Rows, m: int, own: set[str], rng: np.random.Generator,
                    seed: int) -> None:
-        assert self.ref.estimator is not None
         value = self.emi(wl)
-        ci = bootstrap_emi(wl.x, wl.response, wl.reference, self.ref.estimator, n_resamples=self.cfg.n_bootstrap,
+        ci = bootstrap_emi(wl.x, wl.response, wl.reference, self.ref.members, n_resamples=self.cfg.n_bootstrap,
                            seed=seed, confidence=self.cfg.confidence)
         low, high = standard_interval(value, ci.std, self.cfg.confidence)
         if "emi" in self.terms:
