@@ -37,12 +37,16 @@ from pathlib import Path
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 
-def _threads(n: int) -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
+def _config(window: int, encoder: str, threads: int, **fields):
+    """The monitor config of a benchmark run: the project's evaluation defaults (EvalConfig) but the text
+    encoder (hashing-bow at 64 dimensions) and the thread count."""
+    from mllmshift.components import Component
+    from mllmshift.monitor import MonitorConfig, WindowSpec
+    from mllmshift.monitor.config import default_eval
 
-    torch.set_num_threads(n)
-    threadpool_limits(n)
+    opts = {"dim": 64} if encoder == "hashing-bow" else {}
+    ev = default_eval().with_(text_encoder=Component(encoder, opts), threads=threads)
+    return MonitorConfig(WindowSpec.parse(str(window)), ev, **fields)
 
 
 def _unique(records: list[dict], tag: str) -> list[dict]:
@@ -52,9 +56,8 @@ def _unique(records: list[dict], tag: str) -> list[dict]:
 
 def child_throughput(args: dict) -> dict:
     sys.path.insert(0, SRC)
-    _threads(args["threads"])
     from mllmshift.encoders.cache import EmbeddingCache
-    from mllmshift.monitor import Monitor, MonitorConfig, WindowSpec
+    from mllmshift.monitor import Monitor
     from mllmshift.monitor.replay import stamp, synthetic_records
     from mllmshift.records import Sample, Split
 
@@ -62,12 +65,12 @@ def child_throughput(args: dict) -> dict:
     ref = Split("ref", tuple(Sample(**r) for r in _unique(synthetic_records(args["reference"], 0, 0, prefix="r"), "r")))
     stream = stamp(_unique(synthetic_records(w * windows, 0, 1, prefix="s"), "s"))
     tmp = Path(tempfile.mkdtemp(prefix="mllmshift-bench-"))
-    cfg = MonitorConfig(WindowSpec.parse(str(w)), text_encoder=args["encoder"])
+    cfg = _config(w, args["encoder"], args["threads"])
     cache = None if args["cache"] == "none" else EmbeddingCache(tmp / "cache")
     if args["cache"] == "warm":  # the stream's texts are already there (untimed)
         from mllmshift.encoders.pipeline import build_encoder
 
-        enc = build_encoder(args["encoder"])
+        enc = build_encoder(args["encoder"], **dict(cfg.eval.text_encoder.options))
         cache.encode(enc, [r[k] for r in stream for k in ("question", "response", "reference")])
     path = tmp / "stream.jsonl"
     write = lambda recs, mode: path.open(mode).write("".join(json.dumps(r) + "\n" for r in recs))  # noqa: E731
@@ -102,11 +105,10 @@ def child_throughput(args: dict) -> dict:
 
 def child_false_alarms(args: dict) -> dict:
     sys.path.insert(0, SRC)
-    _threads(args["threads"])
     import math
 
     from mllmshift.encoders.cache import EmbeddingCache
-    from mllmshift.monitor import Monitor, MonitorConfig, WindowSpec
+    from mllmshift.monitor import Monitor
     from mllmshift.monitor.replay import stamp, synthetic_records
     from mllmshift.monitor.series import read_series
     from mllmshift.records import Sample, Split
@@ -116,9 +118,8 @@ def child_false_alarms(args: dict) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="mllmshift-fa-"))
     path = tmp / "stream.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in stamp(synthetic_records(w * n, 0, 1, prefix="s"))))
-    opts = {"dim": 64} if args["encoder"] == "hashing-bow" else {}
-    cfg = MonitorConfig(WindowSpec.parse(str(w)), text_encoder=args["encoder"], text_encoder_options=opts,
-                        consecutive=1, alpha=args["alpha"])
+    cfg = _config(w, args["encoder"], args["threads"], consecutive=1, alpha=args["alpha"],
+                  **({"n_null": args["null_draws"]} if args.get("null_draws") else {}))
     t0 = time.perf_counter()
     mon = Monitor(cfg, ref, path, tmp / "out", cache=EmbeddingCache(tmp / "cache"), log=None, refresh_s=1e9)
     mon.run_once()

@@ -77,3 +77,54 @@ def test_llava_bench_replay_fires_at_the_first_shifted_window(shared_data, tmp_p
     summary = json.loads((out / "replay" / "summary.json").read_text())
     assert summary["first_shifted_window"] == 6 and summary["alerts_before_change"] == []
     assert summary["fired_at_first_shifted_window"], summary
+
+
+CONFIG = """\
+reference: ref.jsonl
+stream: stream.jsonl
+window: 50
+terms: [text, answer]
+null_draws: 100
+seed: 3
+encoders: {text: {name: hashing-bow, options: {dim: 64}}}
+bound: {divergence: rjsd}
+bootstrap: {n_resamples: 30}
+threads: 1
+"""
+
+
+def test_a_config_file_drives_the_run_and_flags_override_it(tmp_path, capsys):
+    (tmp_path / "ref.jsonl").write_text("".join(json.dumps(s.to_dict()) + "\n" for s in reference(200)))
+    write_jsonl(tmp_path / "stream.jsonl", stream_records([(0, 100)]))
+    (tmp_path / "monitor.yaml").write_text(CONFIG)
+    out = tmp_path / "out"
+    assert main(["monitor", "--config", str(tmp_path / "monitor.yaml"), "--out", str(out), "--window", "25",
+                 "--no-cache", "--quiet"]) == 0
+    assert "read 100 records, closed 4 windows" in capsys.readouterr().out
+    written = json.loads((out / "config.json").read_text())
+    assert written["config"]["window"]["size"] == 25 and written["config"]["terms"] == ["text", "answer"]
+    assert written["config"]["eval"]["seed"] == 3 and written["config"]["eval"]["n_resamples"] == 30
+    assert written["config"]["eval"]["text_encoder"] == {"name": "hashing-bow", "options": {"dim": 64}}
+    assert written["divergence"]["name"] == "rjsd"
+
+
+def test_bad_values_name_their_flag_or_their_line_in_the_config_file(tmp_path, capsys):
+    (tmp_path / "ref.jsonl").write_text("".join(json.dumps(s.to_dict()) + "\n" for s in reference(200)))
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG)
+    base = ["monitor", "--config", str(path), "--out", str(tmp_path / "o"), "--no-cache"]
+    assert main([*base, "--alpha", "2"]) == 1
+    assert "field '--alpha': must be in (0, 1)" in capsys.readouterr().err
+    assert main([*base, "--step", "1h"]) == 1
+    assert "field '--step'" in capsys.readouterr().err
+    assert main([*base, "--alert-terms", "emi"]) == 1
+    assert "field '--alert-terms'" in capsys.readouterr().err
+    path.write_text(CONFIG + "alert_terms: [emi]\n")
+    assert main(base) == 1
+    assert f"{path}:11: field 'alert_terms': terms ['emi'] cannot raise alerts" in capsys.readouterr().err
+    path.write_text(CONFIG.replace("window: 50", "window: 50 records"))
+    assert main(base) == 1
+    assert f"{path}:3: field 'window'" in capsys.readouterr().err
+    path.write_text(CONFIG + "seed: 4\n")
+    assert main(base) == 1
+    assert f"{path}:11: field 'seed': duplicate key" in capsys.readouterr().err

@@ -211,3 +211,32 @@ def test_images_are_embedded_with_the_image_encoder_and_their_drift_is_seen(tmp_
     assert len(rows) == 2 and all(r["visual"] is not None for r in rows)
     assert rows[0]["alerts"] is None and rows[1]["alerts"] == "visual"  # the second window shows new images
     assert rows[1]["moved_most"] == "visual"
+
+
+def test_emi_is_computed_with_the_estimators_of_the_evaluation_core(tmp_path):
+    """The monitor's MI estimators are those of ``mllmshift emi``'s step 2 (get_estimators, same EvalConfig) on
+    the reference's fit half, and a window's EMI is their ensemble mean on the window's records."""
+    from mllmshift.evaluation.embedding import Encoders, embed_split
+    from mllmshift.evaluation.estimation import get_estimators
+    from mllmshift.metrics import emi
+    from mllmshift.records import Sample, Split
+
+    ref = reference(200)
+    records = stream_records([(0, 50)])
+    cfg = config("50", eval=fast_eval(n_estimators=2), terms=("text", "emi"), alert_terms=("text",),
+                 min_references=15)
+    m = monitor(cfg, ref, write_jsonl(tmp_path / "s.jsonl", records), tmp_path / "out")
+    m.run_once()
+    assert len(m.ensemble.members) == 2 and m.ensemble.info["trained_on"] == ["ref-fit-half"]
+    encoders = Encoders(cfg.eval)
+    e = embed_split(ref, encoders, None)
+    again = get_estimators([e.subset(m.calc.ref.fit)], cfg.eval)
+    held_out = e.subset(m.calc.ref.calibration)
+    for ours, core in zip(m.ensemble.members, again.members):
+        assert ours.mi(held_out.x, held_out.response) == pytest.approx(core.mi(held_out.x, held_out.response),
+                                                                       abs=1e-5)
+    window = embed_split(Split("w", tuple(Sample(**{k: v for k, v in r.items() if k != "timestamp"})
+                                          for r in records)), encoders, None)
+    (row,) = series(tmp_path / "out")
+    assert row["emi"] == pytest.approx(emi(window.x, window.response, window.reference, again.members).value,
+                                       abs=1e-5)
