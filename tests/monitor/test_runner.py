@@ -240,3 +240,26 @@ def test_emi_is_computed_with_the_estimators_of_the_evaluation_core(tmp_path):
     (row,) = series(tmp_path / "out")
     assert row["emi"] == pytest.approx(emi(window.x, window.response, window.reference, again.members).value,
                                        abs=1e-5)
+
+
+@pytest.mark.slow
+def test_false_alarm_rate_through_the_monitor_on_a_stationary_stream_is_below_the_stated_level(tmp_path):
+    """120 windows of 30 records drawn like the reference (independent draws of the same generator, no shift),
+    α = 0.05 per window shared by the watched terms, k = 1: at most α of the windows have an alert, and no
+    term's estimate is over its threshold grossly more often than its level α/T."""
+    n, w = 120, 30
+    cfg = config(str(w), consecutive=1, alpha=0.05, min_references=10)
+    out = tmp_path / "out"
+    m = monitor(cfg, reference(300), write_jsonl(tmp_path / "s.jsonl", stream_records([(0, n * w)], seed=5)), out)
+    m.run_once()
+    rows = series(out)
+    assert len(rows) == n and m.watched == ["text", "answer", "output_shift", "emid"]
+    assert all(r[f"{t}_threshold"] is not None for r in rows for t in m.watched)
+    alarms = sum(bool(r["alerts"]) for r in rows)
+    assert alarms <= cfg.alpha * n, alarms
+    over = {t: sum(r[t] > r[f"{t}_threshold"] for r in rows) for t in m.watched}
+    # Every window shares one threshold per term: with 100 null draws at level α/T = 0.0125 it is their maximum,
+    # and the chance p that a no-shift window exceeds it is Beta(1, 100)-distributed over the draws (mean 1/101),
+    # so counts are overdispersed; p > 0.06 has probability 0.94^100 ≈ 0.002, and at p = 0.06 more than 14 of
+    # 120 windows over has probability < 0.01. (This seed: 6, 2, 0 and 6.)
+    assert all(c <= 14 for c in over.values()), over
