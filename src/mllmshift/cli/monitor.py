@@ -124,7 +124,8 @@ def flag_fields(args: argparse.Namespace) -> dict[str, Any]:
              "alert_terms": _names(args.alert_terms, "--alert-terms"), "alpha": args.alpha,
              "consecutive": args.consecutive, "thresholds": {k: float(v) for k, v in thresholds.items()} or None,
              "n_null": args.null_draws, "min_records": args.min_records, "min_references": args.min_references,
-             "top_k": args.top_k, "stream_columns": None if columns is None else {k: str(v) for k, v in columns.items()}}
+             "top_k": args.top_k,
+             "stream_columns": None if columns is None else {k: str(v) for k, v in columns.items()}}
     return {k: v for k, v in given.items() if v is not None}
 
 

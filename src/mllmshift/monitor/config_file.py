@@ -108,7 +108,8 @@ def read_monitor_file(path: str | os.PathLike[str]) -> MonitorFile:
             if not isinstance(names, list) or not all(isinstance(t, str) for t in names) or not names:
                 raise parser.error(key, f"expected a list of terms ({', '.join(TERMS)}), got {names!r}")
             kw[key] = tuple(names)
-    for key, attr, kind, low, high in (("alpha", "alpha", float, 0.0, 1.0), ("consecutive", "consecutive", int, 1, None),
+    for key, attr, kind, low, high in (("alpha", "alpha", float, 0.0, 1.0),
+                                       ("consecutive", "consecutive", int, 1, None),
                                        ("null_draws", "n_null", int, 1, None),
                                        ("min_records", "min_records", int, 2, None),
                                        ("min_references", "min_references", int, 2, None),
@@ -125,9 +126,9 @@ def read_monitor_file(path: str | os.PathLike[str]) -> MonitorFile:
         if bad:
             raise parser.error(f"stream_columns.{bad[0]}", f"expected a column name, got {cols[bad[0]]!r}")
         kw["stream_columns"] = dict(cols)
-    return MonitorFile(doc, ev, kw, None if top.get("reference") is None else parser.split(top["reference"], "reference"),
-                       None if top.get("stream") is None else parser.path(top["stream"], "stream"),
-                       _webhook(parser, top.get("webhook")))
+    reference = None if top.get("reference") is None else parser.split(top["reference"], "reference")
+    stream = None if top.get("stream") is None else parser.path(top["stream"], "stream")
+    return MonitorFile(doc, ev, kw, reference, stream, _webhook(parser, top.get("webhook")))
 
 
 def _webhook(parser: Parser, value: Any) -> WebhookSpec | None:

@@ -26,7 +26,7 @@ from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.evaluation.embedding import Encoders, embed_split
-from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimator_key, get_estimators, trained_info
+from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimator_key
 from mllmshift.evaluation.pipeline import run_threads
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
@@ -35,7 +35,7 @@ from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows
 from mllmshift.monitor.null import NullCache
 from mllmshift.monitor.series import JsonlLog, SeriesWriter, columns
-from mllmshift.monitor.state import MonitorState, StateStore
+from mllmshift.monitor.state import MonitorState, StateStore, reference_ensemble
 from mllmshift.monitor.stream import Event, format_time, open_source
 from mllmshift.monitor.terms import JSD_FIELDS, Reference, TermCalculator, WindowStats, split_reference
 from mllmshift.monitor.view import VIEW_WINDOWS, render
@@ -145,26 +145,9 @@ class Monitor:
 
     # ------------------------------------------------------------------ state
     def _ensemble(self, fit_split: EmbeddedSplit) -> Ensemble:
-        """The MI estimator(s) of ``mllmshift emi``: loaded from the config's checkpoint, or fitted by
-        :func:`~mllmshift.evaluation.estimation.get_estimators` on the reference's fit half; fitted members are
-        saved (atomically) in the state folder and loaded on resume instead of refitted."""
-        from mllmshift.estimators.defaults import load_mi_estimator
-
+        """The MI estimator(s) of ``mllmshift emi`` for the reference's fit half (see :func:`reference_ensemble`)."""
         key = estimator_key(self.cfg.eval, [stable_hash([self.identity["reference"], list(fit_split.ids)])])
-        paths = [self.store.folder / f"mi-estimator-{key[:16]}-{k}" for k in range(self.cfg.eval.n_estimators)]
-        if self.cfg.eval.checkpoint is None and all(p.is_file() for p in paths):
-            members = tuple(load_mi_estimator(p) for p in paths)
-            return Ensemble(members, trained_info(members, [fit_split], key))
-        if self.cfg.eval.checkpoint is None:
-            self._say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(fit_split)} records)")
-        ensemble = get_estimators([fit_split], self.cfg.eval, self.progress)
-        if self.cfg.eval.checkpoint is None:
-            for member, path in zip(ensemble.members, paths):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp")
-                member.save(tmp)
-                tmp.replace(path)  # atomic: a half-written file never has the final name
-        return ensemble
+        return reference_ensemble(fit_split, self.cfg.eval, self.store.folder, key, self.progress, self._say)
 
     def _mi_line(self, n_fit: int) -> str:
         if self.ensemble is None:

@@ -5,24 +5,29 @@ stream positions, the window counters, the null distributions computed so far, t
 the skipped/late counters and the lengths of the output logs; the buffered records of the open windows
 are listed there and their embedding rows kept in ``buffer-<generation>.npz``. Both are written
 atomically (:mod:`mllmshift.io.atomic`), the arrays first and the JSON, which names them, last: a crash
-leaves the previous state whole. Memory and disk stay bounded by what one window holds.
+leaves the previous state whole. Memory and disk stay bounded by what one window holds. The fitted MI
+estimator(s) are kept beside them (:func:`reference_ensemble`).
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.errors import MllmshiftError
+from mllmshift.evaluation.config import EvalConfig
+from mllmshift.evaluation.estimation import Ensemble
 from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
 from mllmshift.monitor.embed import RecordRows
 from mllmshift.monitor.stream import StreamRecord
+from mllmshift.progress import Progress
 
 STATE_VERSION = 1
 
@@ -103,3 +108,27 @@ def _rows(path: Path, records: Sequence[StreamRecord]) -> list[RecordRows]:
     vis = a.get("x_visual")
     return [RecordRows(r, a["x_text"][i], a["response"][i], a["reference"][i], bool(a["labelled"][i]),
                        None if vis is None else vis[i]) for i, r in enumerate(records)]
+
+
+def reference_ensemble(fit_split: EmbeddedSplit, ev: EvalConfig, folder: Path, key: str,
+                       progress: Progress | None, say: Callable[[str], None]) -> Ensemble:
+    """The MI estimator(s) of ``mllmshift emi`` for the reference's fit half: loaded from ``ev.checkpoint``, or
+    fitted by :func:`~mllmshift.evaluation.estimation.get_estimators` (same config, same code); fitted members
+    are saved atomically in the state ``folder`` under ``key`` and loaded on resume instead of refitted."""
+    from mllmshift.estimators.defaults import load_mi_estimator
+    from mllmshift.evaluation.estimation import get_estimators, trained_info
+
+    paths = [folder / f"mi-estimator-{key[:16]}-{k}" for k in range(ev.n_estimators)]
+    if ev.checkpoint is None and all(p.is_file() for p in paths):
+        members = tuple(load_mi_estimator(p) for p in paths)
+        return Ensemble(members, trained_info(members, [fit_split], key))
+    if ev.checkpoint is None:
+        say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(fit_split)} records)")
+    ensemble = get_estimators([fit_split], ev, progress)
+    if ev.checkpoint is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for member, path in zip(ensemble.members, paths):
+            tmp = path.with_name(f".{path.name}.tmp")
+            member.save(tmp)
+            tmp.replace(path)  # atomic: a half-written file never has the final name
+    return ensemble
