@@ -47,13 +47,13 @@ NOT_RUN = {
         "tiny CLIP built offline",
     "mllmshift monitor --reference reference.jsonl --stream drop/ --out mon/ --window 1h --step 15m --follow "
     "--webhook https://hooks.example.org/mllmshift":
-        "--follow polls until interrupted and the webhook is a placeholder; tests/monitor/test_runner.py runs "
+        "--follow polls until interrupted and the webhook is a placeholder; tests/monitor/test_monitor_runner.py runs "
         "follow mode (test_follow_polls_until_idle), time windows and a webhook on a local http.server",
     "mllmshift monitor --reference answers/llava_bench_coco.jsonl --questions questions.jsonl --references "
     "gpt4_answers.jsonl --captions captions_boxes.jsonl --stream shards/ --stream-columns timestamp=ts,response=text "
     "--out mon/ --window 45":
         "needs a model's LLaVA answer file and timestamped Parquet shards; the LLaVA reader options are tested in "
-        "tests/io, Parquet shards and --stream-columns in tests/monitor/test_stream.py, and the llava-bench replay "
+        "tests/io, Parquet shards and --stream-columns in tests/monitor/test_monitor_stream.py, and the llava-bench replay "
         "(run here) monitors the same LLaVA-Bench files",
 }
 #: commands that take minutes: run by the slow test, each in its own workspace

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from test_terms import gaussian_rows, make_calc
+from test_monitor_terms import gaussian_rows, make_calc
 
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.monitor.config import MonitorConfig, WindowSpec

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from test_terms import gaussian_rows
+from test_monitor_terms import gaussian_rows
 
 from mllmshift.encoders.base import l2_normalise
 from mllmshift.monitor.attribution import moved_most, sample_scores, top_samples

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from monitor_helpers import config, fast_eval, monitor, reference, series, stream_records, write_jsonl
-from test_alerts import _Server
+from test_monitor_alerts import _Server
 
 from mllmshift.components import Component
 from mllmshift.errors import MllmshiftError
