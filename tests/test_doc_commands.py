@@ -53,8 +53,8 @@ NOT_RUN = {
     "gpt4_answers.jsonl --captions captions_boxes.jsonl --stream shards/ --stream-columns timestamp=ts,response=text "
     "--out mon/ --window 45":
         "needs a model's LLaVA answer file and timestamped Parquet shards; the LLaVA reader options are tested in "
-        "tests/io, Parquet shards and --stream-columns in tests/monitor/test_monitor_stream.py, and the llava-bench replay "
-        "(run here) monitors the same LLaVA-Bench files",
+        "tests/io, Parquet shards and --stream-columns in tests/monitor/test_monitor_stream.py, and the llava-bench "
+        "replay (run here) monitors the same LLaVA-Bench files",
 }
 #: commands that take minutes: run by the slow test, each in its own workspace
 SLOW = {
