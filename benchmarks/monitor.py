@@ -2,15 +2,16 @@
 
 Usage::
 
-    python benchmarks/monitor.py throughput      # records/s on 2 cores: no cache, cold cache, warm cache
+    python benchmarks/monitor.py throughput --threads 2   # records/s: no cache, cold cache, warm cache
     python benchmarks/monitor.py false-alarms    # alerts per window over ≥ 200 windows of a stationary stream
     python benchmarks/monitor.py all
 
 **Throughput.** The offline generator of :mod:`mllmshift.monitor.replay` (every text made unique, so a cold
-cache has to encode every record), a 1,000-record reference, tumbling windows of 500 records, every term,
-the project's default estimators, ``use-multilingual`` embeddings; 2 torch and BLAS threads. Each row runs
+cache has to encode every record), a 400-record reference, tumbling windows of 100 records, every term,
+the project's default estimators (EvalConfig), ``use-multilingual`` embeddings; ``--threads`` torch and BLAS
+threads (the run's EvalConfig.threads). Each row runs
 in a fresh subprocess: set-up (reference embedding, MI estimator fit), the first window (which also draws
-the null distributions at that size, once per size), then four more windows, timed apart. Embedding time is
+the null distributions at that size, once per size), then the other windows (``--windows`` − 1), timed apart. Embedding time is
 measured inside the monitor; the rest of a window is its statistics. Cache modes: ``none`` (``--no-cache``:
 every text encoded), ``cold`` (an empty cache: every text encoded and stored), ``warm`` (the stream's texts
 already in the cache: lookups only).
@@ -182,9 +183,9 @@ def main() -> None:
     p.add_argument("what", choices=["throughput", "false-alarms", "all"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--encoder", default="use-multilingual")
-    p.add_argument("--reference", type=int, default=1000)
-    p.add_argument("--window", type=int, default=500)
-    p.add_argument("--windows", type=int, default=5)
+    p.add_argument("--reference", type=int, default=400)
+    p.add_argument("--window", type=int, default=100)
+    p.add_argument("--windows", type=int, default=6)
     p.add_argument("--encoders", default="hashing-bow,use-multilingual", help="false-alarms: encoders to run")
     p.add_argument("--fa-window", type=int, default=50)
     p.add_argument("--fa-windows", type=int, default=200)
