@@ -119,6 +119,13 @@ def test_bad_values_name_their_flag_or_their_line_in_the_config_file(tmp_path, c
     assert "field '--step'" in capsys.readouterr().err
     assert main([*base, "--alert-terms", "emi"]) == 1
     assert "field '--alert-terms'" in capsys.readouterr().err
+    assert main([*base, "--webhook", "hooks.example.org"]) == 1
+    assert "field '--webhook': expected an http(s) URL" in capsys.readouterr().err
+    assert main([*base, "--threshold", "text=high"]) == 1
+    assert "field '--threshold'" in capsys.readouterr().err
+    assert main([*base, "--text-encoder", "no-such-encoder"]) == 1
+    assert "field '--text-encoder'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing is written by a run that a bad value stopped
     path.write_text(CONFIG + "alert_terms: [emi]\n")
     assert main(base) == 1
     assert f"{path}:11: field 'alert_terms': terms ['emi'] cannot raise alerts" in capsys.readouterr().err

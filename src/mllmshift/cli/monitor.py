@@ -115,7 +115,7 @@ def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
 
 def flag_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The MonitorConfig fields the command line gives (only those given)."""
-    thresholds = {k: v for k, v in parse_key_values(args.threshold, "--threshold").items()}
+    thresholds = parse_key_values(args.threshold, "--threshold")
     bad = [k for k, v in thresholds.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
     if bad:
         raise DataError(f"{bad[0]}={thresholds[bad[0]]!r}: a threshold must be a number", field="--threshold")
@@ -167,9 +167,9 @@ def run(args: argparse.Namespace) -> int:
             if args.data is None:
                 raise DataError(f"--replay {args.replay} needs --data (the shared data folder)")
             plan = replay.llava_plan(args.data, args.replay, seed=args.seed or 0, id_repeats=args.id_repeats)
-        ref_path, stream_path = plan.write(args.out / "replay")
-        reference, stream = read_split(ref_path), stream_path
-        cfg = build_config(args, file, str(plan.window), 1)
+        cfg = build_config(args, file, str(plan.window), 1)  # checked before anything is written
+        ref_path, stream = plan.write(args.out / "replay")
+        reference = read_split(ref_path)
     else:
         if args.reference:
             reference = read_args_split(args.reference, args)
@@ -186,10 +186,15 @@ def run(args: argparse.Namespace) -> int:
             raise DataError("give --stream (or a --config that names it)")
         cfg = build_config(args, file, "1000", 2)
     cache = cache_from_args(args)
-    hook = file.webhook if file is not None and file.webhook is not None else WebhookSpec("")
-    url = args.webhook or hook.url
-    webhook = WebhookSink(url, hook.timeout if args.webhook_timeout is None else args.webhook_timeout,
-                          hook.retries if args.webhook_retries is None else args.webhook_retries) if url else None
+    hook = file.webhook if file is not None else None
+    if args.webhook and not args.webhook.startswith(("http://", "https://")):
+        raise DataError(f"expected an http(s) URL, got {args.webhook!r}", field="--webhook")
+    webhook = None
+    if args.webhook or hook is not None:
+        spec = hook or WebhookSpec(args.webhook)
+        webhook = WebhookSink(args.webhook or spec.url,
+                              spec.timeout if args.webhook_timeout is None else args.webhook_timeout,
+                              spec.retries if args.webhook_retries is None else args.webhook_retries)
     monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
                       log=None if args.quiet else sys.stderr, restart=args.restart or plan is not None,
                       page_refresh_s=int(max(args.poll, 5)) if args.follow else None)
