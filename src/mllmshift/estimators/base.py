@@ -1,6 +1,8 @@
 """The estimator contracts: every registered estimator provides all of it, so no caller probes.
 
-Estimators see plain float arrays (n × d), never images or strings.
+Estimators see plain float arrays (n × d) or :class:`~mllmshift.sources.EmbeddingSource` objects (rows on
+disk, read in chunks), never images or strings. Every estimate reads its inputs in row chunks of the
+estimator's own ``chunk_size``, so an array and a source with the same rows give the same numbers.
 
 An :class:`MIEstimator` estimates ``I(X; Y)`` in nats:
 
@@ -9,7 +11,8 @@ An :class:`MIEstimator` estimates ``I(X; Y)`` in nats:
   take raises :class:`EstimatorOptionError` naming it and the known ones;
 - :meth:`~MIEstimator.fit` ``(x, y, *, progress=None)`` trains it once (deterministic for the seed);
 - :meth:`~MIEstimator.mi` estimates on any sample of pairs; :meth:`~MIEstimator.mi_many` on several y-samples
-  sharing x; :meth:`~MIEstimator.mi_weighted` on weighted resamples (bootstrap);
+  sharing x; :meth:`~MIEstimator.mi_resampled` on B bootstrap replicates whose weights come chunk by chunk
+  (:mod:`mllmshift.resampling`), :meth:`~MIEstimator.mi_weighted` on a B × n weight matrix;
   :meth:`~MIEstimator.pointwise` gives per-pair contributions whose mean is :meth:`~MIEstimator.mi`, where
   the estimator has them;
 - :meth:`~MIEstimator.ceiling` is the largest value :meth:`~MIEstimator.mi` can return on n pairs;
@@ -34,6 +37,8 @@ import numpy as np
 
 from mllmshift.errors import MllmshiftError
 from mllmshift.progress import Progress
+from mllmshift.resampling import MatrixWeights, ResampleWeights
+from mllmshift.sources import EmbeddingSource
 
 ArrayLike = Any
 C = TypeVar("C")
@@ -45,7 +50,12 @@ class EstimatorOptionError(MllmshiftError, TypeError):
 
 
 def as_2d_float(a: ArrayLike, name: str) -> np.ndarray:
-    """``a`` as a C-contiguous 2-D float array (float32 kept, anything else → float64)."""
+    """``a`` as a C-contiguous 2-D float array (float32 kept, anything else → float64); an
+    :class:`~mllmshift.sources.EmbeddingSource` is passed through unread (it checks its rows as they are read)."""
+    if isinstance(a, EmbeddingSource):
+        if len(a) == 0:
+            raise ValueError(f"{name} has no rows")
+        return a  # type: ignore[return-value]
     arr = np.asarray(a)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -76,11 +86,6 @@ def make_config(config_class: type[C], estimator: str, **values: Any) -> C:
         raise EstimatorOptionError(f"estimator '{estimator}' does not take the options {sorted(unknown)}; "
                                    f"it takes {', '.join(shown)} (and seed)")
     return config_class(**values)
-
-
-def resample_indices(weights_row: np.ndarray, n: int) -> np.ndarray:
-    """The row indices of a resample from its weights (multiplicities / n): index i repeated ``w_i · n`` times."""
-    return np.repeat(np.arange(n), np.rint(weights_row * n).astype(np.int64))
 
 
 class MIEstimator(ABC):
@@ -120,17 +125,30 @@ class MIEstimator(ABC):
     def mi_weighted(self, x: ArrayLike, y: ArrayLike, weights: np.ndarray) -> np.ndarray:
         """Estimates on reweighted samples, one per row of ``weights`` (B × n).
 
-        Row b holds the multiplicities of a bootstrap resample divided by n (rows sum to 1).
-        Default: :meth:`mi` on each resample (exact); estimators with a closed form override it.
+        Row b holds the multiplicities of a bootstrap resample divided by n (rows sum to 1): the same as
+        :meth:`mi_resampled` with those multiplicities.
         """
-        xa, ya = check_pairs(x, y)
         w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(xa):
-            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
-        out = np.empty(len(w))
-        for b, row in enumerate(w):
-            idx = resample_indices(row, len(xa))
-            out[b] = self.mi(xa[idx], ya[idx])
+        if w.ndim != 2 or w.shape[1] != len(x):
+            raise ValueError(f"weights must be (B, {len(x)}), got {w.shape}")
+        return self.mi_resampled(x, [y], MatrixWeights(w * len(x)))[0]
+
+    def mi_resampled(self, x: ArrayLike, ys: Sequence[ArrayLike], weights: ResampleWeights) -> np.ndarray:
+        """Estimates of I(X; Y_k) on B bootstrap replicates, as a (len(ys) × B) array.
+
+        Replicate b weighs pair i by its multiplicity c_bi (``weights``, read a row range at a time, never
+        as a whole B × n matrix by the estimators that override this). Default: :meth:`mi_many` on each
+        replicate's resample (row i repeated c_bi times; exact, O(n) memory per replicate); estimators with a
+        closed form (CLUB, InfoNCE) override it.
+        """
+        xa = as_2d_float(x, "x")
+        yas = [check_pairs(xa, y)[1] for y in ys]
+        if weights.n != len(xa):
+            raise ValueError(f"weights are for {weights.n} rows, the sample has {len(xa)}")
+        out = np.empty((len(ys), weights.n_resamples))
+        for b in range(weights.n_resamples):
+            idx = weights.indices(b)
+            out[:, b] = self.mi_many(xa[idx], [ya[idx] for ya in yas])
         return out
 
     def pointwise(self, x: ArrayLike, y: ArrayLike) -> np.ndarray | None:

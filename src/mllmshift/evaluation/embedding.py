@@ -54,6 +54,16 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def compute_settings(cfg: EvalConfig) -> Iterator[str]:
+    """Run the block with ``cfg``'s torch threads and device (:func:`mllmshift.devices.using_device`);
+    yields the resolved device (``cpu`` or ``cuda``), which results record."""
+    from mllmshift.devices import using_device
+
+    with torch_threads(cfg.threads), using_device(cfg.device) as device:
+        yield device
+
+
 @dataclass
 class Encoders:
     """The configured encoders, built on first use (an image encoder only when a split has images)."""

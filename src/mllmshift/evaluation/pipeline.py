@@ -35,7 +35,7 @@ from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import MllmshiftError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.evaluation.config import EvalConfig
-from mllmshift.evaluation.embedding import Encoders, comparable, embed_splits, torch_threads
+from mllmshift.evaluation.embedding import Encoders, comparable, compute_settings, embed_splits
 from mllmshift.evaluation.estimation import Ensemble, build_divergence, get_estimators
 from mllmshift.evaluation.results import ScenarioResult, SplitResult, StudyResult
 from mllmshift.evaluation.scenarios import ScenarioSpec
@@ -71,7 +71,7 @@ def evaluate_split(e: EmbeddedSplit, members: Sequence[MIEstimator], cfg: EvalCo
     ci = None
     if cfg.n_resamples > 0:
         ci = bootstrap_emi(e.x, e.response, e.reference, members, cfg.n_resamples,  # type: ignore[arg-type]
-                           emi_seed(cfg, e.name), cfg.confidence)
+                           emi_seed(cfg, e.name), cfg.confidence, cfg.bootstrap_scheme)
     return SplitResult(e.name, len(e), res, ci)
 
 
@@ -116,7 +116,7 @@ def evaluate_scenario(spec: ScenarioSpec, e: EmbeddedSplit, ctx: ScenarioContext
         emid, members = d.value, d.members
         if cfg.n_resamples > 0:
             emid_ci = bootstrap_emid(id_e, e, ctx.members, cfg.n_resamples, emid_seed(cfg, id_e.name, spec.name),
-                                     cfg.confidence)
+                                     cfg.confidence, cfg.bootstrap_scheme)
         bound = emid_upper_bound(id_e, e, scale, ctx.divergence, id_output=ctx.id_output)
     else:
         if e.reference is None:
@@ -150,10 +150,10 @@ def seed_record(cfg: EvalConfig, id_name: str, scenario_names: Sequence[str]) ->
             "derivation": SEED_DERIVATION}
 
 
-def environment_record() -> dict[str, Any]:
-    """Package versions, Python and platform."""
+def environment_record(device: str = "cpu") -> dict[str, Any]:
+    """Package versions, Python, platform and the device the run computed on."""
     env = environment()
-    return {k: env[k] for k in ("versions", "python", "platform")}
+    return {**{k: env[k] for k in ("versions", "python", "platform")}, "device": device}
 
 
 def embedding_record(embedded: Sequence[EmbeddedSplit]) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
     if dup:
         raise MllmshiftError(f"split names must be unique; repeated: {', '.join(dup)}")
     encoders = Encoders(cfg)
-    with torch_threads(cfg.threads):
+    with compute_settings(cfg) as device:
         embedded = embed_splits([id_split, *(s.split for s in scenarios)], encoders, cache, progress)
         id_e = embedded[0]
         if id_e.response is None or id_e.reference is None:
@@ -199,7 +199,7 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
             write_sample_logs(sample_log, [id_split, *(s.split for s in scenarios)], embedded, ensemble.members)
     result = StudyResult(
         title=title, config=cfg, id=id_result, scenarios=results,
-        seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(),
+        seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(device),
         encoders=encoders.info(), estimator=dict(ensemble.info),
         data={"id": {"name": id_split.name, "n": len(id_split), "source": dict(id_split.metadata).get("source")},
               "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)})

@@ -225,6 +225,7 @@ class StudyResult:
         env = self.environment
         return clean({"config": {"eval": self.config.to_dict(), **self.study}, "seeds": self.seeds,
                       "versions": env.get("versions", {}), "python": env.get("python"), "platform": env.get("platform"),
+                      "device": env.get("device"),
                       "encoders": self.encoders, "estimator": self.estimator, "data": self.data})
 
     def to_json(self) -> dict[str, Any]:
@@ -254,7 +255,7 @@ class StudyResult:
         return cls(title=d["title"], config=EvalConfig.from_dict(eval_cfg), id=SplitResult.from_json(d["id"]),
                    scenarios=tuple(ScenarioResult.from_json(s) for s in d["scenarios"]), study=config,
                    correlations=d.get("correlations") or {}, judge=d.get("judge") or {}, seeds=d.get("seeds") or {},
-                   environment={k: d.get(k) for k in ("versions", "python", "platform")},
+                   environment={k: d.get(k) for k in ("versions", "python", "platform", "device")},
                    encoders=d.get("encoders") or {}, estimator=d.get("estimator") or {}, data=d.get("data") or {},
                    run=d.get("run") or {})
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mllmshift.evaluation.embedding import Encoders, default_cache_dir, open_cache, torch_threads
+from mllmshift.evaluation.embedding import Encoders, compute_settings, default_cache_dir, open_cache
 from mllmshift.evaluation.pipeline import (
     ScenarioContext,
     embedding_record,
@@ -95,10 +95,10 @@ class StudyRunner:
 
     def run(self) -> StudyRun:
         self.state.claim(self.cfg.fingerprint(), self.cfg.to_dict(), overwrite=self.overwrite)
-        with torch_threads(self.cfg.eval.threads):
-            return self._run()
+        with compute_settings(self.cfg.eval) as device:
+            return self._run(device)
 
-    def _run(self) -> StudyRun:
+    def _run(self, device: str) -> StudyRun:
         t0 = time.perf_counter()
         cfg = self.cfg
         st = stages.Stages(cfg, self.state, self.log, progress_for(self.progress), self.say)
@@ -120,7 +120,7 @@ class StudyRunner:
         result = StudyResult(
             title=cfg.title, config=cfg.eval, id=id_res, scenarios=tuple(scen), study=cfg.study_part(), judge=judge,
             seeds=seed_record(cfg.eval, plan.id_split.name, [s.name for s in plan.scenarios]),
-            environment=environment_record(), encoders=encoders.info(), estimator=dict(ensemble.info),
+            environment=environment_record(device), encoders=encoders.info(), estimator=dict(ensemble.info),
             data=self._data(plan, embedded))
         columns = sorted({k for scores in judge.values() for k in scores})
         result = result.with_(correlations=correlation_tables(result.rows(), columns, cfg.correlation_resamples,
