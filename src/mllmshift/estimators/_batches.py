@@ -36,12 +36,12 @@ class Rows:
     """The rows ``index`` of ``arrays`` as device tensors (see the module docstring)."""
 
     def __init__(self, arrays: Sequence[Any], index: np.ndarray, device: torch.device,
-                 transforms: Sequence[Transform | None] | None = None, resident_bytes: int = RESIDENT_BYTES) -> None:
+                 transforms: Sequence[Transform | None] | None = None, resident_bytes: int | None = None) -> None:
         self.arrays, self.index, self.device = list(arrays), np.asarray(index, dtype=np.int64), device
         self.transforms = list(transforms) if transforms is not None else [None] * len(self.arrays)
         size = len(self.index) * sum(int(a.shape[1]) for a in self.arrays) * 4
         self._resident: list[torch.Tensor] | None = None
-        if size <= resident_bytes:
+        if size <= (RESIDENT_BYTES if resident_bytes is None else resident_bytes):
             self._resident = [self._tensor(take(a, self.index), k) for k, a in enumerate(self.arrays)]
 
     def __len__(self) -> int:

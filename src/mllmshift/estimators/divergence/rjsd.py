@@ -31,7 +31,7 @@ from mllmshift.sources import iter_blocks
 _CHUNK = 8192
 
 
-def gram(z: Any, chunk: int = _CHUNK) -> np.ndarray:
+def gram(z: Any, chunk: int | None = None) -> np.ndarray:
     """ZᵀZ (d × d, float64), accumulated over row chunks (of an array, or read from a source with the next
     chunk prefetched) so no n × d float64 copy is made; on the current device
     (:func:`mllmshift.devices.current_device`)."""
@@ -42,7 +42,7 @@ def gram(z: Any, chunk: int = _CHUNK) -> np.ndarray:
     device = current_device()
     d = z.shape[1]
     out = torch.zeros((d, d), dtype=torch.float64, device=device)
-    for _, (block,) in iter_blocks([z], chunk):
+    for _, (block,) in iter_blocks([z], chunk or _CHUNK):
         t = torch.as_tensor(block, device=device)
         out += (t.T @ t).double()
     return out.cpu().numpy()
