@@ -25,7 +25,7 @@ FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "
          "estimator": "--mi-estimator", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
          "divergence": "--divergence", "bound_form": "--entropy-scale", "entropy_scale": "--entropy-scale",
          "n_resamples": "--bootstrap", "confidence": "--confidence", "seed": "--seed", "threads": "--threads",
-         "plugins": "--allow-plugin"}
+         "plugins": "--allow-plugin", "device": "--device", "bootstrap_scheme": "--bootstrap-scheme"}
 
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
@@ -91,7 +91,11 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap", type=int, default=1000, metavar="B",
                    help="bootstrap resamples for confidence intervals, 0 for none (default: 1000)")
     g.add_argument("--confidence", type=float, default=0.95)
+    g.add_argument("--bootstrap-scheme", default="auto", choices=["auto", "multinomial", "poisson"],
+                   help="multinomial (classic) or Poisson bootstrap; auto: multinomial while B × n ≤ 10^7, the "
+                        "chunk-wise Poisson bootstrap beyond (docs/scale.md)")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_scale_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
     o.add_argument("--out", type=Path, help="also write the JSON result to this file (per-sample rows go to "
@@ -100,6 +104,28 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="write per-sample rows to DIR/<split>.jsonl (default with --out: samples/ beside it)")
     o.add_argument("--overwrite", action="store_true", help="replace the results of another run at --out")
     o.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_scale_args(p: argparse.ArgumentParser) -> None:
+    """--device, --engine, --ray-address and --embeddings (docs/scale.md)."""
+    g = p.add_argument_group("scale (docs/scale.md)")
+    g.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="where encoders, estimator training and scoring run (default: cpu; auto = cuda when "
+                        "available); recorded in the results")
+    g.add_argument("--embeddings", type=Path, metavar="DIR",
+                   help="embeddings on disk (`mllmshift embed --out DIR`), read in chunks instead of embedding; "
+                        "with --engine ray, where the Ray engine writes them")
+    g.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="embed here (local) or as Ray Data batch inference (ray; the mllmshift[ray] extra)")
+    g.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="Ray cluster for --engine ray: auto, ray://host:10001 (default: start a local Ray)")
+    g.add_argument("--ray-concurrency", type=int, default=1, metavar="N", help="embedding actors (default: 1)")
+
+
+def engine_from_args(args: argparse.Namespace) -> Any:
+    from mllmshift.engines import EngineConfig
+
+    return EngineConfig(args.engine, args.ray_address, args.ray_concurrency)
 
 
 def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = False) -> dict[str, Any]:
@@ -158,7 +184,8 @@ def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None 
     with renamed_fields(FLAGS):
         kw: dict[str, Any] = {**encoder_components(args), "checkpoint": str(args.estimator) if args.estimator else None,
                               "seed": args.seed, "n_resamples": args.bootstrap, "confidence": args.confidence,
-                              "n_estimators": args.n_estimators, "threads": args.threads}
+                              "n_estimators": args.n_estimators, "threads": args.threads, "device": args.device,
+                              "bootstrap_scheme": args.bootstrap_scheme}
         if entropy_scale is not None:
             kw.update(bound_form="theorem", entropy_scale=entropy_scale)
         base = EvalConfig.paper(**kw) if args.paper else EvalConfig(**kw)

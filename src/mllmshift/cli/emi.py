@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from mllmshift.cli._common import (
@@ -46,13 +50,37 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     samples = sample_folder(args)
     if samples is not None:
         check_sample_logs(samples, identity, args.overwrite)
-    ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
-                  sample_log=samples)
+    with embedding_store(args, splits, cfg) as store:
+        ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
+                      sample_log=samples, store=store)
     if samples is not None:
         stamp_sample_logs(samples, identity)
     if args.save_estimator:
         ev.ensemble.members[0].save(args.save_estimator)
     return ev, identity
+
+
+@contextlib.contextmanager
+def embedding_store(args: argparse.Namespace, splits: list[Any], cfg: Any) -> Iterator[Any]:
+    """The store to read embeddings from: ``--embeddings DIR``; with ``--engine ray``, the splits embedded by
+    Ray into DIR (or a temporary folder, removed after); None otherwise (embed here)."""
+    from mllmshift.cli._common import engine_from_args
+    from mllmshift.encoders.store import EmbeddingStore
+
+    if args.engine != "ray":
+        yield None if args.embeddings is None else EmbeddingStore(args.embeddings)
+        return
+    from mllmshift.engines.ray_engine import embed_with_ray
+    from mllmshift.evaluation.embedding import default_cache_dir
+
+    with contextlib.ExitStack() as stack:
+        folder = args.embeddings or stack.enter_context(tempfile.TemporaryDirectory(prefix="mllmshift-ray-"))
+        store = EmbeddingStore(folder)
+        cache = None if args.no_cache else str(args.cache_dir or default_cache_dir())
+        for t in embed_with_ray(splits, cfg, store, engine_from_args(args), cache_dir=cache):
+            if not args.quiet:
+                print(t.line(), file=sys.stderr)
+        yield store
 
 
 def run(args: argparse.Namespace) -> int:

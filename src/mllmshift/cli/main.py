@@ -21,6 +21,7 @@ from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAG
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
+    "embed",
     "study",
     "demo",
     "shift",

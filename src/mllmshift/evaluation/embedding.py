@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mllmshift.components import build_component
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.cache import EmbeddingCache
+from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.progress import BarProgress, Progress, tracked
 from mllmshift.provenance import stable_hash
@@ -109,19 +112,79 @@ def split_fusion(split: Split, cfg: EvalConfig) -> str:
 
 
 def embed_split(split: Split, encoders: Encoders, cache: EmbeddingCache | None,
-                progress: Progress | None = None) -> EmbeddedSplit:
-    """One split through the encoders (and the cache), fused as :func:`split_fusion` says."""
+                progress: Progress | None = None, store: EmbeddingStore | None = None) -> EmbeddedSplit:
+    """One split through the encoders (and the cache), fused as :func:`split_fusion` says; with ``store``,
+    the split's embeddings on disk instead (streamed; an error unless they were made from this split's
+    content with these encoders: :meth:`Encoders.key`)."""
     from mllmshift.encoders.pipeline import embed_split as embed
 
+    if store is not None:
+        return store.load(split.name, split_fusion(split, encoders.cfg), key=encoders.key(split))
     image = encoders.image if split.has_images else None
     return embed(split, encoders.text, image, fusion=split_fusion(split, encoders.cfg), cache=cache,
                  progress=isinstance(progress, BarProgress))
 
 
 def embed_splits(splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
-                 progress: Progress | None = None) -> list[EmbeddedSplit]:
+                 progress: Progress | None = None, store: EmbeddingStore | None = None) -> list[EmbeddedSplit]:
     """Every split through :func:`embed_split`."""
-    return [embed_split(s, encoders, cache, progress) for s in tracked(splits, progress, "embed", len(splits), "split")]
+    return [embed_split(s, encoders, cache, progress, store)
+            for s in tracked(splits, progress, "embed", len(splits), "split")]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What embedding one split into a store took: texts and images embedded (cached ones included), seconds."""
+
+    split: str
+    texts: int
+    images: int
+    seconds: float
+
+    def line(self) -> str:
+        rate = lambda k: k / self.seconds if self.seconds > 0 else float("inf")  # noqa: E731
+        return (f"embed {self.split}: {self.texts:,} texts ({rate(self.texts):,.0f} texts/s)"
+                + (f", {self.images:,} images ({rate(self.images):,.0f} images/s)" if self.images else "")
+                + f" in {self.seconds:.1f} s")
+
+
+def embed_to_store(split: Split, encoders: Encoders, cache: EmbeddingCache | None, store: EmbeddingStore,
+                   chunk: int = 8192) -> Throughput:
+    """Embed ``split`` into ``store`` a chunk of samples at a time (memory bounded by the chunk).
+
+    Within a chunk the samples are encoded in order of text length (batches of similar length pad less)
+    and written back in the split's order; a chunk's rows are written by a background thread while the next
+    chunk is embedded.
+    """
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mllmshift.encoders.pipeline import embed_split as embed
+
+    writer = store.writer(split.name)
+    fusion = split_fusion(split, encoders.cfg)
+    image = encoders.image if split.has_images else None
+    texts = images = 0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for s in range(0, len(split), chunk):
+            part = split.samples[s : s + chunk]
+            order = sorted(range(len(part)), key=lambda i: sum(len(t or "") for t in (
+                part[i].question, part[i].response, part[i].reference, part[i].image_text)))
+            e = embed(Split(split.name, [part[i] for i in order], split.metadata), encoders.text, image,
+                      fusion=fusion, cache=cache)
+            e = e.subset(np.argsort(order))
+            texts += len(part) * sum(a is not None for a in (e.x_text, e.response, e.reference)) + (
+                len(part) if e.metadata.get("visual_source") == "image_text" else 0)
+            images += len(part) if e.metadata.get("visual_source") == "image" else 0
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(writer.append, e)
+        if pending is not None:
+            pending.result()
+    writer.close(encoders.key(split))
+    return Throughput(split.name, texts, images, time.perf_counter() - t0)
 
 
 def comparable(id_e: EmbeddedSplit, e: EmbeddedSplit) -> bool:

@@ -32,6 +32,7 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
+from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.errors import MllmshiftError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.evaluation.config import EvalConfig
@@ -174,10 +175,12 @@ class Evaluation:
 
 def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig, *,
              cache: EmbeddingCache | None = None, progress: Progress | None = None, title: str = "",
-             sample_log: str | os.PathLike[str] | None = None) -> Evaluation:
+             sample_log: str | os.PathLike[str] | None = None, store: EmbeddingStore | None = None) -> Evaluation:
     """Embed, fit (or load) the estimators and evaluate the ID split against every scenario.
 
     ``sample_log``: a folder for ``<split>.jsonl`` per-sample rows (:mod:`mllmshift.evaluation.samples`).
+    ``store``: take the embeddings from this :class:`~mllmshift.encoders.store.EmbeddingStore` (written by
+    ``mllmshift embed`` or the Ray engine) instead of embedding; they are read in chunks.
     """
     names = [id_split.name, *(s.name for s in scenarios)]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -185,7 +188,7 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
         raise MllmshiftError(f"split names must be unique; repeated: {', '.join(dup)}")
     encoders = Encoders(cfg)
     with compute_settings(cfg) as device:
-        embedded = embed_splits([id_split, *(s.split for s in scenarios)], encoders, cache, progress)
+        embedded = embed_splits([id_split, *(s.split for s in scenarios)], encoders, cache, progress, store)
         id_e = embedded[0]
         if id_e.response is None or id_e.reference is None:
             raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
