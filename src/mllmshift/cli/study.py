@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="replace the results of another config in --out (cached stages that still apply are reused)")
     p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device (default: cpu)")
+    p.add_argument("--engine", choices=["local", "ray"], help="override the config's engine (docs/scale.md)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS", help="Ray cluster for --engine ray")
     add_encoder_args(p, defaults=False)
     p.set_defaults(func=run)
 
@@ -64,6 +67,13 @@ def load_config(args: argparse.Namespace) -> Any:
             changes[field] = value
     if args.judge is not None:
         changes["judge"] = str(args.judge.resolve())
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.engine is not None:
+        from mllmshift.engines import EngineConfig
+
+        changes["engine"] = EngineConfig(args.engine, args.ray_address or cfg.engine.address, cfg.engine.concurrency,
+                                         cfg.engine.batch_size)
     with renamed_fields(FLAGS):
         return cfg.with_(**changes) if changes else cfg
 

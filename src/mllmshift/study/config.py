@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.components import Component
+from mllmshift.engines import EngineConfig
 from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.provenance import stable_hash
@@ -82,6 +83,8 @@ class StudyConfig:
     responder: Component | None = None
     preset: Component | None = None
     source: str | None = None
+    #: where embedding runs (``engine: {name: ray, address: ...}``; docs/scale.md); does not change the numbers
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -141,13 +144,18 @@ class StudyConfig:
         out["judge"] = d["judge"]
         out["preset"] = d["preset"]
         out["plugins"] = e["plugins"]
+        out["device"] = e["device"]
+        if d["engine"]["name"] != "local":
+            out["engine"] = {k: v for k, v in d["engine"].items() if k != "options"}
         return out
 
     def fingerprint(self) -> str:
         """A hash of everything that changes the results (not where the config was read from, not threads)."""
         d = self.to_dict()
         d.pop("source")
+        d.pop("engine")
         d["eval"].pop("threads")
+        d["eval"].pop("device")
         return stable_hash(d)
 
     def with_(self, **changes: Any) -> StudyConfig:

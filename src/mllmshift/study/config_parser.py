@@ -20,13 +20,14 @@ from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
 from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS
 
 _TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estimator", "bound", "bootstrap",
-             "correlation", "judge", "preset", "threads", "plugins"}
+             "correlation", "judge", "preset", "threads", "plugins", "device", "engine"}
 #: EvalConfig field → the YAML field that sets it
 YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
                "estimator": "estimator.name", "checkpoint": "estimator.checkpoint",
                "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
                "entropy_scale": "bound.entropy_scale", "n_resamples": "bootstrap.n_resamples",
-               "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins"}
+               "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins",
+               "device": "device", "bootstrap_scheme": "bootstrap.scheme"}
 
 
 
@@ -202,7 +203,11 @@ class Parser:
                                               open_low=True)
         if bound.get("divergence") is not None:
             ev["divergence"] = self.component(bound["divergence"], "bound.divergence")
-        boot = self.mapping(top.get("bootstrap"), "bootstrap", {"n_resamples", "confidence"})
+        boot = self.mapping(top.get("bootstrap"), "bootstrap", {"n_resamples", "confidence", "scheme"})
+        if "scheme" in boot:
+            ev["bootstrap_scheme"] = boot["scheme"]
+        if top.get("device") is not None:
+            ev["device"] = top["device"]
         if "n_resamples" in boot:
             ev["n_resamples"] = self.number(boot["n_resamples"], "bootstrap.n_resamples", int, low=0)
         if "confidence" in boot:
@@ -225,5 +230,14 @@ class Parser:
             if not Path(kw["judge"]).exists():
                 raise self.error("judge", f"file not found: {kw['judge']}")
         kw["responder"] = self.component(top.get("responder"), "responder", allow_none=True)
+        eng = self.mapping(top.get("engine"), "engine", {"name", "address", "concurrency", "batch_size"})
+        if eng:
+            from mllmshift.engines import EngineConfig
+
+            try:
+                kw["engine"] = EngineConfig(str(eng.get("name", "local")), eng.get("address"),
+                                            int(eng.get("concurrency", 1)), int(eng.get("batch_size", 256)))
+            except (TypeError, ValueError) as err:
+                raise self.error("engine", str(err)) from None
         kw["source"] = None if self.source is None else str(self.source.resolve())
         return StudyConfig(**kw)

@@ -91,6 +91,8 @@ def embed(st: Stages, splits: Sequence[Split], encoders: Encoders,
     t = time.perf_counter()
     out: list[EmbeddedSplit] = []
     keys: dict[str, str] = {}
+    if st.cfg.engine.name == "ray":
+        return _embed_with_ray(st, splits, encoders, cache, t)
     for s in tracked(splits, st.progress, "embed", len(splits), "split"):
         keys[s.name] = key = encoders.key(s)
         path = st.state.path("embedded", f"{safe_name(s.name)}.{key}.npz")
@@ -102,6 +104,29 @@ def embed(st: Stages, splits: Sequence[Split], encoders: Encoders,
         st.state.save_embedded(path, e)
         out.append(e)
         st.log.hit("embed", False)
+    st.timed("embed", t)
+    return out, keys
+
+
+def _embed_with_ray(st: Stages, splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
+                    t: float) -> tuple[list[EmbeddedSplit], dict[str, str]]:
+    """The Ray engine's embedding stage: splits not yet in the state's embedding store are embedded by Ray
+    Data into it (``.state/embeddings``), and every split is read back from there, streamed."""
+    from mllmshift.encoders.store import EmbeddingStore
+    from mllmshift.engines.ray_engine import embed_with_ray
+    from mllmshift.evaluation.embedding import split_fusion
+
+    store = EmbeddingStore(st.state.path("embeddings", "x").parent)
+    keys = {s.name: encoders.key(s) for s in splits}
+    have = store.manifest["splits"]
+    todo = [s for s in splits if have.get(s.name, {}).get("key") != keys[s.name]]
+    for s in splits:
+        st.log.hit("embed", s not in todo)
+    if todo:
+        cache_dir = None if cache is None else str(cache.root)
+        for line in embed_with_ray(todo, st.cfg.eval, store, st.cfg.engine, cache_dir=cache_dir):
+            st.say(line.line())
+    out = [store.load(s.name, split_fusion(s, st.cfg.eval), key=keys[s.name]) for s in splits]
     st.timed("embed", t)
     return out, keys
 
