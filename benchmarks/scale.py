@@ -31,14 +31,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "..", "src")
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+sys.path.insert(0, HERE)
+from core import _rss_mb, naive_table  # noqa: E402  (benchmarks/core.py: RSS probe, the naive-formula table)
 
 
 def write_inputs(folder: str, n: int, d: int, seed: int, chunk: int = 65536) -> list[str]:
@@ -145,21 +139,7 @@ def main() -> None:
               f"| {r['cpu_s']:.1f} | {r['load']:.1f} | {r['bootstrap'] or ''} | {boot} |", flush=True)
 
     print("\n## CLUB estimate: the authors' n×n×d formula (one MI, in memory) at the sizes it survives\n")
-    print("| n | n×n×d tensor (GB) | naive (s) | closed form (s) | peak RSS (MB) | relative difference |")
-    print("|---|---|---|---|---|---|")
-    n = 250
-    while True:
-        tensor_gb = n * n * args.d * 4 / 2**30
-        if tensor_gb * 2 > args.naive_mem_gb:  # the reference code holds two such temporaries
-            print(f"| {n:,} | {tensor_gb:.1f} | (not attempted: over --naive-mem-gb {args.naive_mem_gb:g}) | | | |")
-            break
-        out = subprocess.run([sys.executable, os.path.join(HERE, "core.py"), "--child", "naive", "--n", str(n),
-                              "--d", str(args.d), "--seed", str(args.seed)], capture_output=True, text=True, check=True)
-        c = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {n:,} | {tensor_gb:.2f} | {c['naive_s']:.3f} | {c['ours_s']:.4f} | {c['peak_mb']:.0f} "
-              f"| {c['rel_diff']:.1e} |", flush=True)
-        n *= 2
-
+    naive_table(args.d, args.seed, args.naive_mem_gb)
 
 if __name__ == "__main__":
     main()
