@@ -79,3 +79,19 @@ def test_bad_config_and_data_fail_before_any_work():
         mllmshift.evaluate(id=rows(5, 0, 0), ood={}, columns=COLUMNS)
     with pytest.raises(MllmshiftError, match="<records>: field 'question': no column 'question'"):
         mllmshift.emi([{"id": 1}], **FAST)
+
+
+def test_the_readers_checks_and_opt_ins_apply_to_in_memory_data():
+    data = rows(40, 0, 0.0)
+    data[4]["answer"] = "   "
+    with pytest.raises(MllmshiftError, match="<records>:5: field 'answer': sample '4' has an empty response"):
+        mllmshift.emi(data, columns=COLUMNS, **FAST)
+    with pytest.warns(mllmshift.errors.MllmshiftWarning, match="id: 1 of 40 samples have an empty response"):
+        kept = mllmshift.evaluate(id=data, ood={"drift": rows(40, 1, 0.9)}, columns=COLUMNS,
+                                  reader={"allow_empty": True}, **{**FAST, "n_resamples": 0})
+    assert kept.warnings == ("id: 1 of 40 samples have an empty response (kept on request: allow_empty); their "
+                             "embeddings carry no meaning",)
+    with pytest.raises(MllmshiftError, match="an id must be a string or an integer, got bool True"):
+        mllmshift.emi([{"qid": True, "prompt": "q", "answer": "a", "gold": "g"}], columns=COLUMNS, **FAST)
+    with pytest.raises(MllmshiftError, match=r"reader options \['questions'\] apply to files"):
+        mllmshift.emi(data, columns=COLUMNS, reader={"questions": "q.jsonl"}, **FAST)

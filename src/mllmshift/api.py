@@ -5,8 +5,10 @@ options), a :class:`~mllmshift.records.Split`, a list of dicts, a pandas ``DataF
 ``Dataset``; ``columns=`` maps sample fields to columns (``{"question": "prompt", "response": "answer"}``).
 Keyword arguments are :class:`~mllmshift.evaluation.config.EvalConfig` fields (``text_encoder="hashing-bow"``,
 ``estimator="club"``, ``n_resamples=200``, ``seed=1``, ``n_estimators=3``, ...; components may be names or
-``{"name": ..., "options": {...}}``), or ``paper=True`` for the paper's estimators. The results are the
-typed results every verb produces::
+``{"name": ..., "options": {...}}``), or ``paper=True`` for the paper's estimators. The readers' checks
+apply to every input, with their opt-ins as reader options (``reader={"allow_empty": True}``); data kept on
+request is listed in ``StudyResult.warnings`` and also issued as a
+:class:`~mllmshift.errors.MllmshiftWarning`. The results are the typed results every verb produces::
 
     import mllmshift
     result = mllmshift.evaluate(id="id.jsonl", ood=["frost_3.jsonl", "typos.jsonl"], n_resamples=200)
@@ -16,11 +18,12 @@ typed results every verb produces::
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mllmshift.errors import MllmshiftError
+from mllmshift.errors import MllmshiftError, MllmshiftWarning
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.evaluation.results import SplitResult, StudyResult
 from mllmshift.records import Split
@@ -43,7 +46,19 @@ def as_split(data: Data, *, name: str | None = None, columns: Mapping[str, str] 
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.io.memory import read_memory
 
-    return read_memory(data, name=name or "data", columns=columns, image_dir=default_cache_dir() / "images")
+    checks = {k: reader_options.pop(k) for k in ("allow_empty", "allow_mixed_visual") if k in reader_options}
+    if reader_options or format != "auto":
+        raise MllmshiftError(f"reader options {sorted({*reader_options, *(['format'] if format != 'auto' else [])})} "
+                             "apply to files; in-memory data takes columns=, allow_empty and allow_mixed_visual")
+    return read_memory(data, name=name or "data", columns=columns, image_dir=default_cache_dir() / "images",
+                       **checks)
+
+
+def _warned(result: StudyResult) -> StudyResult:
+    """``result``, its readers' warnings (data kept on request) issued as :class:`MllmshiftWarning`."""
+    for w in result.warnings:
+        warnings.warn(w, MllmshiftWarning, stacklevel=3)
+    return result
 
 
 def eval_config(paper: bool = False, **config: Any) -> EvalConfig:
@@ -77,7 +92,8 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     ``ood``: one input, a list of them, or a mapping name → input. In-memory inputs are named ``id`` and
     ``ood_<i>`` unless a mapping names them. ``cache_dir``: the embedding cache (default
     ``~/.cache/mllmshift``). ``log_samples``: a folder for per-sample rows. ``reader``: options for file
-    readers (``format``, ``questions``, ``references``, ...). Returns a
+    readers (``format``, ``questions``, ``references``, ...) and the readers' opt-ins (``allow_empty``,
+    ``allow_mixed_visual``, for in-memory data too). Returns a
     :class:`~mllmshift.evaluation.results.StudyResult` (no correlations: that is the study's job).
     """
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
@@ -92,8 +108,8 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     if not scenarios:
         raise MllmshiftError("evaluate needs at least one shifted split in ood")
     cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
-               sample_log=log_samples).result
+    return _warned(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
+                       sample_log=log_samples).result)
 
 
 def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
@@ -108,4 +124,4 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
     split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data", columns=columns,
                      **dict(reader or {}))
     cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return run(split, [], cfg, cache=cache, progress=progress_for(progress), sample_log=log_samples).result.id
+    return _warned(run(split, [], cfg, cache=cache, progress=progress_for(progress), sample_log=log_samples).result).id

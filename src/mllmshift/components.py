@@ -16,14 +16,16 @@ from typing import Any
 from mllmshift.errors import MllmshiftError
 from mllmshift.plugins import is_plugin, load_plugin
 
-#: component kinds: registry module and attribute, base module and class, and how messages call them
-KINDS: dict[str, tuple[str, str, str, str, str]] = {
-    "encoder": ("mllmshift.encoders", "encoders", "mllmshift.encoders.base", "Encoder", "encoder"),
-    "responder": ("mllmshift.responders", "responders", "mllmshift.responders.base", "Responder", "responder"),
+#: component kinds: registry module and attribute, base module and class, how messages call them, and
+#: the plugin kind (one of :data:`mllmshift.plugins.KINDS`, entry-point group ``mllmshift.<kind>``)
+KINDS: dict[str, tuple[str, str, str, str, str, str]] = {
+    "encoder": ("mllmshift.encoders", "encoders", "mllmshift.encoders.base", "Encoder", "encoder", "encoders"),
+    "responder": ("mllmshift.responders", "responders", "mllmshift.responders.base", "Responder", "responder",
+                  "responders"),
     "mi-estimator": ("mllmshift.estimators", "mi_estimators", "mllmshift.estimators.base", "MIEstimator",
-                     "MI estimator"),
+                     "MI estimator", "mi_estimators"),
     "divergence": ("mllmshift.estimators", "divergence_estimators", "mllmshift.estimators.base",
-                   "DivergenceEstimator", "divergence estimator"),
+                   "DivergenceEstimator", "divergence estimator", "divergences"),
 }
 
 
@@ -62,24 +64,28 @@ def _kind(kind: str) -> tuple[Any, type, str]:
 
     if kind not in KINDS:
         raise ValueError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
-    reg_mod, reg_attr, base_mod, base_attr, label = KINDS[kind]
+    reg_mod, reg_attr, base_mod, base_attr, _, plugin_kind = KINDS[kind]
     registry = vars(importlib.import_module(reg_mod))[reg_attr]
     base = vars(importlib.import_module(base_mod))[base_attr]
-    return registry, base, label
+    return registry, base, plugin_kind
 
 
-def check_name(kind: str, name: str) -> None:
-    """Raise (listing the known names) when ``name`` is neither a registered ``kind`` nor a plugin name."""
+def check_name(kind: str, name: str, *, allowed: Collection[str] = ()) -> None:
+    """Raise when ``name`` is neither a registered ``kind`` (the error lists the known names) nor a plugin that
+    :func:`~mllmshift.plugins.load_plugin` allows and loads as a subclass of the kind's base (a plugin is
+    refused before anything is imported when it is not allowed)."""
     registry, _, _ = _kind(kind)
-    if not is_plugin(name) and name not in registry:
+    if is_plugin(name):
+        component_class(kind, name, allowed=allowed)
+    elif name not in registry:
         registry.get(name)  # UnknownEntryError: "unknown <kind> 'name'; known: ..."
 
 
 def component_class(kind: str, name: str, *, allowed: Collection[str] = ()) -> type:
     """The class (or factory) a component name stands for: a registry entry or a checked plugin."""
-    registry, base, label = _kind(kind)
+    registry, base, plugin_kind = _kind(kind)
     if is_plugin(name):
-        return load_plugin(name, base, label, allowed=allowed)
+        return load_plugin(name, base, plugin_kind, allowed=allowed)
     return registry.get(name)
 
 

@@ -1,10 +1,12 @@
-"""Progress of long work: a tqdm bar on stderr when it is a terminal, plain lines otherwise.
+"""Progress of long work: a tqdm bar on stderr when it is a terminal, one plain line per task otherwise.
 
 Long-running code takes a :class:`Progress` (or None for silence) and opens one :class:`ProgressTask`
 per piece of work (``with progress.task("fit club", total=200, unit="epoch") as t: ... t.advance()``).
 :func:`progress_for` picks the reporter: :class:`BarProgress` when stderr is a terminal,
-:class:`LineProgress` (a line at every tenth of the work, and at its end) when it is a file or a pipe,
-so logs stay short and readable.
+:class:`LineProgress` (one line when a task ends: its count, last status and seconds) when it is a file
+or a pipe, so logs stay short and readable, the same rule the encoders follow (a bar on a terminal,
+one line per encode call otherwise). :meth:`Progress.say` writes a one-off line (e.g. the threads a run
+chose) either way.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+import time
 from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
@@ -41,9 +44,16 @@ class ProgressTask(ABC):
 class Progress(ABC):
     """Where tasks report their progress."""
 
+    stream: IO[str]
+
     @abstractmethod
     def task(self, desc: str, total: int | None = None, unit: str = "it") -> ProgressTask:
         """Start counting a task of ``total`` units (None when unknown)."""
+
+    def say(self, text: str) -> None:
+        """A one-off line of information on the progress stream."""
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
 
 class _BarTask(ProgressTask):
@@ -71,41 +81,38 @@ class BarProgress(Progress):
     def task(self, desc: str, total: int | None = None, unit: str = "it") -> ProgressTask:
         return _BarTask(desc, total, unit, self.stream)
 
+    def say(self, text: str) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(text, file=self.stream)  # above any open bar
+
 
 class _LineTask(ProgressTask):
     def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str]) -> None:
         self.desc, self.total, self.unit, self.stream = desc, total, unit, stream
         self.done = 0
-        self.reported = 0  # tenths of the work reported so far
         self.last_note = ""
         self.closed = False
+        self.t0 = time.perf_counter()
 
     def advance(self, n: int = 1) -> None:
         self.done += n
-        if self.total:
-            tenth = min(10, self.done * 10 // self.total)
-            if tenth > self.reported:
-                self.reported = tenth
-                self._line()
 
     def note(self, text: str) -> None:
         self.last_note = text
 
-    def _line(self) -> None:
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
         note = f" ({self.last_note})" if self.last_note else ""
-        self.stream.write(f"{self.desc}: {count} {self.unit}{note}\n")
+        self.stream.write(f"{self.desc}: {count} {self.unit}{note}, {time.perf_counter() - self.t0:.1f} s\n")
         self.stream.flush()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            if not self.total or self.reported < 10:
-                self._line()
 
 
 class LineProgress(Progress):
-    """One line per tenth of each task (and one when it ends) on ``stream`` (default stderr)."""
+    """One line per task, when it ends, on ``stream`` (default stderr): for logs that are not a terminal."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr

@@ -54,6 +54,22 @@ def test_emi_json_is_complete_and_reproducible(tmp_path, capsys):
     assert again["emi"] == emi
 
 
+def test_emi_threads_come_from_the_flag_then_the_environment_and_are_recorded(tmp_path, capsys, monkeypatch):
+    from mllmshift.threads import detect_cpus
+
+    data = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    monkeypatch.setenv("MLLMSHIFT_THREADS", "1")
+    assert _run_json(capsys, ["emi", str(data), *fast])["threads"] == {
+        "threads": 1, "usable_cpus": detect_cpus().usable, "load": None, "source": "MLLMSHIFT_THREADS",
+        "requested": 1}
+    t = _run_json(capsys, ["emi", str(data), *fast, "--threads", "64"])["threads"]
+    assert (t["source"], t["requested"], t["threads"]) == ("argument", 64, min(64, detect_cpus().usable))
+    # without --quiet the choice is one line on stderr
+    assert main(["emi", str(data), *[a for a in fast if a != "--quiet"], "--threads", "1"]) == 0
+    assert "threads: 1 thread (argument = 1;" in capsys.readouterr().err
+
+
 def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
@@ -208,6 +224,16 @@ def test_encoder_options_reach_the_encoder(tmp_path, capsys):
     assert res["config"]["eval"]["text_encoder"] == {"name": "hashing-bow", "options": {"dim": 64}}
     assert main(["emi", str(a), *FAST, "--text-encoder", "hf-embedding-layer"]) == 1
     assert "model_name_or_path" in capsys.readouterr().err  # a clear error, not a traceback
+    # normalize (and threads) are encoder options too: build_encoder(name, **options), recorded in the config
+    res = _run_json(capsys, ["emi", str(a), *FAST, "--bootstrap", "0", "--text-encoder-option", "normalize=markdown"])
+    assert res["encoders"]["text"]["config"]["normalize"] == "markdown"
+    assert res["config"]["eval"]["text_encoder"]["options"] == {"normalize": "markdown"}
+    for option, message in (("normalize=bogus", "field 'normalize': unknown text normalisation 'bogus' for encoder "
+                                                "'hashing-bow'; choose from markdown, whitespace"),
+                            ("dimm=3", "field 'options': encoder 'hashing-bow' does not take these options")):
+        assert main(["emi", str(a), *FAST, "--text-encoder-option", option]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("flags, flag, message", [
@@ -257,3 +283,27 @@ def test_an_ensemble_keeps_each_member_and_its_mean(tmp_path, capsys):
     assert emid["value"] == pytest.approx(sum(emid["members"]) / 3, rel=1e-9)
     assert len(res["estimator"]["members"]) == 3 and res["seeds"]["estimator"][0] != 0
     assert emid["sign_stable"] == (emid["members_agree"] and emid["ci"]["low"] > 0)
+
+
+def test_answers_kept_on_request_are_warnings_in_the_json_and_the_summary(tmp_path, capsys):
+    """--allow-empty-answers / --allow-mixed-visual keep what the readers refuse by default; the result says so."""
+    a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 40, 1, 0.5)
+    rows = [json.loads(line) for line in b.read_text().splitlines()]
+    rows[2]["response"] = ""
+    rows[5]["image_text"] = "a caption"  # one sample with a visual stand-in among 40 without
+    b.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    assert main(["emid", "--id", str(a), "--ood", str(b), *fast]) == 1
+    assert "shift.jsonl:3: field 'response': sample '2' has an empty response" in capsys.readouterr().err
+    assert main(["emid", "--id", str(a), "--ood", str(b), *fast, "--allow-empty-answers"]) == 1
+    assert "shift.jsonl:1: field 'image_text': sample '0' has no image_text" in capsys.readouterr().err
+    argv = ["emid", "--id", str(a), "--ood", str(b), *fast, "--allow-empty-answers", "--allow-mixed-visual"]
+    res = _run_json(capsys, argv)
+    assert len(res["warnings"]) == 2
+    assert res["warnings"][0].startswith("shift: 1 of 40 samples have an empty response (kept on request")
+    assert res["warnings"][1].startswith("shift: 39 of 40 samples have no image_text (accepted on request")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n  warning: {w}" in out for w in res["warnings"])
+    assert not _run_json(capsys, ["emi", str(a), *fast])["warnings"]

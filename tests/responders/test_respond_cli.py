@@ -74,6 +74,10 @@ def test_a_plugin_responder_is_named_as_in_a_study_config(tmp_path, monkeypatch,
     assert rc == 0
     rows = [json.loads(line) for line in (tmp_path / "out" / "d.jsonl").read_text().splitlines()]
     assert [r["text"] for r in rows] == ["Q0?", "Q1?", "Q2?"] and [r["reference"] for r in rows] == ["r0", "r1", "r2"]
-    rc = main(["respond", "--responder", "my_responders:NotOne", "--data", str(data), "--out", str(tmp_path / "o2"),
-               "--no-progress"])
+    capsys.readouterr()
+    rc = main(["respond", "--responder", "my_responders:NotOne", "--allow-plugin", "my_responders", "--data",
+               str(data), "--out", str(tmp_path / "o2"), "--no-progress"])
     assert rc == 1 and "is not a subclass of mllmshift.responders.base.Responder" in capsys.readouterr().err
+    rc = main(["respond", "--responder", "my_responders:Shout", "--data", str(data), "--out", str(tmp_path / "o3"),
+               "--no-progress"])
+    assert rc == 1 and "is not allowed" in capsys.readouterr().err and not (tmp_path / "o3" / "d.jsonl").exists()

@@ -93,6 +93,8 @@ def test_defaults(tmp_path):
     ("id: a.jsonl\nscenarios: [b.jsonl]\nestimator: {name: clubb}\n", "estimator.name", 3,
      "unknown MI estimator 'clubb'"),
     ("id: a.jsonl\nscenarios: [b.jsonl]\nestimator: {n_estimators: 0}\n", "estimator.n_estimators", 3, "must be >="),
+    # a value given in short form (estimator: NAME) is located at the enclosing key's line
+    ("id: a.jsonl\nscenarios: [b.jsonl]\n\nestimator: clubb\n", "estimator.name", 4, "unknown MI estimator 'clubb'"),
     ("id: a.jsonl\nscenarios: [b.jsonl]\nbound: {entropy_scale: 2}\n", "bound.entropy_scale", 3, "form 'theorem'"),
     ("id: a.jsonl\nscenarios: [b.jsonl]\nplugins: mymod\n", "plugins", 3, "list of module names"),
 ])

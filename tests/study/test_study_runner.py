@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from mllmshift.errors import DataError
 from mllmshift.evaluation.results import CSV_FIELDS
 from mllmshift.study import StudyConfig, run_study
+from mllmshift.study.config import SplitSource
 from mllmshift.study.state import OutputInUse, StudyState
 from study_helpers import make_study, write_split
 
 REPO = Path(__file__).resolve().parents[2]
-TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "encoders", "estimator", "data",
-            "id", "scenarios", "correlations", "judge", "summary", "run"}
+TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "device", "threads", "encoders",
+            "estimator", "data", "warnings", "id", "scenarios", "correlations", "judge", "summary", "run"}
 SCENARIO_KEYS = {"name", "group", "kind", "n", "metadata", "partial", "has_reference", "emi", "emid", "bound",
                  "jsd_response", "mi_response", "notes"}
 BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output", "form", "entropy_scale",
@@ -73,6 +75,7 @@ def test_every_output_file_and_key(study):
     assert results["schema"] == "mllmshift-study/2"
     assert results["config"] == cfg.to_dict()
     assert results["versions"]["numpy"] == np.__version__
+    assert results["device"] == "cpu"  # the default device, recorded
     assert results["encoders"]["text"]["config"]["name"] == "hashing-bow"
     assert results["estimator"]["source"] == "trained" and results["estimator"]["config"]["seed"] == 0
     assert set(results["summary"]) == SUMMARY_KEYS
@@ -96,6 +99,11 @@ def test_every_output_file_and_key(study):
         assert_png(out / "plots" / f"{name}.png")
         assert f"plots/{name}.png" in (out / "report.md").read_text()
     assert "data:image/png;base64," in (out / "report.html").read_text()
+    # the config's `threads: 1` is the run's thread count, recorded with where it came from
+    assert cfg.eval.threads == 1
+    assert results["threads"] == {"threads": 1, "usable_cpus": results["threads"]["usable_cpus"],
+                                  "load": None, "source": "argument", "requested": 1}
+    assert results["warnings"] == []  # the readers kept nothing on request
 
 
 def test_csv_matches_results(study):
@@ -183,6 +191,7 @@ def test_changed_seed_recomputes_bootstrap_but_not_embeddings(study, tmp_path):
 _KILL_SCRIPT = r"""
 import sys, time
 from mllmshift.study import StudyConfig, run_study
+from mllmshift.study.config import SplitSource
 from mllmshift.study import stages
 orig = stages.evaluate_scenario
 def slow(*a, **k):
@@ -282,3 +291,22 @@ def test_cli_runs_a_study_and_prints_the_headline(tmp_path, capsys):
     bad.write_text("id: a.jsonl\nscenarios: [b.jsonl]\nbootstrap: {n_resample: 3}\n")
     assert main(["study", str(bad), "--out", str(tmp_path / "o2")]) == 1
     assert f"{bad}:3: field 'bootstrap.n_resample': unknown key" in capsys.readouterr().err
+
+
+def test_data_kept_on_request_is_a_warning_in_the_results_and_the_headline(tmp_path):
+    """A reader opt-in (options: {allow_empty: true}) keeps an empty answer; the typed result, results.json and
+    the printed headline say so, naming the split."""
+    from mllmshift.cli.study import headline
+
+    cfg_path = make_study(tmp_path, extra={"id": {"path": "data/id.jsonl", "options": {"allow_empty": True}}})
+    rows = [json.loads(line) for line in (tmp_path / "data" / "id.jsonl").read_text().splitlines()]
+    rows[3]["response"] = "  "
+    (tmp_path / "data" / "id.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = StudyConfig.from_yaml(cfg_path)
+    with pytest.raises(DataError, match="id.jsonl:4: field 'response': sample '3' has an empty response"):
+        run_study(cfg.with_(id=SplitSource(cfg.id.path)), tmp_path / "strict", progress=False)  # no opt-in
+    res = run_study(cfg, tmp_path / "out", progress=False)
+    expected = "id: 1 of 30 samples have an empty response (kept on request: allow_empty)"
+    assert len(res.result.warnings) == 1 and res.result.warnings[0].startswith(expected)
+    assert json.loads((res.out / "results.json").read_text())["warnings"] == list(res.result.warnings)
+    assert f"  warning: {res.result.warnings[0]}" in headline(res.result, res.out)

@@ -38,6 +38,11 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-folder", help="folder of the images named in the questions file")
     g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
     g.add_argument("--hf-split", help="split of a saved DatasetDict")
+    g.add_argument("--allow-empty-answers", action="store_true",
+                   help="keep empty or whitespace-only responses/references (an error by default); results warn")
+    g.add_argument("--allow-mixed-visual", action="store_true",
+                   help="accept a split where only some samples have an image or caption (an error by default); "
+                        "results warn")
 
 
 def add_encoder_args(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
@@ -94,7 +99,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap-scheme", default="auto", choices=["auto", "multinomial", "poisson"],
                    help="multinomial (classic) or Poisson bootstrap; auto: multinomial while B × n ≤ 10^7, the "
                         "chunk-wise Poisson bootstrap beyond (docs/scale.md)")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_arg(g)
     add_scale_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
@@ -104,6 +109,13 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="write per-sample rows to DIR/<split>.jsonl (default with --out: samples/ beside it)")
     o.add_argument("--overwrite", action="store_true", help="replace the results of another run at --out")
     o.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_threads_arg(g: Any) -> None:
+    """--threads N (an argument group or parser)."""
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the CPUs this process may use "
+                        "and the load beside it)")
 
 
 def add_scale_args(p: argparse.ArgumentParser) -> None:
@@ -229,7 +241,8 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
         llava_opts = {"questions", "references", "captions", "image_folder"}
         if set(options) & llava_opts:
             fmt = "llava"
-    return read_split(path, format=fmt, name=name, **options)
+    return read_split(path, format=fmt, name=name, allow_empty=args.allow_empty_answers,
+                      allow_mixed_visual=args.allow_mixed_visual, **options)
 
 
 def check_output(path: Path | None, identity: Mapping[str, Any], overwrite: bool) -> None:

@@ -14,6 +14,7 @@ from mllmshift.cli._common import (
     add_encoder_args,
     add_reader_args,
     add_scale_args,
+    add_threads_arg,
     cache_from_args,
     encoder_components,
     engine_from_args,
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--chunk", type=int, default=8192, help="samples embedded and written at a time (default: 8192)")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_arg(p)
     add_reader_args(p)
     add_encoder_args(p)
     add_scale_args(p)
@@ -41,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from mllmshift.encoders.store import EmbeddingStore
     from mllmshift.evaluation.config import EvalConfig, renamed_fields
-    from mllmshift.evaluation.embedding import Encoders, compute_settings, embed_to_store
+    from mllmshift.evaluation.embedding import Encoders, embed_to_store
+    from mllmshift.evaluation.pipeline import compute_settings
 
     from mllmshift.cli._common import FLAGS
 

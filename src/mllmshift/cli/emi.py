@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     human = (f"{res.name}: EMI = {emi.value:+.4f}"
              + (f"  [{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%} CI, B={ci.n_resamples})" if ci else "")
              + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
-             + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]))
+             + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]) + warning_lines(ev.result))
     emit(out, args, human)
     return 0
 
@@ -117,3 +117,8 @@ def saturation_note(emis: list[Any]) -> str:
     return (f"\n  note: {len(hit)} of {len(emis)} EMI values have an MI at the estimator's ceiling "
             f"({hit[0].ceiling:.3f} nats at n = {hit[0].n}; InfoNCE's is ln n): the MI exceeds what n samples can "
             "certify, so compare those EMIs only between splits of equal size (docs/estimators.md)")
+
+
+def warning_lines(result: Any) -> str:
+    """The readers' warnings (data kept on request: ``--allow-empty-answers``, ``--allow-mixed-visual``), a line each."""
+    return "".join(f"\n  warning: {w}" for w in result.warnings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mllmshift.cli._common import add_pipeline_args, add_reader_args, emit, eval_config_from_args, read_args_split
-from mllmshift.cli.emi import estimator_line, evaluate_args, saturation_note
+from mllmshift.cli.emi import estimator_line, evaluate_args, saturation_note, warning_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
         if r.partial:
             lines.append(f"  partial: {'; '.join(r.notes)}")
     lines.append(f"bound form: {cfg.bound_form}; {estimator_line(cfg)}"
-                 + saturation_note([emi_id] + [r.shifted.emi for r in result.scenarios]))
+                 + saturation_note([emi_id] + [r.shifted.emi for r in result.scenarios]) + warning_lines(result))
     emit({**result.to_json(), **identity}, args, "\n".join(lines))
     return 0

@@ -121,13 +121,12 @@ def read_field(path: Path, field: str, modality: str) -> list[Any]:
 def run_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from mllmshift.components import Component, build_component
-    from mllmshift.encoders.pipeline import encoder_record
+    from mllmshift.encoders.pipeline import build_encoder, encoder_record
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.io.atomic import atomic_open, atomic_write_text
 
-    encoder = build_component("encoder", Component(args.encoder, parse_key_values(args.option, "--encoder-option")),
-                              allowed=args.allow_plugin)
+    encoder = build_encoder(args.encoder, allowed=args.allow_plugin,
+                            **parse_key_values(args.option, "--encoder-option"))
     items = read_field(args.input, args.field, encoder.modality)
     progress = not args.quiet
     if args.no_cache:

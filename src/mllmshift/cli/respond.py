@@ -119,13 +119,16 @@ def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None
                 fmt = "llava" if "prompt" in first else "llava-questions"
             else:
                 fmt = "jsonl"
+    # answering needs only questions and images: a question without an image is asked as text, and
+    # answers already in the file are ignored, so neither check of mllmshift.io.checks applies here
+    lenient = {"allow_empty": True, "allow_mixed_visual": True}
     if fmt == "jsonl":
-        return read_canonical(path, name=name)
+        return read_canonical(path, name=name, **lenient)
     if fmt == "llava-questions":
-        return read_llava(None, questions=path, image_folder=image_folder, name=name or path.stem)
+        return read_llava(None, questions=path, image_folder=image_folder, name=name or path.stem, **lenient)
     if fmt == "llava":
-        return read_llava(path, name=name or path.stem)
-    return read_hf(path, name=name)
+        return read_llava(path, name=name or path.stem, **lenient)
+    return read_hf(path, name=name, **lenient)
 
 
 def dataset_files(data: Path) -> list[tuple[str, Path]]:

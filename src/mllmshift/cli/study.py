@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--bootstrap", type=int, metavar="B", help="override the bootstrap resamples")
     p.add_argument("--n-estimators", type=int, metavar="K", help="override the number of ensemble estimators")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small studies)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the config's, else $MLLMSHIFT_THREADS, else "
+                   "chosen from the CPUs this process may use and the load beside it)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of another config in --out (cached stages that still apply are reused)")
     p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
@@ -97,6 +98,7 @@ def headline(result: Any, out: Path) -> str:
     if s.get("n_sign_unstable"):
         lines.append(f"  EMID sign not stable in {s['n_sign_unstable']} scenario(s): "
                      + ", ".join(s["sign_unstable"][:6]) + (" …" if s["n_sign_unstable"] > 6 else ""))
+    lines.extend(f"  warning: {w}" for w in result.warnings)
     lines.append(f"  wall time {result.run.get('wall_s', '?')} s")
     return "\n".join(lines)
 

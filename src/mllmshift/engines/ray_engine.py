@@ -66,18 +66,21 @@ class Embedder:
     """A Ray Data actor: the configured encoders, built once; a batch of rows in, their embeddings out."""
 
     def __init__(self, cfg: dict[str, Any], fusion: str, cache_dir: str | None) -> None:
-        from mllmshift.evaluation.embedding import compute_settings, open_cache
+        from mllmshift.evaluation.embedding import open_cache
+        from mllmshift.evaluation.pipeline import run_threads
 
         self.cfg = EvalConfig.from_dict(cfg)
         self.encoders, self.fusion, self.cache = Encoders(self.cfg), fusion, open_cache(cache_dir)
-        self.settings = compute_settings
+        self.threads = run_threads(self.cfg)  # chosen once per actor, on the worker's CPUs and load
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        from mllmshift.devices import using_device
         from mllmshift.encoders.pipeline import embed_split
+        from mllmshift.threads import thread_limits
 
         samples = [Sample(**json.loads(str(text))) for text in batch["sample"]]
         split = Split("batch", samples)
-        with self.settings(self.cfg):
+        with thread_limits(self.threads), using_device(self.cfg.device):
             image = self.encoders.image if split.has_images else None
             e = embed_split(split, self.encoders.text, image, fusion=self.fusion, cache=self.cache)
         out: dict[str, Any] = {"row": batch["row"], "visual_source": np.array([e.metadata["visual_source"] or ""]

@@ -7,9 +7,11 @@
 from mllmshift.estimators.base import DivergenceEstimator, EstimatorOptionError, MIEstimator, TwoSampleTest
 from mllmshift.registry import Registry
 
-mi_estimators: Registry[type[MIEstimator]] = Registry("MI estimator")
-divergence_estimators: Registry[type[DivergenceEstimator]] = Registry("divergence estimator")
-two_sample_tests: Registry[type[TwoSampleTest]] = Registry("two-sample test")
+mi_estimators: Registry[type[MIEstimator]] = Registry("MI estimator", plugin_kind="mi_estimators", base=MIEstimator)
+divergence_estimators: Registry[type[DivergenceEstimator]] = Registry(
+    "divergence estimator", plugin_kind="divergences", base=DivergenceEstimator)
+two_sample_tests: Registry[type[TwoSampleTest]] = Registry(
+    "two-sample test", plugin_kind="two_sample_tests", base=TwoSampleTest)
 
 mi_estimators.register("club", "mllmshift.estimators.mi.club:CLUB",
                        description="Gaussian variational CLUB upper bound (Cheng et al., 2020), the paper's (--paper)")

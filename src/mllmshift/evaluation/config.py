@@ -51,12 +51,14 @@ def renamed_fields(names: Mapping[str, str], *, path: str | os.PathLike[str] | N
                    lines: Mapping[str, int] | None = None) -> Iterator[None]:
     """Re-raise a :class:`ConfigError` from the block with the field as the user wrote it (a flag such as
     ``--bootstrap``, or a YAML field such as ``bootstrap.n_resamples`` with its line in ``path``)."""
+    from mllmshift.io.yaml_strict import YamlDocument
+
     try:
         yield
     except ConfigError as err:
         name = names.get(err.field or "", err.field)
-        raise DataError(err.message, path=path if path is not None else err.path,
-                        line=(lines or {}).get(name or ""), field=name) from None
+        line = None if name is None else YamlDocument(None, lines or {}).line_of(name)
+        raise DataError(err.message, path=path if path is not None else err.path, line=line, field=name) from None
 
 
 def _int(value: Any, name: str, low: int) -> int:
@@ -94,8 +96,12 @@ class EvalConfig:
         device: where encoders, estimator training and scoring run: ``cpu`` (default), ``cuda`` or ``auto``
             (CUDA when torch sees one); results agree across devices within float tolerance (docs/scale.md).
         seed: seed of estimator training, bootstrap and seeded divergences.
-        threads: torch CPU threads during the run (None: torch's default); does not change the numbers.
-        plugins: modules allowed to provide ``module:Class`` components.
+        threads: CPU threads of the run (torch, BLAS, OpenMP; None: :func:`mllmshift.threads.choose_threads`
+            picks them from the usable CPUs and the load); does not change the numbers.
+        plugins: modules allowed to provide ``module:Class`` components (the allow-list of
+            :func:`mllmshift.plugins.load_plugin`; packages declaring a ``mllmshift.<kind>`` entry point need
+            no entry). A plugin component is checked (allowed, not stdlib, a subclass of its base) when the
+            config is built, so a refused one fails before anything runs.
     """
 
     text_encoder: Component = Component(DEFAULT_TEXT_ENCODER)
@@ -116,13 +122,16 @@ class EvalConfig:
     plugins: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        if isinstance(self.plugins, str) or not all(isinstance(p, str) and p for p in self.plugins):
+            raise ConfigError(f"expected a list of module names, got {self.plugins!r}", field="plugins")
+        object.__setattr__(self, "plugins", tuple(self.plugins))
         for name, kind in _COMPONENTS.items():
             value = getattr(self, name)
             if value is None and name == "image_encoder":
                 continue
             try:
                 comp = Component.of(value)
-                check_name(kind, comp.name)
+                check_name(kind, comp.name, allowed=self.plugins)
             except MllmshiftError as err:
                 raise ConfigError(str(err), field=name) from None
             object.__setattr__(self, name, comp)
@@ -165,9 +174,6 @@ class EvalConfig:
             raise ConfigError(f"must be < 2**63, got {self.seed}", field="seed")
         if self.threads is not None:
             _int(self.threads, "threads", 1)
-        if isinstance(self.plugins, str) or not all(isinstance(p, str) and p for p in self.plugins):
-            raise ConfigError(f"expected a list of module names, got {self.plugins!r}", field="plugins")
-        object.__setattr__(self, "plugins", tuple(self.plugins))
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -8,22 +8,21 @@ says whether two splits' inputs X are built alike (so their MI terms compare). T
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mllmshift.components import build_component
+from mllmshift.components import Component
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.evaluation.config import EvalConfig
-from mllmshift.progress import BarProgress, Progress, tracked
+from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import stable_hash
 from mllmshift.records import Split
 
@@ -41,32 +40,6 @@ def open_cache(cache_dir: str | os.PathLike[str] | None) -> EmbeddingCache | Non
     return None if cache_dir is None else EmbeddingCache(cache_dir)
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` torch CPU threads (None: leave torch's setting), restoring it after."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def compute_settings(cfg: EvalConfig) -> Iterator[str]:
-    """Run the block with ``cfg``'s torch threads and device (:func:`mllmshift.devices.using_device`);
-    yields the resolved device (``cpu`` or ``cuda``), which results record."""
-    from mllmshift.devices import using_device
-
-    with torch_threads(cfg.threads), using_device(cfg.device) as device:
-        yield device
-
-
 @dataclass
 class Encoders:
     """The configured encoders, built on first use (an image encoder only when a split has images)."""
@@ -78,14 +51,21 @@ class Encoders:
     @property
     def text(self) -> Encoder:
         if self._text is None:
-            self._text = build_component("encoder", self.cfg.text_encoder, allowed=self.cfg.plugins)
+            self._text = self._build(self.cfg.text_encoder)
         return self._text
 
     @property
     def image(self) -> Encoder | None:
         if self._image is None and self.cfg.image_encoder is not None:
-            self._image = build_component("encoder", self.cfg.image_encoder, allowed=self.cfg.plugins)
+            self._image = self._build(self.cfg.image_encoder)
         return self._image
+
+    def _build(self, comp: Component) -> Encoder:
+        """``build_encoder(name, **options)``: ``normalize`` and ``threads`` are options like any other, and
+        options the encoder does not take are a located error before anything loads."""
+        from mllmshift.encoders.pipeline import build_encoder
+
+        return build_encoder(comp.name, allowed=self.cfg.plugins, **dict(comp.options))
 
     def key(self, split: Split) -> str:
         """A hash of what embedding ``split`` depends on: its content, the encoders it uses and its fusion."""
@@ -122,7 +102,7 @@ def embed_split(split: Split, encoders: Encoders, cache: EmbeddingCache | None,
         return store.load(split.name, split_fusion(split, encoders.cfg), key=encoders.key(split))
     image = encoders.image if split.has_images else None
     return embed(split, encoders.text, image, fusion=split_fusion(split, encoders.cfg), cache=cache,
-                 progress=isinstance(progress, BarProgress))
+                 progress=progress is not None)
 
 
 def embed_splits(splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,

@@ -22,8 +22,9 @@ this module holds steps 3 and 4, the records results keep, and :func:`evaluate`,
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.errors import MllmshiftError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.evaluation.config import EvalConfig
-from mllmshift.evaluation.embedding import Encoders, comparable, compute_settings, embed_splits
+from mllmshift.evaluation.embedding import Encoders, comparable, embed_splits
 from mllmshift.evaluation.estimation import Ensemble, build_divergence, get_estimators
 from mllmshift.evaluation.results import ScenarioResult, SplitResult, StudyResult
 from mllmshift.evaluation.scenarios import ScenarioSpec
@@ -51,6 +52,7 @@ from mllmshift.metrics import (
 from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import derive_seed, environment
 from mllmshift.records import Split
+from mllmshift.threads import ThreadChoice, choose_threads, thread_limits
 
 SEED_DERIVATION = ("derive_seed(seed, 'emi', split) and derive_seed(seed, 'emid', id, scenario) for the bootstrap; "
                    "derive_seed(seed, 'estimator', k) for ensemble member k of K > 1 (seed itself for K = 1); "
@@ -173,10 +175,40 @@ class Evaluation:
     embedded: tuple[EmbeddedSplit, ...]
 
 
+def run_threads(cfg: EvalConfig, progress: Progress | None = None) -> ThreadChoice:
+    """The CPU threads of one run: ``cfg.threads``, else :func:`mllmshift.threads.choose_threads` (the environment,
+    the usable CPUs and the load); said on the progress stream. Every run computes inside
+    ``thread_limits(run_threads(cfg))``, once, so encoders and estimators built in it follow that count."""
+    choice = choose_threads(cfg.threads)
+    if progress is not None:
+        progress.say(f"threads: {choice.describe()}")
+    return choice
+
+
+@contextlib.contextmanager
+def compute_settings(cfg: EvalConfig, progress: Progress | None = None) -> Iterator[tuple[ThreadChoice, str]]:
+    """Run the block inside ``thread_limits(run_threads(cfg))`` on the device ``cfg.device`` names
+    (:func:`mllmshift.devices.using_device`); yields the thread choice and the resolved device (``cpu`` or
+    ``cuda``), which results record. Every entry point of the pipeline (this module's :func:`evaluate`, the
+    study runner, ``mllmshift embed`` and the Ray engine's actors) computes inside it."""
+    from mllmshift.devices import using_device
+
+    threads = run_threads(cfg, progress)
+    with thread_limits(threads), using_device(cfg.device) as device:
+        yield threads, device
+
+
+def split_warnings(splits: Sequence[Split]) -> tuple[str, ...]:
+    """The readers' warnings of every split (``metadata["warnings"]``: data kept on request, e.g. empty answers
+    with ``allow_empty`` or a partly missing visual input with ``allow_mixed_visual``), each naming its split."""
+    return tuple(f"{s.name}: {w}" for s in splits for w in dict(s.metadata).get("warnings", ()))
+
+
 def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig, *,
              cache: EmbeddingCache | None = None, progress: Progress | None = None, title: str = "",
              sample_log: str | os.PathLike[str] | None = None, store: EmbeddingStore | None = None) -> Evaluation:
-    """Embed, fit (or load) the estimators and evaluate the ID split against every scenario.
+    """Embed, fit (or load) the estimators and evaluate the ID split against every scenario, on the threads
+    :func:`run_threads` chooses and the device ``cfg.device`` names (:func:`compute_settings`).
 
     ``sample_log``: a folder for ``<split>.jsonl`` per-sample rows (:mod:`mllmshift.evaluation.samples`).
     ``store``: take the embeddings from this :class:`~mllmshift.encoders.store.EmbeddingStore` (written by
@@ -186,9 +218,10 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise MllmshiftError(f"split names must be unique; repeated: {', '.join(dup)}")
+    splits = [id_split, *(s.split for s in scenarios)]
     encoders = Encoders(cfg)
-    with compute_settings(cfg) as device:
-        embedded = embed_splits([id_split, *(s.split for s in scenarios)], encoders, cache, progress, store)
+    with compute_settings(cfg, progress) as (threads, device):
+        embedded = embed_splits(splits, encoders, cache, progress, store)
         id_e = embedded[0]
         if id_e.response is None or id_e.reference is None:
             raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
@@ -199,13 +232,14 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
                         tracked(list(zip(scenarios, embedded[1:])), progress, "scenarios", len(scenarios),
                                 "scenario"))
         if sample_log is not None:
-            write_sample_logs(sample_log, [id_split, *(s.split for s in scenarios)], embedded, ensemble.members)
+            write_sample_logs(sample_log, splits, embedded, ensemble.members)
     result = StudyResult(
         title=title, config=cfg, id=id_result, scenarios=results,
         seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(device),
         encoders=encoders.info(), estimator=dict(ensemble.info),
         data={"id": {"name": id_split.name, "n": len(id_split), "source": dict(id_split.metadata).get("source")},
-              "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)})
+              "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)},
+        threads=threads.to_dict(), warnings=split_warnings(splits))
     return Evaluation(result, ensemble, tuple(embedded))
 
 

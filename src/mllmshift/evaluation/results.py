@@ -11,7 +11,9 @@ Results stay typed until the last moment; ``results.json``, ``scenarios.csv``, t
   **sign stability**: every ensemble member gives EMID the sign of the point value *and* the interval
   excludes 0 on that side;
 - :class:`StudyResult`: the ID result, the scenario results, correlations, judge scores, the config,
-  seeds, versions and run information.
+  seeds, versions, the CPU threads the run chose (:meth:`mllmshift.threads.ThreadChoice.to_dict`), the
+  readers' warnings about data kept on request (empty answers with ``allow_empty``, a partly missing
+  visual input with ``allow_mixed_visual``; each names its split) and run information.
 
 Each has ``to_json()`` (strict JSON: non-finite numbers become null) and ``to_row()`` (one flat CSV row);
 ``from_json()`` reads ``to_json()`` back.
@@ -191,6 +193,8 @@ class StudyResult:
     estimator: Mapping[str, Any] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)
     run: Mapping[str, Any] = field(default_factory=dict)
+    threads: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
     schema: str = SCHEMA
 
     def scenario(self, name: str) -> ScenarioResult:
@@ -221,12 +225,13 @@ class StudyResult:
         return replace(self, **changes)
 
     def provenance(self) -> dict[str, Any]:
-        """What made the numbers: the config, seeds, versions, platform, encoders, estimators and data."""
+        """What made the numbers: the config, seeds, versions, platform, threads, encoders, estimators and data
+        (with the readers' warnings about it)."""
         env = self.environment
         return clean({"config": {"eval": self.config.to_dict(), **self.study}, "seeds": self.seeds,
                       "versions": env.get("versions", {}), "python": env.get("python"), "platform": env.get("platform"),
-                      "device": env.get("device"),
-                      "encoders": self.encoders, "estimator": self.estimator, "data": self.data})
+                      "device": env.get("device"), "threads": self.threads, "encoders": self.encoders,
+                      "estimator": self.estimator, "data": self.data, "warnings": list(self.warnings)})
 
     def to_json(self) -> dict[str, Any]:
         return clean({"schema": self.schema, "title": self.title, **self.provenance(), "id": self.id.to_json(),
@@ -257,5 +262,5 @@ class StudyResult:
                    correlations=d.get("correlations") or {}, judge=d.get("judge") or {}, seeds=d.get("seeds") or {},
                    environment={k: d.get(k) for k in ("versions", "python", "platform", "device")},
                    encoders=d.get("encoders") or {}, estimator=d.get("estimator") or {}, data=d.get("data") or {},
-                   run=d.get("run") or {})
+                   run=d.get("run") or {}, threads=d.get("threads") or {}, warnings=tuple(d.get("warnings") or ()))
 

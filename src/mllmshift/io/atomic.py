@@ -48,3 +48,55 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class Outputs:
+    """The files (and folders) one command creates, removed again if the command fails.
+
+    Use as ``with Outputs() as outs: outs.write_bytes(path, data)`` or ``outs.claim(path)`` before
+    writing ``path`` some other way (atomically). If the block raises, every file claimed in it is
+    deleted and every folder it created is removed again when empty, so a failed command leaves
+    nothing partial behind. Files that existed before are never deleted.
+    """
+
+    def __init__(self) -> None:
+        self._files: list[Path] = []
+        self._dirs: list[Path] = []
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            return
+        for f in reversed(self._files):
+            f.unlink(missing_ok=True)
+        for d in reversed(self._dirs):
+            try:
+                d.rmdir()
+            except OSError:  # not empty (someone else's files), or already gone
+                pass
+
+    def mkdir(self, folder: str | os.PathLike[str]) -> Path:
+        """Create ``folder`` and its missing parents, remembering the ones created here."""
+        p = Path(folder)
+        missing = [q for q in (p, *p.parents) if not q.exists()]
+        p.mkdir(parents=True, exist_ok=True)
+        self._dirs.extend(reversed(missing))
+        return p
+
+    def claim(self, path: str | os.PathLike[str]) -> Path:
+        """Register ``path`` (not there yet) as this command's output; create its folder."""
+        p = Path(path)
+        self.mkdir(p.parent)
+        if not p.exists():
+            self._files.append(p)
+        return p
+
+    def write_bytes(self, path: str | os.PathLike[str], data: bytes) -> Path:
+        p = self.claim(path)
+        atomic_write_bytes(p, data)
+        return p
+
+    def write_text(self, path: str | os.PathLike[str], text: str) -> Path:
+        return self.write_bytes(path, text.encode("utf-8"))

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError, MissingDependencyError
-from mllmshift.io.rows import column_mapping, samples_from_rows, store_image_bytes
+from mllmshift.io.rows import column_mapping, split_from_rows, store_image_bytes
 from mllmshift.records import Split
 
 __all__ = ["read_hf", "store_image_bytes"]
-
 
 
 def _rows(path: Path, split: str | None) -> tuple[list[str], Iterator[dict[str, Any]]]:
@@ -60,13 +59,19 @@ def read_hf(
     split: str | None = None,
     name: str | None = None,
     image_dir: str | os.PathLike[str] | None = None,
+    allow_empty: bool = False,
+    allow_mixed_visual: bool = False,
 ) -> Split:
-    """Read a saved ``datasets`` dataset (folder) or a Parquet file into a :class:`Split`."""
+    """Read a saved ``datasets`` dataset (folder) or a Parquet file into a :class:`Split`.
+
+    Rows are numbered from 1 in errors; the checks of :mod:`mllmshift.io.checks` apply.
+    """
     p = Path(path)
     if not p.exists():
         raise DataError("file not found", path=p)
     names, rows = _rows(p, split)
     mapping = column_mapping(columns, names, p)
     img_dir = Path(image_dir) if image_dir is not None else p.parent / f".{p.name}.images"
-    samples = samples_from_rows(rows, names, mapping, p, img_dir)
-    return Split(name or p.stem, tuple(samples), {"format": "hf", "source": str(p), "split": split})
+    return split_from_rows(name or p.stem, rows, names, mapping, p, img_dir,
+                           {"format": "hf", "source": str(p), "split": split}, allow_empty=allow_empty,
+                           allow_mixed_visual=allow_mixed_visual)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
-from mllmshift.io.rows import column_mapping, samples_from_rows
+from mllmshift.io.rows import column_mapping, split_from_rows
 from mllmshift.records import Split
 
 
@@ -46,7 +46,8 @@ def _absent_nan(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_memory(data: Any, *, name: str = "data", columns: Mapping[str, str] | None = None,
-                image_dir: str | os.PathLike[str] | None = None) -> Split:
+                image_dir: str | os.PathLike[str] | None = None, allow_empty: bool = False,
+                allow_mixed_visual: bool = False) -> Split:
     """A split from a list of dicts, a ``pandas.DataFrame`` or a ``datasets.Dataset`` (see the module docstring).
 
     ``image_dir``: where image values that are not paths (PIL images, bytes) are written once.
@@ -65,5 +66,6 @@ def read_memory(data: Any, *, name: str = "data", columns: Mapping[str, str] | N
         raise DataError(f"cannot read a {type(data).__name__}: give a path, a list of dicts, a pandas DataFrame or "
                         "a Hugging Face Dataset")
     mapping = column_mapping(columns, names, where)
-    samples = samples_from_rows(rows, names, mapping, where, None if image_dir is None else Path(image_dir))
-    return Split(name, samples, {"format": "memory", "source": where})
+    return split_from_rows(name, rows, names, mapping, where, None if image_dir is None else Path(image_dir),
+                           {"format": "memory", "source": where}, allow_empty=allow_empty,
+                           allow_mixed_visual=allow_mixed_visual)

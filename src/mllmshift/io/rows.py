@@ -6,7 +6,8 @@ name when one exists; ``id`` and ``question`` are required. Other columns with p
 sample's metadata. Image columns may hold a path, or an image value (a PIL image or a
 ``{"bytes": ..., "path": ...}`` dict, as ``datasets`` gives), which is written once to ``image_dir``
 under its content hash so the rest of the pipeline sees paths. Errors name the source, the row (as the
-line) and the column.
+line) and the column. The split then passes the readers' checks (:mod:`mllmshift.io.checks`: ids,
+empty answers, one visual input), with the same opt-ins.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
-from mllmshift.records import Sample
+from mllmshift.io.checks import Origin, finish_split, sample_id
+from mllmshift.records import Sample, Split
 
 FIELDS = ("id", "question", "response", "reference", "image", "image_text")
 REQUIRED = ("id", "question")
@@ -75,11 +77,17 @@ def store_image_bytes(data: bytes, image_dir: Path) -> str:
     return str(out)
 
 
-def samples_from_rows(rows: Iterable[Mapping[str, Any]], names: Sequence[str], mapping: Mapping[str, str],
-                      where: str | os.PathLike[str], image_dir: Path | None) -> tuple[Sample, ...]:
-    """One sample per row (see the module docstring); ``image_dir`` None refuses image values that are not paths."""
+def split_from_rows(name: str, rows: Iterable[Mapping[str, Any]], names: Sequence[str], mapping: Mapping[str, str],
+                    where: str | os.PathLike[str], image_dir: Path | None, metadata: Mapping[str, Any], *,
+                    allow_empty: bool = False, allow_mixed_visual: bool = False) -> Split:
+    """One sample per row (see the module docstring), checked by :func:`mllmshift.io.checks.finish_split`.
+
+    ``image_dir`` None refuses image values that are not paths; ``allow_empty`` / ``allow_mixed_visual``
+    are the readers' opt-ins (recorded as warnings in the split's metadata).
+    """
     used = {c for f, c in mapping.items() if f != "metadata"}
     samples: list[Sample] = []
+    origins: list[Origin] = []
     seen: dict[str, int] = {}
     for row_no, row in enumerate(rows, start=1):
         values: dict[str, Any] = {}
@@ -89,7 +97,7 @@ def samples_from_rows(rows: Iterable[Mapping[str, Any]], names: Sequence[str], m
             if v is None and field in REQUIRED:
                 raise DataError("missing", path=where, line=row_no, field=col)
             values[field] = v
-        sid = str(values["id"])
+        sid = sample_id(values["id"], path=where, line=row_no, field=mapping["id"])
         if sid in seen:
             raise DataError(f"duplicate id '{sid}' (first in row {seen[sid]})", path=where, line=row_no,
                             field=mapping["id"])
@@ -110,9 +118,11 @@ def samples_from_rows(rows: Iterable[Mapping[str, Any]], names: Sequence[str], m
         samples.append(Sample(id=sid, question=values["question"], response=values["response"],
                               reference=values["reference"], image=values["image"],
                               image_text=values["image_text"], metadata=metadata))
+        origins.append(Origin(where, row_no, {f: (where, row_no, mapping[f]) for f in FIELDS}))
     if not samples:
         raise DataError("no rows", path=where)
-    return tuple(samples)
+    return finish_split(name, samples, origins, metadata, allow_empty=allow_empty,
+                        allow_mixed_visual=allow_mixed_visual)
 
 
 def _is_pil_image(value: Any) -> bool:

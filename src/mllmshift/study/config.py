@@ -17,14 +17,16 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
                                           # instead of train; n_estimators: an ensemble of K seeds
     bound: {form: scale-adjusted, entropy_scale: null, divergence: auto}   # auto: rjsd < 1,000 points, else
                                                                            # classifier-jsd; rjsd is the paper's
-    bootstrap: {n_resamples: 1000, confidence: 0.95}
+    bootstrap: {n_resamples: 1000, confidence: 0.95, scheme: auto}   # scheme: multinomial | poisson | auto
     correlation: {n_resamples: 1000}
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score
     preset: null                          # or {name: llava_bench, options: {...}} to build id + scenarios
-    threads: null                         # torch CPU threads during the run (1 is fastest for small studies)
+    threads: null                         # CPU threads of the run; null: mllmshift.threads.choose_threads()
     plugins: []                           # modules allowed to provide module:Class components
+    device: cpu                           # auto | cpu | cuda: encoders, estimator training and scoring
+    engine: {name: local}                 # or {name: ray, address: ray://head:10001, concurrency: 2} (docs/scale.md)
 
-The encoders, estimator, bound, bootstrap, seed, threads and plugins keys make the study's
+The encoders, estimator, bound, bootstrap, seed, threads, device and plugins keys make the study's
 :class:`~mllmshift.evaluation.config.EvalConfig` (``StudyConfig.eval``), the one config every verb
 uses; the rest is study-only. Relative paths are resolved against the config file's folder. Every
 malformed value raises a :class:`~mllmshift.errors.DataError` naming the file, the line and the field
@@ -42,7 +44,6 @@ from typing import Any
 
 from mllmshift.components import Component
 from mllmshift.engines import EngineConfig
-from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.provenance import stable_hash
 
@@ -89,23 +90,12 @@ class StudyConfig:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> StudyConfig:
-        """Read and validate a YAML config file."""
-        import yaml
+        """Read and validate a YAML config file (UTF-8, no duplicate keys: :mod:`mllmshift.io.yaml_strict`)."""
+        from mllmshift.io.yaml_strict import load_yaml
 
         p = Path(path)
-        if not p.is_file():
-            raise DataError("config file not found", path=p)
-        text = p.read_text(encoding="utf-8")
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            raise DataError(f"bad YAML: {getattr(err, 'problem', err)}", path=p,
-                            line=None if mark is None else mark.line + 1) from None
-        from mllmshift.study.config_parser import line_index
-
-        return cls.from_dict(data, base_dir=p.parent, source=p, lines=line_index(node))
+        doc = load_yaml(p, "config file")
+        return cls.from_dict(doc.data, base_dir=p.parent, source=p, lines=doc.lines)
 
     @classmethod
     def from_dict(cls, data: Any, *, base_dir: str | os.PathLike[str] = ".", source: str | os.PathLike[str] | None = None,

@@ -1,9 +1,9 @@
 """Reading a study config mapping (from YAML) into a :class:`~mllmshift.study.config.StudyConfig`.
 
 :class:`Parser` checks every key and value and raises a :class:`~mllmshift.errors.DataError` naming the file,
-the line (from :func:`line_index` of the composed YAML) and the field (``scenarios[2].path``). The keys that set
-:class:`~mllmshift.evaluation.config.EvalConfig` fields are listed in :data:`YAML_FIELDS`; the config's own
-range checks report under those names.
+the line (from the strict YAML reader, :func:`mllmshift.io.yaml_strict.load_yaml`) and the field
+(``scenarios[2].path``). The keys that set :class:`~mllmshift.evaluation.config.EvalConfig` fields are listed
+in :data:`YAML_FIELDS`; the config's own range checks report under those names.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from mllmshift.components import Component
 from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig, renamed_fields
+from mllmshift.io.yaml_strict import YamlDocument
 from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
 from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS
 
@@ -30,40 +31,16 @@ YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image
                "device": "device", "bootstrap_scheme": "bootstrap.scheme"}
 
 
-
-def line_index(node: Any, prefix: str = "") -> dict[str, int]:
-    """Dotted field path (``scenarios[1].path``) → 1-based line, from a composed YAML node tree."""
-    import yaml
-
-    out: dict[str, int] = {}
-    if node is None:
-        return out
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = f"{prefix}.{key.value}" if prefix else str(key.value)
-            out[path] = key.start_mark.line + 1
-            out.update(line_index(value, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            path = f"{prefix}[{i}]"
-            out[path] = item.start_mark.line + 1
-            out.update(line_index(item, path))
-    return out
-
-
 class Parser:
     """Validates a config mapping into a :class:`StudyConfig`, locating every error (file, line, field)."""
 
     def __init__(self, base: Path, source: Path | None, lines: dict[str, int]) -> None:
         self.base, self.source, self.lines = base, source, lines
+        self.doc = YamlDocument(None, lines, None if source is None else str(source))
 
     def error(self, field: str, message: str) -> DataError:
-        line = self.lines.get(field)
-        probe = field
-        while line is None and ("." in probe or "[" in probe):
-            probe = probe[: max(probe.rfind("."), probe.rfind("["))]
-            line = self.lines.get(probe)
-        return DataError(message, path=self.source, line=line, field=field)
+        """An error naming the file, the line of ``field`` (or of the nearest enclosing field) and ``field``."""
+        return self.doc.error(message, field)
 
     def path(self, value: Any, field: str) -> str:
         if not isinstance(value, (str, os.PathLike)) or not str(value):

@@ -27,22 +27,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mllmshift.evaluation.embedding import Encoders, compute_settings, default_cache_dir, open_cache
+from mllmshift.evaluation.embedding import Encoders, default_cache_dir, open_cache
 from mllmshift.evaluation.pipeline import (
     ScenarioContext,
     embedding_record,
     environment_record,
+    compute_settings,
     seed_record,
+    split_warnings,
     write_sample_logs,
 )
 from mllmshift.evaluation.results import StudyResult
-from mllmshift.progress import progress_for
+from mllmshift.progress import Progress, progress_for
 from mllmshift.provenance import environment, stable_hash
 from mllmshift.study import stages
 from mllmshift.study.config import StudyConfig
 from mllmshift.study.plan import StudyPlan, plan_from_config
 from mllmshift.study.state import StageLog, StudyState
 from mllmshift.study.stats import correlation_tables
+from mllmshift.threads import ThreadChoice
 from mllmshift.vocab import GROUPS
 
 _DEFAULT_CACHE = object()
@@ -94,14 +97,16 @@ class StudyRunner:
         return self._plan
 
     def run(self) -> StudyRun:
+        """Every stage on the CPU threads and device of :func:`~mllmshift.evaluation.pipeline.compute_settings` (chosen once)."""
         self.state.claim(self.cfg.fingerprint(), self.cfg.to_dict(), overwrite=self.overwrite)
-        with compute_settings(self.cfg.eval) as device:
-            return self._run(device)
+        with compute_settings(self.cfg.eval) as (threads, device):
+            self.say(f"threads: {threads.describe()}")
+            return self._run(progress_for(self.progress), threads, device)
 
-    def _run(self, device: str) -> StudyRun:
+    def _run(self, progress: Progress | None, threads: ThreadChoice, device: str) -> StudyRun:
         t0 = time.perf_counter()
         cfg = self.cfg
-        st = stages.Stages(cfg, self.state, self.log, progress_for(self.progress), self.say)
+        st = stages.Stages(cfg, self.state, self.log, progress, self.say)
         plan = self.plan()
         splits = stages.respond(st, [plan.id_split, *(s.split for s in plan.scenarios)])
         encoders = Encoders(cfg.eval)
@@ -121,7 +126,7 @@ class StudyRunner:
             title=cfg.title, config=cfg.eval, id=id_res, scenarios=tuple(scen), study=cfg.study_part(), judge=judge,
             seeds=seed_record(cfg.eval, plan.id_split.name, [s.name for s in plan.scenarios]),
             environment=environment_record(device), encoders=encoders.info(), estimator=dict(ensemble.info),
-            data=self._data(plan, embedded))
+            data=self._data(plan, embedded), threads=threads.to_dict(), warnings=split_warnings(splits))
         columns = sorted({k for scores in judge.values() for k in scores})
         result = result.with_(correlations=correlation_tables(result.rows(), columns, cfg.correlation_resamples,
                                                               cfg.eval.seed, cfg.eval.confidence))
