@@ -126,10 +126,8 @@ def embed_with_ray(splits: Sequence[Split], cfg: EvalConfig, store: EmbeddingSto
             for batch in embedded.iter_batches(batch_size=engine.batch_size * 4, batch_format="numpy"):
                 part = _chunk(split, batch, encoders)
                 writer.append(part)
-                source = part.metadata.get("visual_source")
-                texts += len(part) * (sum(getattr(part, f) is not None for f in _FIELDS[1:])
-                                      + (source == "image_text"))
-                images += len(part) * (source == "image")
+                k_texts, k_images = Throughput.items(part)
+                texts, images = texts + k_texts, images + k_images
             writer.close(encoders.key(split))
             out.append(Throughput(split.name, texts, images, time.perf_counter() - t0))
     return out

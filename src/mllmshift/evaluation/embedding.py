@@ -95,14 +95,21 @@ def embed_split(split: Split, encoders: Encoders, cache: EmbeddingCache | None,
                 progress: Progress | None = None, store: EmbeddingStore | None = None) -> EmbeddedSplit:
     """One split through the encoders (and the cache), fused as :func:`split_fusion` says; with ``store``,
     the split's embeddings on disk instead (streamed; an error unless they were made from this split's
-    content with these encoders: :meth:`Encoders.key`)."""
+    content with these encoders: :meth:`Encoders.key`). With ``progress``, says its :class:`Throughput` line
+    (texts/s, images/s) when embedded here."""
+    import time
+
     from mllmshift.encoders.pipeline import embed_split as embed
 
     if store is not None:
         return store.load(split.name, split_fusion(split, encoders.cfg), key=encoders.key(split))
     image = encoders.image if split.has_images else None
-    return embed(split, encoders.text, image, fusion=split_fusion(split, encoders.cfg), cache=cache,
-                 progress=progress is not None)
+    t0 = time.perf_counter()
+    e = embed(split, encoders.text, image, fusion=split_fusion(split, encoders.cfg), cache=cache,
+              progress=progress is not None)
+    if progress is not None:
+        progress.say(Throughput.of(e, time.perf_counter() - t0).line())
+    return e
 
 
 def embed_splits(splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
@@ -114,12 +121,24 @@ def embed_splits(splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCa
 
 @dataclass(frozen=True)
 class Throughput:
-    """What embedding one split into a store took: texts and images embedded (cached ones included), seconds."""
+    """What embedding one split took: texts and images embedded (cached ones included), seconds."""
 
     split: str
     texts: int
     images: int
     seconds: float
+
+    @staticmethod
+    def items(e: EmbeddedSplit) -> tuple[int, int]:
+        """(texts, images) behind ``e``'s rows: a text per row of each text field (questions, responses,
+        references, captions standing in for images), an image per row when X's visual part is images."""
+        source = e.metadata.get("visual_source")
+        fields = sum(a is not None for a in (e.x_text, e.response, e.reference)) + (source == "image_text")
+        return len(e) * fields, len(e) * (source == "image")
+
+    @classmethod
+    def of(cls, e: EmbeddedSplit, seconds: float) -> Throughput:
+        return cls(e.name, *cls.items(e), seconds)
 
     def line(self) -> str:
         rate = lambda k: k / self.seconds if self.seconds > 0 else float("inf")  # noqa: E731
@@ -155,9 +174,8 @@ def embed_to_store(split: Split, encoders: Encoders, cache: EmbeddingCache | Non
             e = embed(Split(split.name, [part[i] for i in order], split.metadata), encoders.text, image,
                       fusion=fusion, cache=cache)
             e = e.subset(np.argsort(order))
-            texts += len(part) * sum(a is not None for a in (e.x_text, e.response, e.reference)) + (
-                len(part) if e.metadata.get("visual_source") == "image_text" else 0)
-            images += len(part) if e.metadata.get("visual_source") == "image" else 0
+            k_texts, k_images = Throughput.items(e)
+            texts, images = texts + k_texts, images + k_images
             if pending is not None:
                 pending.result()
             pending = pool.submit(writer.append, e)

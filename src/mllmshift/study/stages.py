@@ -100,7 +100,7 @@ def embed(st: Stages, splits: Sequence[Split], encoders: Encoders,
             out.append(st.state.load_embedded(path, s.name))
             st.log.hit("embed", True)
             continue
-        e = embed_split(s, encoders, cache)
+        e = embed_split(s, encoders, cache, st.progress)
         st.state.save_embedded(path, e)
         out.append(e)
         st.log.hit("embed", False)
