@@ -5,7 +5,7 @@ builds a network inside it and is not told a device explicitly (estimators, enco
 :func:`current_device`. The setting is a context variable, so it is scoped to the block (and the thread or
 task) that set it, never process-wide. Outside any block it is the CPU, so results are those of the CPU
 path unless a caller asks for a GPU. ``auto`` means CUDA when torch sees one, else the CPU; ``cuda``
-without one is an error, not a silent fallback.
+without one is a :class:`~mllmshift.errors.DataError` naming the field ``device``, not a silent fallback.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
+
+from mllmshift.errors import DataError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -25,12 +27,12 @@ def resolve_device(name: str) -> str:
 
     base = name.split(":", 1)[0]
     if base not in DEVICES:
-        raise ValueError(f"unknown device {name!r}; choose from {', '.join(DEVICES)} (or cuda:N)")
+        raise DataError(f"unknown device {name!r}; choose from {', '.join(DEVICES)} (or cuda:N)", field="device")
     if base == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if base == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but torch sees no CUDA device "
-                         f"(torch {torch.__version__}); use --device cpu or auto")
+        raise DataError(f"{name!r} was asked for (--device, or device: in a study config), but torch sees no CUDA "
+                        f"device on this machine (torch {torch.__version__}); use cpu or auto", field="device")
     return name
 
 

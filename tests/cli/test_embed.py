@@ -57,3 +57,16 @@ def test_a_store_of_other_data_is_refused(tmp_path, capsys):
     assert "embedded from other data" in capsys.readouterr().err
     with pytest.raises(DataError, match="no split 'nope'"):
         EmbeddingStore(store).entry("nope")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_and_a_bad_engine_value_are_located_errors(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 30, 0, 0.0)
+    assert main(["emi", str(a), *FAST_PAPER, "--device", "cuda"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "field 'device'" in err and "no CUDA device" in err and "Traceback" not in err
+    out = tmp_path / "emb"
+    assert main(["embed", str(a), "--out", str(out), "--text-encoder", "hashing-bow", "--no-cache", "--engine", "ray",
+                 "--ray-concurrency", "0"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "field '--ray-concurrency': must be an integer >= 1, got 0" in err and not out.exists()

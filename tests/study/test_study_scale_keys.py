@@ -29,10 +29,24 @@ def test_engine_device_and_scheme_keys(tmp_path):
     assert back.engine == ray.engine and back.eval.device == "auto"
 
 
-@pytest.mark.parametrize("extra, field", [({"engine": {"name": "spark"}}, "engine"),
-                                          ({"engine": {"name": "ray", "gpus": 2}}, "engine"),
-                                          ({"device": "tpu"}, "device")])
-def test_bad_scale_keys_are_located(tmp_path, extra, field):
+@pytest.mark.parametrize("lines, field, line, says", [
+    (["engine:", "  name: spark"], "engine.name", 4, "expected one of local, ray"),
+    (["engine: {name: ray, gpus: 2}"], "engine.gpus", 3, "unknown key"),
+    (["engine:", "  name: ray", "  concurrency: 0"], "engine.concurrency", 5, "must be >= 1"),
+    (["engine:", "  name: ray", "  batch_size: many"], "engine.batch_size", 5, "expected an integer"),
+    (["engine:", "  name: ray", "  address: 7"], "engine.address", 5, "expected a Ray address"),
+    (["device: tpu"], "device", 3, "tpu"),
+])
+def test_bad_scale_keys_name_file_line_and_field(tmp_path, lines, field, line, says):
+    for name in ("id", "shift"):
+        (tmp_path / f"{name}.jsonl").write_text('{"id": 1, "question": "q", "response": "r", "reference": "r"}\n')
+    path = tmp_path / "study.yaml"
+    path.write_text("\n".join(["id: id.jsonl", "scenarios: [shift.jsonl]", *lines]) + "\n")
     with pytest.raises(DataError) as err:
-        _cfg(tmp_path, extra)
-    assert err.value.field is not None and err.value.field.startswith(field)
+        StudyConfig.from_yaml(path)
+    assert (err.value.path, err.value.field, err.value.line) == (str(path), field, line)
+    assert says in err.value.message
+
+
+def test_engine_short_form(tmp_path):
+    assert _cfg(tmp_path, {"engine": "ray"}).engine.name == "ray"

@@ -135,9 +135,13 @@ def add_scale_args(p: argparse.ArgumentParser) -> None:
 
 
 def engine_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~mllmshift.engines.EngineConfig` of --engine, --ray-address and --ray-concurrency (a bad value
+    is reported under its flag)."""
     from mllmshift.engines import EngineConfig
+    from mllmshift.evaluation.config import renamed_fields
 
-    return EngineConfig(args.engine, args.ray_address, args.ray_concurrency)
+    with renamed_fields({"engine": "--engine", "engine.concurrency": "--ray-concurrency"}):
+        return EngineConfig(args.engine, args.ray_address, args.ray_concurrency)
 
 
 def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = False) -> dict[str, Any]:

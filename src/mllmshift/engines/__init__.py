@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mllmshift.evaluation.config import ConfigError
+
 ENGINES = ("local", "ray")
 
 
@@ -27,6 +29,8 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
-            raise ValueError(f"unknown engine {self.name!r}; choose from {', '.join(ENGINES)}")
-        if self.concurrency < 1 or self.batch_size < 1:
-            raise ValueError("engine concurrency and batch_size must be at least 1")
+            raise ConfigError(f"unknown engine {self.name!r}; choose from {', '.join(ENGINES)}", field="engine")
+        for key in ("concurrency", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"must be an integer >= 1, got {value!r}", field=f"engine.{key}")

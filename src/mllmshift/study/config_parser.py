@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.components import Component
+from mllmshift.engines import ENGINES, EngineConfig
 from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig, renamed_fields
 from mllmshift.io.yaml_strict import YamlDocument
@@ -123,6 +124,19 @@ class Parser:
             metadata=self.mapping(spec.get("metadata"), f"{field}.metadata", set(spec.get("metadata") or {})),
         )
 
+    def engine(self, value: Any) -> EngineConfig:
+        """``engine: ray`` or ``engine: {name, address, concurrency, batch_size}`` (docs/scale.md)."""
+        eng = self.mapping({"name": value} if isinstance(value, str) else value, "engine",
+                           {"name", "address", "concurrency", "batch_size"})
+        name = eng.get("name", "local")
+        if name not in ENGINES:
+            raise self.error("engine.name", f"expected one of {', '.join(ENGINES)}, got {name!r}")
+        address = eng.get("address")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise self.error("engine.address", f"expected a Ray address (auto, ray://host:10001), got {address!r}")
+        return EngineConfig(name, address, self.number(eng.get("concurrency", 1), "engine.concurrency", int, low=1),
+                            self.number(eng.get("batch_size", 256), "engine.batch_size", int, low=1))
+
     def parse(self, data: Any) -> StudyConfig:
         top = self.mapping(data, "", _TOP_KEYS)
         kw: dict[str, Any] = {}
@@ -207,14 +221,6 @@ class Parser:
             if not Path(kw["judge"]).exists():
                 raise self.error("judge", f"file not found: {kw['judge']}")
         kw["responder"] = self.component(top.get("responder"), "responder", allow_none=True)
-        eng = self.mapping(top.get("engine"), "engine", {"name", "address", "concurrency", "batch_size"})
-        if eng:
-            from mllmshift.engines import EngineConfig
-
-            try:
-                kw["engine"] = EngineConfig(str(eng.get("name", "local")), eng.get("address"),
-                                            int(eng.get("concurrency", 1)), int(eng.get("batch_size", 256)))
-            except (TypeError, ValueError) as err:
-                raise self.error("engine", str(err)) from None
+        kw["engine"] = self.engine(top.get("engine"))
         kw["source"] = None if self.source is None else str(self.source.resolve())
         return StudyConfig(**kw)
