@@ -77,7 +77,8 @@ class CLUB(MIEstimator):
 
     Options (:class:`CLUBConfig`): ``hidden_size`` (500), ``lr``, ``weight_decay``, ``batch_size``,
     ``max_epochs`` (200), ``patience`` (10 epochs), ``val_fraction`` (0.2; 0 trains on everything, no early
-    stopping), ``chunk_size`` (rows evaluated at a time); ``device`` (default: CUDA when available).
+    stopping), ``chunk_size`` (rows evaluated at a time); ``device`` (default:
+    :func:`mllmshift.devices.current_device`, the CPU unless ``--device`` says otherwise).
     """
 
     name = "club"
