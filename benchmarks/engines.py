@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from default_path import Busy  # noqa: E402  (CPU-bound processes beside a row)
 WORDS = "red blue green cat dog car tree house sky river boat bird road city field lamp door".split()
 
 
@@ -88,16 +90,11 @@ def main() -> None:
     print("\n| engine | beside | texts | seconds | texts/s | Ray start (s) |\n|---|---|---|---|---|---|")
     for engine in ("local", "ray"):
         for busy in (False, True):
-            spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-            try:
+            with Busy(int(busy), limit_s=3600, warmup_s=0.0):
                 out = subprocess.run([sys.executable, __file__, "--child", engine, "--n", str(args.n),
                                       "--text-encoder", args.text_encoder, "--ray-concurrency",
                                       str(args.ray_concurrency), "--batch-size", str(args.batch_size)],
                                      capture_output=True, text=True, check=True)
-            finally:
-                if spinner is not None:
-                    spinner.kill()
-                    spinner.wait()
             r = json.loads(out.stdout.strip().splitlines()[-1])
             start = f"{r['start_s']:.1f}" if engine == "ray" else ""
             print(f"| {engine} | {'a busy process' if busy else 'alone'} | {r['texts']:,} | {r['seconds']:.2f} "

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from default_path import Busy  # noqa: E402  (CPU-bound processes beside a row)
 
 
 def make_images(folder: Path, n: int) -> list[str]:
@@ -92,18 +94,14 @@ def main() -> None:
               "|---|---|---|---|---|---|---|---|")
         for busy in (False, True):
             for mode in ("sequential", "overlap"):
-                spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
-                try:
+                with Busy(int(busy), limit_s=3600, warmup_s=0.0):
                     out = subprocess.run([sys.executable, __file__, "--child", str(folder), mode, "--batch-size",
                                           str(args.batch_size), "--threads", str(args.threads)],
                                          capture_output=True, text=True, check=True)
-                finally:
-                    if spinner is not None:
-                        spinner.kill()
-                        spinner.wait()
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 print(f"| {mode} | {'a busy process' if busy else 'alone'} | {r['images']} | {r['seconds']:.2f} | "
-                      f"{r['rate']:.1f} | {r['cpu_s']:.1f} | {r['decode_cpu_s']:.2f} | {os.getloadavg()[0]:.1f} |", flush=True)
+                      f"{r['rate']:.1f} | {r['cpu_s']:.1f} | {r['decode_cpu_s']:.2f} | {os.getloadavg()[0]:.1f} |",
+                      flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
