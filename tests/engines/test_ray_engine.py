@@ -56,3 +56,32 @@ def test_ray_engine_equals_local_engine(tmp_path, capsys, local_ray):
     assert remote["scenarios"][0]["emid"]["value"] == pytest.approx(local["scenarios"][0]["emid"]["value"],
                                                                      rel=1e-5, abs=1e-7)
     assert remote["scenarios"][0]["bound"]["value"] == pytest.approx(local["scenarios"][0]["bound"]["value"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_study_on_the_ray_engine_gives_the_local_studys_numbers_and_resumes(tmp_path, local_ray):
+    """`engine: ray` in a study config: Ray embeds into OUT/.state/embeddings, the same stages score, and a
+    rerun reads the store instead of embedding again."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "study"))
+    from study_helpers import make_study
+
+    from mllmshift.engines import EngineConfig
+    from mllmshift.study import StudyConfig, run_study
+
+    cfg = StudyConfig.from_yaml(make_study(tmp_path))
+    local = run_study(cfg, tmp_path / "local", progress=False, cache_dir=None).results
+    on_ray = cfg.with_(engine=EngineConfig("ray", batch_size=16))
+    remote = run_study(on_ray, tmp_path / "ray", progress=False, cache_dir=None).results
+    assert remote["run"]["stages"]["embed"]["computed"] == 1 + len(local["scenarios"])
+    assert (tmp_path / "ray" / ".state" / "embeddings" / "manifest.json").is_file()
+    assert remote["id"]["emi"]["value"] == pytest.approx(local["id"]["emi"]["value"], rel=1e-5, abs=1e-7)
+    for a, b in zip(remote["scenarios"], local["scenarios"]):
+        assert a["name"] == b["name"]
+        for key in ("emid", "bound"):
+            assert a[key]["value"] == pytest.approx(b[key]["value"], rel=1e-5, abs=1e-7), (a["name"], key)
+    again = run_study(on_ray, tmp_path / "ray", progress=False, cache_dir=None).results
+    assert again["run"]["stages"]["embed"] == {**again["run"]["stages"]["embed"], "computed": 0}
+    assert again["scenarios"] == remote["scenarios"]
