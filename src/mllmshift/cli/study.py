@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device (default: cpu)")
     p.add_argument("--engine", choices=["local", "ray"], help="override the config's engine (docs/scale.md)")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS", help="Ray cluster for --engine ray")
+    p.add_argument("--embeddings", type=Path, metavar="DIR",
+                   help="read the splits' embeddings from DIR (`mllmshift embed --out DIR`), streamed, instead of "
+                        "embedding; with --engine ray, where Ray writes them (default: OUT/.state/embeddings)")
     add_encoder_args(p, defaults=False)
     p.set_defaults(func=run)
 
@@ -109,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args)
     done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
-                     cache_dir=args.cache_dir or default_cache_dir())
+                     cache_dir=args.cache_dir or default_cache_dir(), embeddings=args.embeddings)
     sys.stdout.write(headline(done.result, args.out) + "\n")
     return 0

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.evaluation.embedding import Encoders, default_cache_dir, open_cache
 from mllmshift.evaluation.pipeline import (
     ScenarioContext,
@@ -73,12 +74,14 @@ class StudyRunner:
     """Runs a study for one config into one output folder (see the module docstring).
 
     ``cache_dir``: the shared embedding content cache (default ``~/.cache/mllmshift``; None for none).
+    ``embeddings``: an embedding store (``mllmshift embed --out DIR``) to read the splits' embeddings from.
     """
 
     def __init__(self, config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
                  plan: StudyPlan | None = None, log: Callable[[str], None] | None = None, overwrite: bool = False,
-                 cache_dir: Any = _DEFAULT_CACHE) -> None:
+                 cache_dir: Any = _DEFAULT_CACHE, embeddings: str | os.PathLike[str] | None = None) -> None:
         self.cfg = config
+        self.embeddings = embeddings
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = StudyState(self.out)
@@ -106,7 +109,8 @@ class StudyRunner:
     def _run(self, progress: Progress | None, threads: ThreadChoice, device: str) -> StudyRun:
         t0 = time.perf_counter()
         cfg = self.cfg
-        st = stages.Stages(cfg, self.state, self.log, progress, self.say)
+        store = None if self.embeddings is None else EmbeddingStore(self.embeddings)
+        st = stages.Stages(cfg, self.state, self.log, progress, self.say, store)
         plan = self.plan()
         splits = stages.respond(st, [plan.id_split, *(s.split for s in plan.scenarios)])
         encoders = Encoders(cfg.eval)
@@ -162,6 +166,8 @@ class StudyRunner:
 
 
 def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
-              plan: StudyPlan | None = None, overwrite: bool = False, cache_dir: Any = _DEFAULT_CACHE) -> StudyRun:
+              plan: StudyPlan | None = None, overwrite: bool = False, cache_dir: Any = _DEFAULT_CACHE,
+              embeddings: str | os.PathLike[str] | None = None) -> StudyRun:
     """Run (or resume) a study; see :class:`StudyRunner`."""
-    return StudyRunner(config, out, progress=progress, plan=plan, overwrite=overwrite, cache_dir=cache_dir).run()
+    return StudyRunner(config, out, progress=progress, plan=plan, overwrite=overwrite, cache_dir=cache_dir,
+                       embeddings=embeddings).run()

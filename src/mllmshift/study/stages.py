@@ -2,7 +2,8 @@
 
 1. :func:`respond`: a responder answers the splits that have no responses (``.state/responses/``);
 2. :func:`embed`: each split once, through the shared content cache; a per-split snapshot in
-   ``.state/embedded/`` makes a rerun read no encoder at all;
+   ``.state/embedded/`` makes a rerun read no encoder at all. With ``--embeddings DIR`` or the Ray engine the
+   splits are read from an embedding store instead (docs/scale.md);
 3. :func:`estimators`: the checkpoint, or K estimators fitted once on the pooled pairs of every split
    whose X is built like the ID's (``.state/estimator/<key>.<k>.pt``);
 4. :func:`id_result` and :func:`scenarios`: per split, written atomically as soon as it is done
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from mllmshift.components import build_component, component_class
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
+from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.errors import MllmshiftError
 from mllmshift.evaluation.embedding import Encoders, embed_split
 from mllmshift.evaluation.estimation import Ensemble, estimator_key, estimator_pool, load_estimators, trained_info
@@ -44,6 +46,8 @@ class Stages:
     log: StageLog
     progress: Progress | None
     say: Callable[[str], None]
+    #: embeddings on disk to read instead of embedding (``mllmshift study --embeddings DIR``)
+    embeddings: EmbeddingStore | None = None
 
     def timed(self, stage: str, since: float) -> None:
         self.log.seconds[stage] = self.log.seconds.get(stage, 0.0) + time.perf_counter() - since
@@ -91,8 +95,8 @@ def embed(st: Stages, splits: Sequence[Split], encoders: Encoders,
     t = time.perf_counter()
     out: list[EmbeddedSplit] = []
     keys: dict[str, str] = {}
-    if st.cfg.engine.name == "ray":
-        return _embed_with_ray(st, splits, encoders, cache, t)
+    if st.embeddings is not None or st.cfg.engine.name == "ray":
+        return _embed_from_store(st, splits, encoders, cache, t)
     for s in tracked(splits, st.progress, "embed", len(splits), "split"):
         keys[s.name] = key = encoders.key(s)
         path = st.state.path("embedded", f"{safe_name(s.name)}.{key}.npz")
@@ -108,21 +112,24 @@ def embed(st: Stages, splits: Sequence[Split], encoders: Encoders,
     return out, keys
 
 
-def _embed_with_ray(st: Stages, splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
-                    t: float) -> tuple[list[EmbeddedSplit], dict[str, str]]:
-    """The Ray engine's embedding stage: splits not yet in the state's embedding store are embedded by Ray
-    Data into it (``.state/embeddings``), and every split is read back from there, streamed."""
-    from mllmshift.encoders.store import EmbeddingStore
-    from mllmshift.engines.ray_engine import embed_with_ray
+def _embed_from_store(st: Stages, splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
+                      t: float) -> tuple[list[EmbeddedSplit], dict[str, str]]:
+    """The embedding stage from a store on disk: the user's (``--embeddings DIR``) or, on the Ray engine,
+    ``.state/embeddings``. On the Ray engine the splits the store lacks (by content key) are first embedded
+    into it by Ray Data; every split is then read back from the store, streamed (a split the store lacks, or
+    holds from other content, is a located error)."""
     from mllmshift.evaluation.embedding import split_fusion
 
-    store = EmbeddingStore(st.state.path("embeddings", "x").parent)
+    store = st.embeddings if st.embeddings is not None else EmbeddingStore(st.state.path("embeddings", "x").parent)
     keys = {s.name: encoders.key(s) for s in splits}
     have = store.manifest["splits"]
-    todo = [s for s in splits if have.get(s.name, {}).get("key") != keys[s.name]]
+    todo = [s for s in splits if have.get(s.name, {}).get("key") != keys[s.name]] if st.cfg.engine.name == "ray" \
+        else []
     for s in splits:
         st.log.hit("embed", s not in todo)
     if todo:
+        from mllmshift.engines.ray_engine import embed_with_ray
+
         cache_dir = None if cache is None else str(cache.root)
         for line in embed_with_ray(todo, st.cfg.eval, store, st.cfg.engine, cache_dir=cache_dir):
             st.say(line.line())
