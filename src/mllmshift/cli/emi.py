@@ -10,6 +10,7 @@ from mllmshift.cli._common import (
     add_reader_args,
     cache_from_args,
     check_output,
+    check_output_paths,
     check_sample_logs,
     emit,
     eval_config_from_args,
@@ -56,6 +57,7 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_paths(args)
     cfg = eval_config_from_args(args)
     split = read_args_split(args.data, args)
     ev, identity = evaluate_args(args, [split], [], cfg)

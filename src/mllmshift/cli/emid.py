@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from mllmshift.cli._common import add_pipeline_args, add_reader_args, emit, eval_config_from_args, read_args_split
+from mllmshift.cli._common import (
+    add_pipeline_args,
+    add_reader_args,
+    check_output_paths,
+    emit,
+    eval_config_from_args,
+    read_args_split,
+)
 from mllmshift.cli.emi import estimator_line, evaluate_args, saturation_note, warning_lines
 
 
@@ -25,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.scenarios import scenario_of
 
+    check_output_paths(args)
     cfg = eval_config_from_args(args, entropy_scale=args.entropy_scale)
     splits = [read_args_split(args.id_data, args)] + [read_args_split(p, args) for p in args.ood_data]
     names = [s.name for s in splits]

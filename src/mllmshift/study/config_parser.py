@@ -24,8 +24,8 @@ _TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estim
              "correlation", "judge", "preset", "threads", "plugins"}
 #: EvalConfig field → the YAML field that sets it
 YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
-               "estimator": "estimator.name", "checkpoint": "estimator.checkpoint",
-               "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
+               "estimator": "estimator.name", "estimator_options": "estimator.options",
+               "checkpoint": "estimator.checkpoint", "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
                "entropy_scale": "bound.entropy_scale", "n_resamples": "bootstrap.n_resamples",
                "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins"}
 

@@ -27,6 +27,7 @@ import numpy as np
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
+from mllmshift.io.strict_json import dumps
 
 _ARRAYS = ("x_text", "x", "response", "reference", "x_visual")
 
@@ -37,7 +38,7 @@ class OutputInUse(MllmshiftError):
 
 def write_json(path: Path, obj: Any) -> None:
     """Strict JSON (no NaN), atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, dumps(obj, indent=2) + "\n")
 
 
 @dataclass
@@ -71,14 +72,16 @@ class StudyState:
         return p
 
     # ------------------------------------------------------------------ the config OUT belongs to
-    def claim(self, fingerprint: str, config: dict[str, Any], *, overwrite: bool) -> None:
-        """Record that ``OUT`` holds the results of this config; refuse another config unless ``overwrite``."""
+    def claim(self, fingerprint: str, config: dict[str, Any], *, overwrite: bool, write: bool = True) -> None:
+        """Record that ``OUT`` holds the results of this config; refuse another config unless ``overwrite``
+        (``write=False``: only check)."""
         path = self.root / "config.json"
         old = self.read_json(path)
         if old is not None and old.get("fingerprint") != fingerprint and not overwrite:
             raise OutputInUse(f"{self.root.parent} holds the results of another study config; choose another "
                               "--out, or pass --overwrite to replace them (cached stages that still apply are reused)")
-        write_json(path, {"fingerprint": fingerprint, "config": config})
+        if write:
+            write_json(path, {"fingerprint": fingerprint, "config": config})
 
     # ------------------------------------------------------------------ entries
     def read_json(self, path: Path) -> dict[str, Any] | None:
