@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     result = ev.result
     emi_id = result.id.emi
     assert emi_id is not None
-    fmt = lambda v: "   n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    fmt = lambda v: "   n/a" if v is None else f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"  # noqa: E731
     sfmt = lambda v: "    n/a" if v is None else f"{v:+8.4f}"  # noqa: E731
     lines = [f"ID {result.id.name}: EMI = {emi_id.value:+.4f}",
              f"{'scenario':<40} {'EMI':>8} {'EMID':>8} {'CI':>19} {'bound':>7}  JSD v / t / out_id / out_ood"]
