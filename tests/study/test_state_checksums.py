@@ -34,7 +34,7 @@ def done(tmp_path_factory):
 
 KINDS = {"scenario": ("scenarios", "frost_1.*.json"), "id": ("scenarios", "__id__.*.json"),
          "embedded": ("embedded", "id.*.npz"), "estimator": ("estimator", "*.pt"),
-         "responses": ("responses", "id.*.jsonl"), "config": (".", "config.json")}
+         "responses": ("responses", "id.*.jsonl")}
 STAGE = {"scenario": "scenarios", "id": "scenarios", "embedded": "embed", "estimator": "estimator",
          "responses": "respond"}
 
@@ -78,6 +78,27 @@ def test_a_damaged_entry_is_recomputed_with_a_warning_and_the_results_are_unchan
         assert stages["scenarios"]["computed"] == 1
     if kind == "embedded":
         assert stages["embed"]["computed"] == 1 and stages["estimator"]["cached"] == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "unsealed"])
+def test_a_damaged_config_record_refuses_the_folder_unless_overwrite(done, damage):
+    """config.json says which config OUT belongs to: damaged, it cannot vouch for the results, so the run is
+    refused (as for another config) unless --overwrite, which replaces it and reuses the intact entries."""
+    from mllmshift.study.state import OutputInUse
+
+    cfg, first, root = done
+    out = _fresh(root, f"config-{damage}")
+    record = out / ".state" / "config.json"
+    if damage == "truncate":
+        record.write_bytes(record.read_bytes()[:20])
+    else:
+        record.with_name("config.json.sha256").unlink()
+    with pytest.raises(OutputInUse, match=r"config record .*config\.json\) is damaged.*--overwrite"):
+        run_study(cfg, out, progress=False)
+    with pytest.warns(MllmshiftWarning, match="config.json: study state entry not used"):
+        again = run_study(cfg, out, progress=False, overwrite=True)
+    assert without_run(again.results) == without_run(first.results)
+    assert all(v["computed"] == 0 for v in again.results["run"]["stages"].values())
 
 
 def test_an_intact_state_is_read_back_without_warnings(done, recwarn):

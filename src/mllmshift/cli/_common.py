@@ -144,6 +144,8 @@ def encoder_components(args: argparse.Namespace, base: Any = None) -> dict[str, 
         if name is None and not options:
             continue
         if name == "none":
+            if options:
+                raise DataError(f"options for no encoder: {flag} none takes no {flag}-option", field=f"{flag}-option")
             out[field] = None
             continue
         if name is None:

@@ -125,6 +125,10 @@ def run_embed(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.io.atomic import atomic_open, atomic_write_text
 
+    from mllmshift.cli._common import check_path
+
+    check_path(args.out, "--out", folder=False)
+    check_path(args.cache_dir, "--cache-dir", folder=True)
     encoder = build_encoder(args.encoder, allowed=args.allow_plugin,
                             **parse_key_values(args.option, "--encoder-option"))
     items = read_field(args.input, args.field, encoder.modality)

@@ -94,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.judge.rules import load_rules
     from mllmshift.responders.http import ChatClient, RetryPolicy, api_key_from_env
 
+    from mllmshift.cli._common import check_path
+
+    check_path(args.out, "--out", folder=True)
+    check_path(args.cache, "--cache", folder=True)
     splits = [read_responses(f, args.questions, args.references, args.image_folder)
               for f in response_files(args.responses)]
     config = JudgeConfig(model=args.model, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,

@@ -178,9 +178,11 @@ class _LogToFile:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mllmshift.cli._common import check_path
     from mllmshift.components import Component, build_component
     from mllmshift.responders.answer_file import respond_to_file
 
+    check_path(args.out, "--out", folder=True)
     splits = [read_dataset(f, args.data_format, args.image_folder, name) for name, f in dataset_files(args.data)]
     responder = build_component("responder", Component(args.responder, responder_kwargs(args)),
                                 allowed=args.allow_plugin)

@@ -8,7 +8,8 @@ after minutes of computation:
 - **sample size**: every split has at least :data:`~mllmshift.vocab.MIN_SAMPLES` samples. Below that no
   estimate is given: the estimator's held-out 20 % would hold one pair or none, InfoNCE's ceiling ln n is
   under 2.3 nats, and a bootstrap interval of a handful of points says nothing;
-- **what EMI needs**: the ID split has references, and responses (unless a responder will answer it);
+- **what EMI needs**: the ID split has references, and every split responses (unless a responder will answer
+  them);
 - **modality**: a shifted split with a visual input (images, or captions standing in for them) must have
   the same kind as the ID split: against an ID split without it (or with the other kind), X is built
   differently and no term that involves X compares. The error names both files. A shifted split with no
@@ -73,6 +74,11 @@ def check_splits(id_split: Split, scenarios: Sequence[Split], cfg: EvalConfig, *
         raise DataError(f"the ID split '{id_split.name}' needs a response for every sample; sample "
                         f"'{_first_missing(id_split, 'response')}' has none", path=source_of(id_split),
                         field="response")
+    for s in scenarios if not responder else ():
+        if not s.has_responses:
+            raise DataError(f"the shifted split '{s.name}' has no response for sample "
+                            f"'{_first_missing(s, 'response')}'; supply responses, or give a study a 'responder' "
+                            "to answer it", path=source_of(s), field="response")
     id_visual = visual_source(id_split, cfg)
     ids = set(id_split.ids)
     warnings = []

@@ -113,6 +113,10 @@ class StudyRunner:
             notes = check_splits(plan.id_split, [s.split for s in plan.scenarios], self.cfg.eval,
                                  responder=self.cfg.responder is not None)
             check_checkpoint(self.cfg.eval)
+            if self.cfg.judge:  # read now, so a malformed score file stops the run before anything is computed
+                from mllmshift.judge.scores import load_judge_scores
+
+                load_judge_scores(self.cfg.judge)
         except MllmshiftError:
             if self._created:
                 shutil.rmtree(self.out, ignore_errors=True)

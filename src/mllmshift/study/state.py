@@ -5,7 +5,7 @@ never reads a stale entry:
 
 - ``config.json``: the fingerprint of the config whose results ``OUT`` holds. A run with another config
   into the same ``OUT`` is refused (:class:`OutputInUse`) unless it is told to overwrite, so an earlier
-  run's results are never replaced silently;
+  run's results are never replaced silently; so is a run into an ``OUT`` whose ``config.json`` is damaged;
 - ``responses/<split>.<key>.jsonl``, ``embedded/<split>.<key>.npz``, ``estimator/<key>.<k>.pt``,
   ``scenarios/<name>.<key>.json``: the stages' entries (see :mod:`mllmshift.study.stages`);
 - ``grid/<key>/``: materialised shift grids.
@@ -88,6 +88,10 @@ class StudyState:
         """Record that ``OUT`` holds the results of this config; refuse another config unless ``overwrite``
         (``write=False``: only check)."""
         path = self.root / "config.json"
+        if path.is_file() and self.damage(path) is not None and not overwrite:
+            raise OutputInUse(f"{self.root.parent} holds a study whose config record ({path}) is damaged: "
+                              f"{self.damage(path)}; its results cannot be told apart from another config's. "
+                              "Choose another --out, or pass --overwrite to replace them")
         old = self.read_json(path)
         if old is not None and old.get("fingerprint") != fingerprint and not overwrite:
             raise OutputInUse(f"{self.root.parent} holds the results of another study config; choose another "
@@ -105,21 +109,22 @@ class StudyState:
         writes leaves an entry without a checksum, which is recomputed)."""
         atomic_write_text(self.checksum_path(path), _digest(path) + "\n")
 
+    def damage(self, path: Path) -> str | None:
+        """What is wrong with the existing entry at ``path`` (no checksum, or another one), None when it is intact."""
+        try:
+            want = self.checksum_path(path).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return "it has no checksum (a run stopped while writing it, or an older state)"
+        return None if _digest(path) == want else "its checksum does not match (truncated or altered)"
+
     def verified(self, path: Path) -> bool:
         """Whether the entry exists with a matching checksum; an entry that exists without one (or with another)
         goes to :meth:`unreadable` and counts as absent."""
         if not path.is_file():
             return False
-        mark = self.checksum_path(path)
-        try:
-            want = mark.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            want = None
-        if want is None:
-            self.unreadable(path, "it has no checksum (a run stopped while writing it, or an older state)")
-            return False
-        if _digest(path) != want:
-            self.unreadable(path, "its checksum does not match (truncated or altered)")
+        why = self.damage(path)
+        if why is not None:
+            self.unreadable(path, why)
             return False
         return True
 
