@@ -18,6 +18,7 @@ from mllmshift.cli._common import (
     sample_folder,
     stamp_sample_logs,
 )
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
              + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
              + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]) + warning_lines(ev.result))
     emit(out, args, human)
-    return 0
+    return EXIT_OK
 
 
 def estimator_line(cfg: Any) -> str:

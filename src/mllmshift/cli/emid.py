@@ -13,6 +13,7 @@ from mllmshift.cli._common import (
     read_args_split,
 )
 from mllmshift.cli.emi import estimator_line, evaluate_args, saturation_note, warning_lines
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,4 +60,4 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"bound form: {cfg.bound_form}; {estimator_line(cfg)}"
                  + saturation_note([emi_id] + [r.shifted.emi for r in result.scenarios]) + warning_lines(result))
     emit({**result.to_json(), **identity}, args, "\n".join(lines))
-    return 0
+    return EXIT_OK

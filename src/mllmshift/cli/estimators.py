@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mllmshift.errors import DataError, MllmshiftError
-from mllmshift.vocab import MIN_SAMPLES
+from mllmshift.vocab import EXIT_OK, MIN_SAMPLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,7 +48,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for e in reg.entries():
             print(f"  {e.name:<16} {e.description}")
-    return 0
+    return EXIT_OK
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -101,4 +101,4 @@ def run_validate(args: argparse.Namespace) -> int:
     failed = sum(r["failed"] for r in summary)
     sys.stdout.write(f"wrote {args.out}/validation.{{csv,md,json}}, validation_runs.csv"
                      f"{'' if args.no_plot else ', validation.png'}; {failed} failed runs\n")
-    return 0
+    return EXIT_OK

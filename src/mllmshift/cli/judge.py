@@ -18,7 +18,7 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.records import Split
-from mllmshift.vocab import EXIT_PARTIAL
+from mllmshift.vocab import EXIT_OK, EXIT_PARTIAL
 
 
 
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{incomplete} scenario(s) have items whose judge request failed; rerun the same command to retry "
               f"them (cached verdicts are not asked again)", file=sys.stderr)
         return EXIT_PARTIAL
-    return 0
+    return EXIT_OK
 
 
 def _fmt(value: float | None, ci: list[float] | None, spec: str) -> str:

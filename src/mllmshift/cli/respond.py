@@ -24,7 +24,7 @@ from mllmshift.cli._common import parse_key_values
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
-from mllmshift.vocab import EXIT_PARTIAL
+from mllmshift.vocab import EXIT_OK, EXIT_PARTIAL
 
 _TABULAR = (".parquet",)
 
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "
               f"retry them", file=sys.stderr)
         return EXIT_PARTIAL
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

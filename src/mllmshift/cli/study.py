@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.cli._common import FLAGS, add_encoder_args, encoder_components
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -108,4 +109,4 @@ def run(args: argparse.Namespace) -> int:
     done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
                      cache_dir=args.cache_dir or default_cache_dir())
     sys.stdout.write(headline(done.result, args.out) + "\n")
-    return 0
+    return EXIT_OK
