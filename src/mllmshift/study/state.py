@@ -21,7 +21,6 @@ the results of an uninterrupted run.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import time
@@ -37,6 +36,7 @@ from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.errors import MllmshiftError, MllmshiftWarning
 from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
 from mllmshift.io.strict_json import dumps
+from mllmshift.provenance import file_sha256
 
 _ARRAYS = ("x_text", "x", "response", "reference", "x_visual")
 
@@ -45,12 +45,6 @@ class OutputInUse(MllmshiftError):
     """``OUT`` holds the results of another config."""
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -107,7 +101,7 @@ class StudyState:
     def seal(self, path: Path) -> None:
         """Record the checksum of the entry just written at ``path`` (after it, so a kill between the two
         writes leaves an entry without a checksum, which is recomputed)."""
-        atomic_write_text(self.checksum_path(path), _digest(path) + "\n")
+        atomic_write_text(self.checksum_path(path), file_sha256(path) + "\n")
 
     def damage(self, path: Path) -> str | None:
         """What is wrong with the existing entry at ``path`` (no checksum, or another one), None when it is intact."""
@@ -115,7 +109,7 @@ class StudyState:
             want = self.checksum_path(path).read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
             return "it has no checksum (a run stopped while writing it, or an older state)"
-        return None if _digest(path) == want else "its checksum does not match (truncated or altered)"
+        return None if file_sha256(path) == want else "its checksum does not match (truncated or altered)"
 
     def verified(self, path: Path) -> bool:
         """Whether the entry exists with a matching checksum; an entry that exists without one (or with another)
