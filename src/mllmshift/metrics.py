@@ -19,6 +19,7 @@ bootstrap, which resamples samples with the estimator fixed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -57,6 +58,12 @@ Estimators = MIEstimator | Sequence[MIEstimator]
 SATURATION_TOLERANCE = 0.01
 
 
+def _float(value: Any) -> float:
+    """A number read back from strict JSON: null (a non-finite value written by :mod:`mllmshift.io.strict_json`)
+    is NaN again."""
+    return math.nan if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class EMIResult:
     """EMI = mi_response − mi_reference on n samples (means over an ensemble's members).
@@ -86,9 +93,9 @@ class EMIResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EMIResult:
-        return cls(float(d["value"]), float(d["mi_response"]), float(d["mi_reference"]), int(d["n"]),
+        return cls(_float(d["value"]), _float(d["mi_response"]), _float(d["mi_reference"]), int(d["n"]),
                    None if d.get("ceiling") is None else float(d["ceiling"]),
-                   tuple(float(v) for v in d.get("members") or ()))
+                   tuple(_float(v) for v in d.get("members") or ()))
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,7 @@ class Interval:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Interval:
-        return cls(float(d["low"]), float(d["high"]), float(d["std"]), int(d["n_resamples"]), int(d["seed"]),
+        return cls(_float(d["low"]), _float(d["high"]), _float(d["std"]), int(d["n_resamples"]), int(d["seed"]),
                    float(d["confidence"]), str(d.get("scheme", "multinomial")))
 
     def excludes_zero_on_the_side_of(self, value: float) -> bool:

@@ -131,7 +131,7 @@ def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
     state = res.out / ".state"
     (ckpt,) = (state / "estimator").glob("*.pt")
     est = CLUB.load(ckpt)
-    emb = {p.name.split(".")[0]: StudyState.load_embedded(p, p.name.split(".")[0])
+    emb = {p.name.split(".")[0]: StudyState(res.out).load_embedded(p, p.name.split(".")[0])
            for p in (state / "embedded").glob("*.npz")}
     id_e = emb["id"]
     id_emi = emi_of(id_e, est).value
@@ -213,13 +213,13 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
     scen_dir = killed / ".state" / "scenarios"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(scen_dir.glob("*.json"))) >= 3:  # the ID and two scenarios are done
+        if len(list(scen_dir.glob("*.json.sha256"))) >= 3:  # the ID and two scenarios are done (and sealed)
             break
         time.sleep(0.05)
     assert proc.poll() is None, f"study ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(list(scen_dir.glob("*.json")))
+    done_before = len(list(scen_dir.glob("*.json.sha256")))  # an entry killed before its checksum is recomputed
     assert 3 <= done_before < 6 and not (killed / "results.json").exists()
     assert not list(scen_dir.glob(".*.tmp"))  # atomic writes: no half-written entries are visible
     resumed = run_study(cfg, killed, progress=False)

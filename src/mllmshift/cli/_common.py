@@ -17,12 +17,14 @@ from typing import Any
 from mllmshift.components import Component
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.strict_json import dumps
 from mllmshift.records import Split
 from mllmshift.vocab import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, FUSIONS
 
 #: EvalConfig field → the flag that sets it
 FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "fusion": "--fusion",
-         "estimator": "--mi-estimator", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
+         "estimator": "--mi-estimator",
+         "estimator_options": "--estimator-option", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
          "divergence": "--divergence", "bound_form": "--entropy-scale", "entropy_scale": "--entropy-scale",
          "n_resamples": "--bootstrap", "confidence": "--confidence", "seed": "--seed", "threads": "--threads",
          "plugins": "--allow-plugin", "device": "--device", "bootstrap_scheme": "--bootstrap-scheme"}
@@ -177,6 +179,8 @@ def encoder_components(args: argparse.Namespace, base: Any = None) -> dict[str, 
         if name is None and not options:
             continue
         if name == "none":
+            if options:
+                raise DataError(f"options for no encoder: {flag} none takes no {flag}-option", field=f"{flag}-option")
             out[field] = None
             continue
         if name is None:
@@ -249,6 +253,31 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
                       allow_mixed_visual=args.allow_mixed_visual, **options)
 
 
+def check_path(path: Path | None, flag: str, *, folder: bool) -> None:
+    """Raise a :class:`DataError` naming ``flag`` when ``path`` cannot be written: a file expected and a folder
+    there (or the reverse), or a file where one of its parent folders should be."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        want = "a folder" if folder else "a file name (e.g. result.json)"
+        raise DataError(f"{path} is a {'file' if folder else 'folder'}; give {want}", field=flag)
+    for p in path.parents:
+        if p.exists() and not p.is_dir():
+            raise DataError(f"{path} lies under {p}, which is a file, not a folder", field=flag)
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Every path a pipeline verb writes, checked before anything is read or computed."""
+    check_path(args.out, "--out", folder=False)
+    if args.log_samples is not None:
+        check_path(args.log_samples, "--log-samples", folder=True)
+    elif args.out is not None:
+        check_path(Path(args.out).parent / "samples", "--out (its samples/ folder)", folder=True)
+    check_path(args.save_estimator, "--save-estimator", folder=False)
+    check_path(args.cache_dir, "--cache-dir", folder=True)
+
+
 def check_output(path: Path | None, identity: Mapping[str, Any], overwrite: bool) -> None:
     """Refuse to replace ``path`` when it holds the result of another run (another config or other inputs)
     unless ``overwrite``; a rerun of the same config on the same inputs may replace its own result."""
@@ -291,7 +320,7 @@ def sample_folder(args: argparse.Namespace) -> Path | None:
 
 def emit(result: Mapping[str, Any], args: argparse.Namespace, human: str) -> None:
     """Print the human summary (or JSON) and write ``--out``."""
-    text = json.dumps(result, indent=2, sort_keys=False, allow_nan=False)
+    text = dumps(result, indent=2, sort_keys=False)
     if args.out:
         atomic_write_text(args.out, text + "\n")
     if args.json:

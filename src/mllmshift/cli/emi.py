@@ -14,6 +14,7 @@ from mllmshift.cli._common import (
     add_reader_args,
     cache_from_args,
     check_output,
+    check_output_paths,
     check_sample_logs,
     emit,
     eval_config_from_args,
@@ -21,6 +22,7 @@ from mllmshift.cli._common import (
     sample_folder,
     stamp_sample_logs,
 )
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -84,6 +86,7 @@ def embedding_store(args: argparse.Namespace, splits: list[Any], cfg: Any) -> It
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_paths(args)
     cfg = eval_config_from_args(args)
     split = read_args_split(args.data, args)
     ev, identity = evaluate_args(args, [split], [], cfg)
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
              + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
              + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]) + warning_lines(ev.result))
     emit(out, args, human)
-    return 0
+    return EXIT_OK
 
 
 def estimator_line(cfg: Any) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.cli._common import FLAGS, add_encoder_args, encoder_components
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,10 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def load_config(args: argparse.Namespace) -> Any:
     from mllmshift.components import Component
-    from mllmshift.errors import MllmshiftError
+    from mllmshift.errors import UsageError
     from mllmshift.evaluation.config import renamed_fields
     from mllmshift.study.config import StudyConfig
 
+    if args.config is not None and args.preset:
+        raise UsageError(f"give a CONFIG file or --preset {args.preset}, not both (a config may name its preset: "
+                         "'preset: {name: ..., options: {...}}')")
+    if (args.data is not None or args.model) and not args.preset:
+        raise UsageError("--data and --model are options of --preset; give --preset NAME (a config names its data "
+                         "itself)")
     if args.config is not None:
         cfg = StudyConfig.from_yaml(args.config)
     elif args.preset:
@@ -63,7 +70,7 @@ def load_config(args: argparse.Namespace) -> Any:
         cfg = default_config(args.preset, **opts)
         cfg = cfg.with_(preset=Component(args.preset, {**dict(cfg.preset.options), **opts}))  # type: ignore[union-attr]
     else:
-        raise MllmshiftError("give a CONFIG file or --preset NAME")
+        raise UsageError("give a CONFIG file or --preset NAME")
     changes: dict[str, Any] = dict(encoder_components(args, cfg.eval))
     for field, value in (("seed", args.seed), ("n_resamples", args.bootstrap), ("n_estimators", args.n_estimators),
                          ("threads", args.threads)):
@@ -108,10 +115,11 @@ def headline(result: Any, out: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.embedding import default_cache_dir
-    from mllmshift.study.runner import run_study
+    from mllmshift.study.runner import check_out_folder, run_study
 
+    check_out_folder(args.out)
     cfg = load_config(args)
     done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
                      cache_dir=args.cache_dir or default_cache_dir(), embeddings=args.embeddings)
     sys.stdout.write(headline(done.result, args.out) + "\n")
-    return 0
+    return EXIT_OK

@@ -32,6 +32,14 @@ def check_texts(items: Sequence[Any], what: str) -> list[str]:
     return out
 
 
+def check_counts(encoder: str, **counts: Any) -> None:
+    """Raise a located :class:`~mllmshift.errors.DataError` unless every value is an integer >= 1 (a dimension,
+    a batch size): an encoder option of the wrong type or range stops before anything is embedded."""
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DataError(f"encoder '{encoder}': {name} must be an integer >= 1, got {value!r}", field=name)
+
+
 class Encoder(ABC):
     """Maps a batch of items of one modality to an (n × dim) float32 array of unit rows.
 

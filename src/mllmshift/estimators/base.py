@@ -49,6 +49,10 @@ class EstimatorOptionError(MllmshiftError, TypeError):
     """An option an estimator does not take (raised at construction, naming the known options)."""
 
 
+class EstimatorOptionValueError(EstimatorOptionError, ValueError):
+    """An option value of the right type but out of its range (``hidden_size: 0``, ``max_epochs: -3``)."""
+
+
 def as_2d_float(a: ArrayLike, name: str) -> np.ndarray:
     """``a`` as a C-contiguous 2-D float array (float32 kept, anything else → float64); an
     :class:`~mllmshift.sources.EmbeddingSource` is passed through unread (it checks its rows as they are read)."""
@@ -77,15 +81,68 @@ def check_pairs(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya
 
 
+#: integer options that may be 0 (every other integer option counts something and must be >= 1)
+_ZERO_OK = frozenset({"seed", "patience"})
+#: float options that must be > 0 (every other float option must be >= 0)
+_POSITIVE = frozenset({"lr", "tau"})
+#: float options for which +inf means "no limit" (SMILE's clip tau = inf is the plain DV bound)
+_INF_OK = frozenset({"tau"})
+
+
+def _checked_value(estimator: str, name: str, hint: Any, value: Any) -> Any:
+    """``value`` for the option ``name`` declared as ``hint`` (int, float, bool, str, or one of them | None),
+    or an :class:`EstimatorOptionError`: a wrong type, a non-finite number (but SMILE's tau = inf), a count below 1 (0 for seed and
+    patience), a negative float (or a non-positive learning rate / clip)."""
+    import math
+    import types
+    import typing
+
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+    if value is None and type(None) in args:
+        return value
+    kinds = [a for a in args if a in (int, float, bool, str)]
+    if len(kinds) != 1 or kinds[0] is str and value is None:
+        return value  # a union of several kinds (e.g. float | str): the estimator checks it
+    kind = kinds[0]
+    bad = f"estimator '{estimator}': option '{name}' must be "
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise EstimatorOptionError(bad + f"true or false, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise EstimatorOptionError(bad + f"a string, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EstimatorOptionError(bad + f"a number, got {value!r}")
+    if not math.isfinite(value) and not (name in _INF_OK and value == math.inf):
+        raise EstimatorOptionValueError(bad + f"a finite number, got {value!r}")
+    if kind is int:
+        if float(value) != int(value):
+            raise EstimatorOptionError(bad + f"an integer, got {value!r}")
+        low = 0 if name in _ZERO_OK else 1
+        if value < low:
+            raise EstimatorOptionValueError(bad + f">= {low}, got {value!r}")
+        return int(value)
+    if value < 0 or (name in _POSITIVE and value == 0):
+        raise EstimatorOptionValueError(bad + f"{'> 0' if name in _POSITIVE else '>= 0'}, got {value!r}")
+    return float(value)
+
+
 def make_config(config_class: type[C], estimator: str, **values: Any) -> C:
-    """``config_class(**values)``, or an :class:`EstimatorOptionError` naming the options it lacks."""
+    """``config_class(**values)``, or an :class:`EstimatorOptionError` naming an option it lacks or a value
+    of the wrong type or range (see :func:`_checked_value`)."""
+    import typing
+
     known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
     unknown = set(values) - known
     if unknown:
         shown = sorted(known - {"x_dim", "y_dim", "seed"})
         raise EstimatorOptionError(f"estimator '{estimator}' does not take the options {sorted(unknown)}; "
                                    f"it takes {', '.join(shown)} (and seed)")
-    return config_class(**values)
+    hints = typing.get_type_hints(config_class)
+    return config_class(**{k: _checked_value(estimator, k, hints.get(k), v) for k, v in values.items()})
 
 
 class MIEstimator(ABC):

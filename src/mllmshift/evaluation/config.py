@@ -141,6 +141,8 @@ class EvalConfig:
             if not isinstance(self.checkpoint, (str, os.PathLike)) or not Path(self.checkpoint).is_file():
                 raise ConfigError(f"file not found: {self.checkpoint}", field="checkpoint")
             object.__setattr__(self, "checkpoint", str(self.checkpoint))
+        if self.estimator.options and self.checkpoint is None:
+            self._check_estimator_options()
         _int(self.n_estimators, "n_estimators", 1)
         if self.checkpoint is not None and self.n_estimators != 1:
             raise ConfigError("a loaded checkpoint is one estimator; n_estimators must be 1", field="n_estimators")
@@ -174,6 +176,17 @@ class EvalConfig:
             raise ConfigError(f"must be < 2**63, got {self.seed}", field="seed")
         if self.threads is not None:
             _int(self.threads, "threads", 1)
+
+    def _check_estimator_options(self) -> None:
+        """Build the MI estimator once on 2-d toy dims, so an option it does not take, or a value of the wrong
+        type or range (``hidden_size: 0``, ``max_epochs: -3``), is an error now, before anything is embedded."""
+        from mllmshift.components import component_class
+
+        cls = component_class("mi-estimator", self.estimator.name, allowed=self.plugins)
+        try:
+            cls(2, 2, seed=self.seed, **dict(self.estimator.options))
+        except (MllmshiftError, ValueError, TypeError) as err:
+            raise ConfigError(str(err), field="estimator_options") from None
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -36,6 +36,7 @@ from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.errors import MllmshiftError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
+from mllmshift.evaluation.checks import check_checkpoint, check_splits
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.evaluation.embedding import Encoders, comparable, embed_splits
 from mllmshift.evaluation.estimation import Ensemble, build_divergence, get_estimators
@@ -219,12 +220,12 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
     if dup:
         raise MllmshiftError(f"split names must be unique; repeated: {', '.join(dup)}")
     splits = [id_split, *(s.split for s in scenarios)]
+    notes = check_splits(id_split, splits[1:], cfg)
+    check_checkpoint(cfg)
     encoders = Encoders(cfg)
     with compute_settings(cfg, progress) as (threads, device):
         embedded = embed_splits(splits, encoders, cache, progress, store)
         id_e = embedded[0]
-        if id_e.response is None or id_e.reference is None:
-            raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
         ensemble = get_estimators(embedded, cfg, progress)
         id_result = evaluate_split(id_e, ensemble.members, cfg)
         ctx = ScenarioContext(id_e, id_result, ensemble.members, cfg)
@@ -239,7 +240,7 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
         encoders=encoders.info(), estimator=dict(ensemble.info),
         data={"id": {"name": id_split.name, "n": len(id_split), "source": dict(id_split.metadata).get("source")},
               "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)},
-        threads=threads.to_dict(), warnings=split_warnings(splits))
+        threads=threads.to_dict(), warnings=split_warnings(splits) + notes)
     return Evaluation(result, ensemble, tuple(embedded))
 
 

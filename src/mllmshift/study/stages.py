@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from mllmshift.components import build_component, component_class
 from mllmshift.embeddings import EmbeddedSplit
@@ -34,7 +35,7 @@ from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import stable_hash
 from mllmshift.records import Split
 from mllmshift.study.config import StudyConfig
-from mllmshift.study.state import StageLog, StudyState, write_json
+from mllmshift.study.state import StageLog, StudyState
 
 
 @dataclass
@@ -71,7 +72,7 @@ def respond(st: Stages, splits: Sequence[Split]) -> list[Split]:
     for s in tracked(todo, st.progress, "respond", len(todo), "split"):
         key = stable_hash([comp.to_dict(), split_fingerprint(s)])
         path = st.state.path("responses", f"{safe_name(s.name)}.{key}.jsonl")
-        if path.is_file():
+        if st.state.verified(path):
             cached = read_canonical(path, name=s.name)
             done[s.name] = Split(s.name, tuple(a.with_(response=b.response) for a, b in zip(s, cached)), s.metadata)
             st.log.hit("respond", True)
@@ -83,6 +84,7 @@ def respond(st: Stages, splits: Sequence[Split]) -> list[Split]:
             raise MllmshiftError(f"responder returned {len(answers)} answers for {len(s)} samples")
         filled = Split(s.name, tuple(a.with_(response=str(r)) for a, r in zip(s, answers)), s.metadata)
         write_canonical(filled, path)
+        st.state.seal(path)
         done[s.name] = filled
         st.log.hit("respond", False)
     st.timed("respond", t)
@@ -100,8 +102,9 @@ def embed(st: Stages, splits: Sequence[Split], encoders: Encoders,
     for s in tracked(splits, st.progress, "embed", len(splits), "split"):
         keys[s.name] = key = encoders.key(s)
         path = st.state.path("embedded", f"{safe_name(s.name)}.{key}.npz")
-        if path.is_file():
-            out.append(st.state.load_embedded(path, s.name))
+        cached = st.state.load_embedded(path, s.name)
+        if cached is not None:
+            out.append(cached)
             st.log.hit("embed", True)
             continue
         e = embed_split(s, encoders, cache, st.progress)
@@ -149,8 +152,8 @@ def estimators(st: Stages, embedded: Sequence[EmbeddedSplit], keys: dict[str, st
     key = estimator_key(cfg, [keys[e.name] for e in pool])
     paths = [st.state.path("estimator", f"{key}.{k}.pt") for k in range(cfg.n_estimators)]
     cls = component_class("mi-estimator", cfg.estimator.name, allowed=cfg.plugins)
-    if all(p.is_file() for p in paths):
-        members = tuple(cls.load(p) for p in paths)
+    members = _load_members(st, cls, paths)
+    if members is not None:
         st.log.hit("estimator", True)
     else:
         from mllmshift.estimators.fitting import fit_members
@@ -159,9 +162,22 @@ def estimators(st: Stages, embedded: Sequence[EmbeddedSplit], keys: dict[str, st
         members = fit_members(cls, pool, cfg.n_estimators, cfg.seed, st.progress, **dict(cfg.estimator.options))
         for m, p in zip(members, paths):
             m.save(p)
+            st.state.seal(p)
         st.log.hit("estimator", False)
     st.timed("estimator", t)
     return Ensemble(members, trained_info(members, pool, key))
+
+
+def _load_members(st: Stages, cls: type, paths: Sequence[Path]) -> tuple | None:
+    """The saved ensemble members, None when any is missing or cannot be trusted (then all are refitted)."""
+    if not all([st.state.verified(p) for p in paths]):
+        return None
+    try:
+        return tuple(cls.load(p) for p in paths)
+    except MllmshiftError as err:
+        for p in paths:
+            st.state.unreadable(p, err)
+        return None
 
 
 def id_result(st: Stages, id_e: EmbeddedSplit, ensemble: Ensemble, key: str) -> SplitResult:
@@ -174,7 +190,7 @@ def id_result(st: Stages, id_e: EmbeddedSplit, ensemble: Ensemble, key: str) -> 
     if id_e.reference is None or id_e.response is None:
         raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
     res = evaluate_split(id_e, ensemble.members, st.cfg.eval)
-    write_json(path, {"result": res.to_json()})
+    st.state.write_json(path, {"result": res.to_json()})
     st.log.hit("scenarios", False)
     return res
 
@@ -194,7 +210,7 @@ def scenarios(st: Stages, specs: Sequence[ScenarioSpec], embedded: Sequence[Embe
             st.log.hit("scenarios", True)
             continue
         res = evaluate_scenario(spec, e, ctx)
-        write_json(path, {"result": res.to_json()})
+        st.state.write_json(path, {"result": res.to_json()})
         out.append(res)
         st.log.hit("scenarios", False)
     st.timed("scenarios", t)
