@@ -55,6 +55,11 @@ NOT_RUN = {
         "needs a model's LLaVA answer file and timestamped Parquet shards; the LLaVA reader options are tested in "
         "tests/io, Parquet shards and --stream-columns in tests/monitor/test_monitor_stream.py, and the llava-bench "
         "replay (run here) monitors the same LLaVA-Bench files",
+    "mllmshift embed big.parquet --out /shared/emb --engine ray --ray-address ray://head.example:10001 "
+    "--ray-concurrency 8":
+        "needs a Ray cluster; tests/engines/test_ray_engine.py runs the Ray engine on a local Ray of 2 CPUs",
+    "mllmshift emid --id id.jsonl --ood shifted.jsonl --embeddings /shared/emb":
+        "reads the store the cluster command above writes; tests/cli/test_embed.py runs emid --embeddings",
 }
 #: commands that take minutes: run by the slow test, each in its own workspace
 SLOW = {

@@ -43,6 +43,10 @@ PAPER_DIVERGENCE = "rjsd"
 #: the paper's CLUB options (hidden size 500, at most 200 epochs), used by ``--paper`` / ``EvalConfig.paper()``
 PAPER_MI_OPTIONS: dict[str, int] = {"hidden_size": 500, "max_epochs": 200}
 
+#: the fewest samples a split may have: below this no estimate is given (the estimator's held-out 20 % would
+#: hold one pair or none, InfoNCE's ceiling ln n is under 2.3 nats); see docs/estimators.md
+MIN_SAMPLES = 10
+
 #: exit codes of ``mllmshift``: done, bad input (a located error), usage error, partial (rerun to finish)
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -97,4 +101,4 @@ def group_of(scenario: str | Mapping[str, Any]) -> str:
 
 __all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
            "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
-           "PAPER_MI_OPTIONS", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL", "EXIT_INTERRUPTED"]
+           "PAPER_MI_OPTIONS", "MIN_SAMPLES", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL", "EXIT_INTERRUPTED"]

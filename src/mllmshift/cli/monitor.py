@@ -16,7 +16,9 @@ from mllmshift.cli._common import (
     FLAGS,
     add_encoder_args,
     add_reader_args,
+    add_threads_arg,
     cache_from_args,
+    check_path,
     eval_overrides,
     parse_key_values,
     read_args_split,
@@ -75,8 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--bootstrap", type=int, default=None, metavar="B",
                    help="bootstrap resamples for each term's standard error (default: 50)")
     g.add_argument("--confidence", type=float, default=None, help="confidence of the intervals (default: 0.95)")
-    g.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the usable CPUs and the load)")
+    g.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
+                   help="where encoders, estimator training and scoring run (default: cpu)")
+    add_threads_arg(g)
     g = p.add_argument_group("stream, running and sinks")
     g.add_argument("--stream-columns", default=None, help="stream field names, e.g. timestamp=ts,response=text")
     g.add_argument("--follow", action="store_true", help="keep polling for new data (default: read what is there "
@@ -154,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.monitor.config_file import WebhookSpec, read_monitor_file
     from mllmshift.monitor.runner import Monitor
 
+    check_path(args.out, "--out", folder=True)
+    check_path(args.cache_dir, "--cache-dir", folder=True)
     file = read_monitor_file(args.config) if args.config is not None else None
     plan = None
     if args.replay:

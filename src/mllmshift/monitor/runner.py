@@ -22,12 +22,13 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from mllmshift.devices import using_device
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.evaluation.embedding import Encoders, embed_split
 from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimator_key
-from mllmshift.evaluation.pipeline import run_threads
+from mllmshift.evaluation.pipeline import compute_settings
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
 from mllmshift.monitor.attribution import moved_most, top_samples
@@ -87,8 +88,7 @@ class Monitor:
         self.identity = {"config": cfg.fingerprint(), "stream": str(Path(stream).resolve()),
                          "reference": stable_hash([s.to_dict() for s in reference.samples])}
         self.progress = progress_for(log is not None, log)
-        self.threads = run_threads(cfg.eval, self.progress)
-        with thread_limits(self.threads):
+        with compute_settings(cfg.eval, self.progress) as (self.threads, self.device):
             self._prepare(reference, cache)
         self.watched = [t for t in cfg.alert_terms if t in self.terms]
         self.nulls = NullCache(self.calc, cfg.n_null, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
@@ -119,7 +119,8 @@ class Monitor:
                           "fit_half": len(ref.fit), "calibration_half": len(ref.calibration),
                           "visual_source": self.visual_source, "fusion": ref.rows.fusion},
             "encoders": self.encoders.info(), "mi_estimator": None if self.ensemble is None else self.ensemble.info,
-            "divergence": self.divergence.config(), "threads": self.threads.to_dict(), "environment": environment()}))
+            "divergence": self.divergence.config(), "threads": self.threads.to_dict(), "device": self.device,
+            "environment": environment()}))
         self._last_view = 0.0
         self._dirty = False
 
@@ -189,7 +190,7 @@ class Monitor:
     # ------------------------------------------------------------------ reading
     def run_once(self) -> RunSummary:
         """Read everything new in the stream, close the windows it completes, save, redraw; then return."""
-        with thread_limits(self.threads):
+        with thread_limits(self.threads), using_device(self.device):  # the choice compute_settings made
             return self._run_once()
 
     def _run_once(self) -> RunSummary:

@@ -192,7 +192,7 @@ class TermCalculator:
                    seed: int) -> None:
         value = self.emi(wl)
         ci = bootstrap_emi(wl.x, wl.response, wl.reference, self.ref.members, n_resamples=self.cfg.n_bootstrap,
-                           seed=seed, confidence=self.cfg.confidence)
+                           seed=seed, confidence=self.cfg.confidence, scheme=self.cfg.eval.bootstrap_scheme)
         low, high = standard_interval(value, ci.std, self.cfg.confidence)
         if "emi" in self.terms:
             out.values["emi"] = TermValue(value, low, high)

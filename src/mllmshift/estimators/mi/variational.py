@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from mllmshift.estimators._batches import Rows, Transform, column_moments
 from mllmshift.estimators._checkpoint import read_torch_checkpoint, save_torch_checkpoint
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
@@ -42,6 +43,8 @@ from mllmshift.estimators.mi.critics import Critic, make_critic
 from mllmshift.progress import Progress
 
 FORMAT = "mllmshift-variational-mi/1"
+#: the most critic scores (row chunk × n) evaluated at a time when scoring all pairs
+SCORE_BLOCK = 2**24
 
 
 @dataclass(frozen=True)
@@ -179,17 +182,26 @@ class VariationalMI(MIEstimator):
         mean, std = moments
         return torch.as_tensor((a - mean) / std, dtype=torch.float32, device=self.device)
 
-    def _inputs(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Checked, standardised tensors of a sample to estimate on."""
+    def _standardisers(self) -> list[Transform]:
+        (mx, sx), (my, sy) = self._x_moments, self._y_moments
+        return [lambda a: (a - mx) / sx, lambda a: (a - my) / sy]
+
+    def _rows(self, x: Any, y: Any, index: np.ndarray | None = None) -> Rows:
+        """Standardised rows ``index`` (default: all) of the pairs (x, y), arrays or sources, checked."""
         xa, ya = check_pairs(x, y)
         self.check_dims(xa, ya)
         self.critic.eval()
-        return self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments)
+        return Rows([xa, ya], np.arange(len(xa)) if index is None else index, self.device, self._standardisers())
 
     def _all_negatives(self, n: int) -> bool:
         """Whether estimates on n pairs score every other sample as a negative (else K random ones)."""
         k = self.cfg.negatives
         return k is None or k >= n - 1
+
+    def _row_chunk(self, n: int) -> int:
+        """Rows scored at a time against all n: ``chunk_size``, fewer when a chunk × n score block would pass
+        :data:`SCORE_BLOCK` entries (so memory stays bounded for large n)."""
+        return max(1, min(self.cfg.chunk_size, SCORE_BLOCK // max(1, n)))
 
     def _score_matrix(self, x: torch.Tensor, y: torch.Tensor, gy: torch.Tensor | None) -> torch.Tensor:
         """T(x_i, y_j) of a row chunk ``x`` against every y (``gy``: the separable critic's g(y), precomputed)."""
@@ -208,36 +220,46 @@ class VariationalMI(MIEstimator):
         neg = self.critic.pairs(x.repeat_interleave(k, dim=0), y[idx.reshape(-1).to(y.device)]).view(m, k)
         return pos, neg, k
 
-    def _chunk_scores(self, x: torch.Tensor, y: torch.Tensor,
-                      seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
-        """(positives, negatives, negatives per row) of a whole sample, row chunk by row chunk, no gradients."""
-        n = len(x)
+    def _all_y(self, rows: Rows) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Every y of ``rows`` for the all-pairs scores: g(y) (n × embed_dim) for a separable critic, else y."""
+        chunk = self.cfg.chunk_size
+        if self.critic.separable:
+            return torch.empty(0), torch.cat([self.critic.g(yb) for _, yb in rows.chunks(chunk)])  # type: ignore
+        return torch.cat([yb for _, yb in rows.chunks(chunk)]), None
+
+    def _chunk_scores(self, rows: Rows, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """(positives, negatives, negatives per row) of a whole sample, row chunk by row chunk, no gradients.
+
+        With every other sample as a negative, the y side is held as g(y) (n × embed_dim; a joint critic holds
+        y itself) and x is read a row chunk at a time; with K negatives both are read per chunk."""
+        n = len(rows)
         if n < 2:
             raise ValueError("a variational MI estimate needs at least 2 pairs (one positive, one negative)")
-        chunk = self.cfg.chunk_size
         k = self.cfg.negatives
         with torch.no_grad():
             if self._all_negatives(n):
-                gy = self.critic.g(y) if self.critic.separable else None  # type: ignore[operator]
-                for s in range(0, n, chunk):
-                    yield (*_split_diagonal(self._score_matrix(x[s : s + chunk], y, gy), s), n - 1)
+                y_all, gy = self._all_y(rows)
+                chunk = self._row_chunk(n)
+                for s, (xb, _) in zip(range(0, n, chunk), rows.chunks(chunk)):
+                    yield (*_split_diagonal(self._score_matrix(xb, y_all, gy), s), n - 1)
             else:
                 assert k is not None
                 gen = torch.Generator().manual_seed(seed)
-                offsets = torch.randperm(n - 1, generator=gen)[:k] + 1
-                for s in range(0, n, chunk):
-                    rows = torch.arange(s, min(s + chunk, n))
-                    idx = ((rows[:, None] + offsets[None, :]) % n).to(self.device)
-                    xb = x[s : s + len(rows)]
-                    pos = self.critic.pairs(xb, y[s : s + len(rows)])
-                    neg = self.critic.pairs(xb.repeat_interleave(k, dim=0), y[idx.reshape(-1)]).view(len(rows), k)
+                offsets = (torch.randperm(n - 1, generator=gen)[:k] + 1).numpy()
+                chunk = self.cfg.chunk_size
+                for s, (xb, yb) in zip(range(0, n, chunk), rows.chunks(chunk)):
+                    r = np.arange(s, s + len(xb))
+                    idx = (r[:, None] + offsets[None, :]) % n
+                    pos = self.critic.pairs(xb, yb)
+                    yn = rows.batch(idx.reshape(-1))[1]
+                    neg = self.critic.pairs(xb.repeat_interleave(k, dim=0), yn).view(len(r), k)
                     yield pos, neg, k
 
-    def _sample_stats(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> ScoreStats:
+    def _sample_stats(self, rows: Rows, seed: int) -> ScoreStats:
         """Score statistics of a whole sample, without gradients, in row chunks."""
         tau = self._tau()
         stats: ScoreStats | None = None
-        for pos, neg, k in self._chunk_scores(x, y, seed):
+        for pos, neg, k in self._chunk_scores(rows, seed):
             part = ScoreStats.from_scores(pos, neg, tau, k)
             stats = part if stats is None else stats.merge(part)
         assert stats is not None
@@ -251,10 +273,10 @@ class VariationalMI(MIEstimator):
         cfg = self.cfg
         val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed, min_val=2)
         if cfg.standardize:
-            self._x_moments = _moments(xa[tr_idx])
-            self._y_moments = _moments(ya[tr_idx])
-        xt, yt = self._tensor(xa[tr_idx], self._x_moments), self._tensor(ya[tr_idx], self._y_moments)
-        xv, yv = self._tensor(xa[val_idx], self._x_moments), self._tensor(ya[val_idx], self._y_moments)
+            self._x_moments = column_moments(xa, tr_idx, cfg.chunk_size)
+            self._y_moments = column_moments(ya, tr_idx, cfg.chunk_size)
+        train = Rows([xa, ya], tr_idx, self.device, self._standardisers())
+        val = Rows([xa, ya], val_idx, self.device, self._standardisers())
 
         gen = torch.Generator().manual_seed(cfg.seed)
         self._reset_training_state()
@@ -266,9 +288,9 @@ class VariationalMI(MIEstimator):
         def step() -> float:
             if batches["cursor"] + m > len(batches["perm"]):
                 batches["perm"], batches["cursor"] = torch.randperm(len(tr_idx), generator=gen), 0
-            b = batches["perm"][batches["cursor"] : batches["cursor"] + m].to(self.device)
+            b = batches["perm"][batches["cursor"] : batches["cursor"] + m]
             batches["cursor"] += m
-            pos, neg, k = self._batch_scores(xt[b], yt[b], gen)
+            pos, neg, k = self._batch_scores(*train.batch(b), gen)
             loss = -self._objective(ScoreStats.from_scores(pos, neg, self._tau(), k), pos, neg)
             if not torch.isfinite(loss):
                 return math.nan
@@ -277,7 +299,7 @@ class VariationalMI(MIEstimator):
             opt.step()
             return float(loss.detach())
 
-        log = train_early_stopping(self.critic, step, lambda: float(self._value(self._sample_stats(xv, yv, cfg.seed))),
+        log = train_early_stopping(self.critic, step, lambda: float(self._value(self._sample_stats(val, cfg.seed))),
                                    max_steps=cfg.max_steps, eval_every=cfg.eval_every, patience=cfg.patience,
                                    higher_is_better=True, progress=progress, desc=f"fit {self.name}", unit="step")
         self.history = {"val_bound": log.val_curve, "best_val_bound": log.best_value, "best_step": log.best_step,
@@ -291,8 +313,7 @@ class VariationalMI(MIEstimator):
     # ------------------------------------------------------------- estimation
     def mi(self, x: Any, y: Any) -> float:
         """The bound on the sample (x, y) with the trained critic (see the module docstring)."""
-        xt, yt = self._inputs(x, y)
-        return float(self._value(self._sample_stats(xt, yt, self.cfg.seed)))
+        return float(self._value(self._sample_stats(self._rows(x, y), self.cfg.seed)))
 
     # ------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
@@ -316,13 +337,6 @@ class VariationalMI(MIEstimator):
         est._y_moments = tuple(t.numpy() for t in obj["moments"]["y"])  # type: ignore[assignment]
         est.history = dict(obj.get("history") or {})
         return est
-
-
-def _moments(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = a.mean(axis=0, dtype=np.float64)
-    std = a.std(axis=0, dtype=np.float64)
-    std[std < 1e-12] = 1.0  # constant coordinates carry no information; leave them centred
-    return mean, std
 
 
 def _split_diagonal(scores: torch.Tensor, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
