@@ -135,3 +135,18 @@ def test_bad_values_name_their_flag_or_their_line_in_the_config_file(tmp_path, c
     path.write_text(CONFIG + "seed: 4\n")
     assert main(base) == 1
     assert f"{path}:11: field 'seed': duplicate key" in capsys.readouterr().err
+
+
+def test_a_reference_that_cannot_serve_stops_before_anything_is_written(tmp_path, capsys):
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(json.dumps(s.to_dict()) + "\n" for s in reference(200)[:5]))
+    unanswered = tmp_path / "unanswered.jsonl"
+    rows = [s.to_dict() for s in reference(30)]
+    del rows[3]["response"]
+    unanswered.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for ref, message in ((small, "has 5 record(s); the monitor needs at least 10"),
+                         (unanswered, "field 'response': the reference 'unanswered' needs a model answer")):
+        assert main(["monitor", "--reference", str(ref), "--stream", str(tmp_path / "s.jsonl"), "--out",
+                     str(tmp_path / "o"), *FAST]) == 1
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "o").exists()

@@ -25,6 +25,23 @@ from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.monitor.stream import StreamRecord
+from mllmshift.records import Split
+
+
+def check_reference(reference: Split) -> None:
+    """Stop before anything is embedded or written when the reference cannot serve: fewer than
+    :data:`~mllmshift.vocab.MIN_SAMPLES` records, or a record without a model answer (the ``answer`` term and
+    every null compare answers). Reference answers are optional (records without one serve the drift terms)."""
+    from mllmshift.evaluation.checks import source_of
+    from mllmshift.vocab import MIN_SAMPLES
+
+    if len(reference) < MIN_SAMPLES:
+        raise DataError(f"the reference '{reference.name}' has {len(reference)} record(s); the monitor needs at "
+                        f"least {MIN_SAMPLES}", path=source_of(reference))
+    missing = next((s.id for s in reference.samples if s.response is None), None)
+    if missing is not None:
+        raise DataError(f"the reference '{reference.name}' needs a model answer for every record; record "
+                        f"'{missing}' has none", path=source_of(reference), field="response")
 
 
 @dataclass(frozen=True)

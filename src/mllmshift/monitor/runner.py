@@ -26,6 +26,7 @@ from mllmshift.devices import using_device
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.evaluation.checks import check_checkpoint
 from mllmshift.evaluation.embedding import Encoders, embed_split
 from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimator_key
 from mllmshift.evaluation.pipeline import compute_settings
@@ -33,7 +34,7 @@ from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
 from mllmshift.monitor.attribution import moved_most, top_samples
 from mllmshift.monitor.config import MonitorConfig
-from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows
+from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows, check_reference
 from mllmshift.monitor.null import NullCache
 from mllmshift.monitor.series import JsonlLog, SeriesWriter, columns
 from mllmshift.monitor.state import MonitorState, StateStore, reference_ensemble
@@ -74,6 +75,8 @@ class Monitor:
                  cache: EmbeddingCache | None = None, webhook: WebhookSink | None = None,
                  log: TextIO | None = sys.stderr, alert_stream: TextIO | None = None, restart: bool = False,
                  batch_size: int = 256, refresh_s: float = 10.0, page_refresh_s: int | None = None) -> None:
+        check_reference(reference)
+        check_checkpoint(cfg.eval)
         self.cfg, self.out, self.log = cfg, Path(out), log
         self.batch_size, self.refresh_s, self.page_refresh_s = batch_size, refresh_s, page_refresh_s
         self.sinks: list[AlertSink] = [StdoutSink(alert_stream)] + ([webhook] if webhook else [])
