@@ -8,10 +8,10 @@ from mllmshift import vocab
 def test_every_module_uses_the_vocabulary_objects():
     from mllmshift import embeddings
     from mllmshift.estimators import defaults
-    from mllmshift.shifts import grid
+    from mllmshift.shifts import grid_spec
     from mllmshift.study import stats
 
-    assert grid.COMBINATIONS is vocab.COMBINATIONS and set(vocab.COMBINATIONS) == set(vocab.GROUPS)
+    assert grid_spec.COMBINATIONS is vocab.COMBINATIONS and set(vocab.COMBINATIONS) == set(vocab.GROUPS)
     assert stats.GROUPS is vocab.GROUPS and embeddings.FUSIONS is vocab.FUSIONS
     assert defaults.DEFAULT_MI_ESTIMATOR is vocab.DEFAULT_MI_ESTIMATOR
     assert defaults.PAPER_DIVERGENCE is vocab.PAPER_DIVERGENCE
