@@ -25,10 +25,13 @@ def default_cache_dir() -> Path:
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (how to read the given files)")
-    g.add_argument("--format", default="auto", choices=["auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit"],
+    from mllmshift.io.readers import FORMATS
+
+    g.add_argument("--format", default="auto", choices=list(FORMATS),
                    help="input format (default: sniffed from the file)")
     g.add_argument("--questions", help="LLaVA questions JSONL (joined on question_id)")
-    g.add_argument("--references", help="LLaVA reference answers JSONL (joined on question_id)")
+    g.add_argument("--references", help="reference answers: a LLaVA answer JSONL (joined on question_id), or with "
+                                        "alpaca-eval the baseline model's model_outputs.json (joined on instruction)")
     g.add_argument("--captions", help="captions JSONL whose captions stand in for missing images")
     g.add_argument("--image-folder", help="folder of the images named in the questions file")
     g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
@@ -116,7 +119,16 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
     if args.hf_split:
         options["split"] = args.hf_split
     fmt = args.format
-    if fmt == "auto" and options and not Path(path).is_dir() and not path.endswith(".parquet"):
+    if fmt == "auto":
+        from mllmshift.io.readers import sniff_format
+
+        if Path(path).exists() and sniff_format(path) == "alpaca-eval":
+            fmt = "alpaca-eval"
+    if fmt == "alpaca-eval":
+        extra = set(options) - {"references"}
+        if extra:
+            raise DataError(f"--format alpaca-eval takes only --references, got {sorted(extra)}")
+    elif fmt == "auto" and options and not Path(path).is_dir() and not path.endswith(".parquet"):
         llava_opts = {"questions", "references", "captions", "image_folder"}
         if set(options) & llava_opts:
             fmt = "llava"

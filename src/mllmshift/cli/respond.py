@@ -38,9 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--responder", default="openai-compatible",
                    help="registered responder: openai-compatible (default), hf, ...")
     p.add_argument("--data", required=True, type=Path,
-                   help="a dataset file (canonical JSONL, LLaVA questions or answer file, Parquet) or a folder of them")
+                   help="a dataset file (canonical JSONL, LLaVA questions or answer file, AlpacaEval "
+                        "model_outputs.json, Parquet) or a folder of them")
     p.add_argument("--out", required=True, type=Path, help="output folder (one answer file per scenario)")
-    p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "hf"))
+    p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "alpaca-eval", "hf"))
     p.add_argument("--image-folder", type=Path, help="folder of the images a LLaVA questions file names")
     p.add_argument("--model", help="served model name (openai-compatible) or HF model id/path (hf)")
     p.add_argument("--model-id", help="model_id written in the answer file (default: --model)")
@@ -100,12 +101,16 @@ def _peek(path: Path) -> dict[str, Any]:
 
 def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None) -> Split:
     """One dataset file as a split of questions (any responses in it are ignored by ``respond``)."""
+    from mllmshift.io.alpaca_eval import read_alpaca_eval
     from mllmshift.io.hf import read_hf
     from mllmshift.io.jsonl import read_canonical
     from mllmshift.io.llava import read_llava
+    from mllmshift.io.readers import sniff_format
 
     if fmt == "auto":
-        if path.is_dir() or path.suffix in _TABULAR:
+        if path.exists() and sniff_format(path) == "alpaca-eval":
+            fmt = "alpaca-eval"
+        elif path.is_dir() or path.suffix in _TABULAR:
             fmt = "hf"
         else:
             first = _peek(path)
@@ -119,6 +124,8 @@ def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None
         return read_llava(None, questions=path, image_folder=image_folder, name=path.stem)
     if fmt == "llava":
         return read_llava(path, name=path.stem)
+    if fmt == "alpaca-eval":
+        return read_alpaca_eval(path)
     return read_hf(path)
 
 

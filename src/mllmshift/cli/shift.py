@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.cli._common import parse_key_values
+from mllmshift.io.readers import FORMATS
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -60,7 +61,7 @@ def register(subparsers: Any) -> None:
     gr.add_argument("spec", nargs="?", help="grid YAML file")
     gr.add_argument("--preset", help="a named grid instead of SPEC (paper-synthetic, paper-translation)")
     gr.add_argument("--data", required=True, help="the in-distribution split (any format read_split reads)")
-    gr.add_argument("--format", default="auto", help="format of --data (auto, jsonl, llava, hf)")
+    gr.add_argument("--format", default="auto", choices=list(FORMATS), help="format of --data (default: sniffed)")
     gr.add_argument("--out", required=True, help="output folder (one sub-folder per scenario)")
     gr.add_argument("--seed", type=int, default=None, help="global seed (default: the grid's)")
     gr.add_argument("--scenario", action="append", default=None, help="only this scenario (repeatable)")

@@ -19,6 +19,12 @@ mi_estimators.register("club-sampled", "mllmshift.estimators.mi.sampled_club:Sam
                        description="CLUB with one permuted negative per pair (CLUBSample, Cheng et al., 2020)")
 mi_estimators.register("infonce", "mllmshift.estimators.mi.infonce:InfoNCE",
                        description="InfoNCE contrastive lower bound, capped at ln(n) (van den Oord et al., 2018); the default")
+mi_estimators.register("infonce-pooled", "mllmshift.estimators.mi.pooled_infonce:PooledInfoNCE",
+                       description="InfoNCE scored against a fixed bank of the pooled answers: ceiling ln(1 + bank) "
+                                   "for every split, pointwise terms")
+mi_estimators.register("crossfit", "mllmshift.estimators.mi.crossfit:CrossFitMI",
+                       description="cross-fitted critic estimator (base=infonce by default, folds=5): each pair "
+                                   "scored by a member not trained on it")
 mi_estimators.register("nwj", "mllmshift.estimators.mi.nwj:NWJ",
                        description="NWJ f-divergence lower bound (Nguyen, Wainwright & Jordan, 2010)")
 mi_estimators.register("mine", "mllmshift.estimators.mi.mine:MINE",
@@ -31,6 +37,9 @@ mi_estimators.register("gaussian", "mllmshift.estimators.mi.gaussian:GaussianMI"
                        description="closed-form Gaussian/CCA MI with Ledoit-Wolf shrinkage (copula=True: normal scores)")
 divergence_estimators.register("rjsd-rff", "mllmshift.estimators.divergence.rff_rjsd:RFFRJSD",
                                description="representation JSD, RBF kernel via random Fourier features, median bandwidth")
+divergence_estimators.register("rjsd-debiased", "mllmshift.estimators.divergence.debiased_rjsd:DebiasedRJSD",
+                               description="linear RJSD minus its mean on shuffled re-splits (finite-sample bias "
+                                           "removed; continuous in n)")
 divergence_estimators.register("classifier-jsd", "mllmshift.estimators.divergence.classifier:ClassifierJSD",
                                description="ln 2 minus the held-out balanced cross-entropy of a trained classifier")
 two_sample_tests.register("mmd", "mllmshift.estimators.divergence.mmd:MMDTest",

@@ -19,6 +19,7 @@ is biased low by construction; its variance is low, which is its strength.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,17 @@ class InfoNCE(VariationalMI):
         k = self.cfg.negatives
         return math.log(n if k is None or k >= n - 1 else 1 + k)
 
+    def _all_negatives(self, n: int) -> None:
+        k = self.cfg.negatives
+        if k is not None and k < n - 1:
+            raise NotImplementedError("needs negatives=None (every other sample a negative)")
+
+    def pointwise(self, x: Any, y: Any) -> np.ndarray:
+        r"""The per-pair terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` whose mean is :meth:`mi` (all negatives)."""
+        xa, ya = check_pairs(x, y)
+        self._all_negatives(len(xa))
+        return infonce_pointwise(self.score_rows(xa, ya, np.arange(len(xa))), len(xa))
+
     def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
         r"""InfoNCE on reweighted samples, one per row of ``weights`` (B × n, rows of multiplicities / n).
 
@@ -54,28 +66,32 @@ class InfoNCE(VariationalMI):
         bootstrap then re-estimates on each resample).
         """
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
-        k = self.cfg.negatives
-        if k is not None and k < len(xa) - 1:
-            raise NotImplementedError("mi_weighted needs negatives=None (every other sample a negative)")
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(xa):
-            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
-        self.critic.eval()
-        xt, yt = self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments)
-        wt = torch.as_tensor(w, dtype=torch.float64)
-        out = torch.zeros(len(w), dtype=torch.float64)
-        chunk = self.cfg.chunk_size
-        with torch.no_grad():
-            gy = self.critic.g(yt) if self.critic.separable else None  # type: ignore[operator]
-            for s in range(0, len(xa), chunk):
-                xb = xt[s : s + chunk]
-                sc = (self.critic.f(xb) @ gy.T if gy is not None  # type: ignore[operator]
-                      else self.critic.cross(xb, yt)).double()
-                rows = torch.arange(len(xb))
-                top = sc.max(dim=1).values
-                # log Σ_j w_bj e^{S_ij} for every resample b and row i of the chunk (B × chunk)
-                lse = torch.log(wt @ torch.exp(sc - top[:, None]).T) + top[None, :]
-                wb = wt[:, s : s + len(xb)]
-                out += wb @ sc[rows, rows + s] - (wb * torch.where(wb > 0, lse, torch.zeros_like(lse))).sum(dim=1)
-        return out.numpy()
+        self._all_negatives(len(xa))
+        return infonce_weighted(self.score_rows(xa, ya, np.arange(len(xa))), weights, len(xa))
+
+
+def infonce_pointwise(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], n: int) -> np.ndarray:
+    r"""Per-row InfoNCE terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` from blocks ``(rows, S[rows, :])``."""
+    out = np.empty(n)
+    for rows, sc in blocks:
+        pos = sc[torch.arange(len(rows)), torch.as_tensor(rows)]
+        out[rows] = (pos - torch.logsumexp(sc, dim=1) + math.log(n)).numpy()
+    return out
+
+
+def infonce_weighted(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], weights: np.ndarray, n: int) -> np.ndarray:
+    r""":math:`\hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}}` for every row w of ``weights``
+    (B × n), from score blocks ``(rows, S[rows, :])`` that together cover every row once."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(f"weights must be (B, {n}), got {w.shape}")
+    wt = torch.as_tensor(w, dtype=torch.float64)
+    out = torch.zeros(len(w), dtype=torch.float64)
+    for rows, sc in blocks:
+        r = torch.as_tensor(rows)
+        top = sc.max(dim=1).values
+        # log Σ_j w_bj e^{S_ij} for every resample b and row i of the block (B × rows)
+        lse = torch.log(wt @ torch.exp(sc - top[:, None]).T) + top[None, :]
+        wb = wt[:, r]
+        out += wb @ sc[torch.arange(len(rows)), r] - (wb * torch.where(wb > 0, lse, torch.zeros_like(lse))).sum(dim=1)
+    return out.numpy()

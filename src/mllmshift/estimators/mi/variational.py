@@ -30,6 +30,7 @@ import os
 from abc import abstractmethod
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -306,6 +307,25 @@ class VariationalMI(MIEstimator):
                                    self.cfg.seed)
         return float(self._value(stats))
 
+    def score_rows(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """Critic scores :math:`T(x_i, y_j)` of the rows ``i ∈ rows`` against every ``y_j`` of the sample.
+
+        Yields ``(row_indices, scores)`` blocks of at most ``chunk_size`` rows, scores as a float64
+        (rows × n) tensor; the positive of row ``i`` sits in column ``i``. No gradients.
+        """
+        xa, ya = check_pairs(x, y)
+        self._check_dims(xa, ya)
+        rows = np.asarray(rows, dtype=np.int64)
+        self.critic.eval()
+        with torch.no_grad():
+            yt = self._tensor(ya, self._y_moments)
+            gy = self.critic.g(yt) if self.critic.separable else None  # type: ignore[operator]
+            for s in range(0, len(rows), self.cfg.chunk_size):
+                idx = rows[s : s + self.cfg.chunk_size]
+                xb = self._tensor(xa[idx], self._x_moments)
+                sc = self.critic.f(xb) @ gy.T if gy is not None else self.critic.cross(xb, yt)  # type: ignore
+                yield idx, sc.double()
+
     # ------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
         return {"name": self.name, **asdict(self.cfg)}
@@ -315,12 +335,24 @@ class VariationalMI(MIEstimator):
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        torch.save({"format": FORMAT, "name": self.name, "config": asdict(self.cfg),
-                    "state_dict": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()},
-                    "moments": {"x": [torch.as_tensor(a) for a in self._x_moments],
-                                "y": [torch.as_tensor(a) for a in self._y_moments]},
-                    "history": {k: v for k, v in self.history.items() if not isinstance(v, list)}}, tmp)
+        torch.save(self.payload(), tmp)
         os.replace(tmp, p)
+
+    def payload(self) -> dict[str, Any]:
+        """Everything :meth:`save` writes, as a dict of tensors, numbers and strings."""
+        return {"format": FORMAT, "name": self.name, "config": asdict(self.cfg),
+                "state_dict": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()},
+                "moments": {"x": [torch.as_tensor(a) for a in self._x_moments],
+                            "y": [torch.as_tensor(a) for a in self._y_moments]},
+                "history": {k: v for k, v in self.history.items() if not isinstance(v, list)},
+                "extra": self._extra_state()}
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Fitted state besides the critic and the moments (tensors or scalars) that a subclass saves."""
+        return {}
+
+    def _load_extra_state(self, extra: dict[str, Any], path: Path) -> None:
+        """Restore what :meth:`_extra_state` saved (``path`` for error messages)."""
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> VariationalMI:
@@ -331,10 +363,15 @@ class VariationalMI(MIEstimator):
             obj = torch.load(p, weights_only=True, map_location="cpu")
         except Exception as err:  # pickle / zip errors come in many types
             raise DataError(f"not a readable torch checkpoint: {err}", path=p) from None
+        return cls.from_payload(obj, p, device)
+
+    @classmethod
+    def from_payload(cls, obj: Any, path: Path, device: str | torch.device | None = None) -> VariationalMI:
+        """The estimator :meth:`payload` described (``path`` names the file in errors)."""
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise DataError(f"not a {FORMAT} checkpoint", path=p)
+            raise DataError(f"not a {FORMAT} checkpoint", path=path)
         if obj.get("name") != cls.name:
-            raise DataError(f"checkpoint holds a '{obj.get('name')}' estimator, not '{cls.name}'", path=p,
+            raise DataError(f"checkpoint holds a '{obj.get('name')}' estimator, not '{cls.name}'", path=path,
                             field="name")
         cfg = dict(obj["config"])
         est = cls(cfg.pop("x_dim"), cfg.pop("y_dim"), device=device, **cfg)
@@ -343,6 +380,7 @@ class VariationalMI(MIEstimator):
         est._x_moments = tuple(t.numpy() for t in obj["moments"]["x"])  # type: ignore[assignment]
         est._y_moments = tuple(t.numpy() for t in obj["moments"]["y"])  # type: ignore[assignment]
         est.history = dict(obj.get("history") or {})
+        est._load_extra_state(dict(obj.get("extra") or {}), path)
         return est
 
 

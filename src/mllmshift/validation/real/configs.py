@@ -1,0 +1,128 @@
+"""The candidate estimator configurations of the real-data validation suite.
+
+A **member** is one MI estimator with its options and how its pooled pairs are grouped (for cross-fitting);
+fitting a member with a seed is the unit of work that is cached. An **MI configuration** is a member and an
+ensemble size K: its EMI is the mean of K members' EMIs, members ``s·K … s·K + K − 1`` making ensemble ``s``
+(so an ensemble reuses the single-member runs, and seeds 0…S·K − 1 serve S ensembles). A **JSD configuration** is
+a divergence estimator for the four bound terms. Configurations are few and principled on purpose; their
+options are the package defaults unless stated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUPINGS = ("rows", "items")
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One MI estimator fitted on the pooled pairs of a data set.
+
+    Attributes:
+        label: unique name in tables and in the cache folder.
+        name: registered MI estimator.
+        options: constructor options (besides dims and seed).
+        groups: ``rows`` (cross-fitting groups = identical inputs, what ``fit(x, y)`` does by itself) or
+            ``items`` (the sample ids are passed as ``groups``); only cross-fitted estimators use it.
+    """
+
+    label: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    groups: str = "rows"
+
+    def __post_init__(self) -> None:
+        if self.groups not in GROUPINGS:
+            raise ValueError(f"groups must be one of {GROUPINGS}, got {self.groups!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "name": self.name, "options": dict(self.options), "groups": self.groups}
+
+
+@dataclass(frozen=True)
+class MIConfig:
+    """A member and an ensemble size: EMI = the mean of ``members`` members' EMIs."""
+
+    label: str
+    member: MemberSpec
+    members: int = 1
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.members < 1:
+            raise ValueError("an ensemble has at least one member")
+
+    def member_seeds(self, ensemble: int) -> list[int]:
+        """The member seeds of ensemble ``ensemble``: ``ensemble·K … ensemble·K + K − 1``."""
+        return list(range(ensemble * self.members, (ensemble + 1) * self.members))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "member": self.member.to_dict(), "members": self.members, "note": self.note}
+
+
+@dataclass(frozen=True)
+class JSDConfig:
+    """A divergence estimator for the four terms of the EMID bound; ``seeded`` ones are run at every seed."""
+
+    label: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    seeded: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "name": self.name, "options": dict(self.options), "seeded": self.seeded,
+                "note": self.note}
+
+
+#: the paper's CLUB settings (hidden size 500, at most 200 epochs), as ``--paper`` uses them
+PAPER_CLUB = {"hidden_size": 500, "max_epochs": 200, "patience": 10}
+
+MEMBERS: dict[str, MemberSpec] = {m.label: m for m in (
+    MemberSpec("club", "club", PAPER_CLUB),
+    MemberSpec("infonce", "infonce"),
+    MemberSpec("infonce-pooled", "infonce-pooled"),
+    MemberSpec("crossfit", "crossfit", {"folds": 5}),
+    MemberSpec("crossfit-items", "crossfit", {"folds": 5}, groups="items"),
+    MemberSpec("smile", "smile"),
+    MemberSpec("gaussian", "gaussian"),
+)}
+
+MI_CONFIGS: dict[str, MIConfig] = {c.label: c for c in (
+    MIConfig("club", MEMBERS["club"], note="the paper's (--paper)"),
+    MIConfig("infonce", MEMBERS["infonce"], note="the default before this suite; in-split negatives, ceiling ln n"),
+    MIConfig("infonce-x5", MEMBERS["infonce"], 5, note="seed ensemble of 5"),
+    MIConfig("infonce-pooled", MEMBERS["infonce-pooled"], note="negatives from the pooled answers"),
+    MIConfig("crossfit", MEMBERS["crossfit"], note="5-fold cross-fitted InfoNCE, folds by input"),
+    MIConfig("crossfit-items", MEMBERS["crossfit-items"], note="5-fold cross-fitted InfoNCE, folds by sample id"),
+    MIConfig("crossfit-x3", MEMBERS["crossfit"], 3, note="seed ensemble of 3 cross-fitted InfoNCEs"),
+    MIConfig("smile", MEMBERS["smile"], note="clipped DV, tau = 5"),
+    MIConfig("gaussian", MEMBERS["gaussian"], note="closed-form CCA MI, Ledoit-Wolf, on each split"),
+)}
+
+JSD_CONFIGS: dict[str, JSDConfig] = {c.label: c for c in (
+    JSDConfig("rjsd", "rjsd", note="the paper's"),
+    JSDConfig("auto", "auto", seeded=True, note="the default before this suite: rjsd < 1,000 points, classifier above"),
+    JSDConfig("rjsd-debiased", "rjsd-debiased", seeded=True, note="shuffle-corrected RJSD (20 re-splits)"),
+    JSDConfig("classifier-jsd", "classifier-jsd", seeded=True, note="2-fold cross-fitted classifier, every n"),
+)}
+
+#: what ``mllmshift estimators validate --real`` runs without ``--configs``
+DEFAULT_MI = tuple(MI_CONFIGS)
+DEFAULT_JSD = tuple(JSD_CONFIGS)
+#: the small grid of the ``shared``-marked test: fast members, two seeds
+QUICK_MI = ("infonce", "gaussian")
+QUICK_JSD = ("rjsd",)
+
+
+def select(labels: list[str] | None, known: Mapping[str, Any], what: str) -> list[Any]:
+    """The configurations named in ``labels`` (all when None), with a clear error for unknown names."""
+    if labels is None:
+        return list(known.values())
+    unknown = [lab for lab in labels if lab not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {', '.join(known)}")
+    return [known[lab] for lab in labels]
