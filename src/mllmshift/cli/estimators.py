@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ls.set_defaults(func=run_list)
     v = verbs.add_parser("validate", help="run the ground-truth validation suite",
                          description="Estimators × tasks with known MI/JSD × n × seeds; writes CSV, Markdown, plot.")
-    v.add_argument("--preset", default="ci", choices=["ci", "full"], help="grid (default: %(default)s)")
+    v.add_argument("--preset", default="ci", choices=["ci", "full", "jsd-n"], help="grid (default: %(default)s)")
     r = v.add_argument_group("real data (--real)")
     r.add_argument("--real", action="store_true",
                    help="score configurations on AlpacaEval and LLaVA-Bench instead of ground-truth tasks")

@@ -48,6 +48,13 @@ def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed
         from mllmshift.errors import MllmshiftError
 
         raise MllmshiftError(f"estimator '{name}' does not take the options {sorted(options)}: {err}") from None
+    return fit_estimator_on(est, splits, progress=progress, pairs=(x, y))
+
+
+def fit_estimator_on(est: MIEstimator, splits: Sequence[EmbeddedSplit], progress: bool = False,
+                     pairs: tuple[np.ndarray, np.ndarray] | None = None) -> MIEstimator:
+    """Fit an already constructed ``est`` on the pooled pairs of ``splits`` (or on ``pairs``); returns it."""
+    x, y = pairs if pairs is not None else pooled_pairs(splits)
     try:
         est.fit(x, y, progress=progress)  # type: ignore[call-arg]
     except TypeError:

@@ -139,11 +139,12 @@ class CrossFitMI(MIEstimator):
         xa, ya = check_pairs(x, y)
         return infonce_pointwise(self._blocks(xa, ya), len(xa))
 
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
-        """The estimate on reweighted samples (bootstrap), exactly, from one assembled score matrix (InfoNCE base)."""
+    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray, *, own_once: bool = False) -> np.ndarray:
+        """The estimate on reweighted samples (bootstrap), exactly, from one assembled score matrix (InfoNCE base);
+        ``own_once``: the duplicate-aware resample of :func:`~mllmshift.estimators.mi.infonce.infonce_weighted`."""
         self._infonce_only("mi_weighted")
         xa, ya = check_pairs(x, y)
-        return infonce_weighted(self._blocks(xa, ya), weights, len(xa))
+        return infonce_weighted(self._blocks(xa, ya), weights, len(xa), own_once)
 
     def ceiling(self, n: int) -> float | None:
         """The base estimator's ceiling on n pairs (InfoNCE: ln n)."""

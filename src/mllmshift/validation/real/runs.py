@@ -117,18 +117,19 @@ def run_jsd(cfg: JSDConfig, seed: int, data: Dataset) -> dict[str, Any]:
             "seconds": time.perf_counter() - t0, "terms": terms}
 
 
-def cached(path: Path, spec: Mapping[str, Any], key: str, compute: Any) -> dict[str, Any]:
-    """The JSON at ``path`` when it was made with ``spec`` (under ``key``), else ``compute()`` written there."""
+def cached(path: Path, spec: Mapping[str, Any], key: str, compute: Any) -> tuple[dict[str, Any], bool]:
+    """``(the JSON at path, True)`` when it was made with ``spec`` (under ``key``), else ``(compute(), False)``
+    after writing the new result there."""
     if path.is_file():
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             obj = None
         if isinstance(obj, dict) and obj.get(key) == dict(spec):
-            return obj
+            return obj, True
     obj = compute()
     atomic_write_text(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
-    return obj
+    return obj, False
 
 
 def _json_default(v: Any) -> Any:

@@ -68,25 +68,26 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
         if spec != cfg.member:
             raise ValueError(f"two configurations use member label '{spec.label}' with different settings")
         have.update(s for e in range(seeds) for s in cfg.member_seeds(e))
-    units = [(d, spec, s) for d in data for spec, ss in need.values() for s in sorted(ss)]
+    units = [(d, spec, s) for d in data for spec, ss in need.values() for s in (sorted(ss) if spec.seeded else [0])]
     jsd_units = [(c, s) for c in jsd for s in (range(seeds) if c.seeded else [0])] if "llava" in data else []
     total, k = len(units) + len(jsd_units), 0
     mi_runs: dict[str, dict[str, dict[int, Any]]] = {d: {} for d in data}
     for d, spec, seed in units:
         k += 1
         path = out / "runs" / d / "mi" / spec.label / f"seed-{seed}.json"
-        t = time.perf_counter()
-        run = cached(path, spec.to_dict(), "member", lambda: run_member(spec, seed, data[d]))
-        mi_runs[d].setdefault(spec.label, {})[seed] = run
+        run, hit = cached(path, spec.to_dict(), "member", lambda: run_member(spec, seed, data[d]))
+        for s in (need[spec.label][1] if not spec.seeded else [seed]):  # a deterministic run serves every seed
+            mi_runs[d].setdefault(spec.label, {})[s] = run
         say(f"[{k}/{total}] {d} {spec.label} seed {seed}: "
-            f"{'cached' if time.perf_counter() - t < 0.5 else 'fitted'} (fit {run['fit_seconds']:.0f} s)")
+            f"{'cached' if hit else 'fitted'} (fit {run['fit_seconds']:.0f} s)")
     jsd_runs: dict[str, dict[int, Any]] = {}
     for c, seed in jsd_units:
         k += 1
         path = out / "runs" / "llava" / "jsd" / c.label / f"seed-{seed}.json"
-        run = cached(path, c.to_dict(), "jsd", lambda: run_jsd(c, seed, data["llava"]))
+        run, hit = cached(path, c.to_dict(), "jsd", lambda: run_jsd(c, seed, data["llava"]))
         jsd_runs.setdefault(c.label, {})[seed] = run
-        say(f"[{k}/{total}] llava bound {c.label} seed {seed}: {run['seconds']:.1f} s")
+        say(f"[{k}/{total}] llava bound {c.label} seed {seed}: {'cached' if hit else 'computed'} "
+            f"({run['seconds']:.1f} s)")
     return mi_runs, jsd_runs
 
 
