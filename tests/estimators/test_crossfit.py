@@ -111,3 +111,21 @@ def test_seeded_save_load_round_trip(rng, tmp_path):
     assert isinstance(back, CrossFitMI) and back.config() == a.config()
     assert back.mi(x, y) == pytest.approx(a.mi(x, y), rel=1e-12)
     assert (back.folds_of(x) == a.folds_of(x)).all()
+
+
+def test_fit_estimator_groups_the_pooled_pairs_by_sample_id(rng):
+    from mllmshift.embeddings import EmbeddedSplit
+    from mllmshift.estimators.fitting import fit_estimator, pooled_groups
+
+    ids = [f"q{i}" for i in range(20)]
+
+    def split(name: str, shift: float) -> EmbeddedSplit:
+        x = rng.normal(size=(20, 3)).astype(np.float32) + shift  # shifted versions: other inputs, same items
+        return EmbeddedSplit.from_arrays(name, x_text=x, response=x[:, :2], reference=x[:, :2] + 0.1, ids=ids)
+
+    splits = [split("id", 0.0), split("shift", 0.5)]
+    assert pooled_groups(splits) == ids * 4
+    est = fit_estimator(splits, "crossfit", seed=0, folds=4, **TINY)
+    assert isinstance(est, CrossFitMI) and est.history["n_groups"] == 20
+    a, b = est.folds_of(splits[0].x), est.folds_of(splits[1].x)
+    assert (a == b).all()  # an item and its shifted version are scored by the same held-out member

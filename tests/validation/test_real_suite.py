@@ -12,7 +12,8 @@ from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.records import Sample, Split
 from mllmshift.validation.real.configs import JSD_CONFIGS, MI_CONFIGS, JSDConfig, MemberSpec, MIConfig, select
 from mllmshift.validation.real.data import CONSTANT_ANSWER, sanity_splits
-from mllmshift.validation.real.runs import Dataset, pooled_groups
+from mllmshift.estimators.fitting import pooled_groups
+from mllmshift.validation.real.runs import Dataset
 from mllmshift.validation.real.score import bound_values, ensemble_emis, saturation, score_alpaca, score_llava
 from mllmshift.validation.real.suite import run_units
 

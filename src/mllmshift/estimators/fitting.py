@@ -34,6 +34,21 @@ def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[np.ndarray, np.ndarra
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
 
 
+def pooled_groups(splits: Sequence[EmbeddedSplit]) -> list[str]:
+    """The sample id of every pooled pair, in :func:`pooled_pairs` order.
+
+    Splits of one study share ids for the same item (its ID and shifted versions), so these are the groups a
+    cross-fitted estimator keeps together in one fold.
+    """
+    out: list[str] = []
+    for s in splits:
+        if s.response is not None:
+            out += list(s.ids)
+        if s.reference is not None:
+            out += list(s.ids)
+    return out
+
+
 def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed: int = 0, progress: bool = False,
                   **options: Any) -> MIEstimator:
     """Create the registered estimator ``name`` (default: InfoNCE) and fit it on the pooled pairs of ``splits``."""
@@ -53,8 +68,16 @@ def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed
 
 def fit_estimator_on(est: MIEstimator, splits: Sequence[EmbeddedSplit], progress: bool = False,
                      pairs: tuple[np.ndarray, np.ndarray] | None = None) -> MIEstimator:
-    """Fit an already constructed ``est`` on the pooled pairs of ``splits`` (or on ``pairs``); returns it."""
+    """Fit an already constructed ``est`` on the pooled pairs of ``splits`` (or on ``pairs``); returns it.
+
+    A cross-fitted estimator gets the pairs' sample ids as its groups (:func:`pooled_groups`), so every
+    version of an item (its ID and shifted splits) falls in one fold and is scored by a member that saw none.
+    """
+    from mllmshift.estimators.mi.crossfit import CrossFitMI
+
     x, y = pairs if pairs is not None else pooled_pairs(splits)
+    if isinstance(est, CrossFitMI):
+        return est.fit(x, y, groups=pooled_groups(splits), progress=progress)
     try:
         est.fit(x, y, progress=progress)  # type: ignore[call-arg]
     except TypeError:

@@ -86,7 +86,7 @@ class ScoreStats:
     infonce_sum: torch.Tensor
     neg_lse: torch.Tensor
     neg_lse_clip: torch.Tensor
-    neg_count: int
+    neg_count: float
 
     @classmethod
     def from_scores(cls, pos: torch.Tensor, neg: torch.Tensor, tau: float | None, k: int | None = None) -> ScoreStats:
@@ -306,6 +306,42 @@ class VariationalMI(MIEstimator):
         stats = self._sample_stats(self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments),
                                    self.cfg.seed)
         return float(self._value(stats))
+
+    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
+        r"""The bound on reweighted samples, one per row of ``weights`` (B × n, rows summing to 1): the bootstrap.
+
+        Positive pairs are weighted by :math:`w_i`, negative pairs :math:`(i, j), i \ne j` by :math:`w_i w_j`
+        (normalised), so a pair drawn twice is never its own negative; at uniform weights this is :meth:`mi`
+        with all negatives. One score matrix serves every resample. InfoNCE overrides it with its own formula.
+        """
+        xa, ya = check_pairs(x, y)
+        self._check_dims(xa, ya)
+        if self.cfg.negatives is not None and self.cfg.negatives < len(xa) - 1:
+            raise NotImplementedError("mi_weighted needs negatives=None (every other sample a negative)")
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != len(xa):
+            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
+        wt = torch.as_tensor(w, dtype=torch.float64)
+        tau = self._tau()
+        pos = torch.zeros(len(w), dtype=torch.float64)
+        lse = torch.full((len(w),), -math.inf, dtype=torch.float64)
+        lse_clip = lse.clone()
+        for rows, sc in self.score_rows(xa, ya, np.arange(len(xa))):
+            r, cols = torch.arange(len(rows)), torch.as_tensor(rows)
+            wb = wt[:, cols]
+            pos += wb @ sc[r, cols]
+            for acc, scores in ((lse, sc), (lse_clip, sc if tau is None else sc.clamp(-tau, tau))):
+                top = scores.max()
+                ex = torch.exp(scores - top)
+                ex[r, cols] = 0.0  # a pair is not its own negative
+                part = torch.log((wb * (wt @ ex.T)).sum(dim=1)) + top
+                acc.copy_(torch.logaddexp(acc, part))
+        count = 1.0 - (wt * wt).sum(dim=1)  # Σ_{i≠j} w_i w_j
+        out = np.empty(len(w))
+        for b in range(len(w)):
+            stats = ScoreStats(1, pos[b], torch.tensor(math.nan), lse[b], lse_clip[b], float(count[b]))  # type: ignore
+            out[b] = float(self._value(stats))
+        return out
 
     def score_rows(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         """Critic scores :math:`T(x_i, y_j)` of the rows ``i ∈ rows`` against every ``y_j`` of the sample.

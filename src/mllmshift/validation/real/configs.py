@@ -41,8 +41,10 @@ class MemberSpec:
             raise ValueError(f"groups must be one of {GROUPINGS}, got {self.groups!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "name": self.name, "options": dict(self.options), "groups": self.groups,
-                "seeded": self.seeded}
+        out = {"label": self.label, "name": self.name, "options": dict(self.options), "groups": self.groups}
+        if not self.seeded:  # only when set, so runs cached before the field existed still match
+            out["seeded"] = False
+        return out
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,9 @@ MI_CONFIGS: dict[str, MIConfig] = {c.label: c for c in (
     MIConfig("infonce-pooled", MEMBERS["infonce-pooled"], note="negatives from the pooled answers"),
     MIConfig("crossfit", MEMBERS["crossfit"], note="5-fold cross-fitted InfoNCE, folds by input"),
     MIConfig("crossfit-items", MEMBERS["crossfit-items"], note="5-fold cross-fitted InfoNCE, folds by sample id"),
-    MIConfig("crossfit-x3", MEMBERS["crossfit"], 3, note="seed ensemble of 3 cross-fitted InfoNCEs"),
+    MIConfig("crossfit-items-x3", MEMBERS["crossfit-items"], 3, note="seed ensemble of 3 cross-fitted InfoNCEs"),
     MIConfig("smile", MEMBERS["smile"], note="clipped DV, tau = 5"),
+    MIConfig("smile-x5", MEMBERS["smile"], 5, note="seed ensemble of 5 SMILEs"),
     MIConfig("gaussian", MEMBERS["gaussian"], note="closed-form CCA MI, Ledoit-Wolf, on each split"),
 )}
 

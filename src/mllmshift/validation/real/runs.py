@@ -46,17 +46,6 @@ class Dataset:
         return next(s for s in self.splits if s.name == name)
 
 
-def pooled_groups(splits: Sequence[EmbeddedSplit]) -> list[str]:
-    """The sample id of every pooled pair, in :func:`~mllmshift.estimators.fitting.pooled_pairs` order."""
-    out: list[str] = []
-    for s in splits:
-        if s.response is not None:
-            out += list(s.ids)
-        if s.reference is not None:
-            out += list(s.ids)
-    return out
-
-
 def _pair(est: MIEstimator, s: EmbeddedSplit) -> dict[str, Any]:
     assert s.response is not None and s.reference is not None
     return {"mi_response": float(est.mi(s.x, s.response)), "mi_reference": float(est.mi(s.x, s.reference)),
@@ -66,18 +55,16 @@ def _pair(est: MIEstimator, s: EmbeddedSplit) -> dict[str, Any]:
 def fit_member(spec: MemberSpec, seed: int, splits: Sequence[EmbeddedSplit]) -> MIEstimator:
     """``spec``'s estimator with ``seed``, fitted on the pooled pairs of ``splits`` (sample ids as groups if asked)."""
     from mllmshift.estimators import mi_estimators
-    from mllmshift.estimators.fitting import pooled_pairs
+    from mllmshift.estimators.fitting import fit_estimator_on, pooled_groups, pooled_pairs
     from mllmshift.estimators.mi.crossfit import CrossFitMI
 
     x, y = pooled_pairs(splits)
     est = mi_estimators.create(spec.name, x_dim=x.shape[1], y_dim=y.shape[1], seed=seed, **dict(spec.options))
-    if spec.groups == "items":
-        if not isinstance(est, CrossFitMI):
-            raise ValueError(f"member '{spec.label}': groups='items' needs a cross-fitted estimator")
-        est.fit(x, y, groups=pooled_groups(splits))
-    else:
-        est.fit(x, y)
-    return est
+    if isinstance(est, CrossFitMI) and spec.groups == "rows":
+        return est.fit(x, y)  # groups = identical inputs (what fit does without groups)
+    if spec.groups == "items" and not isinstance(est, CrossFitMI):
+        raise ValueError(f"member '{spec.label}': groups='items' needs a cross-fitted estimator")
+    return fit_estimator_on(est, splits, pairs=(x, y))  # a cross-fitted estimator gets the sample ids
 
 
 def run_member(spec: MemberSpec, seed: int, data: Dataset) -> dict[str, Any]:
