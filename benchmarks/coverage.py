@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     for label in [e.strip() for e in args.estimators.split(",") if e.strip()]:
         name, options, dedup = ESTIMATORS[label]
         cache = args.out / f"coverage-{label}.json"
+        methods = ("fixed", "ensemble", "ensemble-mean") + (("fixed-dedup", "ensemble-dedup") if dedup else ())
         spec = {"name": name, "options": options, "repetitions": args.repetitions, "members": args.members,
-                "resamples": args.resamples, "task": task.__dict__}
+                "resamples": args.resamples, "task": task.__dict__, "methods": list(methods)}
         if cache.is_file() and json.loads(cache.read_text())["spec"] == spec:
             results[label] = json.loads(cache.read_text())
             continue
-        methods = ("fixed", "ensemble", "fixed-dedup", "ensemble-dedup") if dedup else ("fixed", "ensemble")
         start = time.perf_counter()
 
         def make(seed: int, name: str = name, options: dict[str, Any] = options) -> Any:

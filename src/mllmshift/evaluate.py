@@ -27,10 +27,10 @@ from mllmshift.records import Split
 class EvalConfig:
     """Everything that, with the data, determines the numbers of an evaluation.
 
-    ``estimator`` names the registered MI estimator fitted on the pooled pairs (default: InfoNCE,
-    chosen by the ground-truth validation; ``"club"`` is the paper's), ``estimator_options`` its
+    ``estimator`` names the registered MI estimator fitted on the pooled pairs (default: SMILE,
+    chosen by the ground-truth and real-data validation; ``"club"`` is the paper's), ``estimator_options`` its
     constructor options; ``estimator_path`` loads a saved one of any kind instead. ``divergence``
-    names the JSD estimator of the four bound terms (default ``"auto"``; ``"rjsd"`` is the paper's).
+    names the JSD estimator of the four bound terms (default ``"rjsd-debiased"``; ``"rjsd"`` is the paper's).
     :meth:`paper` gives the paper's choices.
     """
 

@@ -9,7 +9,7 @@ all as embeddings, and one fixed MI estimator Î:
 - **EMID**: :math:`\mathrm{EMI}(P) - \mathrm{EMI}(Q)` for the in-distribution
   split P and a shifted split Q. Positive means worse under shift.
 - **EMID upper bound** (Theorem 4.5), with JSDs estimated by a divergence
-  estimator (linear RJSD below 1,000 points per sample, the classifier JSD above, by default):
+  estimator (by default linear RJSD with its finite-sample bias removed, ``rjsd-debiased``):
 
   .. math::
 
@@ -196,9 +196,8 @@ def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_
         divergence: one JSD estimator for all four terms (an estimator, a function ``(a, b) -> float``
             or a registered name such as ``"rjsd"``), or a mapping from ``visual``, ``text``,
             ``id_output``, ``ood_output`` to such (missing terms use the default). Default:
-            ``"auto"`` (:class:`~mllmshift.estimators.defaults.AutoJSD`: linear RJSD, the paper's, below
-            1,000 points per sample; the classifier JSD from there on). Pass ``"rjsd"`` for the paper's
-            estimator at every size.
+            :data:`~mllmshift.estimators.DEFAULT_DIVERGENCE` (``"rjsd-debiased"``: linear RJSD minus its
+            mean on shuffled re-splits). Pass ``"rjsd"`` for the paper's plug-in estimator.
         id_output: JSD(P_Ŷ‖P_Y) and the name of its estimator from an earlier call with the same ID
             split and divergence (``(b.jsd_id_output, b.estimators["id_output"])``). The term does
             not depend on the shifted split, so comparing one ID split with many scenarios computes

@@ -14,7 +14,14 @@ from mllmshift.validation.real.configs import JSD_CONFIGS, MI_CONFIGS, JSDConfig
 from mllmshift.validation.real.data import CONSTANT_ANSWER, sanity_splits
 from mllmshift.estimators.fitting import pooled_groups
 from mllmshift.validation.real.runs import Dataset
-from mllmshift.validation.real.score import bound_values, ensemble_emis, saturation, score_alpaca, score_llava
+from mllmshift.validation.real.score import (
+    bound_values,
+    ensemble_emis,
+    k_sweep,
+    saturation,
+    score_alpaca,
+    score_llava,
+)
 from mllmshift.validation.real.suite import run_units
 
 
@@ -80,6 +87,13 @@ def test_llava_scores_flag_unstable_signs_and_read_the_bound():
     assert out["bound"]["rjsd"]["spearman"]["r"] == pytest.approx(1.0)
     assert out["emi_by_severity"] == {"1": 1.0, "3": pytest.approx(0.15), "5": -0.75}
     assert out["severity_falls"] is True and out["sanity"]["sanity:empty"]["below_all_real"] == 1.0
+    # K' = 2 averages seeds (0, 1) and (2, 3): s1's EMID is +0.0 and +0.3, s3's +0.85 and +0.85, s5's +1.75 twice
+    more = {**runs, 2: _run({"id": 1.0, "s1": 0.8, "s3": 0.15, "s5": -0.75}, sanity=sanity),
+            3: _run({"id": 1.0, "s1": 0.6, "s3": 0.15, "s5": -0.75}, sanity=sanity)}
+    sweep = k_sweep(MIConfig("x2", MI_CONFIGS["infonce"].member, members=2), more, "id", scen, bound, ensembles=2)
+    assert set(sweep) == {"1", "2"}
+    assert sweep["1"]["sign_stable_share"] == pytest.approx(2 / 3)  # the single members 0 and 1, as above
+    assert sweep["2"]["sign_stable_share"] == pytest.approx(2 / 3)  # s1's first ensemble has EMID 0: no sign
     terms = {"terms": {"a": {"visual": 0.04, "text": 0.09, "id_output": 0.0016, "ood_output": 0.0081},
                        "b": {"visual": None, "text": 0.25, "id_output": None, "ood_output": 0.1}}}
     assert bound_values(terms) == {"a": pytest.approx(0.2 + 0.3 + 0.2 + 0.3), "b": None}
@@ -90,6 +104,7 @@ def test_configs_are_known_and_selected_by_label():
     with pytest.raises(ValueError, match="unknown MI"):
         select(["nope"], MI_CONFIGS, "MI")
     assert JSD_CONFIGS["rjsd"].seeded is False and MI_CONFIGS["infonce-x5"].members == 5
+    assert JSD_CONFIGS["rjsd"].seeds(5) == [0] and JSD_CONFIGS["classifier-jsd"].seeds(5) == [0, 1]
     with pytest.raises(ValueError, match="groups"):
         MemberSpec("bad", "infonce", groups="clusters")
 

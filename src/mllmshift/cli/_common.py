@@ -48,14 +48,14 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     g.add_argument("--mi-estimator", default=None, metavar="NAME",
-                   help="registered MI estimator fitted on the pooled pairs (default: infonce, chosen by the "
-                        "ground-truth validation; club is the paper's; see `mllmshift estimators list`)")
+                   help="registered MI estimator fitted on the pooled pairs (default: smile, chosen by the "
+                        "ground-truth and real-data validation; club is the paper's; see `mllmshift estimators list`)")
     g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
                    help="constructor option of the MI estimator, e.g. lr=1e-3 (repeatable; VALUE parsed as "
                         "JSON when it can be)")
     g.add_argument("--divergence", default=None, metavar="NAME",
-                   help="JSD estimator of the bound's four terms (default: auto = rjsd below 1,000 points per "
-                        "sample, classifier-jsd from there on; rjsd is the paper's)")
+                   help="JSD estimator of the bound's four terms (default: rjsd-debiased, linear RJSD with its "
+                        "finite-sample bias removed; rjsd is the paper's)")
     g.add_argument("--paper", action="store_true",
                    help="the paper's estimators: CLUB (hidden size 500, at most 200 epochs) and linear RJSD")
     g.add_argument("--estimator", type=Path,

@@ -51,7 +51,8 @@ def pooled_groups(splits: Sequence[EmbeddedSplit]) -> list[str]:
 
 def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed: int = 0, progress: bool = False,
                   **options: Any) -> MIEstimator:
-    """Create the registered estimator ``name`` (default: InfoNCE) and fit it on the pooled pairs of ``splits``."""
+    """Create the registered estimator ``name`` (default: :data:`~mllmshift.estimators.DEFAULT_MI_ESTIMATOR`) and
+    fit it on the pooled pairs of ``splits``."""
     from mllmshift.estimators import DEFAULT_MI_ESTIMATOR, mi_estimators
 
     name = name or DEFAULT_MI_ESTIMATOR

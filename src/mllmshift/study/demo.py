@@ -136,7 +136,7 @@ def demo_config(out: Path, *, n_resamples: int = 200, seed: int = 0) -> Any:
         "scenarios": [{"grid": g} for g in GRIDS],
         "responder": {"name": "baseline"},
         "encoders": {"text": "use-multilingual", "image": "efficientnet-lite0", "fusion": "concat"},
-        # the paper's estimators (CLUB, linear RJSD), as in its code; the package default is InfoNCE + auto
+        # the paper's estimators (CLUB, linear RJSD), as in its code; the package default is SMILE + rjsd-debiased
         "estimator": {"name": "club", "options": {"hidden_size": 256, "max_epochs": 100, "patience": 10}},
         "bound": {"divergence": "rjsd"},
         "bootstrap": {"n_resamples": n_resamples},

@@ -70,13 +70,21 @@ class MIConfig:
 
 @dataclass(frozen=True)
 class JSDConfig:
-    """A divergence estimator for the four terms of the EMID bound; ``seeded`` ones are run at every seed."""
+    """A divergence estimator for the four terms of the EMID bound; ``seeded`` ones run at seeds 0 … S − 1
+    (at most ``max_seeds`` of them: enough to measure their spread where a run is slow)."""
 
     label: str
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     seeded: bool = False
     note: str = ""
+    max_seeds: int | None = None
+
+    def seeds(self, s: int) -> list[int]:
+        """The seeds run for a suite of ``s`` seeds."""
+        if not self.seeded:
+            return [0]
+        return list(range(s if self.max_seeds is None else min(s, self.max_seeds)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "name": self.name, "options": dict(self.options), "seeded": self.seeded,
@@ -113,7 +121,8 @@ JSD_CONFIGS: dict[str, JSDConfig] = {c.label: c for c in (
     JSDConfig("rjsd", "rjsd", note="the paper's"),
     JSDConfig("auto", "auto", seeded=True, note="the default before this suite: rjsd < 1,000 points, classifier above"),
     JSDConfig("rjsd-debiased", "rjsd-debiased", seeded=True, note="shuffle-corrected RJSD (20 re-splits)"),
-    JSDConfig("classifier-jsd", "classifier-jsd", seeded=True, note="2-fold cross-fitted classifier, every n"),
+    JSDConfig("classifier-jsd", "classifier-jsd", seeded=True, note="2-fold cross-fitted classifier, every n",
+              max_seeds=2),
 )}
 
 #: what ``mllmshift estimators validate --real`` runs without ``--configs``

@@ -139,6 +139,16 @@ def markdown(table: dict[str, Any]) -> str:
         lines += ["", "| JSD estimator | seconds (34 bounds) | sd of a bound over seeds |", "|---|---:|---:|"]
         for j, v in table["jsd"].items():
             lines.append(f"| `{j}` | {v['seconds']:.1f} | {v['bound_sd_over_seeds']:.4f} |")
+    sweeps = {lab: r["llava"]["k_sweep"] for lab, r in table["mi"].items() if "k_sweep" in (r.get("llava") or {})}
+    if sweeps:
+        lines += ["", "## Ensemble size (LLaVA-Bench)", "",
+                  "Ensembles of K' members built from the same member runs: share of the 34 EMID signs stable over "
+                  "the ensembles, sd of each EMI over ensembles, mean EMID–bound Pearson r per JSD estimator.", "",
+                  "| config | K' | sign-stable | EMI sd | mean r (" + ", ".join(jsd) + ") |", "|---|---:|---:|---:|---|"]
+        for lab, sw in sweeps.items():
+            for k, v in sw.items():
+                lines.append(f"| `{lab}` | {k} | {_f(v['sign_stable_share'])} | {_f(v['emi_sd_over_ensembles'], 3)} | "
+                             + ", ".join(_f(v["bound"].get(j)) for j in jsd) + " |")
     ae_rows = {lab: r["alpacaeval"]["emi"] for lab, r in table["mi"].items() if "alpacaeval" in r}
     if ae_rows:
         models = list(next(iter(ae_rows.values())))

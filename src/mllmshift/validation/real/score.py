@@ -172,6 +172,23 @@ def score_llava(cfg: MIConfig, runs: Runs, id_split: str, scenarios: Mapping[str
             "seconds": _member_time(runs, seeds) * cfg.members}
 
 
+def k_sweep(cfg: MIConfig, runs: Runs, id_split: str, scenarios: Mapping[str, Mapping[str, Any]],
+            bounds: Mapping[str, Mapping[str, float | None]], ensembles: int) -> dict[str, Any]:
+    """For ensemble sizes K' ≤ K (1, 2, 3, 5, …): the LLaVA scores of K'-member ensembles built from the same
+    member runs (ensemble e = members e·K' … e·K' + K' − 1), so the effect of K on stability is read directly."""
+    from dataclasses import replace
+
+    out = {}
+    for k in sorted({1, 2, 3, 5, cfg.members}):
+        if k > cfg.members:
+            continue
+        sub = replace(cfg, members=k)
+        r = score_llava(sub, runs, id_split, scenarios, bounds, ensembles)
+        out[str(k)] = {"sign_stable_share": r["sign_stable_share"], "emi_sd_over_ensembles": r["emi_sd_over_ensembles"],
+                       "bound": {j: v["pearson"]["over_ensembles"]["mean"] for j, v in r["bound"].items()}}
+    return out
+
+
 def score_jsd(cfg: JSDConfig, runs: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     """Time and the spread over seeds of each scenario's bound (0 for a deterministic estimator)."""
     values = [bound_values(runs[s]) for s in sorted(runs)]

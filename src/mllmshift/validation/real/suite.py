@@ -3,7 +3,7 @@
 ``run_real_suite(data_root, out_dir, mi=..., jsd=..., seeds=S)`` embeds AlpacaEval and LLaVA-Bench once (through
 the embedding cache), then for every MI configuration fits its member with each seed it needs (S ensembles of K
 members: seeds 0 … S·K − 1) on each data set, and runs every JSD configuration on LLaVA-Bench (seeds 0 … S − 1
-when seeded, else 0). Each unit is a cached JSON file under ``out_dir/runs`` (:mod:`.runs`), so an interrupted run
+when seeded, at most its ``max_seeds``; else 0). Each unit is a cached JSON file under ``out_dir/runs`` (:mod:`.runs`), so an interrupted run
 resumes and a rerun with more seeds or configurations computes only what is new. One progress line per unit goes
 to stderr. Then :mod:`.score` and :mod:`.report` write ``real.md``, ``real.csv``, ``real.json`` and ``real.png``.
 """
@@ -69,7 +69,7 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
             raise ValueError(f"two configurations use member label '{spec.label}' with different settings")
         have.update(s for e in range(seeds) for s in cfg.member_seeds(e))
     units = [(d, spec, s) for d in data for spec, ss in need.values() for s in (sorted(ss) if spec.seeded else [0])]
-    jsd_units = [(c, s) for c in jsd for s in (range(seeds) if c.seeded else [0])] if "llava" in data else []
+    jsd_units = [(c, s) for c in jsd for s in c.seeds(seeds)] if "llava" in data else []
     total, k = len(units) + len(jsd_units), 0
     mi_runs: dict[str, dict[str, dict[int, Any]]] = {d: {} for d in data}
     for d, spec, seed in units:
@@ -97,7 +97,7 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
     """Prepare, run, score and report (see the module docstring); returns the scored table (``real.json``)."""
     from mllmshift.cli._common import default_cache_dir
     from mllmshift.validation.real.report import write_report
-    from mllmshift.validation.real.score import score_alpaca, score_jsd, score_llava
+    from mllmshift.validation.real.score import k_sweep, score_alpaca, score_jsd, score_llava
 
     if seeds < 1:
         raise ValueError("seeds must be at least 1")
@@ -125,8 +125,10 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
             bounds = {c: score_jsd(next(j for j in jsd if j.label == c), r)["bound"] for c, r in jsd_runs.items()}
             lv = data["llava"]
             assert lv.id_split is not None
-            row["llava"] = score_llava(cfg, mi_runs["llava"][cfg.member.label], lv.id_split, lv.scenarios, bounds,
-                                       seeds)
+            member_runs = mi_runs["llava"][cfg.member.label]
+            row["llava"] = score_llava(cfg, member_runs, lv.id_split, lv.scenarios, bounds, seeds)
+            if cfg.members > 1:
+                row["llava"]["k_sweep"] = k_sweep(cfg, member_runs, lv.id_split, lv.scenarios, bounds, seeds)
         table["mi"][cfg.label] = row
     for c in jsd:
         if c.label in jsd_runs:
