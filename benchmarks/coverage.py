@@ -5,8 +5,8 @@
 
 For each estimator: ``repetitions`` fresh data sets of :class:`~mllmshift.validation.coverage.EMIDTask`
 (two splits of 200 Gaussian pairs in 4 dimensions, EMID known in closed form), K = ``members`` estimators
-fitted on each, and the intervals of :data:`~mllmshift.validation.coverage.METHODS` (the fixed-estimator
-bootstrap, the seed ensemble, and for InfoNCE-type estimators their duplicate-aware variants). Writes
+fitted on each by the evaluation pipeline, and the intervals of :data:`~mllmshift.validation.coverage.METHODS` (the
+fixed-estimator bootstrap and the seed ensemble, both by :func:`mllmshift.metrics.bootstrap_emid`). Writes
 ``coverage.json`` (every interval, the task, seeds, versions), ``coverage.md`` and ``coverage.png``;
 one estimator's results are cached in ``coverage-<estimator>.json`` so a rerun skips it.
 """
@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-#: estimator → (registry name, options, whether its resample can be duplicate-aware)
-ESTIMATORS: dict[str, tuple[str, dict[str, Any], bool]] = {
-    "smile": ("smile", {}, False),  # its weighted resample never counts a pair as its own negative
-    "infonce": ("infonce", {}, True),
-    "club": ("club", {"hidden_size": 500, "max_epochs": 200, "patience": 10}, False),
+#: estimator → (registry name, options)
+ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "smile": ("smile", {}),  # its weighted resample never counts a pair as its own negative
+    "infonce": ("infonce", {}),
+    "club": ("club", {"hidden_size": 500, "max_epochs": 200, "patience": 10}),
 }
 
 
@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from mllmshift.estimators import mi_estimators
     from mllmshift.io.atomic import atomic_write_text
     from mllmshift.provenance import environment
     from mllmshift.validation.coverage import EMIDTask, coverage_study
@@ -54,20 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     args.out.mkdir(parents=True, exist_ok=True)
     for label in [e.strip() for e in args.estimators.split(",") if e.strip()]:
-        name, options, dedup = ESTIMATORS[label]
+        name, options = ESTIMATORS[label]
         cache = args.out / f"coverage-{label}.json"
-        methods = ("fixed", "ensemble", "ensemble-mean") + (("fixed-dedup", "ensemble-dedup") if dedup else ())
+        methods = ("fixed", "ensemble")
         spec = {"name": name, "options": options, "repetitions": args.repetitions, "members": args.members,
                 "resamples": args.resamples, "task": task.__dict__, "methods": list(methods)}
         if cache.is_file() and json.loads(cache.read_text())["spec"] == spec:
             results[label] = json.loads(cache.read_text())
             continue
         start = time.perf_counter()
-
-        def make(seed: int, name: str = name, options: dict[str, Any] = options) -> Any:
-            return mi_estimators.create(name, x_dim=task.dim, y_dim=task.dim, seed=seed, **options)
-
-        res = coverage_study(task, make, repetitions=args.repetitions, members=args.members, methods=methods,
+        res = coverage_study(task, name, options, repetitions=args.repetitions, members=args.members, methods=methods,
                              n_resamples=args.resamples,
                              progress=lambda r, n, lab=label: print(f"{lab}: repetition {r}/{n}", file=sys.stderr))
         res["spec"], res["seconds"] = spec, time.perf_counter() - start

@@ -88,25 +88,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from mllmshift.estimators import divergence_estimators
     from mllmshift.estimators.fitting import fit_estimator
+    from mllmshift.evaluation.embedding import Encoders, comparable, default_cache_dir, open_cache
     from mllmshift.metrics import emi_of, emid_upper_bound
+    from mllmshift.progress import progress_for
     from mllmshift.provenance import environment
+    from mllmshift.study import stages
+    from mllmshift.study.plan import plan_from_config
     from mllmshift.study.presets import default_config
-    from mllmshift.study.runner import StudyRunner
+    from mllmshift.study.state import StageLog, StudyState
     from mllmshift.study.stats import correlate_all
 
     torch.set_num_threads(args.threads)
     mi_choices, jsd_choices = _select(MI_CHOICES, args.mi), _select(JSD_CHOICES, args.jsd)
     cfg = default_config("llava_bench", root=str(args.data.resolve()))
-    runner = StudyRunner(cfg, args.state, progress=True)
-    plan = runner.plan()
+    state = StudyState(args.state)
+    st = stages.Stages(cfg, state, StageLog(), progress_for(True), lambda msg: print(msg, file=sys.stderr))
+    plan = plan_from_config(cfg, state.root)
     t0 = time.perf_counter()
-    splits = runner.respond([plan.id_split, *(s.split for s in plan.scenarios)])
-    embedded, _ = runner.embed(splits)
+    splits = stages.respond(st, [plan.id_split, *(s.split for s in plan.scenarios)])
+    embedded, _ = stages.embed(st, splits, Encoders(cfg.eval), open_cache(default_cache_dir()))
     t_embed = time.perf_counter() - t0
     id_e = embedded[0]
-    pool = [e for e in embedded if runner._comparable(id_e, e)]
+    pool = [e for e in embedded if comparable(id_e, e)]
     complete = [(spec, e) for spec, e in zip(plan.scenarios, embedded[1:])
-                if runner._comparable(id_e, e) and e.reference is not None and e.response is not None]
+                if comparable(id_e, e) and e.reference is not None and e.response is not None]
     print(f"{len(plan.scenarios)} scenarios, {len(complete)} complete; estimators fitted on {len(pool)} splits "
           f"(embedding took {t_embed:.0f} s)", file=sys.stderr)
 
@@ -122,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         emi_id = emi_of(id_e, est).value
         for spec, e in complete:
             rows[spec.name][f"emid[{label}]"] = emi_id - emi_of(e, est).value
-        hist = {k: v for k, v in getattr(est, "history", {}).items() if not isinstance(v, list)}
-        meta["mi"][label] = {"config": est.config(), "history": hist, "emi_id": emi_id,
+        meta["mi"][label] = {"config": est.config(), "history": est.fit_summary(), "emi_id": emi_id,
                              "seconds": time.perf_counter() - t}
         print(f"MI {label}: EMI(ID) = {emi_id:+.4f} ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
     for label, name, options in jsd_choices:
@@ -132,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         for spec, e in complete:
             b = emid_upper_bound(id_e, e, None, div)
             rows[spec.name][f"bound[{label}]"] = b.value
+            terms = b.to_dict()
             for term in ("jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output"):
-                rows[spec.name][f"{term}[{label}]"] = getattr(b, term)
+                rows[spec.name][f"{term}[{label}]"] = terms[term]
         meta["jsd"][label] = {"config": div.config(), "seconds": time.perf_counter() - t}
         print(f"JSD {label}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
 

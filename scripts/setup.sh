@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# System packages: WordNet for synonym replacement, Chromium for the report screenshot test.
+# System packages: Chromium for the report screenshot test, and the WordNet 3.0 database, against
+# which the tests check the WordNet table that ships inside mllmshift (nothing else needs it).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=""
   [ -d /usr/share/wordnet ] || missing="$missing wordnet-base"

@@ -17,6 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MLLMSHIFT_SHARED", REPO.parent / "shared"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Every test (and every subprocess it starts) uses a fresh embedding content cache, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("mllmshift-cache")
+        mp.setenv("MLLMSHIFT_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``, or a skip when it is not there."""

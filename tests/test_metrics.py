@@ -15,6 +15,7 @@ from mllmshift.metrics import (
     bootstrap_emi,
     bootstrap_emid,
     emi,
+    emi_of,
     emid,
     emid_upper_bound,
     resample_weights,
@@ -121,17 +122,27 @@ def test_resample_weights_are_multinomial():
 
 
 def test_bootstrap_matches_generic_loop(fitted):
-    """The CLUB fast path gives the same draws as re-estimating on each resample."""
+    """The CLUB fast path gives the same draws as the contract's default: re-estimating on each resample."""
+    from mllmshift.estimators.base import MIEstimator
+
     a, _, est = fitted
 
-    class Plain:
+    class Plain(MIEstimator):
+        """Only the abstract methods: ``mi`` delegates to the fitted CLUB, ``mi_weighted`` is the default loop."""
+
         name = "plain"
+
+        def __init__(self, x_dim=None, y_dim=None, *, seed=0):
+            pass
+
+        dims = property(lambda self: (None, None))
+        fit = config = save = load = None  # type: ignore[assignment]
 
         def mi(self, x, y):
             return est.mi(x, y)
 
     fast = bootstrap_emi(a.x, a.response, a.reference, est, n_resamples=30, seed=5)
-    slow = bootstrap_emi(a.x, a.response, a.reference, Plain(), n_resamples=30, seed=5)  # type: ignore[arg-type]
+    slow = bootstrap_emi(a.x, a.response, a.reference, Plain(), n_resamples=30, seed=5)
     assert fast.low == pytest.approx(slow.low, rel=1e-6) and fast.high == pytest.approx(slow.high, rel=1e-6)
     assert fast.n_resamples == 30 and fast.seed == 5
 
@@ -176,8 +187,11 @@ def test_default_bound_divergence_switches_with_sample_size():
 
 def test_id_output_term_is_reused_not_recomputed():
     """JSD(P_Ŷ‖P_Y) depends on the ID split only: passing it on gives the same bound without computing it again."""
-    from mllmshift.evaluate import EvalConfig, emid_reports
+    from mllmshift.evaluation.config import EvalConfig
+    from mllmshift.evaluation.pipeline import ScenarioContext, evaluate_scenario, evaluate_split
+    from mllmshift.evaluation.scenarios import scenario_of
     from mllmshift.metrics import id_output_term
+    from mllmshift.records import Split
 
     rng = np.random.default_rng(8)
     ids, oods = _split(rng, name="id"), [_split(rng, shift=s, name=f"s{s}") for s in (0.5, 1.0, 2.0)]
@@ -196,9 +210,63 @@ def test_id_output_term_is_reused_not_recomputed():
     assert again == emid_upper_bound(ids, oods[1], divergence=counting)
     assert id_output_term(first) == (first.jsd_id_output, "counting")
 
+    # the pipeline computes the ID output term once and every scenario's bound equals the bound alone
     est = CLUB(4, 4, hidden_size=8)
-    reports = emid_reports(ids, oods, est, EvalConfig(divergence="rjsd", bootstrap=0))
-    for ood, rep in zip(oods, reports):
+    cfg = EvalConfig(text_encoder="hashing-bow", divergence="rjsd", n_resamples=0)
+    ctx = ScenarioContext(ids, evaluate_split(ids, [est], cfg), [est], cfg)
+    for ood in oods:
+        rep = evaluate_scenario(scenario_of(Split(ood.name, ())), ood, ctx)
         alone = emid_upper_bound(ids, ood, divergence="rjsd")
-        assert rep["bound"] == alone.to_dict()
-        assert rep["emid"] == pytest.approx(emid(ids, ood, est).value, abs=1e-12)
+        assert rep.bound == alone
+        assert rep.emid == pytest.approx(emid(ids, ood, est).value, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def other(fitted):
+    """A second member: the same pairs, another seed."""
+    a, b, _ = fitted
+    return fit_estimator([a, b], "club", seed=1, hidden_size=32, max_epochs=40, lr=3e-3)
+
+
+def test_ensemble_emi_is_the_mean_of_its_members_and_keeps_each(fitted, other):
+    a, b, est = fitted
+    one, two = emi_of(a, est), emi_of(a, other)
+    both = emi_of(a, [est, other])
+    assert both.members == (one.value, two.value)
+    assert both.mi_response == pytest.approx((one.mi_response + two.mi_response) / 2, rel=1e-12)
+    assert both.value == pytest.approx((one.value + two.value) / 2, rel=1e-12)
+    d = emid(a, b, [est, other])
+    assert d.members == pytest.approx((emid(a, b, est).value, emid(a, b, other).value), rel=1e-12)
+    assert d.value == pytest.approx(both.value - emi_of(b, [est, other]).value, rel=1e-12)
+    assert emi_of(a, est).members == (one.value,)
+
+
+def test_ensemble_bootstrap_uses_member_r_mod_k_for_replicate_r(fitted, other):
+    """An independent loop: the same resamples, replicate r re-estimated with member r mod K."""
+    a, b, est = fitted
+    members = [est, other]
+    got = bootstrap_emi(a.x, a.response, a.reference, members, n_resamples=9, seed=4, confidence=0.8)
+    w = resample_weights(len(a), 9, np.random.default_rng(4))
+    draws = []
+    for r in range(9):
+        m = members[r % 2]
+        idx = np.repeat(np.arange(len(a)), np.rint(w[r] * len(a)).astype(np.int64))
+        draws.append(m.mi(a.x[idx], a.response[idx]) - m.mi(a.x[idx], a.reference[idx]))
+    lo, hi = np.quantile(draws, [0.1, 0.9])
+    assert got.low == pytest.approx(lo, rel=1e-6) and got.high == pytest.approx(hi, rel=1e-6)
+    # a single-member ensemble is the plain bootstrap, bit for bit
+    assert bootstrap_emi(a.x, a.response, a.reference, [est], 20, 3) == bootstrap_emi(a.x, a.response,
+                                                                                       a.reference, est, 20, 3)
+
+
+def test_pointwise_emi_averages_to_the_two_mis(fitted):
+    from mllmshift.metrics import pointwise_emi
+
+    a, _, est = fitted
+    resp, ref = pointwise_emi(a.x, a.response, a.reference, est)
+    r = emi_of(a, est)
+    assert resp.mean() == pytest.approx(r.mi_response, rel=1e-5) and ref.mean() == pytest.approx(r.mi_reference,
+                                                                                                  rel=1e-5)
+    from mllmshift.estimators.mi.ksg import KSG
+
+    assert pointwise_emi(a.x, a.response, a.reference, KSG()) is None  # no pointwise form

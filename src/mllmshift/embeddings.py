@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mllmshift.vocab import FUSIONS
+
 Fusion = Literal["auto", "mean", "concat", "text"]
-FUSIONS: tuple[str, ...] = ("auto", "mean", "concat", "text")
 
 
 def resolve_fusion(fusion: str, d_visual: int | None, d_text: int) -> str:

@@ -52,3 +52,7 @@ class MissingDependencyError(MllmshiftError, ImportError):
         super().__init__(f"{what} needs the package '{package}', which is not installed: {hint}")
         self.package = package
         self.extra = extra
+
+
+class MllmshiftWarning(UserWarning):
+    """Something the user should know about that did not stop the run (a recomputed cache entry, ...)."""

@@ -8,36 +8,43 @@ all as embeddings, and one fixed MI estimator Î:
   about the input as the reference answers.
 - **EMID**: :math:`\mathrm{EMI}(P) - \mathrm{EMI}(Q)` for the in-distribution
   split P and a shifted split Q. Positive means worse under shift.
-- **EMID upper bound** (Theorem 4.5), with JSDs estimated by a divergence
-  estimator (by default linear RJSD with its finite-sample bias removed, ``rjsd-debiased``):
+- **EMID upper bound** (Theorem 4.5): :mod:`mllmshift.bound` (re-exported here).
 
-  .. math::
-
-     \widehat{\mathrm{EMID}} \le \hat H\,\big(\sqrt{\mathrm{JSD}(P_{X_v}\|Q_{X_v})}
-        + \sqrt{\mathrm{JSD}(P_{X_t}\|Q_{X_t})}\big)
-        + 4\,\big(\mathrm{JSD}(P_{\hat Y}\|P_Y)^{1/4} + \mathrm{JSD}(Q_{\hat Y}\|Q_Y)^{1/4}\big).
-
-  ``entropy_scale=None`` gives the paper code's *scale-adjusted* form
-  (Ĥ = 1 and no factor 4); a number gives the theorem's form with Ĥ = that number.
-
-Metrics never train anything: the estimator is fitted once and passed in.
-Bootstrap intervals resample samples with the estimator fixed.
+Metrics never train anything: the estimator is fitted once and passed in, or an **ensemble** of K
+estimators fitted on the same pairs with different seeds. The point EMI of an ensemble is the mean of
+its members' EMIs (each member's value is kept); bootstrap replicate b resamples the samples and uses
+member b mod K, so the interval includes the estimator-seed variance. With K = 1 this is the plain
+bootstrap, which resamples samples with the estimator fixed.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from mllmshift.bound import (
+    BOUND_TERMS,
+    BoundResult,
+    DivergenceChoice,
+    as_divergence,
+    emid_upper_bound,
+    id_output_term,
+    output_term,
+)
 from mllmshift.embeddings import EmbeddedSplit
-from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
+from mllmshift.estimators.base import MIEstimator, members_of
 
-BOUND_TERMS = ("visual", "text", "id_output", "ood_output")
+__all__ = ["EMIResult", "EMIDResult", "Interval", "Estimators", "emi", "emi_of", "emid", "emid_from", "pointwise_emi",
+           "resample_weights", "bootstrap_emi", "bootstrap_emid", "SATURATION_TOLERANCE",
+           # the bound (mllmshift.bound), part of the metrics' API
+           "BOUND_TERMS", "BoundResult", "DivergenceChoice", "as_divergence", "emid_upper_bound", "id_output_term",
+           "output_term"]
 
+#: a fitted estimator or an ensemble of them (fitted on the same pairs)
+Estimators = MIEstimator | Sequence[MIEstimator]
 
 #: an MI estimate within this fraction of its estimator's ceiling counts as saturated
 SATURATION_TOLERANCE = 0.01
@@ -45,11 +52,12 @@ SATURATION_TOLERANCE = 0.01
 
 @dataclass(frozen=True)
 class EMIResult:
-    """EMI = mi_response − mi_reference on n samples.
+    """EMI = mi_response − mi_reference on n samples (means over an ensemble's members).
 
-    ``ceiling`` is the largest value the estimator can return on n pairs (InfoNCE: ln n), None when
-    it has none; ``saturated`` is true when either MI is within 1 % of it: the MI then exceeds what
-    n samples can certify, and the EMI only compares how close the two come to the cap.
+    ``members`` holds each member's EMI (one value for a single estimator). ``ceiling`` is the largest
+    value the estimator can return on n pairs (InfoNCE: ln n), None when it has none; ``saturated`` is
+    true when either MI is within 1 % of it: the MI then exceeds what n samples can certify, and the
+    EMI only compares how close the two come to the cap.
     """
 
     value: float
@@ -57,6 +65,7 @@ class EMIResult:
     mi_reference: float
     n: int
     ceiling: float | None = None
+    members: tuple[float, ...] = ()
 
     @property
     def saturated(self) -> bool:
@@ -66,43 +75,32 @@ class EMIResult:
         return self.mi_response >= limit or self.mi_reference >= limit
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "saturated": self.saturated}
+        return {**asdict(self), "members": list(self.members), "saturated": self.saturated}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EMIResult:
+        return cls(float(d["value"]), float(d["mi_response"]), float(d["mi_reference"]), int(d["n"]),
+                   None if d.get("ceiling") is None else float(d["ceiling"]),
+                   tuple(float(v) for v in d.get("members") or ()))
 
 
 @dataclass(frozen=True)
 class EMIDResult:
-    """EMID = emi_id.value − emi_ood.value."""
+    """EMID = emi_id.value − emi_ood.value; ``members`` holds each ensemble member's EMID."""
 
     value: float
     emi_id: EMIResult
     emi_ood: EMIResult
+    members: tuple[float, ...] = ()
+
+    @property
+    def members_agree(self) -> bool:
+        """Whether every member's EMID has the sign of the point EMID (0 counts as either)."""
+        return all(m * self.value >= 0 for m in self.members)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "emi_id": self.emi_id.to_dict(), "emi_ood": self.emi_ood.to_dict()}
-
-
-@dataclass(frozen=True)
-class BoundResult:
-    """The EMID upper bound and its four JSD terms (None where a term cannot be computed).
-
-    ``jsd_visual`` is None for text-only data (no visual input); the output terms
-    are None for a split without references, and so is ``value`` then.
-    """
-
-    value: float | None
-    jsd_visual: float | None
-    jsd_text: float
-    jsd_id_output: float | None
-    jsd_ood_output: float | None
-    form: str
-    entropy_scale: float | None
-    #: the divergence estimator that produced each computed term (``auto`` resolved to its choice)
-    estimators: Mapping[str, str] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["estimators"] = dict(self.estimators) if self.estimators is not None else None
-        return out
+        return {"value": self.value, "emi_id": self.emi_id.to_dict(), "emi_ood": self.emi_ood.to_dict(),
+                "members": list(self.members)}
 
 
 @dataclass(frozen=True)
@@ -119,23 +117,41 @@ class Interval:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Interval:
+        return cls(float(d["low"]), float(d["high"]), float(d["std"]), int(d["n_resamples"]), int(d["seed"]),
+                   float(d["confidence"]))
 
-def _mi_pair(estimator: MIEstimator, x: np.ndarray, y_hat: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    many = getattr(estimator, "mi_many", None)
-    if callable(many):
-        a, b = many(x, [y_hat, y])
-        return float(a), float(b)
-    return float(estimator.mi(x, y_hat)), float(estimator.mi(x, y))
+    def excludes_zero_on_the_side_of(self, value: float) -> bool:
+        """Whether the whole interval lies strictly on the side of 0 where ``value`` is."""
+        return self.low > 0 if value > 0 else self.high < 0 if value < 0 else False
 
 
-def emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimator: MIEstimator) -> EMIResult:
-    """EMI = Î(X; Ŷ) − Î(X; Y) with one fixed estimator."""
+def emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Estimators) -> EMIResult:
+    """EMI = Î(X; Ŷ) − Î(X; Y) with one fixed estimator (or the mean over an ensemble's members)."""
     if not (len(x) == len(y_hat) == len(y)):
         raise ValueError(f"x, y_hat and y must have the same number of rows, got {len(x)}, {len(y_hat)}, {len(y)}")
-    a, b = _mi_pair(estimator, x, y_hat, y)
-    ceiling = getattr(estimator, "ceiling", None)
-    return EMIResult(value=a - b, mi_response=a, mi_reference=b, n=len(x),
-                     ceiling=ceiling(len(x)) if callable(ceiling) else None)
+    members = members_of(estimators)
+    pairs = [tuple(float(v) for v in est.mi_many(x, [y_hat, y])) for est in members]
+    a = float(np.mean([p[0] for p in pairs]))
+    b = float(np.mean([p[1] for p in pairs]))
+    values = tuple(p[0] - p[1] for p in pairs)
+    return EMIResult(value=a - b, mi_response=a, mi_reference=b,
+                     n=len(x), ceiling=members[0].ceiling(len(x)), members=values)
+
+
+def pointwise_emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray,
+                  estimators: Estimators) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-sample contributions ``(to Î(X;Ŷ), to Î(X;Y))`` (means over the members), whose means are the two
+    MIs of :func:`emi`; None when an estimator has no pointwise form."""
+    resp, ref = [], []
+    for est in members_of(estimators):
+        a, b = est.pointwise(x, y_hat), est.pointwise(x, y)
+        if a is None or b is None:
+            return None
+        resp.append(a)
+        ref.append(b)
+    return np.mean(resp, axis=0), np.mean(ref, axis=0)
 
 
 def _require(split: EmbeddedSplit, what: str) -> None:
@@ -145,121 +161,21 @@ def _require(split: EmbeddedSplit, what: str) -> None:
         raise ValueError(f"split '{split.name}' has no references; {what} needs them")
 
 
-def emi_of(split: EmbeddedSplit, estimator: MIEstimator) -> EMIResult:
+def emi_of(split: EmbeddedSplit, estimators: Estimators) -> EMIResult:
     """EMI of an embedded split."""
     _require(split, "EMI")
-    return emi(split.x, split.response, split.reference, estimator)  # type: ignore[arg-type]
+    return emi(split.x, split.response, split.reference, estimators)  # type: ignore[arg-type]
 
 
-def emid(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, estimator: MIEstimator) -> EMIDResult:
+def emid(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, estimators: Estimators) -> EMIDResult:
     """EMID = EMI(ID) − EMI(shifted); positive means the model is worse under the shift."""
-    a, b = emi_of(id_split, estimator), emi_of(ood_split, estimator)
-    return EMIDResult(value=a.value - b.value, emi_id=a, emi_ood=b)
+    return emid_from(emi_of(id_split, estimators), emi_of(ood_split, estimators))
 
 
-DivergenceChoice = DivergenceEstimator | Callable[[np.ndarray, np.ndarray], float] | str | None
-
-
-def _as_divergence(choice: DivergenceChoice) -> Callable[[np.ndarray, np.ndarray], float]:
-    """A divergence function from an estimator, a function, a registered name, or None (the default)."""
-    from mllmshift.estimators.defaults import DEFAULT_DIVERGENCE, build_divergence
-
-    if choice is None:
-        choice = DEFAULT_DIVERGENCE
-    if isinstance(choice, str):
-        choice = build_divergence(choice)
-    if isinstance(choice, DivergenceEstimator):
-        return choice.divergence
-    if not callable(choice):
-        raise TypeError(f"a divergence must be an estimator, a function (a, b) -> float or a registered name, "
-                        f"got {type(choice).__name__}")
-    return choice
-
-
-def _divergences(divergence: DivergenceChoice | Mapping[str, DivergenceChoice]) -> dict[str, Callable[..., float]]:
-    if isinstance(divergence, Mapping):
-        unknown = set(divergence) - set(BOUND_TERMS)
-        if unknown:
-            raise ValueError(f"unknown bound terms {sorted(unknown)}; terms are {BOUND_TERMS}")
-        return {t: _as_divergence(divergence.get(t)) for t in BOUND_TERMS}
-    shared = _as_divergence(divergence)
-    return {t: shared for t in BOUND_TERMS}
-
-
-def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_scale: float | None = None,
-                     divergence: DivergenceChoice | Mapping[str, DivergenceChoice] = None,
-                     id_output: tuple[float, str] | None = None) -> BoundResult:
-    """The EMID upper bound and its four JSD terms (see the module docstring).
-
-    Args:
-        entropy_scale: None for the scale-adjusted form; Ĥ for the theorem's form.
-        divergence: one JSD estimator for all four terms (an estimator, a function ``(a, b) -> float``
-            or a registered name such as ``"rjsd"``), or a mapping from ``visual``, ``text``,
-            ``id_output``, ``ood_output`` to such (missing terms use the default). Default:
-            :data:`~mllmshift.estimators.DEFAULT_DIVERGENCE` (``"rjsd-debiased"``: linear RJSD minus its
-            mean on shuffled re-splits). Pass ``"rjsd"`` for the paper's plug-in estimator.
-        id_output: JSD(P_Ŷ‖P_Y) and the name of its estimator from an earlier call with the same ID
-            split and divergence (``(b.jsd_id_output, b.estimators["id_output"])``). The term does
-            not depend on the shifted split, so comparing one ID split with many scenarios computes
-            it once (:func:`id_output_term`).
-    """
-    div = _divergences(divergence)
-    if (id_split.x_visual is None) != (ood_split.x_visual is None):
-        raise ValueError("one split has a visual input and the other has none")
-    used: dict[str, str] = {}
-
-    def term(key: str, a: np.ndarray | None, b: np.ndarray | None) -> float | None:
-        if a is None or b is None:
-            return None
-        value = _nonneg(div[key](a, b))
-        used[key] = _label(div[key])
-        return value
-
-    j_v = term("visual", id_split.x_visual, ood_split.x_visual)
-    j_t = term("text", id_split.x_text, ood_split.x_text)
-    if id_output is not None and id_split.response is not None and id_split.reference is not None:
-        j_p, used["id_output"] = id_output
-    else:
-        j_p = term("id_output", id_split.response, id_split.reference)
-    j_q = term("ood_output", ood_split.response, ood_split.reference)
-    return replace(_assemble(j_v, j_t, j_p, j_q, entropy_scale), estimators=used)  # type: ignore[arg-type]
-
-
-def id_output_term(bound: BoundResult) -> tuple[float, str] | None:
-    """``(JSD(P_Ŷ‖P_Y), its estimator)`` of a bound, to pass as ``id_output`` to the next scenario's bound."""
-    if bound.jsd_id_output is None or not bound.estimators or "id_output" not in bound.estimators:
-        return None
-    return bound.jsd_id_output, bound.estimators["id_output"]
-
-
-def _label(fn: Callable[..., float]) -> str:
-    """The name of the estimator behind a divergence function (an AutoJSD's latest choice)."""
-    owner = getattr(fn, "__self__", None)
-    if isinstance(owner, DivergenceEstimator):
-        return str(getattr(owner, "last_choice", None) or owner.name)
-    return str(getattr(fn, "__name__", type(fn).__name__))
-
-
-def _nonneg(v: float) -> float:
-    v = float(v)
-    if math.isnan(v):
-        raise ValueError("divergence estimate is NaN")
-    return max(v, 0.0)
-
-
-def _assemble(j_v: float | None, j_t: float, j_p: float | None, j_q: float | None,
-              entropy_scale: float | None) -> BoundResult:
-    input_part = math.sqrt(j_t) + (math.sqrt(j_v) if j_v is not None else 0.0)
-    if j_p is None or j_q is None:
-        value = None
-    elif entropy_scale is None:
-        value = input_part + j_p ** 0.25 + j_q ** 0.25
-    else:
-        if entropy_scale < 0:
-            raise ValueError("entropy_scale must be non-negative")
-        value = entropy_scale * input_part + 4.0 * (j_p ** 0.25 + j_q ** 0.25)
-    form = "scale-adjusted" if entropy_scale is None else "theorem"
-    return BoundResult(value, j_v, j_t, j_p, j_q, form, entropy_scale)
+def emid_from(emi_id: EMIResult, emi_ood: EMIResult) -> EMIDResult:
+    """The EMID of two EMIs computed with the same estimators (member by member)."""
+    return EMIDResult(value=emi_id.value - emi_ood.value, emi_id=emi_id, emi_ood=emi_ood,
+                      members=tuple(a - b for a, b in zip(emi_id.members, emi_ood.members)))
 
 
 # ----------------------------------------------------------------- bootstrap
@@ -271,25 +187,23 @@ def resample_weights(n: int, n_resamples: int, rng: np.random.Generator) -> np.n
     return counts / n
 
 
-def _emi_draws(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimator: MIEstimator, n_resamples: int,
+def _emi_draws(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Estimators, n_resamples: int,
                rng: np.random.Generator, block: int = 256) -> np.ndarray:
-    """EMI on each of ``n_resamples`` bootstrap resamples (same indices for Ŷ and Y)."""
+    """EMI on each of ``n_resamples`` bootstrap resamples (same indices for Ŷ and Y); replicate r uses
+    member r mod K of the ensemble (the one estimator when K = 1)."""
+    members = members_of(estimators)
     n = len(x)
-    weighted = getattr(estimator, "mi_weighted", None)
     draws = np.empty(n_resamples)
     done = 0
     while done < n_resamples:
         b = min(block, n_resamples - done)
         w = resample_weights(n, b, rng)
-        if callable(weighted):
-            try:
-                draws[done : done + b] = weighted(x, y_hat, w) - weighted(x, y, w)
-            except NotImplementedError:  # e.g. InfoNCE with K random negatives: re-estimate instead
-                weighted = None
-        if not callable(weighted):
-            for k in range(b):
-                idx = np.repeat(np.arange(n), np.rint(w[k] * n).astype(np.int64))
-                draws[done + k] = estimator.mi(x[idx], y_hat[idx]) - estimator.mi(x[idx], y[idx])
+        for k, est in enumerate(members):
+            rows = np.arange(done, done + b)
+            rows = rows[rows % len(members) == k]
+            if len(rows):
+                wk = w[rows - done]
+                draws[rows] = est.mi_weighted(x, y_hat, wk) - est.mi_weighted(x, y, wk)
         done += b
     return draws
 
@@ -303,19 +217,21 @@ def _interval(draws: np.ndarray, confidence: float, n_resamples: int, seed: int)
                     confidence)
 
 
-def bootstrap_emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimator: MIEstimator, n_resamples: int = 1000,
-                  seed: int = 0, confidence: float = 0.95) -> Interval:
-    """Percentile bootstrap CI of EMI: resample samples (x, ŷ, y) jointly, estimator fixed."""
+def bootstrap_emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Estimators,
+                  n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> Interval:
+    """Percentile bootstrap CI of EMI: resample samples (x, ŷ, y) jointly; estimator fixed (member r mod K
+    of an ensemble for replicate r)."""
     rng = np.random.default_rng(seed)
-    return _interval(_emi_draws(x, y_hat, y, estimator, n_resamples, rng), confidence, n_resamples, seed)
+    return _interval(_emi_draws(x, y_hat, y, estimators, n_resamples, rng), confidence, n_resamples, seed)
 
 
-def bootstrap_emid(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, estimator: MIEstimator,
+def bootstrap_emid(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, estimators: Estimators,
                    n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> Interval:
-    """Percentile bootstrap CI of EMID: the two splits are resampled independently, estimator fixed."""
+    """Percentile bootstrap CI of EMID: the two splits are resampled independently; estimator fixed (member
+    r mod K of an ensemble for replicate r of both splits)."""
     _require(id_split, "EMID")
     _require(ood_split, "EMID")
     rng = np.random.default_rng(seed)
-    a = _emi_draws(id_split.x, id_split.response, id_split.reference, estimator, n_resamples, rng)  # type: ignore
-    b = _emi_draws(ood_split.x, ood_split.response, ood_split.reference, estimator, n_resamples, rng)  # type: ignore
+    a = _emi_draws(id_split.x, id_split.response, id_split.reference, estimators, n_resamples, rng)  # type: ignore
+    b = _emi_draws(ood_split.x, ood_split.response, ood_split.reference, estimators, n_resamples, rng)  # type: ignore
     return _interval(a - b, confidence, n_resamples, seed)

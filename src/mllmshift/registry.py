@@ -4,16 +4,23 @@ Entries map a stable name (used in configs and result files) to a class or
 factory given as ``"module.path:Attribute"``; the module is imported only
 when the entry is used, so a missing optional dependency fails that entry
 alone, with an error that says what to install.
+
+A registry made with ``plugin_kind`` (and the ``base`` its plugins must subclass) also lists the
+entry points that installed packages declare in the group ``mllmshift.<plugin_kind>``: they are
+read from package metadata on first use, listed with their distribution, and loaded through
+:func:`mllmshift.plugins.load_plugin` (which checks the subclass). A plugin never replaces a
+built-in name.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from mllmshift.errors import MissingDependencyError, MllmshiftError
+from mllmshift.errors import MissingDependencyError, MllmshiftError, MllmshiftWarning
 
 T = TypeVar("T")
 
@@ -33,15 +40,42 @@ class Entry:
     target: str
     extra: str | None = None
     description: str = ""
+    #: the distribution that declared this entry point; None for built-in entries
+    plugin: str | None = None
 
 
 class Registry(Generic[T]):
-    """Name → lazily imported class or factory."""
+    """Name → lazily imported class or factory; with ``plugin_kind``, installed plugins too."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, plugin_kind: str | None = None, base: type | None = None) -> None:
+        if (plugin_kind is None) != (base is None):
+            raise ValueError("plugin_kind and base go together")
         self.kind = kind
+        self.plugin_kind = plugin_kind
+        self.base = base
         self._entries: dict[str, Entry] = {}
         self._loaded: dict[str, T] = {}
+        self._discovered = plugin_kind is None
+
+    def _discover(self) -> None:
+        """Add the entry points of ``mllmshift.<plugin_kind>`` (once; metadata only, nothing imported)."""
+        if self._discovered:
+            return
+        self._discovered = True
+        from mllmshift.plugins import entry_points
+
+        assert self.plugin_kind is not None
+        for ep in entry_points(self.plugin_kind):
+            dist = ep.dist.name if ep.dist is not None else "?"
+            if ":" not in ep.value:
+                warnings.warn(f"{self.kind} plugin '{ep.name}' of '{dist}' names a module, not a class "
+                              f"({ep.value!r}); ignored", MllmshiftWarning, stacklevel=3)
+            elif ep.name in self._entries and self._entries[ep.name].plugin is None:
+                warnings.warn(f"{self.kind} plugin '{ep.name}' of '{dist}' has the name of a built-in "
+                              f"{self.kind}; ignored", MllmshiftWarning, stacklevel=3)
+            else:
+                self._entries[ep.name] = Entry(ep.name, ep.value.replace(" ", ""), None,
+                                               f"plugin from {dist}", plugin=dist)
 
     def register(self, name: str, target: str, *, extra: str | None = None, description: str = "") -> None:
         """Register ``target`` (``"pkg.module:Attr"``) under ``name``."""
@@ -58,6 +92,7 @@ class Registry(Generic[T]):
         self._loaded[name] = obj
 
     def names(self) -> list[str]:
+        self._discover()
         return sorted(self._entries)
 
     def entries(self) -> Iterator[Entry]:
@@ -65,18 +100,27 @@ class Registry(Generic[T]):
             yield self._entries[name]
 
     def __contains__(self, name: object) -> bool:
+        self._discover()
         return name in self._entries
 
     def get(self, name: str) -> T:
         """The class or factory registered under ``name`` (imported now)."""
         if name in self._loaded:
             return self._loaded[name]
+        self._discover()
         try:
             entry = self._entries[name]
         except KeyError:
             raise UnknownEntryError(
                 f"unknown {self.kind} '{name}'; known: {', '.join(self.names()) or '(none)'}"
             ) from None
+        if entry.plugin is not None:
+            from mllmshift.plugins import load_plugin
+
+            assert self.plugin_kind is not None and self.base is not None
+            plugin = load_plugin(entry.target, self.base, self.plugin_kind)
+            self._loaded[name] = plugin  # type: ignore[assignment]
+            return plugin  # type: ignore[return-value]
         module_name, attr = entry.target.split(":", 1)
         try:
             module = importlib.import_module(module_name)

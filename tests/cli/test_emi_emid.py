@@ -47,10 +47,27 @@ def test_emi_json_is_complete_and_reproducible(tmp_path, capsys):
     assert set(emi) >= {"value", "mi_response", "mi_reference", "n", "ci"}
     assert emi["n"] == 80 and math.isclose(emi["value"], emi["mi_response"] - emi["mi_reference"])
     assert emi["ci"]["low"] <= emi["ci"]["high"] and emi["ci"]["n_resamples"] == 50
-    assert out["config"]["seed"] == 3 and out["versions"]["torch"]
-    assert out["embeddings"]["id"]["fusion"] == "text"  # no images: X is the question alone
+    assert out["config"]["eval"]["seed"] == 3 and out["versions"]["torch"]
+    assert out["data"]["embeddings"]["id"]["fusion"] == "text"  # no images: X is the question alone
+    assert out["name"] == "id" and out["seeds"]["bootstrap_emi"]["id"] == emi["ci"]["seed"]
     again = _run_json(capsys, ["emi", str(data), *FAST, "--seed", "3"])
     assert again["emi"] == emi
+
+
+def test_emi_threads_come_from_the_flag_then_the_environment_and_are_recorded(tmp_path, capsys, monkeypatch):
+    from mllmshift.threads import detect_cpus
+
+    data = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    monkeypatch.setenv("MLLMSHIFT_THREADS", "1")
+    assert _run_json(capsys, ["emi", str(data), *fast])["threads"] == {
+        "threads": 1, "usable_cpus": detect_cpus().usable, "load": None, "source": "MLLMSHIFT_THREADS",
+        "requested": 1}
+    t = _run_json(capsys, ["emi", str(data), *fast, "--threads", "64"])["threads"]
+    assert (t["source"], t["requested"], t["threads"]) == ("argument", 64, min(64, detect_cpus().usable))
+    # without --quiet the choice is one line on stderr
+    assert main(["emi", str(data), *[a for a in fast if a != "--quiet"], "--threads", "1"]) == 0
+    assert "threads: 1 thread (argument = 1;" in capsys.readouterr().err
 
 
 def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
@@ -60,35 +77,39 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST_PAPER, "--save-estimator", str(ckpt),
                              "--out", str(tmp_path / "r.json")])
     (sc,) = res["scenarios"]
-    assert sc["scenario"] == "shift" and math.isclose(sc["emid"], sc["emi_id"]["value"] - sc["emi_ood"]["value"])
-    assert sc["emid"] > 0  # responses ignore the question under "shift"
+    assert sc["name"] == "shift"
+    assert math.isclose(sc["emid"]["value"], res["id"]["emi"]["value"] - sc["emi"]["value"])
+    assert sc["emid"]["value"] > 0  # responses ignore the question under "shift"
     bound = sc["bound"]
     assert bound["jsd_visual"] is None and bound["value"] is not None and bound["form"] == "scale-adjusted"
     assert json.loads((tmp_path / "r.json").read_text()) == res
     loaded = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(ckpt),
                                 "--entropy-scale", "1.5"])
-    assert loaded["estimator"]["name"] == "club"  # the file says what it holds, whatever --mi-estimator says
-    assert loaded["scenarios"][0]["emid"] == pytest.approx(sc["emid"], rel=1e-6)
+    # the file says what it holds, whatever --mi-estimator says
+    assert loaded["estimator"]["config"]["name"] == "club" and loaded["estimator"]["source"] == "checkpoint"
+    assert loaded["scenarios"][0]["emid"]["value"] == pytest.approx(sc["emid"]["value"], rel=1e-6)
     assert loaded["scenarios"][0]["bound"]["form"] == "theorem"
     # the same round trip with the default estimator, InfoNCE
     nce = tmp_path / "infonce.pt"
     first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--save-estimator", str(nce)])
     again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(nce)])
-    assert again["estimator"]["name"] == "infonce"
-    assert again["scenarios"][0]["emid"] == pytest.approx(first["scenarios"][0]["emid"], rel=1e-6)
+    assert again["estimator"]["config"]["name"] == "infonce"
+    assert again["scenarios"][0]["emid"]["value"] == pytest.approx(first["scenarios"][0]["emid"]["value"], rel=1e-6)
 
 
 def test_defaults_are_infonce_and_auto_and_recorded(tmp_path, capsys):
     a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
     res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST])
-    assert res["config"]["estimator"] == "infonce" and res["config"]["divergence"] == "auto"
-    assert res["estimator"]["name"] == "infonce" and res["estimator"]["max_steps"] == 300
+    cfg = res["config"]["eval"]
+    assert cfg["estimator"]["name"] == "infonce" and cfg["divergence"]["name"] == "auto"
+    assert res["estimator"]["config"]["name"] == "infonce" and res["estimator"]["config"]["max_steps"] == 300
     (sc,) = res["scenarios"]
-    assert sc["emid"] > 0  # responses ignore the question under "shift"
-    assert sc["emi_id"]["ceiling"] == pytest.approx(math.log(80))  # InfoNCE on 80 pairs: at most ln 80
-    assert sc["emi_id"]["mi_reference"] <= math.log(80) + 1e-9
-    assert set(sc["emi_id"]) >= {"saturated"}
+    assert sc["emid"]["value"] > 0  # responses ignore the question under "shift"
+    emi_id = res["id"]["emi"]
+    assert emi_id["ceiling"] == pytest.approx(math.log(80))  # InfoNCE on 80 pairs: at most ln 80
+    assert emi_id["mi_reference"] <= math.log(80) + 1e-9
+    assert set(emi_id) >= {"saturated"}
     # 80 points per sample is below auto's 1,000-point switch: every bound term used linear RJSD
     assert sc["bound"]["estimators"] == {"text": "rjsd", "id_output": "rjsd", "ood_output": "rjsd"}
 
@@ -96,12 +117,14 @@ def test_defaults_are_infonce_and_auto_and_recorded(tmp_path, capsys):
 def test_paper_switch_gives_club_and_rjsd_and_explicit_options_win(tmp_path, capsys):
     a = _write_split(tmp_path / "id.jsonl", 60, 0, 0.0)
     res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(a), *FAST_PAPER, "--bootstrap", "0"])
-    assert res["estimator"]["name"] == "club" and res["estimator"]["hidden_size"] == 32
-    assert res["estimator"]["max_epochs"] == 15 and res["config"]["divergence"] == "rjsd"
-    assert res["scenarios"][0]["emi_id"]["ceiling"] is None  # CLUB has no cap by construction
+    est = res["estimator"]["config"]
+    assert est["name"] == "club" and est["hidden_size"] == 32
+    assert est["max_epochs"] == 15 and res["config"]["eval"]["divergence"]["name"] == "rjsd"
+    assert res["id"]["emi"]["ceiling"] is None  # CLUB has no cap by construction
     res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(a), *FAST_PAPER, "--bootstrap", "0",
                              "--divergence", "classifier-jsd"])
-    assert res["estimator"]["name"] == "club" and res["config"]["divergence"] == "classifier-jsd"
+    assert res["estimator"]["config"]["name"] == "club"
+    assert res["config"]["eval"]["divergence"]["name"] == "classifier-jsd"
     assert set(res["scenarios"][0]["bound"]["estimators"].values()) == {"classifier-jsd"}
 
 
@@ -131,6 +154,8 @@ def test_human_output(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "EMID" in out and "bound form: scale-adjusted" in out
     assert "MI infonce fitted on the pooled pairs; bound JSD auto; seed 0" in out
+    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "2"]) == 0
+    assert "MI 2 × infonce fitted on the pooled pairs" in capsys.readouterr().out
 
 
 @pytest.mark.shared
@@ -147,12 +172,13 @@ def test_emid_on_real_llava_bench(shared_data, tmp_path, capsys):
                              "--max-epochs", "50",
                              "--quiet"])
     sc = res["scenarios"][0]
-    numbers = [sc["emid"], sc["emi_id"]["value"], sc["emi_ood"]["value"], sc["emid_ci"]["low"],
-               sc["emid_ci"]["high"]] + [sc["bound"][k] for k in
-                                         ("value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output")]
+    numbers = [sc["emid"]["value"], res["id"]["emi"]["value"], sc["emi"]["value"], sc["emid"]["ci"]["low"],
+               sc["emid"]["ci"]["high"]] + [sc["bound"][k] for k in
+                                            ("value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output")]
     assert all(isinstance(v, float) and math.isfinite(v) for v in numbers)
-    assert sc["emi_id"]["n"] == sc["emi_ood"]["n"] == 90
-    assert res["embeddings"]["llava_bench_coco"]["fusion"] == "mean"  # captions and questions, same encoder
+    assert res["id"]["emi"]["n"] == sc["emi"]["n"] == 90
+    # captions and questions, same encoder
+    assert res["data"]["embeddings"]["llava_bench_coco"]["fusion"] == "mean"
     assert sc["bound"]["jsd_visual"] == pytest.approx(0.0, abs=1e-9)  # same captions in both splits
     assert sc["bound"]["jsd_text"] > 0  # typos change the questions
 
@@ -176,7 +202,7 @@ def test_key_value_options_parse_json_values_and_keep_text():
 def test_estimator_option_numbers_reach_the_estimator_as_numbers(tmp_path, capsys):
     a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
     res = _run_json(capsys, ["emi", str(a), *FAST, "--estimator-option", "lr=1e-3", "--bootstrap", "0"])
-    assert res["estimator"]["lr"] == 0.001  # YAML 1.1 would have kept '1e-3' as text
+    assert res["estimator"]["config"]["lr"] == 0.001  # YAML 1.1 would have kept '1e-3' as text
 
 
 def test_a_loaded_estimator_of_other_dimensions_is_refused_with_a_message(tmp_path, capsys):
@@ -188,3 +214,96 @@ def test_a_loaded_estimator_of_other_dimensions_is_refused_with_a_message(tmp_pa
     err = capsys.readouterr().err
     assert f"the estimator at {tmp_path / 'small.pt'} takes 3-d inputs and 3-d answers" in err
     assert "use the encoders it was trained on" in err
+
+
+def test_encoder_options_reach_the_encoder(tmp_path, capsys):
+    """--text-encoder-option carries any encoder option (the paper's encoders need model_name_or_path)."""
+    a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    res = _run_json(capsys, ["emi", str(a), *FAST, "--bootstrap", "0", "--text-encoder-option", "dim=64"])
+    assert res["encoders"]["text"]["config"]["dim"] == 64
+    assert res["config"]["eval"]["text_encoder"] == {"name": "hashing-bow", "options": {"dim": 64}}
+    assert main(["emi", str(a), *FAST, "--text-encoder", "hf-embedding-layer"]) == 1
+    assert "model_name_or_path" in capsys.readouterr().err  # a clear error, not a traceback
+    # normalize (and threads) are encoder options too: build_encoder(name, **options), recorded in the config
+    res = _run_json(capsys, ["emi", str(a), *FAST, "--bootstrap", "0", "--text-encoder-option", "normalize=markdown"])
+    assert res["encoders"]["text"]["config"]["normalize"] == "markdown"
+    assert res["config"]["eval"]["text_encoder"]["options"] == {"normalize": "markdown"}
+    for option, message in (("normalize=bogus", "field 'normalize': unknown text normalisation 'bogus' for encoder "
+                                                "'hashing-bow'; choose from markdown, whitespace"),
+                            ("dimm=3", "field 'options': encoder 'hashing-bow' does not take these options")):
+        assert main(["emi", str(a), *FAST, "--text-encoder-option", option]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags, flag, message", [
+    (["--confidence", "1.5"], "--confidence", "must be in (0, 1)"),
+    (["--bootstrap", "-1"], "--bootstrap", "must be >= 0"),
+    (["--n-estimators", "0"], "--n-estimators", "must be >= 1"),
+    (["--text-encoder", "no-such-encoder"], "--text-encoder", "unknown encoder 'no-such-encoder'"),
+    (["--estimator", "missing.pt"], "--estimator", "file not found"),
+])
+def test_bad_flags_are_refused_before_any_work_naming_the_flag(tmp_path, capsys, flags, flag, message):
+    a = _write_split(tmp_path / "id.jsonl", 20, 0, 0.0)
+    assert main(["emi", str(a), *FAST, *flags]) == 1
+    err = capsys.readouterr().err
+    assert f"field '{flag}': " in err and message in err
+
+
+def test_out_is_never_overwritten_by_another_run_and_samples_are_logged(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 50, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 50, 1, 0.9)
+    out = tmp_path / "res" / "emid.json"
+    args = ["emid", "--id", str(a), "--ood", str(b), *FAST, "--out", str(out)]
+    first = _run_json(capsys, args)
+    rows = [json.loads(line) for line in (out.parent / "samples" / "shift.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [str(i) for i in range(50)]
+    # InfoNCE has per-sample terms: their means are the two MIs of the shifted split's EMI
+    emi = first["scenarios"][0]["emi"]
+    assert sum(r["mi_response"] for r in rows) / 50 == pytest.approx(emi["mi_response"], rel=1e-5)
+    assert sum(r["emi"] for r in rows) / 50 == pytest.approx(emi["value"], rel=1e-4, abs=1e-6)
+    import hashlib
+
+    line0 = json.loads(b.read_text().splitlines()[0])
+    assert rows[0]["sha256"]["question"] == hashlib.sha256(line0["question"].encode()).hexdigest()
+    _run_json(capsys, args)  # the same run again may replace its own result
+    assert main([*args, "--seed", "1"]) == 1
+    assert "holds the result of another run" in capsys.readouterr().err and json.loads(out.read_text()) == first
+    assert main([*args, "--seed", "1", "--overwrite"]) == 0
+    assert json.loads(out.read_text())["config"]["eval"]["seed"] == 1
+    capsys.readouterr()
+
+
+def test_an_ensemble_keeps_each_member_and_its_mean(tmp_path, capsys):
+    a = _write_split(tmp_path / "id.jsonl", 50, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 50, 1, 0.9)
+    res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--n-estimators", "3"])
+    emid = res["scenarios"][0]["emid"]
+    assert len(emid["members"]) == 3 and len(set(emid["members"])) == 3
+    assert emid["value"] == pytest.approx(sum(emid["members"]) / 3, rel=1e-9)
+    assert len(res["estimator"]["members"]) == 3 and res["seeds"]["estimator"][0] != 0
+    assert emid["sign_stable"] == (emid["members_agree"] and emid["ci"]["low"] > 0)
+
+
+def test_answers_kept_on_request_are_warnings_in_the_json_and_the_summary(tmp_path, capsys):
+    """--allow-empty-answers / --allow-mixed-visual keep what the readers refuse by default; the result says so."""
+    a = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 40, 1, 0.5)
+    rows = [json.loads(line) for line in b.read_text().splitlines()]
+    rows[2]["response"] = ""
+    rows[5]["image_text"] = "a caption"  # one sample with a visual stand-in among 40 without
+    b.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    assert main(["emid", "--id", str(a), "--ood", str(b), *fast]) == 1
+    assert "shift.jsonl:3: field 'response': sample '2' has an empty response" in capsys.readouterr().err
+    assert main(["emid", "--id", str(a), "--ood", str(b), *fast, "--allow-empty-answers"]) == 1
+    assert "shift.jsonl:1: field 'image_text': sample '0' has no image_text" in capsys.readouterr().err
+    argv = ["emid", "--id", str(a), "--ood", str(b), *fast, "--allow-empty-answers", "--allow-mixed-visual"]
+    res = _run_json(capsys, argv)
+    assert len(res["warnings"]) == 2
+    assert res["warnings"][0].startswith("shift: 1 of 40 samples have an empty response (kept on request")
+    assert res["warnings"][1].startswith("shift: 39 of 40 samples have no image_text (accepted on request")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n  warning: {w}" in out for w in res["warnings"])
+    assert not _run_json(capsys, ["emi", str(a), *fast])["warnings"]

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mllmshift.encoders.cache import CacheError, EmbeddingCache, cache_key, item_content
+from mllmshift.encoders.cache import EmbeddingCache, cache_key, item_content, row_checksum
 from mllmshift.encoders.content_hash import HashEncoder
+from mllmshift.errors import MllmshiftWarning
 
 TEXTS = [f"question number {i}" for i in range(23)]
 
@@ -168,15 +169,98 @@ def test_image_keys_follow_file_content_not_name(tmp_path: Path) -> None:
     assert enc.calls == []
 
 
-def test_stored_dim_mismatch_is_reported(tmp_path: Path) -> None:
-    cache = EmbeddingCache(tmp_path)
-    enc = HashEncoder(dim=8)
-    cache.encode(enc, ["x"])
+def _flip(cache: EmbeddingCache, enc: Any, sql: str, params: tuple = ()) -> None:
     with sqlite3.connect(cache.path_for(enc)) as conn:
-        conn.execute("UPDATE embeddings SET dim = 4")
-    with pytest.raises(CacheError, match="dim 4"):
-        cache.encode(enc, ["x"])
+        conn.execute(sql, params)
+
+
+@pytest.mark.parametrize("damage", [
+    "UPDATE embeddings SET dim = 4 WHERE key = ?",                                # another encoder's row
+    "UPDATE embeddings SET vector = substr(vector, 1, 16) WHERE key = ?",           # truncated vector
+    "UPDATE embeddings SET vector = zeroblob(32) WHERE key = ?",                   # contents changed
+    "UPDATE embeddings SET checksum = zeroblob(16) WHERE key = ?",                 # checksum changed
+])
+def test_a_damaged_row_is_dropped_and_recomputed(tmp_path: Path, damage: str) -> None:
+    cache = EmbeddingCache(tmp_path)
+    enc = Counting(dim=8, batch_size=4)
+    first = cache.encode(enc, TEXTS)
+    victim = cache.keys(enc, [TEXTS[6]])[0]
+    _flip(cache, enc, damage, (victim,))
+    enc.calls.clear()
+    with pytest.warns(MllmshiftWarning, match="1 damaged cache entry .* dropped; recomputing"):
+        again = cache.encode(enc, TEXTS)
+    assert enc.calls == [[TEXTS[6]]]
+    np.testing.assert_array_equal(again, first)
+    enc.calls.clear()
+    np.testing.assert_array_equal(cache.encode(enc, TEXTS), first)   # healed: no warning, nothing encoded
+    assert enc.calls == [] and cache.count(enc) == len(TEXTS)
+
+
+def test_a_file_that_is_not_a_database_is_moved_aside(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    enc = Counting(dim=8)
+    first = cache.encode(enc, TEXTS)
+    path = cache.path_for(enc)
+    for extra in ("-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    path.write_bytes(b"this is not an SQLite database" * 100)
+    enc.calls.clear()
+    with pytest.warns(MllmshiftWarning, match="embedding cache is damaged .*moved aside to .*corrupt-"):
+        again = cache.encode(enc, TEXTS)
+    np.testing.assert_array_equal(again, first)
+    assert sum(len(c) for c in enc.calls) == len(TEXTS)
+    aside = list(tmp_path.glob(f"{path.name}.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not an SQLite database")
+    assert cache.count(enc) == len(TEXTS)
+
+
+def test_damaged_pages_are_moved_aside_too(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    enc = Counting(dim=64, batch_size=1000)
+    items = [f"item {i}" for i in range(2000)]
+    first = cache.encode(enc, items)
+    path = cache.path_for(enc)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    data[4096:len(data) - 4096] = bytes(len(data) - 8192)   # zero every page but the first and the last
+    path.write_bytes(bytes(data))
+    with pytest.warns(MllmshiftWarning, match="damaged"):
+        again = cache.encode(enc, items)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_rows_from_before_checksums_are_kept_and_sealed(tmp_path: Path) -> None:
+    enc = Counting(dim=8)
+    cache = EmbeddingCache(tmp_path)
+    path = cache.path_for(enc)
+    vecs = HashEncoder(dim=8).encode(TEXTS[:3])
+    with sqlite3.connect(path) as conn:  # the layout of earlier versions: no checksum column
+        conn.execute("CREATE TABLE embeddings (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL) "
+                     "WITHOUT ROWID")
+        conn.executemany("INSERT INTO embeddings VALUES (?, ?, ?)",
+                         [(k, 8, v.astype("<f4").tobytes()) for k, v in zip(cache.keys(enc, TEXTS[:3]), vecs)])
+    np.testing.assert_array_equal(cache.encode(enc, TEXTS[:3]), vecs)
+    assert enc.calls == []
+    with sqlite3.connect(path) as conn:
+        sums = conn.execute("SELECT key, dim, vector, checksum FROM embeddings").fetchall()
+    assert all(bytes(c) == row_checksum(bytes(k), d, bytes(v)) for k, d, v, c in sums) and len(sums) == 3
 
 
 def test_empty_items(tmp_path: Path) -> None:
     assert EmbeddingCache(tmp_path).encode(HashEncoder(dim=5), []).shape == (0, 5)
+
+
+def test_progress_into_a_log_is_one_line_per_call_not_a_bar(tmp_path, capsys):
+    from mllmshift.encoders.hashing import HashingBOW
+
+    cache = EmbeddingCache(tmp_path)
+    enc = HashingBOW(dim=16, batch_size=2)
+    cache.encode(enc, ["a"], progress=True)
+    capsys.readouterr()
+    cache.encode(enc, ["a", "b", "c", "d", "b"], progress=True)  # stderr is captured: not a terminal
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count("\n") == 1
+    assert err.startswith("encode[hashing-bow]: 3 encoded, 2 from the cache or repeated, ")
+    cache.encode(enc, ["a", "b"], progress=True)  # nothing to encode: silent
+    assert capsys.readouterr().err == ""

@@ -101,7 +101,7 @@ def test_preprocess_normalisation_closed_form() -> None:
 def test_unreadable_file_names_the_file(net: EfficientNetLite0, tmp_path: Path) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"definitely not a jpeg")
-    with pytest.raises(DataError, match=r"broken\.jpg: cannot read image"):
+    with pytest.raises(DataError, match=r"broken\.jpg: not an image file"):
         net.encode([bad])
     with pytest.raises(DataError, match=r"missing\.png: image file not found"):
         net.encode([tmp_path / "missing.png"])

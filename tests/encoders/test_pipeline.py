@@ -126,3 +126,38 @@ def test_build_encoder_uses_the_registry() -> None:
     assert isinstance(enc, HashEncoder) and enc.dim == 5 and enc.seed == 3
     with pytest.raises(KeyError, match="unknown encoder 'nope'"):
         build_encoder("nope")
+
+
+def test_encoder_options_are_checked_before_anything_loads() -> None:
+    from mllmshift.encoders.pipeline import build_encoder
+    from mllmshift.errors import DataError
+
+    with pytest.raises(DataError, match=r"field 'options': encoder 'hashing-bow' does not take these options .*"
+                                        r"it takes: dim, bigrams, batch_size"):
+        build_encoder("hashing-bow", dimm=3)
+    with pytest.raises(DataError, match="field 'model_name_or_path': the hf-embedding-layer encoder needs "
+                                        "model_name_or_path"):
+        build_encoder("hf-embedding-layer")
+    with pytest.raises(DataError, match="field 'model_name_or_path': the clip-vision encoder needs"):
+        build_encoder("clip-vision")
+    assert build_encoder("hashing-bow", dim=8).dim == 8
+
+
+def test_build_encoder_takes_plugins_through_the_policy_and_checks_normalize_and_threads() -> None:
+    from mllmshift.encoders.hashing import HashingBOW
+    from mllmshift.encoders.pipeline import build_encoder
+    from mllmshift.errors import DataError
+    from mllmshift.plugins import PluginError
+
+    enc = build_encoder("mllmshift.encoders.hashing:HashingBOW", dim=8, threads=1)  # mllmshift's own: allowed
+    assert isinstance(enc, HashingBOW) and enc.dim == 8 and enc.threads == 1
+    with pytest.raises(PluginError, match="standard library"):
+        build_encoder("subprocess:run", allowed=["subprocess"], args="true")
+    with pytest.raises(PluginError, match="not allowed"):
+        build_encoder("somepkg.enc:Enc")
+    normalised = build_encoder("hashing-bow", dim=8, normalize="whitespace")
+    assert normalised.config()["normalize"] == "whitespace"
+    with pytest.raises(DataError, match="field 'normalize': unknown text normalisation 'bogus'"):
+        build_encoder("hashing-bow", normalize="bogus")
+    with pytest.raises(DataError, match="field 'threads': encoder 'hashing-bow': threads must be an integer >= 1"):
+        build_encoder("hashing-bow", threads=0)

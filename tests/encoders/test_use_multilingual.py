@@ -17,12 +17,16 @@ def use() -> USEMultilingual:
     return encoders.create("use-multilingual")
 
 
-def test_registered_class_and_threads_default(use: USEMultilingual) -> None:
-    import os
+def test_registered_class_and_threads_default(use: USEMultilingual, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mllmshift.threads import detect_cpus
 
     assert isinstance(use, USEMultilingual)
-    assert use.threads == os.cpu_count()
-    assert USEMultilingual(threads=3).threads == 3
+    assert USEMultilingual(threads=3).thread_count() == 3
+    monkeypatch.setenv("MLLMSHIFT_THREADS", "1")
+    assert USEMultilingual().thread_count() == 1  # None: chosen by mllmshift.threads.choose_threads
+    monkeypatch.delenv("MLLMSHIFT_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert 1 <= USEMultilingual().thread_count() <= detect_cpus().usable
 
 
 def test_shape_dtype_unit_norm(use: USEMultilingual) -> None:

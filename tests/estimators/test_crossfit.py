@@ -90,8 +90,7 @@ def test_other_bases_and_bad_options(rng):
     x, y = _data(rng)
     smile = CrossFitMI(3, 2, base="smile", folds=2, seed=0, **TINY).fit(x, y)
     assert math.isfinite(smile.mi(x, y)) and smile.ceiling(60) is None
-    with pytest.raises(NotImplementedError, match="InfoNCE base"):
-        smile.pointwise(x, y)
+    assert smile.pointwise(x, y) is None  # the assembled matrix has pointwise terms for an InfoNCE base only
     with pytest.raises(ValueError, match="critic-based"):
         CrossFitMI(3, 2, base="club")
     with pytest.raises(ValueError, match="at least 2"):
@@ -113,9 +112,9 @@ def test_seeded_save_load_round_trip(rng, tmp_path):
     assert (back.folds_of(x) == a.folds_of(x)).all()
 
 
-def test_fit_estimator_groups_the_pooled_pairs_by_sample_id(rng):
+def test_pooled_groups_keep_an_item_and_its_shifted_versions_in_one_fold(rng):
     from mllmshift.embeddings import EmbeddedSplit
-    from mllmshift.estimators.fitting import fit_estimator, pooled_groups
+    from mllmshift.estimators.fitting import fit_estimator, pooled_groups, pooled_pairs
 
     ids = [f"q{i}" for i in range(20)]
 
@@ -125,7 +124,11 @@ def test_fit_estimator_groups_the_pooled_pairs_by_sample_id(rng):
 
     splits = [split("id", 0.0), split("shift", 0.5)]
     assert pooled_groups(splits) == ids * 4
-    est = fit_estimator(splits, "crossfit", seed=0, folds=4, **TINY)
-    assert isinstance(est, CrossFitMI) and est.history["n_groups"] == 20
+    x, y = pooled_pairs(splits)
+    est = CrossFitMI(3, 2, seed=0, folds=4, **TINY).fit(x, y, groups=pooled_groups(splits))
+    assert est.history["n_groups"] == 20
     a, b = est.folds_of(splits[0].x), est.folds_of(splits[1].x)
     assert (a == b).all()  # an item and its shifted version are scored by the same held-out member
+    # the pipeline's fit (no groups): each distinct input row is a group, 40 of them here
+    rows = fit_estimator(splits, "crossfit", seed=0, folds=4, **TINY)
+    assert isinstance(rows, CrossFitMI) and rows.history["n_groups"] == 40

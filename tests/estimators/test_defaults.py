@@ -133,10 +133,14 @@ def test_infonce_weighted_estimates_equal_reestimation_on_resamples():
 
 
 def test_bootstrap_falls_back_to_reestimation_for_sampled_negatives():
+    """With K random negatives InfoNCE has no exact weighted form: mi_weighted re-estimates each resample."""
     x, y = _pairs(40, seed=4)
     est = InfoNCE(4, 4, hidden_size=16, max_steps=50, seed=0, negatives=5).fit(x, y)
-    with pytest.raises(NotImplementedError):
-        est.mi_weighted(x, y, np.full((1, 40), 1 / 40))
+    w = resample_weights(40, 3, np.random.default_rng(9))
+    got = est.mi_weighted(x, y, w)
+    for b in range(3):
+        idx = np.repeat(np.arange(40), np.rint(w[b] * 40).astype(np.int64))
+        assert got[b] == est.mi(x[idx], y[idx])
     draws = _emi_draws(x, y, x, est, 4, np.random.default_rng(0))
     rng = np.random.default_rng(0)
     w = resample_weights(40, 4, rng)

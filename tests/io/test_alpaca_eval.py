@@ -138,7 +138,7 @@ def test_cli_format_alpaca_eval(tmp_path, capsys):
     for fmt in ([], ["--format", "alpaca-eval"]):
         assert main(argv + fmt) == 0
         out = json.loads(capsys.readouterr().out)
-        assert out["emi"]["n"] == 40 and out["embeddings"]["mod"]["fusion"] == "text"
+        assert out["data"]["id"]["n"] == 40 and out["data"]["embeddings"]["mod"]["fusion"] == "text"
     assert main(argv + ["--format", "alpaca-eval", "--questions", str(ref)]) != 0
     assert "takes only --references" in capsys.readouterr().err
 

@@ -44,3 +44,23 @@ def test_concurrent_writers_each_leave_a_whole_file(tmp_path: Path) -> None:
         t.join()
     assert target.read_text() in texts  # one writer's whole text, never a mix
     assert [p.name for p in tmp_path.iterdir()] == ["shared.txt"]
+
+
+def test_atomic_open_streams_and_leaves_the_old_file_on_error(tmp_path):
+    """One writer for streamed files too: the target changes only when the block ends without an error."""
+    from mllmshift.io.atomic import atomic_open
+
+    target = tmp_path / "rows.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target, "w", encoding="utf-8") as fh:
+            fh.write("half a new file\n")
+            raise RuntimeError("killed while streaming")
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["rows.jsonl"]
+    with atomic_open(target, "w", encoding="utf-8") as fh:
+        for i in range(3):
+            fh.write(f"{i}\n")
+    assert target.read_text() == "0\n1\n2\n"
+    with pytest.raises(ValueError, match="whole files"):
+        with atomic_open(target, "a"):
+            pass

@@ -22,8 +22,9 @@ def test_canonical_roundtrip(tmp_path):
     split = Split("s", (Sample("a", "q1", "r1", "ref1", image=str(tmp_path / "x.png"), metadata={"k": 1}),
                         Sample("b", "q2", None, None, image_text="two cats")))
     write_canonical(split, tmp_path / "s.jsonl")
-    back = read_canonical(tmp_path / "s.jsonl")
+    back = read_canonical(tmp_path / "s.jsonl", allow_mixed_visual=True)  # one image, one caption: allowed here
     assert back.samples == split.samples and back.name == "s"
+    assert back.metadata["mixed_visual"] == {"field": "image", "missing": ["b"]}
 
 
 def test_canonical_relative_image_resolved_against_file(tmp_path):

@@ -54,3 +54,30 @@ def test_bad_inputs_are_clear_errors(tmp_path, capsys):
     rc = main(["respond", "--data", str(qfile), "--out", str(tmp_path / "o"), "--api-key-env", "UNSET_VAR_X",
                "--model", "m", "--no-progress"])
     assert rc == 1 and "UNSET_VAR_X" in capsys.readouterr().err
+
+
+def test_a_plugin_responder_is_named_as_in_a_study_config(tmp_path, monkeypatch, capsys):
+    """`--responder package.module:Class` (a Responder subclass) works in `respond` as in `responder:` of a study."""
+    (tmp_path / "my_responders.py").write_text(
+        "from mllmshift.responders.base import Responder\n"
+        "class Shout(Responder):\n"
+        "    name = 'shout'\n"
+        "    def respond(self, samples):\n"
+        "        return [s.question.upper() for s in samples]\n"
+        "class NotOne:\n"
+        "    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "question": f"q{i}?", "reference": f"r{i}"}) + "\n" for i in range(3)))
+    rc = main(["respond", "--responder", "my_responders:Shout", "--allow-plugin", "my_responders", "--data", str(data),
+               "--out", str(tmp_path / "out"), "--no-progress"])
+    assert rc == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "d.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["Q0?", "Q1?", "Q2?"] and [r["reference"] for r in rows] == ["r0", "r1", "r2"]
+    capsys.readouterr()
+    rc = main(["respond", "--responder", "my_responders:NotOne", "--allow-plugin", "my_responders", "--data",
+               str(data), "--out", str(tmp_path / "o2"), "--no-progress"])
+    assert rc == 1 and "is not a subclass of mllmshift.responders.base.Responder" in capsys.readouterr().err
+    rc = main(["respond", "--responder", "my_responders:Shout", "--data", str(data), "--out", str(tmp_path / "o3"),
+               "--no-progress"])
+    assert rc == 1 and "is not allowed" in capsys.readouterr().err and not (tmp_path / "o3" / "d.jsonl").exists()

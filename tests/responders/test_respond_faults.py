@@ -21,6 +21,7 @@ import pytest
 from chat_server import ChatServer, drop, hang, last_text, ok, raw, status
 
 from mllmshift.cli import respond as respond_cli
+from mllmshift.vocab import EXIT_PARTIAL
 from mllmshift.io.jsonl import write_canonical
 from mllmshift.records import Sample, Split
 from mllmshift.responders.answer_file import failures_path, read_answer_file, respond_to_file
@@ -202,7 +203,7 @@ def test_api_key_never_written_to_files_or_log(tmp_path, monkeypatch, capsys):
     with ChatServer(fault_plan(0.3, doomed, echo_key=True)) as srv:
         rc = respond_cli.main(_cli_args(srv.base_url, tmp_path / "data.jsonl", out))
         assert all(r["headers"]["Authorization"] == f"Bearer {KEY}" for r in srv.requests)
-    assert rc == respond_cli.EXIT_INCOMPLETE
+    assert rc == EXIT_PARTIAL == 3
     captured = capsys.readouterr()
     written = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert {p.name for p in written} == {"data.jsonl", "data.failed.json", "respond.log", "respond.json"}

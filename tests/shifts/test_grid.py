@@ -201,7 +201,7 @@ def test_cli_image_text_grid_list(tmp_path: Path, id_split: Split, capsys) -> No
     (tmp_path / "bad.txt").write_bytes(b"caf\xe9\n")
     assert main(["shift", "text", "-i", str(tmp_path / "bad.txt"), "-o", str(tmp_path / "x.txt"), "-p",
                  "keyboard"]) == 1
-    assert "bad.txt: not valid UTF-8" in capsys.readouterr().err
+    assert "bad.txt:1: not valid UTF-8" in capsys.readouterr().err
 
     write_canonical(id_split, tmp_path / "id.jsonl")
     (tmp_path / "g.yaml").write_text(json.dumps({**GRID, "visual": [GRID["visual"][0]]}), encoding="utf-8")

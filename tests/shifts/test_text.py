@@ -15,16 +15,10 @@ from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.shifts import text_perturbations
 from mllmshift.shifts.text.keyboard import KeyboardTypo, keyboard_model, nlpaug_token_count
 from mllmshift.shifts.text.tokens import STOP_WORDS, tokenize
-from mllmshift.shifts.text.wordnet import WordNetNotFound, find_wordnet
+from mllmshift.shifts.text.wordnet import WordNetNotFound
 
 S = "Describe the <image>: what are the 2 people in the kitchen doing, and why?"
 
-try:
-    find_wordnet()
-    HAVE_WORDNET = True
-except WordNetNotFound:
-    HAVE_WORDNET = False
-needs_wordnet = pytest.mark.skipif(not HAVE_WORDNET, reason="WordNet not installed (apt-get install wordnet-base)")
 
 EXACT = [
     ("keyboard", 3, {}, "DescfUb@ the <image>: what are the 2 peo(,e in the kJtchrm doing, and why?"),
@@ -55,7 +49,6 @@ def test_exact_output(name: str, level: int, kw: dict, want: str) -> None:
     _check_exact(name, level, kw, want)
 
 
-@needs_wordnet
 @pytest.mark.parametrize("name,level,kw,want", EXACT_WORDNET)
 def test_exact_output_synonym(name: str, level: int, kw: dict, want: str) -> None:
     _check_exact(name, level, kw, want)
@@ -64,7 +57,7 @@ def test_exact_output_synonym(name: str, level: int, kw: dict, want: str) -> Non
 LEVELLED = ["keyboard", "char_swap", "char_insert", "char_delete", "word_dropout", "case_noise"]
 
 
-@pytest.mark.parametrize("name", LEVELLED + (["synonym"] if HAVE_WORDNET else []))
+@pytest.mark.parametrize("name", LEVELLED + ["synonym"])
 def test_protected_tokens_survive(name: str) -> None:
     text = "Look at <image> and count the 12 cups, the 3.5 kg box and <im_end> on that wooden table."
     protected = [t.text for t in tokenize(text) if t.protected]
@@ -84,8 +77,6 @@ def test_protected_tokens_survive(name: str) -> None:
 
 @pytest.mark.parametrize("name", LEVELLED + ["synonym", "translate"])
 def test_empty_and_bad_text(name: str) -> None:
-    if name == "synonym" and not HAVE_WORDNET:
-        pytest.skip("WordNet not installed")
     kw = {"language": "German"} if name == "translate" else {"level": 2}
     p = text_perturbations.create(name, **kw)
     assert p.apply("", 0).text == "" and p.apply("", 0).changes == ()
@@ -164,7 +155,6 @@ def test_keyboard_cer_grows_and_matches_nominal() -> None:
 # ------------------------------------------------------------------------------------------------ synonyms
 
 
-@needs_wordnet
 def test_synonym_keeps_word_count_and_replaces_expected_fraction() -> None:
     sents = _sentences(300, seed=1)
     for level in (2, 4, 7):
@@ -184,7 +174,6 @@ def test_synonym_keeps_word_count_and_replaces_expected_fraction() -> None:
         assert replaced == expected
 
 
-@needs_wordnet
 def test_wordnet_reader_lemmatises_like_nltk() -> None:
     from mllmshift.shifts.text.wordnet import load_wordnet
 
@@ -196,7 +185,7 @@ def test_wordnet_reader_lemmatises_like_nltk() -> None:
 
 
 def test_missing_wordnet_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(WordNetNotFound, match="apt-get install wordnet-base"):
+    with pytest.raises(WordNetNotFound, match="no WordNet database .*leave wordnet_dir unset to use the table"):
         text_perturbations.create("synonym", level=1, wordnet_dir=str(tmp_path))
 
 

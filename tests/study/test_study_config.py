@@ -40,17 +40,18 @@ def test_full_config_resolves_paths_and_values(tmp_path):
         threads: 1
     """)
     c = StudyConfig.from_yaml(p)
-    assert c.title == "T" and c.seed == 3 and c.threads == 1
+    e = c.eval
+    assert c.title == "T" and e.seed == 3 and e.threads == 1
     assert c.id.path == str(tmp_path / "data" / "id.jsonl")
     assert c.scenarios[0].path == str(tmp_path / "data" / "frost_3.jsonl")
     assert c.scenarios[1].folder == str(tmp_path / "shifted") and c.scenarios[1].group == "visual"
     assert c.scenarios[2].grid["dataset"] == "d"
     assert c.scenarios[3].format == "llava" and c.scenarios[3].options["questions"] == str(tmp_path / "q.jsonl")
-    assert c.text_encoder.name == "hashing-bow" and c.text_encoder.options == {"dim": 16}
-    assert c.image_encoder is None and c.fusion == "text"
-    assert c.checkpoint == str(tmp_path / "ck.pt") and c.estimator.options == {"hidden_size": 8}
-    assert (c.bound_form, c.entropy_scale) == ("theorem", 2.5)
-    assert (c.n_resamples, c.confidence, c.correlation_resamples) == (10, 0.9, 7)
+    assert e.text_encoder.name == "hashing-bow" and e.text_encoder.options == {"dim": 16}
+    assert e.image_encoder is None and e.fusion == "text"
+    assert e.checkpoint == str(tmp_path / "ck.pt") and e.estimator.options == {"hidden_size": 8}
+    assert (e.bound_form, e.entropy_scale) == ("theorem", 2.5)
+    assert (e.n_resamples, e.confidence, c.correlation_resamples) == (10, 0.9, 7)
     assert c.judge == str(tmp_path / "judge.csv") and c.responder.name == "baseline"
     d = c.to_dict()
     assert json.loads(json.dumps(d)) == d and d["source"] == str(p.resolve())
@@ -60,11 +61,12 @@ def test_full_config_resolves_paths_and_values(tmp_path):
 
 def test_defaults(tmp_path):
     c = StudyConfig.from_yaml(write(tmp_path, "id: a.jsonl\nscenarios: [b.jsonl]\n"))
-    assert (c.text_encoder.name, c.image_encoder.name, c.fusion) == ("use-multilingual", "efficientnet-lite0", "auto")
+    e = c.eval
+    assert (e.text_encoder.name, e.image_encoder.name, e.fusion) == ("use-multilingual", "efficientnet-lite0", "auto")
     # the defaults chosen by the ground-truth validation (docs/estimators.md), not the paper's CLUB + RJSD
-    assert (c.estimator.name, c.checkpoint, c.bound_form, c.entropy_scale) == ("infonce", None, "scale-adjusted", None)
-    assert c.divergence == "auto"
-    assert (c.n_resamples, c.confidence, c.seed, c.responder, c.threads) == (1000, 0.95, 0, None, None)
+    assert (e.estimator.name, e.checkpoint, e.bound_form, e.entropy_scale) == ("infonce", None, "scale-adjusted", None)
+    assert e.divergence.name == "auto" and e.n_estimators == 1
+    assert (e.n_resamples, e.confidence, e.seed, c.responder, e.threads) == (1000, 0.95, 0, None, None)
 
 
 @pytest.mark.parametrize("body, field, line, message", [
@@ -87,6 +89,14 @@ def test_defaults(tmp_path):
     ("id: a.jsonl\nscenarios: [b.jsonl]\njudge: nope.csv\n", "judge", 3, "file not found"),
     ("id: a.jsonl\nscenarios: [b.jsonl]\nencoders: {fusion: sum}\n", "encoders.fusion", 3, "auto, mean"),
     ("id: a.jsonl\nscenarios: [b.jsonl]\nencoders: {text: {options: {}}}\n", "encoders.text.name", 3, "registry"),
+    ("id: a.jsonl\nscenarios: [b.jsonl]\nencoders:\n  text: nope\n", "encoders.text", 4, "unknown encoder 'nope'"),
+    ("id: a.jsonl\nscenarios: [b.jsonl]\nestimator: {name: clubb}\n", "estimator.name", 3,
+     "unknown MI estimator 'clubb'"),
+    ("id: a.jsonl\nscenarios: [b.jsonl]\nestimator: {n_estimators: 0}\n", "estimator.n_estimators", 3, "must be >="),
+    # a value given in short form (estimator: NAME) is located at the enclosing key's line
+    ("id: a.jsonl\nscenarios: [b.jsonl]\n\nestimator: clubb\n", "estimator.name", 4, "unknown MI estimator 'clubb'"),
+    ("id: a.jsonl\nscenarios: [b.jsonl]\nbound: {entropy_scale: 2}\n", "bound.entropy_scale", 3, "form 'theorem'"),
+    ("id: a.jsonl\nscenarios: [b.jsonl]\nplugins: mymod\n", "plugins", 3, "list of module names"),
 ])
 def test_located_errors(tmp_path, body, field, line, message):
     p = write(tmp_path, body)
@@ -105,15 +115,56 @@ def test_bad_yaml_names_the_line(tmp_path):
     assert err.value.line is not None and err.value.line >= 2
 
 
+def test_yaml_layout_round_trips(tmp_path):
+    """to_yaml_dict() is what from_dict() reads: the same config, the same fingerprint."""
+    p = write(tmp_path, """
+        seed: 2
+        id: {path: data/id.jsonl, format: jsonl, name: base}
+        scenarios: [{folder: shifted, group: visual}, {grid: {dataset: d, visual: [{corruption: frost, severities: [1]}]}}]
+        encoders: {text: {name: hashing-bow, options: {dim: 16}}, image: null, fusion: text}
+        estimator: {name: club, options: {hidden_size: 8}, n_estimators: 3}
+        bound: {form: theorem, entropy_scale: 2.5, divergence: {name: rjsd-rff, options: {n_features: 64}}}
+        bootstrap: {n_resamples: 10, confidence: 0.9}
+        responder: {name: baseline, options: {batch_size: 4}}
+        plugins: [mypkg]
+    """)
+    c = StudyConfig.from_yaml(p)
+    again = StudyConfig.from_dict(c.to_yaml_dict())
+    assert again.eval == c.eval and again.scenarios == c.scenarios and again.id == c.id
+    assert again.fingerprint() == c.fingerprint() and again.responder == c.responder
+    assert c.eval.divergence.options == {"n_features": 64} and c.eval.n_estimators == 3
+    assert c.eval.plugins == ("mypkg",)
+    assert c.with_(seed=5).eval.seed == 5 and c.with_(title="x").title == "x"
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="config file not found"):
         StudyConfig.from_yaml(tmp_path / "none.yaml")
 
 
-def test_theorem_form_needs_entropy_scale(tmp_path):
-    from mllmshift.errors import MllmshiftError
-    from mllmshift.study.runner import StudyRunner
+def test_theorem_form_needs_entropy_scale_when_the_config_is_read(tmp_path):
+    p = write(tmp_path, "id: a.jsonl\nscenarios: [b.jsonl]\nbound: {form: theorem}\n")
+    with pytest.raises(DataError, match="needs entropy_scale") as err:
+        StudyConfig.from_yaml(p)
+    assert err.value.field == "bound.entropy_scale" and err.value.path == str(p)
 
-    c = StudyConfig.from_yaml(write(tmp_path, "id: a.jsonl\nscenarios: [b.jsonl]\nbound: {form: theorem}\n"))
-    with pytest.raises(MllmshiftError, match="entropy_scale"):
-        StudyRunner(c, tmp_path / "out", progress=False)
+
+def test_study_flags_override_the_config_under_their_own_names(tmp_path):
+    """`mllmshift study CONFIG --text-encoder-option k=v ...` changes the config's EvalConfig; bad values name the flag."""
+    from mllmshift.cli.main import build_parser
+    from mllmshift.cli.study import load_config
+
+    p = write(tmp_path, """
+        id: a.jsonl
+        scenarios: [b.jsonl]
+        encoders: {text: {name: hashing-bow, options: {dim: 16, bigrams: false}}, image: null}
+    """)
+    parse = lambda *a: build_parser().parse_args(["study", str(p), "--out", str(tmp_path / "o"), *a])  # noqa: E731
+    c = load_config(parse("--text-encoder-option", "dim=8", "--seed", "4", "--n-estimators", "3", "--bootstrap", "7"))
+    assert c.eval.text_encoder.options == {"dim": 8, "bigrams": False}  # options add to the config's
+    assert (c.eval.seed, c.eval.n_estimators, c.eval.n_resamples, c.eval.image_encoder) == (4, 3, 7, None)
+    c = load_config(parse("--text-encoder", "content-hash", "--judge", str(p)))
+    assert c.eval.text_encoder.options == {} and c.judge == str(p.resolve())  # another encoder: its own options
+    with pytest.raises(DataError) as err:
+        load_config(parse("--bootstrap", "-2"))
+    assert err.value.field == "--bootstrap"

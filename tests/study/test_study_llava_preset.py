@@ -57,9 +57,10 @@ def test_sizes_subsets_references_and_captions(plan):
 @pytest.mark.shared
 def test_default_config(shared_data):
     c = default_config("llava_bench", root=shared_data)
-    assert (c.text_encoder.name, c.image_encoder, c.fusion) == ("use-multilingual", None, "mean")
+    assert (c.eval.text_encoder.name, c.eval.image_encoder, c.eval.fusion) == ("use-multilingual", None, "mean")
     assert c.preset.options["root"] == str(shared_data) and c.preset.options["model"] == "llava-v1.5-13b"
-    assert c.checkpoint is None  # the authors' CLUB only fits CLIP/XLM-R features: train one
+    assert c.eval.checkpoint is None  # the authors' CLUB only fits CLIP/XLM-R features: train one
+    assert (c.eval.estimator.name, c.eval.divergence.name) == ("club", "rjsd")  # the paper's pair
 
 
 @pytest.mark.shared

@@ -15,18 +15,22 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from mllmshift.errors import DataError
+from mllmshift.evaluation.results import CSV_FIELDS
 from mllmshift.study import StudyConfig, run_study
-from mllmshift.study.runner import CSV_FIELDS, StudyState
+from mllmshift.study.config import SplitSource
+from mllmshift.study.state import OutputInUse, StudyState
 from study_helpers import make_study, write_split
 
 REPO = Path(__file__).resolve().parents[2]
-TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "encoders", "estimator", "data",
-            "id", "scenarios", "correlations", "summary", "run"}
+TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "threads", "encoders", "estimator",
+            "data", "warnings", "id", "scenarios", "correlations", "judge", "summary", "run"}
 SCENARIO_KEYS = {"name", "group", "kind", "n", "metadata", "partial", "has_reference", "emi", "emid", "bound",
-                 "jsd_response", "notes"}
+                 "jsd_response", "mi_response", "notes"}
 BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output", "form", "entropy_scale",
               "estimators"}
-SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "mean_emi", "mean_emid", "mean_bound",
+SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "n_sign_unstable", "sign_unstable", "mean_emi",
+                "mean_emid", "mean_bound",
                 "per_group", "emid_bound_pearson", "emid_bound_pearson_p", "emid_bound_spearman",
                 "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity"}
 
@@ -63,11 +67,12 @@ def study(tmp_path_factory):
 def test_every_output_file_and_key(study):
     cfg, res = study
     out = res.out
-    for name in ("results.json", "scenarios.csv", "report.html", "report.md"):
+    for name in ("results.json", "scenarios.csv", "report.html", "report.md", "samples/id.jsonl",
+                 "samples/frost_3.jsonl"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
     assert set(results) == TOP_KEYS
-    assert results["schema"] == "mllmshift-study/1"
+    assert results["schema"] == "mllmshift-study/2"
     assert results["config"] == cfg.to_dict()
     assert results["versions"]["numpy"] == np.__version__
     assert results["encoders"]["text"]["config"]["name"] == "hashing-bow"
@@ -78,7 +83,8 @@ def test_every_output_file_and_key(study):
         assert set(s) == SCENARIO_KEYS, s["name"]
         assert set(s["bound"]) == BOUND_KEYS
         assert set(s["emi"]) >= {"value", "mi_response", "mi_reference", "n", "ci"}
-        assert set(s["emid"]) == {"value", "ci"}
+        assert set(s["emid"]) == {"value", "ci", "members", "members_agree", "sign_stable"}
+        assert s["emid"]["members"] == [s["emid"]["value"]]  # one estimator: its own value
         assert s["emid"]["ci"]["n_resamples"] == 40
     assert {s["name"]: s["group"] for s in results["scenarios"]} == {
         "frost_1": "visual", "frost_3": "visual", "keyboard_1": "text", "keyboard_3": "text",
@@ -92,6 +98,11 @@ def test_every_output_file_and_key(study):
         assert_png(out / "plots" / f"{name}.png")
         assert f"plots/{name}.png" in (out / "report.md").read_text()
     assert "data:image/png;base64," in (out / "report.html").read_text()
+    # the config's `threads: 1` is the run's thread count, recorded with where it came from
+    assert cfg.eval.threads == 1
+    assert results["threads"] == {"threads": 1, "usable_cpus": results["threads"]["usable_cpus"],
+                                  "load": None, "source": "argument", "requested": 1}
+    assert results["warnings"] == []  # the readers kept nothing on request
 
 
 def test_csv_matches_results(study):
@@ -117,7 +128,8 @@ def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
 
     _, res = study
     state = res.out / ".state"
-    est = CLUB.load(next((state / "estimator").glob("*.pt")))
+    (ckpt,) = (state / "estimator").glob("*.pt")
+    est = CLUB.load(ckpt)
     emb = {p.name.split(".")[0]: StudyState.load_embedded(p, p.name.split(".")[0])
            for p in (state / "embedded").glob("*.npz")}
     id_e = emb["id"]
@@ -131,7 +143,7 @@ def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
         b = emid_upper_bound(id_e, e)
         assert s["bound"]["value"] == pytest.approx(b.value, rel=1e-9)
         assert s["bound"]["jsd_text"] == pytest.approx(b.jsd_text, rel=1e-9, abs=1e-12)
-        ci = bootstrap_emid(id_e, e, est, 40, derive_seed(0, "emid", s["name"]), 0.95)
+        ci = bootstrap_emid(id_e, e, est, 40, derive_seed(0, "emid", "id", s["name"]), 0.95)
         assert s["emid"]["ci"]["low"] == pytest.approx(ci.low, abs=1e-9)
     # the correlation is the scipy one on the scenario values
     emid = [s["emid"]["value"] for s in res.results["scenarios"]]
@@ -166,7 +178,10 @@ def test_changed_seed_recomputes_bootstrap_but_not_embeddings(study, tmp_path):
 
     out = tmp_path / "out"
     shutil.copytree(res.out, out)
-    other = run_study(cfg.with_(seed=1), out, progress=False)
+    with pytest.raises(OutputInUse, match="--overwrite"):  # never replaces another config's results silently
+        run_study(cfg.with_(seed=1), out, progress=False)
+    assert json.loads((out / "results.json").read_text())["config"]["eval"]["seed"] == 0
+    other = run_study(cfg.with_(seed=1), out, progress=False, overwrite=True)
     st = other.results["run"]["stages"]
     assert st["embed"]["computed"] == 0 and st["estimator"]["computed"] == 1 and st["scenarios"]["computed"] == 6
     assert other.results["seeds"]["global"] == 1
@@ -175,13 +190,14 @@ def test_changed_seed_recomputes_bootstrap_but_not_embeddings(study, tmp_path):
 _KILL_SCRIPT = r"""
 import sys, time
 from mllmshift.study import StudyConfig, run_study
-from mllmshift.study.runner import StudyRunner
-orig = StudyRunner._compute_scenario
-def slow(self, *a, **k):
-    out = orig(self, *a, **k)
+from mllmshift.study.config import SplitSource
+from mllmshift.study import stages
+orig = stages.evaluate_scenario
+def slow(*a, **k):
+    out = orig(*a, **k)
     time.sleep(0.6)
     return out
-StudyRunner._compute_scenario = slow
+stages.evaluate_scenario = slow
 run_study(StudyConfig.from_yaml(sys.argv[1]), sys.argv[2], progress=False)
 """
 
@@ -245,27 +261,6 @@ def test_judge_scores_are_correlated_with_emi(tmp_path):
     assert "EMI vs judge score `win_rate`" in (res.out / "report.md").read_text()
 
 
-def test_judge_summaries_folder_is_read_through_the_judge_reader(tmp_path):
-    from mllmshift.study.runner import load_judge_scores
-
-    for name, rel, win in (("frost_1", 0.93, 0.41), ("frost_3", 0.71, 0.22)):
-        (tmp_path / f"{name}.summary.json").write_text(json.dumps(
-            {"scenario": name, "relative_score": rel, "win_rate": win, "win_rate_ci": [0.1, 0.5], "n": 36}))
-    assert load_judge_scores(tmp_path) == {"frost_1": {"win_rate": 0.41, "relative_score": 0.93},
-                                           "frost_3": {"win_rate": 0.22, "relative_score": 0.71}}
-
-
-def test_judge_csv_errors_are_located(tmp_path):
-    from mllmshift.errors import DataError
-    from mllmshift.study.runner import load_judge_scores
-
-    p = tmp_path / "j.csv"
-    p.write_text("scenario,win_rate\nfrost_1,0.4\nfrost_3,lots\n")
-    with pytest.raises(DataError) as err:
-        load_judge_scores(p)
-    assert (err.value.line, err.value.field) == (3, "win_rate")
-
-
 def test_scenario_without_any_visual_input_under_mean_fusion(tmp_path):
     """No captions and no references (LLaVA in-the-wild): X is the question alone, so no MI terms."""
     cfg_path = make_study(tmp_path, extra={"encoders": {"text": {"name": "hashing-bow", "options": {"dim": 32}},
@@ -274,7 +269,7 @@ def test_scenario_without_any_visual_input_under_mean_fusion(tmp_path):
                 captions=False)
     res = run_study(StudyConfig.from_yaml(cfg_path), tmp_path / "out", progress=False)
     wild = next(s for s in res.results["scenarios"] if s["name"] == "wild_easy")
-    assert wild["partial"] and "mi_response" not in wild
+    assert wild["partial"] and wild["mi_response"] is None and wild["emi"] is None and wild["emid"] is None
     assert wild["bound"]["jsd_visual"] is None and wild["bound"]["jsd_text"] > 0
     assert any("no visual input" in n for n in wild["notes"])
     assert "wild_easy" not in res.results["estimator"]["trained_on"]
@@ -288,10 +283,29 @@ def test_cli_runs_a_study_and_prints_the_headline(tmp_path, capsys):
     assert main(["study", str(cfg_path), "--out", str(tmp_path / "out"), "--quiet", "--bootstrap", "20"]) == 0
     out = capsys.readouterr().out
     res = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert res["config"]["n_resamples"] == 20
+    assert res["config"]["eval"]["n_resamples"] == 20
     assert f"report: {(tmp_path / 'out' / 'report.html').resolve()}" in out
     assert f"ID EMI {res['summary']['id_emi']:+.3f}" in out
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: a.jsonl\nscenarios: [b.jsonl]\nbootstrap: {n_resample: 3}\n")
     assert main(["study", str(bad), "--out", str(tmp_path / "o2")]) == 1
     assert f"{bad}:3: field 'bootstrap.n_resample': unknown key" in capsys.readouterr().err
+
+
+def test_data_kept_on_request_is_a_warning_in_the_results_and_the_headline(tmp_path):
+    """A reader opt-in (options: {allow_empty: true}) keeps an empty answer; the typed result, results.json and
+    the printed headline say so, naming the split."""
+    from mllmshift.cli.study import headline
+
+    cfg_path = make_study(tmp_path, extra={"id": {"path": "data/id.jsonl", "options": {"allow_empty": True}}})
+    rows = [json.loads(line) for line in (tmp_path / "data" / "id.jsonl").read_text().splitlines()]
+    rows[3]["response"] = "  "
+    (tmp_path / "data" / "id.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = StudyConfig.from_yaml(cfg_path)
+    with pytest.raises(DataError, match="id.jsonl:4: field 'response': sample '3' has an empty response"):
+        run_study(cfg.with_(id=SplitSource(cfg.id.path)), tmp_path / "strict", progress=False)  # no opt-in
+    res = run_study(cfg, tmp_path / "out", progress=False)
+    expected = "id: 1 of 30 samples have an empty response (kept on request: allow_empty)"
+    assert len(res.result.warnings) == 1 and res.result.warnings[0].startswith(expected)
+    assert json.loads((res.out / "results.json").read_text())["warnings"] == list(res.result.warnings)
+    assert f"  warning: {res.result.warnings[0]}" in headline(res.result, res.out)

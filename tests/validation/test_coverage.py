@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from mllmshift.estimators.mi.infonce import InfoNCE
-from mllmshift.estimators.mi.smile import SMILE
-from mllmshift.validation.coverage import EMIDTask, coverage_study, ensemble_emid_interval
+from mllmshift.validation.coverage import EMIDTask, coverage_study, pipeline_emid_interval
 
 
 @pytest.fixture(autouse=True)
@@ -32,30 +31,30 @@ def test_task_truth_and_samples():
     assert np.corrcoef(b.x[:, 1], b.reference[:, 1])[0, 1] == pytest.approx(0.5, abs=0.03)
 
 
-def test_interval_cycles_members_over_the_same_resamples():
+def test_interval_is_the_pipelines_bootstrap_cycling_members_over_the_same_resamples():
     task = EMIDTask(dim=2, n=40)
     a, b = task.sample(np.random.default_rng(1))
     m1, m2 = InfoNCE(2, 2, hidden_size=8, seed=1), InfoNCE(2, 2, hidden_size=8, seed=2)
-    one = ensemble_emid_interval([m1], a, b, n_resamples=60, seed=5)
-    twice = ensemble_emid_interval([m1, m1], a, b, n_resamples=60, seed=5)
+    one = pipeline_emid_interval([m1], a, b, n_resamples=60, seed=5)
+    twice = pipeline_emid_interval([m1, m1], a, b, n_resamples=60, seed=5)
     # the same member twice: the same replicates, so the same interval and point
     assert (twice.low, twice.high, twice.value) == pytest.approx((one.low, one.high, one.value), rel=1e-12)
-    both = ensemble_emid_interval([m1, m2], a, b, n_resamples=60, seed=5)
+    both = pipeline_emid_interval([m1, m2], a, b, n_resamples=60, seed=5)
     assert both.value == pytest.approx(np.mean(both.members)) and both.members[0] == pytest.approx(one.value)
-    with pytest.raises(ValueError, match="at least one member"):
-        ensemble_emid_interval([], a, b)
+    with pytest.raises(ValueError):
+        pipeline_emid_interval([], a, b)
 
 
 @pytest.mark.slow
-def test_ensemble_interval_covers_the_estimators_population_value():
-    # 16 repetitions of a small task, 3 SMILE members each: the nominal-95 % ensemble interval contains
-    # E[ÊMID] (the mean estimate over all repetitions) in at least 13 of them (binomial 5 % quantile at 0.95: 13)
-    task = EMIDTask(dim=2, n=150, rho_id=0.6, rho_shift=0.3, rho_ref=0.5)
-    res = coverage_study(task, lambda s: SMILE(2, 2, seed=s, hidden_size=16, embed_dim=8, max_steps=150,
-                                               eval_every=25, patience=3),
-                         repetitions=16, members=3, n_resamples=200, seed=0)
+def test_ensemble_interval_covers_where_the_fixed_estimator_bootstrap_under_covers():
+    # 16 repetitions of a small task (d = 8, n = 60: few pairs in several dimensions, so the fitted critic varies
+    # with its seed about as much as the estimate varies with the data), 5 SMILE members each, fitted by the
+    # pipeline's fit_estimators: the nominal-95 % ensemble interval contains E[ÊMID] (the mean estimate over all
+    # repetitions) in at least 13 of 16 (binomial 5 % quantile at 0.95: 13), the fixed-estimator one in fewer
+    task = EMIDTask(dim=8, n=60, rho_id=0.5, rho_shift=0.2, rho_ref=0.3)
+    res = coverage_study(task, "smile", {"hidden_size": 32, "embed_dim": 16, "max_steps": 150, "eval_every": 25,
+                                         "patience": 3}, repetitions=16, members=5, n_resamples=200, seed=0)
     ens, fixed = res["summary"]["ensemble"], res["summary"]["fixed"]
     assert ens["coverage_population"] >= 13 / 16
-    assert ens["mean_width"] >= fixed["mean_width"] * 0.95  # the members' spread only adds width
-    assert abs(res["population_value"] - task.true_emid) < 0.15  # at 2 dimensions the bias is small…
-    assert res["population_value"] < task.true_emid  # …and low: a small critic trained briefly under-fits
+    assert fixed["coverage_population"] < ens["coverage_population"]
+    assert ens["mean_width"] > fixed["mean_width"]  # the members' spread adds width

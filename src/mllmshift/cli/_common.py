@@ -1,26 +1,31 @@
-"""Options and steps shared by the ``emi`` and ``emid`` verbs."""
+"""Options shared by the verbs, and the one mapping of flags onto :class:`~mllmshift.evaluation.config.EvalConfig`.
+
+Flags keep their names across verbs (``--bootstrap`` sets ``n_resamples``, ``--estimator PATH`` sets
+``checkpoint``, ``--mi-estimator`` the estimator's name, ...); :data:`FLAGS` says which flag sets which field,
+so a bad value is reported under the flag the user typed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mllmshift.errors import DataError
+from mllmshift.components import Component
+from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
+from mllmshift.vocab import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, FUSIONS
 
-
-def default_cache_dir() -> Path:
-    """``$MLLMSHIFT_CACHE``, else ``$XDG_CACHE_HOME/mllmshift``, else ``~/.cache/mllmshift``."""
-    if os.environ.get("MLLMSHIFT_CACHE"):
-        return Path(os.environ["MLLMSHIFT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mllmshift"
+#: EvalConfig field → the flag that sets it
+FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "fusion": "--fusion",
+         "estimator": "--mi-estimator", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
+         "divergence": "--divergence", "bound_form": "--entropy-scale", "entropy_scale": "--entropy-scale",
+         "n_resamples": "--bootstrap", "confidence": "--confidence", "seed": "--seed", "threads": "--threads",
+         "plugins": "--allow-plugin"}
 
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
@@ -36,15 +41,38 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-folder", help="folder of the images named in the questions file")
     g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
     g.add_argument("--hf-split", help="split of a saved DatasetDict")
+    g.add_argument("--allow-empty-answers", action="store_true",
+                   help="keep empty or whitespace-only responses/references (an error by default); results warn")
+    g.add_argument("--allow-mixed-visual", action="store_true",
+                   help="accept a split where only some samples have an image or caption (an error by default); "
+                        "results warn")
+
+
+def add_encoder_args(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """--text-encoder/--image-encoder with their --*-encoder-option KEY=VALUE, --fusion and --allow-plugin."""
+    g = p.add_argument_group("encoders")
+    default = "%(default)s" if defaults else "the config's"
+    g.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER if defaults else None,
+                   help=f"registered text encoder or package.module:Class (default: {default})")
+    g.add_argument("--text-encoder-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="text encoder option, repeatable; e.g. model_name_or_path=/models/xlm-roberta-base for "
+                        "hf-embedding-layer")
+    g.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER if defaults else None,
+                   help="registered image encoder (or 'none'), used when samples have image paths "
+                        f"(default: {default})")
+    g.add_argument("--image-encoder-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="image encoder option, repeatable; e.g. model_name_or_path=/models/clip-vit-base-patch32 "
+                        "for clip-vision")
+    g.add_argument("--fusion", default="auto" if defaults else None, choices=list(FUSIONS),
+                   help="how image and question embeddings make X (default: " + (
+                       "auto = mean for equal dims, else concat)" if defaults else "the config's)"))
+    g.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="allow package.module:Class components from MODULE (repeatable)")
 
 
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("embedding and estimation")
-    g.add_argument("--text-encoder", default="use-multilingual", help="registered text encoder (default: %(default)s)")
-    g.add_argument("--image-encoder", default="efficientnet-lite0",
-                   help="registered image encoder, used when samples have image paths (default: %(default)s)")
-    g.add_argument("--fusion", default="auto", choices=["auto", "mean", "concat", "text"],
-                   help="how image and question embeddings make X (default: mean for equal dims, else concat)")
+    add_encoder_args(p)
+    g = p.add_argument_group("estimation")
     g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     g.add_argument("--mi-estimator", default=None, metavar="NAME",
@@ -53,6 +81,9 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
                    help="constructor option of the MI estimator, e.g. lr=1e-3 (repeatable; VALUE parsed as "
                         "JSON when it can be)")
+    g.add_argument("--n-estimators", type=int, default=1, metavar="K",
+                   help="fit K estimators with derived seeds: values are their mean, the bootstrap uses member "
+                        "b mod K for replicate b, and EMIDs whose sign the members disagree on are flagged (default: 1)")
     g.add_argument("--divergence", default=None, metavar="NAME",
                    help="JSD estimator of the bound's four terms (default: rjsd-debiased, linear RJSD with its "
                         "finite-sample bias removed; rjsd is the paper's)")
@@ -60,7 +91,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="the paper's estimators: CLUB (hidden size 500, at most 200 epochs) and linear RJSD")
     g.add_argument("--estimator", type=Path,
                    help="load a saved MI estimator (any kind, or the authors' CLUB state dict) instead of fitting")
-    g.add_argument("--save-estimator", type=Path, help="save the estimator fitted here")
+    g.add_argument("--save-estimator", type=Path, help="save the estimator fitted here (the first member)")
     g.add_argument("--hidden-size", type=int, default=None, help="shortcut for --estimator-option hidden_size=N")
     g.add_argument("--max-epochs", type=int, default=None,
                    help="shortcut for --estimator-option max_epochs=N (CLUB)")
@@ -68,9 +99,17 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap", type=int, default=1000, metavar="B",
                    help="bootstrap resamples for confidence intervals, 0 for none (default: 1000)")
     g.add_argument("--confidence", type=float, default=0.95)
-    g.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
-    g.add_argument("--out", type=Path, help="also write the JSON result to this file")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the CPUs this process may use "
+                        "and the load beside it)")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
+    o.add_argument("--out", type=Path, help="also write the JSON result to this file (per-sample rows go to "
+                   "samples/ beside it)")
+    o.add_argument("--log-samples", type=Path, metavar="DIR",
+                   help="write per-sample rows to DIR/<split>.jsonl (default with --out: samples/ beside it)")
+    o.add_argument("--overwrite", action="store_true", help="replace the results of another run at --out")
+    o.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = False) -> dict[str, Any]:
@@ -94,14 +133,63 @@ def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = Fal
     return out
 
 
-def estimator_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``--estimator-option KEY=VALUE`` pairs plus the --hidden-size/--max-epochs shortcuts."""
-    options = parse_key_values(args.estimator_option, "--estimator-option")
-    if args.hidden_size is not None:
-        options["hidden_size"] = args.hidden_size
-    if args.max_epochs is not None:
-        options["max_epochs"] = args.max_epochs
-    return options
+def encoder_components(args: argparse.Namespace, base: Any = None) -> dict[str, Any]:
+    """The EvalConfig encoder fields the flags give (only those given). Options add to ``base``'s (a config the
+    flags override) when the encoder keeps its name; ``--image-encoder none`` uses no image encoder."""
+    out: dict[str, Any] = {}
+    for field, name, pairs, flag in (("text_encoder", args.text_encoder, args.text_encoder_option, "--text-encoder"),
+                                     ("image_encoder", args.image_encoder, args.image_encoder_option,
+                                      "--image-encoder")):
+        options = parse_key_values(pairs, f"{flag}-option")
+        current = None if base is None else vars(base)[field]
+        if name is None and not options:
+            continue
+        if name == "none":
+            out[field] = None
+            continue
+        if name is None:
+            if current is None:
+                raise DataError(f"{flag}-option needs an encoder: give {flag} too")
+            name = current.name
+        keep = dict(current.options) if current is not None and current.name == name else {}
+        out[field] = Component(name, {**keep, **options})
+    if args.fusion is not None:
+        out["fusion"] = args.fusion
+    if args.allow_plugin:
+        out["plugins"] = tuple(args.allow_plugin)
+    return out
+
+
+def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None = None) -> Any:
+    """The EvalConfig of the command line: defaults, or the paper's with ``--paper``; explicit options win.
+    ``entropy_scale`` (``emid --entropy-scale``) selects the theorem's form of the bound."""
+    from mllmshift.evaluation.config import EvalConfig, renamed_fields
+
+    with renamed_fields(FLAGS):
+        kw: dict[str, Any] = {**encoder_components(args), "checkpoint": str(args.estimator) if args.estimator else None,
+                              "seed": args.seed, "n_resamples": args.bootstrap, "confidence": args.confidence,
+                              "n_estimators": args.n_estimators, "threads": args.threads}
+        if entropy_scale is not None:
+            kw.update(bound_form="theorem", entropy_scale=entropy_scale)
+        base = EvalConfig.paper(**kw) if args.paper else EvalConfig(**kw)
+        options = parse_key_values(args.estimator_option, "--estimator-option")
+        if args.hidden_size is not None:
+            options["hidden_size"] = args.hidden_size
+        if args.max_epochs is not None:
+            options["max_epochs"] = args.max_epochs
+        estimator = base.estimator
+        if args.mi_estimator is not None and args.mi_estimator != estimator.name:
+            estimator = Component(args.mi_estimator)
+        changes: dict[str, Any] = {"estimator": Component(estimator.name, {**estimator.options, **options})}
+        if args.divergence is not None:
+            changes["divergence"] = Component(args.divergence)
+        return base.with_(**changes)
+
+
+def cache_from_args(args: argparse.Namespace) -> Any:
+    from mllmshift.evaluation.embedding import default_cache_dir, open_cache
+
+    return None if args.no_cache else open_cache(args.cache_dir or default_cache_dir())
 
 
 def read_args_split(path: str, args: argparse.Namespace, name: str | None = None) -> Split:
@@ -109,8 +197,9 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
 
     options: dict[str, Any] = {}
     for key in ("questions", "references", "captions", "image_folder"):
-        if getattr(args, key, None):
-            options[key] = getattr(args, key)
+        value = vars(args)[key]
+        if value:
+            options[key] = value
     if args.columns:
         try:
             options["columns"] = dict(kv.split("=", 1) for kv in args.columns.split(","))
@@ -132,12 +221,53 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
         llava_opts = {"questions", "references", "captions", "image_folder"}
         if set(options) & llava_opts:
             fmt = "llava"
-    return read_split(path, format=fmt, name=name, **options)
+    return read_split(path, format=fmt, name=name, allow_empty=args.allow_empty_answers,
+                      allow_mixed_visual=args.allow_mixed_visual, **options)
 
 
-def emit(result: dict[str, Any], args: argparse.Namespace, human: str) -> None:
+def check_output(path: Path | None, identity: Mapping[str, Any], overwrite: bool) -> None:
+    """Refuse to replace ``path`` when it holds the result of another run (another config or other inputs)
+    unless ``overwrite``; a rerun of the same config on the same inputs may replace its own result."""
+    if path is None or overwrite or not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        same = isinstance(old, dict) and all(old.get(k) == v for k, v in identity.items())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        same = False
+    if not same:
+        raise MllmshiftError(f"{path} holds the result of another run (another config or other data); choose "
+                             "another --out, or pass --overwrite to replace it")
+
+
+def check_sample_logs(folder: Path, identity: Mapping[str, Any], overwrite: bool) -> None:
+    """Refuse to write per-sample rows into ``folder`` when it holds those of another run (its ``.run.json``
+    differs, or it has rows and no ``.run.json``) unless ``overwrite``."""
+    if overwrite or not folder.is_dir():
+        return
+    stamp = folder / ".run.json"
+    if stamp.exists():
+        check_output(stamp, identity, overwrite)
+    elif any(folder.glob("*.jsonl")):
+        raise MllmshiftError(f"{folder} already holds per-sample rows of another run; choose another --log-samples "
+                             "folder, or pass --overwrite to replace them")
+
+
+def stamp_sample_logs(folder: Path, identity: Mapping[str, Any]) -> None:
+    """Record which run the rows in ``folder`` belong to."""
+    atomic_write_text(folder / ".run.json", json.dumps(dict(identity), indent=1) + "\n")
+
+
+def sample_folder(args: argparse.Namespace) -> Path | None:
+    """``--log-samples DIR``, else ``samples/`` beside ``--out``, else None."""
+    if args.log_samples is not None:
+        return Path(args.log_samples)
+    return None if args.out is None else Path(args.out).parent / "samples"
+
+
+def emit(result: Mapping[str, Any], args: argparse.Namespace, human: str) -> None:
     """Print the human summary (or JSON) and write ``--out``."""
-    text = json.dumps(result, indent=2, sort_keys=False, default=float)
+    text = json.dumps(result, indent=2, sort_keys=False, allow_nan=False)
     if args.out:
         atomic_write_text(args.out, text + "\n")
     if args.json:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from pathlib import Path
+from typing import Any
 
 from mllmshift.cli._common import (
     add_pipeline_args,
     add_reader_args,
-    default_cache_dir,
+    cache_from_args,
+    check_output,
+    check_sample_logs,
     emit,
-    estimator_options,
+    eval_config_from_args,
     read_args_split,
+    sample_folder,
+    stamp_sample_logs,
 )
 
 
@@ -26,63 +29,68 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace):  # noqa: ANN201
-    """The EvalConfig of the command line: defaults, or the paper's with ``--paper``; explicit options win."""
-    from mllmshift.estimators import divergence_estimators, mi_estimators
-    from mllmshift.evaluate import EvalConfig
+def run_identity(cfg: Any, splits: list[Any]) -> dict[str, Any]:
+    """What makes two runs the same: the config's fingerprint and the inputs' content hashes."""
+    from mllmshift.evaluation.samples import split_fingerprint
 
-    kw = {"text_encoder": args.text_encoder, "image_encoder": args.image_encoder, "fusion": args.fusion,
-          "estimator_path": str(args.estimator) if args.estimator else None, "seed": args.seed,
-          "bootstrap": args.bootstrap, "confidence": args.confidence,
-          "entropy_scale": getattr(args, "entropy_scale", None)}
-    base = EvalConfig.paper(**kw) if args.paper else EvalConfig(**kw)
-    options = estimator_options(args)
-    if args.mi_estimator is not None:
-        mi_estimators.get(args.mi_estimator)  # an unknown name fails here, listing the known ones
-        same = args.mi_estimator == base.estimator
-        base = replace(base, estimator=args.mi_estimator, estimator_options=dict(base.estimator_options) if same else {})
-    if args.divergence is not None:
-        divergence_estimators.get(args.divergence)
-        base = replace(base, divergence=args.divergence)
-    return replace(base, estimator_options={**base.estimator_options, **options})
+    return {"fingerprint": cfg.fingerprint(), "inputs": {s.name: split_fingerprint(s) for s in splits}}
 
 
-def cache_from_args(args: argparse.Namespace) -> Path | None:
-    return None if args.no_cache else (args.cache_dir or default_cache_dir())
+def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[Any], cfg: Any) -> Any:
+    """The pipeline on the command line's splits: guards the outputs, evaluates, saves what was asked for."""
+    from mllmshift.evaluation.pipeline import evaluate
+    from mllmshift.progress import progress_for
+
+    identity = run_identity(cfg, splits)
+    check_output(args.out, identity, args.overwrite)
+    samples = sample_folder(args)
+    if samples is not None:
+        check_sample_logs(samples, identity, args.overwrite)
+    ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
+                  sample_log=samples)
+    if samples is not None:
+        stamp_sample_logs(samples, identity)
+    if args.save_estimator:
+        ev.ensemble.members[0].save(args.save_estimator)
+    return ev, identity
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.evaluate import embed_splits, emi_report, get_estimator, run_metadata
-
-    cfg = config_from_args(args)
+    cfg = eval_config_from_args(args)
     split = read_args_split(args.data, args)
-    (emb,) = embed_splits([split], cfg, cache_from_args(args), progress=not args.quiet)
-    est = get_estimator([emb], cfg, progress=not args.quiet)
-    if args.save_estimator and hasattr(est, "save"):
-        est.save(args.save_estimator)
-    res = emi_report(emb, est, cfg)
-    out = {"split": split.name, "n": len(split), "emi": res, **run_metadata(cfg, est, [emb])}
-    ci = res.get("ci")
-    human = (f"{split.name}: EMI = {res['value']:+.4f}"
-             + (f"  [{ci['low']:+.4f}, {ci['high']:+.4f}] ({ci['confidence']:.0%} CI, B={ci['n_resamples']})"
-                if ci else "")
-             + f"\n  I(X;Ŷ) = {res['mi_response']:.4f}   I(X;Y) = {res['mi_reference']:.4f}   n = {res['n']}"
-             + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([res]))
+    ev, identity = evaluate_args(args, [split], [], cfg)
+    res = ev.result.id
+    out = {**res.to_json(), **ev.result.provenance(), **identity}
+    emi, ci = res.emi, res.ci
+    assert emi is not None
+    human = (f"{res.name}: EMI = {emi.value:+.4f}"
+             + (f"  [{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%} CI, B={ci.n_resamples})" if ci else "")
+             + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
+             + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]) + warning_lines(ev.result))
     emit(out, args, human)
     return 0
 
 
-def estimator_line(cfg) -> str:  # noqa: ANN001
+def estimator_line(cfg: Any) -> str:
     """Which MI estimator and divergence produced the numbers, for the human summary."""
-    mi = f"loaded from {cfg.estimator_path}" if cfg.estimator_path else f"{cfg.estimator} fitted on the pooled pairs"
-    return f"MI {mi}; bound JSD {cfg.divergence}; seed {cfg.seed}"
+    if cfg.checkpoint:
+        mi = f"loaded from {cfg.checkpoint}"
+    else:
+        k = f"{cfg.n_estimators} × " if cfg.n_estimators > 1 else ""
+        mi = f"{k}{cfg.estimator.name} fitted on the pooled pairs"
+    return f"MI {mi}; bound JSD {cfg.divergence.name}; seed {cfg.seed}"
 
 
-def saturation_note(emis: list[dict]) -> str:  # type: ignore[type-arg]
+def saturation_note(emis: list[Any]) -> str:
     """A warning line when an MI estimate sits at its estimator's ceiling (e.g. InfoNCE's ln n)."""
-    hit = [e for e in emis if e.get("saturated")]
+    hit = [e for e in emis if e is not None and e.saturated]
     if not hit:
         return ""
     return (f"\n  note: {len(hit)} of {len(emis)} EMI values have an MI at the estimator's ceiling "
-            f"({hit[0]['ceiling']:.3f} nats at n = {hit[0]['n']}; InfoNCE's is ln n): the MI exceeds what n samples "
-            "can certify, so compare those EMIs only between splits of equal size (docs/estimators.md)")
+            f"({hit[0].ceiling:.3f} nats at n = {hit[0].n}; InfoNCE's is ln n): the MI exceeds what n samples can "
+            "certify, so compare those EMIs only between splits of equal size (docs/estimators.md)")
+
+
+def warning_lines(result: Any) -> str:
+    """The readers' warnings (data kept on request: ``--allow-empty-answers``, ``--allow-mixed-visual``), a line each."""
+    return "".join(f"\n  warning: {w}" for w in result.warnings)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mllmshift.cli._common import add_pipeline_args, add_reader_args, emit, read_args_split
-from mllmshift.cli.emi import cache_from_args, config_from_args, estimator_line, saturation_note
+from mllmshift.cli._common import add_pipeline_args, add_reader_args, emit, eval_config_from_args, read_args_split
+from mllmshift.cli.emi import estimator_line, evaluate_args, saturation_note, warning_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,30 +23,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.evaluate import embed_splits, emid_reports, get_estimator, run_metadata
+    from mllmshift.evaluation.scenarios import scenario_of
 
-    cfg = config_from_args(args)
+    cfg = eval_config_from_args(args, entropy_scale=args.entropy_scale)
     splits = [read_args_split(args.id_data, args)] + [read_args_split(p, args) for p in args.ood_data]
     names = [s.name for s in splits]
     if len(set(names)) != len(names):
         splits = [s.renamed(f"{i}:{s.name}") for i, s in enumerate(splits)]
-    embedded = embed_splits(splits, cfg, cache_from_args(args), progress=not args.quiet)
-    est = get_estimator(embedded, cfg, progress=not args.quiet)
-    if args.save_estimator and hasattr(est, "save"):
-        est.save(args.save_estimator)
-    results = emid_reports(embedded[0], embedded[1:], est, cfg)
-    out = {"id": splits[0].name, "scenarios": results, **run_metadata(cfg, est, embedded)}
-    lines = [f"ID {splits[0].name}: EMI = {results[0]['emi_id']['value']:+.4f}",
-             f"{'scenario':<40} {'EMI':>8} {'EMID':>8} {'CI':>19} {'bound':>7}  JSD v / t / out_id / out_ood"]
+    ev, identity = evaluate_args(args, splits, [scenario_of(s) for s in splits[1:]], cfg)
+    result = ev.result
+    emi_id = result.id.emi
+    assert emi_id is not None
     fmt = lambda v: "   n/a" if v is None else f"{v:.4f}"  # noqa: E731
-    for r in results:
-        ci = r.get("emid_ci")
-        ci_s = f"[{ci['low']:+.3f},{ci['high']:+.3f}]" if ci else ""
-        b = r["bound"]
-        lines.append(f"{r['scenario']:<40} {r['emi_ood']['value']:>+8.4f} {r['emid']:>+8.4f} {ci_s:>19} "
-                     f"{fmt(b['value']):>7}  {fmt(b['jsd_visual'])} / {fmt(b['jsd_text'])} / "
-                     f"{fmt(b['jsd_id_output'])} / {fmt(b['jsd_ood_output'])}")
-    lines.append(f"bound form: {results[0]['bound']['form']}; {estimator_line(cfg)}"
-                 + saturation_note([results[0]["emi_id"]] + [r["emi_ood"] for r in results]))
-    emit(out, args, "\n".join(lines))
+    sfmt = lambda v: "    n/a" if v is None else f"{v:+8.4f}"  # noqa: E731
+    lines = [f"ID {result.id.name}: EMI = {emi_id.value:+.4f}",
+             f"{'scenario':<40} {'EMI':>8} {'EMID':>8} {'CI':>19} {'bound':>7}  JSD v / t / out_id / out_ood"]
+    for r in result.scenarios:
+        ci = r.emid_ci
+        ci_s = f"[{ci.low:+.3f},{ci.high:+.3f}]" if ci else ""
+        b = r.bound
+        flag = "  (sign not stable)" if r.sign_stable is False else ""
+        lines.append(f"{r.name:<40} {sfmt(r.emi):>8} {sfmt(r.emid):>8} {ci_s:>19} {fmt(b.value):>7}  "
+                     f"{fmt(b.jsd_visual)} / {fmt(b.jsd_text)} / {fmt(b.jsd_id_output)} / {fmt(b.jsd_ood_output)}"
+                     f"{flag}")
+        if r.partial:
+            lines.append(f"  partial: {'; '.join(r.notes)}")
+    lines.append(f"bound form: {cfg.bound_form}; {estimator_line(cfg)}"
+                 + saturation_note([emi_id] + [r.shifted.emi for r in result.scenarios]) + warning_lines(result))
+    emit({**result.to_json(), **identity}, args, "\n".join(lines))
     return 0

@@ -38,9 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="field to embed: text for text encoders, an image path (relative to the file) for "
                           "image encoders (default: %(default)s)")
     emb.add_argument("--out", required=True, type=Path, help="output .npy file")
-    emb.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+    emb.add_argument("--encoder-option", "--option", dest="option", action="append", default=[], metavar="KEY=VALUE",
                      help="encoder constructor option (VALUE parsed as JSON when it can be), repeatable; "
-                          "e.g. --option model_name_or_path=/models/clip-vit-large-patch14")
+                          "e.g. --encoder-option model_name_or_path=/models/clip-vit-large-patch14")
+    emb.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                     help="allow a package.module:Class encoder from MODULE (repeatable)")
     emb.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     emb.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     emb.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -119,10 +121,12 @@ def read_field(path: Path, field: str, modality: str) -> list[Any]:
 def run_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from mllmshift.cli._common import default_cache_dir
     from mllmshift.encoders.pipeline import build_encoder, encoder_record
+    from mllmshift.evaluation.embedding import default_cache_dir
+    from mllmshift.io.atomic import atomic_open, atomic_write_text
 
-    encoder = build_encoder(args.encoder, **parse_key_values(args.option, "--option"))
+    encoder = build_encoder(args.encoder, allowed=args.allow_plugin,
+                            **parse_key_values(args.option, "--encoder-option"))
     items = read_field(args.input, args.field, encoder.modality)
     progress = not args.quiet
     if args.no_cache:
@@ -132,13 +136,11 @@ def run_embed(args: argparse.Namespace) -> int:
 
         x = EmbeddingCache(args.cache_dir or default_cache_dir()).encode(encoder, items, progress=progress)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp.npy")
-    np.save(tmp, x)
-    os.replace(tmp, args.out)
+    with atomic_open(args.out) as fh:
+        np.save(fh, x)
     sidecar = {"input": str(args.input.resolve()), "input_sha256": hashlib.sha256(args.input.read_bytes()).hexdigest(),
                "field": args.field, "n": int(x.shape[0]), "dim": int(x.shape[1]), "encoder": encoder_record(encoder)}
     meta = args.out.with_name(args.out.name + ".json")
-    meta.write_text(json.dumps(sidecar, indent=2, default=str) + "\n", encoding="utf-8")
+    atomic_write_text(meta, json.dumps(sidecar, indent=2, default=str) + "\n")
     sys.stdout.write(f"wrote {args.out} ({x.shape[0]} × {x.shape[1]}) and {meta.name}\n")
     return 0

@@ -18,8 +18,8 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.records import Split
+from mllmshift.vocab import EXIT_PARTIAL
 
-EXIT_INCOMPLETE = 3
 
 
 def register(subparsers: Any) -> None:
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if incomplete:
         print(f"{incomplete} scenario(s) have items whose judge request failed; rerun the same command to retry "
               f"them (cached verdicts are not asked again)", file=sys.stderr)
-        return EXIT_INCOMPLETE
+        return EXIT_PARTIAL
     return 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from mllmshift import __version__
 from mllmshift.errors import MllmshiftError
+from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 #: verb modules, in the order ``mllmshift --help`` lists them
 COMMANDS: tuple[str, ...] = (
@@ -46,17 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    func = vars(args).get("func")
+    if func is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or EXIT_OK)
     except MllmshiftError as err:
         print(f"mllmshift {args.command}: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"mllmshift {args.command}: interrupted; completed work is cached, rerun to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

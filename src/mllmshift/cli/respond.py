@@ -1,7 +1,10 @@
 """``mllmshift respond``: generate the evaluated model's answers for a dataset or a whole scenario folder.
 
-Writes ``<out>/<scenario>.jsonl`` (LLaVA answer files, appended item by item,
-resumable), ``<out>/<scenario>.failed.json`` for items that failed after their
+``--data`` is one dataset file or a folder: every ``*.jsonl`` / ``*.parquet`` in it is a scenario named
+after the file, and every ``<scenario>/samples.jsonl`` (a ``mllmshift shift grid`` output folder) one named
+after its folder. Writes ``<out>/<scenario>.jsonl`` (LLaVA answer files, appended item by item,
+resumable; each record keeps the sample's reference answer and image, so ``emi``/``emid``/``study`` read
+the file on its own), ``<out>/<scenario>.failed.json`` for items that failed after their
 last retry (retried by the next run), ``<out>/respond.log`` (retries and
 failures; never the API key) and ``<out>/respond.json`` (config and counts).
 Exit status 0 when every item is answered, 3 when some failed (rerun to retry).
@@ -21,8 +24,8 @@ from mllmshift.cli._common import parse_key_values
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
+from mllmshift.vocab import EXIT_PARTIAL
 
-EXIT_INCOMPLETE = 3
 _TABULAR = (".parquet",)
 
 
@@ -36,10 +39,13 @@ def register(subparsers: Any) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--responder", default="openai-compatible",
-                   help="registered responder: openai-compatible (default), hf, ...")
+                   help="registered responder (openai-compatible (default), hf, baseline) or package.module:Class")
+    p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                   help="allow a package.module:Class responder from MODULE (repeatable)")
     p.add_argument("--data", required=True, type=Path,
                    help="a dataset file (canonical JSONL, LLaVA questions or answer file, AlpacaEval "
-                        "model_outputs.json, Parquet) or a folder of them")
+                        "model_outputs.json, Parquet), a folder of them, or a `mllmshift shift grid` output folder "
+                        "(<scenario>/samples.jsonl)")
     p.add_argument("--out", required=True, type=Path, help="output folder (one answer file per scenario)")
     p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "alpaca-eval", "hf"))
     p.add_argument("--image-folder", type=Path, help="folder of the images a LLaVA questions file names")
@@ -99,7 +105,7 @@ def _peek(path: Path) -> dict[str, Any]:
     raise DataError("no records", path=path)
 
 
-def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None) -> Split:
+def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None, name: str | None = None) -> Split:
     """One dataset file as a split of questions (any responses in it are ignored by ``respond``)."""
     from mllmshift.io.alpaca_eval import read_alpaca_eval
     from mllmshift.io.hf import read_hf
@@ -118,32 +124,37 @@ def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None
                 fmt = "llava" if "prompt" in first else "llava-questions"
             else:
                 fmt = "jsonl"
+    # answering needs only questions and images: a question without an image is asked as text, and
+    # answers already in the file are ignored, so neither check of mllmshift.io.checks applies here
+    lenient = {"allow_empty": True, "allow_mixed_visual": True}
     if fmt == "jsonl":
-        return read_canonical(path)
+        return read_canonical(path, name=name, **lenient)
     if fmt == "llava-questions":
-        return read_llava(None, questions=path, image_folder=image_folder, name=path.stem)
+        return read_llava(None, questions=path, image_folder=image_folder, name=name or path.stem, **lenient)
     if fmt == "llava":
-        return read_llava(path, name=path.stem)
+        return read_llava(path, name=name or path.stem, **lenient)
     if fmt == "alpaca-eval":
-        return read_alpaca_eval(path)
-    return read_hf(path)
+        return read_alpaca_eval(path, name=name, **lenient)
+    return read_hf(path, name=name, **lenient)
 
 
-def dataset_files(data: Path) -> list[Path]:
-    """The scenario files of ``data``: itself, or each ``*.jsonl``/``*.parquet`` in the folder (sorted)."""
+def dataset_files(data: Path) -> list[tuple[str, Path]]:
+    """``(scenario name, file)`` of ``data``: itself; or, in a folder, each ``*.jsonl``/``*.parquet`` (named after
+    the file) and each ``<scenario>/samples.jsonl`` of a shift grid (named after its folder), sorted by name."""
     if not data.exists():
         raise DataError("not found", path=data)
     if data.is_file() or (data / "dataset_info.json").exists():
-        return [data]
-    files = sorted(f for f in data.iterdir()
-                   if f.suffix in (".jsonl", *_TABULAR) and not f.name.startswith(".") and f.is_file())
+        return [(data.stem, data)]
+    files = [(f.stem, f) for f in sorted(data.iterdir())
+             if f.suffix in (".jsonl", *_TABULAR) and not f.name.startswith(".") and f.is_file()]
+    files += [(f.parent.name, f) for f in sorted(data.glob("*/samples.jsonl"))]
     if not files:
-        raise DataError("folder holds no *.jsonl or *.parquet files", path=data)
-    stems = [f.stem for f in files]
-    dup = {s for s in stems if stems.count(s) > 1}
+        raise DataError("folder holds no *.jsonl or *.parquet files and no <scenario>/samples.jsonl", path=data)
+    names = [n for n, _ in files]
+    dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise DataError(f"several files share the scenario name(s) {sorted(dup)}", path=data)
-    return files
+    return sorted(files)
 
 
 class _LogToFile:
@@ -174,12 +185,12 @@ class _LogToFile:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.responders import responders
+    from mllmshift.components import Component, build_component
     from mllmshift.responders.answer_file import respond_to_file
 
-    files = dataset_files(args.data)
-    splits = [read_dataset(f, args.data_format, args.image_folder) for f in files]
-    responder = responders.create(args.responder, **responder_kwargs(args))
+    splits = [read_dataset(f, args.data_format, args.image_folder, name) for name, f in dataset_files(args.data)]
+    responder = build_component("responder", Component(args.responder, responder_kwargs(args)),
+                                allowed=args.allow_plugin)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[str, Any] = {}
@@ -189,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("responder %s: %s", args.responder, json.dumps(responder.config(), ensure_ascii=False))
         for split in splits:
             report = respond_to_file(responder, split, out / f"{split.name}.jsonl", model_id=args.model_id,
-                                     batch_size=getattr(responder, "batch_size", 1),
+                                     batch_size=responder.batch_size,
                                      progress=not args.no_progress)
             reports[split.name] = report.to_dict()
             msg = (f"{split.name}: {report.n_existing + report.n_answered}/{report.n_items} answered "
@@ -206,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     if incomplete:
         print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "
               f"retry them", file=sys.stderr)
-        return EXIT_INCOMPLETE
+        return EXIT_PARTIAL
     return 0
 
 

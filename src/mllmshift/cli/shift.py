@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.cli._common import parse_key_values
+from mllmshift.io.atomic import Outputs
 from mllmshift.io.readers import FORMATS
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -61,7 +62,7 @@ def register(subparsers: Any) -> None:
     gr.add_argument("spec", nargs="?", help="grid YAML file")
     gr.add_argument("--preset", help="a named grid instead of SPEC (paper-synthetic, paper-translation)")
     gr.add_argument("--data", required=True, help="the in-distribution split (any format read_split reads)")
-    gr.add_argument("--format", default="auto", choices=list(FORMATS), help="format of --data (default: sniffed)")
+    gr.add_argument("--format", default="auto", choices=FORMATS, help="format of --data (default: sniffed)")
     gr.add_argument("--out", required=True, help="output folder (one sub-folder per scenario)")
     gr.add_argument("--seed", type=int, default=None, help="global seed (default: the grid's)")
     gr.add_argument("--scenario", action="append", default=None, help="only this scenario (repeatable)")
@@ -109,33 +110,70 @@ def _fmt(d: dict[str, Any]) -> str:
     return ", ".join(f"{k}={short(v)}" for k, v in d.items())
 
 
+def _check_seed(seed: int) -> None:
+    from mllmshift.errors import DataError
+
+    if seed < 0:
+        raise DataError(f"must be a non-negative integer, got {seed}", field="--seed")
+
+
+def _image_format(dst: Path) -> str:
+    """The Pillow format that writes ``dst``'s extension, or a located error."""
+    from PIL import Image
+
+    from mllmshift.errors import DataError
+
+    if dst.is_dir():
+        raise DataError("is a folder; give an image file name (or a folder as input for a folder)", path=dst)
+    fmt = Image.registered_extensions().get(dst.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise DataError(f"cannot write an image with the extension {dst.suffix!r}; use .png or .jpg", path=dst)
+    return fmt
+
+
+def _save_image(outs: Outputs, img: Any, dst: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, _image_format(dst))
+    outs.write_bytes(dst, buf.getvalue())
+
+
+def _outputs_folder(dst: Path) -> None:
+    from mllmshift.errors import DataError
+
+    if dst.exists() and not dst.is_dir():
+        raise DataError("is a file; the output of a folder is a folder", path=dst)
+
+
 def run_image(args: argparse.Namespace) -> int:
     from mllmshift.errors import DataError
     from mllmshift.shifts import DEFAULT_MAX_PIXELS, image_corruptions, load_image, stable_seed
 
-    max_px = args.max_pixels or DEFAULT_MAX_PIXELS
-    corr = image_corruptions.create(args.corruption, severity=args.severity, max_pixels=max_px, **parse_key_values(args.param, "--param"))
+    _check_seed(args.seed)
+    max_px = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    corr = image_corruptions.create(args.corruption, severity=args.severity, max_pixels=max_px,
+                                    **parse_key_values(args.param, "--param"))
     src, dst = Path(args.input), Path(args.output)
-    if src.is_dir():
-        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
-        if not files:
-            raise DataError("no image files (" + ", ".join(IMAGE_EXTS) + ") in folder", path=src)
-        from tqdm.auto import tqdm
+    if not src.is_dir():
+        _image_format(dst)
+        img = corr.apply(load_image(src, max_pixels=max_px), args.seed)
+        with Outputs() as outs:
+            _save_image(outs, img, dst)
+        print(f"wrote {dst}")
+        return 0
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise DataError("no image files (" + ", ".join(IMAGE_EXTS) + ") in folder", path=src)
+    _outputs_folder(dst)
+    from tqdm.auto import tqdm
 
+    with Outputs() as outs:  # a failure part-way removes the images written so far
         for f in tqdm(files, desc=args.corruption, disable=not sys.stderr.isatty()):
             rel = f.relative_to(src)
-            out = (dst / rel).with_suffix(".png")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            corr.apply(load_image(f, max_pixels=max_px), stable_seed(args.seed, rel.as_posix())).save(out)
-        print(f"wrote {len(files)} images to {dst}")
-        return 0
-    img = corr.apply(load_image(src, max_pixels=max_px), args.seed)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        img.save(dst)
-    except (ValueError, KeyError) as err:
-        raise DataError(f"cannot write an image with this extension ({err})", path=dst) from None
-    print(f"wrote {dst}")
+            _save_image(outs, corr.apply(load_image(f, max_pixels=max_px), stable_seed(args.seed, rel.as_posix())),
+                        (dst / rel).with_suffix(".png"))
+    print(f"wrote {len(files)} images to {dst}")
     return 0
 
 
@@ -143,7 +181,9 @@ def run_text(args: argparse.Namespace) -> int:
     from mllmshift.errors import DataError
     from mllmshift.shifts import text_perturbations
 
+    _check_seed(args.seed)
     pert = text_perturbations.create(args.perturbation, level=args.level, **parse_key_values(args.param, "--param"))
+    pert.check_ready()
     if args.input is None:
         if args.text is None:
             raise DataError("give a TEXT argument or --input")
@@ -159,20 +199,25 @@ def run_text(args: argparse.Namespace) -> int:
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".txt", ".jsonl"))
         if not files:
             raise DataError("no .txt or .jsonl files in folder", path=src)
-        for f in files:
-            _text_file(pert, f, dst / f.relative_to(src), args.seed)
+        _outputs_folder(dst)
+        with Outputs() as outs:
+            for f in files:
+                _text_file(outs, pert, f, dst / f.relative_to(src), args.seed)
         print(f"wrote {len(files)} files to {dst}")
         return 0
-    n = _text_file(pert, src, dst, args.seed)
+    with Outputs() as outs:
+        n = _text_file(outs, pert, src, dst, args.seed)
     print(f"wrote {n} texts to {dst}")
     return 0
 
 
-def _text_file(pert: Any, src: Path, dst: Path, seed: int) -> int:
+def _text_file(outs: Outputs, pert: Any, src: Path, dst: Path, seed: int) -> int:
     from mllmshift.errors import DataError
-    from mllmshift.io.jsonl import write_jsonl_atomic
+    from mllmshift.io.text import read_utf8
     from mllmshift.shifts import stable_seed
 
+    if dst.is_dir():
+        raise DataError("is a folder; give an output file name", path=dst)
     if src.suffix == ".jsonl":
         from mllmshift.io import read_canonical
 
@@ -187,17 +232,11 @@ def _text_file(pert: Any, src: Path, dst: Path, seed: int) -> int:
             d["metadata"] = {**d["metadata"], "original_question": s.question,
                              "text_changes": [c.to_dict() for c in res.changes]}
             recs.append(d)
-        write_jsonl_atomic(dst, recs)
+        outs.write_text(dst, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
         return len(recs)
-    if not src.is_file():
-        raise DataError("file not found", path=src)
-    try:
-        lines = src.read_bytes().decode("utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise DataError(f"not valid UTF-8 ({err.reason} at byte {err.start})", path=src) from None
+    lines = read_utf8(src).splitlines()
     out = [pert.apply(line, stable_seed(seed, i)).text for i, line in enumerate(lines, start=1)]
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_text("".join(line + "\n" for line in out), encoding="utf-8")
+    outs.write_text(dst, "".join(line + "\n" for line in out))
     return len(out)
 
 
@@ -225,7 +264,8 @@ def run_grid(args: argparse.Namespace) -> int:
             raise DataError("--translator-model is required with --translator-url")
         translator = OpenAICompatibleTranslator(args.translator_url, args.translator_model)
     written = apply_grid(spec, split, args.out, seed=args.seed, progress=not args.no_progress,
-                         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, translator=translator,
+                         max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
+                         translator=translator,
                          scenarios=args.scenario)
     for name, folder in written.items():
         print(f"{name}\t{folder}")

@@ -7,29 +7,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mllmshift.cli._common import FLAGS, add_encoder_args, encoder_components
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "study", help="run a shift study from a YAML config: EMI/EMID per scenario, bound correlations, report",
-        description="Embed every split once, fit (or load) one MI estimator, and compute per scenario EMI and EMID "
+        description="Embed every split once, fit (or load) the MI estimator, and compute per scenario EMI and EMID "
         "with bootstrap CIs and the EMID bound with its four JSD terms; then the correlations of EMID with the "
-        "bound across scenarios. Writes results.json, scenarios.csv, report.html, report.md and plots/ to --out. "
-        "A killed run resumes where it stopped; a rerun reads everything from OUT/.state.")
+        "bound across scenarios. Writes results.json, scenarios.csv, samples/, report.html, report.md and plots/ to "
+        "--out. A killed run resumes where it stopped; a rerun reads everything from OUT/.state. OUT belongs to "
+        "one config: another config is refused unless --overwrite is given.")
     p.add_argument("config", nargs="?", type=Path, help="study config (YAML); see docs/study.md")
     p.add_argument("--out", type=Path, required=True, help="output folder (also holds the resumable state)")
     p.add_argument("--preset", help="build the study from a preset instead of a config (e.g. llava_bench)")
     p.add_argument("--data", type=Path, help="data folder of the preset (e.g. ../shared/data)")
     p.add_argument("--model", help="preset option: the model whose responses to read (llava_bench: llava-v1.5-13b)")
+    p.add_argument("--judge", type=Path, help="override the config's judge scores (a `mllmshift judge` folder, "
+                   "or a CSV/JSON with scenario,win_rate,...)")
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--bootstrap", type=int, metavar="B", help="override the bootstrap resamples")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small studies)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--n-estimators", type=int, metavar="K", help="override the number of ensemble estimators")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the config's, else $MLLMSHIFT_THREADS, else "
+                   "chosen from the CPUs this process may use and the load beside it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of another config in --out (cached stages that still apply are reused)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_encoder_args(p, defaults=False)
     p.set_defaults(func=run)
 
 
 def load_config(args: argparse.Namespace) -> Any:
+    from mllmshift.components import Component
     from mllmshift.errors import MllmshiftError
-    from mllmshift.study.config import Component, StudyConfig
+    from mllmshift.evaluation.config import renamed_fields
+    from mllmshift.study.config import StudyConfig
 
     if args.config is not None:
         cfg = StudyConfig.from_yaml(args.config)
@@ -45,40 +58,47 @@ def load_config(args: argparse.Namespace) -> Any:
         cfg = cfg.with_(preset=Component(args.preset, {**dict(cfg.preset.options), **opts}))  # type: ignore[union-attr]
     else:
         raise MllmshiftError("give a CONFIG file or --preset NAME")
-    changes: dict[str, Any] = {}
-    if args.seed is not None:
-        changes["seed"] = args.seed
-    if args.bootstrap is not None:
-        changes["n_resamples"] = args.bootstrap
-    if args.threads is not None:
-        changes["threads"] = args.threads
-    return cfg.with_(**changes) if changes else cfg
+    changes: dict[str, Any] = dict(encoder_components(args, cfg.eval))
+    for field, value in (("seed", args.seed), ("n_resamples", args.bootstrap), ("n_estimators", args.n_estimators),
+                         ("threads", args.threads)):
+        if value is not None:
+            changes[field] = value
+    if args.judge is not None:
+        changes["judge"] = str(args.judge.resolve())
+    with renamed_fields(FLAGS):
+        return cfg.with_(**changes) if changes else cfg
 
 
-def headline(results: dict[str, Any], out: Path) -> str:
+def headline(result: Any, out: Path) -> str:
     """The lines printed at the end of a run: where the report is and the headline numbers."""
-    s = results["summary"]
+    s = result.summary
     f = lambda v, d=3: "n/a" if v is None else f"{v:+.{d}f}"  # noqa: E731
+    p = s["emid_bound_pearson_p"]
     lines = [f"report: {(out / 'report.html').resolve()}",
-             f"  ID EMI {f(s['id_emi'])} on '{results['data']['id']['name']}'; {s['n_scenarios']} scenarios "
+             f"  ID EMI {f(s['id_emi'])} on '{result.data['id']['name']}'; {s['n_scenarios']} scenarios "
              f"({s['n_complete']} complete, {s['n_partial']} partial)",
              f"  mean EMI under shift {f(s['mean_emi'])}, mean EMID {f(s['mean_emid'])}",
-             f"  EMID vs bound: Pearson r {f(s['emid_bound_pearson'], 2)} (p {s['emid_bound_pearson_p'] if s['emid_bound_pearson_p'] is None else format(s['emid_bound_pearson_p'], '.2g')}), "
+             f"  EMID vs bound: Pearson r {f(s['emid_bound_pearson'], 2)} (p {'n/a' if p is None else format(p, '.2g')}), "
              f"Spearman {f(s['emid_bound_spearman'], 2)}, Kendall {f(s['emid_bound_kendall'], 2)}"]
     for g, v in s.get("per_group", {}).items():
         lines.append(f"  {g:<6} n={v['n']:<3} mean EMI {f(v['mean_emi'])}  mean EMID {f(v['mean_emid'])}")
     if s.get("mean_emi_by_visual_severity"):
         lines.append("  mean EMI by visual severity: " + ", ".join(
             f"{k}: {v:+.3f}" for k, v in s["mean_emi_by_visual_severity"].items()))
-    run = results.get("run", {})
-    lines.append(f"  wall time {run.get('wall_s', '?')} s")
+    if s.get("n_sign_unstable"):
+        lines.append(f"  EMID sign not stable in {s['n_sign_unstable']} scenario(s): "
+                     + ", ".join(s["sign_unstable"][:6]) + (" …" if s["n_sign_unstable"] > 6 else ""))
+    lines.extend(f"  warning: {w}" for w in result.warnings)
+    lines.append(f"  wall time {result.run.get('wall_s', '?')} s")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
+    from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.study.runner import run_study
 
     cfg = load_config(args)
-    result = run_study(cfg, args.out, progress=not args.quiet)
-    sys.stdout.write(headline(result.results, args.out) + "\n")
+    done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
+                     cache_dir=args.cache_dir or default_cache_dir())
+    sys.stdout.write(headline(done.result, args.out) + "\n")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -44,34 +45,52 @@ class Encoder(ABC):
     modality: Modality = "text"
     dim: int = 0
     batch_size: int = 32
+    #: CPU threads (torch, BLAS, OpenMP) while encoding; None: chosen on first use by
+    #: :func:`mllmshift.threads.choose_threads`. Does not change the output, so not in :meth:`config`.
+    threads: int | None = None
 
     @abstractmethod
     def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
         """Raw (not necessarily normalised) embeddings of one batch."""
 
+    def prepare(self, item: Any) -> Any:
+        """The item as the model sees it (e.g. a normalised text); the cache keys on this. Identity here."""
+        return item
+
     def config(self) -> dict[str, Any]:
         """Options that change the output (written into results and the cache key)."""
         return {"name": self.name}
+
+    def thread_count(self) -> int:
+        """``threads``, chosen now (and kept) when it is None."""
+        if self.threads is None:
+            from mllmshift.threads import choose_threads
+
+            self.threads = choose_threads().threads
+        return self.threads
 
     def fingerprint(self) -> str:
         blob = json.dumps(self.config(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def encode(self, items: Sequence[Any], progress: bool = False) -> np.ndarray:
-        """Embed ``items`` in batches; returns L2-normalised float32 rows."""
+        """Embed ``items`` in batches with :meth:`thread_count` threads; returns L2-normalised float32 rows."""
+        from mllmshift.threads import thread_limits
+
         if len(items) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
         rng = range(0, len(items), self.batch_size)
-        if progress:
+        if progress and sys.stderr.isatty():  # a bar on a terminal only; never \r-updates into a log
             from tqdm.auto import tqdm
 
-            rng = tqdm(rng, desc=f"encode[{self.name}]", unit="batch")
-        for start in rng:
-            batch = items[start : start + self.batch_size]
-            emb = np.asarray(self._encode_batch(batch), dtype=np.float32)
-            if emb.shape != (len(batch), self.dim):
-                raise RuntimeError(f"encoder {self.name} returned shape {emb.shape} for {len(batch)} items,"
-                                   f" expected ({len(batch)}, {self.dim})")
-            out.append(emb)
+            rng = tqdm(rng, desc=f"encode[{self.name}]", unit="batch", file=sys.stderr)
+        with thread_limits(self.thread_count()):
+            for start in rng:
+                batch = items[start : start + self.batch_size]
+                emb = np.asarray(self._encode_batch(batch), dtype=np.float32)
+                if emb.shape != (len(batch), self.dim):
+                    raise RuntimeError(f"encoder {self.name} returned shape {emb.shape} for {len(batch)} items,"
+                                       f" expected ({len(batch)}, {self.dim})")
+                out.append(emb)
         return l2_normalise(np.concatenate(out, axis=0))

@@ -3,14 +3,15 @@
 Layout: one SQLite database per encoder function under ``root``,
 ``<root>/<encoder name>-<fingerprint>.sqlite``, in WAL mode, with
 
-    embeddings(key BLOB PRIMARY KEY, dim INTEGER, vector BLOB)   -- float32 row, little-endian
-    meta(k TEXT PRIMARY KEY, v TEXT)                             -- the encoder's config (JSON)
+    embeddings(key BLOB PRIMARY KEY, dim INTEGER, vector BLOB, checksum BLOB)  -- float32 row, little-endian
+    meta(k TEXT PRIMARY KEY, v TEXT)                                            -- the encoder's config (JSON)
 
 The key of an item is
 
     key = SHA-256( fingerprint ‖ 0x00 ‖ content ),
 
-with ``content`` the text's UTF-8 bytes for text encoders and, for image
+with ``content`` the UTF-8 bytes of the text as the encoder sees it (``encoder.prepare``, e.g. after
+Markdown is stripped) for text encoders and, for image
 encoders, the digest of the image file's bytes (or of an in-memory image's
 pixels), so a renamed file hits and an edited file misses.
 
@@ -20,6 +21,13 @@ its own transaction (``INSERT OR IGNORE``, commit): an interrupted run loses at
 most the batch in flight, and concurrent runs on the same database serialise
 their writes through SQLite's locking (``BEGIN IMMEDIATE`` with a busy
 timeout) and never corrupt it. Duplicates inside ``items`` are encoded once.
+
+Healing. Each row carries ``checksum = BLAKE2b-128(key ‖ dim ‖ vector)``. A row whose checksum,
+dimension or length does not fit (a flipped bit, a truncated write, another encoder's row) is
+deleted and recomputed, with a :class:`~mllmshift.errors.MllmshiftWarning`. A file that is not an
+SQLite database at all (or whose pages are damaged) is moved aside as
+``<name>.sqlite.corrupt-<timestamp>``, with a warning, and a fresh database is started. Rows written
+before checksums existed are checked for length and given their checksum when first read.
 """
 
 from __future__ import annotations
@@ -29,26 +37,26 @@ import json
 import random
 import re
 import sqlite3
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mllmshift.encoders.base import Encoder, check_texts
 from mllmshift.encoders.images import content_digest
-from mllmshift.errors import MllmshiftError
+from mllmshift.errors import MllmshiftWarning
 
 #: seconds a writer waits for another process's transaction before giving up
 BUSY_TIMEOUT_S = 120.0
 #: keys per ``SELECT … IN (…)`` (below SQLite's host-parameter limit)
 LOOKUP_CHUNK = 500
 
-
-class CacheError(MllmshiftError):
-    """A cache database whose contents do not fit the encoder (wrong dim, truncated vector)."""
+T = TypeVar("T")
 
 
 def _retry_while_locked(step: Callable[[], None], timeout_s: float = BUSY_TIMEOUT_S) -> None:
@@ -74,14 +82,30 @@ def _retry_while_locked(step: Callable[[], None], timeout_s: float = BUSY_TIMEOU
 
 
 def item_content(encoder: Encoder, item: Any) -> bytes:
-    """The bytes that identify ``item`` for ``encoder`` (see the module docstring)."""
+    """The bytes that identify ``item`` for ``encoder``: those of ``encoder.prepare(item)`` (see the module docstring)."""
     if encoder.modality == "text":
-        return b"text:" + check_texts([item], encoder.name)[0].encode("utf-8")
+        return b"text:" + check_texts([encoder.prepare(item)], encoder.name)[0].encode("utf-8")
     return content_digest(item)
 
 
 def cache_key(fingerprint: str, content: bytes) -> bytes:
     return hashlib.sha256(fingerprint.encode("ascii") + b"\x00" + content).digest()
+
+
+def row_checksum(key: bytes, dim: int, vector: bytes) -> bytes:
+    """The checksum stored with a row: BLAKE2b-128 of key, dimension (4 bytes, little-endian) and vector."""
+    return hashlib.blake2b(bytes(key) + int(dim).to_bytes(4, "little") + bytes(vector), digest_size=16).digest()
+
+
+def _is_damaged_file(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is not a database, or a damaged one (not: locked, busy, I/O, permission)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return False
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+    message = str(exc).lower()  # pragma: no cover - Python < 3.11
+    return "not a database" in message or "malformed" in message
 
 
 class EmbeddingCache:
@@ -110,6 +134,31 @@ class EmbeddingCache:
         finally:
             conn.close()
 
+    def _healing(self, encoder: Encoder, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` on the encoder's database; a damaged file is moved aside once and the work redone."""
+        try:
+            with self._connect(encoder) as conn:
+                return work(conn)
+        except sqlite3.DatabaseError as exc:
+            if not _is_damaged_file(exc):
+                raise
+            self._quarantine(self.path_for(encoder), exc)
+        with self._connect(encoder) as conn:
+            return work(conn)
+
+    @staticmethod
+    def _quarantine(path: Path, exc: Exception) -> None:
+        """Move a damaged database (and its WAL and shared-memory files) aside, with a warning."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                Path(f"{path}{suffix}").rename(f"{aside}{suffix}")
+            except FileNotFoundError:  # absent, or another process moved it first
+                pass
+        warnings.warn(f"{path}: embedding cache is damaged ({exc}); moved aside to {aside.name}, starting a fresh "
+                      "one (its embeddings are recomputed)", MllmshiftWarning, stacklevel=4)
+
     @staticmethod
     def _prepare(conn: sqlite3.Connection, encoder: Encoder) -> None:
         """Switch to WAL (once per file: the mode persists) and create the tables if missing."""
@@ -119,8 +168,11 @@ class EmbeddingCache:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("CREATE TABLE IF NOT EXISTS embeddings "
-                         "(key BLOB PRIMARY KEY, dim INTEGER NOT NULL, vector BLOB NOT NULL) WITHOUT ROWID")
+            conn.execute("CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, "
+                         "vector BLOB NOT NULL, checksum BLOB) WITHOUT ROWID")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(embeddings)")}
+            if "checksum" not in columns:  # a database written before rows had checksums
+                conn.execute("ALTER TABLE embeddings ADD COLUMN checksum BLOB")
             conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('config', ?), ('fingerprint', ?)",
                          (json.dumps(encoder.config(), sort_keys=True, default=str), encoder.fingerprint()))
@@ -135,44 +187,60 @@ class EmbeddingCache:
         return [cache_key(fp, item_content(encoder, item)) for item in items]
 
     def _lookup(self, conn: sqlite3.Connection, encoder: Encoder, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """The stored, intact rows of ``keys``; damaged rows are deleted (and so recomputed) with a warning."""
         found: dict[bytes, np.ndarray] = {}
+        damaged: list[bytes] = []
+        unchecked: list[tuple[bytes, bytes]] = []
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), LOOKUP_CHUNK):
             chunk = unique[start : start + LOOKUP_CHUNK]
-            rows = conn.execute(f"SELECT key, dim, vector FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})",
-                                chunk).fetchall()
-            for key, dim, blob in rows:
-                if dim != encoder.dim or len(blob) != 4 * dim:
-                    raise CacheError(f"{self.path_for(encoder)}: a stored vector has dim {dim} and {len(blob)} bytes,"
-                                     f" but encoder '{encoder.name}' gives dim {encoder.dim}; delete the file")
-                found[bytes(key)] = np.frombuffer(blob, dtype="<f4")
+            rows = conn.execute("SELECT key, dim, vector, checksum FROM embeddings "
+                                f"WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+            for key, dim, blob, checksum in rows:
+                key = bytes(key)
+                intact = isinstance(blob, bytes) and dim == encoder.dim and len(blob) == 4 * dim
+                if intact and checksum is None:  # written before checksums: trusted once, then sealed
+                    unchecked.append((row_checksum(key, dim, blob), key))
+                elif not intact or bytes(checksum) != row_checksum(key, dim, blob):
+                    damaged.append(key)
+                    continue
+                found[key] = np.frombuffer(blob, dtype="<f4")
+        if damaged:
+            self._write(conn, "DELETE FROM embeddings WHERE key = ?", [(k,) for k in damaged])
+            warnings.warn(f"{self.path_for(encoder)}: {len(damaged)} damaged cache entr"
+                          f"{'y' if len(damaged) == 1 else 'ies'} (checksum, dimension or length wrong) dropped; "
+                          "recomputing", MllmshiftWarning, stacklevel=4)
+        if unchecked:
+            self._write(conn, "UPDATE embeddings SET checksum = ? WHERE key = ? AND checksum IS NULL", unchecked)
         return found
 
     @staticmethod
-    def _store(conn: sqlite3.Connection, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+    def _write(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("INSERT OR IGNORE INTO embeddings (key, dim, vector) VALUES (?, ?, ?)",
-                             [(k, vectors.shape[1], v.tobytes()) for k, v in zip(keys, vectors)])
+            conn.executemany(sql, rows)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
+    def _store(self, conn: sqlite3.Connection, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        dim = vectors.shape[1]
+        self._write(conn, "INSERT OR IGNORE INTO embeddings (key, dim, vector, checksum) VALUES (?, ?, ?, ?)",
+                    [(k, dim, v.tobytes(), row_checksum(k, dim, v.tobytes())) for k, v in zip(keys, vectors)])
+
     # --------------------------------------------------------------------- API
     def get_many(self, encoder: Encoder, items: Sequence[Any]) -> tuple[list[np.ndarray | None], list[int]]:
         """The cached row of each item (None where absent) and the indices of the absent items."""
         keys = self.keys(encoder, items)
-        with self._connect(encoder) as conn:
-            found = self._lookup(conn, encoder, keys)
+        found = self._healing(encoder, lambda conn: self._lookup(conn, encoder, keys))
         rows = [found.get(k) for k in keys]
         return rows, [i for i, r in enumerate(rows) if r is None]
 
     def count(self, encoder: Encoder) -> int:
         """How many vectors the cache holds for ``encoder``."""
-        with self._connect(encoder) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+        return self._healing(encoder, lambda conn: int(conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]))
 
     def encode(self, encoder: Encoder, items: Sequence[Any], progress: bool = False) -> np.ndarray:
         """``encoder.encode(items)`` through the cache: only missing distinct items are encoded and stored.
@@ -181,7 +249,8 @@ class EmbeddingCache:
         """
         items = list(items)
         keys = self.keys(encoder, items)
-        with self._connect(encoder) as conn:
+
+        def work(conn: sqlite3.Connection) -> dict[bytes, np.ndarray]:
             found = self._lookup(conn, encoder, keys)
             first: dict[bytes, int] = {}
             for i, k in enumerate(keys):
@@ -189,15 +258,17 @@ class EmbeddingCache:
                     first[k] = i
             todo = list(first.items())
             bs = max(1, int(encoder.batch_size))
-            batches = range(0, len(todo), bs)
             bar = None
-            if progress and todo:
+            label = f"encode[{encoder.name}]"
+            tty = sys.stderr.isatty()
+            if progress and todo and tty:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(todo), desc=f"encode[{encoder.name}] ({len(items) - len(todo)} cached)",
-                           unit="item")
+                bar = tqdm(total=len(todo), desc=f"{label} ({len(items) - len(todo)} cached)", unit="item",
+                           file=sys.stderr)
+            t0 = time.perf_counter()
             try:
-                for start in batches:
+                for start in range(0, len(todo), bs):
                     chunk = todo[start : start + bs]
                     vectors = encoder.encode([items[i] for _, i in chunk])
                     self._store(conn, [k for k, _ in chunk], vectors)
@@ -207,6 +278,12 @@ class EmbeddingCache:
             finally:
                 if bar is not None:
                     bar.close()
+            if progress and todo and not tty:  # a log, not a terminal: one line per call instead of a bar
+                print(f"{label}: {len(todo)} encoded, {len(items) - len(todo)} from the cache or repeated, "
+                      f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            return found
+
+        found = self._healing(encoder, work)
         if not items:
             return np.zeros((0, encoder.dim), dtype=np.float32)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)

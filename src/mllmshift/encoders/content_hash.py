@@ -17,6 +17,7 @@ import numpy as np
 
 from mllmshift.encoders.base import Encoder, Modality, check_texts
 from mllmshift.encoders.images import content_digest
+from mllmshift.errors import DataError
 
 
 class HashEncoder(Encoder):
@@ -26,7 +27,7 @@ class HashEncoder(Encoder):
 
     def __init__(self, dim: int = 32, modality: Modality = "text", seed: int = 0, batch_size: int = 32) -> None:
         if modality not in ("text", "image"):
-            raise ValueError(f"modality must be 'text' or 'image', got {modality!r}")
+            raise DataError(f"modality must be 'text' or 'image', got {modality!r}", field="modality")
         self.dim = int(dim)
         self.modality = modality
         self.seed = int(seed)

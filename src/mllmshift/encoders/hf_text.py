@@ -26,6 +26,7 @@ from mllmshift.encoders.hf_common import (
     resolve_device,
     resolve_dtype,
 )
+from mllmshift.errors import DataError
 
 
 def masked_mean_without_first(hidden: Any, mask: Any) -> Any:
@@ -66,9 +67,10 @@ class HFEmbeddingLayer(Encoder):
                  batch_size: int = 16, dtype: Any = None, *, model: Any = None, tokenizer: Any = None,
                  local_files_only: bool = False) -> None:
         if model is None and not model_name_or_path:
-            raise ValueError("HFEmbeddingLayer needs model_name_or_path or an already built model")
+            raise DataError("the hf-embedding-layer encoder needs model_name_or_path (a local folder or hub name of a "
+                            "text model, e.g. xlm-roberta-base) in its options", field="model_name_or_path")
         if (model is None) != (tokenizer is None):
-            raise ValueError("give both model and tokenizer, or neither")
+            raise DataError("give both model and tokenizer, or neither", field="model")
         self.model_name_or_path = model_name_or_path
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)

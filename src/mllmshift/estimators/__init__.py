@@ -4,12 +4,14 @@
 >>> club = mi_estimators.create("club", x_dim=8, y_dim=8)   # doctest: +SKIP
 """
 
-from mllmshift.estimators.base import DivergenceEstimator, MIEstimator, TwoSampleTest
+from mllmshift.estimators.base import DivergenceEstimator, EstimatorOptionError, MIEstimator, TwoSampleTest
 from mllmshift.registry import Registry
 
-mi_estimators: Registry[type[MIEstimator]] = Registry("MI estimator")
-divergence_estimators: Registry[type[DivergenceEstimator]] = Registry("divergence estimator")
-two_sample_tests: Registry[type[TwoSampleTest]] = Registry("two-sample test")
+mi_estimators: Registry[type[MIEstimator]] = Registry("MI estimator", plugin_kind="mi_estimators", base=MIEstimator)
+divergence_estimators: Registry[type[DivergenceEstimator]] = Registry(
+    "divergence estimator", plugin_kind="divergences", base=DivergenceEstimator)
+two_sample_tests: Registry[type[TwoSampleTest]] = Registry(
+    "two-sample test", plugin_kind="two_sample_tests", base=TwoSampleTest)
 
 mi_estimators.register("club", "mllmshift.estimators.mi.club:CLUB",
                        description="Gaussian variational CLUB upper bound (Cheng et al., 2020), the paper's (--paper)")
@@ -53,7 +55,6 @@ divergence_estimators.register("auto", "mllmshift.estimators.defaults:AutoJSD",
 # The defaults and why (docs/estimators.md, "Defaults by evidence"); see mllmshift.estimators.defaults.
 from mllmshift.estimators.defaults import (  # noqa: E402
     DEFAULT_DIVERGENCE,
-    DEFAULT_ENSEMBLE_SIZE,
     DEFAULT_MI_ESTIMATOR,
     LARGE_SAMPLE_DIVERGENCE,
     LARGE_SAMPLE_JSD,
@@ -63,7 +64,7 @@ from mllmshift.estimators.defaults import (  # noqa: E402
     load_mi_estimator,
 )
 
-__all__ = ["MIEstimator", "DivergenceEstimator", "TwoSampleTest", "mi_estimators", "divergence_estimators",
-           "two_sample_tests", "DEFAULT_MI_ESTIMATOR", "DEFAULT_ENSEMBLE_SIZE", "DEFAULT_DIVERGENCE",
-           "SMALL_SAMPLE_DIVERGENCE", "LARGE_SAMPLE_DIVERGENCE", "LARGE_SAMPLE_JSD", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
+__all__ = ["MIEstimator", "DivergenceEstimator", "TwoSampleTest", "EstimatorOptionError", "mi_estimators", "divergence_estimators",
+           "two_sample_tests", "DEFAULT_MI_ESTIMATOR", "DEFAULT_DIVERGENCE", "SMALL_SAMPLE_DIVERGENCE",
+           "LARGE_SAMPLE_DIVERGENCE", "LARGE_SAMPLE_JSD", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
            "load_mi_estimator"]

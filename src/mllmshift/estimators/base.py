@@ -1,25 +1,47 @@
-"""Small typed interfaces for mutual-information and divergence estimators.
+"""The estimator contracts: every registered estimator provides all of it, so no caller probes.
 
 Estimators see plain float arrays (n × d), never images or strings.
 
-- An :class:`MIEstimator` is fitted once (``fit(x, y)``), then estimates
-  ``I(X; Y)`` in nats on any sample of pairs (``mi(x, y)``). A fitted
-  estimator is a fixed function of the sample: metrics pass it around and
-  never train it.
-- A :class:`DivergenceEstimator` estimates the Jensen–Shannon divergence
-  ``JSD(P‖Q)`` in nats between the distributions of two samples.
+An :class:`MIEstimator` estimates ``I(X; Y)`` in nats:
+
+- construction: ``cls(x_dim, y_dim, *, seed=0, **options)`` for every registered class (estimators without
+  fixed dimensions accept None and record them at :meth:`~MIEstimator.fit`); an option the class does not
+  take raises :class:`EstimatorOptionError` naming it and the known ones;
+- :meth:`~MIEstimator.fit` ``(x, y, *, progress=None)`` trains it once (deterministic for the seed);
+- :meth:`~MIEstimator.mi` estimates on any sample of pairs; :meth:`~MIEstimator.mi_many` on several y-samples
+  sharing x; :meth:`~MIEstimator.mi_weighted` on weighted resamples (bootstrap);
+  :meth:`~MIEstimator.pointwise` gives per-pair contributions whose mean is :meth:`~MIEstimator.mi`, where
+  the estimator has them;
+- :meth:`~MIEstimator.ceiling` is the largest value :meth:`~MIEstimator.mi` can return on n pairs;
+- :meth:`~MIEstimator.config`, :meth:`~MIEstimator.fit_summary`, :meth:`~MIEstimator.save` and
+  :meth:`~MIEstimator.load` make it reproducible and storable.
+
+A fitted estimator is a fixed function of the sample: metrics pass it around and never train it.
+
+A :class:`DivergenceEstimator` (``cls(*, seed=0, **options)``) estimates the Jensen–Shannon divergence
+``JSD(P‖Q)`` in nats between the distributions of two samples; a :class:`TwoSampleTest` tests P = Q.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
 
 import numpy as np
 
+from mllmshift.errors import MllmshiftError
+from mllmshift.progress import Progress
+
 ArrayLike = Any
+C = TypeVar("C")
+Self = TypeVar("Self", bound="MIEstimator")
+
+
+class EstimatorOptionError(MllmshiftError, TypeError):
+    """An option an estimator does not take (raised at construction, naming the known options)."""
 
 
 def as_2d_float(a: ArrayLike, name: str) -> np.ndarray:
@@ -45,23 +67,75 @@ def check_pairs(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya
 
 
+def make_config(config_class: type[C], estimator: str, **values: Any) -> C:
+    """``config_class(**values)``, or an :class:`EstimatorOptionError` naming the options it lacks."""
+    known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
+    unknown = set(values) - known
+    if unknown:
+        shown = sorted(known - {"x_dim", "y_dim", "seed"})
+        raise EstimatorOptionError(f"estimator '{estimator}' does not take the options {sorted(unknown)}; "
+                                   f"it takes {', '.join(shown)} (and seed)")
+    return config_class(**values)
+
+
+def resample_indices(weights_row: np.ndarray, n: int) -> np.ndarray:
+    """The row indices of a resample from its weights (multiplicities / n): index i repeated ``w_i · n`` times."""
+    return np.repeat(np.arange(n), np.rint(weights_row * n).astype(np.int64))
+
+
 class MIEstimator(ABC):
-    """Estimates the mutual information I(X; Y), in nats, from paired samples."""
+    """Estimates the mutual information I(X; Y), in nats, from paired samples (see the module docstring)."""
 
     #: registry name of the estimator (stable; written into results)
     name: str = "mi-estimator"
 
     @abstractmethod
-    def fit(self, x: ArrayLike, y: ArrayLike) -> MIEstimator:
+    def __init__(self, x_dim: int | None, y_dim: int | None, *, seed: int = 0, **options: Any) -> None:
+        """Set up an unfitted estimator for x of ``x_dim`` and y of ``y_dim`` coordinates."""
+
+    @property
+    @abstractmethod
+    def dims(self) -> tuple[int | None, int | None]:
+        """``(x_dim, y_dim)`` it takes; None where it takes any (until fitted)."""
+
+    def check_dims(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Raise ``ValueError`` when x or y has another number of coordinates than :attr:`dims`."""
+        for label, want, got in (("x", self.dims[0], x.shape[1]), ("y", self.dims[1], y.shape[1])):
+            if want is not None and want != got:
+                raise ValueError(f"{type(self).__name__} expects {label} of dim {want}, got {got} "
+                                 f"(x of dim {self.dims[0]} and y of dim {self.dims[1]})")
+
+    @abstractmethod
+    def fit(self: Self, x: ArrayLike, y: ArrayLike, *, progress: Progress | None = None) -> Self:
         """Fit on paired samples ``x`` (n × dx), ``y`` (n × dy); returns self."""
 
     @abstractmethod
     def mi(self, x: ArrayLike, y: ArrayLike) -> float:
         """The MI estimate on the paired sample ``(x, y)``."""
 
-    def config(self) -> dict[str, Any]:
-        """The hyper-parameters that, with the seed, reproduce this estimator."""
-        return {"name": self.name}
+    def mi_many(self, x: ArrayLike, ys: Sequence[ArrayLike]) -> list[float]:
+        """Estimates of I(X; Y_k) for several y-samples sharing ``x`` (default: one :meth:`mi` each)."""
+        return [float(self.mi(x, y)) for y in ys]
+
+    def mi_weighted(self, x: ArrayLike, y: ArrayLike, weights: np.ndarray) -> np.ndarray:
+        """Estimates on reweighted samples, one per row of ``weights`` (B × n).
+
+        Row b holds the multiplicities of a bootstrap resample divided by n (rows sum to 1).
+        Default: :meth:`mi` on each resample (exact); estimators with a closed form override it.
+        """
+        xa, ya = check_pairs(x, y)
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != len(xa):
+            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
+        out = np.empty(len(w))
+        for b, row in enumerate(w):
+            idx = resample_indices(row, len(xa))
+            out[b] = self.mi(xa[idx], ya[idx])
+        return out
+
+    def pointwise(self, x: ArrayLike, y: ArrayLike) -> np.ndarray | None:
+        """Per-pair contributions c_i with mean(c) = :meth:`mi` (x, y), or None when the estimator has none."""
+        return None
 
     def ceiling(self, n: int) -> float | None:
         """The largest value :meth:`mi` can return on ``n`` pairs, when the estimator has one by construction.
@@ -71,16 +145,29 @@ class MIEstimator(ABC):
         """
         return None
 
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """The registry name and every hyper-parameter that, with the seed, reproduce this estimator."""
+
+    def fit_summary(self) -> dict[str, Any]:
+        """Scalar facts about the fit (best epoch or step, epochs run, ...) that results record; default none."""
+        return {}
+
+    @abstractmethod
     def save(self, path: str | os.PathLike[str]) -> None:
-        raise NotImplementedError(f"{type(self).__name__} cannot be saved")
+        """Write the fitted estimator to ``path`` (atomically)."""
 
     @classmethod
+    @abstractmethod
     def load(cls, path: str | os.PathLike[str]) -> MIEstimator:
-        raise NotImplementedError(f"{cls.__name__} cannot be loaded")
+        """Read an estimator written by :meth:`save` (a :class:`~mllmshift.errors.DataError` when it cannot)."""
 
 
 class DivergenceEstimator(ABC):
-    """Estimates JSD(P‖Q), in nats, from a sample ``a`` of P and a sample ``b`` of Q."""
+    """Estimates JSD(P‖Q), in nats, from a sample ``a`` of P and a sample ``b`` of Q.
+
+    Every registered class is built as ``cls(*, seed=0, **options)``; deterministic ones ignore the seed.
+    """
 
     name: str = "divergence-estimator"
 
@@ -91,12 +178,23 @@ class DivergenceEstimator(ABC):
     def __call__(self, a: ArrayLike, b: ArrayLike) -> float:
         return self.divergence(a, b)
 
+    def label(self) -> str:
+        """The name of the estimator that made the latest estimate (``auto`` names its choice)."""
+        return self.name
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
 
+def members_of(estimators: MIEstimator | Sequence[MIEstimator]) -> tuple[MIEstimator, ...]:
+    """A fitted estimator, or an ensemble of them, as a non-empty tuple."""
+    members = (estimators,) if isinstance(estimators, MIEstimator) else tuple(estimators)
+    if not members:
+        raise ValueError("an ensemble needs at least one fitted estimator")
+    return members
+
+
 # --------------------------------------------------------------- two-sample tests
-# (added by the estimator-zoo helper; additive only)
 @dataclass(frozen=True)
 class TwoSampleResult:
     """A two-sample test's outcome: the statistic, its permutation p-value, and how it was made."""
@@ -111,7 +209,7 @@ class TwoSampleResult:
 
 
 class TwoSampleTest(ABC):
-    """Tests H0: P = Q from a sample ``a`` of P and a sample ``b`` of Q.
+    """Tests H0: P = Q from a sample ``a`` of P and a sample ``b`` of Q (built as ``cls(*, seed=0, **options)``).
 
     Unlike a :class:`DivergenceEstimator`, the statistic is not a JSD (it has
     no ln 2 ceiling and its scale depends on the kernel), so it is not

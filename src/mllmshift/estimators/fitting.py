@@ -1,7 +1,8 @@
-"""Fitting one shared MI estimator for a study.
+"""Fitting the shared MI estimator (or an ensemble of them) on the pooled pairs of every split.
 
 EMI compares I(X; Ŷ) and I(X; Y) with *one* estimator, so it is fitted on the
-pooled pairs of every split: all (X, Ŷ) pairs and all (X, Y) pairs.
+pooled pairs of every split: all (X, Ŷ) pairs and all (X, Y) pairs. An ensemble
+of K estimators is K fits on the same pairs with the seeds of :func:`member_seeds`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import MIEstimator
+from mllmshift.progress import Progress
+from mllmshift.provenance import derive_seed
 
 
 def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +41,8 @@ def pooled_groups(splits: Sequence[EmbeddedSplit]) -> list[str]:
     """The sample id of every pooled pair, in :func:`pooled_pairs` order.
 
     Splits of one study share ids for the same item (its ID and shifted versions), so these are the groups a
-    cross-fitted estimator keeps together in one fold.
+    cross-fitted estimator can keep together in one fold (``CrossFitMI.fit(x, y, groups=...)``, the real-data
+    suite's ``crossfit-items``; the pipeline fits without groups).
     """
     out: list[str] = []
     for s in splits:
@@ -49,55 +53,47 @@ def pooled_groups(splits: Sequence[EmbeddedSplit]) -> list[str]:
     return out
 
 
-def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed: int = 0, progress: bool = False,
-                  **options: Any) -> MIEstimator:
-    """Create the registered estimator ``name`` (default: :data:`~mllmshift.estimators.DEFAULT_MI_ESTIMATOR`) and
-    fit it on the pooled pairs of ``splits``."""
-    from mllmshift.estimators import DEFAULT_MI_ESTIMATOR, mi_estimators
+def member_seeds(seed: int, n_estimators: int) -> list[int]:
+    """The seeds of an ensemble's members: ``seed`` itself for one, ``derive_seed(seed, "estimator", k)`` for k < K."""
+    if n_estimators < 1:
+        raise ValueError(f"n_estimators must be at least 1, got {n_estimators}")
+    return [seed] if n_estimators == 1 else [derive_seed(seed, "estimator", k) for k in range(n_estimators)]
 
-    name = name or DEFAULT_MI_ESTIMATOR
+
+def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed: int = 0,
+                  progress: Progress | None = None, **options: Any) -> MIEstimator:
+    """Create the registered estimator ``name`` (default: InfoNCE) and fit it on the pooled pairs of ``splits``."""
+    return fit_ensemble(splits, name, 1, seed, progress, **options)[0]
+
+
+def fit_ensemble(splits: Sequence[EmbeddedSplit], name: str | None = None, n_estimators: int = 1, seed: int = 0,
+                 progress: Progress | None = None, **options: Any) -> tuple[MIEstimator, ...]:
+    """``n_estimators`` fits of the registered estimator ``name`` on the same pooled pairs (seeds: :func:`member_seeds`)."""
+    from mllmshift.estimators import mi_estimators
+    from mllmshift.vocab import DEFAULT_MI_ESTIMATOR
+
+    cls = mi_estimators.get(name or DEFAULT_MI_ESTIMATOR)
+    return fit_members(cls, splits, n_estimators, seed, progress, **options)
+
+
+def fit_members(cls: type[MIEstimator], splits: Sequence[EmbeddedSplit], n_estimators: int, seed: int,
+                progress: Progress | None = None, **options: Any) -> tuple[MIEstimator, ...]:
+    """``n_estimators`` estimators of class ``cls`` fitted on the pooled pairs of ``splits``."""
     x, y = pooled_pairs(splits)
-    cls = mi_estimators.get(name)
-    try:
-        est = cls(x_dim=x.shape[1], y_dim=y.shape[1], seed=seed, **options)  # type: ignore[call-arg]
-    except TypeError as err:  # an option the estimator does not take
-        from mllmshift.errors import MllmshiftError
-
-        raise MllmshiftError(f"estimator '{name}' does not take the options {sorted(options)}: {err}") from None
-    return fit_estimator_on(est, splits, progress=progress, pairs=(x, y))
-
-
-def fit_estimator_on(est: MIEstimator, splits: Sequence[EmbeddedSplit], progress: bool = False,
-                     pairs: tuple[np.ndarray, np.ndarray] | None = None) -> MIEstimator:
-    """Fit an already constructed ``est`` on the pooled pairs of ``splits`` (or on ``pairs``); returns it.
-
-    A cross-fitted estimator gets the pairs' sample ids as its groups (:func:`pooled_groups`), so every
-    version of an item (its ID and shifted splits) falls in one fold and is scored by a member that saw none.
-    """
-    from mllmshift.estimators.mi.crossfit import CrossFitMI
-
-    x, y = pairs if pairs is not None else pooled_pairs(splits)
-    if isinstance(est, CrossFitMI):
-        return est.fit(x, y, groups=pooled_groups(splits), progress=progress)
-    try:
-        est.fit(x, y, progress=progress)  # type: ignore[call-arg]
-    except TypeError:
-        est.fit(x, y)
-    return est
+    members = [cls(x.shape[1], y.shape[1], seed=s, **options) for s in member_seeds(seed, n_estimators)]
+    return tuple(m.fit(x, y, progress=progress) for m in members)
 
 
 def check_fits(estimator: MIEstimator, split: EmbeddedSplit, source: str, hint: str) -> None:
     """Raise when a loaded ``estimator`` takes other dimensions than ``split``'s X and answers.
 
-    Estimators without fixed dimensions (``cfg.x_dim`` / ``cfg.y_dim`` absent or None, e.g. KSG) fit anything.
+    Estimators without fixed dimensions (:attr:`~MIEstimator.dims` None, e.g. KSG before a fit) fit anything.
     """
     from mllmshift.errors import MllmshiftError
 
     y = split.response if split.response is not None else split.reference
     have = (split.x.shape[1], y.shape[1] if y is not None else None)
-    cfg = getattr(estimator, "cfg", None)
-    want = tuple(h if w is None else w for w, h in ((getattr(cfg, "x_dim", None), have[0]),
-                                                    (getattr(cfg, "y_dim", None), have[1])))
+    want = tuple(h if w is None else w for w, h in zip(estimator.dims, have))
     if want != have:
         raise MllmshiftError(f"the estimator {source} takes {want[0]}-d inputs and {want[1]}-d answers but the "
                              f"embeddings are {have[0]}-d and {have[1]}-d; {hint}")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.io.checks import Origin, finish_split
 from mllmshift.records import Sample, Split
 
 FILE_NAME = "model_outputs.json"
@@ -139,7 +140,8 @@ def _index(path: Path) -> dict[str, tuple[int, dict[str, Any]]]:
 
 
 def read_alpaca_eval(path: str | os.PathLike[str], *, references: str | os.PathLike[str] | None = None,
-                     name: str | None = None, strict: bool = True) -> Split:
+                     name: str | None = None, strict: bool = True, allow_empty: bool = False,
+                     allow_mixed_visual: bool = False) -> Split:
     """Read a model's ``model_outputs.json`` (a file, or its folder) and join a reference model's on instruction.
 
     Args:
@@ -147,6 +149,8 @@ def read_alpaca_eval(path: str | os.PathLike[str], *, references: str | os.PathL
         references: the reference model's file or folder (AlpacaEval's baseline); its outputs become Y.
         name: the split's name (default: the model folder's name, e.g. ``Qwen1.5-72B-Chat``).
         strict: every reference instruction must be answered; ``False`` keeps the model's instructions only.
+        allow_empty, allow_mixed_visual: the checks of :mod:`mllmshift.io.checks` (an empty ``output`` is a located
+            error unless ``allow_empty``).
     Samples keep the model file's order.
     """
     p = resolve(path)
@@ -154,6 +158,7 @@ def read_alpaca_eval(path: str | os.PathLike[str], *, references: str | os.PathL
     ref_path = resolve(references) if references is not None else None
     ref = _index(ref_path) if ref_path is not None else None
     samples: list[Sample] = []
+    origins: list[Origin] = []
     for instruction, (line, obj) in model.items():
         reference: str | None = None
         metadata = {k: obj[k] for k in META_FIELDS if isinstance(obj.get(k), (str, int, float, bool))}
@@ -161,12 +166,16 @@ def read_alpaca_eval(path: str | os.PathLike[str], *, references: str | os.PathL
             if instruction not in ref:
                 raise DataError(f"instruction not in the reference file {ref_path}", path=p, line=line,
                                 field="instruction")
-            r_obj = ref[instruction][1]
+            r_line, r_obj = ref[instruction]
             reference = r_obj["output"]
             if isinstance(r_obj.get("generator"), str):
                 metadata["reference_generator"] = r_obj["generator"]
         samples.append(Sample(id=instruction_id(instruction), question=instruction, response=obj["output"],
                               reference=reference, metadata=metadata))
+        fields = {"response": (p, line, "output")}
+        if ref is not None:
+            fields["reference"] = (ref_path, r_line, "output")
+        origins.append(Origin(p, line, fields))
     if ref is not None and strict:
         missing = [(inst, line) for inst, (line, _) in ref.items() if inst not in model]
         if missing:
@@ -175,4 +184,5 @@ def read_alpaca_eval(path: str | os.PathLike[str], *, references: str | os.PathL
                             field="instruction")
     default_name = p.parent.name if p.name == FILE_NAME else p.stem
     meta = {"format": "alpaca-eval", "source": str(p), "references": None if ref_path is None else str(ref_path)}
-    return Split(name or default_name, tuple(samples), meta)
+    return finish_split(name or default_name, samples, origins, meta, allow_empty=allow_empty,
+                        allow_mixed_visual=allow_mixed_visual)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.io.checks import Origin, finish_split, sample_id
 from mllmshift.records import Sample, Split
 
 
@@ -59,14 +59,20 @@ def require_field(obj: dict[str, Any], name: str, path: Path | str, line: int, *
     return value
 
 
-def read_canonical(path: str | os.PathLike[str], name: str | None = None) -> Split:
-    """Read a canonical JSONL file into a :class:`Split` named after the file."""
+def read_canonical(path: str | os.PathLike[str], name: str | None = None, *, allow_empty: bool = False,
+                   allow_mixed_visual: bool = False) -> Split:
+    """Read a canonical JSONL file into a :class:`Split` named after the file.
+
+    The checks of :mod:`mllmshift.io.checks` apply (ids, empty answers, one visual input per split);
+    ``allow_empty`` and ``allow_mixed_visual`` relax the last two, with warnings in the metadata.
+    """
     p = Path(path)
     samples: list[Sample] = []
+    origins: list[Origin] = []
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(p):
-        sid = require_field(obj, "id", p, lineno, kinds=(str, int))
-        sid = str(sid)
+        require_field(obj, "id", p, lineno, kinds=())
+        sid = sample_id(obj["id"], path=p, line=lineno)
         if sid in seen:
             raise DataError(f"duplicate id '{sid}' (first on line {seen[sid]})", path=p, line=lineno, field="id")
         seen[sid] = lineno
@@ -85,27 +91,18 @@ def read_canonical(path: str | os.PathLike[str], name: str | None = None) -> Spl
                 metadata=metadata,
             )
         )
-    if not samples:
-        raise DataError("no records", path=p)
-    return Split(name or p.stem, tuple(samples), {"source": str(p), "format": "jsonl"})
+        origins.append(Origin(p, lineno))
+    return finish_split(name or p.stem, samples, origins, {"source": str(p), "format": "jsonl"},
+                        allow_empty=allow_empty, allow_mixed_visual=allow_mixed_visual)
 
 
 def write_jsonl_atomic(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
-    """Write records to ``path`` atomically (temp file in the same folder, then rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write records to ``path`` atomically, streamed one line at a time (:func:`mllmshift.io.atomic.atomic_open`)."""
+    from mllmshift.io.atomic import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
 def write_canonical(split: Split, path: str | os.PathLike[str]) -> None:

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.io.checks import Origin, finish_split, sample_id
+from mllmshift.io.text import read_utf8
 from mllmshift.records import Sample, Split
 
 _RESERVED = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash", "prompt_hash",
@@ -44,7 +46,7 @@ def looks_like_lmms_eval(obj: dict[str, Any]) -> bool:
 def _records(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if p.suffix == ".json":
         try:
-            obj = json.loads(p.read_text(encoding="utf-8"))
+            obj = json.loads(read_utf8(p))
         except json.JSONDecodeError as err:
             raise DataError(f"bad JSON: {err.msg}", path=p, line=err.lineno) from None
         logs = obj.get("logs") if isinstance(obj, dict) else obj
@@ -77,12 +79,15 @@ def read_lmms_eval(
     id_field: str | None = None,
     question_field: str | None = None,
     reference_field: str | None = None,
+    allow_empty: bool = False,
+    allow_mixed_visual: bool = False,
 ) -> Split:
     """Read an lmms-eval sample log (JSONL, or the older JSON with ``logs``) into a split (see module docs)."""
     p = Path(path)
     if not p.is_file():
         raise DataError("file not found", path=p)
     samples: list[Sample] = []
+    origins: list[Origin] = []
     seen: dict[str, int] = {}
     for line, rec in _records(p):
         if not looks_like_lmms_eval(rec):
@@ -92,9 +97,9 @@ def read_lmms_eval(
         if id_field is not None:
             if id_field not in doc:
                 raise DataError("missing in doc", path=p, line=line, field=f"doc.{id_field}")
-            sid = str(doc[id_field])
+            sid = sample_id(doc[id_field], path=p, line=line, field=f"doc.{id_field}")
         else:
-            sid = str(rec["doc_id"])
+            sid = sample_id(rec["doc_id"], path=p, line=line, field="doc_id")
         if sid in seen:
             raise DataError(f"duplicate id '{sid}' (first on line {seen[sid]})", path=p, line=line,
                             field=f"doc.{id_field}" if id_field else "doc_id")
@@ -128,6 +133,10 @@ def read_lmms_eval(
                 reference = None
         samples.append(Sample(id=sid, question=question, response=response, reference=reference,
                               metadata=metadata))
+        origins.append(Origin(p, line, {"question": (p, line, q_field), "response": (p, line, r_field),
+                                        "reference": (p, line, f"doc.{reference_field}" if reference_field
+                                                      else "target")}))
     if not samples:
         raise DataError("no samples", path=p)
-    return Split(name or p.stem, tuple(samples), {"format": "lmms-eval", "source": str(p)})
+    return finish_split(name or p.stem, samples, origins, {"format": "lmms-eval", "source": str(p)},
+                        allow_empty=allow_empty, allow_mixed_visual=allow_mixed_visual)

@@ -41,40 +41,45 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
 
 
 def read_split(path: str | os.PathLike[str], format: str = "auto", *, name: str | None = None,
-               **options: Any) -> Split:
+               allow_empty: bool = False, allow_mixed_visual: bool = False, **options: Any) -> Split:
     """Read a split.
 
     Args:
         path: a canonical JSONL file, a LLaVA responses file, an AlpacaEval ``model_outputs.json`` (or its
             folder), an lmms-eval log, a VLMEvalKit table, a Parquet file or a saved dataset folder.
         format: ``auto`` (sniffed), or one of :data:`FORMATS`.
+        allow_empty: keep empty or whitespace-only answers (with a warning in the split's metadata);
+            by default they are a located error (:mod:`mllmshift.io.checks`).
+        allow_mixed_visual: accept a split where only some samples have an image (or a caption),
+            with a warning; by default a located error.
         options: passed to the reader: for ``llava`` ``questions``, ``references``,
             ``captions``, ``image_folder``; for ``alpaca-eval`` ``references`` (the baseline model's file,
             joined on ``instruction``) and ``strict``; for ``hf`` ``columns``, ``split``, ``image_dir``.
     """
     if format not in FORMATS:
-        raise ValueError(f"unknown format '{format}'; choose from {FORMATS}")
+        raise DataError(f"unknown format '{format}'; choose from {', '.join(FORMATS)}", field="format")
     fmt = sniff_format(path) if format == "auto" else format
+    checks = {"allow_empty": allow_empty, "allow_mixed_visual": allow_mixed_visual}
     if fmt == "jsonl":
         if options:
-            raise ValueError(f"the canonical JSONL reader takes no options, got {sorted(options)}")
-        return read_canonical(path, name=name)
+            raise DataError(f"the canonical JSONL reader takes no options, got {sorted(options)}", path=path)
+        return read_canonical(path, name=name, **checks)
     if fmt == "llava":
         from mllmshift.io.llava import read_llava
 
-        return read_llava(path, name=name, **options)
+        return read_llava(path, name=name, **checks, **options)
     if fmt == "alpaca-eval":
         from mllmshift.io.alpaca_eval import read_alpaca_eval
 
-        return read_alpaca_eval(path, name=name, **options)
+        return read_alpaca_eval(path, name=name, **checks, **options)
     if fmt == "lmms-eval":
         from mllmshift.io.lmms_eval import read_lmms_eval
 
-        return read_lmms_eval(path, name=name, **options)
+        return read_lmms_eval(path, name=name, **checks, **options)
     if fmt == "vlmevalkit":
         from mllmshift.io.vlmevalkit import read_vlmevalkit
 
-        return read_vlmevalkit(path, name=name, **options)
+        return read_vlmevalkit(path, name=name, **checks, **options)
     from mllmshift.io.hf import read_hf
 
-    return read_hf(path, name=name, **options)
+    return read_hf(path, name=name, **checks, **options)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import os
 import string
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError, MissingDependencyError
+from mllmshift.io.checks import Origin, finish_split
+from mllmshift.io.text import read_utf8
 from mllmshift.records import Sample, Split
 
 SUFFIXES = (".xlsx", ".tsv", ".csv")
@@ -40,9 +43,13 @@ def _table(p: Path) -> Any:
     try:
         if p.suffix == ".xlsx":
             return pd.read_excel(p, dtype=object)
-        return pd.read_csv(p, sep="\t" if p.suffix == ".tsv" else ",", dtype=object, keep_default_na=True)
+        text = read_utf8(p)  # a Latin-1 table is a located error, not pandas' decoding message
+        return pd.read_csv(io.StringIO(text), sep="\t" if p.suffix == ".tsv" else ",", dtype=object,
+                           keep_default_na=True)
     except ImportError as err:  # openpyxl missing
         raise MissingDependencyError("reading .xlsx predictions", "openpyxl", "data") from err
+    except DataError:
+        raise
     except Exception as err:  # pandas raises many types for corrupt tables
         raise DataError(f"cannot read table: {err}", path=p) from None
 
@@ -76,6 +83,8 @@ def read_vlmevalkit(
     name: str | None = None,
     columns: Mapping[str, str] | None = None,
     image_dir: str | os.PathLike[str] | None = None,
+    allow_empty: bool = False,
+    allow_mixed_visual: bool = False,
 ) -> Split:
     """Read a VLMEvalKit prediction table into a split (see the module docstring)."""
     p = Path(path)
@@ -109,6 +118,7 @@ def read_vlmevalkit(
     index_of = {_as_text(r[mapping["id"]]): r for r in rows}
     used = set(mapping.values()) | set(options) | {"hint"}
     samples: list[Sample] = []
+    origins: list[Origin] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         rowno = i + 2  # the header is row 1
@@ -149,6 +159,8 @@ def read_vlmevalkit(
                     if k not in used and isinstance(_value(v), (str, int, float, bool))}
         samples.append(Sample(id=sid, question=question, response=response, reference=reference, image=image,
                               image_text=image_text, metadata=metadata))
+        origins.append(Origin(p, rowno, {f: (p, rowno, col) for f, col in mapping.items()}))
     if not samples:
         raise DataError("no rows", path=p)
-    return Split(name or p.stem, tuple(samples), {"format": "vlmevalkit", "source": str(p)})
+    return finish_split(name or p.stem, samples, origins, {"format": "vlmevalkit", "source": str(p)},
+                        allow_empty=allow_empty, allow_mixed_visual=allow_mixed_visual)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from mllmshift.checked import Checked, bounded
 from mllmshift.errors import DataError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.jsonl import write_jsonl_atomic
@@ -53,7 +54,7 @@ SCORED, UNPARSABLE, FAILED = "scored", "unparsable", "failed"
 
 
 @dataclass(frozen=True)
-class JudgeConfig:
+class JudgeConfig(Checked):
     """Everything that decides the judge's scores (written into every summary).
 
     Attributes:
@@ -70,24 +71,22 @@ class JudgeConfig:
     """
 
     model: str
-    temperature: float = 0.2
-    max_tokens: int = 1024
-    seed: int | None = None
-    parse_retries: int = 2
+    temperature: float = bounded(0, 2, default=0.2)
+    max_tokens: int = bounded(1, default=1024)
+    seed: int | None = bounded(0, default=None)
+    parse_retries: int = bounded(0, 100, default=2)
     swap: bool = False
     multimodal: bool = False
     rule_prefix: str = "llava_bench_"
-    question_source: str = "original"
-    n_resamples: int = 1000
-    bootstrap_seed: int = 0
-    confidence: float = 0.95
-    concurrency: int = 4
+    question_source: str = bounded(choices=("original", "prompt"), default="original")
+    n_resamples: int = bounded(0, default=1000)
+    bootstrap_seed: int = bounded(0, default=0)
+    confidence: float = bounded(0, 1, lo_open=True, hi_open=True, default=0.95)
+    concurrency: int = bounded(1, 1024, default=4)
 
-    def __post_init__(self) -> None:
-        if self.question_source not in ("original", "prompt"):
-            raise ValueError(f"question_source must be 'original' or 'prompt', got {self.question_source!r}")
-        if self.parse_retries < 0 or self.concurrency < 1:
-            raise ValueError("parse_retries must be >= 0 and concurrency >= 1")
+    def check(self) -> None:
+        if not self.model.strip():
+            raise self.error("parameter 'model' must name the judge model", param="model")
 
 
 class LlavaBenchJudge:

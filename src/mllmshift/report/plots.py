@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from mllmshift.io.atomic import atomic_open
+
 GROUP_COLOURS = {"visual": "#1f77b4", "text": "#ff7f0e", "joint": "#2ca02c"}
 TERM_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
 DPI = 110
@@ -35,11 +37,10 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata={"Software": "mllmshift", "CreationDate": None})
+    with atomic_open(path) as fh:
+        fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight",
+                    metadata={"Software": "mllmshift", "CreationDate": None})
     _plt().close(fig)
-    tmp.replace(path)
     return path
 
 

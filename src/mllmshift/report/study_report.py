@@ -1,4 +1,4 @@
-"""The study report: ``report.md`` and ``report.html`` (with the PNG plots) from a study's results.
+"""The study report: ``report.md`` and ``report.html`` (with the PNG plots) from a typed study result.
 
 It is written for someone who has not read the code: it first says in words what was measured
 (EMI, EMID, the bound), then gives the headline numbers, the setup (data, encoders, estimator,
@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mllmshift.evaluation.results import StudyResult
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.report import plots
 from mllmshift.report.document import (Bullets, Document, Figure, Heading, Paragraph, Table, ci, fmt, fmt_p,
@@ -35,12 +36,6 @@ EXPLAINER = (
 )
 
 
-def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    from mllmshift.study.runner import scenario_row
-
-    return [scenario_row(s) for s in results["scenarios"]]
-
-
 def _cor_table(block: dict[str, Any], caption: str) -> Table:
     rows = []
     for group in ("all", "visual", "text", "joint"):
@@ -55,11 +50,11 @@ def _cor_table(block: dict[str, Any], caption: str) -> Table:
                  ("l", "l", "r", "r", "r", "l"))
 
 
-def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Document:
-    cfg = results["config"]
-    summ = results["summary"]
-    data = results["data"]
-    doc = Document(results.get("title") or "Distribution-shift study")
+def build_document(result: StudyResult, figures: dict[str, Path]) -> Document:
+    cfg, study = result.config, result.study
+    summ = result.summary
+    data = result.data
+    doc = Document(result.title or "Distribution-shift study")
     doc.add(Heading("What was measured"), Paragraph(EXPLAINER))
 
     resp = data.get("responder")
@@ -71,8 +66,9 @@ def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Documen
     # -- headline
     doc.add(Heading("Headline numbers"))
     pr = summ.get("emid_bound_pearson")
+    id_ci = result.id.ci
     head = [f"In-distribution EMI of `{data['id']['name']}`: **{fmt(summ.get('id_emi'), signed=True)}** "
-            f"(95% CI {ci((results['id']['emi'].get('ci') or {}).get('low'), (results['id']['emi'].get('ci') or {}).get('high'))}).",
+            f"({cfg.confidence:.0%} CI {ci(None if id_ci is None else id_ci.low, None if id_ci is None else id_ci.high)}).",
             f"{summ['n_scenarios']} shifted scenarios ({summ['n_complete']} with every term"
             + (f", {summ['n_partial']} partial: no reference answers" if summ.get("n_partial") else "") + ").",
             f"Mean EMI under shift: **{fmt(summ.get('mean_emi'), signed=True)}**; mean EMID: "
@@ -87,36 +83,42 @@ def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Documen
     if summ.get("mean_emi_by_visual_severity"):
         sev = ", ".join(f"severity {k}: {v:+.3f}" for k, v in summ["mean_emi_by_visual_severity"].items())
         head.append(f"Mean EMI of the visual shifts by severity: {sev}.")
+    if summ.get("n_sign_unstable"):
+        head.append(f"{summ['n_sign_unstable']} of {summ['n_complete']} scenarios have an EMID whose sign is not "
+                    "stable (an estimator of the ensemble disagrees, or the interval includes 0): marked † below.")
     doc.add(Bullets(tuple(head)))
 
     # -- setup
-    enc = results["encoders"]
-    est = results["estimator"]
+    enc = result.encoders
+    est = result.estimator
     img = enc.get("image")
+    k = cfg.n_estimators
+    members = f"{k} estimators (seeds derived from {cfg.seed}) " if k > 1 else ""
     setup = [
         f"In-distribution split: `{data['id']['name']}` ({data['id']['n']} samples).",
-        "Scenario groups: " + "; ".join(f"**{g}** ({n}): {GROUP_TEXT[g]}" for g, n in data["groups"].items() if n)
-        + ".",
+        "Scenario groups: " + "; ".join(f"**{g}** ({n}): {GROUP_TEXT[g]}" for g, n in (data.get("groups") or {}).items()
+                                        if n) + ".",
         f"Text encoder: `{enc['text']['config'].get('name')}`; image encoder: "
         f"`{img['config'].get('name') if img else 'none'}`; fusion of image and question into X: `{enc['fusion']}`.",
         (f"MI estimator: `{est['config'].get('name')}` loaded from `{est.get('path')}`."
          if est.get("source") == "checkpoint" else
-         f"MI estimator: `{est['config'].get('name')}` trained once on {est.get('n_pairs')} pooled (X, answer) and "
-         f"(X, reference) pairs of {len(est.get('trained_on', []))} splits, seed {cfg['seed']}, early-stopped on a "
+         f"MI estimator: {members}`{est['config'].get('name')}` trained once on {est.get('n_pairs')} pooled (X, answer) "
+         f"and (X, reference) pairs of {len(est.get('trained_on', []))} splits, seed {cfg.seed}, early-stopped on a "
          f"held-out {est['config'].get('val_fraction', 0):.0%} (best "
          + _best_point(est.get("history") or {}) + ")."),
-        f"Bound form: `{cfg['bound_form']}`" + (f" with Ĥ = {cfg['entropy_scale']}" if cfg.get("entropy_scale")
-                                               else " (Ĥ = 1, no factor 4, as in the authors' code)")
-        + f"; JSDs estimated with `{cfg['divergence']}` ({_divergence_text(cfg['divergence'])}).",
-        f"Confidence intervals: percentile bootstrap, {cfg['n_resamples']} resamples of samples per scenario "
-        f"(estimator fixed); correlation CIs resample scenarios ({cfg['correlation_resamples']} resamples); "
-        f"level {cfg['confidence']:.0%}.",
+        f"Bound form: `{cfg.bound_form}`" + (f" with Ĥ = {cfg.entropy_scale}" if cfg.entropy_scale
+                                             else " (Ĥ = 1, no factor 4, as in the authors' code)")
+        + f"; JSDs estimated with `{cfg.divergence.name}` ({_divergence_text(cfg.divergence.name)}).",
+        f"Confidence intervals: percentile bootstrap, {cfg.n_resamples} resamples of samples per scenario "
+        + ("(estimator fixed)" if k == 1 else f"(replicate b uses ensemble member b mod {k})")
+        + f"; correlation CIs resample scenarios ({study.get('correlation_resamples', '?')} resamples); "
+        f"level {cfg.confidence:.0%}.",
     ]
     if resp:
         setup.append(f"Responses: generated by `{resp['label']}`.")
     doc.add(Heading("Setup"), Bullets(tuple(setup)))
     caveats = list(data.get("notes") or [])
-    saturated = _saturated(results)
+    saturated = _saturated(result)
     if saturated:
         ceiling = saturated[0][1]
         caveats.append(f"{len(saturated)} EMI value(s) have an MI estimate at the estimator's ceiling "
@@ -125,40 +127,46 @@ def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Documen
                        "comparable between splits of equal size: "
                        + ", ".join(f"`{name}`" for name, _ in saturated[:8]) + (" …" if len(saturated) > 8 else "")
                        + ".")
+    if summ.get("sign_unstable"):
+        names = summ["sign_unstable"]
+        caveats.append("EMID sign not stable (read their EMID as ‘no clear change’): "
+                       + ", ".join(f"`{n}`" for n in names[:8]) + (" …" if len(names) > 8 else "") + ".")
     if caveats:
         doc.add(Heading("Caveats", 3), Bullets(tuple(caveats)))
 
     # -- correlations
+    cors = result.correlations
     doc.add(Heading("Does the bound explain the gap?"),
             Paragraph("Correlation of EMID with its upper bound across scenarios (scenarios with every term only), "
                       "over all scenarios and within each group. p-values are two-sided (scipy); the CI resamples "
                       "scenarios."),
-            _cor_table(results["correlations"]["emid_vs_bound"], "EMID vs EMID upper bound"))
-    for kind, block in (results["correlations"].get("emid_vs_bound_by_kind") or {}).items():
+            _cor_table(cors.get("emid_vs_bound") or {}, "EMID vs EMID upper bound"))
+    for kind, block in (cors.get("emid_vs_bound_by_kind") or {}).items():
         if block:
             doc.add(_cor_table(block, f"EMID vs EMID upper bound, {kind} scenarios only"))
-    for key, block in (results["correlations"].get("emi_vs_judge") or {}).items():
+    for key, block in (cors.get("emi_vs_judge") or {}).items():
         doc.add(_cor_table(block, f"EMI vs judge score `{key}`"))
     if "emid_vs_bound" in figures:
         doc.add(Figure(figures["emid_vs_bound"], "EMID against its upper bound, one point per scenario; dashed: "
                        "least-squares line."))
 
     # -- per scenario
-    rows = sorted(_rows(results), key=lambda r: (r["emi"] is None, -(r["emi"] or 0.0)))
+    rows = sorted(result.rows(), key=lambda r: (r["emi"] is None, -(r["emi"] or 0.0)))
     table_rows = []
     for r in rows:
-        table_rows.append((r["scenario"] + (" *" if r["partial"] else ""), r["group"], str(r["n"]),
+        table_rows.append((r["scenario"] + (" *" if r["partial"] else ""), r["group"] or "—", str(r["n"]),
                            fmt(r["emi"], signed=True), ci(r["emi_low"], r["emi_high"]), fmt(r["emid"], signed=True),
-                           ci(r["emid_low"], r["emid_high"]), fmt(r["bound"]), fmt(r["jsd_visual"], 4),
-                           fmt(r["jsd_text"], 4), fmt(r["jsd_id_output"], 4), fmt(r["jsd_ood_output"], 4)))
+                           ci(r["emid_low"], r["emid_high"]), "†" if r["sign_stable"] is False else "",
+                           fmt(r["bound"]), fmt(r["jsd_visual"], 4), fmt(r["jsd_text"], 4), fmt(r["jsd_id_output"], 4),
+                           fmt(r["jsd_ood_output"], 4)))
     doc.add(Heading("Per scenario"),
             Paragraph("Sorted by EMI (best first). JSD columns are the four divergences of the bound: visual input, "
                       "text input, answers vs references in-distribution (P) and under the shift (Q). "
                       "`*` marks a partial scenario: it has no reference answers, so EMI, EMID and the shifted-output "
-                      "term cannot be computed; the other terms are shown."),
-            Table(("scenario", "group", "n", "EMI", "EMI CI", "EMID", "EMID CI", "bound", "JSD visual", "JSD text",
-                   "JSD P(Ŷ‖Y)", "JSD Q(Ŷ‖Y)"), rows_of(table_rows), "",
-                  ("l", "l", "r", "r", "l", "r", "l", "r", "r", "r", "r", "r")))
+                      "term cannot be computed; the other terms are shown. † marks an EMID whose sign is not stable."),
+            Table(("scenario", "group", "n", "EMI", "EMI CI", "EMID", "EMID CI", "sign", "bound", "JSD visual",
+                   "JSD text", "JSD P(Ŷ‖Y)", "JSD Q(Ŷ‖Y)"), rows_of(table_rows), "",
+                  ("l", "l", "r", "r", "l", "r", "l", "l", "r", "r", "r", "r", "r")))
     for key, caption in (("emi_per_scenario", "EMI per scenario with its bootstrap CI; dashed: the ID EMI."),
                          ("severity_heatmap", "EMID by shift type and severity (single-shift scenarios)."),
                          ("jsd_terms", "The four terms of the bound, stacked per scenario.")):
@@ -166,31 +174,32 @@ def build_document(results: dict[str, Any], figures: dict[str, Path]) -> Documen
             doc.add(Figure(figures[key], caption))
 
     # -- reproduce
-    vers = results.get("versions", {})
+    vers = result.environment.get("versions") or {}
     doc.add(Heading("Reproduce"),
-            Bullets((f"Config: `{cfg.get('source') or '(built in)'}`, seed {cfg['seed']}; the resolved config, every "
-                     "seed and every number are in `results.json`, one row per scenario in `scenarios.csv`.",
+            Bullets((f"Config: `{study.get('source') or '(built in)'}`, seed {cfg.seed}; the resolved config, every "
+                     "seed and every number are in `results.json`, one row per scenario in `scenarios.csv`, one row "
+                     "per sample in `samples/`.",
                      "Package versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if v) + ".",
-                     f"Run: {results.get('run', {}).get('wall_s', '?')} s; rerunning the same command reads every "
+                     f"Run: {result.run.get('wall_s', '?')} s; rerunning the same command reads every "
                      "stage back from `.state/` and gives identical numbers.")))
     return doc
 
 
-def write_report(results: dict[str, Any], out: str | os.PathLike[str]) -> dict[str, Path]:
+def write_report(result: StudyResult, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Draw the plots and write ``report.md`` and ``report.html`` into ``out``; returns the files written."""
     out = Path(out)
-    rows = _rows(results)
-    allc = results["correlations"]["emid_vs_bound"].get("all", {}).get("pearson") or {}
-    scale = results["config"].get("entropy_scale") if results["config"].get("bound_form") == "theorem" else None
+    rows = result.rows()
+    allc = (result.correlations.get("emid_vs_bound") or {}).get("all", {}).get("pearson") or {}
+    scale = result.config.entropy_scale if result.config.bound_form == "theorem" else None
     figs: dict[str, Path] = {}
     for key, fn in (("emid_vs_bound", lambda p: plots.plot_emid_vs_bound(rows, p, allc.get("r"), allc.get("p_value"))),
-                    ("emi_per_scenario", lambda p: plots.plot_emi_per_scenario(rows, p, results["summary"]["id_emi"])),
+                    ("emi_per_scenario", lambda p: plots.plot_emi_per_scenario(rows, p, result.id.value)),
                     ("severity_heatmap", lambda p: plots.plot_severity_heatmap(rows, p)),
                     ("jsd_terms", lambda p: plots.plot_jsd_terms(rows, p, scale))):
         path = fn(out / "plots" / f"{key}.png")
         if path is not None:
             figs[key] = path
-    doc = build_document(results, figs)
+    doc = build_document(result, figs)
 
     atomic_write_text(out / "report.md", to_markdown(doc, out))
     atomic_write_text(out / "report.html", to_html(doc))
@@ -216,8 +225,8 @@ def _best_point(history: dict[str, Any]) -> str:
     return "fit"
 
 
-def _saturated(results: dict[str, Any]) -> list[tuple[str, float]]:
+def _saturated(result: StudyResult) -> list[tuple[str, float]]:
     """(split, ceiling) of every EMI whose MI estimate sits at the estimator's ceiling."""
-    blocks = [(str((results.get("id") or {}).get("name", "ID")), (results.get("id") or {}).get("emi"))]
-    blocks += [(str(s.get("name")), s.get("emi")) for s in results.get("scenarios", [])]
-    return [(name, float(b["ceiling"])) for name, b in blocks if isinstance(b, dict) and b.get("saturated")]
+    splits = [result.id, *(s.shifted for s in result.scenarios)]
+    return [(s.name, float(s.emi.ceiling)) for s in splits  # type: ignore[union-attr, arg-type]
+            if s.saturated]

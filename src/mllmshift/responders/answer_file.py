@@ -3,7 +3,11 @@
 One JSON object a line, the LLaVA answer-file format::
 
     {"question_id": 0, "prompt": "...", "text": "...", "answer_id": "...", "model_id": "...",
-     "metadata": {"config": {...generation config...}, "finish_reason": "stop"}}
+     "metadata": {"config": {...generation config...}, "finish_reason": "stop"},
+     "reference": "...", "image": "/path/img.png", "image_text": "..."}
+
+The last three keys carry the sample's reference answer, image path and image stand-in text when it has
+them, so ``mllmshift emi``/``emid``/``study`` read an answer file on its own (:func:`mllmshift.io.llava.read_llava`).
 
 How nothing is lost or duplicated:
 
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.records import Sample, Split
 from mllmshift.responders.base import Responder
@@ -58,8 +63,8 @@ def answer_id(model_id: str, sample_id: str, prompt: str, text: str) -> str:
 
 def answer_record(sample: Sample, text: str, model_id: str, config: Mapping[str, Any],
                   info: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The answer-file record of one response."""
-    return {
+    """The answer-file record of one response (with the sample's reference and image, where it has them)."""
+    rec = {
         "question_id": question_id_value(sample.id),
         "prompt": sample.question,
         "text": text,
@@ -67,6 +72,10 @@ def answer_record(sample: Sample, text: str, model_id: str, config: Mapping[str,
         "model_id": model_id,
         "metadata": {"config": dict(config), **{k: v for k, v in (info or {}).items() if v is not None}},
     }
+    for key, value in (("reference", sample.reference), ("image", sample.image), ("image_text", sample.image_text)):
+        if value is not None:
+            rec[key] = value
+    return rec
 
 
 def failures_path(path: str | os.PathLike[str]) -> Path:
@@ -222,8 +231,6 @@ def _write_failures(path: Path, failed: list[tuple[Sample, Failure]]) -> None:
         if fp.exists():
             fp.unlink()
         return
-    tmp = fp.with_name(f".{fp.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"answer_file": path.name, "n_failed": len(failed), "items": [
+    atomic_write_text(fp, json.dumps({"answer_file": path.name, "n_failed": len(failed), "items": [
         {"question_id": question_id_value(s.id), "error": f.error, "kind": f.kind, "attempts": f.attempts}
-        for s, f in failed]}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, fp)
+        for s, f in failed]}, ensure_ascii=False, indent=1) + "\n")

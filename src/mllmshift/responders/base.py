@@ -14,6 +14,10 @@ class Responder(ABC):
 
     #: registry name (stable; written into answer files as ``model_id`` unless overridden)
     name: str = "responder"
+    #: how reports describe the responder (empty: its name)
+    label: str = ""
+    #: samples handed to :meth:`respond` at a time when answers are written item by item
+    batch_size: int = 1
 
     @abstractmethod
     def respond(self, samples: Sequence[Sample]) -> list[str]:

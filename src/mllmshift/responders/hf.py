@@ -148,15 +148,11 @@ class HFResponder(Responder):
         return self.processor.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
 
     def _generate(self, samples: Sequence[Sample]) -> list[str]:
-        from PIL import Image
+        from mllmshift.io.images import load_image
 
         torch = self._torch
         prompts = [self.prompt(s) for s in samples]
-        images = []
-        for s in samples:
-            if s.image is not None:
-                with Image.open(s.image) as im:
-                    images.append(im.convert("RGB"))
+        images = [load_image(s.image, field="image") for s in samples if s.image is not None]
         kwargs: dict[str, Any] = {"text": prompts, "padding": True, "return_tensors": "pt"}
         if images:
             kwargs["images"] = images

@@ -21,7 +21,7 @@ retry in lockstep. Other 4xx answers are not retried: 400/413/422 fail the item
 way.
 
 Secrets. The API key lives only in the ``Authorization`` header; every error
-message this module produces goes through :meth:`ChatClient.redact`, and
+message this module produces goes through :meth:`ChatClient.redact` (:func:`mllmshift.secrets.redact`), and
 :meth:`ChatClient.config` never contains it.
 """
 
@@ -42,12 +42,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mllmshift.checked import Checked, bounded
 from mllmshift.errors import MllmshiftError
+from mllmshift.secrets import redact, redacted_excerpt
 
 #: HTTP statuses worth retrying
 RETRY_STATUSES = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
 #: HTTP statuses that mean the endpoint or credentials are wrong: stop the run
 FATAL_STATUSES = frozenset({401, 403, 404})
+#: bytes of an error body read (then redacted, then cut to 300 characters for the message)
+MAX_ERROR_BODY = 1 << 16
 
 
 class RequestFailed(MllmshiftError):
@@ -107,7 +111,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Checked):
     """How hard to try one request.
 
     Attributes:
@@ -118,18 +122,11 @@ class RetryPolicy:
         retry_after_max: cap of a server's ``Retry-After``.
     """
 
-    max_attempts: int = 6
-    timeout: float = 120.0
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    retry_after_max: float = 300.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        for name in ("timeout", "backoff_base", "backoff_max", "retry_after_max"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+    max_attempts: int = bounded(1, 1000, default=6)
+    timeout: float = bounded(0, lo_open=True, default=120.0)
+    backoff_base: float = bounded(0, default=1.0)
+    backoff_max: float = bounded(0, default=60.0)
+    retry_after_max: float = bounded(0, default=300.0)
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Equal-jitter wait before retry number ``retry`` (0-based): ``d/2 + U(0, d/2)``."""
@@ -214,10 +211,8 @@ class ChatClient:
         return {"url": self.url, "retry": asdict(self.policy)}
 
     def redact(self, text: str) -> str:
-        """``text`` with the API key replaced by ``***``."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text
+        """``text`` with the API key (in any form a server may echo it) replaced by ``***``."""
+        return redact(text, [self._api_key])
 
     # -- one attempt -------------------------------------------------------------------------------
     def _attempt(self, body: bytes, allow_empty: bool) -> ChatResult:
@@ -227,7 +222,7 @@ class ChatClient:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             try:
-                detail = err.read()[:300].decode("utf-8", "replace")
+                detail = redacted_excerpt(err.read(MAX_ERROR_BODY), [self._api_key])
             except Exception:  # the body itself may be cut off
                 detail = ""
             finally:

@@ -24,11 +24,13 @@ from mllmshift.shifts.base import (
 from mllmshift.shifts.image import CORRUPTIONS
 from mllmshift.shifts.text import PERTURBATIONS
 
-image_corruptions: Registry[type[ImageCorruption]] = Registry("image corruption")
+image_corruptions: Registry[type[ImageCorruption]] = Registry(
+    "image corruption", plugin_kind="image_corruptions", base=ImageCorruption)
 for _name, _target in CORRUPTIONS.items():
     image_corruptions.register(_name, _target, extra="shifts")
 
-text_perturbations: Registry[type[TextPerturbation]] = Registry("text perturbation")
+text_perturbations: Registry[type[TextPerturbation]] = Registry(
+    "text perturbation", plugin_kind="text_perturbations", base=TextPerturbation)
 for _name, (_target, _desc) in PERTURBATIONS.items():
     text_perturbations.register(_name, _target, extra="shifts", description=_desc)
 del _name, _target, _desc

@@ -12,7 +12,6 @@ parts' text (stable across processes and Python versions, unlike ``hash()``).
 from __future__ import annotations
 
 import hashlib
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
@@ -21,10 +20,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mllmshift.errors import DataError
+from mllmshift.io.images import DEFAULT_MAX_PIXELS, ImageTooLargeError, check_image, load_image, to_rgb
+from mllmshift.shifts.params import ShiftParamError
 
-#: Images with more pixels than this are refused (a 10,000×10,000 photo would take
-#: minutes and gigabytes per corruption). Override per corruption with ``max_pixels=``.
-DEFAULT_MAX_PIXELS = 40_000_000
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageTooLargeError", "check_image", "load_image", "SEVERITIES", "stable_seed",
+           "ImageCorruption", "TextPerturbation", "Change", "PerturbationResult", "apply_changes", "coerce_text",
+           "ShiftParamError"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -37,71 +38,31 @@ def stable_seed(*parts: object) -> int:
 
 def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ShiftParamError(f"seed must be a non-negative integer, got {seed!r}", param="seed")
     return int(seed)
 
 
 def _with_overrides(base: Any, overrides: Mapping[str, Any], owner: str) -> Any:
+    """``base`` (a :class:`~mllmshift.shifts.params.ShiftParams`) with ``overrides``, each checked."""
     known = {f.name for f in fields(base)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(known)}")
-    return replace(base, **overrides)
+        raise ShiftParamError(f"{owner}: unknown parameter(s) {unknown}; known: {sorted(known)}", param=unknown[0])
+    try:
+        return replace(base, **overrides)
+    except ShiftParamError as err:
+        raise ShiftParamError(f"{owner}: {err.message}", param=err.param) from None
+
+
+def _check_int(owner: str, what: str, value: object, lo: int, hi: int | None, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo \
+            or (hi is not None and value > hi):
+        span = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ShiftParamError(f"{owner}: {what} must be an integer {span}{why}, got {value!r}", param=what)
+    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------- images
-
-
-class ImageTooLargeError(DataError):
-    """An image with more pixels than the configured limit."""
-
-
-def check_image(img: object, *, max_pixels: int = DEFAULT_MAX_PIXELS, path: str | os.PathLike[str] | None = None,
-                field: str | None = None) -> None:
-    """Raise a clear error unless ``img`` is a PIL image of at most ``max_pixels`` pixels."""
-    from PIL import Image
-
-    if not isinstance(img, Image.Image):
-        raise TypeError(f"expected a PIL.Image.Image, got {type(img).__name__}")
-    w, h = img.size
-    if w < 1 or h < 1:
-        raise DataError(f"image has no pixels ({w}×{h})", path=path, field=field)
-    if w * h > max_pixels:
-        raise ImageTooLargeError(
-            f"image is {w}×{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
-            "(pass max_pixels= / --max-pixels to raise it)", path=path, field=field)
-
-
-def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               field: str | None = None) -> Any:
-    """Open an image file fully decoded as RGB, or raise a :class:`DataError` naming the file.
-
-    The size is checked from the header before decoding, so an oversized image
-    fails fast; truncated and non-image files fail with a located error.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise DataError("image file not found" if not os.path.exists(p) else "not a file", path=p, field=field)
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # the size is checked below against our own limit
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(p)
-        with im:
-            check_image(im, max_pixels=max_pixels, path=p, field=field)
-            im.load()
-            return im.convert("RGB")
-    except UnidentifiedImageError:
-        raise DataError("not an image file (format not recognised)", path=p, field=field) from None
-    except Image.DecompressionBombError as err:
-        raise ImageTooLargeError(str(err), path=p, field=field) from None
-    except (OSError, SyntaxError, ValueError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"cannot decode image ({err})", path=p, field=field) from None
 
 
 class ImageCorruption(ABC):
@@ -122,10 +83,8 @@ class ImageCorruption(ABC):
     deterministic: ClassVar[bool] = False
 
     def __init__(self, severity: int = 1, *, max_pixels: int = DEFAULT_MAX_PIXELS, **overrides: Any) -> None:
-        if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
-            raise ValueError(f"{self.name}: severity must be an integer 1..5, got {severity!r}")
-        self.severity = int(severity)
-        self.max_pixels = int(max_pixels)
+        self.severity = _check_int(self.name, "severity", severity, SEVERITIES[0], SEVERITIES[-1])
+        self.max_pixels = _check_int(self.name, "max_pixels", max_pixels, 1, None)
         self.params = _with_overrides(self.TABLE[self.severity - 1], overrides, self.name)
 
     def rng(self, seed: int) -> np.random.Generator:
@@ -137,12 +96,13 @@ class ImageCorruption(ABC):
         return np.random.default_rng(stable_seed("image", self.name, _check_seed(seed)))
 
     def apply(self, img: Any, seed: int = 0) -> Any:
-        """The corrupted copy of ``img`` (any mode, converted to RGB; same size)."""
+        """The corrupted copy of ``img`` (any mode, converted to 8-bit RGB by :func:`~mllmshift.io.images.to_rgb`;
+        same size)."""
         from PIL import Image
 
         check_image(img, max_pixels=self.max_pixels)
         rng = self.rng(seed)
-        rgb = img if img.mode == "RGB" else img.convert("RGB")
+        rgb = to_rgb(img)
         out = self._corrupt_image(rgb, rng)
         if isinstance(out, Image.Image):
             return out if out.mode == "RGB" else out.convert("RGB")
@@ -236,10 +196,13 @@ class TextPerturbation(ABC):
     Params: ClassVar[type]
     #: whether ``level`` is meaningful (translation has none)
     levelled: ClassVar[bool] = True
+    #: the highest level: every levelled perturbation's probability is 0.05·level
+    MAX_LEVEL: ClassVar[int] = 20
 
     def __init__(self, level: int = 1, **overrides: Any) -> None:
-        if self.levelled and (isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0):
-            raise ValueError(f"{self.name}: level must be a non-negative integer, got {level!r}")
+        if self.levelled:
+            level = _check_int(self.name, "level", level, 0, self.MAX_LEVEL,
+                               " (its probability is 0.05·level, at most 1)")
         self.level = int(level) if level is not None else None
         self.params = _with_overrides(self.params_for(self.level), overrides, self.name)
 
@@ -247,6 +210,9 @@ class TextPerturbation(ABC):
     @abstractmethod
     def params_for(cls, level: int | None) -> Any:
         """Default parameters at ``level``."""
+
+    def check_ready(self) -> None:
+        """Raise a clear error if :meth:`apply` cannot work (e.g. no translator); called before any work."""
 
     def rng(self, seed: int) -> np.random.Generator:
         return np.random.default_rng(stable_seed("text", self.name, self.level, _check_seed(seed)))

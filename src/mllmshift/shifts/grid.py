@@ -42,12 +42,14 @@ from types import MappingProxyType
 from typing import Any
 
 from mllmshift.errors import DataError
-from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.atomic import atomic_open, atomic_write_text
+from mllmshift.io.images import DEFAULT_MAX_PIXELS, load_image
 from mllmshift.io.jsonl import write_jsonl_atomic
+from mllmshift.io.yaml_strict import YamlDocument, load_yaml
 from mllmshift.records import Sample, Split
-from mllmshift.shifts.base import DEFAULT_MAX_PIXELS, ImageCorruption, TextPerturbation, load_image, stable_seed
+from mllmshift.shifts.base import ImageCorruption, TextPerturbation, stable_seed
+from mllmshift.vocab import COMBINATIONS
 
-COMBINATIONS = ("visual", "text", "joint")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -130,7 +132,10 @@ class Scenario:
                 "text_params": {k: v for k, v in self.text_params.items() if k != "translator"}}
 
 
-def _err(msg: str, path: str | os.PathLike[str] | None, fld: str) -> DataError:
+def _err(msg: str, path: str | os.PathLike[str] | YamlDocument | None, fld: str) -> DataError:
+    """A located error: with a parsed YAML document as ``path``, the field's line is named too."""
+    if isinstance(path, YamlDocument):
+        return path.error(msg, fld)
     return DataError(msg, path=path, field=fld)
 
 
@@ -177,9 +182,14 @@ class GridSpec:
     # -------------------------------------------------------------------------------------- parsing
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, path: str | os.PathLike[str] | None = None) -> GridSpec:
-        """Parse and validate a grid; errors name the file and the field (``visual[1].severities``)."""
+    def from_dict(cls, d: Mapping[str, Any], *, path: str | os.PathLike[str] | None = None,
+                  lines: Mapping[str, int] | None = None) -> GridSpec:
+        """Parse and validate a grid; errors name the file, the field (``visual[1].severities``) and, with
+        ``lines`` (field path → line, from :func:`mllmshift.io.yaml_strict.load_yaml`), its line."""
         from mllmshift.shifts import image_corruptions, text_perturbations
+
+        if lines is not None:
+            path = YamlDocument(d, lines, None if path is None else str(path))  # type: ignore[assignment]
 
         _check_keys(d, {"dataset", "visual", "text", "combine", "seed"}, path, "(top level)")
         dataset = d.get("dataset")
@@ -242,20 +252,9 @@ class GridSpec:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> GridSpec:
-        import yaml
-
-        p = Path(path)
-        if not p.is_file():
-            raise DataError("grid file not found", path=p)
-        try:
-            d = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as err:
-            raise DataError(f"not valid UTF-8 ({err.reason})", path=p) from None
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            raise DataError(f"bad YAML: {getattr(err, 'problem', err)}", path=p,
-                            line=mark.line + 1 if mark else None) from None
-        return cls.from_dict(d, path=p)
+        """Read a grid file strictly (UTF-8, no duplicate keys: :mod:`mllmshift.io.yaml_strict`)."""
+        doc = load_yaml(path, "grid file")
+        return cls.from_dict(doc.data, path=path, lines=doc.lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,7 +309,7 @@ def preset(name: str) -> GridSpec:
     """A named grid: ``paper-synthetic`` (the paper's 34 synthetic scenarios) or ``paper-translation``
     (its 6 translated-question scenarios; needs a translator at :func:`apply_grid` time)."""
     if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        raise DataError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}", field="preset")
     return GridSpec.from_dict(PRESETS[name])
 
 
@@ -370,9 +369,8 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def _save_png_atomic(img: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        img.save(fh, format="PNG")
 
 
 def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], seed: int | None = None,
@@ -388,19 +386,31 @@ def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], se
         scenarios: only these scenario names (default: all).
     """
     seed = spec.seed if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DataError(f"must be a non-negative integer, got {seed!r}", field="seed")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise DataError(f"must be a positive integer, got {max_pixels!r}", field="max_pixels")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError("is a file; the output of a grid is a folder (one sub-folder per scenario)", path=out)
     todo = spec.scenarios()
     if scenarios is not None:
         known = {s.name for s in todo}
         missing = sorted(set(scenarios) - known)
         if missing:
-            raise KeyError(f"unknown scenario(s) {missing}; the grid has {sorted(known)}")
+            raise DataError(f"unknown scenario(s) {missing}; the grid has {sorted(known)}", field="scenarios")
         todo = [s for s in todo if s.name in set(scenarios)]
-    if any(s.visual for s in todo):
+    if any(s.visual for s in todo):  # every source image is there before any work starts
         for s in split:
             if s.image is None:
                 raise DataError(f"sample '{s.id}' has no image, and the grid has visual shifts",
                                 path=split.metadata.get("source"), field="image")
+            if not os.path.isfile(s.image):
+                raise DataError(f"sample '{s.id}': image file not found", path=s.image, field="image")
+    for scen in todo:
+        pert = scen.perturbation(translator=translator)
+        if pert is not None:
+            pert.check_ready()
     written: dict[str, Path] = {}
     for scen in todo:
         written[scen.name] = _apply_scenario(spec, scen, split, out / scen.name, seed, progress, max_pixels,

@@ -11,40 +11,17 @@ this step sees only :class:`~mllmshift.records.Split` objects.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.records import Split
 from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
-from mllmshift.study.stats import GROUPS, group_of
-
-
-@dataclass(frozen=True)
-class ScenarioSpec:
-    """One shifted scenario of a study.
-
-    Attributes:
-        name: unique scenario name (a file-name-safe string).
-        split: its samples (responses may still be missing; a responder fills them in).
-        group: ``visual``, ``text`` or ``joint``.
-        kind: where it comes from (``synthetic``, ``natural``, ``grid``, ``file``).
-        metadata: descriptive fields shown in tables (``visual``/``severity``/``text``/``level``, ...).
-        notes: caveats shown next to the scenario in the report.
-    """
-
-    name: str
-    split: Split
-    group: str
-    kind: str = "file"
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.group not in GROUPS:
-            raise ValueError(f"scenario '{self.name}': group must be one of {GROUPS}, got {self.group!r}")
+from mllmshift.evaluation.samples import split_fingerprint
+from mllmshift.evaluation.scenarios import ScenarioSpec
+from mllmshift.vocab import group_of
 
 
 @dataclass(frozen=True)
@@ -71,7 +48,7 @@ _SHIFT_RE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_\-]*?)(?:[@:_\-](?P<level>
 
 
 def describe_shift(value: Any) -> tuple[str | None, int | None]:
-    """``(shift name, severity or level)`` from a grid's visual/text entry (object, mapping or ``"frost@3"``)."""
+    """``(shift name, severity or level)`` from a grid's visual/text entry (tuple, mapping or ``"frost@3"``)."""
     if value is None or value == "":
         return None, None
     if isinstance(value, (tuple, list)) and value:  # a grid Scenario's (corruption, severity)
@@ -81,10 +58,6 @@ def describe_shift(value: Any) -> tuple[str | None, int | None]:
         name = value.get("name") or value.get("kind")
         level = value.get("severity", value.get("level"))
         return (None if name is None else str(name)), (None if level is None else int(level))
-    name = getattr(value, "name", None)
-    if name is not None and not isinstance(value, str):
-        level = getattr(value, "severity", getattr(value, "level", None))
-        return str(name), (None if level is None else int(level))
     m = _SHIFT_RE.match(str(value))
     if not m:
         return str(value), None
@@ -131,15 +104,12 @@ def grid_scenarios(grid: Any, id_split: Split, state_dir: Path, seed: int | None
     later run finds them finished there instead of recomputing. The responses of the ID split do not answer the shifted inputs, so they are
     removed: a responder must answer every grid scenario.
     """
-    try:
-        from mllmshift.shifts.grid import GridSpec, apply_grid
-    except ModuleNotFoundError as err:  # pragma: no cover - depends on the shifts package being present
-        raise MllmshiftError(f"grid scenarios need mllmshift.shifts.grid ({err})") from err
     from mllmshift.io import read_canonical
     from mllmshift.provenance import stable_hash
+    from mllmshift.shifts.grid import GridSpec, apply_grid
 
     spec = GridSpec.from_dict(dict(grid)) if isinstance(grid, Mapping) else GridSpec.from_yaml(grid)
-    scen = [s for s in spec.scenarios() if getattr(s, "visual", None) or getattr(s, "text", None)]
+    scen = [s for s in spec.scenarios() if s.visual or s.text]
     blank = id_split.map(lambda s: s.with_(response=None))
     key = stable_hash([spec.to_dict(), split_fingerprint(blank), seed])
     # apply_grid skips the scenarios it has finished and resumes an interrupted one
@@ -150,10 +120,10 @@ def grid_scenarios(grid: Any, id_split: Split, state_dir: Path, seed: int | None
         if s.name not in paths:
             continue
         split = read_canonical(paths[s.name], name=s.name).map(lambda x: x.with_(response=None))
-        v_name, v_sev = describe_shift(getattr(s, "visual", None))
-        t_name, t_lvl = describe_shift(getattr(s, "text", None))
+        v_name, v_sev = describe_shift(s.visual)
+        t_name, t_lvl = describe_shift(s.text)
         meta = {"visual": v_name, "severity": v_sev, "text": t_name, "level": t_lvl}
-        specs.append(ScenarioSpec(s.name, split, group_of(s), "grid", meta))
+        specs.append(ScenarioSpec(s.name, split, group_of({"visual": s.visual, "text": s.text}), "grid", meta))
     return specs
 
 
@@ -187,22 +157,3 @@ def plan_from_config(cfg: StudyConfig, state_dir: Path) -> StudyPlan:
         else:
             scenarios.extend(grid_scenarios(src.grid, id_split, state_dir, None))
     return StudyPlan(id_split, tuple(scenarios), tuple(notes), label)
-
-
-def split_fingerprint(split: Split) -> str:
-    """A content hash of a split: every sample field and, for image paths, the image file's bytes."""
-    import hashlib
-
-    from mllmshift.provenance import stable_hash
-
-    images = []
-    for s in split:
-        if s.image is not None and Path(s.image).is_file():
-            images.append(hashlib.sha256(Path(s.image).read_bytes()).hexdigest())
-        else:
-            images.append(None)
-    return stable_hash([[s.to_dict() for s in split], images], 24)
-
-
-def missing_responses(splits: Sequence[Split]) -> list[str]:
-    return [s.name for s in splits if not s.has_responses]

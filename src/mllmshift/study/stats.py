@@ -12,14 +12,13 @@ replacement::
 Resamples in which either variable is constant (the coefficient is undefined)
 are dropped; the number kept is reported.
 
-Scenarios are grouped by what they shift (:func:`group_of`): ``visual`` (the
-image only), ``text`` (the question only) or ``joint`` (both).
+Scenarios are grouped by what they shift (:func:`mllmshift.vocab.group_of`):
+``visual`` (the image only), ``text`` (the question only) or ``joint`` (both).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -27,10 +26,12 @@ from typing import Any, Literal
 import numpy as np
 
 from mllmshift.provenance import derive_seed
+from mllmshift.vocab import GROUPS, group_of
+
+__all__ = ["Correlation", "METHODS", "GROUPS", "correlate", "correlate_all", "correlations_by_group", "group_of"]
 
 Method = Literal["pearson", "spearman", "kendall"]
 METHODS: tuple[Method, ...] = ("pearson", "spearman", "kendall")
-GROUPS: tuple[str, ...] = ("visual", "text", "joint")
 
 
 @dataclass(frozen=True)
@@ -160,54 +161,18 @@ def correlations_by_group(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: 
     return out
 
 
-# ---------------------------------------------------------------------------------------------- groups
-
-_VISUAL_WORDS = ("blur", "frost", "noise", "fog", "snow", "brightness", "contrast", "jpeg", "pixel", "elastic",
-                 "glass", "motion", "zoom", "spatter", "saturate", "shot", "impulse", "speckle", "in_the_wild",
-                 "easy", "hard", "corrupt")
-_TEXT_WORDS = ("keyboard", "typo", "synonym", "sr_", "ocr", "swap", "insert", "delete", "german", "chinese",
-               "korean", "greek", "arabic", "hindi", "french", "spanish", "japanese", "russian", "language",
-               "translat", "text", "char")
-
-
-def group_of(scenario: Any) -> str:
-    """``visual``, ``text`` or ``joint``: which input a scenario shifts.
-
-    Accepts, in order of precedence: a mapping or object with an explicit
-    ``group``; one with ``visual``/``text`` attributes or keys (a grid
-    :class:`~mllmshift.shifts.grid.Scenario`: non-empty means shifted); or a
-    scenario name, classified by the shift words it contains (``frost``,
-    ``blur``, … are visual; ``keyboard``, ``sr_``, language names … are text).
-    Raises ``ValueError`` when nothing tells.
-    """
-    def field(name: str) -> Any:
-        if isinstance(scenario, Mapping):
-            return scenario.get(name)
-        return getattr(scenario, name, None)
-
-    if not isinstance(scenario, str):
-        explicit = field("group")
-        if explicit:
-            if explicit not in GROUPS:
-                raise ValueError(f"unknown scenario group '{explicit}'; choose from {GROUPS}")
-            return str(explicit)
-        has_v = field("visual") not in (None, "", "none", [], ())
-        has_t = field("text") not in (None, "", "none", [], ())
-        if has_v or has_t:
-            return "joint" if has_v and has_t else ("visual" if has_v else "text")
-        name = field("name")
-        if not isinstance(name, str):
-            raise ValueError(f"cannot tell the group of {scenario!r}: give it a 'group'")
-        scenario = name
-    low = scenario.lower()
-    tokens = re.sub(r"[^a-z0-9_]+", "_", low)
-    v = any(w in tokens for w in _VISUAL_WORDS)
-    t = any(w in tokens for w in _TEXT_WORDS) or bool(re.search(r"(^|_)sr_?\d", tokens))
-    if v and t:
-        return "joint"
-    if v:
-        return "visual"
-    if t:
-        return "text"
-    raise ValueError(f"cannot tell from the name '{scenario}' whether it shifts the image, the text or both; "
-                     f"give the scenario a 'group' ({', '.join(GROUPS)})")
+def correlation_tables(rows: Sequence[Mapping[str, Any]], judge_columns: Sequence[str], n_resamples: int, seed: int,
+                       confidence: float) -> dict[str, Any]:
+    """The correlations a study reports, from its flat scenario rows: EMID vs bound (all scenarios and per
+    group; per kind as well when kinds are mixed) and EMI vs each judge score column."""
+    cor: dict[str, Any] = {"emid_vs_bound": correlations_by_group(rows, "emid", "bound", n_resamples=n_resamples,
+                                                                  seed=seed, confidence=confidence)}
+    kinds = sorted({r["kind"] for r in rows if r.get("kind")})
+    if len(kinds) > 1:  # e.g. the paper's synthetic and natural sets, each with its groups
+        cor["emid_vs_bound_by_kind"] = {k: correlations_by_group(
+            [r for r in rows if r.get("kind") == k], "emid", "bound", n_resamples=n_resamples,
+            seed=derive_seed(seed, "kind", k), confidence=confidence) for k in kinds}
+    if judge_columns:
+        cor["emi_vs_judge"] = {k: correlations_by_group(rows, "emi", k, n_resamples=n_resamples, seed=seed,
+                                                        confidence=confidence) for k in sorted(judge_columns)}
+    return cor

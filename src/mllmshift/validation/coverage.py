@@ -9,14 +9,14 @@ is :math:`\hat Y = \rho X + \sqrt{1-\rho^2}\,\varepsilon` and the reference :mat
 .. math::  \mathrm{EMID} = \big(I_{\rho_{\mathrm{id}}} - I_{\rho_{\mathrm{ref}}}\big)
                          - \big(I_{\rho_{\mathrm{shift}}} - I_{\rho_{\mathrm{ref}}}\big) = I_{\rho_{\mathrm{id}}} - I_{\rho_{\mathrm{shift}}}.
 
-**Intervals** of one repetition (fresh data; K estimators fitted on its pooled pairs with seeds
-``derive_seed(rep, "estimator", k)``):
+**Intervals** of one repetition (fresh data), both computed by the evaluation pipeline's own code
+(:func:`mllmshift.evaluation.estimation.fit_estimators` fits ``EvalConfig.n_estimators`` members on the pooled pairs
+with seeds ``derive_seed(seed, "estimator", k)``; :func:`mllmshift.metrics.emid` and
+:func:`mllmshift.metrics.bootstrap_emid` give the point and the percentile interval, replicate b evaluating member
+``b mod K``):
 
-- ``fixed``: the package's bootstrap until now — member 0 alone, rows of both splits resampled, the fitted
-  estimator held fixed (:func:`ensemble_emid_interval` with one member);
-- ``ensemble``: the point estimate is the mean over the K members; bootstrap replicate b resamples the rows and
-  evaluates member ``b mod K`` (:func:`ensemble_emid_interval`), so the interval also carries the spread that
-  comes from fitting the estimator.
+- ``fixed``: K = 1, the bootstrap with the fitted estimator held fixed (what ``--n-estimators 1`` reports);
+- ``ensemble``: K members, so the interval also carries the spread that comes from fitting the estimator.
 
 **Targets**: the closed-form truth, and the estimator's own population value at this n (the mean of the point
 estimates over all repetitions, a Monte Carlo estimate of E[ÊMID]); a variational estimator is biased at
@@ -27,7 +27,7 @@ whether the bias is small against it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,7 +35,6 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import MIEstimator
-from mllmshift.metrics import resample_weights
 
 
 @dataclass(frozen=True)
@@ -69,13 +68,6 @@ class EMIDTask:
         return self._split("id", self.rho_id, rng), self._split("shift", self.rho_shift, rng)
 
 
-def _emi_draws(est: MIEstimator, split: EmbeddedSplit, w: np.ndarray, own_once: bool = False) -> np.ndarray:
-    assert split.response is not None and split.reference is not None
-    opts = {"own_once": True} if own_once else {}
-    return (est.mi_weighted(split.x, split.response, w, **opts)  # type: ignore[attr-defined]
-            - est.mi_weighted(split.x, split.reference, w, **opts))  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True)
 class EnsembleInterval:
     """An EMID point estimate (mean over members), its percentile interval and the members' own estimates."""
@@ -92,63 +84,31 @@ class EnsembleInterval:
         return asdict(self)
 
 
-def ensemble_emid_interval(members: Sequence[MIEstimator], id_split: EmbeddedSplit, ood_split: EmbeddedSplit,
-                           n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
-                           own_once: bool = False, mode: str = "cycle") -> EnsembleInterval:
-    r"""Point = :math:`\bar\theta`, the mean over the K members of EMID; a percentile interval of B replicates
-    in which both splits' rows are resampled (weights ``w_b``) and
+def pipeline_emid_interval(members: Sequence[MIEstimator], id_split: EmbeddedSplit, ood_split: EmbeddedSplit,
+                           n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> EnsembleInterval:
+    """EMID and its interval as ``mllmshift emid`` computes them for an ensemble of ``members``
+    (:func:`mllmshift.metrics.emid`, :func:`mllmshift.metrics.bootstrap_emid`)."""
+    from mllmshift.metrics import bootstrap_emid, emid
 
-    - ``mode="cycle"``: replicate b is member ``b mod K`` on the resample, :math:`\theta_{b \bmod K}(w_b)`:
-      the spread of *one* fit (resampling plus seed), conservative for the mean of K;
-    - ``mode="mean"``: replicate b is the members' mean on the resample plus one member's deviation shrunk to
-      the variance of a K-mean, :math:`\frac1K\sum_k\theta_k(w_b) + (\theta_{b \bmod K} - \bar\theta)/\sqrt{K-1}`
-      (the deviations' mean square times 1/(K − 1) is the members' sample variance over K).
-
-    Members must provide ``mi_weighted`` (exact weighted estimates: InfoNCE, SMILE, NWJ, MINE, CLUB, crossfit,
-    infonce-pooled); ``own_once`` asks InfoNCE-type members for the duplicate-aware resample.
-    """
-    if not members:
-        raise ValueError("an ensemble needs at least one member")
-    if mode not in ("cycle", "mean"):
-        raise ValueError(f"mode must be 'cycle' or 'mean', got {mode!r}")
-    rng = np.random.default_rng(seed)
-    w_id = resample_weights(len(id_split), n_resamples, rng)
-    w_ood = resample_weights(len(ood_split), n_resamples, rng)
-    draws = np.empty(n_resamples)
-    full_id, full_ood = np.full((1, len(id_split)), 1 / len(id_split)), np.full((1, len(ood_split)), 1 / len(ood_split))
-    points = [float(_emi_draws(est, id_split, full_id)[0] - _emi_draws(est, ood_split, full_ood)[0])
-              for est in members]
-    k_all = len(members)
-    if mode == "cycle":
-        for k, est in enumerate(members):
-            rows = np.arange(k, n_resamples, k_all)
-            draws[rows] = (_emi_draws(est, id_split, w_id[rows], own_once)
-                           - _emi_draws(est, ood_split, w_ood[rows], own_once))
-    else:
-        mean = np.mean([_emi_draws(est, id_split, w_id, own_once) - _emi_draws(est, ood_split, w_ood, own_once)
-                        for est in members], axis=0)
-        dev = np.asarray(points) - np.mean(points)
-        shrink = 1.0 / math.sqrt(k_all - 1) if k_all > 1 else 0.0
-        draws = mean + dev[np.arange(n_resamples) % k_all] * shrink
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(draws, [alpha, 1.0 - alpha])
-    return EnsembleInterval(float(np.mean(points)), float(lo), float(hi), tuple(points))
+    d = emid(id_split, ood_split, members)
+    ci = bootstrap_emid(id_split, ood_split, members, n_resamples, seed, confidence)
+    return EnsembleInterval(d.value, ci.low, ci.high, tuple(d.members))
 
 
-#: interval methods: (members used, duplicate-aware resample, ensemble mode)
-METHODS = {"fixed": (1, False, "cycle"), "ensemble": (None, False, "cycle"), "ensemble-mean": (None, False, "mean"),
-           "fixed-dedup": (1, True, "cycle"), "ensemble-dedup": (None, True, "cycle")}
+#: interval methods: members of the ensemble used (None: all K)
+METHODS = {"fixed": 1, "ensemble": None}
 
 
-def coverage_study(task: EMIDTask, make: Callable[[int], MIEstimator], *, repetitions: int = 100, members: int = 5,
-                   methods: Sequence[str] = ("fixed", "ensemble"), n_resamples: int = 500, seed: int = 0,
-                   confidence: float = 0.95, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run ``repetitions`` independent repetitions (see the module docstring); ``make(seed)`` builds an unfitted
-    estimator. ``methods`` (keys of :data:`METHODS`): ``fixed`` uses member 0 alone, ``ensemble`` cycles the
-    members, ``ensemble-mean`` resamples their mean (see :func:`ensemble_emid_interval`); ``-dedup`` variants use
-    the duplicate-aware resample (InfoNCE-type estimators). Returns per-repetition
-    intervals and the coverage of the truth and of the population value."""
-    from mllmshift.estimators.fitting import fit_estimator_on
+def coverage_study(task: EMIDTask, estimator: str, options: Mapping[str, Any] | None = None, *,
+                   repetitions: int = 100, members: int = 5, methods: Sequence[str] = ("fixed", "ensemble"),
+                   n_resamples: int = 500, seed: int = 0, confidence: float = 0.95,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run ``repetitions`` independent repetitions (see the module docstring) of the registered ``estimator``
+    with constructor ``options``. ``methods`` (keys of :data:`METHODS`): ``fixed`` is the first member alone (the
+    fixed-estimator bootstrap), ``ensemble`` all ``members``. Returns per-repetition intervals and the coverage of
+    the truth and of the population value."""
+    from mllmshift.evaluation.config import Component, EvalConfig
+    from mllmshift.evaluation.estimation import fit_estimators
     from mllmshift.provenance import derive_seed
 
     unknown = set(methods) - set(METHODS)
@@ -158,14 +118,14 @@ def coverage_study(task: EMIDTask, make: Callable[[int], MIEstimator], *, repeti
     for r in range(repetitions):
         rng = np.random.default_rng(derive_seed(seed, "coverage-data", r))
         id_split, ood_split = task.sample(rng)
-        fitted = [fit_estimator_on(make(derive_seed(seed, "estimator", r, k)), [id_split, ood_split])
-                  for k in range(members)]
+        cfg = EvalConfig(estimator=Component(estimator, dict(options or {})), n_estimators=members,
+                         seed=derive_seed(seed, "coverage-estimator", r), image_encoder=None)
+        fitted = fit_estimators([id_split, ood_split], cfg).members
         boot_seed = derive_seed(seed, "coverage-bootstrap", r)
         rep = {}
         for m in methods:
-            k, own_once, mode = METHODS[m]
-            rep[m] = ensemble_emid_interval(fitted[:k], id_split, ood_split, n_resamples, boot_seed, confidence,
-                                            own_once, mode).to_dict()
+            rep[m] = pipeline_emid_interval(fitted[:METHODS[m]], id_split, ood_split, n_resamples, boot_seed,
+                                            confidence).to_dict()
         reps.append(rep)
         if progress is not None:
             progress(r + 1, repetitions)

@@ -13,7 +13,6 @@ as they finish, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import csv
-import inspect
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -70,16 +69,10 @@ class EstimatorSpec:
     def build(self, seed: int, x_dim: int | None = None, y_dim: int | None = None) -> Any:
         from mllmshift.estimators import divergence_estimators, mi_estimators, two_sample_tests
 
-        registry = {"mi": mi_estimators, "jsd": divergence_estimators, "test": two_sample_tests}[self.kind]
-        cls = registry.get(self.name)
-        kwargs = dict(self.options)
-        params = inspect.signature(cls).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        if "seed" in params or takes_any:
-            kwargs["seed"] = seed
-        if self.kind == "mi":
-            return cls(x_dim=x_dim, y_dim=y_dim, **kwargs)  # type: ignore[call-arg]
-        return cls(**kwargs)  # type: ignore[call-arg]
+        if self.kind == "mi":  # every registered class is built the same way (estimators.base)
+            return mi_estimators.get(self.name)(x_dim, y_dim, seed=seed, **self.options)
+        registry = divergence_estimators if self.kind == "jsd" else two_sample_tests
+        return registry.get(self.name)(seed=seed, **self.options)  # type: ignore[call-arg]
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "kind": self.kind, "name": self.name, "options": dict(self.options),

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mllmshift.estimators.base import DivergenceEstimator, as_2d_float
-from mllmshift.estimators.mi.critics import default_device, seeded_torch
+from mllmshift.estimators._training import default_device, seeded_torch
 
 LN2 = math.log(2.0)
 

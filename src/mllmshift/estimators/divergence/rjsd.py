@@ -107,11 +107,14 @@ def rjsd(a: Any, b: Any, *, official_unnormalised: bool = False) -> float:
 
 
 class RJSD(DivergenceEstimator):
-    """Linear-kernel representation JSD (trace-normalised), the paper's divergence estimator."""
+    """Linear-kernel representation JSD (trace-normalised), the paper's divergence estimator.
+
+    Deterministic: ``seed`` is accepted (every divergence estimator is built the same way) and unused.
+    """
 
     name = "rjsd"
 
-    def __init__(self, official_unnormalised: bool = False) -> None:
+    def __init__(self, official_unnormalised: bool = False, *, seed: int = 0) -> None:
         self.official_unnormalised = official_unnormalised
 
     def divergence(self, a: Any, b: Any) -> float:

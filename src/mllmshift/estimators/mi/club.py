@@ -22,12 +22,9 @@ authors' (``p_mu.0.weight`` …), so their checkpoint loads as is.
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +32,10 @@ import torch
 from torch import nn
 
 from mllmshift.errors import DataError
-from mllmshift.estimators.base import MIEstimator, check_pairs
+from mllmshift.estimators._checkpoint import load_torch_file, save_torch_checkpoint
+from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
+from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
+from mllmshift.progress import Progress
 
 FORMAT = "mllmshift-club/1"
 
@@ -68,70 +68,59 @@ class CLUBConfig:
     chunk_size: int = 4096
 
 
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Run with torch's global RNG seeded, restoring its state after (no global side effects)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 class CLUB(MIEstimator):
-    """The Gaussian variational CLUB estimator of I(X; Y), in nats."""
+    """The Gaussian variational CLUB estimator of I(X; Y), in nats.
+
+    Options (:class:`CLUBConfig`): ``hidden_size`` (500), ``lr``, ``weight_decay``, ``batch_size``,
+    ``max_epochs`` (200), ``patience`` (10 epochs), ``val_fraction`` (0.2; 0 trains on everything, no early
+    stopping), ``chunk_size`` (rows evaluated at a time); ``device`` (default: CUDA when available).
+    """
 
     name = "club"
 
-    def __init__(self, x_dim: int, y_dim: int, hidden_size: int = 500, *, seed: int = 0, lr: float = 1e-3,
-                 weight_decay: float = 0.0, batch_size: int = 256, max_epochs: int = 200, patience: int = 10,
-                 val_fraction: float = 0.2, chunk_size: int = 4096, device: str | torch.device | None = None) -> None:
-        if hidden_size < 2:
+    def __init__(self, x_dim: int | None, y_dim: int | None, *, seed: int = 0,
+                 device: str | torch.device | None = None, **options: Any) -> None:
+        if x_dim is None or y_dim is None:
+            raise ValueError(f"{type(self).__name__} needs x_dim and y_dim (its network has fixed sizes)")
+        self.cfg = make_config(CLUBConfig, self.name, x_dim=int(x_dim), y_dim=int(y_dim), seed=int(seed), **options)
+        if self.cfg.hidden_size < 2:
             raise ValueError("hidden_size must be at least 2 (the hidden layer has hidden_size // 2 units)")
-        if not 0.0 <= val_fraction < 1.0:
+        if not 0.0 <= self.cfg.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1)")
-        self.cfg = CLUBConfig(x_dim, y_dim, hidden_size, seed, lr, weight_decay, batch_size, max_epochs, patience,
-                              val_fraction, chunk_size)
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
-        with _seeded(seed):
-            self.net = _CLUBNet(x_dim, y_dim, hidden_size).to(self.device)
+        self.device = default_device(device)
+        with seeded_torch(self.cfg.seed):
+            self.net = _CLUBNet(self.cfg.x_dim, self.cfg.y_dim, self.cfg.hidden_size).to(self.device)
         self.net.eval()
         self.history: dict[str, Any] = {}
 
+    @property
+    def dims(self) -> tuple[int, int]:
+        return self.cfg.x_dim, self.cfg.y_dim
+
     # ------------------------------------------------------------------ fitting
-    def fit(self, x: Any, y: Any, *, progress: bool = False) -> CLUB:
+    def fit(self, x: Any, y: Any, *, progress: Progress | None = None) -> CLUB:
         """Maximum-likelihood fit of q(y|x), early-stopped on a held-out fraction.
 
         Minimises the (unnormalised) negative log-likelihood
-        ``Σ_d (y_d − μ_d)² / σ²_d + log σ²_d`` averaged over the batch, with Adam.
-        The best epoch on the held-out part is kept. Deterministic for a seed.
+        ``Σ_d (y_d − μ_d)² / σ²_d + log σ²_d`` averaged over the batch, with Adam, one epoch
+        (all training pairs in a seeded random order) per unit of
+        :func:`~mllmshift.estimators._training.train_early_stopping`. The best epoch on the held-out
+        part is kept. Deterministic for a seed.
         """
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        self.check_dims(xa, ya)
         cfg = self.cfg
-        gen = np.random.default_rng(cfg.seed)
-        order = gen.permutation(len(xa))
-        n_val = int(round(cfg.val_fraction * len(xa))) if cfg.val_fraction > 0 else 0
-        if n_val and len(xa) - n_val < 2:
-            raise ValueError(f"too few pairs ({len(xa)}) to hold out {cfg.val_fraction:.0%} for early stopping")
-        val_idx, tr_idx = order[:n_val], order[n_val:]
-        xt = torch.as_tensor(xa[tr_idx], dtype=torch.float32, device=self.device)
-        yt = torch.as_tensor(ya[tr_idx], dtype=torch.float32, device=self.device)
-        xv = torch.as_tensor(xa[val_idx], dtype=torch.float32, device=self.device) if n_val else None
-        yv = torch.as_tensor(ya[val_idx], dtype=torch.float32, device=self.device) if n_val else None
+        val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed)
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=torch.float32, device=self.device)
+
+        xt, yt = tensor(xa[tr_idx]), tensor(ya[tr_idx])
+        xv, yv = tensor(xa[val_idx]), tensor(ya[val_idx])
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         tgen = torch.Generator().manual_seed(cfg.seed)
-        best = (math.inf, -1)
-        best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        train_curve: list[float] = []
-        val_curve: list[float] = []
-        epochs: Any = range(cfg.max_epochs)
-        if progress:
-            from tqdm.auto import tqdm
 
-            epochs = tqdm(epochs, desc="fit CLUB", unit="epoch")
-        bad = 0
-        for epoch in epochs:
-            self.net.train()
+        def epoch() -> float:
             perm = torch.randperm(len(xt), generator=tgen).to(self.device)
             total = 0.0
             for start in range(0, len(xt), cfg.batch_size):
@@ -141,38 +130,27 @@ class CLUB(MIEstimator):
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(b)
-            train_curve.append(total / len(xt))
-            self.net.eval()
-            if xv is None:
-                continue
+            return total / len(xt)
+
+        def held_out() -> float:
             with torch.no_grad():
-                v = float(self._nll(xv, yv))  # type: ignore[arg-type]
-            val_curve.append(v)
-            if v < best[0] - 1e-6:
-                best = (v, epoch)
-                best_state = {k: t.detach().clone() for k, t in self.net.state_dict().items()}
-                bad = 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-        if xv is not None:
-            self.net.load_state_dict(best_state)
-        self.net.eval()
-        self.history = {"train_nll": train_curve, "val_nll": val_curve, "best_epoch": best[1],
-                        "epochs_run": len(train_curve), "n_train": len(tr_idx), "n_val": n_val}
+                return float(self._nll(xv, yv))
+
+        log = train_early_stopping(self.net, epoch, held_out if len(val_idx) else None, max_steps=cfg.max_epochs,
+                                   patience=cfg.patience, higher_is_better=False, progress=progress,
+                                   desc=f"fit {self.name}", unit="epoch")
+        self.history = {"train_nll": log.train_curve, "val_nll": log.val_curve, "best_epoch": log.best_step - 1,
+                        "epochs_run": log.steps_run, "n_train": len(tr_idx), "n_val": len(val_idx)}
         return self
 
     def _nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         mu, logvar = self.net(x)
         return ((mu - y) ** 2 / logvar.exp() + logvar).sum(dim=1).mean()
 
-    # --------------------------------------------------------------- estimation
-    def _check_dims(self, x: np.ndarray, y: np.ndarray) -> None:
-        if x.shape[1] != self.cfg.x_dim or y.shape[1] != self.cfg.y_dim:
-            raise ValueError(f"CLUB expects x of dim {self.cfg.x_dim} and y of dim {self.cfg.y_dim}, "
-                             f"got {x.shape[1]} and {y.shape[1]}")
+    def fit_summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.history.items() if not isinstance(v, list) and k != "loaded_from"}
 
+    # --------------------------------------------------------------- estimation
     def conditional(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(μ(x), 1/σ²(x))`` as float64 arrays (n × y_dim), computed in chunks."""
         xa = np.asarray(x)
@@ -187,23 +165,20 @@ class CLUB(MIEstimator):
 
     def mi(self, x: Any, y: Any) -> float:
         """The CLUB estimate on the paired sample (x, y), O(n·d) memory."""
-        xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
-        return self.mi_many(xa, [ya])[0]
+        return self.mi_many(x, [y])[0]
 
-    def mi_many(self, x: Any, ys: list[Any]) -> list[float]:
-        """CLUB estimates of I(X; Y_k) for several y-samples sharing the same x.
-
-        μ(x) and σ²(x) are computed once, chunk by chunk, and reused for every
-        ``y`` (EMI needs two: the model responses and the references).
-        """
+    def _checked(self, x: Any, ys: Sequence[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
         xa = np.asarray(x)
-        ys = [np.asarray(y) for y in ys]
+        out = []
         for y in ys:
-            check_pairs(xa[:1], y[:1])
-            if len(y) != len(xa):
-                raise ValueError(f"x and y must have the same number of rows, got {len(xa)} and {len(y)}")
-            self._check_dims(xa[:1], y[:1])
+            xc, yc = check_pairs(xa, y)
+            self.check_dims(xc, yc)
+            out.append(np.asarray(y))
+        return xa, out
+
+    def _chunk_terms(self, xa: np.ndarray, ys: list[np.ndarray]) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(k, T)`` per row chunk and y-sample k, with T (chunk × d) the per-element terms whose total over
+        rows and dimensions, halved and divided by n, is the estimate (see the module docstring)."""
         n = len(xa)
         step = self.cfg.chunk_size
         # per-dimension mean m and population variance v of each y, accumulated in float64
@@ -218,7 +193,6 @@ class CLUB(MIEstimator):
             m = s1 / n
             v = (s2 / n - m * m).clamp_min(0.0)
             moments.append((m.float().to(self.device), v.float().to(self.device)))
-        totals = np.zeros(len(ys))
         with torch.no_grad():
             for start in range(0, n, step):
                 xb = torch.as_tensor(xa[start : start + step], dtype=torch.float32, device=self.device)
@@ -228,9 +202,25 @@ class CLUB(MIEstimator):
                     yb = torch.as_tensor(y[start : start + step], dtype=torch.float32, device=self.device)
                     # negative minus positive term, per element, without cancellation of large sums:
                     # v + (m − μ)² − (y − μ)² = v + (m − y)(m + y − 2μ)
-                    diff = (v + (m - yb) * (m + yb - 2.0 * mu)) * inv
-                    totals[k] += 0.5 * float(diff.sum(dtype=torch.float64))
-        return [float(t / n) for t in totals]
+                    yield k, (v + (m - yb) * (m + yb - 2.0 * mu)) * inv
+
+    def mi_many(self, x: Any, ys: Sequence[Any]) -> list[float]:
+        """CLUB estimates of I(X; Y_k) for several y-samples sharing the same x.
+
+        μ(x) and σ²(x) are computed once, chunk by chunk, and reused for every
+        ``y`` (EMI needs two: the model responses and the references).
+        """
+        xa, checked = self._checked(x, ys)
+        totals = np.zeros(len(checked))
+        for k, terms in self._chunk_terms(xa, checked):
+            totals[k] += 0.5 * float(terms.sum(dtype=torch.float64))
+        return [float(t / len(xa)) for t in totals]
+
+    def pointwise(self, x: Any, y: Any) -> np.ndarray:
+        """Per-pair terms log q(y_i|x_i) − (1/n)Σ_j log q(y_j|x_i), whose mean is :meth:`mi`."""
+        xa, (ya,) = self._checked(x, [y])
+        return np.concatenate([0.5 * t.sum(dim=1, dtype=torch.float64).cpu().numpy()
+                               for _, t in self._chunk_terms(xa, [ya])])
 
     def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
         """CLUB estimates on reweighted samples, one per row of ``weights`` (B × n).
@@ -244,7 +234,7 @@ class CLUB(MIEstimator):
         which is exactly :meth:`mi` on the resampled pairs, at the cost of matrix products.
         """
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        self.check_dims(xa, ya)
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != len(xa):
             raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
@@ -261,13 +251,8 @@ class CLUB(MIEstimator):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save config, weights and training history (a dict readable with ``weights_only=True``)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        torch.save({"format": FORMAT, "name": self.name, "config": asdict(self.cfg), "state_dict": state,
-                    "history": {k: v for k, v in self.history.items() if not isinstance(v, list)}}, tmp)
-        os.replace(tmp, p)
+        save_torch_checkpoint(path, format=FORMAT, name=self.name, config=asdict(self.cfg),
+                              state_dict=self.net.state_dict(), history=self.history)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> CLUB:
@@ -276,13 +261,7 @@ class CLUB(MIEstimator):
         A raw state dict has keys ``p_mu.{0,2}.{weight,bias}`` and
         ``p_logvar.{0,2}.{weight,bias}``; dims and hidden size are read from the weights.
         """
-        p = Path(path)
-        if not p.is_file():
-            raise DataError("estimator checkpoint not found", path=p)
-        try:
-            obj = torch.load(p, weights_only=True, map_location="cpu")
-        except Exception as err:  # pickle / zip errors come in many types
-            raise DataError(f"not a readable torch checkpoint: {err}", path=p) from None
+        obj = load_torch_file(path)
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             cfg = dict(obj["config"])
             state = obj["state_dict"]
@@ -292,15 +271,15 @@ class CLUB(MIEstimator):
             cfg = {"x_dim": int(w0.shape[1]), "y_dim": int(state["p_mu.2.weight"].shape[0]),
                    "hidden_size": int(w0.shape[0]) * 2}
         else:
-            raise DataError("not a CLUB checkpoint (expected mllmshift format or p_mu/p_logvar state dict)", path=p)
-        x_dim, y_dim, hidden = cfg.pop("x_dim"), cfg.pop("y_dim"), cfg.pop("hidden_size")
-        est = cls(x_dim, y_dim, hidden, device=device, **cfg)
+            raise DataError("not a CLUB checkpoint (expected mllmshift format or p_mu/p_logvar state dict)",
+                            path=path)
+        est = cls(cfg.pop("x_dim"), cfg.pop("y_dim"), device=device, **cfg)
         try:
             est.net.load_state_dict(state)
         except RuntimeError as err:
-            raise DataError(f"state dict does not fit a CLUB network: {err}", path=p) from None
+            raise DataError(f"state dict does not fit a CLUB network: {err}", path=path) from None
         est.net.eval()
         if isinstance(obj, dict) and isinstance(obj.get("history"), dict):
             est.history = dict(obj["history"])
-        est.history.setdefault("loaded_from", str(p))
+        est.history.setdefault("loaded_from", str(path))
         return est

@@ -14,9 +14,6 @@ Both expose ``pairs(x, y)`` â†’ ``T(x_i, y_i)`` (shape n) and ``cross(x, y)`` â†
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch import nn
 
@@ -96,17 +93,3 @@ def make_critic(kind: str, x_dim: int, y_dim: int, hidden_size: int, n_layers: i
         return JointCritic(x_dim, y_dim, hidden_size, n_layers)
     raise ValueError(f"unknown critic {kind!r}; choose one of {sorted(CRITICS)}")
 
-
-@contextlib.contextmanager
-def seeded_torch(seed: int) -> Iterator[None]:
-    """Run with torch's global CPU RNG seeded, restoring its state afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def default_device(device: str | torch.device | None) -> torch.device:
-    """``device`` if given, else CUDA when torch sees a GPU, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

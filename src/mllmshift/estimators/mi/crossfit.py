@@ -24,19 +24,21 @@ on the assembled matrix as :class:`~mllmshift.estimators.mi.infonce.InfoNCE`'s d
 from __future__ import annotations
 
 import itertools
+from dataclasses import fields
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from mllmshift.errors import DataError
-from mllmshift.estimators.base import MIEstimator, check_pairs
+from mllmshift.estimators._checkpoint import load_torch_file, write_torch_file
+from mllmshift.estimators.base import EstimatorOptionError, MIEstimator, check_pairs
 from mllmshift.estimators.mi.infonce import InfoNCE, infonce_pointwise, infonce_weighted
 from mllmshift.estimators.mi.rows import DIGEST_BYTES, row_digests
 from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
+from mllmshift.progress import Progress
 
 FORMAT = "mllmshift-crossfit-mi/1"
 
@@ -56,6 +58,10 @@ class CrossFitMI(MIEstimator):
             raise ValueError(f"crossfit needs a critic-based base estimator (infonce, nwj, mine, smile), got {base!r}")
         if folds < 2:
             raise ValueError("folds must be at least 2")
+        unknown = set(base_options) - {f.name for f in fields(cls.config_class)} - {"device"}
+        if unknown:
+            raise EstimatorOptionError(f"estimator 'crossfit' does not take the options {sorted(unknown)}; it takes "
+                                       f"base, folds and the options of its base '{base}'")
         if base_options.get("negatives") is not None:
             raise ValueError("crossfit scores every row against all others: leave the base's negatives unset")
         self.base, self.folds, self.seed = base, int(folds), int(seed)
@@ -68,8 +74,12 @@ class CrossFitMI(MIEstimator):
         self.history: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, x: Any, y: Any, *, groups: Sequence[Any] | None = None, progress: bool = False) -> CrossFitMI:
-        """Assign groups to folds (seeded), fit member k on the other folds' pairs; returns self."""
+    def fit(self, x: Any, y: Any, *, progress: Progress | None = None,
+            groups: Sequence[Any] | None = None) -> CrossFitMI:
+        """Assign groups to folds (seeded), fit member k on the other folds' pairs; returns self.
+
+        The pipeline fits without ``groups`` (each distinct input row is a group); the real-data suite's
+        ``crossfit-items`` row passes the sample ids."""
         xa, ya = check_pairs(x, y)
         digests = row_digests(xa)
         keys: list[Any] = list(digests) if groups is None else [str(g) for g in groups]
@@ -129,22 +139,28 @@ class CrossFitMI(MIEstimator):
         assert stats is not None
         return float(head._value(stats))
 
-    def _infonce_only(self, what: str) -> None:
+    def pointwise(self, x: Any, y: Any) -> np.ndarray | None:
+        r"""Per-pair InfoNCE terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` (InfoNCE base; None for other
+        bases); their mean is :meth:`mi`."""
         if not isinstance(self.members[0], InfoNCE):
-            raise NotImplementedError(f"{what} is defined for an InfoNCE base only, not {self.base!r}")
-
-    def pointwise(self, x: Any, y: Any) -> np.ndarray:
-        r"""Per-pair InfoNCE terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` (InfoNCE base); their mean is :meth:`mi`."""
-        self._infonce_only("pointwise")
+            return None
         xa, ya = check_pairs(x, y)
         return infonce_pointwise(self._blocks(xa, ya), len(xa))
 
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray, *, own_once: bool = False) -> np.ndarray:
-        """The estimate on reweighted samples (bootstrap), exactly, from one assembled score matrix (InfoNCE base);
-        ``own_once``: the duplicate-aware resample of :func:`~mllmshift.estimators.mi.infonce.infonce_weighted`."""
-        self._infonce_only("mi_weighted")
+    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
+        """The estimate on reweighted samples (bootstrap), exactly, from one assembled score matrix (InfoNCE base;
+        other bases re-estimate each resample)."""
         xa, ya = check_pairs(x, y)
-        return infonce_weighted(self._blocks(xa, ya), weights, len(xa), own_once)
+        if not isinstance(self.members[0], InfoNCE):
+            return super().mi_weighted(xa, ya, weights)
+        return infonce_weighted(self._blocks(xa, ya), weights, len(xa))
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        return self.x_dim, self.y_dim
+
+    def fit_summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.history.items() if not isinstance(v, list)}
 
     def ceiling(self, n: int) -> float | None:
         """The base estimator's ceiling on n pairs (InfoNCE: ln n)."""
@@ -157,35 +173,25 @@ class CrossFitMI(MIEstimator):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Config, every member's weights and moments, and the input → fold table, in one torch file."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
         digests = list(self._fold_of)
         raw = torch.frombuffer(bytearray(b"".join(digests)), dtype=torch.uint8).view(-1, DIGEST_BYTES).clone() \
             if digests else torch.zeros((0, DIGEST_BYTES), dtype=torch.uint8)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        torch.save({"format": FORMAT, "name": self.name, "config": self.config(),
-                    "members": [m.payload() for m in self.members],
-                    "fold_digests": raw, "fold": torch.as_tensor([self._fold_of[d] for d in digests], dtype=torch.int64),
-                    "history": {k: v for k, v in self.history.items() if k != "members"}}, tmp)
-        os.replace(tmp, p)
+        write_torch_file(path, {"format": FORMAT, "name": self.name, "config": self.config(),
+                                "members": [m.payload() for m in self.members], "fold_digests": raw,
+                                "fold": torch.as_tensor([self._fold_of[d] for d in digests], dtype=torch.int64),
+                                "history": {k: v for k, v in self.history.items() if k != "members"}})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> CrossFitMI:
-        p = Path(path)
-        if not p.is_file():
-            raise DataError("estimator checkpoint not found", path=p)
-        try:
-            obj = torch.load(p, weights_only=True, map_location="cpu")
-        except Exception as err:  # pickle / zip errors come in many types
-            raise DataError(f"not a readable torch checkpoint: {err}", path=p) from None
+        obj = load_torch_file(path)
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise DataError(f"not a {FORMAT} checkpoint", path=p)
+            raise DataError(f"not a {FORMAT} checkpoint", path=path)
         cfg = dict(obj["config"])
         est = cls(cfg["x_dim"], cfg["y_dim"], base=cfg["base"], folds=cfg["folds"], seed=cfg["seed"], device=device,
                   **cfg.get("base_options", {}))
         if len(obj["members"]) != est.folds:
-            raise DataError(f"expected {est.folds} members, found {len(obj['members'])}", path=p, field="members")
-        est.members = [type(m).from_payload(payload, p, device) for m, payload in zip(est.members, obj["members"])]
+            raise DataError(f"expected {est.folds} members, found {len(obj['members'])}", path=path, field="members")
+        est.members = [type(m).from_payload(payload, path, device) for m, payload in zip(est.members, obj["members"])]
         digests, fold = obj["fold_digests"], obj["fold"]
         est._fold_of = {bytes(r.tolist()): int(f) for r, f in zip(digests, fold)}
         est.history = dict(obj.get("history") or {})

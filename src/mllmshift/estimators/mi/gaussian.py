@@ -34,8 +34,9 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
-from mllmshift.estimators.base import MIEstimator, check_pairs
-from mllmshift.estimators.mi.ksg import load_stateless, save_stateless
+from mllmshift.estimators._checkpoint import load_stateless, save_stateless
+from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
+from mllmshift.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -99,29 +100,30 @@ def gaussian_mi(x: np.ndarray, y: np.ndarray, shrinkage: float | str = "ledoit-w
 
 
 class GaussianMI(MIEstimator):
-    """Closed-form Gaussian / CCA MI with Ledoit–Wolf shrinkage (optionally on normal scores)."""
+    """Closed-form Gaussian / CCA MI with Ledoit–Wolf shrinkage (optionally on normal scores).
+
+    Options (:class:`GaussianConfig`): ``shrinkage`` ("ledoit-wolf" or λ in [0, 1]), ``copula`` (False).
+    """
 
     name = "gaussian"
 
-    def __init__(self, x_dim: int | None = None, y_dim: int | None = None, *,
-                 shrinkage: float | str = "ledoit-wolf", copula: bool = False, seed: int = 0) -> None:
-        self.cfg = GaussianConfig(x_dim, y_dim, shrinkage, copula, seed)
+    def __init__(self, x_dim: int | None = None, y_dim: int | None = None, *, seed: int = 0, **options: Any) -> None:
+        self.cfg = make_config(GaussianConfig, self.name, x_dim=x_dim, y_dim=y_dim, seed=int(seed), **options)
 
-    def fit(self, x: Any, y: Any, **_: Any) -> GaussianMI:
+    @property
+    def dims(self) -> tuple[int | None, int | None]:
+        return self.cfg.x_dim, self.cfg.y_dim
+
+    def fit(self, x: Any, y: Any, *, progress: Progress | None = None) -> GaussianMI:
         """Nothing to learn; checks and records the dimensions."""
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        self.check_dims(xa, ya)
         self.cfg = replace(self.cfg, x_dim=xa.shape[1], y_dim=ya.shape[1])
         return self
 
-    def _check_dims(self, x: np.ndarray, y: np.ndarray) -> None:
-        for name, want, got in (("x", self.cfg.x_dim, x.shape[1]), ("y", self.cfg.y_dim, y.shape[1])):
-            if want is not None and want != got:
-                raise ValueError(f"GaussianMI was set up for {name} of dim {want}, got {got}")
-
     def mi(self, x: Any, y: Any) -> float:
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        self.check_dims(xa, ya)
         if len(xa) < 3:
             raise ValueError("a covariance-based MI needs at least 3 pairs")
         if self.cfg.copula:
@@ -132,7 +134,7 @@ class GaussianMI(MIEstimator):
         return {"name": self.name, **asdict(self.cfg)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        save_stateless(self, path)
+        save_stateless(self.config(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> GaussianMI:

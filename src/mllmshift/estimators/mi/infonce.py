@@ -42,18 +42,15 @@ class InfoNCE(VariationalMI):
         k = self.cfg.negatives
         return math.log(n if k is None or k >= n - 1 else 1 + k)
 
-    def _all_negatives(self, n: int) -> None:
-        k = self.cfg.negatives
-        if k is not None and k < n - 1:
-            raise NotImplementedError("needs negatives=None (every other sample a negative)")
-
     def pointwise(self, x: Any, y: Any) -> np.ndarray:
-        r"""The per-pair terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` whose mean is :meth:`mi` (all negatives)."""
-        xa, ya = check_pairs(x, y)
-        self._all_negatives(len(xa))
-        return infonce_pointwise(self.score_rows(xa, ya, np.arange(len(xa))), len(xa))
+        r"""Per-pair terms :math:`T_{ii} - \log\frac{1}{1+k}\big(e^{T_{ii}} + \sum_{j\in N_i} e^{T_{ij}}\big)`,
+        whose mean is :meth:`mi`."""
+        xt, yt = self._inputs(x, y)
+        parts = [(pos.double() - torch.logaddexp(pos, torch.logsumexp(neg, dim=1)).double() + math.log(1 + k))
+                 for pos, neg, k in self._chunk_scores(xt, yt, self.cfg.seed)]
+        return torch.cat(parts).cpu().numpy()
 
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray, *, own_once: bool = False) -> np.ndarray:
+    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
         r"""InfoNCE on reweighted samples, one per row of ``weights`` (B × n, rows of multiplicities / n).
 
         With all-pairs scores :math:`S_{ij}=T(x_i,y_j)` and w a row of weights, :meth:`mi` on the
@@ -62,17 +59,18 @@ class InfoNCE(VariationalMI):
         .. math::  \hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}},
 
         so B resamples cost one score matrix and a (B × n)·(n × n) product, in row chunks.
-        Only for the default all-negatives protocol; with ``negatives=K`` it raises (the
-        bootstrap then re-estimates on each resample). ``own_once=True``: the duplicate-aware resample of
-        :func:`infonce_weighted`.
+        That holds for the default all-negatives protocol; with ``negatives=K`` each resample is
+        re-estimated (:meth:`MIEstimator.mi_weighted`).
         """
         xa, ya = check_pairs(x, y)
-        self._all_negatives(len(xa))
-        return infonce_weighted(self.score_rows(xa, ya, np.arange(len(xa))), weights, len(xa), own_once)
+        if not self._all_negatives(len(xa)):
+            return super().mi_weighted(xa, ya, weights)
+        return infonce_weighted(self.score_rows(xa, ya, np.arange(len(xa))), weights, len(xa))
 
 
 def infonce_pointwise(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], n: int) -> np.ndarray:
-    r"""Per-row InfoNCE terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` from blocks ``(rows, S[rows, :])``."""
+    r"""Per-row InfoNCE terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` from score blocks ``(rows, S[rows, :])``
+    that together cover every row once (all n − 1 other rows as negatives)."""
     out = np.empty(n)
     for rows, sc in blocks:
         pos = sc[torch.arange(len(rows)), torch.as_tensor(rows)]
@@ -80,21 +78,9 @@ def infonce_pointwise(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], n: int)
     return out
 
 
-def infonce_weighted(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], weights: np.ndarray, n: int,
-                     own_once: bool = False) -> np.ndarray:
+def infonce_weighted(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], weights: np.ndarray, n: int) -> np.ndarray:
     r""":math:`\hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}}` for every row w of ``weights``
-    (B × n), from score blocks ``(rows, S[rows, :])`` that together cover every row once.
-
-    ``own_once=True`` gives the *duplicate-aware* resample instead: a row's own pair counts once among its n
-    candidates whatever its multiplicity, and the other rows share the remaining n − 1 places by their weights,
-
-    .. math::  \hat I_w = \sum_i w_i \Big[S_{ii} - \log\Big(\tfrac1n e^{S_{ii}}
-               + \tfrac{n-1}{n}\sum_{j\ne i}\tfrac{w_j}{1-w_i} e^{S_{ij}}\Big)\Big],
-
-    so the copies of a pair drawn twice by the bootstrap do not act as each other's negatives (which lowers
-    InfoNCE by up to ln 2 per duplicated row when the critic separates pairs well). Equal to the plain formula
-    at uniform weights.
-    """
+    (B × n), from score blocks ``(rows, S[rows, :])`` that together cover every row once."""
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 2 or w.shape[1] != n:
         raise ValueError(f"weights must be (B, {n}), got {w.shape}")
@@ -104,14 +90,8 @@ def infonce_weighted(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], weights:
         r = torch.as_tensor(rows)
         pos = sc[torch.arange(len(rows)), r]
         top = sc.max(dim=1).values
-        ex = torch.exp(sc - top[:, None])  # rows × n
-        wb = wt[:, r]  # B × rows
-        total = wt @ ex.T  # Σ_j w_bj e^{S_ij − top_i}: B × rows
-        if own_once:
-            own = torch.exp(pos - top)[None, :]
-            others = (total - wb * own) / (1.0 - wb).clamp_min(1e-12)
-            lse = torch.log(own / n + (n - 1) / n * others) + top[None, :]
-        else:
-            lse = torch.log(total) + top[None, :]
+        # log Σ_j w_bj e^{S_ij} for every resample b and row i of the block (B × rows)
+        lse = torch.log(wt @ torch.exp(sc - top[:, None]).T) + top[None, :]
+        wb = wt[:, r]
         out += wb @ pos - (wb * torch.where(wb > 0, lse, torch.zeros_like(lse))).sum(dim=1)
     return out.numpy()

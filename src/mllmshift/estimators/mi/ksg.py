@@ -21,21 +21,17 @@ seeded noise of that relative size to break them.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
-from mllmshift.errors import DataError
-from mllmshift.estimators.base import MIEstimator, check_pairs
-from mllmshift.io.atomic import atomic_write_text
-
-FORMAT = "mllmshift-stateless-mi/1"
+from mllmshift.estimators._checkpoint import load_stateless, save_stateless
+from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
+from mllmshift.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -70,30 +66,30 @@ def ksg(x: np.ndarray, y: np.ndarray, k: int = 3) -> float:
 
 
 class KSG(MIEstimator):
-    """Kraskov–Stögbauer–Grassberger k-NN estimator (algorithm 1), for low-dimensional variables."""
+    """Kraskov–Stögbauer–Grassberger k-NN estimator (algorithm 1), for low-dimensional variables.
+
+    Options (:class:`KSGConfig`): ``k`` (3), ``standardize`` (True), ``jitter`` (0).
+    """
 
     name = "ksg"
 
-    def __init__(self, x_dim: int | None = None, y_dim: int | None = None, k: int = 3, *, standardize: bool = True,
-                 jitter: float = 0.0, seed: int = 0) -> None:
-        if k < 1:
+    def __init__(self, x_dim: int | None = None, y_dim: int | None = None, *, seed: int = 0, **options: Any) -> None:
+        self.cfg = make_config(KSGConfig, self.name, x_dim=x_dim, y_dim=y_dim, seed=int(seed), **options)
+        if self.cfg.k < 1:
             raise ValueError("k must be at least 1")
-        if jitter < 0:
+        if self.cfg.jitter < 0:
             raise ValueError("jitter must be non-negative")
-        self.cfg = KSGConfig(x_dim, y_dim, k, standardize, jitter, seed)
 
-    def fit(self, x: Any, y: Any, **_: Any) -> KSG:
+    @property
+    def dims(self) -> tuple[int | None, int | None]:
+        return self.cfg.x_dim, self.cfg.y_dim
+
+    def fit(self, x: Any, y: Any, *, progress: Progress | None = None) -> KSG:
         """Nothing to learn; checks and records the dimensions."""
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
-        if self.cfg.x_dim is None or self.cfg.y_dim is None:
-            self.cfg = replace(self.cfg, x_dim=xa.shape[1], y_dim=ya.shape[1])
+        self.check_dims(xa, ya)
+        self.cfg = replace(self.cfg, x_dim=xa.shape[1], y_dim=ya.shape[1])
         return self
-
-    def _check_dims(self, x: np.ndarray, y: np.ndarray) -> None:
-        for name, want, got in (("x", self.cfg.x_dim, x.shape[1]), ("y", self.cfg.y_dim, y.shape[1])):
-            if want is not None and want != got:
-                raise ValueError(f"KSG was set up for {name} of dim {want}, got {got}")
 
     def _prepare(self, a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         a = a.astype(np.float64)
@@ -106,7 +102,7 @@ class KSG(MIEstimator):
 
     def mi(self, x: Any, y: Any) -> float:
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        self.check_dims(xa, ya)
         rng = np.random.default_rng(self.cfg.seed)
         return ksg(self._prepare(xa, rng), self._prepare(ya, rng), self.cfg.k)
 
@@ -114,29 +110,8 @@ class KSG(MIEstimator):
         return {"name": self.name, **asdict(self.cfg)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        save_stateless(self, path)
+        save_stateless(self.config(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> KSG:
         return cls(**load_stateless(cls.name, path))
-
-
-def save_stateless(est: MIEstimator, path: str | os.PathLike[str]) -> None:
-    """Write a stateless estimator's config as JSON (its whole state)."""
-    atomic_write_text(path, json.dumps({"format": FORMAT, **est.config()}, indent=2) + "\n")
-
-
-def load_stateless(name: str, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The constructor options saved by :func:`save_stateless`, checked against ``name``."""
-    p = Path(path)
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("estimator file not found", path=p) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"not a JSON estimator file: {err}", path=p) from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise DataError(f"not a {FORMAT} file", path=p, field="format")
-    if obj.get("name") != name:
-        raise DataError(f"file holds a '{obj.get('name')}' estimator, not '{name}'", path=p, field="name")
-    return {k: v for k, v in obj.items() if k not in ("format", "name")}

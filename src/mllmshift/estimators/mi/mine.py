@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -37,8 +38,8 @@ class MINE(VariationalMI):
     name = "mine"
     config_class = MINEConfig
 
-    def __init__(self, x_dim: int, y_dim: int, **options: object) -> None:
-        super().__init__(x_dim, y_dim, **options)  # type: ignore[arg-type]
+    def __init__(self, x_dim: int | None, y_dim: int | None, *, seed: int = 0, **options: Any) -> None:
+        super().__init__(x_dim, y_dim, seed=seed, **options)
         if not 0.0 < self.cfg.ema_rate <= 1.0:  # type: ignore[attr-defined]
             raise ValueError("ema_rate must be in (0, 1]")
         self._log_ma: torch.Tensor | None = None

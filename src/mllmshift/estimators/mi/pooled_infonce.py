@@ -31,8 +31,8 @@ scale rather than an MI lower bound. Only the separable critic is supported (the
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from mllmshift.estimators.base import check_pairs
 from mllmshift.estimators.mi.infonce import InfoNCE
 from mllmshift.estimators.mi.rows import DIGEST_BYTES, row_digests
 from mllmshift.estimators.mi.variational import VariationalConfig
+from mllmshift.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class PooledInfoNCE(InfoNCE):
         self._bank_index: dict[bytes, int] = {}
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, x: Any, y: Any, *, progress: bool = False) -> PooledInfoNCE:
+    def fit(self, x: Any, y: Any, *, progress: Progress | None = None) -> PooledInfoNCE:
         """Train the critic as InfoNCE does, then keep the distinct answers of ``y`` as the bank."""
         super().fit(x, y, progress=progress)
         _, ya = check_pairs(x, y)
@@ -109,7 +110,7 @@ class PooledInfoNCE(InfoNCE):
         if self._bank is None:
             raise RuntimeError("infonce-pooled has no bank yet: fit it (or load a fitted one) first")
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        self.check_dims(xa, ya)
         own = [self._bank_index.get(d, -1) for d in row_digests(ya)]
         self.critic.eval()
         out = np.empty(len(xa))
@@ -151,7 +152,7 @@ class PooledInfoNCE(InfoNCE):
         raw = torch.frombuffer(bytearray(b"".join(digests)), dtype=torch.uint8).view(-1, DIGEST_BYTES)
         return {"bank": self._bank.detach().cpu(), "bank_digests": raw.clone()}
 
-    def _load_extra_state(self, extra: dict[str, Any], path: Path) -> None:
+    def _load_extra_state(self, extra: dict[str, Any], path: str | os.PathLike[str]) -> None:
         if not extra:
             return
         bank, digests = extra.get("bank"), extra.get("bank_digests")

@@ -17,11 +17,12 @@ seeded with the estimator's seed, so an estimate is reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mllmshift.estimators.base import check_pairs
+from mllmshift.estimators.base import MIEstimator
 from mllmshift.estimators.mi.club import CLUB
 
 
@@ -33,36 +34,25 @@ class SampledCLUB(CLUB):
     def _permutation(self, n: int) -> np.ndarray:
         return np.random.default_rng(self.cfg.seed).permutation(n)
 
-    def mi(self, x: Any, y: Any) -> float:
-        xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
-        return self.mi_many(xa, [ya])[0]
-
-    def mi_many(self, x: Any, ys: list[Any]) -> list[float]:
+    def mi_many(self, x: Any, ys: Sequence[Any]) -> list[float]:
         """Estimates for several y-samples sharing x (μ, σ² computed once; the same π for each)."""
-        xa = np.asarray(x)
-        ys = [np.asarray(y) for y in ys]
-        for y in ys:
-            xa_c, y_c = check_pairs(xa, y)
-            self._check_dims(xa_c, y_c)
+        return [float(np.mean(t)) for t in self._terms(x, ys)]
+
+    def pointwise(self, x: Any, y: Any) -> np.ndarray:
+        """Per-pair terms log q(y_i|x_i) − log q(y_π(i)|x_i), whose mean is :meth:`mi`."""
+        return self._terms(x, [y])[0]
+
+    #: CLUB's closed form does not hold for one permuted negative: re-estimate on each resample
+    mi_weighted = MIEstimator.mi_weighted
+
+    def _terms(self, x: Any, ys: Sequence[Any]) -> list[np.ndarray]:
+        xa, checked = self._checked(x, ys)
         mu, inv = self.conditional(xa)
         perm = self._permutation(len(xa))
         out = []
-        for y in ys:
+        for y in checked:
             y64 = y.astype(np.float64)
             pos = ((y64 - mu) ** 2 * inv).sum(axis=1)
             neg = ((y64[perm] - mu) ** 2 * inv).sum(axis=1)
-            out.append(float(0.5 * np.mean(neg - pos)))
-        return out
-
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
-        """Estimates on bootstrap resamples (rows of ``weights`` = multiplicities / n), one :meth:`mi` each."""
-        xa, ya = check_pairs(x, y)
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(xa):
-            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
-        out = np.empty(len(w))
-        for b, row in enumerate(w):
-            idx = np.repeat(np.arange(len(xa)), np.rint(row * len(xa)).astype(np.int64))
-            out[b] = self.mi(xa[idx], ya[idx])
+            out.append(0.5 * (neg - pos))
         return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +40,8 @@ class SMILE(VariationalMI):
     name = "smile"
     config_class = SMILEConfig
 
-    def __init__(self, x_dim: int, y_dim: int, **options: object) -> None:
-        super().__init__(x_dim, y_dim, **options)  # type: ignore[arg-type]
+    def __init__(self, x_dim: int | None, y_dim: int | None, *, seed: int = 0, **options: Any) -> None:
+        super().__init__(x_dim, y_dim, seed=seed, **options)
         if not self.cfg.tau > 0:  # type: ignore[attr-defined]
             raise ValueError("tau must be positive")
 

@@ -28,17 +28,19 @@ from __future__ import annotations
 import math
 import os
 from abc import abstractmethod
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from mllmshift.errors import DataError
-from mllmshift.estimators.base import MIEstimator, check_pairs
-from mllmshift.estimators.mi.critics import Critic, default_device, make_critic, seeded_torch
+from mllmshift.estimators._checkpoint import read_torch_checkpoint, torch_checkpoint, write_torch_file
+from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
+from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
+from mllmshift.estimators.mi.critics import Critic, make_critic
+from mllmshift.progress import Progress
 
 FORMAT = "mllmshift-variational-mi/1"
 
@@ -130,12 +132,12 @@ class VariationalMI(MIEstimator):
 
     config_class: ClassVar[type[VariationalConfig]] = VariationalConfig
 
-    def __init__(self, x_dim: int, y_dim: int, *, device: str | torch.device | None = None, **options: Any) -> None:
-        known = {f.name for f in fields(self.config_class)} - {"x_dim", "y_dim"}
-        unknown = set(options) - known
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got unknown options {sorted(unknown)}; known: {sorted(known)}")
-        self.cfg = self.config_class(x_dim=x_dim, y_dim=y_dim, **options)
+    def __init__(self, x_dim: int | None, y_dim: int | None, *, seed: int = 0,
+                 device: str | torch.device | None = None, **options: Any) -> None:
+        if x_dim is None or y_dim is None:
+            raise ValueError(f"{type(self).__name__} needs x_dim and y_dim (its critic has fixed sizes)")
+        self.cfg = make_config(self.config_class, self.name, x_dim=int(x_dim), y_dim=int(y_dim), seed=int(seed),
+                               **options)
         cfg = self.cfg
         if not 0.0 < cfg.val_fraction < 1.0:
             raise ValueError("val_fraction must be in (0, 1): the held-out pairs drive early stopping")
@@ -143,12 +145,16 @@ class VariationalMI(MIEstimator):
             raise ValueError("negatives must be None (all) or a positive number")
         self.device = default_device(device)
         with seeded_torch(cfg.seed):
-            self.critic: Critic = make_critic(cfg.critic, x_dim, y_dim, cfg.hidden_size, cfg.n_layers,
+            self.critic: Critic = make_critic(cfg.critic, cfg.x_dim, cfg.y_dim, cfg.hidden_size, cfg.n_layers,
                                               cfg.embed_dim).to(self.device)
         self.critic.eval()
-        self._x_moments = (np.zeros(x_dim), np.ones(x_dim))
-        self._y_moments = (np.zeros(y_dim), np.ones(y_dim))
+        self._x_moments = (np.zeros(cfg.x_dim), np.ones(cfg.x_dim))
+        self._y_moments = (np.zeros(cfg.y_dim), np.ones(cfg.y_dim))
         self.history: dict[str, Any] = {}
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        return self.cfg.x_dim, self.cfg.y_dim
 
     # ------------------------------------------------------------ the bound
     def _tau(self) -> float | None:
@@ -174,6 +180,22 @@ class VariationalMI(MIEstimator):
         mean, std = moments
         return torch.as_tensor((a - mean) / std, dtype=torch.float32, device=self.device)
 
+    def _inputs(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked, standardised tensors of a sample to estimate on."""
+        xa, ya = check_pairs(x, y)
+        self.check_dims(xa, ya)
+        self.critic.eval()
+        return self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments)
+
+    def _all_negatives(self, n: int) -> bool:
+        """Whether estimates on n pairs score every other sample as a negative (else K random ones)."""
+        k = self.cfg.negatives
+        return k is None or k >= n - 1
+
+    def _score_matrix(self, x: torch.Tensor, y: torch.Tensor, gy: torch.Tensor | None) -> torch.Tensor:
+        """T(x_i, y_j) of a row chunk ``x`` against every y (``gy``: the separable critic's g(y), precomputed)."""
+        return self.critic.f(x) @ gy.T if gy is not None else self.critic.cross(x, y)  # type: ignore[operator]
+
     def _batch_scores(self, x: torch.Tensor, y: torch.Tensor,
                       gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(positives (m), negatives (m × ·), negatives per row) of a batch: all other rows, or K random ones."""
@@ -187,26 +209,21 @@ class VariationalMI(MIEstimator):
         neg = self.critic.pairs(x.repeat_interleave(k, dim=0), y[idx.reshape(-1).to(y.device)]).view(m, k)
         return pos, neg, k
 
-    def _sample_stats(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> ScoreStats:
-        """Score statistics of a whole sample, without gradients, in row chunks."""
+    def _chunk_scores(self, x: torch.Tensor, y: torch.Tensor,
+                      seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """(positives, negatives, negatives per row) of a whole sample, row chunk by row chunk, no gradients."""
         n = len(x)
         if n < 2:
             raise ValueError("a variational MI estimate needs at least 2 pairs (one positive, one negative)")
-        tau = self._tau()
         chunk = self.cfg.chunk_size
         k = self.cfg.negatives
-        stats: ScoreStats | None = None
         with torch.no_grad():
-            if k is None or k >= n - 1:
+            if self._all_negatives(n):
                 gy = self.critic.g(y) if self.critic.separable else None  # type: ignore[operator]
                 for s in range(0, n, chunk):
-                    xb = x[s : s + chunk]
-                    sc = (self.critic.f(xb) @ gy.T if gy is not None  # type: ignore[operator]
-                          else self.critic.cross(xb, y))
-                    pos, neg = _split_diagonal(sc, s)
-                    part = ScoreStats.from_scores(pos, neg, tau, n - 1)
-                    stats = part if stats is None else stats.merge(part)
+                    yield (*_split_diagonal(self._score_matrix(x[s : s + chunk], y, gy), s), n - 1)
             else:
+                assert k is not None
                 gen = torch.Generator().manual_seed(seed)
                 offsets = torch.randperm(n - 1, generator=gen)[:k] + 1
                 for s in range(0, n, chunk):
@@ -215,23 +232,25 @@ class VariationalMI(MIEstimator):
                     xb = x[s : s + len(rows)]
                     pos = self.critic.pairs(xb, y[s : s + len(rows)])
                     neg = self.critic.pairs(xb.repeat_interleave(k, dim=0), y[idx.reshape(-1)]).view(len(rows), k)
-                    part = ScoreStats.from_scores(pos, neg, tau)
-                    stats = part if stats is None else stats.merge(part)
+                    yield pos, neg, k
+
+    def _sample_stats(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> ScoreStats:
+        """Score statistics of a whole sample, without gradients, in row chunks."""
+        tau = self._tau()
+        stats: ScoreStats | None = None
+        for pos, neg, k in self._chunk_scores(x, y, seed):
+            part = ScoreStats.from_scores(pos, neg, tau, k)
+            stats = part if stats is None else stats.merge(part)
         assert stats is not None
         return stats
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, x: Any, y: Any, *, progress: bool = False) -> VariationalMI:
+    def fit(self, x: Any, y: Any, *, progress: Progress | None = None) -> VariationalMI:
         """Train the critic on the pairs (x, y), early-stopped on a held-out part; returns self."""
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        self.check_dims(xa, ya)
         cfg = self.cfg
-        n = len(xa)
-        n_val = max(2, int(round(cfg.val_fraction * n)))
-        if n - n_val < 2:
-            raise ValueError(f"too few pairs ({n}) to train a critic and hold out {cfg.val_fraction:.0%}")
-        order = np.random.default_rng(cfg.seed).permutation(n)
-        val_idx, tr_idx = order[:n_val], order[n_val:]
+        val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed, min_val=2)
         if cfg.standardize:
             self._x_moments = _moments(xa[tr_idx])
             self._y_moments = _moments(ya[tr_idx])
@@ -242,82 +261,52 @@ class VariationalMI(MIEstimator):
         self._reset_training_state()
         with seeded_torch(cfg.seed):
             opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
-        best_val, best_step = -math.inf, 0
-        best_state = {k: v.detach().clone() for k, v in self.critic.state_dict().items()}
-        val_curve: list[float] = []
-        bad, step, stop = 0, 0, "max_steps"
         m = min(cfg.batch_size, len(tr_idx))
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        batches = {"perm": torch.randperm(len(tr_idx), generator=gen), "cursor": 0}
 
-            bar = tqdm(total=cfg.max_steps, desc=f"fit {self.name}", unit="step")
-        perm = torch.randperm(len(tr_idx), generator=gen)
-        cursor = 0
-        while step < cfg.max_steps:
-            if cursor + m > len(perm):
-                perm, cursor = torch.randperm(len(tr_idx), generator=gen), 0
-            b = perm[cursor : cursor + m].to(self.device)
-            cursor += m
-            self.critic.train()
+        def step() -> float:
+            if batches["cursor"] + m > len(batches["perm"]):
+                batches["perm"], batches["cursor"] = torch.randperm(len(tr_idx), generator=gen), 0
+            b = batches["perm"][batches["cursor"] : batches["cursor"] + m].to(self.device)
+            batches["cursor"] += m
             pos, neg, k = self._batch_scores(xt[b], yt[b], gen)
-            stats = ScoreStats.from_scores(pos, neg, self._tau(), k)
-            loss = -self._objective(stats, pos, neg)
+            loss = -self._objective(ScoreStats.from_scores(pos, neg, self._tau(), k), pos, neg)
             if not torch.isfinite(loss):
-                stop = "non-finite loss"
-                break
+                return math.nan
             opt.zero_grad()
             loss.backward()
             opt.step()
-            step += 1
-            if bar is not None:
-                bar.update(1)
-            if step % cfg.eval_every == 0 or step == cfg.max_steps:
-                self.critic.eval()
-                v = float(self._value(self._sample_stats(xv, yv, cfg.seed)))
-                val_curve.append(v)
-                if math.isfinite(v) and v > best_val + 1e-6:
-                    best_val, best_step, bad = v, step, 0
-                    best_state = {k: t.detach().clone() for k, t in self.critic.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= cfg.patience:
-                        stop = "early stopping"
-                        break
-        if bar is not None:
-            bar.close()
-        self.critic.load_state_dict(best_state)
-        self.critic.eval()
-        self.history = {"val_bound": val_curve, "best_val_bound": best_val, "best_step": best_step,
-                        "steps_run": step, "stopped_by": stop, "n_train": len(tr_idx), "n_val": n_val}
+            return float(loss.detach())
+
+        log = train_early_stopping(self.critic, step, lambda: float(self._value(self._sample_stats(xv, yv, cfg.seed))),
+                                   max_steps=cfg.max_steps, eval_every=cfg.eval_every, patience=cfg.patience,
+                                   higher_is_better=True, progress=progress, desc=f"fit {self.name}", unit="step")
+        self.history = {"val_bound": log.val_curve, "best_val_bound": log.best_value, "best_step": log.best_step,
+                        "steps_run": log.steps_run, "stopped_by": log.stopped_by, "n_train": len(tr_idx),
+                        "n_val": len(val_idx)}
         return self
 
-    # ------------------------------------------------------------- estimation
-    def _check_dims(self, x: np.ndarray, y: np.ndarray) -> None:
-        if x.shape[1] != self.cfg.x_dim or y.shape[1] != self.cfg.y_dim:
-            raise ValueError(f"{type(self).__name__} expects x of dim {self.cfg.x_dim} and y of dim "
-                             f"{self.cfg.y_dim}, got {x.shape[1]} and {y.shape[1]}")
+    def fit_summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.history.items() if not isinstance(v, list)}
 
+    # ------------------------------------------------------------- estimation
     def mi(self, x: Any, y: Any) -> float:
         """The bound on the sample (x, y) with the trained critic (see the module docstring)."""
-        xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
-        self.critic.eval()
-        stats = self._sample_stats(self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments),
-                                   self.cfg.seed)
-        return float(self._value(stats))
+        xt, yt = self._inputs(x, y)
+        return float(self._value(self._sample_stats(xt, yt, self.cfg.seed)))
 
     def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
         r"""The bound on reweighted samples, one per row of ``weights`` (B × n, rows summing to 1): the bootstrap.
 
         Positive pairs are weighted by :math:`w_i`, negative pairs :math:`(i, j), i \ne j` by :math:`w_i w_j`
-        (normalised), so a pair drawn twice is never its own negative; at uniform weights this is :meth:`mi`
-        with all negatives. One score matrix serves every resample. InfoNCE overrides it with its own formula.
+        (normalised by :math:`\sum_{i\ne j} w_i w_j`), so a pair drawn twice is never its own negative; at uniform
+        weights this is :meth:`mi`. One score matrix serves every resample. With ``negatives=K`` each resample is
+        re-estimated (:meth:`MIEstimator.mi_weighted`); InfoNCE has its own formula.
         """
         xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
-        if self.cfg.negatives is not None and self.cfg.negatives < len(xa) - 1:
-            raise NotImplementedError("mi_weighted needs negatives=None (every other sample a negative)")
+        self.check_dims(xa, ya)
+        if not self._all_negatives(len(xa)):
+            return super().mi_weighted(xa, ya, weights)
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 2 or w.shape[1] != len(xa):
             raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
@@ -349,18 +338,13 @@ class VariationalMI(MIEstimator):
         Yields ``(row_indices, scores)`` blocks of at most ``chunk_size`` rows, scores as a float64
         (rows × n) tensor; the positive of row ``i`` sits in column ``i``. No gradients.
         """
-        xa, ya = check_pairs(x, y)
-        self._check_dims(xa, ya)
+        xt, yt = self._inputs(x, y)
         rows = np.asarray(rows, dtype=np.int64)
-        self.critic.eval()
         with torch.no_grad():
-            yt = self._tensor(ya, self._y_moments)
             gy = self.critic.g(yt) if self.critic.separable else None  # type: ignore[operator]
             for s in range(0, len(rows), self.cfg.chunk_size):
                 idx = rows[s : s + self.cfg.chunk_size]
-                xb = self._tensor(xa[idx], self._x_moments)
-                sc = self.critic.f(xb) @ gy.T if gy is not None else self.critic.cross(xb, yt)  # type: ignore
-                yield idx, sc.double()
+                yield idx, self._score_matrix(xt[torch.as_tensor(idx)], yt, gy).double()
 
     # ------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
@@ -368,47 +352,33 @@ class VariationalMI(MIEstimator):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Config, critic weights, input moments and scalar history (readable with ``weights_only=True``)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        torch.save(self.payload(), tmp)
-        os.replace(tmp, p)
+        write_torch_file(path, self.payload())
 
     def payload(self) -> dict[str, Any]:
-        """Everything :meth:`save` writes, as a dict of tensors, numbers and strings."""
-        return {"format": FORMAT, "name": self.name, "config": asdict(self.cfg),
-                "state_dict": {k: v.detach().cpu() for k, v in self.critic.state_dict().items()},
-                "moments": {"x": [torch.as_tensor(a) for a in self._x_moments],
-                            "y": [torch.as_tensor(a) for a in self._y_moments]},
-                "history": {k: v for k, v in self.history.items() if not isinstance(v, list)},
-                "extra": self._extra_state()}
+        """The checkpoint dict :meth:`save` writes (also a member's part of a cross-fitted estimator's file)."""
+        return torch_checkpoint(format=FORMAT, name=self.name, config=asdict(self.cfg),
+                                state_dict=self.critic.state_dict(), history=self.history,
+                                moments={"x": [torch.as_tensor(a) for a in self._x_moments],
+                                         "y": [torch.as_tensor(a) for a in self._y_moments]},
+                                extra=self._extra_state())
 
     def _extra_state(self) -> dict[str, Any]:
         """Fitted state besides the critic and the moments (tensors or scalars) that a subclass saves."""
         return {}
 
-    def _load_extra_state(self, extra: dict[str, Any], path: Path) -> None:
+    def _load_extra_state(self, extra: dict[str, Any], path: str | os.PathLike[str]) -> None:
         """Restore what :meth:`_extra_state` saved (``path`` for error messages)."""
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> VariationalMI:
-        p = Path(path)
-        if not p.is_file():
-            raise DataError("estimator checkpoint not found", path=p)
-        try:
-            obj = torch.load(p, weights_only=True, map_location="cpu")
-        except Exception as err:  # pickle / zip errors come in many types
-            raise DataError(f"not a readable torch checkpoint: {err}", path=p) from None
-        return cls.from_payload(obj, p, device)
+        return cls.from_payload(read_torch_checkpoint(path, FORMAT, cls.name), path, device)
 
     @classmethod
-    def from_payload(cls, obj: Any, path: Path, device: str | torch.device | None = None) -> VariationalMI:
+    def from_payload(cls, obj: dict[str, Any], path: str | os.PathLike[str],
+                     device: str | torch.device | None = None) -> VariationalMI:
         """The estimator :meth:`payload` described (``path`` names the file in errors)."""
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise DataError(f"not a {FORMAT} checkpoint", path=path)
-        if obj.get("name") != cls.name:
-            raise DataError(f"checkpoint holds a '{obj.get('name')}' estimator, not '{cls.name}'", path=path,
-                            field="name")
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT or obj.get("name") != cls.name:
+            raise DataError(f"not a {FORMAT} checkpoint of a '{cls.name}' estimator", path=path)
         cfg = dict(obj["config"])
         est = cls(cfg.pop("x_dim"), cfg.pop("y_dim"), device=device, **cfg)
         est.critic.load_state_dict(obj["state_dict"])

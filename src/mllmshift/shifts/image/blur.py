@@ -18,12 +18,13 @@ import numpy as np
 
 from mllmshift.shifts.base import ImageCorruption
 from mllmshift.shifts.image._ops import clipped_zoom, disk_kernel, filter2d, gaussian_filter_rgb, motion_blur_array
+from mllmshift.shifts.params import ShiftParams, bounded
 
 
 @dataclass(frozen=True)
-class DefocusParams:
-    radius: float
-    alias_blur: float
+class DefocusParams(ShiftParams):
+    radius: float = bounded(0, 100, lo_open=True)
+    alias_blur: float = bounded(0, 10, lo_open=True)
 
 
 class DefocusBlur(ImageCorruption):
@@ -42,10 +43,10 @@ class DefocusBlur(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class GlassParams:
-    sigma: float
-    max_delta: int
-    iterations: int
+class GlassParams(ShiftParams):
+    sigma: float = bounded(0, 100, lo_open=True)
+    max_delta: int = bounded(1, 100)
+    iterations: int = bounded(1, 20)
 
 
 def glass_shuffle(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -95,10 +96,10 @@ class GlassBlur(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class MotionParams:
-    radius: int
-    sigma: float
-    max_angle: float = 45.0
+class MotionParams(ShiftParams):
+    radius: int = bounded(1, 100)
+    sigma: float = bounded(0, 100, lo_open=True)
+    max_angle: float = bounded(0, 180, default=45.0)
 
 
 class MotionBlur(ImageCorruption):
@@ -114,8 +115,9 @@ class MotionBlur(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class ZoomParams:
-    zooms: tuple[float, ...]
+class ZoomParams(ShiftParams):
+    #: zoom factors, each in [1, 10]
+    zooms: tuple[float, ...] = bounded(1, 10)
 
 
 def _arange(start: float, stop: float, step: float) -> tuple[float, ...]:
@@ -143,8 +145,8 @@ class ZoomBlur(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class GaussianBlurParams:
-    sigma: float
+class GaussianBlurParams(ShiftParams):
+    sigma: float = bounded(0, 100, lo_open=True)
 
 
 class GaussianBlur(ImageCorruption):

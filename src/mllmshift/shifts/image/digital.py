@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from mllmshift.shifts.base import ImageCorruption
+from mllmshift.shifts.params import ShiftParams, bounded
 
 
 def _hsv() -> Any:
@@ -27,16 +28,16 @@ def _hsv() -> Any:
 
 
 @dataclass(frozen=True)
-class ShiftParams:
-    amount: float
+class BrightnessParams(ShiftParams):
+    amount: float = bounded(0, 1, lo_open=True)
 
 
 class Brightness(ImageCorruption):
     """Add ``amount`` to the HSV value channel."""
 
     name = "brightness"
-    Params = ShiftParams
-    TABLE = tuple(ShiftParams(c) for c in (0.1, 0.2, 0.3, 0.4, 0.5))
+    Params = BrightnessParams
+    TABLE = tuple(BrightnessParams(c) for c in (0.1, 0.2, 0.3, 0.4, 0.5))
     deterministic = True
 
     def _corrupt(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -47,8 +48,8 @@ class Brightness(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class ContrastParams:
-    factor: float
+class ContrastParams(ShiftParams):
+    factor: float = bounded(0, 1, hi_open=True)
 
 
 class Contrast(ImageCorruption):
@@ -66,9 +67,9 @@ class Contrast(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class SaturateParams:
-    scale: float
-    offset: float
+class SaturateParams(ShiftParams):
+    scale: float = bounded(0)
+    offset: float = bounded(-1, 1)
 
 
 class Saturate(ImageCorruption):
@@ -88,12 +89,12 @@ class Saturate(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class ElasticParams:
-    alpha: float
+class ElasticParams(ShiftParams):
+    alpha: float = bounded(0, lo_open=True)
     #: smoothing of the displacement field, as a fraction of each side
-    sigma_fraction: float = 0.01
+    sigma_fraction: float = bounded(0, 1, lo_open=True, default=0.01)
     #: amplitude of the raw field, as a fraction of the height
-    max_shift_fraction: float = 0.005
+    max_shift_fraction: float = bounded(0, 1, lo_open=True, default=0.005)
 
 
 class ElasticTransform(ImageCorruption):
@@ -123,8 +124,8 @@ class ElasticTransform(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class PixelateParams:
-    factor: float
+class PixelateParams(ShiftParams):
+    factor: float = bounded(0, 1, lo_open=True, hi_open=True)
 
 
 class Pixelate(ImageCorruption):
@@ -147,8 +148,8 @@ class Pixelate(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class JPEGParams:
-    quality: int
+class JPEGParams(ShiftParams):
+    quality: int = bounded(1, 100)
 
 
 class JPEGCompression(ImageCorruption):

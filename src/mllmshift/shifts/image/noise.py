@@ -12,13 +12,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from mllmshift.shifts.base import ImageCorruption
+from mllmshift.shifts.params import ShiftParams, bounded
 
 
 @dataclass(frozen=True)
-class NoiseParams:
-    """``scale``: the standard deviation (gaussian, speckle), the photon count (shot) or the flipped fraction (impulse)."""
+class NoiseParams(ShiftParams):
+    """``scale``: the standard deviation (gaussian, speckle) or the photon count (shot); > 0."""
 
-    scale: float
+    scale: float = bounded(0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class ImpulseParams(ShiftParams):
+    """``scale``: the fraction of values flipped to 0 or 1, in (0, 1]."""
+
+    scale: float = bounded(0, 1, lo_open=True)
 
 
 class GaussianNoise(ImageCorruption):
@@ -52,8 +60,8 @@ class ImpulseNoise(ImageCorruption):
     """
 
     name = "impulse_noise"
-    Params = NoiseParams
-    TABLE = tuple(NoiseParams(c) for c in (0.03, 0.06, 0.09, 0.17, 0.27))
+    Params = ImpulseParams
+    TABLE = tuple(ImpulseParams(c) for c in (0.03, 0.06, 0.09, 0.17, 0.27))
 
     def _corrupt(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = x / 255.0

@@ -31,6 +31,7 @@ from mllmshift.shifts.image._ops import (
     resize_cubic,
     rgb_to_gray,
 )
+from mllmshift.shifts.params import ShiftParams, bounded
 
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
 
@@ -39,14 +40,14 @@ FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.j
 
 
 @dataclass(frozen=True)
-class SnowParams:
+class SnowParams(ShiftParams):
     mean: float
-    std: float
-    zoom: float
+    std: float = bounded(0)
+    zoom: float = bounded(1, 10)
     threshold: float
-    blur_radius: int
-    blur_sigma: float
-    blend: float
+    blur_radius: int = bounded(1, 100)
+    blur_sigma: float = bounded(0, 100, lo_open=True)
+    blend: float = bounded(0, 1)
 
 
 class Snow(ImageCorruption):
@@ -133,11 +134,11 @@ def frost_scaled(texture: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class FrostParams:
-    image_weight: float
-    frost_weight: float
+class FrostParams(ShiftParams):
+    image_weight: float = bounded(0, 1)
+    frost_weight: float = bounded(0, 1)
     #: textures drawn from (ImageNet-C draws among the first five of its six)
-    n_textures: int = 5
+    n_textures: int = bounded(1, len(FROST_FILES), default=5)
 
 
 class Frost(ImageCorruption):
@@ -169,9 +170,9 @@ class Frost(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class FogParams:
-    strength: float
-    wibble_decay: float
+class FogParams(ShiftParams):
+    strength: float = bounded(0, lo_open=True)
+    wibble_decay: float = bounded(0, lo_open=True)
 
 
 class Fog(ImageCorruption):
@@ -195,12 +196,12 @@ class Fog(ImageCorruption):
 
 
 @dataclass(frozen=True)
-class SpatterParams:
+class SpatterParams(ShiftParams):
     mean: float
-    std: float
-    sigma: float
+    std: float = bounded(0)
+    sigma: float = bounded(0, 100, lo_open=True)
     threshold: float
-    intensity: float
+    intensity: float = bounded(0, lo_open=True)
     mud: bool
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mllmshift.shifts.base import Change, PerturbationResult, TextPerturbation, apply_changes
+from mllmshift.shifts.params import ShiftParamError, ShiftParams, bounded
 from mllmshift.shifts.text.tokens import Token, tokenize
 
 #: nlpaug 1.1.11 ``res/char/keyboard/en.json`` (MIT licence, Edward Ma): key → one-key-distance neighbours
@@ -96,17 +97,23 @@ def _clamp_count(p: float, size: int, lo: int, hi: int) -> int:
 
 
 @dataclass(frozen=True)
-class KeyboardParams:
-    word_p: float
-    char_p: float = 0.3
-    word_min: int = 1
-    word_max: int = 10
-    char_min: int = 1
-    char_max: int = 10
-    min_chars: int = 4
+class KeyboardParams(ShiftParams):
+    word_p: float = bounded(0, 1)
+    char_p: float = bounded(0, 1, default=0.3)
+    word_min: int = bounded(0, default=1)
+    word_max: int = bounded(0, default=10)
+    char_min: int = bounded(0, default=1)
+    char_max: int = bounded(0, default=10)
+    min_chars: int = bounded(1, default=4)
     special_char: bool = True
     numeric: bool = True
     upper_case: bool = True
+
+    def check(self) -> None:
+        for lo, hi in (("word_min", "word_max"), ("char_min", "char_max")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise ShiftParamError(f"parameter '{lo}' ({getattr(self, lo)}) must not exceed '{hi}' "
+                                      f"({getattr(self, hi)})", param=lo)
 
 
 class KeyboardTypo(TextPerturbation):

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from mllmshift.shifts.base import Change, PerturbationResult, TextPerturbation, apply_changes
+from mllmshift.shifts.params import ShiftParams, bounded
 from mllmshift.shifts.text.tokens import Token, tokenize
 
 
 @dataclass(frozen=True)
-class NoiseParams:
-    p: float
-    min_chars: int = 1
+class NoiseParams(ShiftParams):
+    p: float = bounded(0, 1)
+    min_chars: int = bounded(1, default=1)
 
 
 def _words(text: str, min_chars: int) -> list[Token]:

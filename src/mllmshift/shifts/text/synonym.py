@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mllmshift.shifts.base import Change, PerturbationResult, TextPerturbation, apply_changes
+from mllmshift.shifts.params import ShiftParams, bounded
 from mllmshift.shifts.text.tokens import Token, match_case, tokenize
 from mllmshift.shifts.text.wordnet import load_wordnet
 
@@ -34,11 +35,11 @@ STYLES = ("preserve", "eda")
 
 
 @dataclass(frozen=True)
-class SynonymParams:
-    alpha: float
-    style: str = "preserve"
-    min_replacements: int = 1
-    #: WordNet database folder (None: $MLLMSHIFT_WORDNET_DIR or /usr/share/wordnet)
+class SynonymParams(ShiftParams):
+    alpha: float = bounded(0, 1)
+    style: str = bounded(choices=STYLES, default="preserve")
+    min_replacements: int = bounded(0, default=1)
+    #: WordNet database folder (None: $MLLMSHIFT_WORDNET_DIR if it holds one, else the packaged WordNet 3.0 table)
     wordnet_dir: str | None = None
 
 
@@ -56,8 +57,6 @@ class SynonymReplacement(TextPerturbation):
 
     def __init__(self, level: int = 1, **overrides: Any) -> None:
         super().__init__(level, **overrides)
-        if self.params.style not in STYLES:
-            raise ValueError(f"synonym: style must be one of {STYLES}, got {self.params.style!r}")
         self._wordnet = load_wordnet(self.params.wordnet_dir)
 
     @classmethod

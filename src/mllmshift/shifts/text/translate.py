@@ -11,11 +11,7 @@ in place, so they are never damaged.
 
 from __future__ import annotations
 
-import json
 import os
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -24,6 +20,7 @@ import numpy as np
 
 from mllmshift.errors import MllmshiftError
 from mllmshift.shifts.base import Change, PerturbationResult, TextPerturbation
+from mllmshift.shifts.params import ShiftParamError, ShiftParams
 from mllmshift.shifts.text.tokens import PLACEHOLDER_RE
 
 
@@ -43,27 +40,34 @@ DEFAULT_PROMPT = ("Translate the user's text from {source} to {target}. Reply wi
 class OpenAICompatibleTranslator:
     """A translator calling an OpenAI-compatible chat-completions endpoint (temperature 0, seeded).
 
-    The API key is read from ``api_key`` or the environment variable ``api_key_env``
-    and is never written to manifests (:meth:`config` leaves it out).
+    Requests go through the responders' hardened client (:class:`mllmshift.responders.http.ChatClient`):
+    retries with backoff on 408/409/425/429/5xx, timeouts and dropped connections; 401/403/404 and
+    other 4xx fail at once. The API key is read from ``api_key`` or the environment variable
+    ``api_key_env``, is redacted from every error message (:mod:`mllmshift.secrets`) and is never
+    written to manifests (:meth:`config` leaves it out).
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
                  api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.0, timeout: float = 60.0,
                  max_retries: int = 3, prompt: str = DEFAULT_PROMPT) -> None:
+        from mllmshift.responders.http import ChatClient, RetryPolicy
+
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get(api_key_env)
         self.api_key_env = api_key_env
         self.temperature = temperature
-        self.timeout = timeout
-        self.max_retries = max_retries
         self.prompt = prompt
+        key = api_key if api_key is not None else os.environ.get(api_key_env)
+        self._client = ChatClient(self.base_url, api_key=key,
+                                  policy=RetryPolicy(max_attempts=max_retries + 1, timeout=timeout, backoff_max=10.0))
 
     def config(self) -> dict[str, Any]:
         return {"base_url": self.base_url, "model": self.model, "temperature": self.temperature,
                 "api_key_env": self.api_key_env, "prompt": self.prompt}
 
     def translate(self, text: str, target: str, *, source: str = "English", seed: int | None = None) -> str:
+        from mllmshift.responders.http import EndpointError, RequestFailed
+
         body: dict[str, Any] = {
             "model": self.model,
             "temperature": self.temperature,
@@ -72,43 +76,25 @@ class OpenAICompatibleTranslator:
         }
         if seed is not None:
             body["seed"] = int(seed) % (2**31)
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        url = f"{self.base_url}/chat/completions"
-        last: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            req = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    payload = json.loads(resp.read().decode("utf-8"))
-                break
-            except urllib.error.HTTPError as err:
-                detail = err.read()[:300].decode("utf-8", "replace")
-                last = TranslationError(f"{url}: HTTP {err.code}: {detail}")
-                if err.code not in (408, 429) and err.code < 500:
-                    raise last from None
-            except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as err:
-                last = TranslationError(f"{url}: {err}")
-            if attempt < self.max_retries:
-                time.sleep(min(2.0**attempt, 10.0))
-        else:
-            assert last is not None
-            raise last
         try:
-            content = payload["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise TranslationError(f"{url}: unexpected response {str(payload)[:300]}") from None
-        if not isinstance(content, str) or not content.strip():
-            raise TranslationError(f"{url}: empty translation")
+            content = self._client.chat(body).text
+        except EndpointError as err:  # already located and redacted
+            raise TranslationError(str(err)) from None
+        except RequestFailed as err:
+            raise TranslationError(f"{self._client.url}: {err}") from None
         return content.strip()
 
 
 @dataclass(frozen=True)
-class TranslationParams:
-    language: str
+class TranslationParams(ShiftParams):
+    #: the target language (required; None only in :meth:`Translation.params_for`'s template)
+    language: str | None
     append: str = "Please answer in English."
     source: str = "English"
+
+    def check(self) -> None:
+        if self.language is not None and not self.language.strip():
+            raise ShiftParamError("parameter 'language' must name a language, e.g. 'German'", param="language")
 
 
 class Translation(TextPerturbation):
@@ -121,7 +107,7 @@ class Translation(TextPerturbation):
     def __init__(self, level: int | None = None, *, translator: Translator | Mapping[str, Any] | None = None,
                  **overrides: Any) -> None:
         if "language" not in overrides:
-            raise TypeError("translate: the target language is required (language='German')")
+            raise ShiftParamError("translate: the target language is required (language='German')", param="language")
         super().__init__(level, **overrides)
         if isinstance(translator, Mapping):
             translator = OpenAICompatibleTranslator(**translator)
@@ -129,7 +115,7 @@ class Translation(TextPerturbation):
 
     @classmethod
     def params_for(cls, level: int | None) -> TranslationParams:
-        return TranslationParams(language="")
+        return TranslationParams(language=None)
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
@@ -137,10 +123,14 @@ class Translation(TextPerturbation):
         cfg["translator"] = conf() if callable(conf) else type(self.translator).__name__
         return cfg
 
-    def _perturb(self, text: str, rng: np.random.Generator) -> PerturbationResult:
+    def check_ready(self) -> None:
         if self.translator is None:
             raise MllmshiftError("translate: no translator configured; pass translator=OpenAICompatibleTranslator("
-                                 "base_url=..., model=...) or params {translator: {base_url, model}} in a grid")
+                                 "base_url=..., model=...), params {translator: {base_url, model}} in a grid, or "
+                                 "--translator-url/--translator-model")
+
+    def _perturb(self, text: str, rng: np.random.Generator) -> PerturbationResult:
+        self.check_ready()
         p = self.params
         seed = int(rng.integers(2**31))
         holders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]

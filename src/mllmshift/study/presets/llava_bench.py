@@ -34,7 +34,8 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.records import Split
-from mllmshift.study.plan import ScenarioSpec, StudyPlan
+from mllmshift.evaluation.scenarios import ScenarioSpec
+from mllmshift.study.plan import StudyPlan
 
 ID = "llava_bench_coco"
 VISUAL = tuple(f"{c}_{s}" for c in ("defocus_blur", "frost") for s in (1, 3, 5))
@@ -137,13 +138,16 @@ def default_config(root: str | os.PathLike[str] | None = None, model: str = "lla
     """Multilingual USE for every text, captions as the visual input (mean fusion), and the paper's estimators:
     CLUB trained on the pooled pairs and linear RJSD (the package defaults, InfoNCE and ``auto``, are one
     ``estimator:`` / ``bound.divergence`` override away; docs/estimators.md compares them on this study)."""
-    from mllmshift.study.config import Component, StudyConfig
+    from mllmshift.components import Component
+    from mllmshift.evaluation.config import EvalConfig
+    from mllmshift.study.config import StudyConfig
+    from mllmshift.vocab import DEFAULT_TEXT_ENCODER, PAPER_DIVERGENCE, PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS
 
     opts: dict[str, Any] = {"model": model, **options}
     if root is not None:
         opts["root"] = str(root)
-    return StudyConfig(
-        id=None, scenarios=(), title=f"{model} under distribution shift (LLaVA-Bench, Oh et al. 2025 scenarios)",
-        seed=0, text_encoder=Component("use-multilingual"), image_encoder=None, fusion="mean",
-        estimator=Component("club", {"hidden_size": 500, "max_epochs": 200, "patience": 10}), divergence="rjsd",
-        n_resamples=1000, correlation_resamples=1000, preset=Component("llava_bench", opts), threads=1)
+    ev = EvalConfig(text_encoder=Component(DEFAULT_TEXT_ENCODER), image_encoder=None, fusion="mean",
+                    estimator=Component(PAPER_MI_ESTIMATOR, {**PAPER_MI_OPTIONS, "patience": 10}),
+                    divergence=Component(PAPER_DIVERGENCE), n_resamples=1000, seed=0, threads=1)
+    return StudyConfig(id=None, scenarios=(), eval=ev, correlation_resamples=1000, preset=Component("llava_bench", opts),
+                       title=f"{model} under distribution shift (LLaVA-Bench, Oh et al. 2025 scenarios)")

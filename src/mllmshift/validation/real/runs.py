@@ -53,18 +53,20 @@ def _pair(est: MIEstimator, s: EmbeddedSplit) -> dict[str, Any]:
 
 
 def fit_member(spec: MemberSpec, seed: int, splits: Sequence[EmbeddedSplit]) -> MIEstimator:
-    """``spec``'s estimator with ``seed``, fitted on the pooled pairs of ``splits`` (sample ids as groups if asked)."""
+    """``spec``'s estimator with ``seed``, fitted on the pooled pairs of ``splits`` as the pipeline fits it
+    (:func:`~mllmshift.estimators.fitting.fit_members`), or, for ``groups="items"`` (a cross-fitted estimator
+    only), with the sample ids as its fold groups."""
     from mllmshift.estimators import mi_estimators
-    from mllmshift.estimators.fitting import fit_estimator_on, pooled_groups, pooled_pairs
+    from mllmshift.estimators.fitting import fit_members, pooled_groups, pooled_pairs
     from mllmshift.estimators.mi.crossfit import CrossFitMI
 
-    x, y = pooled_pairs(splits)
-    est = mi_estimators.create(spec.name, x_dim=x.shape[1], y_dim=y.shape[1], seed=seed, **dict(spec.options))
-    if isinstance(est, CrossFitMI) and spec.groups == "rows":
-        return est.fit(x, y)  # groups = identical inputs (what fit does without groups)
-    if spec.groups == "items" and not isinstance(est, CrossFitMI):
+    cls = mi_estimators.get(spec.name)
+    if spec.groups == "rows":
+        return fit_members(cls, splits, 1, seed, **dict(spec.options))[0]
+    if not (isinstance(cls, type) and issubclass(cls, CrossFitMI)):
         raise ValueError(f"member '{spec.label}': groups='items' needs a cross-fitted estimator")
-    return fit_estimator_on(est, splits, pairs=(x, y))  # a cross-fitted estimator gets the sample ids
+    x, y = pooled_pairs(splits)
+    return cls(x.shape[1], y.shape[1], seed=seed, **dict(spec.options)).fit(x, y, groups=pooled_groups(splits))
 
 
 def run_member(spec: MemberSpec, seed: int, data: Dataset) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""Training machinery shared by the trained estimators (CLUB, the critic-based bounds, the classifier JSD).
+
+- :func:`seeded_torch`: run with torch's global CPU RNG seeded, restoring it after (no global side effects);
+- :func:`default_device`: the given device, else CUDA when torch sees a GPU, else the CPU;
+- :func:`holdout_split`: a seeded permutation split into held-out and training rows;
+- :func:`train_early_stopping`: the loop. ``step()`` trains one unit (an epoch of CLUB, a mini-batch of a
+  critic) and returns its loss; every ``eval_every`` units (and after the last) ``validate()`` scores the
+  held-out rows; the module's best state is kept, and training stops after ``patience`` evaluations
+  without an improvement of more than ``tol``, or at a non-finite loss. Progress goes to a
+  :class:`~mllmshift.progress.Progress` task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from mllmshift.progress import Progress
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Run with torch's global CPU RNG seeded, restoring its state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def default_device(device: str | torch.device | None) -> torch.device:
+    """``device`` if given, else CUDA when torch sees a GPU, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def holdout_split(n: int, val_fraction: float, seed: int, *, min_val: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(held-out rows, training rows)``: the first round(val_fraction · n) (at least ``min_val``, none for a
+    fraction of 0) of a permutation drawn with ``seed``. At least two training rows must remain."""
+    n_val = max(min_val, int(round(val_fraction * n))) if val_fraction > 0 else 0
+    if n - n_val < 2:
+        raise ValueError(f"too few pairs ({n}) to train on and hold out {val_fraction:.0%} for early stopping")
+    order = np.random.default_rng(seed).permutation(n)
+    return order[:n_val], order[n_val:]
+
+
+def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the module's state."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@dataclass
+class TrainLog:
+    """What :func:`train_early_stopping` did: per-unit losses, held-out scores, the kept unit."""
+
+    train_curve: list[float] = field(default_factory=list)
+    val_curve: list[float] = field(default_factory=list)
+    #: the best held-out score (±inf when no evaluation improved on the start)
+    best_value: float = math.nan
+    #: the unit (1-based) whose state was kept; 0 when none was evaluated
+    best_step: int = 0
+    steps_run: int = 0
+    stopped_by: str = "max_steps"
+
+
+def train_early_stopping(module: nn.Module, step: Callable[[], float], validate: Callable[[], float] | None, *,
+                         max_steps: int, eval_every: int = 1, patience: int = 10, higher_is_better: bool,
+                         tol: float = 1e-6, progress: Progress | None = None, desc: str = "fit",
+                         unit: str = "step") -> TrainLog:
+    """Train ``module`` with early stopping on ``validate()`` (see the module docstring).
+
+    Without ``validate`` every unit runs and the final state is kept. With it, the state with the best
+    held-out score is restored at the end. A non-finite loss from ``step()`` stops training at once (the
+    step is expected not to have updated the module then).
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    log = TrainLog(best_value=-sign * math.inf)
+    best_score = -math.inf
+    best_state = snapshot(module)
+    bad = 0
+    task = progress.task(desc, max_steps, unit) if progress is not None else None
+    try:
+        for k in range(1, max_steps + 1):
+            module.train()
+            loss = step()
+            if not math.isfinite(loss):
+                log.stopped_by = "non-finite loss"
+                break
+            log.train_curve.append(loss)
+            log.steps_run = k
+            if task is not None:
+                task.advance()
+            if validate is None or (k % eval_every and k != max_steps):
+                continue
+            module.eval()
+            v = float(validate())
+            log.val_curve.append(v)
+            if math.isfinite(v) and sign * v > best_score + tol:
+                best_score, log.best_value, log.best_step, bad = sign * v, v, k, 0
+                best_state = snapshot(module)
+                if task is not None:
+                    task.note(f"held-out {v:.4g}")
+            else:
+                bad += 1
+                if bad >= patience:
+                    log.stopped_by = "early stopping"
+                    break
+    finally:
+        if task is not None:
+            task.close()
+    if validate is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return log

@@ -1,0 +1,205 @@
+"""The one evaluation config: everything that, with the data, determines the numbers.
+
+Field names are the same everywhere: the command-line flags map onto them (``--bootstrap`` →
+``n_resamples``, ``--estimator PATH`` → ``checkpoint``, ``--mi-estimator`` → ``estimator.name``, ...), the
+study YAML's ``encoders:``, ``estimator:``, ``bound:`` and ``bootstrap:`` keys parse into them, and
+``results.json`` records them. Every value is checked when the config is built, before anything is
+computed; a bad one raises a :class:`ConfigError` naming the field, which :func:`renamed_fields` turns
+into the flag or YAML field (with its line) the user wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from mllmshift.components import Component, check_name
+from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.provenance import stable_hash
+from mllmshift.vocab import (
+    BOUND_FORMS,
+    DEFAULT_DIVERGENCE,
+    DEFAULT_FUSION,
+    DEFAULT_IMAGE_ENCODER,
+    DEFAULT_MI_ESTIMATOR,
+    DEFAULT_TEXT_ENCODER,
+    FUSIONS,
+    PAPER_DIVERGENCE,
+    PAPER_MI_ESTIMATOR,
+    PAPER_MI_OPTIONS,
+)
+
+__all__ = ["Component", "ConfigError", "EvalConfig", "renamed_fields"]
+
+_COMPONENTS = {"text_encoder": "encoder", "image_encoder": "encoder", "estimator": "mi-estimator",
+               "divergence": "divergence"}
+
+
+class ConfigError(DataError):
+    """A config value that cannot be used; ``field`` is the :class:`EvalConfig` field."""
+
+
+@contextlib.contextmanager
+def renamed_fields(names: Mapping[str, str], *, path: str | os.PathLike[str] | None = None,
+                   lines: Mapping[str, int] | None = None) -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` from the block with the field as the user wrote it (a flag such as
+    ``--bootstrap``, or a YAML field such as ``bootstrap.n_resamples`` with its line in ``path``)."""
+    from mllmshift.io.yaml_strict import YamlDocument
+
+    try:
+        yield
+    except ConfigError as err:
+        name = names.get(err.field or "", err.field)
+        line = None if name is None else YamlDocument(None, lines or {}).line_of(name)
+        raise DataError(err.message, path=path if path is not None else err.path, line=line, field=name) from None
+
+
+def _int(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"expected an integer, got {value!r}", field=name)
+    if value < low:
+        raise ConfigError(f"must be >= {low}, got {value}", field=name)
+    return value
+
+
+def _finite(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {value!r}", field=name)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything that, with the data, determines the numbers of an evaluation.
+
+    Attributes:
+        text_encoder, image_encoder: encoders (registry names or plugins, with options; e.g.
+            ``Component("hf-embedding-layer", {"model_name_or_path": "xlm-roberta-base"})``);
+            ``image_encoder`` None uses no image encoder (captions may still stand in for images).
+        fusion: how X is made (:data:`mllmshift.vocab.FUSIONS`).
+        estimator: the MI estimator fitted on the pooled pairs (default InfoNCE; CLUB is the paper's).
+        checkpoint: load a saved estimator of any kind (or the authors' CLUB state dict) instead of fitting.
+        n_estimators: K estimators fitted with seeds ``derive_seed(seed, "estimator", k)`` (``seed`` itself for
+            K = 1); point values are means over them and bootstrap replicate b uses member b mod K.
+        divergence: the JSD estimator of the bound's four terms (default ``auto``; ``rjsd`` is the paper's).
+        bound_form: ``scale-adjusted`` (Ĥ = 1, no factor 4) or ``theorem`` (needs ``entropy_scale`` = Ĥ).
+        n_resamples, confidence: percentile bootstrap of EMI and EMID (0 resamples: no intervals).
+        seed: seed of estimator training, bootstrap and seeded divergences.
+        threads: CPU threads of the run (torch, BLAS, OpenMP; None: :func:`mllmshift.threads.choose_threads`
+            picks them from the usable CPUs and the load); does not change the numbers.
+        plugins: modules allowed to provide ``module:Class`` components (the allow-list of
+            :func:`mllmshift.plugins.load_plugin`; packages declaring a ``mllmshift.<kind>`` entry point need
+            no entry). A plugin component is checked (allowed, not stdlib, a subclass of its base) when the
+            config is built, so a refused one fails before anything runs.
+    """
+
+    text_encoder: Component = Component(DEFAULT_TEXT_ENCODER)
+    image_encoder: Component | None = Component(DEFAULT_IMAGE_ENCODER)
+    fusion: str = DEFAULT_FUSION
+    estimator: Component = Component(DEFAULT_MI_ESTIMATOR)
+    checkpoint: str | None = None
+    n_estimators: int = 1
+    divergence: Component = Component(DEFAULT_DIVERGENCE)
+    bound_form: str = "scale-adjusted"
+    entropy_scale: float | None = None
+    n_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+    threads: int | None = None
+    plugins: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.plugins, str) or not all(isinstance(p, str) and p for p in self.plugins):
+            raise ConfigError(f"expected a list of module names, got {self.plugins!r}", field="plugins")
+        object.__setattr__(self, "plugins", tuple(self.plugins))
+        for name, kind in _COMPONENTS.items():
+            value = getattr(self, name)
+            if value is None and name == "image_encoder":
+                continue
+            try:
+                comp = Component.of(value)
+                check_name(kind, comp.name, allowed=self.plugins)
+            except MllmshiftError as err:
+                raise ConfigError(str(err), field=name) from None
+            object.__setattr__(self, name, comp)
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"expected one of {', '.join(FUSIONS)}, got {self.fusion!r}", field="fusion")
+        if self.checkpoint is not None:
+            if not isinstance(self.checkpoint, (str, os.PathLike)) or not Path(self.checkpoint).is_file():
+                raise ConfigError(f"file not found: {self.checkpoint}", field="checkpoint")
+            object.__setattr__(self, "checkpoint", str(self.checkpoint))
+        _int(self.n_estimators, "n_estimators", 1)
+        if self.checkpoint is not None and self.n_estimators != 1:
+            raise ConfigError("a loaded checkpoint is one estimator; n_estimators must be 1", field="n_estimators")
+        if self.bound_form not in BOUND_FORMS:
+            raise ConfigError(f"expected one of {', '.join(BOUND_FORMS)}, got {self.bound_form!r}",
+                              field="bound_form")
+        if self.entropy_scale is not None:
+            scale = _finite(self.entropy_scale, "entropy_scale")
+            if scale <= 0:
+                raise ConfigError(f"must be > 0, got {self.entropy_scale}", field="entropy_scale")
+            if self.bound_form != "theorem":
+                raise ConfigError("is Ĥ of the theorem's form; the scale-adjusted form has Ĥ = 1 (give form "
+                                  "'theorem' to use it)", field="entropy_scale")
+            object.__setattr__(self, "entropy_scale", scale)
+        elif self.bound_form == "theorem":
+            raise ConfigError("the theorem's form needs entropy_scale (Ĥ); use the scale-adjusted form otherwise",
+                              field="entropy_scale")
+        _int(self.n_resamples, "n_resamples", 0)
+        conf = _finite(self.confidence, "confidence")
+        if not 0.0 < conf < 1.0:
+            raise ConfigError(f"must be in (0, 1), got {self.confidence}", field="confidence")
+        object.__setattr__(self, "confidence", conf)
+        _int(self.seed, "seed", 0)
+        if self.seed >= 2**63:
+            raise ConfigError(f"must be < 2**63, got {self.seed}", field="seed")
+        if self.threads is not None:
+            _int(self.threads, "threads", 1)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def paper(cls, **overrides: Any) -> EvalConfig:
+        """The paper's estimators: CLUB (hidden size 500, ≤ 200 epochs) and linear RJSD."""
+        kw: dict[str, Any] = {"estimator": Component(PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS),
+                              "divergence": Component(PAPER_DIVERGENCE)}
+        kw.update(overrides)
+        return cls(**kw)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalConfig:
+        """The inverse of :meth:`to_dict`; components may also be given as bare names."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {sorted(unknown)}; fields are {', '.join(sorted(known))}",
+                              field=sorted(unknown)[0])
+        kw = dict(data)
+        if "plugins" in kw and isinstance(kw["plugins"], list):
+            kw["plugins"] = tuple(kw["plugins"])
+        return cls(**kw)
+
+    def with_(self, **changes: Any) -> EvalConfig:
+        """A copy with some fields changed (checked again)."""
+        return replace(self, **changes)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (components as ``{name, options}``)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Component):
+                value = value.to_dict()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes the numbers (``threads`` does not)."""
+        return stable_hash({k: v for k, v in self.to_dict().items() if k != "threads"})

@@ -1,0 +1,236 @@
+r"""The one evaluation pipeline: embed → estimator(s) → per-split and per-scenario results.
+
+Steps 1 and 2 live in :mod:`~mllmshift.evaluation.embedding` and :mod:`~mllmshift.evaluation.estimation`;
+this module holds steps 3 and 4, the records results keep, and :func:`evaluate`, which runs them all.
+
+``mllmshift emi``, ``mllmshift emid``, the study's stages and the Python API all run these steps:
+
+1. :func:`embed_split` / :func:`embed_splits`: each split through the configured encoders and the shared
+   content cache (:class:`~mllmshift.encoders.cache.EmbeddingCache`, default ``~/.cache/mllmshift``);
+   a split with no visual input at all gets ``fusion="text"`` (:func:`split_fusion`);
+2. :func:`get_estimators`: the checkpoint, or :func:`fit_estimators`: ``n_estimators`` estimators fitted on the
+   pooled (X, Ŷ) and (X, Y) pairs of every split whose X is built like the ID's (:func:`comparable`);
+3. :func:`evaluate_split`: EMI with a bootstrap interval, seed ``derive_seed(seed, "emi", split)``;
+4. :func:`evaluate_scenario`: the shifted split's EMI, EMID with an interval (seed
+   ``derive_seed(seed, "emid", id, scenario)``), the bound and the answer shift JSD(P_Ŷ‖Q_Ŷ). A scenario
+   without references, or whose X is built unlike the ID's, is *partial*: it gets the terms that need
+   neither (see :class:`~mllmshift.evaluation.results.ScenarioResult`).
+
+:func:`evaluate` runs them all for one ID split and its scenarios and returns a
+:class:`~mllmshift.evaluation.results.StudyResult`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mllmshift.embeddings import EmbeddedSplit
+from mllmshift.encoders.cache import EmbeddingCache
+from mllmshift.errors import MllmshiftError
+from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
+from mllmshift.evaluation.config import EvalConfig
+from mllmshift.evaluation.embedding import Encoders, comparable, embed_splits
+from mllmshift.evaluation.estimation import Ensemble, build_divergence, get_estimators
+from mllmshift.evaluation.results import ScenarioResult, SplitResult, StudyResult
+from mllmshift.evaluation.scenarios import ScenarioSpec
+from mllmshift.metrics import (
+    bootstrap_emi,
+    bootstrap_emid,
+    emi_of,
+    emid_from,
+    emid_upper_bound,
+    output_term,
+)
+from mllmshift.progress import Progress, tracked
+from mllmshift.provenance import derive_seed, environment
+from mllmshift.records import Split
+from mllmshift.threads import ThreadChoice, choose_threads, thread_limits
+
+SEED_DERIVATION = ("derive_seed(seed, 'emi', split) and derive_seed(seed, 'emid', id, scenario) for the bootstrap; "
+                   "derive_seed(seed, 'estimator', k) for ensemble member k of K > 1 (seed itself for K = 1); "
+                   "derive_seed = first 8 hex digits of sha256(json)")
+
+
+# ------------------------------------------------------------------------------------------ 3. splits
+def emi_seed(cfg: EvalConfig, split: str) -> int:
+    return derive_seed(cfg.seed, "emi", split)
+
+
+def emid_seed(cfg: EvalConfig, id_name: str, scenario: str) -> int:
+    return derive_seed(cfg.seed, "emid", id_name, scenario)
+
+
+def evaluate_split(e: EmbeddedSplit, members: Sequence[MIEstimator], cfg: EvalConfig) -> SplitResult:
+    """EMI of a split with responses and references, and its bootstrap interval."""
+    res = emi_of(e, members)
+    ci = None
+    if cfg.n_resamples > 0:
+        ci = bootstrap_emi(e.x, e.response, e.reference, members, cfg.n_resamples,  # type: ignore[arg-type]
+                           emi_seed(cfg, e.name), cfg.confidence)
+    return SplitResult(e.name, len(e), res, ci)
+
+
+# ------------------------------------------------------------------------------------------ 4. scenarios
+class ScenarioContext:
+    """What every scenario of one ID split shares: the ID's embeddings and result, the estimators, the
+    divergence and the ID output term JSD(P_Ŷ‖P_Y) (computed once, when the first scenario needs it)."""
+
+    def __init__(self, id_e: EmbeddedSplit, id_result: SplitResult, members: Sequence[MIEstimator],
+                 cfg: EvalConfig) -> None:
+        self.id_e, self.id_result, self.members, self.cfg = id_e, id_result, tuple(members), cfg
+        self._divergence: DivergenceEstimator | None = None
+        self._id_output: tuple[tuple[float, str] | None] | None = None
+
+    @property
+    def divergence(self) -> DivergenceEstimator:
+        if self._divergence is None:
+            self._divergence = build_divergence(self.cfg)
+        return self._divergence
+
+    @property
+    def id_output(self) -> tuple[float, str] | None:
+        if self._id_output is None:
+            self._id_output = (output_term(self.id_e, self.divergence),)
+        return self._id_output[0]
+
+
+def evaluate_scenario(spec: ScenarioSpec, e: EmbeddedSplit, ctx: ScenarioContext) -> ScenarioResult:
+    """The shifted split ``e`` against the ID split (see the module docstring)."""
+    cfg, id_e = ctx.cfg, ctx.id_e
+    scale = cfg.entropy_scale if cfg.bound_form == "theorem" else None
+    same_x = comparable(id_e, e)
+    complete = same_x and e.reference is not None and e.response is not None
+    notes = list(spec.notes)
+    emid = emid_ci = None
+    members: tuple[float, ...] = ()
+    if complete:
+        assert ctx.id_result.emi is not None
+        shifted = evaluate_split(e, ctx.members, cfg)
+        assert shifted.emi is not None
+        d = emid_from(ctx.id_result.emi, shifted.emi)
+        emid, members = d.value, d.members
+        if cfg.n_resamples > 0:
+            emid_ci = bootstrap_emid(id_e, e, ctx.members, cfg.n_resamples, emid_seed(cfg, id_e.name, spec.name),
+                                     cfg.confidence)
+        bound = emid_upper_bound(id_e, e, scale, ctx.divergence, id_output=ctx.id_output)
+    else:
+        if e.reference is None:
+            notes.append("no reference answers: EMI, EMID and JSD(Q_Ŷ‖Q_Y) need them and are not computed")
+        if not same_x:
+            notes.append("no visual input (or X built differently from the ID split): I(X;Ŷ) and "
+                         "JSD(P_Xv‖Q_Xv) are not computed")
+        a, b = id_e, e
+        if (a.x_visual is None) != (b.x_visual is None):
+            a, b = replace(a, x_visual=None), replace(b, x_visual=None)
+        bound = emid_upper_bound(a, b, scale, ctx.divergence, id_output=ctx.id_output)
+        mi_response = None
+        if same_x and e.response is not None:
+            mi_response = float(np.mean([m.mi(e.x, e.response) for m in ctx.members]))
+        shifted = SplitResult(e.name, len(e), None, None, mi_response)
+    jsd_response = None
+    if e.response is not None and id_e.response is not None:
+        jsd_response = max(float(ctx.divergence.divergence(id_e.response, e.response)), 0.0)
+    return ScenarioResult(spec.name, spec.group, spec.kind, len(e), shifted, bound, emid, members, emid_ci,
+                          jsd_response, not complete, e.reference is not None, tuple(notes), dict(spec.metadata))
+
+
+# ------------------------------------------------------------------------------------------ records
+def seed_record(cfg: EvalConfig, id_name: str, scenario_names: Sequence[str]) -> dict[str, Any]:
+    """Every seed a run used, and how they are derived."""
+    from mllmshift.estimators.fitting import member_seeds
+
+    return {"global": cfg.seed, "estimator": member_seeds(cfg.seed, cfg.n_estimators),
+            "bootstrap_emi": {n: emi_seed(cfg, n) for n in (id_name, *scenario_names)},
+            "bootstrap_emid": {n: emid_seed(cfg, id_name, n) for n in scenario_names},
+            "derivation": SEED_DERIVATION}
+
+
+def environment_record() -> dict[str, Any]:
+    """Package versions, Python and platform."""
+    env = environment()
+    return {k: env[k] for k in ("versions", "python", "platform")}
+
+
+def embedding_record(embedded: Sequence[EmbeddedSplit]) -> dict[str, Any]:
+    """Per split: n, fusion and visual source of its X (the encoders are recorded once, elsewhere)."""
+    return {e.name: {k: e.metadata.get(k) for k in ("n", "fusion", "fusion_requested", "visual_source")}
+            for e in embedded}
+
+
+# ------------------------------------------------------------------------------------------ one call
+@dataclass(frozen=True)
+class Evaluation:
+    """A finished one-shot evaluation: the typed result and what only the caller may want to keep."""
+
+    result: StudyResult
+    ensemble: Ensemble
+    embedded: tuple[EmbeddedSplit, ...]
+
+
+def run_threads(cfg: EvalConfig, progress: Progress | None = None) -> ThreadChoice:
+    """The CPU threads of one run: ``cfg.threads``, else :func:`mllmshift.threads.choose_threads` (the environment,
+    the usable CPUs and the load); said on the progress stream. Every run computes inside
+    ``thread_limits(run_threads(cfg))``, once, so encoders and estimators built in it follow that count."""
+    choice = choose_threads(cfg.threads)
+    if progress is not None:
+        progress.say(f"threads: {choice.describe()}")
+    return choice
+
+
+def split_warnings(splits: Sequence[Split]) -> tuple[str, ...]:
+    """The readers' warnings of every split (``metadata["warnings"]``: data kept on request, e.g. empty answers
+    with ``allow_empty`` or a partly missing visual input with ``allow_mixed_visual``), each naming its split."""
+    return tuple(f"{s.name}: {w}" for s in splits for w in dict(s.metadata).get("warnings", ()))
+
+
+def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig, *,
+             cache: EmbeddingCache | None = None, progress: Progress | None = None, title: str = "",
+             sample_log: str | os.PathLike[str] | None = None) -> Evaluation:
+    """Embed, fit (or load) the estimators and evaluate the ID split against every scenario, on the threads
+    :func:`run_threads` chooses.
+
+    ``sample_log``: a folder for ``<split>.jsonl`` per-sample rows (:mod:`mllmshift.evaluation.samples`).
+    """
+    names = [id_split.name, *(s.name for s in scenarios)]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise MllmshiftError(f"split names must be unique; repeated: {', '.join(dup)}")
+    splits = [id_split, *(s.split for s in scenarios)]
+    encoders = Encoders(cfg)
+    threads = run_threads(cfg, progress)
+    with thread_limits(threads):
+        embedded = embed_splits(splits, encoders, cache, progress)
+        id_e = embedded[0]
+        if id_e.response is None or id_e.reference is None:
+            raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
+        ensemble = get_estimators(embedded, cfg, progress)
+        id_result = evaluate_split(id_e, ensemble.members, cfg)
+        ctx = ScenarioContext(id_e, id_result, ensemble.members, cfg)
+        results = tuple(evaluate_scenario(spec, e, ctx) for spec, e in
+                        tracked(list(zip(scenarios, embedded[1:])), progress, "scenarios", len(scenarios),
+                                "scenario"))
+        if sample_log is not None:
+            write_sample_logs(sample_log, splits, embedded, ensemble.members)
+    result = StudyResult(
+        title=title, config=cfg, id=id_result, scenarios=results,
+        seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(),
+        encoders=encoders.info(), estimator=dict(ensemble.info),
+        data={"id": {"name": id_split.name, "n": len(id_split), "source": dict(id_split.metadata).get("source")},
+              "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)},
+        threads=threads.to_dict(), warnings=split_warnings(splits))
+    return Evaluation(result, ensemble, tuple(embedded))
+
+
+def write_sample_logs(folder: str | os.PathLike[str], splits: Sequence[Split], embedded: Sequence[EmbeddedSplit],
+                      members: Sequence[MIEstimator]) -> list[Path]:
+    """``folder/<split>.jsonl`` for every split (see :mod:`mllmshift.evaluation.samples`)."""
+    from mllmshift.evaluation.samples import sample_rows, write_sample_log
+
+    return [write_sample_log(folder, s.name, sample_rows(s, e, tuple(members), comparable(embedded[0], e)))
+            for s, e in zip(splits, embedded)]

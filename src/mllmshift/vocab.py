@@ -1,0 +1,100 @@
+"""The package's vocabulary: every name that several modules share is defined here, once.
+
+- scenario **groups**: which input a shift changes: ``visual`` (the image), ``text`` (the question)
+  or ``joint`` (both); a shift grid's ``combine:`` draws from the same three words;
+- **fusions**: how the image and question embeddings make the input X (``auto``, ``mean``, ``concat``,
+  ``text``; see :func:`mllmshift.embeddings.fuse`);
+- **bound forms**: ``scale-adjusted`` (the paper code's Ĥ = 1, no factor 4) or ``theorem``;
+- the **default components**: text and image encoder, MI estimator and divergence (the estimator
+  defaults were chosen by the ground-truth validation, ``docs/estimators.md``), and the paper's pair;
+- **exit codes** of the command line.
+
+This module imports nothing from the package, so every layer may import it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: scenario groups, in the order tables list them
+GROUPS: tuple[str, ...] = ("visual", "text", "joint")
+#: the scenario kinds a shift grid can combine (the same words as the groups)
+COMBINATIONS: tuple[str, ...] = GROUPS
+#: how X is made from the image and question embeddings
+FUSIONS: tuple[str, ...] = ("auto", "mean", "concat", "text")
+#: the two forms of the EMID upper bound
+BOUND_FORMS: tuple[str, ...] = ("scale-adjusted", "theorem")
+
+#: the default text encoder (multilingual USE, offline)
+DEFAULT_TEXT_ENCODER = "use-multilingual"
+#: the default image encoder (EfficientNet-Lite0, offline)
+DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
+#: the default fusion
+DEFAULT_FUSION = "auto"
+#: MI estimator used for EMI when none is named (smallest worst-case error on the ground-truth tasks)
+DEFAULT_MI_ESTIMATOR = "infonce"
+#: divergence estimator of the four bound terms when none is named (size-dependent, see ``AutoJSD``)
+DEFAULT_DIVERGENCE = "auto"
+#: the paper's estimators (Oh et al., 2025): CLUB for EMI, linear RJSD for the bound
+PAPER_MI_ESTIMATOR = "club"
+PAPER_DIVERGENCE = "rjsd"
+#: the paper's CLUB options (hidden size 500, at most 200 epochs), used by ``--paper`` / ``EvalConfig.paper()``
+PAPER_MI_OPTIONS: dict[str, int] = {"hidden_size": 500, "max_epochs": 200}
+
+#: exit codes of ``mllmshift``: done, bad input (a located error), usage error, partial (rerun to finish)
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+#: interrupted by Ctrl-C (128 + SIGINT); finished work is cached
+EXIT_INTERRUPTED = 130
+
+# ---------------------------------------------------------------------------------------------- groups
+_VISUAL_WORDS = ("blur", "frost", "noise", "fog", "snow", "brightness", "contrast", "jpeg", "pixel", "elastic",
+                 "glass", "motion", "zoom", "spatter", "saturate", "shot", "impulse", "speckle", "in_the_wild",
+                 "easy", "hard", "corrupt")
+_TEXT_WORDS = ("keyboard", "typo", "synonym", "sr_", "ocr", "swap", "insert", "delete", "german", "chinese",
+               "korean", "greek", "arabic", "hindi", "french", "spanish", "japanese", "russian", "language",
+               "translat", "text", "char")
+
+
+def group_of(scenario: str | Mapping[str, Any]) -> str:
+    """``visual``, ``text`` or ``joint``: which input a scenario shifts.
+
+    Accepts a scenario name, or a mapping with, in order of precedence, an explicit ``group``;
+    ``visual``/``text`` entries (a grid scenario's shifts: non-empty means shifted); or a ``name``.
+    A name is classified by the shift words it contains (``frost``, ``blur``, … are visual;
+    ``keyboard``, ``sr_``, language names … are text; both → joint). Raises ``ValueError`` when
+    nothing tells.
+    """
+    if isinstance(scenario, Mapping):
+        explicit = scenario.get("group")
+        if explicit:
+            if explicit not in GROUPS:
+                raise ValueError(f"unknown scenario group '{explicit}'; choose from {GROUPS}")
+            return str(explicit)
+        has_v = scenario.get("visual") not in (None, "", "none", [], ())
+        has_t = scenario.get("text") not in (None, "", "none", [], ())
+        if has_v or has_t:
+            return "joint" if has_v and has_t else ("visual" if has_v else "text")
+        name = scenario.get("name")
+        if not isinstance(name, str):
+            raise ValueError(f"cannot tell the group of {dict(scenario)!r}: give it a 'group'")
+        scenario = name
+    tokens = re.sub(r"[^a-z0-9_]+", "_", scenario.lower())
+    v = any(w in tokens for w in _VISUAL_WORDS)
+    t = any(w in tokens for w in _TEXT_WORDS) or bool(re.search(r"(^|_)sr_?\d", tokens))
+    if v and t:
+        return "joint"
+    if v:
+        return "visual"
+    if t:
+        return "text"
+    raise ValueError(f"cannot tell from the name '{scenario}' whether it shifts the image, the text or both; "
+                     f"give the scenario a 'group' ({', '.join(GROUPS)})")
+
+__all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
+           "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
+           "PAPER_MI_OPTIONS", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL", "EXIT_INTERRUPTED"]

@@ -1,0 +1,124 @@
+"""The bad-input corpus: every case runs one command on bad input and checks exit code, message and leftovers.
+
+Cases live in ``tests/corpus/cases/*.yaml`` (one file per verb or area), so new ones are data, not code::
+
+    cases:
+      - id: shift-image-severity-0          # unique, also the pytest id
+        argv: [shift, image, "{tmp}/in.png", "{tmp}/out.png", -c, defocus_blur, -s, "0"]
+        files:                              # created under {tmp} before the run
+          in.png: {image: {mode: RGB, size: [8, 8]}}
+        env: {NAME: value}                  # optional environment variables
+        exit: 1                             # 0 done, 1 bad input, 2 usage
+        stderr: "severity must be an integer 1\\.\\.5, got 0"   # a regular expression (re.search)
+        may_create: []                      # globs under {tmp} a failed run may leave (default: none)
+
+File kinds: ``text`` (UTF-8), ``bytes`` (a string whose characters are bytes, ``"caf\\xe9"``),
+``jsonl`` (a list of objects, or of strings written verbatim as bad lines), ``json``, ``image``
+(``mode``, ``size``, optional ``fill`` or ``values``, ``cut``: the fraction of the file kept),
+``png_header`` ([width, height]: a PNG that claims that size, for decompression bombs), ``dir`` (an empty folder).
+
+Each run must end with the expected exit code and message, never with a traceback, and a failed run
+must leave nothing behind: no file under ``{tmp}`` is created or changed unless ``may_create`` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from mllmshift.cli.main import main
+
+CASES = Path(__file__).resolve().parent / "cases"
+
+
+def _cases() -> list[Any]:
+    out, seen = [], set()
+    for f in sorted(CASES.glob("*.yaml")):
+        for case in yaml.safe_load(f.read_text(encoding="utf-8"))["cases"]:
+            assert case["id"] not in seen, f"duplicate case id {case['id']} in {f.name}"
+            seen.add(case["id"])
+            out.append(pytest.param(case, id=case["id"]))
+    return out
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _make(path: Path, spec: dict[str, Any], tmp: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "text" in spec:
+        path.write_text(spec["text"].replace("{tmp}", str(tmp)), encoding="utf-8")
+    elif "bytes" in spec:
+        path.write_bytes(spec["bytes"].encode("latin-1"))
+    elif "jsonl" in spec:
+        lines = [r if isinstance(r, str) else json.dumps(r) for r in spec["jsonl"]]
+        path.write_text("".join(line.replace("{tmp}", str(tmp)) + "\n" for line in lines), encoding="utf-8")
+    elif "json" in spec:
+        path.write_text(json.dumps(spec["json"]), encoding="utf-8")
+    elif "image" in spec:
+        from PIL import Image
+
+        im = spec["image"]
+        if "values" in im:
+            img = Image.fromarray(np.array(im["values"], dtype=im.get("dtype", "uint8")))
+        else:
+            fill = im.get("fill", 0)
+            img = Image.new(im.get("mode", "RGB"), tuple(im.get("size", [8, 8])),
+                            tuple(fill) if isinstance(fill, list) else fill)
+        img.save(path)
+        if "cut" in im:  # keep only this fraction of the file: a truncated image
+            data = path.read_bytes()
+            path.write_bytes(data[: int(len(data) * im["cut"])])
+    elif "png_header" in spec:
+        path.write_bytes(_png_header(*spec["png_header"]))
+    elif spec.get("dir"):
+        path.mkdir(parents=True, exist_ok=True)
+    else:  # pragma: no cover - a mistake in a case file
+        raise ValueError(f"unknown file kind {spec}")
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Files by size and modification time; folders by existence."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (-1, -1)
+            for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_bad_input(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, spec in (case.get("files") or {}).items():
+        _make(tmp_path / name, spec, tmp_path)
+    monkeypatch.setenv("MLLMSHIFT_CACHE", str(tmp_path / ".cache-outside"))
+    for key, value in (case.get("env") or {}).items():
+        monkeypatch.setenv(key, str(value).replace("{tmp}", str(tmp_path)))
+    argv = [str(a).replace("{tmp}", str(tmp_path)) for a in case["argv"]]
+    before = _snapshot(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == case["exit"], f"exit {code}, expected {case['exit']}\nstderr: {err}\nstdout: {out}"
+    assert "Traceback" not in err
+    if "stderr" in case:
+        assert re.search(case["stderr"], err), f"stderr does not match {case['stderr']!r}:\n{err}"
+    if code != 0:
+        after = _snapshot(tmp_path)
+        allowed = [g.replace("{tmp}/", "") for g in case.get("may_create") or []]
+        changed = sorted(p for p, st in after.items() if before.get(p) != st and p != ".cache-outside"
+                         and not p.startswith(".cache-outside/")
+                         and not any(Path(p).match(g) for g in allowed))
+        assert not changed, f"a failed run left files behind: {changed}"
