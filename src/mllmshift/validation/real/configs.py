@@ -4,8 +4,10 @@ A **member** is one MI estimator with its options and how its pooled pairs are g
 fitting a member with a seed is the unit of work that is cached. An **MI configuration** is a member and an
 ensemble size K: its EMI is the mean of K members' EMIs, members ``s·K … s·K + K − 1`` making ensemble ``s``
 (so an ensemble reuses the single-member runs, and seeds 0…S·K − 1 serve S ensembles). A **JSD configuration** is
-a divergence estimator for the four bound terms. Configurations are few and principled on purpose; their
-options are the package defaults unless stated.
+a divergence estimator for the four bound terms. An **encoder** (:class:`EncoderSpec`: text encoder and text
+normalisation) embeds the data a configuration is scored on; ``use`` (multilingual USE, raw text) unless the
+configuration names another (issue #9 items 8/9: the encoder and normalisation are part of the choice).
+Configurations are few and principled on purpose; their options are the package defaults unless stated.
 """
 
 from __future__ import annotations
@@ -48,24 +50,58 @@ class MemberSpec:
 
 
 @dataclass(frozen=True)
+class EncoderSpec:
+    """A text encoder and its text normalisation (``None``: raw text) that embed a data set."""
+
+    label: str
+    name: str
+    normalize: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "name": self.name, "normalize": self.normalize}
+
+
+#: the encoder the suite's data are embedded with unless a configuration names another
+DEFAULT_ENCODER = "use"
+ENCODERS: dict[str, EncoderSpec] = {e.label: e for e in (
+    EncoderSpec("use", "use-multilingual"),
+    EncoderSpec("use-md", "use-multilingual", "markdown"),
+    EncoderSpec("e5", "multilingual-e5-small"),
+)}
+#: the JSD configurations run on the data of a non-default encoder (the bound of its EMID–bound rows)
+VARIANT_JSD = ("rjsd", "rjsd-debiased")
+
+
+@dataclass(frozen=True)
 class MIConfig:
-    """A member and an ensemble size: EMI = the mean of ``members`` members' EMIs."""
+    """A member and an ensemble size: EMI = the mean of ``members`` members' EMIs, on data embedded with
+    ``encoder`` (a key of :data:`ENCODERS`)."""
 
     label: str
     member: MemberSpec
     members: int = 1
     note: str = ""
+    encoder: str = DEFAULT_ENCODER
+    #: at most this many ensembles, whatever the suite's seed count (None: all; for slow encoder variants)
+    max_ensembles: int | None = None
+
+    def ensembles(self, seeds: int) -> int:
+        """The ensembles scored for a suite of ``seeds``."""
+        return seeds if self.max_ensembles is None else min(seeds, self.max_ensembles)
 
     def __post_init__(self) -> None:
         if self.members < 1:
             raise ValueError("an ensemble has at least one member")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder '{self.encoder}'; choose from {', '.join(ENCODERS)}")
 
     def member_seeds(self, ensemble: int) -> list[int]:
         """The member seeds of ensemble ``ensemble``: ``ensemble·K … ensemble·K + K − 1``."""
         return list(range(ensemble * self.members, (ensemble + 1) * self.members))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "member": self.member.to_dict(), "members": self.members, "note": self.note}
+        return {"label": self.label, "member": self.member.to_dict(), "members": self.members, "note": self.note,
+                "encoder": ENCODERS[self.encoder].to_dict(), "max_ensembles": self.max_ensembles}
 
 
 @dataclass(frozen=True)
@@ -101,6 +137,7 @@ MEMBERS: dict[str, MemberSpec] = {m.label: m for m in (
     MemberSpec("crossfit", "crossfit", {"folds": 5}),
     MemberSpec("crossfit-items", "crossfit", {"folds": 5}, groups="items"),
     MemberSpec("smile", "smile"),
+    MemberSpec("smile-fast", "smile", {"max_steps": 300, "patience": 3}),
     MemberSpec("gaussian", "gaussian", seeded=False),
 )}
 
@@ -111,9 +148,15 @@ MI_CONFIGS: dict[str, MIConfig] = {c.label: c for c in (
     MIConfig("infonce-pooled", MEMBERS["infonce-pooled"], note="negatives from the pooled answers"),
     MIConfig("crossfit", MEMBERS["crossfit"], note="5-fold cross-fitted InfoNCE, folds by input"),
     MIConfig("crossfit-items", MEMBERS["crossfit-items"], note="5-fold cross-fitted InfoNCE, folds by sample id"),
-    MIConfig("crossfit-items-x3", MEMBERS["crossfit-items"], 3, note="seed ensemble of 3 cross-fitted InfoNCEs"),
     MIConfig("smile", MEMBERS["smile"], note="clipped DV, tau = 5"),
     MIConfig("smile-x5", MEMBERS["smile"], 5, note="seed ensemble of 5 SMILEs"),
+    MIConfig("smile-fast", MEMBERS["smile-fast"], note="SMILE, at most 300 steps, patience 3 evaluations"),
+    MIConfig("smile-fast-x3", MEMBERS["smile-fast"], 3, note="seed ensemble of 3 smile-fast"),
+    MIConfig("smile-fast-x5", MEMBERS["smile-fast"], 5, note="seed ensemble of 5 smile-fast"),
+    MIConfig("smile-fast-x3@e5", MEMBERS["smile-fast"], 3, note="smile-fast-x3 on multilingual-e5-small",
+             encoder="e5", max_ensembles=2),
+    MIConfig("smile-fast-x3@use-md", MEMBERS["smile-fast"], 3,
+             note="smile-fast-x3 on USE with normalize: markdown", encoder="use-md", max_ensembles=2),
     MIConfig("gaussian", MEMBERS["gaussian"], note="closed-form CCA MI, Ledoit-Wolf, on each split"),
 )}
 

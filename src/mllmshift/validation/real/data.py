@@ -92,13 +92,14 @@ def read_llava_synthetic(root: str | Path, model: str = "llava-v1.5-13b") -> tup
 
 
 def embed_all(splits: list[Split] | tuple[Split, ...], cache_dir: str | Path, text_encoder: str = "use-multilingual",
-              fusion: str = "auto", threads: int = 1, progress: bool = False) -> list[EmbeddedSplit]:
-    """Embed ``splits`` with one text encoder (captions as the visual stand-in when present), through the cache."""
+              fusion: str = "auto", threads: int = 1, progress: bool = False,
+              normalize: str | None = None) -> list[EmbeddedSplit]:
+    """Embed ``splits`` with one text encoder (``normalize``: its text normalisation; captions as the visual
+    stand-in when present), through the cache."""
     from mllmshift.encoders.cache import EmbeddingCache
     from mllmshift.encoders.pipeline import build_encoder, embed_split
 
-    options: dict[str, Any] = {"threads": threads} if text_encoder == "use-multilingual" else {}
-    enc = build_encoder(text_encoder, **options)
+    enc = build_encoder(text_encoder, normalize=normalize, threads=threads)
     cache = EmbeddingCache(cache_dir)
     return [embed_split(s, enc, None, fusion=fusion, cache=cache, progress=progress) for s in splits]
 

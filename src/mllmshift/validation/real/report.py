@@ -13,6 +13,9 @@ from mllmshift.io.atomic import atomic_write_text
 from mllmshift.provenance import environment
 
 NOTES = (
+    "Encoders: every text is embedded with multilingual USE (raw text) unless the configuration's label ends in "
+    "`@e5` (multilingual-e5-small) or `@use-md` (USE with normalize: markdown); those rows are scored against "
+    "bounds computed on their own embeddings (rjsd and rjsd-debiased only), over 2 ensembles (time).",
     "AlpacaEval: X = the instruction (multilingual USE), Ŷ = the model's output, Y = gpt4_1106_preview's; one "
     "estimator per member fitted on the pooled (X, Ŷ) and (X, Y) pairs of the 12 models. ρ/τ: Spearman/Kendall "
     "of the 12 models' EMI with the judge's length-controlled (LC) or raw (WR) win rate; ensemble 0 with a "
@@ -99,7 +102,7 @@ def rows(table: dict[str, Any]) -> list[dict[str, Any]]:
 def markdown(table: dict[str, Any]) -> str:
     s = table["seeds"]
     jsd = list(table.get("jsd", {}))
-    main_jsd = [j for j in ("rjsd", "classifier-jsd") if j in jsd] or jsd[:1]
+    main_jsd = [j for j in ("rjsd", "rjsd-debiased") if j in jsd] or jsd[:1]
     lines = [f"# Estimators on real data ({s} ensemble{'s' if s != 1 else ''} per configuration)", ""]
     lines += [f"- {n}" for n in NOTES] + [""]
     head = ["config", "K", "AE ρ LC", "AE τ LC", "AE ρ WR", "AE 60 ρ WR", "AE within ρ LC",
