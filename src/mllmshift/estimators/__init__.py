@@ -33,7 +33,7 @@ mi_estimators.register("mine", "mllmshift.estimators.mi.mine:MINE",
                        description="Donsker-Varadhan bound, moving-average gradient correction (Belghazi et al., 2018)")
 mi_estimators.register("smile", "mllmshift.estimators.mi.smile:SMILE",
                        description="DV bound with clipped density ratios, clip tau (Song & Ermon, 2020); the default "
-                                   "(an ensemble of 5 fits)")
+                                   "(max_steps=300, patience=3, an ensemble of 3 fits)")
 mi_estimators.register("ksg", "mllmshift.estimators.mi.ksg:KSG",
                        description="Kraskov-Stoegbauer-Grassberger k-nearest-neighbour estimator (low dimensions)")
 mi_estimators.register("gaussian", "mllmshift.estimators.mi.gaussian:GaussianMI",

@@ -18,7 +18,7 @@ from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig, renamed_fields
 from mllmshift.io.yaml_strict import YamlDocument
 from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
-from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS
+from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS, default_estimator_options
 
 _TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estimator", "bound", "bootstrap",
              "correlation", "judge", "preset", "threads", "plugins"}
@@ -161,8 +161,10 @@ class Parser:
             est = {"name": est}
         est = self.mapping(est, "estimator", {"name", "options", "checkpoint", "n_estimators"})
         if est:
-            ev["estimator"] = self.component({"name": est.get("name", DEFAULT_MI_ESTIMATOR),
-                                              "options": est.get("options")}, "estimator")
+            name = est.get("name", DEFAULT_MI_ESTIMATOR)
+            options = est.get("options")
+            ev["estimator"] = self.component({"name": name, "options": default_estimator_options(name)
+                                              if options is None and isinstance(name, str) else options}, "estimator")
             if est.get("checkpoint") is not None:
                 ev["checkpoint"] = self.path(est["checkpoint"], "estimator.checkpoint")
                 if not Path(ev["checkpoint"]).is_file():
