@@ -47,14 +47,18 @@ def test_interval_is_the_pipelines_bootstrap_cycling_members_over_the_same_resam
 
 @pytest.mark.slow
 def test_ensemble_interval_covers_where_the_fixed_estimator_bootstrap_under_covers():
-    # 16 repetitions of a small task (d = 8, n = 60: few pairs in several dimensions, so the fitted critic varies
-    # with its seed about as much as the estimate varies with the data), 5 SMILE members each, fitted by the
-    # pipeline's fit_estimators: the nominal-95 % ensemble interval contains E[ÊMID] (the mean estimate over all
-    # repetitions) in at least 13 of 16 (binomial 5 % quantile at 0.95: 13), the fixed-estimator one in fewer
-    task = EMIDTask(dim=8, n=60, rho_id=0.5, rho_shift=0.2, rho_ref=0.3)
-    res = coverage_study(task, "smile", {"hidden_size": 32, "embed_dim": 16, "max_steps": 150, "eval_every": 25,
-                                         "patience": 3}, repetitions=16, members=5, n_resamples=200, seed=0)
+    # 12 repetitions of a ground-truth task with many pairs (n = 1,000 per split, d = 4), where a briefly trained
+    # critic (20 steps) varies with its seed more than the estimate varies with the data: the pipeline's own
+    # fit_estimators + bootstrap_emid with 5 SMILE members. The target is E[ÊMID], the estimator's population
+    # value at this n (mean point over repetitions and members). The fixed-estimator bootstrap (member 0 alone)
+    # misses it in 2 of 12 repetitions (nominal 95 %); the seed-ensemble interval covers it in every one.
+    task = EMIDTask(dim=4, n=1000, rho_id=0.5, rho_shift=0.2, rho_ref=0.3)
+    res = coverage_study(task, "smile", {"hidden_size": 32, "embed_dim": 16, "max_steps": 20, "eval_every": 10,
+                                         "patience": 100, "lr": 1e-2}, repetitions=12, members=5, n_resamples=200,
+                         seed=0)
     ens, fixed = res["summary"]["ensemble"], res["summary"]["fixed"]
-    assert ens["coverage_population"] >= 13 / 16
-    assert fixed["coverage_population"] < ens["coverage_population"]
-    assert ens["mean_width"] > fixed["mean_width"]  # the members' spread adds width
+    assert ens["coverage_population"] >= 11 / 12
+    assert fixed["coverage_population"] <= ens["coverage_population"] - 2 / 12
+    # why: the fixed interval is narrower than the spread of its own point over repetitions
+    assert fixed["mean_width"] < 2 * 1.96 * fixed["sd_of_point"] * 0.75
+    assert ens["mean_width"] > fixed["mean_width"]

@@ -84,6 +84,8 @@ class MIConfig:
     encoder: str = DEFAULT_ENCODER
     #: at most this many ensembles, whatever the suite's seed count (None: all; for slow encoder variants)
     max_ensembles: int | None = None
+    #: the data sets it is scored on (None: every one the suite runs)
+    datasets: tuple[str, ...] | None = None
 
     def ensembles(self, seeds: int) -> int:
         """The ensembles scored for a suite of ``seeds``."""
@@ -101,7 +103,8 @@ class MIConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "member": self.member.to_dict(), "members": self.members, "note": self.note,
-                "encoder": ENCODERS[self.encoder].to_dict(), "max_ensembles": self.max_ensembles}
+                "encoder": ENCODERS[self.encoder].to_dict(), "max_ensembles": self.max_ensembles,
+                "datasets": None if self.datasets is None else list(self.datasets)}
 
 
 @dataclass(frozen=True)
@@ -147,14 +150,16 @@ MI_CONFIGS: dict[str, MIConfig] = {c.label: c for c in (
     MIConfig("infonce-x5", MEMBERS["infonce"], 5, note="seed ensemble of 5"),
     MIConfig("infonce-pooled", MEMBERS["infonce-pooled"], note="negatives from the pooled answers"),
     MIConfig("crossfit", MEMBERS["crossfit"], note="5-fold cross-fitted InfoNCE, folds by input"),
-    MIConfig("crossfit-items", MEMBERS["crossfit-items"], note="5-fold cross-fitted InfoNCE, folds by sample id"),
+    MIConfig("crossfit-items", MEMBERS["crossfit-items"], note="5-fold cross-fitted InfoNCE, folds by sample id "
+             "(the study's items: LLaVA-Bench only)", datasets=("llava",)),
     MIConfig("smile", MEMBERS["smile"], note="clipped DV, tau = 5"),
     MIConfig("smile-x5", MEMBERS["smile"], 5, note="seed ensemble of 5 SMILEs"),
     MIConfig("smile-fast", MEMBERS["smile-fast"], note="SMILE, at most 300 steps, patience 3 evaluations"),
     MIConfig("smile-fast-x3", MEMBERS["smile-fast"], 3, note="seed ensemble of 3 smile-fast"),
     MIConfig("smile-fast-x5", MEMBERS["smile-fast"], 5, note="seed ensemble of 5 smile-fast"),
-    MIConfig("smile-fast-x3@e5", MEMBERS["smile-fast"], 3, note="smile-fast-x3 on multilingual-e5-small",
-             encoder="e5", max_ensembles=2),
+    MIConfig("smile-fast-x3@e5", MEMBERS["smile-fast"], 3, note="smile-fast-x3 on multilingual-e5-small "
+             "(LLaVA-Bench only: AlpacaEval's 11,000 long texts take hours to embed with e5 on one shared core)",
+             encoder="e5", max_ensembles=2, datasets=("llava",)),
     MIConfig("smile-fast-x3@use-md", MEMBERS["smile-fast"], 3,
              note="smile-fast-x3 on USE with normalize: markdown", encoder="use-md", max_ensembles=2),
     MIConfig("gaussian", MEMBERS["gaussian"], note="closed-form CCA MI, Ledoit-Wolf, on each split"),

@@ -70,12 +70,15 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     of a non-default ``encoder`` live in ``runs/<data set>@<encoder>/``."""
     tag = "" if encoder == DEFAULT_ENCODER else f"@{encoder}"
     need: dict[str, tuple[Any, set[int]]] = {}
+    where: dict[str, set[str]] = {}  # member label → the data sets a configuration scores it on
     for cfg in mi:
         spec, have = need.setdefault(cfg.member.label, (cfg.member, set()))
         if spec != cfg.member:
             raise ValueError(f"two configurations use member label '{spec.label}' with different settings")
         have.update(s for e in range(cfg.ensembles(seeds)) for s in cfg.member_seeds(e))
-    units = [(d, spec, s) for d in data for spec, ss in need.values() for s in (sorted(ss) if spec.seeded else [0])]
+        where.setdefault(spec.label, set()).update(cfg.datasets or data)
+    units = [(d, spec, s) for d in data for spec, ss in need.values() if d in where[spec.label]
+             for s in (sorted(ss) if spec.seeded else [0])]
     jsd_units = [(c, s) for c in jsd for s in c.seeds(seeds)] if "llava" in data else []
     total, k = len(units) + len(jsd_units), 0
     mi_runs: dict[str, dict[str, dict[int, Any]]] = {d: {} for d in data}
@@ -83,7 +86,7 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
         k += 1
         path = out / "runs" / f"{d}{tag}" / "mi" / spec.label / f"seed-{seed}.json"
         run, hit = cached(path, spec.to_dict(), "member", lambda: run_member(spec, seed, data[d]))
-        for s in (need[spec.label][1] if not spec.seeded else [seed]):  # a deterministic run serves every seed
+        for s in (sorted(need[spec.label][1]) if not spec.seeded else [seed]):  # a deterministic run serves every seed
             mi_runs[d].setdefault(spec.label, {})[s] = run
         say(f"[{k}/{total}] {d}{tag} {spec.label} seed {seed}: "
             f"{'cached' if hit else 'fitted'} (fit {run['fit_seconds']:.0f} s)")
@@ -120,10 +123,12 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
         if enc != DEFAULT_ENCODER and not configs:
             continue
         enc_jsd = list(jsd) if enc == DEFAULT_ENCODER else [c for c in jsd if c.label in VARIANT_JSD]
+        wanted = set(datasets) if enc == DEFAULT_ENCODER else {
+            d for c in configs for d in (c.datasets or DATASETS) if d in datasets}
         data: dict[str, Dataset] = {}
         info: dict[str, Any] = {}
         for name, prepare in (("alpacaeval", prepare_alpaca), ("llava", prepare_llava)):
-            if name in datasets:
+            if name in wanted:
                 t = time.perf_counter()
                 data[name], info[name] = prepare(data_root, cache, threads, ENCODERS[enc])
                 say(f"{name} ({enc}): {len(data[name].splits)} splits, {len(data[name].sanity)} sanity splits "
@@ -133,10 +138,10 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
         mi_runs, jsd_runs = run_units(out, data, configs, enc_jsd, seeds, say, enc)
         for cfg in configs:
             row: dict[str, Any] = {"config": cfg.to_dict()}
-            if "alpacaeval" in data:
+            if "alpacaeval" in data and "alpacaeval" in (cfg.datasets or DATASETS):
                 row["alpacaeval"] = score_alpaca(cfg, mi_runs["alpacaeval"][cfg.member.label],
                                                  info["alpacaeval"]["judge"], cfg.ensembles(seeds))
-            if "llava" in data:
+            if "llava" in data and "llava" in (cfg.datasets or DATASETS):
                 bounds = {c: score_jsd(next(j for j in enc_jsd if j.label == c), r)["bound"]
                           for c, r in jsd_runs.items()}
                 lv = data["llava"]
