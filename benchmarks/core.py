@@ -106,6 +106,22 @@ def run_child(kind: str, n: int, d: int, seed: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def naive_table(d: int, seed: int, mem_gb: float) -> None:
+    """Print the naive n×n×d formula's table at n = 250, 500, ... until two tensors would pass ``mem_gb``."""
+    print("| n | n×n×d tensor (GB) | naive (s) | closed form (s) | peak RSS (MB) | relative difference |")
+    print("|---|---|---|---|---|---|")
+    n = 250
+    while True:
+        tensor_gb = n * n * d * 4 / 2**30
+        if tensor_gb * 2 > mem_gb:  # the reference code holds two such temporaries
+            print(f"| {n:,} | {tensor_gb:.1f} | (not attempted: over --naive-mem-gb {mem_gb:g}) | | | |")
+            break
+        c = run_child("naive", n, d, seed)
+        print(f"| {n:,} | {tensor_gb:.2f} | {c['naive_s']:.3f} | {c['ours_s']:.4f} | {c['peak_mb']:.0f} "
+              f"| {c['rel_diff']:.1e} |", flush=True)
+        n *= 2
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000)
@@ -129,19 +145,7 @@ def main() -> None:
           f"| {r['total_s']:.2f} | {r['extra_peak_mb']:.0f} | {r['mem_ratio']:.2f}× | {r['cpu_s']:.1f} | {r['load']:.1f} |")
 
     print("\n## CLUB estimate: naive n×n×d formula vs closed-form negative term (one MI)\n")
-    print("| n | n×n×d tensor (GB) | naive (s) | closed form (s) | peak RSS (MB) | relative difference |")
-    print("|---|---|---|---|---|---|")
-    n = 250
-    while True:
-        tensor_gb = n * n * args.d * 4 / 2**30
-        if tensor_gb * 2 > args.naive_mem_gb:  # the reference code holds two such temporaries
-            print(f"| {n:,} | {tensor_gb:.1f} | (not attempted: over --naive-mem-gb {args.naive_mem_gb:g}) | | | |")
-            break
-        c = run_child("naive", n, args.d, args.seed)
-        print(f"| {n:,} | {tensor_gb:.2f} | {c['naive_s']:.3f} | {c['ours_s']:.4f} | {c['peak_mb']:.0f} "
-              f"| {c['rel_diff']:.1e} |")
-        n *= 2
-
+    naive_table(args.d, args.seed, args.naive_mem_gb)
 
 if __name__ == "__main__":
     main()

@@ -36,6 +36,17 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (small fits are faster and steadier so on 2 shared cores)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 

@@ -45,6 +45,11 @@ NOT_RUN = {
     "--input data.jsonl --field image --out v.npy":
         "needs CLIP weights at /models/clip-vit-base-patch32; tests/encoders/test_hf_clip.py runs the encoder on a "
         "tiny CLIP built offline",
+    "mllmshift embed big.parquet --out /shared/emb --engine ray --ray-address ray://head.example:10001 "
+    "--ray-concurrency 8":
+        "needs a Ray cluster; tests/engines/test_ray_engine.py runs the Ray engine on a local Ray of 2 CPUs",
+    "mllmshift emid --id id.jsonl --ood shifted.jsonl --embeddings /shared/emb":
+        "reads the store the cluster command above writes; tests/cli/test_embed.py runs emid --embeddings",
 }
 #: commands that take minutes: run by the slow test, each in its own workspace
 SLOW = {

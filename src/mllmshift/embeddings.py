@@ -1,7 +1,8 @@
 """Embedded splits: the plain arrays that estimators and metrics work on.
 
 Once a split leaves :mod:`mllmshift.encoders` it is an :class:`EmbeddedSplit`
-of float32 arrays, one row per sample, in the split's sample order:
+of float32 arrays (or :class:`~mllmshift.sources.EmbeddingSource` objects: rows on disk, read in chunks),
+one row per sample, in the split's sample order:
 
 - ``x_visual`` (n × d_v): the image query ``Z_v`` (or the embedding of a
   textual stand-in for the image), None for text-only data;
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mllmshift.sources import ArraySource, EmbeddingSource, FusedSource
 from mllmshift.vocab import FUSIONS
 
 Fusion = Literal["auto", "mean", "concat", "text"]
@@ -39,18 +41,24 @@ def resolve_fusion(fusion: str, d_visual: int | None, d_text: int) -> str:
     return "mean" if d_visual == d_text else "concat"
 
 
-def fuse(x_visual: np.ndarray | None, x_text: np.ndarray, fusion: str = "auto") -> np.ndarray:
+def fuse(x_visual: Any, x_text: Any, fusion: str = "auto") -> Any:
     """The fused input X of the paper.
 
     - ``mean``: X = (Z_v + Z_t) / 2 (the paper's choice; needs equal dims);
     - ``concat``: X = [Z_v, Z_t] (default when the dims differ);
     - ``text``: X = Z_t (no visual input);
     - ``auto``: the first that applies, as :func:`resolve_fusion` says.
+
+    Arrays give an array; when either input is an :class:`~mllmshift.sources.EmbeddingSource` (rows on
+    disk), X is a :class:`~mllmshift.sources.FusedSource` computed chunk by chunk as it is read.
     """
     kind = resolve_fusion(fusion, None if x_visual is None else x_visual.shape[1], x_text.shape[1])
     if kind == "text":
-        return np.asarray(x_text, dtype=np.float32)
+        return x_text if isinstance(x_text, EmbeddingSource) else np.asarray(x_text, dtype=np.float32)
     assert x_visual is not None
+    if isinstance(x_visual, EmbeddingSource) or isinstance(x_text, EmbeddingSource):
+        wrap = lambda a: a if isinstance(a, EmbeddingSource) else ArraySource(a)  # noqa: E731
+        return FusedSource(wrap(x_visual), wrap(x_text), kind)
     if x_visual.shape[0] != x_text.shape[0]:
         raise ValueError(f"visual and text inputs differ in rows: {x_visual.shape[0]} vs {x_text.shape[0]}")
     if kind == "mean":

@@ -44,6 +44,10 @@ class DataError(MllmshiftError, ValueError):
         return where + self.message
 
 
+class UsageError(MllmshiftError):
+    """Flags that contradict each other, or a required one missing (exit code 2, like argparse's errors)."""
+
+
 class MissingDependencyError(MllmshiftError, ImportError):
     """An optional dependency needed by one registry entry is not installed."""
 

@@ -19,6 +19,7 @@ bootstrap, which resamples samples with the estimator fixed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -36,6 +37,13 @@ from mllmshift.bound import (
 )
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import MIEstimator, members_of
+from mllmshift.resampling import (
+    MatrixWeights,
+    PoissonWeights,
+    ResampleWeights,
+    choose_scheme,
+    multinomial_counts,
+)
 
 __all__ = ["EMIResult", "EMIDResult", "Interval", "Estimators", "emi", "emi_of", "emid", "emid_from", "pointwise_emi",
            "resample_weights", "bootstrap_emi", "bootstrap_emid", "SATURATION_TOLERANCE",
@@ -48,6 +56,12 @@ Estimators = MIEstimator | Sequence[MIEstimator]
 
 #: an MI estimate within this fraction of its estimator's ceiling counts as saturated
 SATURATION_TOLERANCE = 0.01
+
+
+def _float(value: Any) -> float:
+    """A number read back from strict JSON: null (a non-finite value written by :mod:`mllmshift.io.strict_json`)
+    is NaN again."""
+    return math.nan if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -79,9 +93,9 @@ class EMIResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EMIResult:
-        return cls(float(d["value"]), float(d["mi_response"]), float(d["mi_reference"]), int(d["n"]),
+        return cls(_float(d["value"]), _float(d["mi_response"]), _float(d["mi_reference"]), int(d["n"]),
                    None if d.get("ceiling") is None else float(d["ceiling"]),
-                   tuple(float(v) for v in d.get("members") or ()))
+                   tuple(_float(v) for v in d.get("members") or ()))
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,8 @@ class EMIDResult:
 
 @dataclass(frozen=True)
 class Interval:
-    """A percentile bootstrap confidence interval."""
+    """A percentile bootstrap confidence interval; ``scheme``: ``multinomial`` or ``poisson``
+    (:mod:`mllmshift.resampling`)."""
 
     low: float
     high: float
@@ -113,22 +128,26 @@ class Interval:
     n_resamples: int
     seed: int
     confidence: float
+    scheme: str = "multinomial"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Interval:
-        return cls(float(d["low"]), float(d["high"]), float(d["std"]), int(d["n_resamples"]), int(d["seed"]),
-                   float(d["confidence"]))
+        return cls(_float(d["low"]), _float(d["high"]), _float(d["std"]), int(d["n_resamples"]), int(d["seed"]),
+                   float(d["confidence"]), str(d.get("scheme", "multinomial")))
 
     def excludes_zero_on_the_side_of(self, value: float) -> bool:
         """Whether the whole interval lies strictly on the side of 0 where ``value`` is."""
         return self.low > 0 if value > 0 else self.high < 0 if value < 0 else False
 
 
-def emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Estimators) -> EMIResult:
-    """EMI = Î(X; Ŷ) − Î(X; Y) with one fixed estimator (or the mean over an ensemble's members)."""
+def emi(x: Any, y_hat: Any, y: Any, estimators: Estimators) -> EMIResult:
+    """EMI = Î(X; Ŷ) − Î(X; Y) with one fixed estimator (or the mean over an ensemble's members).
+
+    The embeddings are arrays or :class:`~mllmshift.sources.EmbeddingSource` objects (rows on disk, read
+    in chunks): the estimators read either the same way."""
     if not (len(x) == len(y_hat) == len(y)):
         raise ValueError(f"x, y_hat and y must have the same number of rows, got {len(x)}, {len(y_hat)}, {len(y)}")
     members = members_of(estimators)
@@ -140,7 +159,7 @@ def emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Estimators)
                      n=len(x), ceiling=members[0].ceiling(len(x)), members=values)
 
 
-def pointwise_emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray,
+def pointwise_emi(x: Any, y_hat: Any, y: Any,
                   estimators: Estimators) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-sample contributions ``(to Î(X;Ŷ), to Î(X;Y))`` (means over the members), whose means are the two
     MIs of :func:`emi`; None when an estimator has no pointwise form."""
@@ -181,57 +200,62 @@ def emid_from(emi_id: EMIResult, emi_ood: EMIResult) -> EMIDResult:
 # ----------------------------------------------------------------- bootstrap
 def resample_weights(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(B × n) multiplicities / n of B bootstrap resamples of n items (rows sum to 1)."""
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    counts = np.zeros((n_resamples, n))
-    np.add.at(counts, (np.repeat(np.arange(n_resamples), n), idx.ravel()), 1.0)
-    return counts / n
+    return multinomial_counts(n, n_resamples, rng) / n
 
 
-def _emi_draws(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Estimators, n_resamples: int,
-               rng: np.random.Generator, block: int = 256) -> np.ndarray:
-    """EMI on each of ``n_resamples`` bootstrap resamples (same indices for Ŷ and Y); replicate r uses
-    member r mod K of the ensemble (the one estimator when K = 1)."""
+def _weights(scheme: str, n: int, n_resamples: int, rng: np.random.Generator, seed: int,
+             stream: int) -> ResampleWeights:
+    """The replicates of one split: multinomial counts drawn from ``rng`` (blocks of 256 replicates, the
+    draws of earlier versions), or Poisson weights keyed by ``(seed, stream)``."""
+    if choose_scheme(scheme, n, n_resamples) == "poisson":
+        return PoissonWeights(n, n_resamples, seed, stream)
+    blocks = [multinomial_counts(n, min(256, n_resamples - b), rng) for b in range(0, n_resamples, 256)]
+    return MatrixWeights(np.concatenate(blocks) if blocks else np.zeros((0, n)))
+
+
+def _emi_draws(x: Any, y_hat: Any, y: Any, estimators: Estimators, weights: ResampleWeights) -> np.ndarray:
+    """EMI on each bootstrap replicate (same weights for Ŷ and Y); replicate r uses member r mod K of the
+    ensemble (the one estimator when K = 1)."""
     members = members_of(estimators)
-    n = len(x)
-    draws = np.empty(n_resamples)
-    done = 0
-    while done < n_resamples:
-        b = min(block, n_resamples - done)
-        w = resample_weights(n, b, rng)
-        for k, est in enumerate(members):
-            rows = np.arange(done, done + b)
-            rows = rows[rows % len(members) == k]
-            if len(rows):
-                wk = w[rows - done]
-                draws[rows] = est.mi_weighted(x, y_hat, wk) - est.mi_weighted(x, y, wk)
-        done += b
+    draws = np.empty(weights.n_resamples)
+    for k, est in enumerate(members):
+        reps = np.arange(k, weights.n_resamples, len(members))
+        if len(reps):
+            both = est.mi_resampled(x, [y_hat, y], weights.select(reps))
+            draws[reps] = both[0] - both[1]
     return draws
 
 
-def _interval(draws: np.ndarray, confidence: float, n_resamples: int, seed: int) -> Interval:
+def _interval(draws: np.ndarray, confidence: float, n_resamples: int, seed: int, scheme: str) -> Interval:
     if not 0.0 < confidence < 1.0:
         raise ValueError("confidence must be in (0, 1)")
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(draws, [alpha, 1.0 - alpha])
     return Interval(float(lo), float(hi), float(draws.std(ddof=1)) if len(draws) > 1 else 0.0, n_resamples, seed,
-                    confidence)
+                    confidence, scheme)
 
 
-def bootstrap_emi(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Estimators,
-                  n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> Interval:
+def bootstrap_emi(x: Any, y_hat: Any, y: Any, estimators: Estimators, n_resamples: int = 1000, seed: int = 0,
+                  confidence: float = 0.95, scheme: str = "auto") -> Interval:
     """Percentile bootstrap CI of EMI: resample samples (x, ŷ, y) jointly; estimator fixed (member r mod K
-    of an ensemble for replicate r)."""
-    rng = np.random.default_rng(seed)
-    return _interval(_emi_draws(x, y_hat, y, estimators, n_resamples, rng), confidence, n_resamples, seed)
+    of an ensemble for replicate r). ``scheme``: :mod:`mllmshift.resampling` (``auto``: multinomial while
+    B × n is small, the chunk-wise Poisson bootstrap beyond)."""
+    w = _weights(scheme, len(x), n_resamples, np.random.default_rng(seed), seed, 0)
+    return _interval(_emi_draws(x, y_hat, y, estimators, w), confidence, n_resamples, seed, w.scheme)
 
 
 def bootstrap_emid(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, estimators: Estimators,
-                   n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> Interval:
+                   n_resamples: int = 1000, seed: int = 0, confidence: float = 0.95,
+                   scheme: str = "auto") -> Interval:
     """Percentile bootstrap CI of EMID: the two splits are resampled independently; estimator fixed (member
-    r mod K of an ensemble for replicate r of both splits)."""
+    r mod K of an ensemble for replicate r of both splits). ``scheme`` as for :func:`bootstrap_emi`, chosen
+    by the larger split."""
     _require(id_split, "EMID")
     _require(ood_split, "EMID")
+    scheme = choose_scheme(scheme, max(len(id_split), len(ood_split)), n_resamples)
     rng = np.random.default_rng(seed)
-    a = _emi_draws(id_split.x, id_split.response, id_split.reference, estimators, n_resamples, rng)  # type: ignore
-    b = _emi_draws(ood_split.x, ood_split.response, ood_split.reference, estimators, n_resamples, rng)  # type: ignore
-    return _interval(a - b, confidence, n_resamples, seed)
+    draws = []
+    for stream, s in enumerate((id_split, ood_split)):
+        w = _weights(scheme, len(s), n_resamples, rng, seed, stream)
+        draws.append(_emi_draws(s.x, s.response, s.reference, estimators, w))
+    return _interval(draws[0] - draws[1], confidence, n_resamples, seed, scheme)

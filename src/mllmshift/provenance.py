@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -33,6 +34,15 @@ def environment() -> dict[str, Any]:
     """Versions, Python and platform, and the time (UTC) a result was made."""
     return {"versions": package_versions(), "python": sys.version.split()[0], "platform": platform.platform(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks: the checksum of stored state."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

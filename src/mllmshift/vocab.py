@@ -53,6 +53,10 @@ PAPER_MI_OPTIONS: dict[str, int] = {"hidden_size": 500, "max_epochs": 200}
 #: the paper fits one estimator
 PAPER_N_ESTIMATORS = 1
 
+#: the fewest samples a split may have: below this no estimate is given (the estimator's held-out 20 % would
+#: hold one pair or none, InfoNCE's ceiling ln n is under 2.3 nats); see docs/estimators.md
+MIN_SAMPLES = 10
+
 #: exit codes of ``mllmshift``: done, bad input (a located error), usage error, partial (rerun to finish)
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -114,4 +118,5 @@ def group_of(scenario: str | Mapping[str, Any]) -> str:
 __all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
            "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_MI_OPTIONS", "DEFAULT_N_ESTIMATORS",
            "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE", "PAPER_MI_OPTIONS", "PAPER_N_ESTIMATORS",
-           "default_estimator_options", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL", "EXIT_INTERRUPTED"]
+           "default_estimator_options", "MIN_SAMPLES", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL",
+           "EXIT_INTERRUPTED"]

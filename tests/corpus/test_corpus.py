@@ -13,7 +13,8 @@ Cases live in ``tests/corpus/cases/*.yaml`` (one file per verb or area), so new 
         may_create: []                      # globs under {tmp} a failed run may leave (default: none)
 
 File kinds: ``text`` (UTF-8), ``bytes`` (a string whose characters are bytes, ``"caf\\xe9"``),
-``jsonl`` (a list of objects, or of strings written verbatim as bad lines), ``json``, ``image``
+``jsonl`` (a list of objects, or of strings written verbatim as bad lines), ``canonical`` (N valid canonical
+rows ``s0``, ``s1``, …, with the fields of ``extra`` added and those of ``drop`` left out), ``json``, ``image``
 (``mode``, ``size``, optional ``fill`` or ``values``, ``cut``: the fraction of the file kept),
 ``png_header`` ([width, height]: a PNG that claims that size, for decompression bombs), ``dir`` (an empty folder).
 
@@ -66,6 +67,11 @@ def _make(path: Path, spec: dict[str, Any], tmp: Path) -> None:
     elif "jsonl" in spec:
         lines = [r if isinstance(r, str) else json.dumps(r) for r in spec["jsonl"]]
         path.write_text("".join(line.replace("{tmp}", str(tmp)) + "\n" for line in lines), encoding="utf-8")
+    elif "canonical" in spec:  # N valid canonical rows, each with ``extra`` fields (``drop``: fields left out)
+        rows = [{"id": f"s{i}", "question": f"what is thing {i}", "response": f"thing {i} is red",
+                 "reference": f"thing {i} is blue", **(spec.get("extra") or {})} for i in range(spec["canonical"])]
+        rows = [{k: v for k, v in r.items() if k not in (spec.get("drop") or ())} for r in rows]
+        path.write_text("".join(json.dumps(r).replace("{tmp}", str(tmp)) + "\n" for r in rows), encoding="utf-8")
     elif "json" in spec:
         path.write_text(json.dumps(spec["json"]), encoding="utf-8")
     elif "image" in spec:

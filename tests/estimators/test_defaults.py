@@ -22,6 +22,7 @@ from mllmshift.estimators.divergence.classifier import ClassifierJSD
 from mllmshift.estimators.divergence.rjsd import rjsd
 from mllmshift.estimators.mi.infonce import InfoNCE
 from mllmshift.metrics import EMIResult, _emi_draws, bootstrap_emi, emi, resample_weights
+from mllmshift.resampling import MatrixWeights, multinomial_counts
 
 
 def _shifted(n: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +142,7 @@ def test_bootstrap_falls_back_to_reestimation_for_sampled_negatives():
     for b in range(3):
         idx = np.repeat(np.arange(40), np.rint(w[b] * 40).astype(np.int64))
         assert got[b] == est.mi(x[idx], y[idx])
-    draws = _emi_draws(x, y, x, est, 4, np.random.default_rng(0))
+    draws = _emi_draws(x, y, x, est, MatrixWeights(multinomial_counts(40, 4, np.random.default_rng(0))))
     rng = np.random.default_rng(0)
     w = resample_weights(40, 4, rng)
     for b in range(4):

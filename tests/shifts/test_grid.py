@@ -155,6 +155,38 @@ def test_rerun_skips_and_interrupted_run_resumes(tmp_path: Path, id_split: Split
         apply_grid(spec, id_split, tmp_path / "run", seed=2)
 
 
+@pytest.mark.parametrize("damage", ["truncate-image", "alter-samples", "delete-image", "old-manifest"])
+def test_a_damaged_written_scenario_is_recomputed_with_a_warning(tmp_path: Path, id_split: Split, damage: str) -> None:
+    """A complete scenario's manifest holds the SHA-256 of samples.jsonl and of every shifted image: a damaged or
+    missing file (or a manifest without checksums) makes the scenario be written again, identically."""
+    from mllmshift.errors import MllmshiftWarning
+
+    spec = GridSpec.from_dict(GRID)
+    clean = apply_grid(spec, id_split, tmp_path / "clean")
+    out = apply_grid(spec, id_split, tmp_path / "run")
+    folder = out["mini_defocus_blur_3"]
+    image = sorted((folder / "images").glob("*.png"))[0]
+    if damage == "truncate-image":
+        image.write_bytes(image.read_bytes()[:100])
+    elif damage == "alter-samples":
+        (folder / "samples.jsonl").write_text((folder / "samples.jsonl").read_text().replace("images/", "images//", 1))
+    elif damage == "delete-image":
+        image.unlink()
+    else:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        del manifest["checksums"]
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(MllmshiftWarning, match=r"mini_defocus_blur_3: the written scenario is not used.*recomputing it"):
+        again = apply_grid(spec, id_split, tmp_path / "run")
+    for name, f in again.items():
+        assert (f / "samples.jsonl").read_text() == (clean[name] / "samples.jsonl").read_text()
+        for img in sorted((clean[name] / "images").glob("*.png")) if (clean[name] / "images").is_dir() else []:
+            assert (f / "images" / img.name).read_bytes() == img.read_bytes()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["complete"] and set(manifest["checksums"]) == {"samples.jsonl"} | {
+        f"images/{p.name}" for p in (folder / "images").glob("*.png")}
+
+
 def test_visual_grid_needs_images(tmp_path: Path) -> None:
     split = Split("id", [Sample("a", "q?", image=None)], {"source": "id.jsonl"})
     with pytest.raises(DataError, match="no image") as info:

@@ -23,8 +23,8 @@ from mllmshift.study.state import OutputInUse, StudyState
 from study_helpers import make_study, write_split
 
 REPO = Path(__file__).resolve().parents[2]
-TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "threads", "encoders", "estimator",
-            "data", "warnings", "id", "scenarios", "correlations", "judge", "summary", "run"}
+TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "device", "threads", "encoders",
+            "estimator", "data", "warnings", "id", "scenarios", "correlations", "judge", "summary", "run"}
 SCENARIO_KEYS = {"name", "group", "kind", "n", "metadata", "partial", "has_reference", "emi", "emid", "bound",
                  "jsd_response", "mi_response", "notes"}
 BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output", "form", "entropy_scale",
@@ -75,6 +75,7 @@ def test_every_output_file_and_key(study):
     assert results["schema"] == "mllmshift-study/2"
     assert results["config"] == cfg.to_dict()
     assert results["versions"]["numpy"] == np.__version__
+    assert results["device"] == "cpu"  # the default device, recorded
     assert results["encoders"]["text"]["config"]["name"] == "hashing-bow"
     assert results["estimator"]["source"] == "trained" and results["estimator"]["config"]["seed"] == 0
     assert set(results["summary"]) == SUMMARY_KEYS
@@ -130,7 +131,7 @@ def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
     state = res.out / ".state"
     (ckpt,) = (state / "estimator").glob("*.pt")
     est = CLUB.load(ckpt)
-    emb = {p.name.split(".")[0]: StudyState.load_embedded(p, p.name.split(".")[0])
+    emb = {p.name.split(".")[0]: StudyState(res.out).load_embedded(p, p.name.split(".")[0])
            for p in (state / "embedded").glob("*.npz")}
     id_e = emb["id"]
     id_emi = emi_of(id_e, est).value
@@ -212,13 +213,13 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
     scen_dir = killed / ".state" / "scenarios"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(scen_dir.glob("*.json"))) >= 3:  # the ID and two scenarios are done
+        if len(list(scen_dir.glob("*.json.sha256"))) >= 3:  # the ID and two scenarios are done (and sealed)
             break
         time.sleep(0.05)
     assert proc.poll() is None, f"study ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(list(scen_dir.glob("*.json")))
+    done_before = len(list(scen_dir.glob("*.json.sha256")))  # an entry killed before its checksum is recomputed
     assert 3 <= done_before < 6 and not (killed / "results.json").exists()
     assert not list(scen_dir.glob(".*.tmp"))  # atomic writes: no half-written entries are visible
     resumed = run_study(cfg, killed, progress=False)

@@ -17,6 +17,7 @@ from typing import Any
 from mllmshift.components import Component
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.strict_json import dumps
 from mllmshift.records import Split
 from mllmshift.vocab import (
     DEFAULT_IMAGE_ENCODER,
@@ -28,10 +29,11 @@ from mllmshift.vocab import (
 
 #: EvalConfig field → the flag that sets it
 FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "fusion": "--fusion",
-         "estimator": "--mi-estimator", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
+         "estimator": "--mi-estimator",
+         "estimator_options": "--estimator-option", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
          "divergence": "--divergence", "bound_form": "--entropy-scale", "entropy_scale": "--entropy-scale",
          "n_resamples": "--bootstrap", "confidence": "--confidence", "seed": "--seed", "threads": "--threads",
-         "plugins": "--allow-plugin"}
+         "plugins": "--allow-plugin", "device": "--device", "bootstrap_scheme": "--bootstrap-scheme"}
 
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
@@ -107,9 +109,11 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap", type=int, default=1000, metavar="B",
                    help="bootstrap resamples for confidence intervals, 0 for none (default: 1000)")
     g.add_argument("--confidence", type=float, default=0.95)
-    g.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the CPUs this process may use "
-                        "and the load beside it)")
+    g.add_argument("--bootstrap-scheme", default="auto", choices=["auto", "multinomial", "poisson"],
+                   help="multinomial (classic) or Poisson bootstrap; auto: multinomial while B × n ≤ 10^7, the "
+                        "chunk-wise Poisson bootstrap beyond (docs/scale.md)")
+    add_threads_arg(g)
+    add_scale_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
     o.add_argument("--out", type=Path, help="also write the JSON result to this file (per-sample rows go to "
@@ -118,6 +122,39 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="write per-sample rows to DIR/<split>.jsonl (default with --out: samples/ beside it)")
     o.add_argument("--overwrite", action="store_true", help="replace the results of another run at --out")
     o.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_threads_arg(g: Any) -> None:
+    """--threads N (an argument group or parser)."""
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the CPUs this process may use "
+                        "and the load beside it)")
+
+
+def add_scale_args(p: argparse.ArgumentParser) -> None:
+    """--device, --engine, --ray-address and --embeddings (docs/scale.md)."""
+    g = p.add_argument_group("scale (docs/scale.md)")
+    g.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="where encoders, estimator training and scoring run (default: cpu; auto = cuda when "
+                        "available); recorded in the results")
+    g.add_argument("--embeddings", type=Path, metavar="DIR",
+                   help="embeddings on disk (`mllmshift embed --out DIR`), read in chunks instead of embedding; "
+                        "with --engine ray, where the Ray engine writes them")
+    g.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="embed here (local) or as Ray Data batch inference (ray; the mllmshift[ray] extra)")
+    g.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="Ray cluster for --engine ray: auto, ray://host:10001 (default: start a local Ray)")
+    g.add_argument("--ray-concurrency", type=int, default=1, metavar="N", help="embedding actors (default: 1)")
+
+
+def engine_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~mllmshift.engines.EngineConfig` of --engine, --ray-address and --ray-concurrency (a bad value
+    is reported under its flag)."""
+    from mllmshift.engines import EngineConfig
+    from mllmshift.evaluation.config import renamed_fields
+
+    with renamed_fields({"engine": "--engine", "engine.concurrency": "--ray-concurrency"}):
+        return EngineConfig(args.engine, args.ray_address, args.ray_concurrency)
 
 
 def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = False) -> dict[str, Any]:
@@ -153,6 +190,8 @@ def encoder_components(args: argparse.Namespace, base: Any = None) -> dict[str, 
         if name is None and not options:
             continue
         if name == "none":
+            if options:
+                raise DataError(f"options for no encoder: {flag} none takes no {flag}-option", field=f"{flag}-option")
             out[field] = None
             continue
         if name is None:
@@ -176,7 +215,7 @@ def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None 
     with renamed_fields(FLAGS):
         kw: dict[str, Any] = {**encoder_components(args), "checkpoint": str(args.estimator) if args.estimator else None,
                               "seed": args.seed, "n_resamples": args.bootstrap, "confidence": args.confidence,
-                              "threads": args.threads}
+                              "threads": args.threads, "device": args.device, "bootstrap_scheme": args.bootstrap_scheme}
         if args.n_estimators is not None:
             kw["n_estimators"] = args.n_estimators
         if entropy_scale is not None:
@@ -235,6 +274,31 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
                       allow_mixed_visual=args.allow_mixed_visual, **options)
 
 
+def check_path(path: Path | None, flag: str, *, folder: bool) -> None:
+    """Raise a :class:`DataError` naming ``flag`` when ``path`` cannot be written: a file expected and a folder
+    there (or the reverse), or a file where one of its parent folders should be."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        want = "a folder" if folder else "a file name (e.g. result.json)"
+        raise DataError(f"{path} is a {'file' if folder else 'folder'}; give {want}", field=flag)
+    for p in path.parents:
+        if p.exists() and not p.is_dir():
+            raise DataError(f"{path} lies under {p}, which is a file, not a folder", field=flag)
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Every path a pipeline verb writes, checked before anything is read or computed."""
+    check_path(args.out, "--out", folder=False)
+    if args.log_samples is not None:
+        check_path(args.log_samples, "--log-samples", folder=True)
+    elif args.out is not None:
+        check_path(Path(args.out).parent / "samples", "--out (its samples/ folder)", folder=True)
+    check_path(args.save_estimator, "--save-estimator", folder=False)
+    check_path(args.cache_dir, "--cache-dir", folder=True)
+
+
 def check_output(path: Path | None, identity: Mapping[str, Any], overwrite: bool) -> None:
     """Refuse to replace ``path`` when it holds the result of another run (another config or other inputs)
     unless ``overwrite``; a rerun of the same config on the same inputs may replace its own result."""
@@ -277,7 +341,7 @@ def sample_folder(args: argparse.Namespace) -> Path | None:
 
 def emit(result: Mapping[str, Any], args: argparse.Namespace, human: str) -> None:
     """Print the human summary (or JSON) and write ``--out``."""
-    text = json.dumps(result, indent=2, sort_keys=False, allow_nan=False)
+    text = dumps(result, indent=2, sort_keys=False)
     if args.out:
         atomic_write_text(args.out, text + "\n")
     if args.json:

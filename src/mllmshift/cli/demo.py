@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mllmshift.vocab import EXIT_OK
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -40,4 +42,4 @@ def run(args: argparse.Namespace) -> int:
                          f"{'' if row['blind_below'] else '   <- blind not below'}\n")
     for line in done.verdict:
         sys.stdout.write(line + "\n")
-    return 0
+    return EXIT_OK

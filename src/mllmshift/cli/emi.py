@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from mllmshift.cli._common import (
@@ -10,6 +14,7 @@ from mllmshift.cli._common import (
     add_reader_args,
     cache_from_args,
     check_output,
+    check_output_paths,
     check_sample_logs,
     emit,
     eval_config_from_args,
@@ -17,6 +22,7 @@ from mllmshift.cli._common import (
     sample_folder,
     stamp_sample_logs,
 )
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,8 +52,9 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     samples = sample_folder(args)
     if samples is not None:
         check_sample_logs(samples, identity, args.overwrite)
-    ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
-                  sample_log=samples)
+    with embedding_store(args, splits, cfg) as store:
+        ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
+                      sample_log=samples, store=store)
     if samples is not None:
         stamp_sample_logs(samples, identity)
     if args.save_estimator:
@@ -55,7 +62,31 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     return ev, identity
 
 
+@contextlib.contextmanager
+def embedding_store(args: argparse.Namespace, splits: list[Any], cfg: Any) -> Iterator[Any]:
+    """The store to read embeddings from: ``--embeddings DIR``; with ``--engine ray``, the splits embedded by
+    Ray into DIR (or a temporary folder, removed after); None otherwise (embed here)."""
+    from mllmshift.cli._common import engine_from_args
+    from mllmshift.encoders.store import EmbeddingStore
+
+    if args.engine != "ray":
+        yield None if args.embeddings is None else EmbeddingStore(args.embeddings)
+        return
+    from mllmshift.engines.ray_engine import embed_with_ray
+    from mllmshift.evaluation.embedding import default_cache_dir
+
+    with contextlib.ExitStack() as stack:
+        folder = args.embeddings or stack.enter_context(tempfile.TemporaryDirectory(prefix="mllmshift-ray-"))
+        store = EmbeddingStore(folder)
+        cache = None if args.no_cache else str(args.cache_dir or default_cache_dir())
+        for t in embed_with_ray(splits, cfg, store, engine_from_args(args), cache_dir=cache):
+            if not args.quiet:
+                print(t.line(), file=sys.stderr)
+        yield store
+
+
 def run(args: argparse.Namespace) -> int:
+    check_output_paths(args)
     cfg = eval_config_from_args(args)
     split = read_args_split(args.data, args)
     ev, identity = evaluate_args(args, [split], [], cfg)
@@ -68,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
              + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
              + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]) + warning_lines(ev.result))
     emit(out, args, human)
-    return 0
+    return EXIT_OK
 
 
 def estimator_line(cfg: Any) -> str:

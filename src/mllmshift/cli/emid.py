@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from mllmshift.cli._common import add_pipeline_args, add_reader_args, emit, eval_config_from_args, read_args_split
+from mllmshift.cli._common import (
+    add_pipeline_args,
+    add_reader_args,
+    check_output_paths,
+    emit,
+    eval_config_from_args,
+    read_args_split,
+)
 from mllmshift.cli.emi import estimator_line, evaluate_args, saturation_note, warning_lines
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.scenarios import scenario_of
 
+    check_output_paths(args)
     cfg = eval_config_from_args(args, entropy_scale=args.entropy_scale)
     splits = [read_args_split(args.id_data, args)] + [read_args_split(p, args) for p in args.ood_data]
     names = [s.name for s in splits]
@@ -34,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     result = ev.result
     emi_id = result.id.emi
     assert emi_id is not None
-    fmt = lambda v: "   n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    fmt = lambda v: "   n/a" if v is None else f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"  # noqa: E731
     sfmt = lambda v: "    n/a" if v is None else f"{v:+8.4f}"  # noqa: E731
     lines = [f"ID {result.id.name}: EMI = {emi_id.value:+.4f}",
              f"{'scenario':<40} {'EMI':>8} {'EMID':>8} {'CI':>19} {'bound':>7}  JSD v / t / out_id / out_ood"]
@@ -51,4 +60,4 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"bound form: {cfg.bound_form}; {estimator_line(cfg)}"
                  + saturation_note([emi_id] + [r.shifted.emi for r in result.scenarios]) + warning_lines(result))
     emit({**result.to_json(), **identity}, args, "\n".join(lines))
-    return 0
+    return EXIT_OK

@@ -20,6 +20,7 @@ from typing import Any
 
 from mllmshift.cli._common import parse_key_values
 from mllmshift.errors import DataError
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,7 +77,7 @@ def run_list(args: argparse.Namespace) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     for r in [header, *rows]:
         sys.stdout.write("  ".join(str(c).ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] + "\n")
-    return 0
+    return EXIT_OK
 
 
 def _modality_of(name: str) -> str:
@@ -125,6 +126,10 @@ def run_embed(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.io.atomic import atomic_open, atomic_write_text
 
+    from mllmshift.cli._common import check_path
+
+    check_path(args.out, "--out", folder=False)
+    check_path(args.cache_dir, "--cache-dir", folder=True)
     encoder = build_encoder(args.encoder, allowed=args.allow_plugin,
                             **parse_key_values(args.option, "--encoder-option"))
     items = read_field(args.input, args.field, encoder.modality)
@@ -143,4 +148,4 @@ def run_embed(args: argparse.Namespace) -> int:
     meta = args.out.with_name(args.out.name + ".json")
     atomic_write_text(meta, json.dumps(sidecar, indent=2, default=str) + "\n")
     sys.stdout.write(f"wrote {args.out} ({x.shape[0]} × {x.shape[1]}) and {meta.name}\n")
-    return 0
+    return EXIT_OK

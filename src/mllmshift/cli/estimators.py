@@ -19,7 +19,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from mllmshift.errors import MllmshiftError
+from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.vocab import EXIT_OK, MIN_SAMPLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,7 +65,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for e in reg.entries():
             print(f"  {e.name:<16} {e.description}")
-    return 0
+    return EXIT_OK
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -79,6 +80,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from mllmshift.validation.presets import preset
     from mllmshift.validation.suite import run_suite
 
+    if args.threads < 1:
+        raise DataError(f"must be >= 1, got {args.threads}", field="--threads")
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     grid = preset(args.preset)
@@ -101,19 +104,23 @@ def run_validate(args: argparse.Namespace) -> int:
                        jsd_tasks=tuple(t for t in tasks if t in all_jsd))
     if args.n:
         try:
-            grid = replace(grid, ns=tuple(int(v) for v in _csv(args.n) or []))
+            ns = tuple(int(v) for v in _csv(args.n) or [])
         except ValueError:
-            raise MllmshiftError(f"--n must be comma-separated integers, got {args.n!r}") from None
+            raise DataError(f"must be comma-separated integers, got {args.n!r}", field="--n") from None
+        if not ns or min(ns) < MIN_SAMPLES:
+            raise DataError(f"sample sizes must be >= {MIN_SAMPLES} (below that no estimate is given), got {args.n!r}",
+                            field="--n")
+        grid = replace(grid, ns=ns)
     if args.seeds is not None:
         if args.seeds < 1:
-            raise MllmshiftError("--seeds must be at least 1")
+            raise DataError(f"must be at least 1, got {args.seeds}", field="--seeds")
         grid = replace(grid, seeds=tuple(range(args.seeds)))
     summary = run_suite(grid, args.out, label=args.preset, progress=not args.quiet, make_plot=not args.no_plot)
     sys.stdout.write((args.out / "validation.md").read_text(encoding="utf-8") + "\n")
     failed = sum(r["failed"] for r in summary)
     sys.stdout.write(f"wrote {args.out}/validation.{{csv,md,json}}, validation_runs.csv"
                      f"{'' if args.no_plot else ', validation.png'}; {failed} failed runs\n")
-    return 0
+    return EXIT_OK
 
 
 def _shared_data() -> Path:
@@ -132,7 +139,7 @@ def run_real(args: argparse.Namespace) -> int:
             print(f"{title}:")
             for label, c in known.items():
                 print(f"  {label:<16} {c.note}")
-        return 0
+        return EXIT_OK
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     try:
@@ -151,4 +158,4 @@ def run_real(args: argparse.Namespace) -> int:
         raise MllmshiftError(str(err)) from None
     sys.stdout.write((args.out / "real.md").read_text(encoding="utf-8"))
     sys.stdout.write(f"wrote {args.out}/real.{{md,csv,json}}{'' if args.no_plot else ', real.png'} and runs/\n")
-    return 0
+    return EXIT_OK

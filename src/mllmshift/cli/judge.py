@@ -18,7 +18,7 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.records import Split
-from mllmshift.vocab import EXIT_PARTIAL
+from mllmshift.vocab import EXIT_OK, EXIT_PARTIAL
 
 
 
@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.judge.rules import load_rules
     from mllmshift.responders.http import ChatClient, RetryPolicy, api_key_from_env
 
+    from mllmshift.cli._common import check_path
+
+    check_path(args.out, "--out", folder=True)
+    check_path(args.cache, "--cache", folder=True)
     splits = [read_responses(f, args.questions, args.references, args.image_folder)
               for f in response_files(args.responses)]
     config = JudgeConfig(model=args.model, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{incomplete} scenario(s) have items whose judge request failed; rerun the same command to retry "
               f"them (cached verdicts are not asked again)", file=sys.stderr)
         return EXIT_PARTIAL
-    return 0
+    return EXIT_OK
 
 
 def _fmt(value: float | None, ci: list[float] | None, spec: str) -> str:

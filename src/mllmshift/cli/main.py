@@ -11,16 +11,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from mllmshift import __version__
-from mllmshift.errors import MllmshiftError
+from mllmshift.errors import MllmshiftError, MllmshiftWarning, UsageError
 from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 #: verb modules, in the order ``mllmshift --help`` lists them
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
+    "embed",
     "study",
     "demo",
     "shift",
@@ -52,13 +55,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(func(args) or EXIT_OK)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return int(func(args) or EXIT_OK)
+    except UsageError as err:
+        print(f"mllmshift {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except MllmshiftError as err:
         print(f"mllmshift {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"mllmshift {args.command}: interrupted; completed work is cached, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _warning_printer(command: str) -> Any:
+    """Print the package's warnings as ``mllmshift VERB: warning: message`` (no source line); others as usual."""
+    default = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if issubclass(category, MllmshiftWarning):
+            print(f"mllmshift {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 if __name__ == "__main__":  # pragma: no cover

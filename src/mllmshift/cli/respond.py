@@ -24,7 +24,7 @@ from mllmshift.cli._common import parse_key_values
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
-from mllmshift.vocab import EXIT_PARTIAL
+from mllmshift.vocab import EXIT_OK, EXIT_PARTIAL
 
 _TABULAR = (".parquet",)
 
@@ -185,9 +185,11 @@ class _LogToFile:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mllmshift.cli._common import check_path
     from mllmshift.components import Component, build_component
     from mllmshift.responders.answer_file import respond_to_file
 
+    check_path(args.out, "--out", folder=True)
     splits = [read_dataset(f, args.data_format, args.image_folder, name) for name, f in dataset_files(args.data)]
     responder = build_component("responder", Component(args.responder, responder_kwargs(args)),
                                 allowed=args.allow_plugin)
@@ -218,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "
               f"retry them", file=sys.stderr)
         return EXIT_PARTIAL
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 from mllmshift.cli._common import parse_key_values
 from mllmshift.io.atomic import Outputs
 from mllmshift.io.readers import FORMATS
+from mllmshift.vocab import EXIT_OK
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -96,7 +97,7 @@ def run_list(args: argparse.Namespace) -> int:
                 print(f"    level {level}: {_fmt(asdict(cls.params_for(level)))}")
         else:
             print(f"    params: {_fmt(asdict(cls.params_for(None)))} (language required)")
-    return 0
+    return EXIT_OK
 
 
 def _fmt(d: dict[str, Any]) -> str:
@@ -161,7 +162,7 @@ def run_image(args: argparse.Namespace) -> int:
         with Outputs() as outs:
             _save_image(outs, img, dst)
         print(f"wrote {dst}")
-        return 0
+        return EXIT_OK
     files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     if not files:
         raise DataError("no image files (" + ", ".join(IMAGE_EXTS) + ") in folder", path=src)
@@ -174,7 +175,7 @@ def run_image(args: argparse.Namespace) -> int:
             _save_image(outs, corr.apply(load_image(f, max_pixels=max_px), stable_seed(args.seed, rel.as_posix())),
                         (dst / rel).with_suffix(".png"))
     print(f"wrote {len(files)} images to {dst}")
-    return 0
+    return EXIT_OK
 
 
 def run_text(args: argparse.Namespace) -> int:
@@ -191,7 +192,7 @@ def run_text(args: argparse.Namespace) -> int:
         print(res.text)
         if args.changes:
             print(json.dumps([c.to_dict() for c in res.changes], ensure_ascii=False))
-        return 0
+        return EXIT_OK
     if args.output is None:
         raise DataError("--output is required with --input")
     src, dst = Path(args.input), Path(args.output)
@@ -204,11 +205,11 @@ def run_text(args: argparse.Namespace) -> int:
             for f in files:
                 _text_file(outs, pert, f, dst / f.relative_to(src), args.seed)
         print(f"wrote {len(files)} files to {dst}")
-        return 0
+        return EXIT_OK
     with Outputs() as outs:
         n = _text_file(outs, pert, src, dst, args.seed)
     print(f"wrote {n} texts to {dst}")
-    return 0
+    return EXIT_OK
 
 
 def _text_file(outs: Outputs, pert: Any, src: Path, dst: Path, seed: int) -> int:
@@ -254,7 +255,7 @@ def run_grid(args: argparse.Namespace) -> int:
         for s in scenarios:
             print(s.name)
         print(f"{len(scenarios)} scenarios")
-        return 0
+        return EXIT_OK
     split = read_split(args.data, format=args.format)
     translator = None
     if args.translator_url:
@@ -270,4 +271,4 @@ def run_grid(args: argparse.Namespace) -> int:
     for name, folder in written.items():
         print(f"{name}\t{folder}")
     print(f"{len(written)} scenarios in {args.out}")
-    return 0
+    return EXIT_OK

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.cli._common import FLAGS, add_encoder_args, encoder_components
+from mllmshift.vocab import EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,16 +35,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="replace the results of another config in --out (cached stages that still apply are reused)")
     p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device (default: cpu)")
+    p.add_argument("--engine", choices=["local", "ray"], help="override the config's engine (docs/scale.md)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS", help="Ray cluster for --engine ray")
+    p.add_argument("--embeddings", type=Path, metavar="DIR",
+                   help="read the splits' embeddings from DIR (`mllmshift embed --out DIR`), streamed, instead of "
+                        "embedding; with --engine ray, where Ray writes them (default: OUT/.state/embeddings)")
     add_encoder_args(p, defaults=False)
     p.set_defaults(func=run)
 
 
 def load_config(args: argparse.Namespace) -> Any:
     from mllmshift.components import Component
-    from mllmshift.errors import MllmshiftError
+    from mllmshift.errors import UsageError
     from mllmshift.evaluation.config import renamed_fields
     from mllmshift.study.config import StudyConfig
 
+    if args.config is not None and args.preset:
+        raise UsageError(f"give a CONFIG file or --preset {args.preset}, not both (a config may name its preset: "
+                         "'preset: {name: ..., options: {...}}')")
+    if (args.data is not None or args.model) and not args.preset:
+        raise UsageError("--data and --model are options of --preset; give --preset NAME (a config names its data "
+                         "itself)")
     if args.config is not None:
         cfg = StudyConfig.from_yaml(args.config)
     elif args.preset:
@@ -57,7 +70,7 @@ def load_config(args: argparse.Namespace) -> Any:
         cfg = default_config(args.preset, **opts)
         cfg = cfg.with_(preset=Component(args.preset, {**dict(cfg.preset.options), **opts}))  # type: ignore[union-attr]
     else:
-        raise MllmshiftError("give a CONFIG file or --preset NAME")
+        raise UsageError("give a CONFIG file or --preset NAME")
     changes: dict[str, Any] = dict(encoder_components(args, cfg.eval))
     for field, value in (("seed", args.seed), ("n_resamples", args.bootstrap), ("n_estimators", args.n_estimators),
                          ("threads", args.threads)):
@@ -65,6 +78,13 @@ def load_config(args: argparse.Namespace) -> Any:
             changes[field] = value
     if args.judge is not None:
         changes["judge"] = str(args.judge.resolve())
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.engine is not None:
+        from mllmshift.engines import EngineConfig
+
+        changes["engine"] = EngineConfig(args.engine, args.ray_address or cfg.engine.address, cfg.engine.concurrency,
+                                         cfg.engine.batch_size)
     with renamed_fields(FLAGS):
         return cfg.with_(**changes) if changes else cfg
 
@@ -95,10 +115,11 @@ def headline(result: Any, out: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.embedding import default_cache_dir
-    from mllmshift.study.runner import run_study
+    from mllmshift.study.runner import check_out_folder, run_study
 
+    check_out_folder(args.out)
     cfg = load_config(args)
     done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
-                     cache_dir=args.cache_dir or default_cache_dir())
+                     cache_dir=args.cache_dir or default_cache_dir(), embeddings=args.embeddings)
     sys.stdout.write(headline(done.result, args.out) + "\n")
-    return 0
+    return EXIT_OK

@@ -32,6 +32,14 @@ def check_texts(items: Sequence[Any], what: str) -> list[str]:
     return out
 
 
+def check_counts(encoder: str, **counts: Any) -> None:
+    """Raise a located :class:`~mllmshift.errors.DataError` unless every value is an integer >= 1 (a dimension,
+    a batch size): an encoder option of the wrong type or range stops before anything is embedded."""
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DataError(f"encoder '{encoder}': {name} must be an integer >= 1, got {value!r}", field=name)
+
+
 class Encoder(ABC):
     """Maps a batch of items of one modality to an (n × dim) float32 array of unit rows.
 
@@ -48,10 +56,23 @@ class Encoder(ABC):
     #: CPU threads (torch, BLAS, OpenMP) while encoding; None: chosen on first use by
     #: :func:`mllmshift.threads.choose_threads`. Does not change the output, so not in :meth:`config`.
     threads: int | None = None
+    #: whether :meth:`encode` decodes the next batch (:meth:`decode_batch`, in a second thread) while the
+    #: current one runs through the network (:meth:`forward_batch`): image encoders, whose decoding and
+    #: resizing is CPU work that Pillow and numpy do outside the GIL. The output is the same either way.
+    overlap_decode: bool = False
 
     @abstractmethod
     def _encode_batch(self, items: Sequence[Any]) -> np.ndarray:
         """Raw (not necessarily normalised) embeddings of one batch."""
+
+    def decode_batch(self, items: Sequence[Any]) -> Any:
+        """A batch's items as the network's input (e.g. images read, resized and normalised). Identity here:
+        encoders that set :attr:`overlap_decode` split :meth:`_encode_batch` into this and :meth:`forward_batch`."""
+        return items
+
+    def forward_batch(self, decoded: Any) -> np.ndarray:
+        """Raw embeddings of a batch :meth:`decode_batch` made; :meth:`_encode_batch` of it here."""
+        return self._encode_batch(decoded)
 
     def prepare(self, item: Any) -> Any:
         """The item as the model sees it (e.g. a normalised text); the cache keys on this. Identity here."""
@@ -74,7 +95,10 @@ class Encoder(ABC):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def encode(self, items: Sequence[Any], progress: bool = False) -> np.ndarray:
-        """Embed ``items`` in batches with :meth:`thread_count` threads; returns L2-normalised float32 rows."""
+        """Embed ``items`` in batches with :meth:`thread_count` threads; returns L2-normalised float32 rows.
+        With :attr:`overlap_decode`, batch k+1 is decoded while batch k runs through the network."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from mllmshift.threads import thread_limits
 
         if len(items) == 0:
@@ -85,10 +109,18 @@ class Encoder(ABC):
             from tqdm.auto import tqdm
 
             rng = tqdm(rng, desc=f"encode[{self.name}]", unit="batch", file=sys.stderr)
-        with thread_limits(self.thread_count()):
+        with thread_limits(self.thread_count()), ThreadPoolExecutor(max_workers=1) as pool:
+            decode = self.overlap_decode and len(items) > self.batch_size
+            ahead = pool.submit(self.decode_batch, items[: self.batch_size]) if decode else None
             for start in rng:
                 batch = items[start : start + self.batch_size]
-                emb = np.asarray(self._encode_batch(batch), dtype=np.float32)
+                if ahead is None:
+                    emb = np.asarray(self._encode_batch(batch), dtype=np.float32)
+                else:
+                    decoded = ahead.result()
+                    nxt = items[start + self.batch_size : start + 2 * self.batch_size]
+                    ahead = pool.submit(self.decode_batch, nxt) if len(nxt) else None
+                    emb = np.asarray(self.forward_batch(decoded), dtype=np.float32)
                 if emb.shape != (len(batch), self.dim):
                     raise RuntimeError(f"encoder {self.name} returned shape {emb.shape} for {len(batch)} items,"
                                        f" expected ({len(batch)}, {self.dim})")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mllmshift.encoders.base import Encoder, Modality, check_texts
+from mllmshift.encoders.base import Encoder, Modality, check_counts, check_texts
 from mllmshift.encoders.images import content_digest
 from mllmshift.errors import DataError
 
@@ -28,6 +28,7 @@ class HashEncoder(Encoder):
     def __init__(self, dim: int = 32, modality: Modality = "text", seed: int = 0, batch_size: int = 32) -> None:
         if modality not in ("text", "image"):
             raise DataError(f"modality must be 'text' or 'image', got {modality!r}", field="modality")
+        check_counts(self.name, dim=dim, batch_size=batch_size)
         self.dim = int(dim)
         self.modality = modality
         self.seed = int(seed)

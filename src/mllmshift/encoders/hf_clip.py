@@ -60,7 +60,7 @@ class CLIPVision(Encoder):
     Args:
         model_name_or_path: a local folder or hub name of a CLIP (or CLIP vision) checkpoint,
             loaded with ``CLIPVisionModel`` and ``CLIPImageProcessor`` on first use.
-        device: torch device; None picks CUDA when available.
+        device: torch device; None uses :func:`mllmshift.devices.current_device` (the CPU by default).
         dtype: ``"float32"`` (default), ``"float16"`` or ``"bfloat16"``.
         batch_size: images per forward pass.
         model, processor: an already built model (``CLIPVisionModel`` or ``CLIPModel``) and image
@@ -71,6 +71,7 @@ class CLIPVision(Encoder):
 
     name = "clip-vision"
     modality = "image"
+    overlap_decode = True
 
     def __init__(self, model_name_or_path: str | None = None, device: str | None = None, dtype: Any = None,
                  batch_size: int = 16, *, model: Any = None, processor: Any = None,
@@ -113,19 +114,20 @@ class CLIPVision(Encoder):
                 self.model_name_or_path, local_files_only=self.local_files_only)
         return self._processor
 
-    def pixel_values(self, items: Sequence[ImageItem]) -> Any:
-        """The processor's ``pixel_values`` for ``items`` (RGB), on the model's device and dtype."""
-        pv = self.processor(images=[load_rgb(item) for item in items], return_tensors="pt")["pixel_values"]
-        return pv.to(self.device, self.dtype)
+    def decode_batch(self, items: Sequence[ImageItem]) -> Any:
+        """The processor's ``pixel_values`` for ``items`` (RGB), on the CPU."""
+        return self.processor(images=[load_rgb(item) for item in items], return_tensors="pt")["pixel_values"]
 
-    def _encode_batch(self, items: Sequence[ImageItem]) -> np.ndarray:
+    def forward_batch(self, decoded: Any) -> np.ndarray:
         import torch
 
-        pixel_values = self.pixel_values(items)
         with torch.inference_mode():
-            out = self.model(pixel_values=pixel_values, output_hidden_states=True)
+            out = self.model(pixel_values=decoded.to(self.device, self.dtype), output_hidden_states=True)
             pooled = out.hidden_states[-1][:, 1:, :].mean(dim=1)
         return pooled.float().cpu().numpy()
+
+    def _encode_batch(self, items: Sequence[ImageItem]) -> np.ndarray:
+        return self.forward_batch(self.decode_batch(items))
 
     def config(self) -> dict[str, Any]:
         if self._identity is None:

@@ -19,12 +19,10 @@ def require_transformers(what: str) -> Any:
 
 
 def resolve_device(device: str | None) -> str:
-    """``device``, or CUDA when available, else CPU."""
-    if device:
-        return device
-    import torch
+    """``device``, or the current device of :func:`mllmshift.devices.using_device` (the CPU by default)."""
+    from mllmshift.devices import current_device, resolve_device as resolve
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve(device) if device else current_device()
 
 
 def resolve_dtype(dtype: Any) -> Any:

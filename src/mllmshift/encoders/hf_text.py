@@ -51,7 +51,7 @@ class HFEmbeddingLayer(Encoder):
     Args:
         model_name_or_path: local folder or hub name (e.g. ``xlm-roberta-base``), loaded with
             ``AutoModel`` / ``AutoTokenizer`` on first use.
-        device: torch device; None picks CUDA when available.
+        device: torch device; None uses :func:`mllmshift.devices.current_device` (the CPU by default).
         max_length: tokens per text (longer texts are truncated).
         batch_size: texts per forward pass.
         dtype: ``"float32"`` (default), ``"float16"`` or ``"bfloat16"``.

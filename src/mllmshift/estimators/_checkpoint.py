@@ -64,9 +64,33 @@ def load_torch_file(path: str | os.PathLike[str]) -> Any:
     if not p.is_file():
         raise DataError("estimator checkpoint not found", path=p)
     try:
-        return torch.load(p, weights_only=True, map_location="cpu")
+        obj = torch.load(p, weights_only=True, map_location="cpu")
     except Exception as err:  # pickle / zip errors come in many types
         raise DataError(f"not a readable torch checkpoint: {err}", path=p) from None
+    bad = _non_finite(obj)
+    if bad is not None:
+        raise DataError("holds NaN or infinite weights (a diverged or damaged fit); its estimates would be NaN",
+                        path=p, field=bad)
+    return obj
+
+
+def _non_finite(obj: Any, where: str = "") -> str | None:
+    """The key path of the first floating-point tensor with a NaN or infinite entry in ``obj``, else None."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return where or "tensor" if obj.is_floating_point() and not bool(torch.isfinite(obj).all()) else None
+    if isinstance(obj, Mapping):
+        items: Any = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        hit = _non_finite(v, f"{where}.{k}" if where else str(k))
+        if hit is not None:
+            return hit
+    return None
 
 
 def read_torch_checkpoint(path: str | os.PathLike[str], format: str, name: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Training machinery shared by the trained estimators (CLUB, the critic-based bounds, the classifier JSD).
 
 - :func:`seeded_torch`: run with torch's global CPU RNG seeded, restoring it after (no global side effects);
-- :func:`default_device`: the given device, else CUDA when torch sees a GPU, else the CPU;
+- :func:`default_device`: the given device, else :func:`mllmshift.devices.current_device` (the CPU by default);
 - :func:`holdout_split`: a seeded permutation split into held-out and training rows;
 - :func:`train_early_stopping`: the loop. ``step()`` trains one unit (an epoch of CLUB, a mini-batch of a
   critic) and returns its loss; every ``eval_every`` units (and after the last) ``validate()`` scores the
@@ -33,10 +33,11 @@ def seeded_torch(seed: int) -> Iterator[None]:
 
 
 def default_device(device: str | torch.device | None) -> torch.device:
-    """``device`` if given, else CUDA when torch sees a GPU, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` if given, else the current device of :func:`mllmshift.devices.using_device` (the CPU
+    unless a caller chose another)."""
+    from mllmshift.devices import current_device
+
+    return torch.device(device if device is not None else current_device())
 
 
 def holdout_split(n: int, val_fraction: float, seed: int, *, min_val: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,8 @@
 """The estimator contracts: every registered estimator provides all of it, so no caller probes.
 
-Estimators see plain float arrays (n × d), never images or strings.
+Estimators see plain float arrays (n × d) or :class:`~mllmshift.sources.EmbeddingSource` objects (rows on
+disk, read in chunks), never images or strings. Every estimate reads its inputs in row chunks of the
+estimator's own ``chunk_size``, so an array and a source with the same rows give the same numbers.
 
 An :class:`MIEstimator` estimates ``I(X; Y)`` in nats:
 
@@ -9,7 +11,8 @@ An :class:`MIEstimator` estimates ``I(X; Y)`` in nats:
   take raises :class:`EstimatorOptionError` naming it and the known ones;
 - :meth:`~MIEstimator.fit` ``(x, y, *, progress=None)`` trains it once (deterministic for the seed);
 - :meth:`~MIEstimator.mi` estimates on any sample of pairs; :meth:`~MIEstimator.mi_many` on several y-samples
-  sharing x; :meth:`~MIEstimator.mi_weighted` on weighted resamples (bootstrap);
+  sharing x; :meth:`~MIEstimator.mi_resampled` on B bootstrap replicates whose weights come chunk by chunk
+  (:mod:`mllmshift.resampling`), :meth:`~MIEstimator.mi_weighted` on a B × n weight matrix;
   :meth:`~MIEstimator.pointwise` gives per-pair contributions whose mean is :meth:`~MIEstimator.mi`, where
   the estimator has them;
 - :meth:`~MIEstimator.ceiling` is the largest value :meth:`~MIEstimator.mi` can return on n pairs;
@@ -34,6 +37,8 @@ import numpy as np
 
 from mllmshift.errors import MllmshiftError
 from mllmshift.progress import Progress
+from mllmshift.resampling import MatrixWeights, ResampleWeights
+from mllmshift.sources import EmbeddingSource
 
 ArrayLike = Any
 C = TypeVar("C")
@@ -44,8 +49,17 @@ class EstimatorOptionError(MllmshiftError, TypeError):
     """An option an estimator does not take (raised at construction, naming the known options)."""
 
 
+class EstimatorOptionValueError(EstimatorOptionError, ValueError):
+    """An option value of the right type but out of its range (``hidden_size: 0``, ``max_epochs: -3``)."""
+
+
 def as_2d_float(a: ArrayLike, name: str) -> np.ndarray:
-    """``a`` as a C-contiguous 2-D float array (float32 kept, anything else → float64)."""
+    """``a`` as a C-contiguous 2-D float array (float32 kept, anything else → float64); an
+    :class:`~mllmshift.sources.EmbeddingSource` is passed through unread (it checks its rows as they are read)."""
+    if isinstance(a, EmbeddingSource):
+        if len(a) == 0:
+            raise ValueError(f"{name} has no rows")
+        return a  # type: ignore[return-value]
     arr = np.asarray(a)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -67,20 +81,68 @@ def check_pairs(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya
 
 
+#: integer options that may be 0 (every other integer option counts something and must be >= 1)
+_ZERO_OK = frozenset({"seed", "patience"})
+#: float options that must be > 0 (every other float option must be >= 0)
+_POSITIVE = frozenset({"lr", "tau"})
+#: float options for which +inf means "no limit" (SMILE's clip tau = inf is the plain DV bound)
+_INF_OK = frozenset({"tau"})
+
+
+def _checked_value(estimator: str, name: str, hint: Any, value: Any) -> Any:
+    """``value`` for the option ``name`` declared as ``hint`` (int, float, bool, str, or one of them | None),
+    or an :class:`EstimatorOptionError`: a wrong type, a non-finite number (but SMILE's tau = inf), a count below 1 (0 for seed and
+    patience), a negative float (or a non-positive learning rate / clip)."""
+    import math
+    import types
+    import typing
+
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+    if value is None and type(None) in args:
+        return value
+    kinds = [a for a in args if a in (int, float, bool, str)]
+    if len(kinds) != 1 or kinds[0] is str and value is None:
+        return value  # a union of several kinds (e.g. float | str): the estimator checks it
+    kind = kinds[0]
+    bad = f"estimator '{estimator}': option '{name}' must be "
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise EstimatorOptionError(bad + f"true or false, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise EstimatorOptionError(bad + f"a string, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EstimatorOptionError(bad + f"a number, got {value!r}")
+    if not math.isfinite(value) and not (name in _INF_OK and value == math.inf):
+        raise EstimatorOptionValueError(bad + f"a finite number, got {value!r}")
+    if kind is int:
+        if float(value) != int(value):
+            raise EstimatorOptionError(bad + f"an integer, got {value!r}")
+        low = 0 if name in _ZERO_OK else 1
+        if value < low:
+            raise EstimatorOptionValueError(bad + f">= {low}, got {value!r}")
+        return int(value)
+    if value < 0 or (name in _POSITIVE and value == 0):
+        raise EstimatorOptionValueError(bad + f"{'> 0' if name in _POSITIVE else '>= 0'}, got {value!r}")
+    return float(value)
+
+
 def make_config(config_class: type[C], estimator: str, **values: Any) -> C:
-    """``config_class(**values)``, or an :class:`EstimatorOptionError` naming the options it lacks."""
+    """``config_class(**values)``, or an :class:`EstimatorOptionError` naming an option it lacks or a value
+    of the wrong type or range (see :func:`_checked_value`)."""
+    import typing
+
     known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
     unknown = set(values) - known
     if unknown:
         shown = sorted(known - {"x_dim", "y_dim", "seed"})
         raise EstimatorOptionError(f"estimator '{estimator}' does not take the options {sorted(unknown)}; "
                                    f"it takes {', '.join(shown)} (and seed)")
-    return config_class(**values)
-
-
-def resample_indices(weights_row: np.ndarray, n: int) -> np.ndarray:
-    """The row indices of a resample from its weights (multiplicities / n): index i repeated ``w_i · n`` times."""
-    return np.repeat(np.arange(n), np.rint(weights_row * n).astype(np.int64))
+    hints = typing.get_type_hints(config_class)
+    return config_class(**{k: _checked_value(estimator, k, hints.get(k), v) for k, v in values.items()})
 
 
 class MIEstimator(ABC):
@@ -120,17 +182,30 @@ class MIEstimator(ABC):
     def mi_weighted(self, x: ArrayLike, y: ArrayLike, weights: np.ndarray) -> np.ndarray:
         """Estimates on reweighted samples, one per row of ``weights`` (B × n).
 
-        Row b holds the multiplicities of a bootstrap resample divided by n (rows sum to 1).
-        Default: :meth:`mi` on each resample (exact); estimators with a closed form override it.
+        Row b holds the multiplicities of a bootstrap resample divided by n (rows sum to 1): the same as
+        :meth:`mi_resampled` with those multiplicities.
         """
-        xa, ya = check_pairs(x, y)
         w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(xa):
-            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
-        out = np.empty(len(w))
-        for b, row in enumerate(w):
-            idx = resample_indices(row, len(xa))
-            out[b] = self.mi(xa[idx], ya[idx])
+        if w.ndim != 2 or w.shape[1] != len(x):
+            raise ValueError(f"weights must be (B, {len(x)}), got {w.shape}")
+        return self.mi_resampled(x, [y], MatrixWeights(w * len(x)))[0]
+
+    def mi_resampled(self, x: ArrayLike, ys: Sequence[ArrayLike], weights: ResampleWeights) -> np.ndarray:
+        """Estimates of I(X; Y_k) on B bootstrap replicates, as a (len(ys) × B) array.
+
+        Replicate b weighs pair i by its multiplicity c_bi (``weights``, read a row range at a time, never
+        as a whole B × n matrix by the estimators that override this). Default: :meth:`mi_many` on each
+        replicate's resample (row i repeated c_bi times; exact, O(n) memory per replicate); estimators with a
+        closed form (CLUB, InfoNCE) override it.
+        """
+        xa = as_2d_float(x, "x")
+        yas = [check_pairs(xa, y)[1] for y in ys]
+        if weights.n != len(xa):
+            raise ValueError(f"weights are for {weights.n} rows, the sample has {len(xa)}")
+        out = np.empty((len(ys), weights.n_resamples))
+        for b in range(weights.n_resamples):
+            idx = weights.indices(b)
+            out[:, b] = self.mi_many(xa[idx], [ya[idx] for ya in yas])
         return out
 
     def pointwise(self, x: ArrayLike, y: ArrayLike) -> np.ndarray | None:

@@ -16,10 +16,12 @@ from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import MIEstimator
 from mllmshift.progress import Progress
 from mllmshift.provenance import derive_seed
+from mllmshift.sources import ArraySource, ConcatSource, EmbeddingSource
 
 
-def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[np.ndarray, np.ndarray]:
-    """Stack (X, Ŷ) and, where a split has references, (X, Y) pairs of all splits."""
+def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[Any, Any]:
+    """Stack (X, Ŷ) and, where a split has references, (X, Y) pairs of all splits: arrays, or
+    :class:`~mllmshift.sources.ConcatSource` objects (nothing read) when any part is a source."""
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     for s in splits:
@@ -34,6 +36,9 @@ def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[np.ndarray, np.ndarra
     dims = {(x.shape[1], y.shape[1]) for x, y in zip(xs, ys)}
     if len(dims) != 1:
         raise ValueError(f"splits disagree on embedding dimensions {sorted(dims)}; embed them with the same encoders")
+    if any(isinstance(a, EmbeddingSource) for a in (*xs, *ys)):
+        wrap = lambda a: a if isinstance(a, EmbeddingSource) else ArraySource(a)  # noqa: E731
+        return ConcatSource([wrap(a) for a in xs]), ConcatSource([wrap(a) for a in ys])
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
 
 

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.components import Component, check_name
+from mllmshift.devices import DEVICES
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.provenance import stable_hash
+from mllmshift.resampling import SCHEMES
 from mllmshift.vocab import (
     BOUND_FORMS,
     DEFAULT_DIVERGENCE,
@@ -96,6 +98,10 @@ class EvalConfig:
             at every n; ``rjsd`` is the paper's).
         bound_form: ``scale-adjusted`` (Ĥ = 1, no factor 4) or ``theorem`` (needs ``entropy_scale`` = Ĥ).
         n_resamples, confidence: percentile bootstrap of EMI and EMID (0 resamples: no intervals).
+        bootstrap_scheme: ``auto`` (multinomial while B × n is small, the chunk-wise Poisson bootstrap beyond),
+            ``multinomial`` or ``poisson`` (:mod:`mllmshift.resampling`).
+        device: where encoders, estimator training and scoring run: ``cpu`` (default), ``cuda`` or ``auto``
+            (CUDA when torch sees one); results agree across devices within float tolerance (docs/scale.md).
         seed: seed of estimator training, bootstrap and seeded divergences.
         threads: CPU threads of the run (torch, BLAS, OpenMP; None: :func:`mllmshift.threads.choose_threads`
             picks them from the usable CPUs and the load); does not change the numbers.
@@ -116,7 +122,9 @@ class EvalConfig:
     entropy_scale: float | None = None
     n_resamples: int = 1000
     confidence: float = 0.95
+    bootstrap_scheme: str = "auto"
     seed: int = 0
+    device: str = "cpu"
     threads: int | None = None
     plugins: tuple[str, ...] = field(default_factory=tuple)
 
@@ -166,11 +174,30 @@ class EvalConfig:
         if not 0.0 < conf < 1.0:
             raise ConfigError(f"must be in (0, 1), got {self.confidence}", field="confidence")
         object.__setattr__(self, "confidence", conf)
+        if self.bootstrap_scheme not in SCHEMES:
+            raise ConfigError(f"expected one of {', '.join(SCHEMES)}, got {self.bootstrap_scheme!r}",
+                              field="bootstrap_scheme")
+        if not isinstance(self.device, str) or self.device.split(":", 1)[0] not in DEVICES:
+            raise ConfigError(f"expected one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}",
+                              field="device")
         _int(self.seed, "seed", 0)
         if self.seed >= 2**63:
             raise ConfigError(f"must be < 2**63, got {self.seed}", field="seed")
         if self.threads is not None:
             _int(self.threads, "threads", 1)
+        if self.estimator.options and self.checkpoint is None:  # last: it builds the estimator with the seed
+            self._check_estimator_options()
+
+    def _check_estimator_options(self) -> None:
+        """Build the MI estimator once on 2-d toy dims, so an option it does not take, or a value of the wrong
+        type or range (``hidden_size: 0``, ``max_epochs: -3``), is an error now, before anything is embedded."""
+        from mllmshift.components import component_class
+
+        cls = component_class("mi-estimator", self.estimator.name, allowed=self.plugins)
+        try:
+            cls(2, 2, seed=self.seed, **dict(self.estimator.options))
+        except (MllmshiftError, ValueError, TypeError) as err:
+            raise ConfigError(str(err), field="estimator_options") from None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -212,5 +239,6 @@ class EvalConfig:
         return out
 
     def fingerprint(self) -> str:
-        """A hash of everything that changes the numbers (``threads`` does not)."""
-        return stable_hash({k: v for k, v in self.to_dict().items() if k != "threads"})
+        """A hash of everything that changes the numbers (``threads`` and ``device`` change them by float
+        rounding at most, and do not count)."""
+        return stable_hash({k: v for k, v in self.to_dict().items() if k not in ("threads", "device")})

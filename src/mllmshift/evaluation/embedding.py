@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mllmshift.components import Component
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.base import Encoder
 from mllmshift.encoders.cache import EmbeddingCache
+from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import stable_hash
@@ -89,19 +92,97 @@ def split_fusion(split: Split, cfg: EvalConfig) -> str:
 
 
 def embed_split(split: Split, encoders: Encoders, cache: EmbeddingCache | None,
-                progress: Progress | None = None) -> EmbeddedSplit:
-    """One split through the encoders (and the cache), fused as :func:`split_fusion` says."""
+                progress: Progress | None = None, store: EmbeddingStore | None = None) -> EmbeddedSplit:
+    """One split through the encoders (and the cache), fused as :func:`split_fusion` says; with ``store``,
+    the split's embeddings on disk instead (streamed; an error unless they were made from this split's
+    content with these encoders: :meth:`Encoders.key`). With ``progress``, says its :class:`Throughput` line
+    (texts/s, images/s) when embedded here."""
+    import time
+
     from mllmshift.encoders.pipeline import embed_split as embed
 
+    if store is not None:
+        return store.load(split.name, split_fusion(split, encoders.cfg), key=encoders.key(split))
     image = encoders.image if split.has_images else None
-    return embed(split, encoders.text, image, fusion=split_fusion(split, encoders.cfg), cache=cache,
-                 progress=progress is not None)
+    t0 = time.perf_counter()
+    e = embed(split, encoders.text, image, fusion=split_fusion(split, encoders.cfg), cache=cache,
+              progress=progress is not None)
+    if progress is not None:
+        progress.say(Throughput.of(e, time.perf_counter() - t0).line())
+    return e
 
 
 def embed_splits(splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
-                 progress: Progress | None = None) -> list[EmbeddedSplit]:
+                 progress: Progress | None = None, store: EmbeddingStore | None = None) -> list[EmbeddedSplit]:
     """Every split through :func:`embed_split`."""
-    return [embed_split(s, encoders, cache, progress) for s in tracked(splits, progress, "embed", len(splits), "split")]
+    return [embed_split(s, encoders, cache, progress, store)
+            for s in tracked(splits, progress, "embed", len(splits), "split")]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What embedding one split took: texts and images embedded (cached ones included), seconds."""
+
+    split: str
+    texts: int
+    images: int
+    seconds: float
+
+    @staticmethod
+    def items(e: EmbeddedSplit) -> tuple[int, int]:
+        """(texts, images) behind ``e``'s rows: a text per row of each text field (questions, responses,
+        references, captions standing in for images), an image per row when X's visual part is images."""
+        source = e.metadata.get("visual_source")
+        fields = sum(a is not None for a in (e.x_text, e.response, e.reference)) + (source == "image_text")
+        return len(e) * fields, len(e) * (source == "image")
+
+    @classmethod
+    def of(cls, e: EmbeddedSplit, seconds: float) -> Throughput:
+        return cls(e.name, *cls.items(e), seconds)
+
+    def line(self) -> str:
+        rate = lambda k: k / self.seconds if self.seconds > 0 else float("inf")  # noqa: E731
+        return (f"embed {self.split}: {self.texts:,} texts ({rate(self.texts):,.0f} texts/s)"
+                + (f", {self.images:,} images ({rate(self.images):,.0f} images/s)" if self.images else "")
+                + f" in {self.seconds:.1f} s")
+
+
+def embed_to_store(split: Split, encoders: Encoders, cache: EmbeddingCache | None, store: EmbeddingStore,
+                   chunk: int = 8192) -> Throughput:
+    """Embed ``split`` into ``store`` a chunk of samples at a time (memory bounded by the chunk).
+
+    Within a chunk the samples are encoded in order of text length (batches of similar length pad less)
+    and written back in the split's order; a chunk's rows are written by a background thread while the next
+    chunk is embedded.
+    """
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mllmshift.encoders.pipeline import embed_split as embed
+
+    writer = store.writer(split.name)
+    fusion = split_fusion(split, encoders.cfg)
+    image = encoders.image if split.has_images else None
+    texts = images = 0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for s in range(0, len(split), chunk):
+            part = split.samples[s : s + chunk]
+            order = sorted(range(len(part)), key=lambda i: sum(len(t or "") for t in (
+                part[i].question, part[i].response, part[i].reference, part[i].image_text)))
+            e = embed(Split(split.name, [part[i] for i in order], split.metadata), encoders.text, image,
+                      fusion=fusion, cache=cache)
+            e = e.subset(np.argsort(order))
+            k_texts, k_images = Throughput.items(e)
+            texts, images = texts + k_texts, images + k_images
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(writer.append, e)
+        if pending is not None:
+            pending.result()
+    writer.close(encoders.key(split))
+    return Throughput(split.name, texts, images, time.perf_counter() - t0)
 
 
 def comparable(id_e: EmbeddedSplit, e: EmbeddedSplit) -> bool:

@@ -22,8 +22,9 @@ this module holds steps 3 and 4, the records results keep, and :func:`evaluate`,
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
+from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.errors import MllmshiftError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
+from mllmshift.evaluation.checks import check_checkpoint, check_splits
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.evaluation.embedding import Encoders, comparable, embed_splits
 from mllmshift.evaluation.estimation import Ensemble, build_divergence, get_estimators
@@ -72,7 +75,7 @@ def evaluate_split(e: EmbeddedSplit, members: Sequence[MIEstimator], cfg: EvalCo
     ci = None
     if cfg.n_resamples > 0:
         ci = bootstrap_emi(e.x, e.response, e.reference, members, cfg.n_resamples,  # type: ignore[arg-type]
-                           emi_seed(cfg, e.name), cfg.confidence)
+                           emi_seed(cfg, e.name), cfg.confidence, cfg.bootstrap_scheme)
     return SplitResult(e.name, len(e), res, ci)
 
 
@@ -117,7 +120,7 @@ def evaluate_scenario(spec: ScenarioSpec, e: EmbeddedSplit, ctx: ScenarioContext
         emid, members = d.value, d.members
         if cfg.n_resamples > 0:
             emid_ci = bootstrap_emid(id_e, e, ctx.members, cfg.n_resamples, emid_seed(cfg, id_e.name, spec.name),
-                                     cfg.confidence)
+                                     cfg.confidence, cfg.bootstrap_scheme)
         bound = emid_upper_bound(id_e, e, scale, ctx.divergence, id_output=ctx.id_output)
     else:
         if e.reference is None:
@@ -151,10 +154,10 @@ def seed_record(cfg: EvalConfig, id_name: str, scenario_names: Sequence[str]) ->
             "derivation": SEED_DERIVATION}
 
 
-def environment_record() -> dict[str, Any]:
-    """Package versions, Python and platform."""
+def environment_record(device: str = "cpu") -> dict[str, Any]:
+    """Package versions, Python, platform and the device the run computed on."""
     env = environment()
-    return {k: env[k] for k in ("versions", "python", "platform")}
+    return {**{k: env[k] for k in ("versions", "python", "platform")}, "device": device}
 
 
 def embedding_record(embedded: Sequence[EmbeddedSplit]) -> dict[str, Any]:
@@ -183,6 +186,19 @@ def run_threads(cfg: EvalConfig, progress: Progress | None = None) -> ThreadChoi
     return choice
 
 
+@contextlib.contextmanager
+def compute_settings(cfg: EvalConfig, progress: Progress | None = None) -> Iterator[tuple[ThreadChoice, str]]:
+    """Run the block inside ``thread_limits(run_threads(cfg))`` on the device ``cfg.device`` names
+    (:func:`mllmshift.devices.using_device`); yields the thread choice and the resolved device (``cpu`` or
+    ``cuda``), which results record. Every entry point of the pipeline (this module's :func:`evaluate`, the
+    study runner, ``mllmshift embed`` and the Ray engine's actors) computes inside it."""
+    from mllmshift.devices import using_device
+
+    threads = run_threads(cfg, progress)
+    with thread_limits(threads), using_device(cfg.device) as device:
+        yield threads, device
+
+
 def split_warnings(splits: Sequence[Split]) -> tuple[str, ...]:
     """The readers' warnings of every split (``metadata["warnings"]``: data kept on request, e.g. empty answers
     with ``allow_empty`` or a partly missing visual input with ``allow_mixed_visual``), each naming its split."""
@@ -191,24 +207,25 @@ def split_warnings(splits: Sequence[Split]) -> tuple[str, ...]:
 
 def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig, *,
              cache: EmbeddingCache | None = None, progress: Progress | None = None, title: str = "",
-             sample_log: str | os.PathLike[str] | None = None) -> Evaluation:
+             sample_log: str | os.PathLike[str] | None = None, store: EmbeddingStore | None = None) -> Evaluation:
     """Embed, fit (or load) the estimators and evaluate the ID split against every scenario, on the threads
-    :func:`run_threads` chooses.
+    :func:`run_threads` chooses and the device ``cfg.device`` names (:func:`compute_settings`).
 
     ``sample_log``: a folder for ``<split>.jsonl`` per-sample rows (:mod:`mllmshift.evaluation.samples`).
+    ``store``: take the embeddings from this :class:`~mllmshift.encoders.store.EmbeddingStore` (written by
+    ``mllmshift embed`` or the Ray engine) instead of embedding; they are read in chunks.
     """
     names = [id_split.name, *(s.name for s in scenarios)]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise MllmshiftError(f"split names must be unique; repeated: {', '.join(dup)}")
     splits = [id_split, *(s.split for s in scenarios)]
+    notes = check_splits(id_split, splits[1:], cfg)
+    check_checkpoint(cfg)
     encoders = Encoders(cfg)
-    threads = run_threads(cfg, progress)
-    with thread_limits(threads):
-        embedded = embed_splits(splits, encoders, cache, progress)
+    with compute_settings(cfg, progress) as (threads, device):
+        embedded = embed_splits(splits, encoders, cache, progress, store)
         id_e = embedded[0]
-        if id_e.response is None or id_e.reference is None:
-            raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
         ensemble = get_estimators(embedded, cfg, progress)
         id_result = evaluate_split(id_e, ensemble.members, cfg)
         ctx = ScenarioContext(id_e, id_result, ensemble.members, cfg)
@@ -219,11 +236,11 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
             write_sample_logs(sample_log, splits, embedded, ensemble.members)
     result = StudyResult(
         title=title, config=cfg, id=id_result, scenarios=results,
-        seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(),
+        seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(device),
         encoders=encoders.info(), estimator=dict(ensemble.info),
         data={"id": {"name": id_split.name, "n": len(id_split), "source": dict(id_split.metadata).get("source")},
               "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)},
-        threads=threads.to_dict(), warnings=split_warnings(splits))
+        threads=threads.to_dict(), warnings=split_warnings(splits) + notes)
     return Evaluation(result, ensemble, tuple(embedded))
 
 

@@ -15,14 +15,12 @@ Results stay typed until the last moment; ``results.json``, ``scenarios.csv``, t
   readers' warnings about data kept on request (empty answers with ``allow_empty``, a partly missing
   visual input with ``allow_mixed_visual``; each names its split) and run information.
 
-Each has ``to_json()`` (strict JSON: non-finite numbers become null) and ``to_row()`` (one flat CSV row);
+Each has ``to_json()`` (strict JSON: non-finite numbers become null, with a reason: :mod:`mllmshift.io.strict_json`) and ``to_row()`` (one flat CSV row);
 ``from_json()`` reads ``to_json()`` back.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,20 +29,10 @@ from typing import Any
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.evaluation.summary import csv_text, summarise
 from mllmshift.io.atomic import atomic_write_text
+from mllmshift.io.strict_json import clean, dumps
 from mllmshift.metrics import BoundResult, EMIResult, Interval
 
 SCHEMA = "mllmshift-study/2"
-
-
-def clean(obj: Any) -> Any:
-    """``obj`` with non-finite floats replaced by None, tuples by lists and mappings by dicts (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean(v) for v in obj]
-    return obj
 
 
 def _interval(d: Mapping[str, Any] | None) -> Interval | None:
@@ -230,8 +218,8 @@ class StudyResult:
         env = self.environment
         return clean({"config": {"eval": self.config.to_dict(), **self.study}, "seeds": self.seeds,
                       "versions": env.get("versions", {}), "python": env.get("python"), "platform": env.get("platform"),
-                      "threads": self.threads, "encoders": self.encoders, "estimator": self.estimator,
-                      "data": self.data, "warnings": list(self.warnings)})
+                      "device": env.get("device"), "threads": self.threads, "encoders": self.encoders,
+                      "estimator": self.estimator, "data": self.data, "warnings": list(self.warnings)})
 
     def to_json(self) -> dict[str, Any]:
         return clean({"schema": self.schema, "title": self.title, **self.provenance(), "id": self.id.to_json(),
@@ -240,7 +228,7 @@ class StudyResult:
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """``to_json()`` as strict JSON, written atomically."""
-        atomic_write_text(path, json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(path, dumps(self.to_json(), indent=2) + "\n")
 
     def write_csv(self, path: str | os.PathLike[str]) -> None:
         """:meth:`rows` as CSV (:data:`CSV_FIELDS` first), written atomically."""
@@ -260,7 +248,7 @@ class StudyResult:
         return cls(title=d["title"], config=EvalConfig.from_dict(eval_cfg), id=SplitResult.from_json(d["id"]),
                    scenarios=tuple(ScenarioResult.from_json(s) for s in d["scenarios"]), study=config,
                    correlations=d.get("correlations") or {}, judge=d.get("judge") or {}, seeds=d.get("seeds") or {},
-                   environment={k: d.get(k) for k in ("versions", "python", "platform")},
+                   environment={k: d.get(k) for k in ("versions", "python", "platform", "device")},
                    encoders=d.get("encoders") or {}, estimator=d.get("estimator") or {}, data=d.get("data") or {},
                    run=d.get("run") or {}, threads=d.get("threads") or {}, warnings=tuple(d.get("warnings") or ()))
 

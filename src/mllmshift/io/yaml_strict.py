@@ -45,7 +45,10 @@ class YamlDocument:
             probe = probe[:cut]
 
     def error(self, message: str, field_path: str) -> DataError:
-        """A :class:`DataError` naming this file, the line of ``field_path`` and the field."""
+        """A :class:`DataError` naming this file, the line of ``field_path`` and the field (``""``: the document
+        itself, line 1)."""
+        if not field_path:
+            return DataError(f"the document: {message}", path=self.path, line=1)
         return DataError(message, path=self.path, line=self.line_of(field_path), field=field_path)
 
 

@@ -47,6 +47,7 @@ from mllmshift.judge.verdict import VerdictError, parse_verdict
 from mllmshift.records import Sample, Split
 from mllmshift.responders.answer_file import question_id_value
 from mllmshift.responders.http import ChatClient, RequestFailed
+from mllmshift.io.strict_json import dumps as strict_dumps
 
 log = logging.getLogger("mllmshift.judge")
 
@@ -260,7 +261,7 @@ class LlavaBenchJudge:
         if out_dir is not None:
             out = Path(out_dir)
             write_jsonl_atomic(out / f"{split.name}.judge.jsonl", records)
-            atomic_write_text(out / f"{split.name}.summary.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+            atomic_write_text(out / f"{split.name}.summary.json", strict_dumps(summary, indent=1, ensure_ascii=False) + "\n")
         return summary
 
 

@@ -35,17 +35,19 @@ import os
 import platform
 import re
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mllmshift.errors import DataError
+from mllmshift.errors import DataError, MllmshiftWarning
 from mllmshift.io.atomic import atomic_open, atomic_write_text
 from mllmshift.io.images import DEFAULT_MAX_PIXELS, load_image
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.io.yaml_strict import YamlDocument, load_yaml
+from mllmshift.provenance import file_sha256
 from mllmshift.records import Sample, Split
 from mllmshift.shifts.base import ImageCorruption, TextPerturbation, stable_seed
 from mllmshift.vocab import COMBINATIONS
@@ -431,7 +433,14 @@ def _apply_scenario(spec: GridSpec, scen: Scenario, split: Split, folder: Path, 
         except (UnicodeDecodeError, json.JSONDecodeError):
             old = {}
         if old.get("fingerprint") == fp and old.get("complete") and (folder / "samples.jsonl").is_file():
-            return folder
+            damage = _damage(folder, old.get("checksums"))
+            if damage is None:
+                return folder
+            warnings.warn(f"{folder}: the written scenario is not used, {damage}; recomputing it", MllmshiftWarning,
+                          stacklevel=3)
+            old = {}
+            (folder / "samples.jsonl").unlink()
+            shutil.rmtree(folder / "images", ignore_errors=True)
         if old.get("complete") and old.get("fingerprint") != fp:
             raise DataError("this scenario was already written from a different grid, seed or data; "
                             "remove the folder or write to another --out", path=manifest_path, field="fingerprint")
@@ -479,9 +488,26 @@ def _apply_scenario(spec: GridSpec, scen: Scenario, split: Split, folder: Path, 
     write_jsonl_atomic(folder / "samples.jsonl", (done[s.id] for s in split))
     manifest["complete"] = True
     manifest["n_samples"] = len(split)
+    manifest["checksums"] = {rel: file_sha256(folder / rel) for rel in
+                             ["samples.jsonl", *sorted(str(r["image"]) for r in done.values()
+                                                       if corruption is not None and r.get("image"))]}
     _write_json_atomic(manifest_path, manifest)
     partial_path.unlink(missing_ok=True)
     return folder
+
+
+def _damage(folder: Path, checksums: Any) -> str | None:
+    """What is wrong with a written scenario's files (``manifest.json`` → ``checksums``: SHA-256 of
+    ``samples.jsonl`` and of every shifted image), None when every file is there and intact."""
+    if not isinstance(checksums, dict) or "samples.jsonl" not in checksums:
+        return "its manifest records no checksums (written by an older version)"
+    for rel, want in checksums.items():
+        p = folder / rel
+        if not p.is_file():
+            return f"{rel} is missing"
+        if file_sha256(p) != want:
+            return f"the checksum of {rel} does not match (truncated or altered)"
+    return None
 
 
 def sample_seeds(seed: int, scenario: Scenario, sample_id: str) -> tuple[int | None, int | None]:

@@ -17,14 +17,16 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
                                           # 3 seeds; club is the paper's; checkpoint: load (any kind) instead of
                                           # train (n_estimators then 1); n_estimators: an ensemble of K seeds
     bound: {form: scale-adjusted, entropy_scale: null, divergence: rjsd-debiased}   # rjsd is the paper's
-    bootstrap: {n_resamples: 1000, confidence: 0.95}
+    bootstrap: {n_resamples: 1000, confidence: 0.95, scheme: auto}   # scheme: multinomial | poisson | auto
     correlation: {n_resamples: 1000}
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score
     preset: null                          # or {name: llava_bench, options: {...}} to build id + scenarios
     threads: null                         # CPU threads of the run; null: mllmshift.threads.choose_threads()
     plugins: []                           # modules allowed to provide module:Class components
+    device: cpu                           # auto | cpu | cuda: encoders, estimator training and scoring
+    engine: {name: local}                 # or {name: ray, address: ray://head:10001, concurrency: 2} (docs/scale.md)
 
-The encoders, estimator, bound, bootstrap, seed, threads and plugins keys make the study's
+The encoders, estimator, bound, bootstrap, seed, threads, device and plugins keys make the study's
 :class:`~mllmshift.evaluation.config.EvalConfig` (``StudyConfig.eval``), the one config every verb
 uses; the rest is study-only. Relative paths are resolved against the config file's folder. Every
 malformed value raises a :class:`~mllmshift.errors.DataError` naming the file, the line and the field
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.components import Component
+from mllmshift.engines import EngineConfig
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.provenance import stable_hash
 
@@ -81,6 +84,8 @@ class StudyConfig:
     responder: Component | None = None
     preset: Component | None = None
     source: str | None = None
+    #: where embedding runs (``engine: {name: ray, address: ...}``; docs/scale.md); does not change the numbers
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -129,13 +134,18 @@ class StudyConfig:
         out["judge"] = d["judge"]
         out["preset"] = d["preset"]
         out["plugins"] = e["plugins"]
+        out["device"] = e["device"]
+        if d["engine"]["name"] != "local":
+            out["engine"] = {k: v for k, v in d["engine"].items() if k != "options"}
         return out
 
     def fingerprint(self) -> str:
         """A hash of everything that changes the results (not where the config was read from, not threads)."""
         d = self.to_dict()
         d.pop("source")
+        d.pop("engine")
         d["eval"].pop("threads")
+        d["eval"].pop("device")
         return stable_hash(d)
 
     def with_(self, **changes: Any) -> StudyConfig:

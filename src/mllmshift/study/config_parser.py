@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.components import Component
+from mllmshift.engines import ENGINES, EngineConfig
 from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig, renamed_fields
 from mllmshift.io.yaml_strict import YamlDocument
@@ -21,13 +22,14 @@ from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
 from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS, default_estimator_options
 
 _TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estimator", "bound", "bootstrap",
-             "correlation", "judge", "preset", "threads", "plugins"}
+             "correlation", "judge", "preset", "threads", "plugins", "device", "engine"}
 #: EvalConfig field → the YAML field that sets it
 YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
-               "estimator": "estimator.name", "checkpoint": "estimator.checkpoint",
-               "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
+               "estimator": "estimator.name", "estimator_options": "estimator.options",
+               "checkpoint": "estimator.checkpoint", "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
                "entropy_scale": "bound.entropy_scale", "n_resamples": "bootstrap.n_resamples",
-               "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins"}
+               "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins",
+               "device": "device", "bootstrap_scheme": "bootstrap.scheme"}
 
 
 class Parser:
@@ -40,6 +42,17 @@ class Parser:
     def error(self, field: str, message: str) -> DataError:
         """An error naming the file, the line of ``field`` (or of the nearest enclosing field) and ``field``."""
         return self.doc.error(message, field)
+
+    def registered(self, kind: str, name: str, field: str, plugins: Any) -> None:
+        """A component name that is neither registered nor an allowed plugin is an error at ``field``."""
+        from mllmshift.components import check_name
+        from mllmshift.errors import MllmshiftError
+
+        allowed = tuple(p for p in plugins if isinstance(p, str)) if isinstance(plugins, list) else ()
+        try:
+            check_name(kind, name, allowed=allowed)
+        except MllmshiftError as err:
+            raise self.error(field, str(err)) from None
 
     def path(self, value: Any, field: str) -> str:
         if not isinstance(value, (str, os.PathLike)) or not str(value):
@@ -88,8 +101,18 @@ class Parser:
         spec = self.mapping(value, field, {"path", "format", "name", "options"})
         if "path" not in spec:
             raise self.error(f"{field}.path", "required")
-        return SplitSource(self.path(spec["path"], f"{field}.path"), str(spec.get("format", "auto")),
+        return SplitSource(self.path(spec["path"], f"{field}.path"), self.format(spec.get("format"), f"{field}.format"),
                            spec.get("name"), self.options(spec.get("options"), f"{field}.options"))
+
+    def format(self, value: Any, field: str) -> str:
+        """A reader format (:data:`mllmshift.io.readers.FORMATS`; default ``auto``)."""
+        from mllmshift.io.readers import FORMATS
+
+        if value is None:
+            return "auto"
+        if value not in FORMATS:
+            raise self.error(field, f"unknown format {value!r}; choose from {', '.join(FORMATS)}")
+        return str(value)
 
     def options(self, value: Any, field: str) -> dict[str, Any]:
         """Reader options; values of path-like keys are resolved against the config folder."""
@@ -117,10 +140,23 @@ class Parser:
         return ScenarioSource(
             path=None if spec.get("path") is None else self.path(spec["path"], f"{field}.path"),
             folder=None if spec.get("folder") is None else self.path(spec["folder"], f"{field}.folder"),
-            grid=grid, name=spec.get("name"), group=group, format=str(spec.get("format", "auto")),
+            grid=grid, name=spec.get("name"), group=group, format=self.format(spec.get("format"), f"{field}.format"),
             options=self.options(spec.get("options"), f"{field}.options"),
             metadata=self.mapping(spec.get("metadata"), f"{field}.metadata", set(spec.get("metadata") or {})),
         )
+
+    def engine(self, value: Any) -> EngineConfig:
+        """``engine: ray`` or ``engine: {name, address, concurrency, batch_size}`` (docs/scale.md)."""
+        eng = self.mapping({"name": value} if isinstance(value, str) else value, "engine",
+                           {"name", "address", "concurrency", "batch_size"})
+        name = eng.get("name", "local")
+        if name not in ENGINES:
+            raise self.error("engine.name", f"expected one of {', '.join(ENGINES)}, got {name!r}")
+        address = eng.get("address")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise self.error("engine.address", f"expected a Ray address (auto, ray://host:10001), got {address!r}")
+        return EngineConfig(name, address, self.number(eng.get("concurrency", 1), "engine.concurrency", int, low=1),
+                            self.number(eng.get("batch_size", 256), "engine.batch_size", int, low=1))
 
     def parse(self, data: Any) -> StudyConfig:
         top = self.mapping(data, "", _TOP_KEYS)
@@ -181,7 +217,11 @@ class Parser:
                                               open_low=True)
         if bound.get("divergence") is not None:
             ev["divergence"] = self.component(bound["divergence"], "bound.divergence")
-        boot = self.mapping(top.get("bootstrap"), "bootstrap", {"n_resamples", "confidence"})
+        boot = self.mapping(top.get("bootstrap"), "bootstrap", {"n_resamples", "confidence", "scheme"})
+        if "scheme" in boot:
+            ev["bootstrap_scheme"] = boot["scheme"]
+        if top.get("device") is not None:
+            ev["device"] = top["device"]
         if "n_resamples" in boot:
             ev["n_resamples"] = self.number(boot["n_resamples"], "bootstrap.n_resamples", int, low=0)
         if "confidence" in boot:
@@ -204,5 +244,9 @@ class Parser:
             if not Path(kw["judge"]).exists():
                 raise self.error("judge", f"file not found: {kw['judge']}")
         kw["responder"] = self.component(top.get("responder"), "responder", allow_none=True)
+        if kw["responder"] is not None:
+            self.registered("responder", kw["responder"].name, "responder.name" if isinstance(
+                top.get("responder"), Mapping) else "responder", top.get("plugins") or ())
+        kw["engine"] = self.engine(top.get("engine"))
         kw["source"] = None if self.source is None else str(self.source.resolve())
         return StudyConfig(**kw)

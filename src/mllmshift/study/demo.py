@@ -40,6 +40,7 @@ from mllmshift.errors import MissingDependencyError
 from mllmshift.io.atomic import atomic_open, atomic_write_text
 from mllmshift.records import Sample, Split
 from mllmshift.vocab import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, PAPER_DIVERGENCE, PAPER_MI_ESTIMATOR
+from mllmshift.io.strict_json import dumps as strict_dumps
 
 if TYPE_CHECKING:
     from mllmshift.evaluation.results import SplitResult, StudyResult
@@ -277,7 +278,7 @@ def run_demo(out: str | os.PathLike[str], *, progress: bool = True, n_resamples:
     blind = run_study(bcfg, out / "blind", progress=progress, overwrite=overwrite, cache_dir=cache, plan=plan)
     ranking = responder_ranking(baseline.result, blind.result)
     lines = verdict(baseline.result, ranking)
-    atomic_write_text(out / "responders.json", json.dumps(
+    atomic_write_text(out / "responders.json", strict_dumps(
         {"ranking": ranking, "verdict": lines, "seed": seed, "baseline_config": cfg.to_dict(),
-         "blind_config": bcfg.to_dict()}, indent=2, allow_nan=False) + "\n")
+         "blind_config": bcfg.to_dict()}, indent=2) + "\n")
     return DemoResult(baseline, blind, ranking, lines)

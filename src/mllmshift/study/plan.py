@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.evaluation.checks import check_splits
 from mllmshift.records import Split
 from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
 from mllmshift.evaluation.samples import split_fingerprint
@@ -81,11 +82,11 @@ def _folder_files(folder: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def _file_scenario(name: str, split: Split, src: ScenarioSource, where: str) -> ScenarioSpec:
+def _file_scenario(name: str, split: Split, src: ScenarioSource, where: str, field: str) -> ScenarioSpec:
     try:
         group = src.group or group_of({"name": name, **dict(src.metadata)})
     except ValueError as err:
-        raise DataError(f"{err}", path=where) from None
+        raise DataError(f"{err}", path=where, field=f"{field}.group") from None
     meta = dict(src.metadata)
     if group in ("visual", "text"):  # "frost_3" → visual frost at severity 3 (for the severity heatmap)
         kind, level = describe_shift(name)
@@ -144,16 +145,22 @@ def plan_from_config(cfg: StudyConfig, state_dir: Path) -> StudyPlan:
     if id_split is None:
         raise MllmshiftError("no ID split: give 'id' or a preset")
     where = cfg.source or "config"
-    for src in cfg.scenarios:
+    # the ID split on its own, and grids without a responder, before any grid is materialised
+    check_splits(id_split, [], cfg.eval, responder=cfg.responder is not None)
+    for i, src in enumerate(cfg.scenarios):
+        if src.grid is not None and cfg.responder is None:
+            raise DataError("a shift grid makes new inputs that nobody has answered: give the config a "
+                            "'responder' (e.g. {name: baseline})", path=where, field=f"scenarios[{i}].grid")
+    for i, src in enumerate(cfg.scenarios):
         if src.path is not None:
             name = src.name or Path(src.path).stem
-            scenarios.append(_file_scenario(name, _read(src, src.path, name), src, where))
+            scenarios.append(_file_scenario(name, _read(src, src.path, name), src, where, f"scenarios[{i}]"))
         elif src.folder is not None:
             id_path = None if cfg.id is None else Path(cfg.id.path).resolve()
             for name, path in _folder_files(Path(src.folder)):
                 if path.resolve() == id_path:  # the ID file may sit among the scenarios
                     continue
-                scenarios.append(_file_scenario(name, _read(src, str(path), name), src, where))
+                scenarios.append(_file_scenario(name, _read(src, str(path), name), src, where, f"scenarios[{i}]"))
         else:
             scenarios.extend(grid_scenarios(src.grid, id_split, state_dir, None))
     return StudyPlan(id_split, tuple(scenarios), tuple(notes), label)

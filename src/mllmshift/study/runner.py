@@ -20,6 +20,7 @@ that still apply are reused and the results replaced). Bootstrap seeds are
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -27,12 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mllmshift.encoders.store import EmbeddingStore
+from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.evaluation.checks import check_checkpoint, check_splits
 from mllmshift.evaluation.embedding import Encoders, default_cache_dir, open_cache
 from mllmshift.evaluation.pipeline import (
     ScenarioContext,
     embedding_record,
     environment_record,
-    run_threads,
+    compute_settings,
     seed_record,
     split_warnings,
     write_sample_logs,
@@ -45,7 +49,7 @@ from mllmshift.study.config import StudyConfig
 from mllmshift.study.plan import StudyPlan, plan_from_config
 from mllmshift.study.state import StageLog, StudyState
 from mllmshift.study.stats import correlation_tables
-from mllmshift.threads import ThreadChoice, thread_limits
+from mllmshift.threads import ThreadChoice
 from mllmshift.vocab import GROUPS
 
 _DEFAULT_CACHE = object()
@@ -73,13 +77,17 @@ class StudyRunner:
     """Runs a study for one config into one output folder (see the module docstring).
 
     ``cache_dir``: the shared embedding content cache (default ``~/.cache/mllmshift``; None for none).
+    ``embeddings``: an embedding store (``mllmshift embed --out DIR``) to read the splits' embeddings from.
     """
 
     def __init__(self, config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
                  plan: StudyPlan | None = None, log: Callable[[str], None] | None = None, overwrite: bool = False,
-                 cache_dir: Any = _DEFAULT_CACHE) -> None:
+                 cache_dir: Any = _DEFAULT_CACHE, embeddings: str | os.PathLike[str] | None = None) -> None:
         self.cfg = config
+        self.embeddings = embeddings
         self.out = Path(out)
+        check_out_folder(self.out)
+        self._created = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = StudyState(self.out)
         self.progress = progress
@@ -97,17 +105,37 @@ class StudyRunner:
         return self._plan
 
     def run(self) -> StudyRun:
-        """Every stage on the CPU threads :func:`~mllmshift.evaluation.pipeline.run_threads` chooses (once)."""
-        self.state.claim(self.cfg.fingerprint(), self.cfg.to_dict(), overwrite=self.overwrite)
-        threads = run_threads(self.cfg.eval)
-        self.say(f"threads: {threads.describe()}")
-        with thread_limits(threads):
-            return self._run(progress_for(self.progress), threads)
+        """Every stage on the CPU threads and device of :func:`~mllmshift.evaluation.pipeline.compute_settings`
+        (chosen once).
 
-    def _run(self, progress: Progress | None, threads: ThreadChoice) -> StudyRun:
+        The plan and the splits are checked (:func:`~mllmshift.evaluation.checks.check_splits`) before any
+        stage computes; when they fail, an output folder this run created is removed again."""
+        fingerprint = self.cfg.fingerprint()
+        try:
+            self.state.claim(fingerprint, self.cfg.to_dict(), overwrite=self.overwrite, write=False)
+            plan = self.plan()
+            notes = check_splits(plan.id_split, [s.split for s in plan.scenarios], self.cfg.eval,
+                                 responder=self.cfg.responder is not None)
+            check_checkpoint(self.cfg.eval)
+            if self.cfg.judge:  # read now, so a malformed score file stops the run before anything is computed
+                from mllmshift.judge.scores import load_judge_scores
+
+                load_judge_scores(self.cfg.judge)
+        except MllmshiftError:
+            if self._created:
+                shutil.rmtree(self.out, ignore_errors=True)
+            raise
+        self.state.claim(fingerprint, self.cfg.to_dict(), overwrite=self.overwrite)
+        with compute_settings(self.cfg.eval) as (threads, device):
+            self.say(f"threads: {threads.describe()}")
+            return self._run(progress_for(self.progress), threads, device, notes)
+
+    def _run(self, progress: Progress | None, threads: ThreadChoice, device: str,
+             notes: tuple[str, ...] = ()) -> StudyRun:
         t0 = time.perf_counter()
         cfg = self.cfg
-        st = stages.Stages(cfg, self.state, self.log, progress, self.say)
+        store = None if self.embeddings is None else EmbeddingStore(self.embeddings)
+        st = stages.Stages(cfg, self.state, self.log, progress, self.say, store)
         plan = self.plan()
         splits = stages.respond(st, [plan.id_split, *(s.split for s in plan.scenarios)])
         encoders = Encoders(cfg.eval)
@@ -126,8 +154,8 @@ class StudyRunner:
         result = StudyResult(
             title=cfg.title, config=cfg.eval, id=id_res, scenarios=tuple(scen), study=cfg.study_part(), judge=judge,
             seeds=seed_record(cfg.eval, plan.id_split.name, [s.name for s in plan.scenarios]),
-            environment=environment_record(), encoders=encoders.info(), estimator=dict(ensemble.info),
-            data=self._data(plan, embedded), threads=threads.to_dict(), warnings=split_warnings(splits))
+            environment=environment_record(device), encoders=encoders.info(), estimator=dict(ensemble.info),
+            data=self._data(plan, embedded), threads=threads.to_dict(), warnings=split_warnings(splits) + notes)
         columns = sorted({k for scores in judge.values() for k in scores})
         result = result.with_(correlations=correlation_tables(result.rows(), columns, cfg.correlation_resamples,
                                                               cfg.eval.seed, cfg.eval.confidence))
@@ -162,7 +190,18 @@ class StudyRunner:
                 "notes": list(plan.notes), "responder": responder, "embeddings": embedding_record(embedded)}
 
 
+def check_out_folder(out: Path) -> None:
+    """Raise a :class:`DataError` when ``out`` cannot be the study's output folder: it, or a folder above it,
+    is a file."""
+    for p in (out, *out.parents):
+        if p.exists() and not p.is_dir():
+            what = "is a file" if p == out else f"lies under {p}, which is a file"
+            raise DataError(f"the output folder {what}; give a folder", path=out, field="--out")
+
+
 def run_study(config: StudyConfig, out: str | os.PathLike[str], *, progress: bool = True,
-              plan: StudyPlan | None = None, overwrite: bool = False, cache_dir: Any = _DEFAULT_CACHE) -> StudyRun:
+              plan: StudyPlan | None = None, overwrite: bool = False, cache_dir: Any = _DEFAULT_CACHE,
+              embeddings: str | os.PathLike[str] | None = None) -> StudyRun:
     """Run (or resume) a study; see :class:`StudyRunner`."""
-    return StudyRunner(config, out, progress=progress, plan=plan, overwrite=overwrite, cache_dir=cache_dir).run()
+    return StudyRunner(config, out, progress=progress, plan=plan, overwrite=overwrite, cache_dir=cache_dir,
+                       embeddings=embeddings).run()

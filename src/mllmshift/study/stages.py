@@ -2,7 +2,8 @@
 
 1. :func:`respond`: a responder answers the splits that have no responses (``.state/responses/``);
 2. :func:`embed`: each split once, through the shared content cache; a per-split snapshot in
-   ``.state/embedded/`` makes a rerun read no encoder at all;
+   ``.state/embedded/`` makes a rerun read no encoder at all. With ``--embeddings DIR`` or the Ray engine the
+   splits are read from an embedding store instead (docs/scale.md);
 3. :func:`estimators`: the checkpoint, or K estimators fitted once on the pooled pairs of every split
    whose X is built like the ID's (``.state/estimator/<key>.<k>.pt``);
 4. :func:`id_result` and :func:`scenarios`: per split, written atomically as soon as it is done
@@ -17,10 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from mllmshift.components import build_component, component_class
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
+from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.errors import MllmshiftError
 from mllmshift.evaluation.embedding import Encoders, embed_split
 from mllmshift.evaluation.estimation import Ensemble, estimator_key, estimator_pool, load_estimators, trained_info
@@ -32,7 +35,7 @@ from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import stable_hash
 from mllmshift.records import Split
 from mllmshift.study.config import StudyConfig
-from mllmshift.study.state import StageLog, StudyState, write_json
+from mllmshift.study.state import StageLog, StudyState
 
 
 @dataclass
@@ -44,6 +47,8 @@ class Stages:
     log: StageLog
     progress: Progress | None
     say: Callable[[str], None]
+    #: embeddings on disk to read instead of embedding (``mllmshift study --embeddings DIR``)
+    embeddings: EmbeddingStore | None = None
 
     def timed(self, stage: str, since: float) -> None:
         self.log.seconds[stage] = self.log.seconds.get(stage, 0.0) + time.perf_counter() - since
@@ -67,7 +72,7 @@ def respond(st: Stages, splits: Sequence[Split]) -> list[Split]:
     for s in tracked(todo, st.progress, "respond", len(todo), "split"):
         key = stable_hash([comp.to_dict(), split_fingerprint(s)])
         path = st.state.path("responses", f"{safe_name(s.name)}.{key}.jsonl")
-        if path.is_file():
+        if st.state.verified(path):
             cached = read_canonical(path, name=s.name)
             done[s.name] = Split(s.name, tuple(a.with_(response=b.response) for a, b in zip(s, cached)), s.metadata)
             st.log.hit("respond", True)
@@ -79,6 +84,7 @@ def respond(st: Stages, splits: Sequence[Split]) -> list[Split]:
             raise MllmshiftError(f"responder returned {len(answers)} answers for {len(s)} samples")
         filled = Split(s.name, tuple(a.with_(response=str(r)) for a, r in zip(s, answers)), s.metadata)
         write_canonical(filled, path)
+        st.state.seal(path)
         done[s.name] = filled
         st.log.hit("respond", False)
     st.timed("respond", t)
@@ -91,17 +97,46 @@ def embed(st: Stages, splits: Sequence[Split], encoders: Encoders,
     t = time.perf_counter()
     out: list[EmbeddedSplit] = []
     keys: dict[str, str] = {}
+    if st.embeddings is not None or st.cfg.engine.name == "ray":
+        return _embed_from_store(st, splits, encoders, cache, t)
     for s in tracked(splits, st.progress, "embed", len(splits), "split"):
         keys[s.name] = key = encoders.key(s)
         path = st.state.path("embedded", f"{safe_name(s.name)}.{key}.npz")
-        if path.is_file():
-            out.append(st.state.load_embedded(path, s.name))
+        cached = st.state.load_embedded(path, s.name)
+        if cached is not None:
+            out.append(cached)
             st.log.hit("embed", True)
             continue
-        e = embed_split(s, encoders, cache)
+        e = embed_split(s, encoders, cache, st.progress)
         st.state.save_embedded(path, e)
         out.append(e)
         st.log.hit("embed", False)
+    st.timed("embed", t)
+    return out, keys
+
+
+def _embed_from_store(st: Stages, splits: Sequence[Split], encoders: Encoders, cache: EmbeddingCache | None,
+                      t: float) -> tuple[list[EmbeddedSplit], dict[str, str]]:
+    """The embedding stage from a store on disk: the user's (``--embeddings DIR``) or, on the Ray engine,
+    ``.state/embeddings``. On the Ray engine the splits the store lacks (by content key) are first embedded
+    into it by Ray Data; every split is then read back from the store, streamed (a split the store lacks, or
+    holds from other content, is a located error)."""
+    from mllmshift.evaluation.embedding import split_fusion
+
+    store = st.embeddings if st.embeddings is not None else EmbeddingStore(st.state.path("embeddings", "x").parent)
+    keys = {s.name: encoders.key(s) for s in splits}
+    have = store.manifest["splits"]
+    todo = [s for s in splits if have.get(s.name, {}).get("key") != keys[s.name]] if st.cfg.engine.name == "ray" \
+        else []
+    for s in splits:
+        st.log.hit("embed", s not in todo)
+    if todo:
+        from mllmshift.engines.ray_engine import embed_with_ray
+
+        cache_dir = None if cache is None else str(cache.root)
+        for line in embed_with_ray(todo, st.cfg.eval, store, st.cfg.engine, cache_dir=cache_dir):
+            st.say(line.line())
+    out = [store.load(s.name, split_fusion(s, st.cfg.eval), key=keys[s.name]) for s in splits]
     st.timed("embed", t)
     return out, keys
 
@@ -117,8 +152,8 @@ def estimators(st: Stages, embedded: Sequence[EmbeddedSplit], keys: dict[str, st
     key = estimator_key(cfg, [keys[e.name] for e in pool])
     paths = [st.state.path("estimator", f"{key}.{k}.pt") for k in range(cfg.n_estimators)]
     cls = component_class("mi-estimator", cfg.estimator.name, allowed=cfg.plugins)
-    if all(p.is_file() for p in paths):
-        members = tuple(cls.load(p) for p in paths)
+    members = _load_members(st, cls, paths)
+    if members is not None:
         st.log.hit("estimator", True)
     else:
         from mllmshift.estimators.fitting import fit_members
@@ -127,9 +162,22 @@ def estimators(st: Stages, embedded: Sequence[EmbeddedSplit], keys: dict[str, st
         members = fit_members(cls, pool, cfg.n_estimators, cfg.seed, st.progress, **dict(cfg.estimator.options))
         for m, p in zip(members, paths):
             m.save(p)
+            st.state.seal(p)
         st.log.hit("estimator", False)
     st.timed("estimator", t)
     return Ensemble(members, trained_info(members, pool, key))
+
+
+def _load_members(st: Stages, cls: type, paths: Sequence[Path]) -> tuple | None:
+    """The saved ensemble members, None when any is missing or cannot be trusted (then all are refitted)."""
+    if not all([st.state.verified(p) for p in paths]):
+        return None
+    try:
+        return tuple(cls.load(p) for p in paths)
+    except MllmshiftError as err:
+        for p in paths:
+            st.state.unreadable(p, err)
+        return None
 
 
 def id_result(st: Stages, id_e: EmbeddedSplit, ensemble: Ensemble, key: str) -> SplitResult:
@@ -142,7 +190,7 @@ def id_result(st: Stages, id_e: EmbeddedSplit, ensemble: Ensemble, key: str) -> 
     if id_e.reference is None or id_e.response is None:
         raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
     res = evaluate_split(id_e, ensemble.members, st.cfg.eval)
-    write_json(path, {"result": res.to_json()})
+    st.state.write_json(path, {"result": res.to_json()})
     st.log.hit("scenarios", False)
     return res
 
@@ -162,7 +210,7 @@ def scenarios(st: Stages, specs: Sequence[ScenarioSpec], embedded: Sequence[Embe
             st.log.hit("scenarios", True)
             continue
         res = evaluate_scenario(spec, e, ctx)
-        write_json(path, {"result": res.to_json()})
+        st.state.write_json(path, {"result": res.to_json()})
         out.append(res)
         st.log.hit("scenarios", False)
     st.timed("scenarios", t)

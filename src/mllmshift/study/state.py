@@ -5,19 +5,27 @@ never reads a stale entry:
 
 - ``config.json``: the fingerprint of the config whose results ``OUT`` holds. A run with another config
   into the same ``OUT`` is refused (:class:`OutputInUse`) unless it is told to overwrite, so an earlier
-  run's results are never replaced silently;
+  run's results are never replaced silently; so is a run into an ``OUT`` whose ``config.json`` is damaged;
 - ``responses/<split>.<key>.jsonl``, ``embedded/<split>.<key>.npz``, ``estimator/<key>.<k>.pt``,
   ``scenarios/<name>.<key>.json``: the stages' entries (see :mod:`mllmshift.study.stages`);
 - ``grid/<key>/``: materialised shift grids.
 
-An entry that exists but cannot be read goes to :meth:`StudyState.unreadable` (one place to decide what
-a corrupt entry means; today: a :class:`~mllmshift.errors.DataError` naming the file).
+Every entry carries a checksum: ``<entry>.sha256`` beside it holds the SHA-256 of its bytes, written (atomically)
+after the entry itself (:meth:`StudyState.seal`). An entry is read only when its checksum matches
+(:meth:`StudyState.verified`); a truncated or altered entry, one whose checksum is missing (a run killed between
+the two writes, or a state written before checksums) or one that cannot be parsed goes to
+:meth:`StudyState.unreadable`: it is moved aside to ``.state/corrupt/`` with a
+:class:`~mllmshift.errors.MllmshiftWarning` naming it, and the stage recomputes it, so the resumed study gives
+the results of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import time
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +33,10 @@ from typing import Any
 import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
-from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.errors import MllmshiftError, MllmshiftWarning
 from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
+from mllmshift.io.strict_json import dumps
+from mllmshift.provenance import file_sha256
 
 _ARRAYS = ("x_text", "x", "response", "reference", "x_visual")
 
@@ -35,9 +45,6 @@ class OutputInUse(MllmshiftError):
     """``OUT`` holds the results of another config."""
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Strict JSON (no NaN), atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 @dataclass
@@ -71,31 +78,78 @@ class StudyState:
         return p
 
     # ------------------------------------------------------------------ the config OUT belongs to
-    def claim(self, fingerprint: str, config: dict[str, Any], *, overwrite: bool) -> None:
-        """Record that ``OUT`` holds the results of this config; refuse another config unless ``overwrite``."""
+    def claim(self, fingerprint: str, config: dict[str, Any], *, overwrite: bool, write: bool = True) -> None:
+        """Record that ``OUT`` holds the results of this config; refuse another config unless ``overwrite``
+        (``write=False``: only check)."""
         path = self.root / "config.json"
+        if path.is_file() and self.damage(path) is not None and not overwrite:
+            raise OutputInUse(f"{self.root.parent} holds a study whose config record ({path}) is damaged: "
+                              f"{self.damage(path)}; its results cannot be told apart from another config's. "
+                              "Choose another --out, or pass --overwrite to replace them")
         old = self.read_json(path)
         if old is not None and old.get("fingerprint") != fingerprint and not overwrite:
             raise OutputInUse(f"{self.root.parent} holds the results of another study config; choose another "
                               "--out, or pass --overwrite to replace them (cached stages that still apply are reused)")
-        write_json(path, {"fingerprint": fingerprint, "config": config})
+        if write:
+            self.write_json(path, {"fingerprint": fingerprint, "config": config})
+
+    # ------------------------------------------------------------------ checksums
+    @staticmethod
+    def checksum_path(path: Path) -> Path:
+        return path.with_name(path.name + ".sha256")
+
+    def seal(self, path: Path) -> None:
+        """Record the checksum of the entry just written at ``path`` (after it, so a kill between the two
+        writes leaves an entry without a checksum, which is recomputed)."""
+        atomic_write_text(self.checksum_path(path), file_sha256(path) + "\n")
+
+    def damage(self, path: Path) -> str | None:
+        """What is wrong with the existing entry at ``path`` (no checksum, or another one), None when it is intact."""
+        try:
+            want = self.checksum_path(path).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return "it has no checksum (a run stopped while writing it, or an older state)"
+        return None if file_sha256(path) == want else "its checksum does not match (truncated or altered)"
+
+    def verified(self, path: Path) -> bool:
+        """Whether the entry exists with a matching checksum; an entry that exists without one (or with another)
+        goes to :meth:`unreadable` and counts as absent."""
+        if not path.is_file():
+            return False
+        why = self.damage(path)
+        if why is not None:
+            self.unreadable(path, why)
+            return False
+        return True
+
+    def unreadable(self, path: Path, why: str | Exception) -> None:
+        """An entry that cannot be trusted: moved aside to ``.state/corrupt/`` (with its checksum file) with a
+        warning; the caller recomputes it."""
+        dest = self.root / "corrupt" / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for p in (path, self.checksum_path(path)):
+            if p.exists():
+                p.replace(dest / p.name)
+        warnings.warn(f"{path}: study state entry not used, {why}; moved aside to {dest}, recomputing it",
+                      MllmshiftWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ entries
+    def write_json(self, path: Path, obj: Any) -> None:
+        """Strict JSON (non-finite numbers as null with a reason), atomically, with its checksum."""
+        atomic_write_text(path, dumps(obj, indent=2) + "\n")
+        self.seal(path)
+
     def read_json(self, path: Path) -> dict[str, Any] | None:
-        """A JSON entry, None when it does not exist."""
-        if not path.is_file():
+        """A JSON entry, None when it does not exist or cannot be trusted (see :meth:`verified`)."""
+        if not self.verified(path):
             return None
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             return self.unreadable(path, err)
         if not isinstance(obj, dict):
-            return self.unreadable(path, ValueError("not a JSON object"))
+            return self.unreadable(path, "not a JSON object")
         return obj
-
-    def unreadable(self, path: Path, err: Exception) -> dict[str, Any] | None:
-        """What an entry that cannot be read means (the hook for a recovery policy): a located error."""
-        raise DataError(f"unreadable study state entry ({err}); delete it to recompute it", path=path)
 
     def save_embedded(self, path: Path, e: EmbeddedSplit) -> None:
         arrays = {k: a for k in _ARRAYS if (a := vars(e)[k]) is not None}
@@ -103,10 +157,16 @@ class StudyState:
         np.savez(buf, ids=np.array(e.ids, dtype=object).astype(str),
                  metadata=np.array(json.dumps(dict(e.metadata), default=str)), **arrays)
         atomic_write_bytes(path, buf.getvalue())
+        self.seal(path)
 
-    @staticmethod
-    def load_embedded(path: Path, name: str) -> EmbeddedSplit:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: (z[k] if k in z.files else None) for k in _ARRAYS}
-            return EmbeddedSplit(name=name, ids=tuple(str(i) for i in z["ids"]), metadata=json.loads(str(z["metadata"])),
-                                 **arrays)
+    def load_embedded(self, path: Path, name: str) -> EmbeddedSplit | None:
+        """The embedded split saved at ``path``, None when it does not exist or cannot be trusted."""
+        if not self.verified(path):
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: (z[k] if k in z.files else None) for k in _ARRAYS}
+                return EmbeddedSplit(name=name, ids=tuple(str(i) for i in z["ids"]),
+                                     metadata=json.loads(str(z["metadata"])), **arrays)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # zip, npy and JSON errors
+            return self.unreadable(path, err)

@@ -12,7 +12,6 @@ Files written under ``out_dir``:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from mllmshift.validation.jsd_tasks import jsd_tasks
 from mllmshift.validation.mi_tasks import mi_tasks
 from mllmshift.validation.report import aggregate, markdown, plot, write_summary_csv
 from mllmshift.validation.runner import Grid, read_rows, run_grid, select
+from mllmshift.io.strict_json import dumps as strict_dumps
 
 
 def run_suite(grid: Grid, out_dir: str | Path, label: str = "custom", progress: bool = True,
@@ -33,7 +33,7 @@ def run_suite(grid: Grid, out_dir: str | Path, label: str = "custom", progress: 
               "jsd": {t: jsd_tasks()[t].true_jsd for t in grid.jsd_tasks}}
     meta = {"preset": label, "grid": grid.to_dict(), "truths": truths,
             "data_seed": "derive_seed(seed, 'data', task, n)", **environment()}
-    atomic_write_text(out / "validation.json", json.dumps(meta, indent=2, default=str) + "\n")
+    atomic_write_text(out / "validation.json", strict_dumps(meta, indent=2, default=str) + "\n")
     run_grid(grid, out / "validation_runs.csv", progress=progress)
     return write_reports(grid, out, label, make_plot)
 

@@ -26,20 +26,26 @@ from typing import Any
 import numpy as np
 
 from mllmshift.estimators.base import DivergenceEstimator, as_2d_float
+from mllmshift.sources import iter_blocks
 
 _CHUNK = 8192
 
 
-def gram(z: np.ndarray, chunk: int = _CHUNK) -> np.ndarray:
-    """ZᵀZ (d × d, float64), accumulated over row chunks so no n × d float64 copy is made."""
+def gram(z: Any, chunk: int | None = None) -> np.ndarray:
+    """ZᵀZ (d × d, float64), accumulated over row chunks (of an array, or read from a source with the next
+    chunk prefetched) so no n × d float64 copy is made; on the current device
+    (:func:`mllmshift.devices.current_device`)."""
     import torch
 
+    from mllmshift.devices import current_device
+
+    device = current_device()
     d = z.shape[1]
-    out = torch.zeros((d, d), dtype=torch.float64)
-    for s in range(0, len(z), chunk):
-        block = torch.as_tensor(z[s : s + chunk])
-        out += (block.T @ block).double()
-    return out.numpy()
+    out = torch.zeros((d, d), dtype=torch.float64, device=device)
+    for _, (block,) in iter_blocks([z], chunk or _CHUNK):
+        t = torch.as_tensor(block, device=device)
+        out += (t.T @ t).double()
+    return out.cpu().numpy()
 
 
 def von_neumann_entropy(c: np.ndarray) -> float:
@@ -101,7 +107,7 @@ def rjsd(a: Any, b: Any, *, official_unnormalised: bool = False) -> float:
     if a2.shape[1] != b2.shape[1]:
         raise ValueError(f"the two samples must have the same dimension, got {a2.shape[1]} and {b2.shape[1]}")
     if len(a2) + len(b2) < a2.shape[1]:
-        return _rjsd_dual(a2, b2, official_unnormalised, clip=not official_unnormalised)
+        return _rjsd_dual(np.asarray(a2), np.asarray(b2), official_unnormalised, clip=not official_unnormalised)
     return rjsd_from_grams(gram(a2), gram(b2), official_unnormalised=official_unnormalised,
                            clip=not official_unnormalised)
 

@@ -12,7 +12,8 @@ is fitted by maximum likelihood on paired samples; the estimate on a sample
 where the normalising constants cancel. The negative term is evaluated in
 closed form from the per-dimension mean :math:`m_d` and (population)
 variance :math:`v_d` of the y's: :math:`\frac1n\sum_j (y_{jd}-\mu_{id})^2 = v_d + (m_d-\mu_{id})^2`.
-That needs O(n·d) memory instead of the n×n×d tensor of the reference code.
+That needs O(d) memory (running sums over row chunks, :meth:`CLUB.mi_resampled`) instead of the n×n×d
+tensor of the reference code, so inputs on disk (:mod:`mllmshift.sources`) are scored chunk by chunk.
 
 The network follows the paper's code: two heads ``p_mu`` and ``p_logvar``, each
 ``Linear(x_dim, hidden/2) → Tanh → Linear(hidden/2, y_dim)``, the log-variance
@@ -34,8 +35,11 @@ from torch import nn
 from mllmshift.errors import DataError
 from mllmshift.estimators._checkpoint import load_torch_file, save_torch_checkpoint
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
-from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
+from mllmshift.estimators._batches import Rows
+from mllmshift.estimators.base import MIEstimator, as_2d_float, check_pairs, make_config
 from mllmshift.progress import Progress
+from mllmshift.resampling import ResampleWeights
+from mllmshift.sources import iter_blocks
 
 FORMAT = "mllmshift-club/1"
 
@@ -73,7 +77,8 @@ class CLUB(MIEstimator):
 
     Options (:class:`CLUBConfig`): ``hidden_size`` (500), ``lr``, ``weight_decay``, ``batch_size``,
     ``max_epochs`` (200), ``patience`` (10 epochs), ``val_fraction`` (0.2; 0 trains on everything, no early
-    stopping), ``chunk_size`` (rows evaluated at a time); ``device`` (default: CUDA when available).
+    stopping), ``chunk_size`` (rows evaluated at a time); ``device`` (default:
+    :func:`mllmshift.devices.current_device`, the CPU unless ``--device`` says otherwise).
     """
 
     name = "club"
@@ -111,30 +116,27 @@ class CLUB(MIEstimator):
         self.check_dims(xa, ya)
         cfg = self.cfg
         val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed)
-
-        def tensor(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(a, dtype=torch.float32, device=self.device)
-
-        xt, yt = tensor(xa[tr_idx]), tensor(ya[tr_idx])
-        xv, yv = tensor(xa[val_idx]), tensor(ya[val_idx])
+        train = Rows([xa, ya], tr_idx, self.device)
+        val = Rows([xa, ya], val_idx, self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         tgen = torch.Generator().manual_seed(cfg.seed)
 
         def epoch() -> float:
-            perm = torch.randperm(len(xt), generator=tgen).to(self.device)
+            perm = torch.randperm(len(train), generator=tgen)
             total = 0.0
-            for start in range(0, len(xt), cfg.batch_size):
-                b = perm[start : start + cfg.batch_size]
-                loss = self._nll(xt[b], yt[b])
+            for start in range(0, len(train), cfg.batch_size):
+                xb, yb = train.batch(perm[start : start + cfg.batch_size])
+                loss = self._nll(xb, yb).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss.detach()) * len(b)
-            return total / len(xt)
+                total += float(loss.detach()) * len(xb)
+            return total / len(train)
 
         def held_out() -> float:
             with torch.no_grad():
-                return float(self._nll(xv, yv))
+                return sum(float(self._nll(xb, yb).sum(dtype=torch.float64))
+                           for xb, yb in val.chunks(cfg.chunk_size)) / len(val)
 
         log = train_early_stopping(self.net, epoch, held_out if len(val_idx) else None, max_steps=cfg.max_epochs,
                                    patience=cfg.patience, higher_is_better=False, progress=progress,
@@ -144,106 +146,110 @@ class CLUB(MIEstimator):
         return self
 
     def _nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-row Σ_d (y_d − μ_d)² / σ²_d + log σ²_d."""
         mu, logvar = self.net(x)
-        return ((mu - y) ** 2 / logvar.exp() + logvar).sum(dim=1).mean()
+        return ((mu - y) ** 2 / logvar.exp() + logvar).sum(dim=1)
 
     def fit_summary(self) -> dict[str, Any]:
         return {k: v for k, v in self.history.items() if not isinstance(v, list) and k != "loaded_from"}
 
     # --------------------------------------------------------------- estimation
+    def _heads(self, xb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ(x), 1/σ²(x))`` of a block of rows, float64 on the device."""
+        mu, logvar = self.net(torch.as_tensor(xb, dtype=torch.float32, device=self.device))
+        return mu.double(), torch.exp(-logvar.double())
+
     def conditional(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(μ(x), 1/σ²(x))`` as float64 arrays (n × y_dim), computed in chunks."""
-        xa = np.asarray(x)
-        mus, invs = [], []
+        """``(μ(x), 1/σ²(x))`` as float64 arrays (n × y_dim), computed in row chunks (to inspect the fit)."""
         with torch.no_grad():
-            for start in range(0, len(xa), self.cfg.chunk_size):
-                xb = torch.as_tensor(xa[start : start + self.cfg.chunk_size], dtype=torch.float32, device=self.device)
-                mu, logvar = self.net(xb)
-                mus.append(mu.double().cpu().numpy())
-                invs.append(torch.exp(-logvar.double()).cpu().numpy())
-        return np.concatenate(mus), np.concatenate(invs)
+            heads = [self._heads(xb) for _, (xb,) in iter_blocks([as_2d_float(x, "x")], self.cfg.chunk_size)]
+        return (np.concatenate([h[0].cpu().numpy() for h in heads]),
+                np.concatenate([h[1].cpu().numpy() for h in heads]))
 
-    def mi(self, x: Any, y: Any) -> float:
-        """The CLUB estimate on the paired sample (x, y), O(n·d) memory."""
-        return self.mi_many(x, [y])[0]
-
-    def _checked(self, x: Any, ys: Sequence[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
-        xa = np.asarray(x)
+    def _checked(self, x: Any, ys: Sequence[Any]) -> tuple[Any, list[Any]]:
+        xa = as_2d_float(x, "x")
         out = []
         for y in ys:
             xc, yc = check_pairs(xa, y)
             self.check_dims(xc, yc)
-            out.append(np.asarray(y))
+            out.append(yc)
         return xa, out
 
-    def _chunk_terms(self, xa: np.ndarray, ys: list[np.ndarray]) -> Iterator[tuple[int, torch.Tensor]]:
-        """``(k, T)`` per row chunk and y-sample k, with T (chunk × d) the per-element terms whose total over
-        rows and dimensions, halved and divided by n, is the estimate (see the module docstring)."""
-        n = len(xa)
-        step = self.cfg.chunk_size
-        # per-dimension mean m and population variance v of each y, accumulated in float64
-        moments = []
-        for y in ys:
-            s1 = torch.zeros(y.shape[1], dtype=torch.float64)
-            s2 = torch.zeros(y.shape[1], dtype=torch.float64)
-            for s in range(0, n, step):
-                yb = torch.as_tensor(y[s : s + step]).double()
-                s1 += yb.sum(dim=0)
-                s2 += (yb * yb).sum(dim=0)
-            m = s1 / n
-            v = (s2 / n - m * m).clamp_min(0.0)
-            moments.append((m.float().to(self.device), v.float().to(self.device)))
+    def _blocks(self, xa: Any, ys: list[Any]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+        """``(first row, μ, 1/σ², [y blocks])`` per row chunk of ``chunk_size``, float64 on the device."""
         with torch.no_grad():
-            for start in range(0, n, step):
-                xb = torch.as_tensor(xa[start : start + step], dtype=torch.float32, device=self.device)
-                mu, logvar = self.net(xb)
-                inv = torch.exp(-logvar)
-                for k, (y, (m, v)) in enumerate(zip(ys, moments)):
-                    yb = torch.as_tensor(y[start : start + step], dtype=torch.float32, device=self.device)
-                    # negative minus positive term, per element, without cancellation of large sums:
-                    # v + (m − μ)² − (y − μ)² = v + (m − y)(m + y − 2μ)
-                    yield k, (v + (m - yb) * (m + yb - 2.0 * mu)) * inv
+            for start, (xb, *yb) in iter_blocks([xa, *ys], self.cfg.chunk_size):
+                mu, inv = self._heads(xb)
+                yield start, mu, inv, [torch.as_tensor(b, device=self.device).double() for b in yb]
+
+    def mi(self, x: Any, y: Any) -> float:
+        """The CLUB estimate on the paired sample (x, y), in one pass over row chunks."""
+        return self.mi_many(x, [y])[0]
 
     def mi_many(self, x: Any, ys: Sequence[Any]) -> list[float]:
-        """CLUB estimates of I(X; Y_k) for several y-samples sharing the same x.
+        """CLUB estimates of I(X; Y_k) for several y-samples sharing the same x: :meth:`mi_resampled` with one
+        replicate that weighs every pair 1 (μ(x) and σ²(x) computed once per chunk, for every y)."""
+        xa, checked = self._checked(x, ys)
+        return [float(v) for v in self._resampled(xa, checked, None)[:, 0]]
 
-        μ(x) and σ²(x) are computed once, chunk by chunk, and reused for every
-        ``y`` (EMI needs two: the model responses and the references).
+    def mi_resampled(self, x: Any, ys: Sequence[Any], weights: ResampleWeights) -> np.ndarray:
+        r"""CLUB estimates on B reweighted samples, in one pass over row chunks (never a B × n matrix).
+
+        With multiplicities c_bi (W_b = Σ_i c_bi), per replicate the running sums
+        m = Σ c y, s = Σ c y², A = Σ c/σ², B = Σ c μ/σ², C = Σ c μ²/σ² (vectors over the d coordinates)
+        and P = Σ c p, p_i = Σ_d (y_id − μ_id)²/σ²_id, give
+
+            Î_b = ½ Σ_d (s_d A_d − 2 m_d B_d + W_b C_d) / W_b² − ½ P / W_b,
+
+        which is exactly :meth:`mi` on the resampled pairs; with every c_bi = 1 it is :meth:`mi` itself.
         """
         xa, checked = self._checked(x, ys)
-        totals = np.zeros(len(checked))
-        for k, terms in self._chunk_terms(xa, checked):
-            totals[k] += 0.5 * float(terms.sum(dtype=torch.float64))
-        return [float(t / len(xa)) for t in totals]
+        if weights.n != len(xa):
+            raise ValueError(f"weights are for {weights.n} rows, the sample has {len(xa)}")
+        return self._resampled(xa, checked, weights)
+
+    def _resampled(self, xa: Any, ys: list[Any], weights: ResampleWeights | None) -> np.ndarray:
+        """(len(ys) × B) estimates; ``weights`` None is the one replicate that weighs every pair 1."""
+        b = 1 if weights is None else weights.n_resamples
+        d = self.cfg.y_dim
+        z = lambda *shape: torch.zeros(*shape, dtype=torch.float64, device=self.device)  # noqa: E731
+        total, a_, b_, c_ = z(b), z(b, d), z(b, d), z(b, d)
+        m, s, p = [z(b, d) for _ in ys], [z(b, d) for _ in ys], [z(b) for _ in ys]
+        for start, mu, inv, yb in self._blocks(xa, ys):
+            if weights is None:
+                w = torch.ones(1, len(mu), dtype=torch.float64, device=self.device)
+            else:
+                w = torch.as_tensor(weights.block(start, start + len(mu)), device=self.device)
+            total += w.sum(dim=1)
+            a_ += w @ inv
+            b_ += w @ (mu * inv)
+            c_ += w @ (mu * mu * inv)
+            for k, y in enumerate(yb):
+                m[k] += w @ y
+                s[k] += w @ (y * y)
+                p[k] += w @ ((y - mu) ** 2 * inv).sum(dim=1)
+        out = [0.5 * (s[k] * a_ - 2.0 * m[k] * b_ + c_ * total[:, None]).sum(dim=1) / total**2 - 0.5 * p[k] / total
+               for k in range(len(ys))]
+        return torch.stack(out).cpu().numpy()
+
+    def _moments(self, ys: list[Any]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-dimension mean m and population variance v of each y (float64, one pass over row chunks)."""
+        sums = [[torch.zeros(self.cfg.y_dim, dtype=torch.float64, device=self.device) for _ in range(2)] for _ in ys]
+        n = len(ys[0])
+        for _, blocks in iter_blocks(ys, self.cfg.chunk_size):
+            for (s1, s2), yb in zip(sums, blocks):
+                t = torch.as_tensor(yb, device=self.device).double()
+                s1 += t.sum(dim=0)
+                s2 += (t * t).sum(dim=0)
+        return [(s1 / n, (s2 / n - (s1 / n) ** 2).clamp_min(0.0)) for s1, s2 in sums]
 
     def pointwise(self, x: Any, y: Any) -> np.ndarray:
-        """Per-pair terms log q(y_i|x_i) − (1/n)Σ_j log q(y_j|x_i), whose mean is :meth:`mi`."""
+        """Per-pair terms log q(y_i|x_i) − (1/n)Σ_j log q(y_j|x_i), whose mean is :meth:`mi`: with the moments
+        m, v of the y's (a first pass), ½ Σ_d (v_d + (m_d − y_id)(m_d + y_id − 2μ_id)) / σ²_id."""
         xa, (ya,) = self._checked(x, [y])
-        return np.concatenate([0.5 * t.sum(dim=1, dtype=torch.float64).cpu().numpy()
-                               for _, t in self._chunk_terms(xa, [ya])])
-
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
-        """CLUB estimates on reweighted samples, one per row of ``weights`` (B × n).
-
-        Row b holds the multiplicities of a bootstrap resample divided by n
-        (rows sum to 1). With w = weights[b], m = wᵀy, s = wᵀy²,
-        A = wᵀ(1/σ²), B = wᵀ(μ/σ²), C = wᵀ(μ²/σ²) and p_i = Σ_d (y_id − μ_id)²/σ²_id:
-
-            Î_b = ½ Σ_d (s_d A_d − 2 m_d B_d + C_d) − ½ wᵀp,
-
-        which is exactly :meth:`mi` on the resampled pairs, at the cost of matrix products.
-        """
-        xa, ya = check_pairs(x, y)
-        self.check_dims(xa, ya)
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(xa):
-            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
-        mu, inv = self.conditional(xa)
-        y64 = ya.astype(np.float64)
-        p = ((y64 - mu) ** 2 * inv).sum(axis=1)
-        m, s = w @ y64, w @ (y64 * y64)
-        a, b, c = w @ inv, w @ (mu * inv), w @ (mu * mu * inv)
-        return 0.5 * (s * a - 2.0 * m * b + c).sum(axis=1) - 0.5 * (w @ p)
+        ((m, v),) = self._moments([ya])
+        return np.concatenate([(0.5 * ((v + (m - yb) * (m + yb - 2.0 * mu)) * inv).sum(dim=1)).cpu().numpy()
+                               for _, mu, inv, (yb,) in self._blocks(xa, [ya])])
 
     # --------------------------------------------------------------- persistence
     def config(self) -> dict[str, Any]:

@@ -17,16 +17,16 @@ Rows whose input was not in the fit (a new model's splits, the same questions as
 member ``digest mod K``, which never saw them either. The estimate is still capped by the base's ceiling (InfoNCE:
 ln n), but a critic that must generalise does not identify every pair, so real data stay well below it; and it is
 a held-out estimate, without the over-fitting bias of evaluating on the training pairs. Costs K fits.
-With an InfoNCE base, :meth:`CrossFitMI.pointwise` and the exact bootstrap :meth:`CrossFitMI.mi_weighted` work
+With an InfoNCE base, :meth:`CrossFitMI.pointwise` and the exact bootstrap :meth:`CrossFitMI.mi_resampled` work
 on the assembled matrix as :class:`~mllmshift.estimators.mi.infonce.InfoNCE`'s do.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import fields
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,9 @@ from mllmshift.estimators._checkpoint import load_torch_file, write_torch_file
 from mllmshift.estimators.base import EstimatorOptionError, MIEstimator, check_pairs
 from mllmshift.estimators.mi.infonce import InfoNCE, infonce_pointwise, infonce_weighted
 from mllmshift.estimators.mi.rows import DIGEST_BYTES, row_digests
-from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
+from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI, by_replicate_blocks
 from mllmshift.progress import Progress
+from mllmshift.resampling import ResampleWeights
 
 FORMAT = "mllmshift-crossfit-mi/1"
 
@@ -147,13 +148,14 @@ class CrossFitMI(MIEstimator):
         xa, ya = check_pairs(x, y)
         return infonce_pointwise(self._blocks(xa, ya), len(xa))
 
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
-        """The estimate on reweighted samples (bootstrap), exactly, from one assembled score matrix (InfoNCE base;
-        other bases re-estimate each resample)."""
-        xa, ya = check_pairs(x, y)
+    def mi_resampled(self, x: Any, ys: Sequence[Any], weights: ResampleWeights) -> np.ndarray:
+        """The estimates on B bootstrap replicates (len(ys) × B), exactly, from the assembled score rows (InfoNCE
+        base, :func:`~mllmshift.estimators.mi.infonce.infonce_weighted`; other bases re-estimate each replicate)."""
         if not isinstance(self.members[0], InfoNCE):
-            return super().mi_weighted(xa, ya, weights)
-        return infonce_weighted(self._blocks(xa, ya), weights, len(xa))
+            return super().mi_resampled(x, ys, weights)
+        pairs = [check_pairs(x, y) for y in ys]
+        return np.stack([by_replicate_blocks(weights, len(xa), lambda w, xa=xa, ya=ya: infonce_weighted(
+            self._blocks(xa, ya), w)) for xa, ya in pairs])
 
     @property
     def dims(self) -> tuple[int, int]:

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mllmshift.estimators.base import check_pairs
 from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
 
 
@@ -45,32 +44,28 @@ class InfoNCE(VariationalMI):
     def pointwise(self, x: Any, y: Any) -> np.ndarray:
         r"""Per-pair terms :math:`T_{ii} - \log\frac{1}{1+k}\big(e^{T_{ii}} + \sum_{j\in N_i} e^{T_{ij}}\big)`,
         whose mean is :meth:`mi`."""
-        xt, yt = self._inputs(x, y)
         parts = [(pos.double() - torch.logaddexp(pos, torch.logsumexp(neg, dim=1)).double() + math.log(1 + k))
-                 for pos, neg, k in self._chunk_scores(xt, yt, self.cfg.seed)]
+                 for pos, neg, k in self._chunk_scores(self._rows(x, y), self.cfg.seed)]
         return torch.cat(parts).cpu().numpy()
 
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
-        r"""InfoNCE on reweighted samples, one per row of ``weights`` (B × n, rows of multiplicities / n).
+    def _resampled_block(self, x: Any, y: Any, w: np.ndarray) -> np.ndarray:
+        r"""InfoNCE on reweighted samples, one per row of the normalised weights ``w`` (b × n).
 
-        With all-pairs scores :math:`S_{ij}=T(x_i,y_j)` and w a row of weights, :meth:`mi` on the
-        resample (duplicates included, every row scored against all n rows) is
+        With all-pairs scores :math:`S_{ij}=T(x_i,y_j)` and w a replicate's multiplicities normalised to sum
+        1, :meth:`mi` on the resample (duplicates included, every row scored against all n rows) is
 
         .. math::  \hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}},
 
-        so B resamples cost one score matrix and a (B × n)·(n × n) product, in row chunks.
-        That holds for the default all-negatives protocol; with ``negatives=K`` each resample is
-        re-estimated (:meth:`MIEstimator.mi_weighted`).
+        so a block of replicates costs one pass of score rows (:func:`infonce_weighted`). With ``negatives=K``
+        each resample is re-estimated (:meth:`MIEstimator.mi_resampled`).
         """
-        xa, ya = check_pairs(x, y)
-        if not self._all_negatives(len(xa)):
-            return super().mi_weighted(xa, ya, weights)
-        return infonce_weighted(self.score_rows(xa, ya, np.arange(len(xa))), weights, len(xa))
+        return infonce_weighted(self.score_rows(x, y, np.arange(len(x))), w, self.device)
 
 
 def infonce_pointwise(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], n: int) -> np.ndarray:
     r"""Per-row InfoNCE terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` from score blocks ``(rows, S[rows, :])``
-    that together cover every row once (all n − 1 other rows as negatives)."""
+    that together cover every row once (all n − 1 other rows as negatives); used by the cross-fitted estimator,
+    whose rows are scored by different members."""
     out = np.empty(n)
     for rows, sc in blocks:
         pos = sc[torch.arange(len(rows)), torch.as_tensor(rows)]
@@ -78,20 +73,19 @@ def infonce_pointwise(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], n: int)
     return out
 
 
-def infonce_weighted(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], weights: np.ndarray, n: int) -> np.ndarray:
-    r""":math:`\hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}}` for every row w of ``weights``
-    (B × n), from score blocks ``(rows, S[rows, :])`` that together cover every row once."""
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim != 2 or w.shape[1] != n:
-        raise ValueError(f"weights must be (B, {n}), got {w.shape}")
-    wt = torch.as_tensor(w, dtype=torch.float64)
-    out = torch.zeros(len(w), dtype=torch.float64)
+def infonce_weighted(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], w: np.ndarray,
+                     device: torch.device | str = "cpu") -> np.ndarray:
+    r""":math:`\hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}}` for every row w of the
+    normalised weights ``w`` (b × n), from float64 score blocks ``(rows, S[rows, :])`` on ``device`` that cover
+    every row once (a b × rows · rows × n product per block)."""
+    wt = torch.as_tensor(w, dtype=torch.float64, device=device)
+    out = torch.zeros(len(w), dtype=torch.float64, device=device)
     for rows, sc in blocks:
-        r = torch.as_tensor(rows)
-        pos = sc[torch.arange(len(rows)), r]
+        r = torch.as_tensor(rows, device=device)
+        pos = sc[torch.arange(len(rows), device=device), r]
         top = sc.max(dim=1).values
-        # log Σ_j w_bj e^{S_ij} for every resample b and row i of the block (B × rows)
+        # log Σ_j w_bj e^{S_ij} for every resample b and row i of the block (b × rows)
         lse = torch.log(wt @ torch.exp(sc - top[:, None]).T) + top[None, :]
         wb = wt[:, r]
         out += wb @ pos - (wb * torch.where(wb > 0, lse, torch.zeros_like(lse))).sum(dim=1)
-    return out.numpy()
+    return out.cpu().numpy()

@@ -21,7 +21,7 @@ scores the same whether or not it was in the pool). Consequences:
   rows' terms, and in EMI = Î(X;Ŷ) − Î(X;Y) the normaliser nearly cancels: EMI ≈ the mean critic-score
   advantage :math:`T(x_i,\hat y_i) - T(x_i, y_i)` of the model's answers over the references, the learned
   log-density-ratio analogue of a pairwise judge;
-- the bootstrap is exact and free: :meth:`PooledInfoNCE.mi_weighted` is a weighted mean of the pointwise terms.
+- the bootstrap is exact and free: :meth:`PooledInfoNCE.mi_resampled` is a weighted mean of the pointwise terms.
 
 The bank holds answers to the same questions as the split (other models', the references), which are not
 independent of :math:`x_i`: as negatives they lower every estimate alike, so Î is a ranking score on the pool's
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +43,9 @@ from mllmshift.errors import DataError
 from mllmshift.estimators.base import check_pairs
 from mllmshift.estimators.mi.infonce import InfoNCE
 from mllmshift.estimators.mi.rows import DIGEST_BYTES, row_digests
-from mllmshift.estimators.mi.variational import VariationalConfig
+from mllmshift.estimators.mi.variational import VariationalConfig, by_replicate_blocks
 from mllmshift.progress import Progress
+from mllmshift.resampling import ResampleWeights
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,10 @@ class PooledInfoNCE(InfoNCE):
         """The mean of :meth:`pointwise`."""
         return float(self.pointwise(x, y).mean())
 
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
-        """Î on reweighted samples, one per row of ``weights`` (B × n, rows summing to 1): ``weights @ pointwise``."""
-        w = np.asarray(weights, dtype=np.float64)
-        terms = self.pointwise(x, y)
-        if w.ndim != 2 or w.shape[1] != len(terms):
-            raise ValueError(f"weights must be (B, {len(terms)}), got {w.shape}")
-        return w @ terms
+    def mi_resampled(self, x: Any, ys: Sequence[Any], weights: ResampleWeights) -> np.ndarray:
+        """Î on B bootstrap replicates (len(ys) × B): each a weighted mean of :meth:`pointwise`."""
+        terms = [self.pointwise(x, y) for y in ys]
+        return np.stack([by_replicate_blocks(weights, len(t), lambda w, t=t: w @ t) for t in terms])
 
     # ------------------------------------------------------------ persistence
     def _extra_state(self) -> dict[str, Any]:

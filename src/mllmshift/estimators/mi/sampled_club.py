@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
+from mllmshift.estimators._batches import take
 from mllmshift.estimators.base import MIEstimator
 from mllmshift.estimators.mi.club import CLUB
 
@@ -43,16 +45,18 @@ class SampledCLUB(CLUB):
         return self._terms(x, [y])[0]
 
     #: CLUB's closed form does not hold for one permuted negative: re-estimate on each resample
-    mi_weighted = MIEstimator.mi_weighted
+    mi_resampled = MIEstimator.mi_resampled
 
     def _terms(self, x: Any, ys: Sequence[Any]) -> list[np.ndarray]:
+        """Per-pair terms for each y, a row chunk at a time (the permuted y rows are gathered per chunk)."""
         xa, checked = self._checked(x, ys)
-        mu, inv = self.conditional(xa)
         perm = self._permutation(len(xa))
-        out = []
-        for y in checked:
-            y64 = y.astype(np.float64)
-            pos = ((y64 - mu) ** 2 * inv).sum(axis=1)
-            neg = ((y64[perm] - mu) ** 2 * inv).sum(axis=1)
-            out.append(0.5 * (neg - pos))
-        return out
+        out: list[list[np.ndarray]] = [[] for _ in checked]
+        for start, mu, inv, blocks in self._blocks(xa, checked):
+            rows = perm[start : start + len(mu)]
+            for k, (y, yb) in enumerate(zip(checked, blocks)):
+                yp = torch.as_tensor(take(y, rows), device=self.device).double()
+                pos = ((yb - mu) ** 2 * inv).sum(dim=1)
+                neg = ((yp - mu) ** 2 * inv).sum(dim=1)
+                out[k].append((0.5 * (neg - pos)).cpu().numpy())
+        return [np.concatenate(o) for o in out]

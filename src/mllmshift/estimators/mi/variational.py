@@ -28,21 +28,27 @@ from __future__ import annotations
 import math
 import os
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from mllmshift.estimators._batches import Rows, Transform, column_moments
 from mllmshift.errors import DataError
 from mllmshift.estimators._checkpoint import read_torch_checkpoint, torch_checkpoint, write_torch_file
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
 from mllmshift.estimators.mi.critics import Critic, make_critic
 from mllmshift.progress import Progress
+from mllmshift.resampling import ResampleWeights
 
 FORMAT = "mllmshift-variational-mi/1"
+#: the most critic scores (row chunk × n) evaluated at a time when scoring all pairs
+SCORE_BLOCK = 2**24
+#: the most replicate weights (b × n) held at a time by :meth:`VariationalMI.mi_resampled`
+WEIGHT_CELLS = 2**23
 
 
 @dataclass(frozen=True)
@@ -180,17 +186,26 @@ class VariationalMI(MIEstimator):
         mean, std = moments
         return torch.as_tensor((a - mean) / std, dtype=torch.float32, device=self.device)
 
-    def _inputs(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Checked, standardised tensors of a sample to estimate on."""
+    def _standardisers(self) -> list[Transform]:
+        (mx, sx), (my, sy) = self._x_moments, self._y_moments
+        return [lambda a: (a - mx) / sx, lambda a: (a - my) / sy]
+
+    def _rows(self, x: Any, y: Any, index: np.ndarray | None = None) -> Rows:
+        """Standardised rows ``index`` (default: all) of the pairs (x, y), arrays or sources, checked."""
         xa, ya = check_pairs(x, y)
         self.check_dims(xa, ya)
         self.critic.eval()
-        return self._tensor(xa, self._x_moments), self._tensor(ya, self._y_moments)
+        return Rows([xa, ya], np.arange(len(xa)) if index is None else index, self.device, self._standardisers())
 
     def _all_negatives(self, n: int) -> bool:
         """Whether estimates on n pairs score every other sample as a negative (else K random ones)."""
         k = self.cfg.negatives
         return k is None or k >= n - 1
+
+    def _row_chunk(self, n: int) -> int:
+        """Rows scored at a time against all n: ``chunk_size``, fewer when a chunk × n score block would pass
+        :data:`SCORE_BLOCK` entries (so memory stays bounded for large n)."""
+        return max(1, min(self.cfg.chunk_size, SCORE_BLOCK // max(1, n)))
 
     def _score_matrix(self, x: torch.Tensor, y: torch.Tensor, gy: torch.Tensor | None) -> torch.Tensor:
         """T(x_i, y_j) of a row chunk ``x`` against every y (``gy``: the separable critic's g(y), precomputed)."""
@@ -209,36 +224,46 @@ class VariationalMI(MIEstimator):
         neg = self.critic.pairs(x.repeat_interleave(k, dim=0), y[idx.reshape(-1).to(y.device)]).view(m, k)
         return pos, neg, k
 
-    def _chunk_scores(self, x: torch.Tensor, y: torch.Tensor,
-                      seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
-        """(positives, negatives, negatives per row) of a whole sample, row chunk by row chunk, no gradients."""
-        n = len(x)
+    def _all_y(self, rows: Rows) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Every y of ``rows`` for the all-pairs scores: g(y) (n × embed_dim) for a separable critic, else y."""
+        chunk = self.cfg.chunk_size
+        if self.critic.separable:
+            return torch.empty(0), torch.cat([self.critic.g(yb) for _, yb in rows.chunks(chunk)])  # type: ignore
+        return torch.cat([yb for _, yb in rows.chunks(chunk)]), None
+
+    def _chunk_scores(self, rows: Rows, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """(positives, negatives, negatives per row) of a whole sample, row chunk by row chunk, no gradients.
+
+        With every other sample as a negative, the y side is held as g(y) (n × embed_dim; a joint critic holds
+        y itself) and x is read a row chunk at a time; with K negatives both are read per chunk."""
+        n = len(rows)
         if n < 2:
             raise ValueError("a variational MI estimate needs at least 2 pairs (one positive, one negative)")
-        chunk = self.cfg.chunk_size
         k = self.cfg.negatives
         with torch.no_grad():
             if self._all_negatives(n):
-                gy = self.critic.g(y) if self.critic.separable else None  # type: ignore[operator]
-                for s in range(0, n, chunk):
-                    yield (*_split_diagonal(self._score_matrix(x[s : s + chunk], y, gy), s), n - 1)
+                y_all, gy = self._all_y(rows)
+                chunk = self._row_chunk(n)
+                for s, (xb, _) in zip(range(0, n, chunk), rows.chunks(chunk)):
+                    yield (*_split_diagonal(self._score_matrix(xb, y_all, gy), s), n - 1)
             else:
                 assert k is not None
                 gen = torch.Generator().manual_seed(seed)
-                offsets = torch.randperm(n - 1, generator=gen)[:k] + 1
-                for s in range(0, n, chunk):
-                    rows = torch.arange(s, min(s + chunk, n))
-                    idx = ((rows[:, None] + offsets[None, :]) % n).to(self.device)
-                    xb = x[s : s + len(rows)]
-                    pos = self.critic.pairs(xb, y[s : s + len(rows)])
-                    neg = self.critic.pairs(xb.repeat_interleave(k, dim=0), y[idx.reshape(-1)]).view(len(rows), k)
+                offsets = (torch.randperm(n - 1, generator=gen)[:k] + 1).numpy()
+                chunk = self.cfg.chunk_size
+                for s, (xb, yb) in zip(range(0, n, chunk), rows.chunks(chunk)):
+                    r = np.arange(s, s + len(xb))
+                    idx = (r[:, None] + offsets[None, :]) % n
+                    pos = self.critic.pairs(xb, yb)
+                    yn = rows.batch(idx.reshape(-1))[1]
+                    neg = self.critic.pairs(xb.repeat_interleave(k, dim=0), yn).view(len(r), k)
                     yield pos, neg, k
 
-    def _sample_stats(self, x: torch.Tensor, y: torch.Tensor, seed: int) -> ScoreStats:
+    def _sample_stats(self, rows: Rows, seed: int) -> ScoreStats:
         """Score statistics of a whole sample, without gradients, in row chunks."""
         tau = self._tau()
         stats: ScoreStats | None = None
-        for pos, neg, k in self._chunk_scores(x, y, seed):
+        for pos, neg, k in self._chunk_scores(rows, seed):
             part = ScoreStats.from_scores(pos, neg, tau, k)
             stats = part if stats is None else stats.merge(part)
         assert stats is not None
@@ -252,10 +277,10 @@ class VariationalMI(MIEstimator):
         cfg = self.cfg
         val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed, min_val=2)
         if cfg.standardize:
-            self._x_moments = _moments(xa[tr_idx])
-            self._y_moments = _moments(ya[tr_idx])
-        xt, yt = self._tensor(xa[tr_idx], self._x_moments), self._tensor(ya[tr_idx], self._y_moments)
-        xv, yv = self._tensor(xa[val_idx], self._x_moments), self._tensor(ya[val_idx], self._y_moments)
+            self._x_moments = column_moments(xa, tr_idx, cfg.chunk_size)
+            self._y_moments = column_moments(ya, tr_idx, cfg.chunk_size)
+        train = Rows([xa, ya], tr_idx, self.device, self._standardisers())
+        val = Rows([xa, ya], val_idx, self.device, self._standardisers())
 
         gen = torch.Generator().manual_seed(cfg.seed)
         self._reset_training_state()
@@ -267,9 +292,9 @@ class VariationalMI(MIEstimator):
         def step() -> float:
             if batches["cursor"] + m > len(batches["perm"]):
                 batches["perm"], batches["cursor"] = torch.randperm(len(tr_idx), generator=gen), 0
-            b = batches["perm"][batches["cursor"] : batches["cursor"] + m].to(self.device)
+            b = batches["perm"][batches["cursor"] : batches["cursor"] + m]
             batches["cursor"] += m
-            pos, neg, k = self._batch_scores(xt[b], yt[b], gen)
+            pos, neg, k = self._batch_scores(*train.batch(b), gen)
             loss = -self._objective(ScoreStats.from_scores(pos, neg, self._tau(), k), pos, neg)
             if not torch.isfinite(loss):
                 return math.nan
@@ -278,7 +303,7 @@ class VariationalMI(MIEstimator):
             opt.step()
             return float(loss.detach())
 
-        log = train_early_stopping(self.critic, step, lambda: float(self._value(self._sample_stats(xv, yv, cfg.seed))),
+        log = train_early_stopping(self.critic, step, lambda: float(self._value(self._sample_stats(val, cfg.seed))),
                                    max_steps=cfg.max_steps, eval_every=cfg.eval_every, patience=cfg.patience,
                                    higher_is_better=True, progress=progress, desc=f"fit {self.name}", unit="step")
         self.history = {"val_bound": log.val_curve, "best_val_bound": log.best_value, "best_step": log.best_step,
@@ -292,31 +317,32 @@ class VariationalMI(MIEstimator):
     # ------------------------------------------------------------- estimation
     def mi(self, x: Any, y: Any) -> float:
         """The bound on the sample (x, y) with the trained critic (see the module docstring)."""
-        xt, yt = self._inputs(x, y)
-        return float(self._value(self._sample_stats(xt, yt, self.cfg.seed)))
+        return float(self._value(self._sample_stats(self._rows(x, y), self.cfg.seed)))
 
-    def mi_weighted(self, x: Any, y: Any, weights: np.ndarray) -> np.ndarray:
-        r"""The bound on reweighted samples, one per row of ``weights`` (B × n, rows summing to 1): the bootstrap.
+    def mi_resampled(self, x: Any, ys: Sequence[Any], weights: ResampleWeights) -> np.ndarray:
+        r"""The bound on B bootstrap replicates, as a (len(ys) × B) array.
 
-        Positive pairs are weighted by :math:`w_i`, negative pairs :math:`(i, j), i \ne j` by :math:`w_i w_j`
-        (normalised by :math:`\sum_{i\ne j} w_i w_j`), so a pair drawn twice is never its own negative; at uniform
-        weights this is :meth:`mi`. One score matrix serves every resample. With ``negatives=K`` each resample is
-        re-estimated (:meth:`MIEstimator.mi_weighted`); InfoNCE has its own formula.
+        Replicate b weighs the positive pair i by its multiplicity (normalised, :math:`w_i`) and the negative
+        pair :math:`(i, j), i \ne j` by :math:`w_i w_j` (normalised by :math:`\sum_{i\ne j} w_i w_j`), so the
+        copies of a pair drawn twice are never each other's negatives; at uniform weights this is :meth:`mi`. One
+        pass of score rows serves a block of replicates. With ``negatives=K`` each replicate is re-estimated
+        (:meth:`MIEstimator.mi_resampled`); InfoNCE has its own formula.
         """
-        xa, ya = check_pairs(x, y)
-        self.check_dims(xa, ya)
-        if not self._all_negatives(len(xa)):
-            return super().mi_weighted(xa, ya, weights)
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or w.shape[1] != len(xa):
-            raise ValueError(f"weights must be (B, {len(xa)}), got {w.shape}")
-        wt = torch.as_tensor(w, dtype=torch.float64)
+        if not self._all_negatives(len(x)):
+            return super().mi_resampled(x, ys, weights)
+        return np.stack([by_replicate_blocks(weights, len(x), lambda w, y=y: self._resampled_block(x, y, w))
+                         for y in ys])
+
+    def _resampled_block(self, x: Any, y: Any, w: np.ndarray) -> np.ndarray:
+        """The bound for each row of the normalised weights ``w`` (b × n), as :meth:`mi_resampled` says."""
+        dev = self.device
+        wt = torch.as_tensor(w, dtype=torch.float64, device=dev)
         tau = self._tau()
-        pos = torch.zeros(len(w), dtype=torch.float64)
-        lse = torch.full((len(w),), -math.inf, dtype=torch.float64)
+        pos = torch.zeros(len(w), dtype=torch.float64, device=dev)
+        lse = torch.full((len(w),), -math.inf, dtype=torch.float64, device=dev)
         lse_clip = lse.clone()
-        for rows, sc in self.score_rows(xa, ya, np.arange(len(xa))):
-            r, cols = torch.arange(len(rows)), torch.as_tensor(rows)
+        for rows, sc in self.score_rows(x, y, np.arange(len(x))):
+            r, cols = torch.arange(len(rows), device=dev), torch.as_tensor(rows, device=dev)
             wb = wt[:, cols]
             pos += wb @ sc[r, cols]
             for acc, scores in ((lse, sc), (lse_clip, sc if tau is None else sc.clamp(-tau, tau))):
@@ -332,19 +358,20 @@ class VariationalMI(MIEstimator):
             out[b] = float(self._value(stats))
         return out
 
-    def score_rows(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    def score_rows(self, x: Any, y: Any, rows: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         """Critic scores :math:`T(x_i, y_j)` of the rows ``i ∈ rows`` against every ``y_j`` of the sample.
 
-        Yields ``(row_indices, scores)`` blocks of at most ``chunk_size`` rows, scores as a float64
-        (rows × n) tensor; the positive of row ``i`` sits in column ``i``. No gradients.
+        Yields ``(row_indices, scores)`` blocks of row chunks, scores as a float64 (rows × n) tensor on the
+        estimator's device; the positive of row ``i`` sits in column ``i``. No gradients.
         """
-        xt, yt = self._inputs(x, y)
         rows = np.asarray(rows, dtype=np.int64)
+        every = self._rows(x, y)
+        some = self._rows(x, y, rows)
         with torch.no_grad():
-            gy = self.critic.g(yt) if self.critic.separable else None  # type: ignore[operator]
-            for s in range(0, len(rows), self.cfg.chunk_size):
-                idx = rows[s : s + self.cfg.chunk_size]
-                yield idx, self._score_matrix(xt[torch.as_tensor(idx)], yt, gy).double()
+            y_all, gy = self._all_y(every)
+            chunk = self._row_chunk(len(every))
+            for s, (xb, _) in zip(range(0, len(rows), chunk), some.chunks(chunk)):
+                yield rows[s : s + len(xb)], self._score_matrix(xb, y_all, gy).double()
 
     # ------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
@@ -390,11 +417,18 @@ class VariationalMI(MIEstimator):
         return est
 
 
-def _moments(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = a.mean(axis=0, dtype=np.float64)
-    std = a.std(axis=0, dtype=np.float64)
-    std[std < 1e-12] = 1.0  # constant coordinates carry no information; leave them centred
-    return mean, std
+def by_replicate_blocks(weights: ResampleWeights, n: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn(w)`` over blocks of replicates, ``w`` the block's multiplicities normalised to sum 1 per replicate
+    (b × n, at most :data:`WEIGHT_CELLS` entries), concatenated into the B estimates."""
+    if weights.n != n:
+        raise ValueError(f"weights are for {weights.n} rows, the sample has {n}")
+    out = np.empty(weights.n_resamples)
+    step = max(1, min(weights.n_resamples, WEIGHT_CELLS // n))
+    for b0 in range(0, weights.n_resamples, step):
+        reps = np.arange(b0, min(b0 + step, weights.n_resamples))
+        w = weights.block(0, n, reps)
+        out[reps] = fn(w / w.sum(axis=1, keepdims=True))
+    return out
 
 
 def _split_diagonal(scores: torch.Tensor, offset: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,69 @@
+"""``mllmshift embed DATA [DATA ...] --out DIR``: embed splits once into memory-mappable files for scoring at scale.
+
+Writes ``DIR/<split>/<field>.npy`` and ``DIR/manifest.json`` (:mod:`mllmshift.encoders.store`) a chunk of
+samples at a time, through the content cache, locally or with ``--engine ray``; ``emi``/``emid
+--embeddings DIR`` then score them streaming. Prints texts/s and images/s per split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mllmshift.cli._common import (
+    add_encoder_args,
+    add_reader_args,
+    add_scale_args,
+    add_threads_arg,
+    cache_from_args,
+    encoder_components,
+    engine_from_args,
+    read_args_split,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("embed", help="embed splits into .npy files for out-of-core scoring (--embeddings DIR)",
+                       description="Embed each split (canonical JSONL, LLaVA answer file, Parquet or saved HF dataset) "
+                       "with the configured encoders into DIR/<split>/<field>.npy plus a manifest of "
+                       "fingerprints, a chunk of samples at a time; emi/emid --embeddings DIR read them.")
+    p.add_argument("data", nargs="+", help="split files (one split each)")
+    p.add_argument("--out", required=True, help="the embedding store folder")
+    p.add_argument("--chunk", type=int, default=8192, help="samples embedded and written at a time (default: 8192)")
+    p.add_argument("--cache-dir", default=None, help="embedding cache (default: ~/.cache/mllmshift)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    add_threads_arg(p)
+    add_reader_args(p)
+    add_encoder_args(p)
+    add_scale_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mllmshift.encoders.store import EmbeddingStore
+    from mllmshift.evaluation.config import EvalConfig, renamed_fields
+    from mllmshift.evaluation.embedding import Encoders, embed_to_store
+    from mllmshift.evaluation.pipeline import compute_settings
+
+    from mllmshift.cli._common import FLAGS
+
+    with renamed_fields(FLAGS):
+        cfg = EvalConfig(**encoder_components(args), threads=args.threads, device=args.device)
+    splits = [read_args_split(p, args) for p in args.data]
+    store = EmbeddingStore(args.out)
+    if args.engine == "ray":
+        from mllmshift.engines.ray_engine import embed_with_ray
+        from mllmshift.evaluation.embedding import default_cache_dir
+
+        cache = None if args.no_cache else str(args.cache_dir or default_cache_dir())
+        lines = embed_with_ray(splits, cfg, store, engine_from_args(args), cache_dir=cache)
+    else:
+        encoders, cache_obj = Encoders(cfg), cache_from_args(args)
+        with compute_settings(cfg):
+            lines = []
+            for s in splits:
+                lines.append(embed_to_store(s, encoders, cache_obj, store, chunk=args.chunk))
+                print(lines[-1].line(), file=sys.stderr)
+    for t in lines:
+        print(f"{t.line()} -> {store.root / t.split}")
+    return 0
