@@ -45,6 +45,16 @@ NOT_RUN = {
     "--input data.jsonl --field image --out v.npy":
         "needs CLIP weights at /models/clip-vit-base-patch32; tests/encoders/test_hf_clip.py runs the encoder on a "
         "tiny CLIP built offline",
+    "mllmshift monitor --reference reference.jsonl --stream drop/ --out mon/ --window 1h --step 15m --follow "
+    "--webhook https://hooks.example.org/mllmshift":
+        "--follow polls until interrupted and the webhook is a placeholder; tests/monitor/test_monitor_runner.py runs "
+        "follow mode (test_follow_polls_until_idle), time windows and a webhook on a local http.server",
+    "mllmshift monitor --reference answers/llava_bench_coco.jsonl --questions questions.jsonl --references "
+    "gpt4_answers.jsonl --captions captions_boxes.jsonl --stream shards/ --stream-columns timestamp=ts,response=text "
+    "--out mon/ --window 45":
+        "needs a model's LLaVA answer file and timestamped Parquet shards; the LLaVA reader options are tested in "
+        "tests/io, Parquet shards and --stream-columns in tests/monitor/test_monitor_stream.py, and the llava-bench "
+        "replay (run here) monitors the same LLaVA-Bench files",
     "mllmshift embed big.parquet --out /shared/emb --engine ray --ray-address ray://head.example:10001 "
     "--ray-concurrency 8":
         "needs a Ray cluster; tests/engines/test_ray_engine.py runs the Ray engine on a local Ray of 2 CPUs",
@@ -59,6 +69,7 @@ NOT_RUN = {
 SLOW = {
     "mllmshift study --preset llava_bench --data ../shared/data --out llava-out",
     "mllmshift estimators validate --preset ci --out val/",
+    "mllmshift monitor --replay synthetic --out replay-out/",
 }
 
 
@@ -156,6 +167,13 @@ def workspace(root: Path, shared: Path | None) -> Path:
         "id: study-data/id.jsonl\nscenarios: [{folder: study-data/shifted}]\nthreads: 1\n"
         "encoders: {text: hashing-bow, image: null}\nestimator: {name: infonce, options: {max_steps: 200}}\n"
         "bootstrap: {n_resamples: 50}\ncorrelation: {n_resamples: 50}\n")
+    # reference.jsonl, traffic.jsonl and monitor.yaml (monitor): generated text-only records, no shift
+    from mllmshift.monitor.replay import stamp, synthetic_records
+
+    _jsonl(ws / "reference.jsonl", synthetic_records(200, 0, 0, prefix="r"))
+    _jsonl(ws / "traffic.jsonl", stamp(synthetic_records(150, 0, 1, prefix="s")))
+    (ws / "monitor.yaml").write_text("reference: reference.jsonl\nstream: traffic.jsonl\nwindow: 50\nthreads: 1\n"
+                                     "encoders: {text: {name: hashing-bow, options: {dim: 64}}}\n")
     return ws
 
 

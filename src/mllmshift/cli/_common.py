@@ -235,6 +235,29 @@ def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None 
         return base.with_(**changes)
 
 
+def eval_overrides(args: argparse.Namespace, base: Any) -> dict[str, Any]:
+    """The EvalConfig fields that flags given on the command line change in ``base`` (a config's, or the
+    defaults): encoders (:func:`encoder_components`), ``--mi-estimator`` with ``--estimator-option`` (options
+    add to the base's when the estimator keeps its name), ``--n-estimators``, ``--estimator PATH``,
+    ``--divergence``, ``--seed``, ``--bootstrap``, ``--confidence``, ``--threads`` and ``--device``; a flag
+    left out (None) changes nothing."""
+    changes = encoder_components(args, base)
+    options = parse_key_values(args.estimator_option, "--estimator-option")
+    if args.mi_estimator is not None or options:
+        name = args.mi_estimator or base.estimator.name
+        keep = dict(base.estimator.options) if name == base.estimator.name else {}
+        changes["estimator"] = Component(name, {**keep, **options})
+    if args.divergence is not None:
+        changes["divergence"] = Component(args.divergence)
+    if args.estimator is not None:
+        changes["checkpoint"] = str(args.estimator)
+    for field, value in (("n_estimators", args.n_estimators), ("seed", args.seed), ("n_resamples", args.bootstrap),
+                         ("confidence", args.confidence), ("threads", args.threads), ("device", args.device)):
+        if value is not None:
+            changes[field] = value
+    return changes
+
+
 def cache_from_args(args: argparse.Namespace) -> Any:
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
 

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "emid",
     "embed",
     "study",
+    "monitor",
     "demo",
     "shift",
     "respond",

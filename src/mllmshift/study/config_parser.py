@@ -21,8 +21,9 @@ from mllmshift.io.yaml_strict import YamlDocument
 from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
 from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS, default_estimator_options
 
-_TOP_KEYS = {"title", "seed", "id", "scenarios", "responder", "encoders", "estimator", "bound", "bootstrap",
-             "correlation", "judge", "preset", "threads", "plugins", "device", "engine"}
+#: the top-level keys that set EvalConfig fields (shared with the monitor's config file)
+EVAL_KEYS = frozenset({"seed", "encoders", "estimator", "bound", "bootstrap", "threads", "plugins", "device"})
+_TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", *EVAL_KEYS}
 #: EvalConfig field → the YAML field that sets it
 YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
                "estimator": "estimator.name", "estimator_options": "estimator.options",
@@ -158,29 +159,11 @@ class Parser:
         return EngineConfig(name, address, self.number(eng.get("concurrency", 1), "engine.concurrency", int, low=1),
                             self.number(eng.get("batch_size", 256), "engine.batch_size", int, low=1))
 
-    def parse(self, data: Any) -> StudyConfig:
-        top = self.mapping(data, "", _TOP_KEYS)
-        kw: dict[str, Any] = {}
-        preset = self.component(top.get("preset"), "preset", allow_none=True)
-        if preset is not None:
-            opts = dict(preset.options)
-            for key in ("root", "data", "responses"):
-                if isinstance(opts.get(key), str):
-                    opts[key] = self.path(opts[key], f"preset.options.{key}")
-            preset = Component(preset.name, opts)
-        kw["preset"] = preset
-        if top.get("id") is None and preset is None:
-            raise self.error("id", "required (the in-distribution split), unless a preset gives it")
-        kw["id"] = None if top.get("id") is None else self.split(top["id"], "id")
-        scen = top.get("scenarios") or []
-        if not isinstance(scen, list):
-            raise self.error("scenarios", f"expected a list, got {type(scen).__name__}")
-        if not scen and preset is None:
-            raise self.error("scenarios", "required: at least one shifted scenario")
-        kw["scenarios"] = tuple(self.scenario(s, f"scenarios[{i}]") for i, s in enumerate(scen))
-        if "title" in top:
-            kw["title"] = str(top["title"])
-        ev: dict[str, Any] = {}  # EvalConfig fields
+    def eval_config(self, top: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> EvalConfig:
+        """The :class:`EvalConfig` of a config's top-level keys that set its fields (:data:`EVAL_KEYS`; the
+        fields :data:`YAML_FIELDS` names), errors located; ``defaults`` are the fields not given (the study's:
+        EvalConfig's own). Shared with the monitor's config file."""
+        ev: dict[str, Any] = dict(defaults or {})  # EvalConfig fields
         if "seed" in top:
             ev["seed"] = self.number(top["seed"], "seed", int, low=0)
         enc = self.mapping(top.get("encoders"), "encoders", {"text", "image", "fusion"})
@@ -235,7 +218,31 @@ class Parser:
                 raise self.error("plugins", f"expected a list of module names, got {plugins!r}")
             ev["plugins"] = tuple(plugins)
         with renamed_fields(YAML_FIELDS, path=self.source, lines=self.lines):
-            kw["eval"] = EvalConfig(**ev)
+            return EvalConfig(**ev)
+
+    def parse(self, data: Any) -> StudyConfig:
+        top = self.mapping(data, "", _TOP_KEYS)
+        kw: dict[str, Any] = {}
+        preset = self.component(top.get("preset"), "preset", allow_none=True)
+        if preset is not None:
+            opts = dict(preset.options)
+            for key in ("root", "data", "responses"):
+                if isinstance(opts.get(key), str):
+                    opts[key] = self.path(opts[key], f"preset.options.{key}")
+            preset = Component(preset.name, opts)
+        kw["preset"] = preset
+        if top.get("id") is None and preset is None:
+            raise self.error("id", "required (the in-distribution split), unless a preset gives it")
+        kw["id"] = None if top.get("id") is None else self.split(top["id"], "id")
+        scen = top.get("scenarios") or []
+        if not isinstance(scen, list):
+            raise self.error("scenarios", f"expected a list, got {type(scen).__name__}")
+        if not scen and preset is None:
+            raise self.error("scenarios", "required: at least one shifted scenario")
+        kw["scenarios"] = tuple(self.scenario(s, f"scenarios[{i}]") for i, s in enumerate(scen))
+        if "title" in top:
+            kw["title"] = str(top["title"])
+        kw["eval"] = self.eval_config(top)
         cor = self.mapping(top.get("correlation"), "correlation", {"n_resamples"})
         if "n_resamples" in cor:
             kw["correlation_resamples"] = self.number(cor["n_resamples"], "correlation.n_resamples", int, low=0)

@@ -1,0 +1,202 @@
+"""The monitor's throughput (records per second) and its false-alarm rate on a stream without shift.
+
+Usage::
+
+    python benchmarks/monitor.py throughput --threads 2   # records/s: no cache, cold cache, warm cache
+    python benchmarks/monitor.py false-alarms    # alerts per window over ≥ 200 windows of a stationary stream
+    python benchmarks/monitor.py all
+
+**Throughput.** The offline generator of :mod:`mllmshift.monitor.replay` (every text made unique, so a cold
+cache has to encode every record), a 400-record reference, tumbling windows of 100 records, every term,
+the project's default estimators (EvalConfig), ``use-multilingual`` embeddings; ``--threads`` torch and BLAS
+threads (the run's EvalConfig.threads). Each row runs
+in a fresh subprocess: set-up (reference embedding, MI estimator fit), the first window (which also draws
+the null distributions at that size, once per size), then the other windows (``--windows`` − 1), timed apart. Embedding time is
+measured inside the monitor; the rest of a window is its statistics. Cache modes: ``none`` (``--no-cache``:
+every text encoded), ``cold`` (an empty cache: every text encoded and stored), ``warm`` (the stream's texts
+already in the cache: lookups only).
+
+**False alarms.** A stream drawn from the reference's own distribution (independent draws of the same
+generator), windows of 50 records, α = 0.05 per window, every watched term, one run per encoder. The
+rule fires in a window when some term's lower confidence bound is over its threshold in k consecutive
+windows; the table gives the windows where that happened for k = 1 and k = 2 (counted from the ``_over``
+columns of one run), and how often each term's *estimate* was over its threshold (the level each threshold
+is set to: α/T).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+
+
+def _config(window: int, encoder: str, threads: int, **fields):
+    """The monitor config of a benchmark run: the project's evaluation defaults (EvalConfig) but the text
+    encoder (hashing-bow at 64 dimensions) and the thread count."""
+    from mllmshift.components import Component
+    from mllmshift.monitor import MonitorConfig, WindowSpec
+    from mllmshift.monitor.config import default_eval
+
+    opts = {"dim": 64} if encoder == "hashing-bow" else {}
+    ev = default_eval().with_(text_encoder=Component(encoder, opts), threads=threads)
+    return MonitorConfig(WindowSpec.parse(str(window)), ev, **fields)
+
+
+def _unique(records: list[dict], tag: str) -> list[dict]:
+    return [{**r, "question": f"{r['question']} (case {tag}{i})", "response": f"{r['response']} Case {tag}{i}.",
+             "reference": f"{r['reference']} Case {tag}{i}."} for i, r in enumerate(records)]
+
+
+def child_throughput(args: dict) -> dict:
+    sys.path.insert(0, SRC)
+    from mllmshift.encoders.cache import EmbeddingCache
+    from mllmshift.monitor import Monitor
+    from mllmshift.monitor.replay import stamp, synthetic_records
+    from mllmshift.records import Sample, Split
+
+    w, windows = args["window"], args["windows"]
+    ref = Split("ref", tuple(Sample(**r) for r in _unique(synthetic_records(args["reference"], 0, 0, prefix="r"), "r")))
+    stream = stamp(_unique(synthetic_records(w * windows, 0, 1, prefix="s"), "s"))
+    tmp = Path(tempfile.mkdtemp(prefix="mllmshift-bench-"))
+    cfg = _config(w, args["encoder"], args["threads"])
+    cache = None if args["cache"] == "none" else EmbeddingCache(tmp / "cache")
+    if args["cache"] == "warm":  # the stream's texts are already there (untimed)
+        from mllmshift.encoders.pipeline import build_encoder
+
+        enc = build_encoder(args["encoder"], **dict(cfg.eval.text_encoder.options))
+        cache.encode(enc, [r[k] for r in stream for k in ("question", "response", "reference")])
+    path = tmp / "stream.jsonl"
+    write = lambda recs, mode: path.open(mode).write("".join(json.dumps(r) + "\n" for r in recs))  # noqa: E731
+    write(stream[:w], "w")
+    c0, t0 = time.process_time(), time.perf_counter()
+    mon = Monitor(cfg, ref, path, tmp / "out", cache=cache, log=None, refresh_s=1e9)
+    t_setup = time.perf_counter() - t0
+    embed_s = [0.0]
+    inner = mon.embedder.embed
+
+    def timed(records):
+        s = time.perf_counter()
+        try:
+            return inner(records)
+        finally:
+            embed_s[0] += time.perf_counter() - s
+
+    mon.embedder.embed = timed  # type: ignore[method-assign]
+    t1 = time.perf_counter()
+    mon.run_once()
+    t_first = time.perf_counter() - t1
+    first_embed = embed_s[0]
+    write(stream[w:], "a")
+    t2 = time.perf_counter()
+    s = mon.run_once()
+    t_rest = time.perf_counter() - t2
+    return {"cache": args["cache"], "encoder": args["encoder"], "setup_s": t_setup, "first_window_s": t_first,
+            "first_embed_s": first_embed, "records": s.records, "rest_s": t_rest,
+            "rest_embed_s": embed_s[0] - first_embed, "records_per_s": s.records / t_rest,
+            "cpu_s": time.process_time() - c0, "windows": s.windows + 1}
+
+
+def child_false_alarms(args: dict) -> dict:
+    sys.path.insert(0, SRC)
+    import math
+
+    from mllmshift.encoders.cache import EmbeddingCache
+    from mllmshift.monitor import Monitor
+    from mllmshift.monitor.replay import stamp, synthetic_records
+    from mllmshift.monitor.series import read_series
+    from mllmshift.records import Sample, Split
+
+    w, n = args["window"], args["windows"]
+    ref = Split("ref", tuple(Sample(**r) for r in synthetic_records(args["reference"], 0, 0, prefix="r")))
+    tmp = Path(tempfile.mkdtemp(prefix="mllmshift-fa-"))
+    path = tmp / "stream.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in stamp(synthetic_records(w * n, 0, 1, prefix="s"))))
+    cfg = _config(w, args["encoder"], args["threads"], consecutive=1, alpha=args["alpha"],
+                  **({"n_null": args["null_draws"]} if args.get("null_draws") else {}))
+    t0 = time.perf_counter()
+    mon = Monitor(cfg, ref, path, tmp / "out", cache=EmbeddingCache(tmp / "cache"), log=None, refresh_s=1e9)
+    mon.run_once()
+    rows = read_series(tmp / "out" / "series.jsonl")
+    watched = mon.watched
+    over = [[bool(r.get(f"{t}_over")) for t in watched] for r in rows]
+    k1 = sum(any(o) for o in over)
+    k2 = sum(any(over[i][j] and over[i - 1][j] for j in range(len(watched))) for i in range(1, len(rows)))
+    point = {t: sum(1 for r in rows if r.get(t) is not None and isinstance(r.get(f"{t}_threshold"), float)
+                    and math.isfinite(r[f"{t}_threshold"]) and r[t] > r[f"{t}_threshold"]) for t in watched}
+    computed = {t: sum(1 for r in rows if r.get(t) is not None) for t in watched}
+    return {"encoder": args["encoder"], "window": w, "windows": len(rows), "alpha": cfg.alpha,
+            "term_alpha": cfg.term_alpha, "k1_windows": k1, "k2_windows": k2, "point_over": point,
+            "computed": computed, "wall_s": time.perf_counter() - t0}
+
+
+def _spawn(kind: str, args: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(args)], capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def throughput(a: argparse.Namespace) -> None:
+    print(f"\n### Throughput: reference {a.reference}, windows of {a.window} records, {a.encoder}, "
+          f"{a.threads} threads, load avg {os.getloadavg()[0]:.1f}\n")
+    print("| cache | set-up (s) | first window (s) | of which embedding (s) | next "
+          f"{a.windows - 1} windows (s) | of which embedding (s) | records/s (steady) | CPU (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for cache in ("none", "cold", "warm"):
+        r = _spawn("throughput", {"cache": cache, "encoder": a.encoder, "reference": a.reference, "window": a.window,
+                                  "windows": a.windows, "threads": a.threads})
+        print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
+              f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | {r['records_per_s']:.1f} | {r['cpu_s']:.1f} |",
+              flush=True)
+
+
+def false_alarms(a: argparse.Namespace) -> None:
+    print(f"\n### False alarms on a stream without shift: windows of {a.fa_window} records, reference "
+          f"{a.fa_reference}, α = {a.alpha}, load avg {os.getloadavg()[0]:.1f}\n")
+    print("| encoder | windows | windows with an alert, k = 1 | k = 2 | rate (k = 1) | estimate over its threshold "
+          "per term (level α/T each) | wall (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for enc in a.encoders.split(","):
+        r = _spawn("false-alarms", {"encoder": enc, "window": a.fa_window, "windows": a.fa_windows,
+                                    "reference": a.fa_reference, "alpha": a.alpha, "threads": a.threads})
+        terms = ", ".join(f"{t} {c}/{r['computed'][t]}" for t, c in r["point_over"].items())
+        print(f"| {enc} | {r['windows']} | {r['k1_windows']} | {r['k2_windows']} | "
+              f"{r['k1_windows'] / r['windows']:.3f} | {terms} (α/T = {r['term_alpha']:.4f}) | {r['wall_s']:.0f} |",
+              flush=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        fn = child_throughput if sys.argv[2] == "throughput" else child_false_alarms
+        print(json.dumps(fn(json.loads(sys.argv[3]))))
+        return
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=["throughput", "false-alarms", "all"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--encoder", default="use-multilingual")
+    p.add_argument("--reference", type=int, default=400)
+    p.add_argument("--window", type=int, default=100)
+    p.add_argument("--windows", type=int, default=6)
+    p.add_argument("--encoders", default="hashing-bow,use-multilingual", help="false-alarms: encoders to run")
+    p.add_argument("--fa-window", type=int, default=50)
+    p.add_argument("--fa-windows", type=int, default=200)
+    p.add_argument("--fa-reference", type=int, default=400)
+    p.add_argument("--alpha", type=float, default=0.05)
+    a = p.parse_args()
+    if a.what in ("throughput", "all"):
+        throughput(a)
+    if a.what in ("false-alarms", "all"):
+        false_alarms(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+r"""Per-window statistics of a window W against the reference window R.
+
+Every drift term is a *contrast* between W and a reference sample of a fixed size, so that its null
+distribution (:mod:`mllmshift.monitor.null`) can be drawn from R itself at the same sizes. With n = |W|,
+m the records of W that have a reference answer, and JSD the configured divergence estimator:
+
+- ``visual``, ``text``, ``answer``: :math:`\mathrm{JSD}(A_{X_v}\|W_{X_v})`, :math:`\mathrm{JSD}(A_{X_t}\|W_{X_t})`,
+  :math:`\mathrm{JSD}(A_{\hat Y}\|W_{\hat Y})`, with A a seeded sample of n_R − n records of R (none of them
+  sharing an id with W). Needs n_R ≥ 2n.
+- ``output``: the answer term of the bound, :math:`\mathrm{JSD}(W_{\hat Y}\|W_Y)^{1/4}`, on the m records.
+- ``output_shift``: output(W) − output(B), B a seeded sample of m labelled records of R. Needs ≥ 2m.
+- ``emi``: EMI(W) = Î(X; Ŷ) − Î(X; Y) on the m records, with the MI estimator (or ensemble) of
+  ``mllmshift emi`` (:func:`mllmshift.evaluation.estimation.get_estimators`, same config, same code) fitted
+  on a seeded half of R's labelled records (the *fit half*), or loaded from the config's checkpoint; the
+  other half (the *calibration half*) is never trained on.
+- ``emid``: EMI(B') − EMI(W), B' a seeded sample of m records of the calibration half (EMIs compare only at
+  equal sizes: InfoNCE's estimate on m pairs is capped at ln m). Needs a calibration half of ≥ 2m.
+- ``bound``: the scale-adjusted EMID bound between A and W,
+  :math:`\sqrt{\mathrm{visual}} + \sqrt{\mathrm{text}} + \mathrm{JSD}(R_{\hat Y}\|R_Y)^{1/4} + \mathrm{output}`.
+
+Confidence intervals resample W's records (B draws, the same draws for every term; A, B and B' fixed)
+and are *standard* bootstrap intervals :math:`\hat\theta \pm z_{1-a/2}\,\widehat{\mathrm{SE}}^*`, with SE* the
+standard deviation of the resampled values. They are centred on the estimate on purpose: a JSD estimate
+rises when a sample has repeated points, so percentile intervals would sit above the estimate, and basic
+intervals (2θ̂ − q) would move onto a bias-corrected scale, while the alert thresholds are quantiles of
+the *estimate* at the same size. Centred, the lower bound never exceeds the estimate, which is what the
+false-alarm guarantee of :mod:`mllmshift.monitor.alerts` needs. EMI's SE comes from
+:func:`mllmshift.metrics.bootstrap_emi`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+
+from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
+from mllmshift.metrics import bootstrap_emi, emi
+from mllmshift.monitor.config import MonitorConfig
+from mllmshift.monitor.embed import Rows
+
+#: term → the embedding compared with the reference
+JSD_FIELDS = {"visual": "visual", "text": "text", "answer": "response"}
+
+
+@dataclass(frozen=True)
+class TermValue:
+    """An estimate and its bootstrap CI (None where it has none)."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass
+class WindowStats:
+    """The terms computed for one window, and why the missing ones are missing."""
+
+    values: dict[str, TermValue] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def standard_interval(estimate: float, se: float, confidence: float) -> tuple[float, float]:
+    """θ̂ ∓ z·SE with z the standard normal (1 + confidence)/2 quantile."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    return float(estimate - z * se), float(estimate + z * se)
+
+
+class Reference:
+    """The reference window, split as the terms need it, with its fitted MI estimator(s) (an ensemble of
+    ``n_estimators``; empty without EMI)."""
+
+    def __init__(self, rows: Rows, labelled: np.ndarray, fit: np.ndarray, calibration: np.ndarray,
+                 members: Sequence[MIEstimator] = ()) -> None:
+        self.rows, self.labelled, self.fit, self.calibration = rows, labelled, fit, calibration
+        self.members = tuple(members)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def has_visual(self) -> bool:
+        return self.rows.x_visual is not None
+
+
+def split_reference(rows: Rows, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labelled indices, fit half, calibration half): a seeded halving of R's labelled records."""
+    labelled = np.flatnonzero(rows.labelled)
+    perm = np.random.default_rng(seed).permutation(labelled)
+    half = (len(perm) + 1) // 2
+    return labelled, np.sort(perm[:half]), np.sort(perm[half:])
+
+
+class TermCalculator:
+    """Computes the configured terms of a window (see the module docstring)."""
+
+    def __init__(self, ref: Reference, cfg: MonitorConfig, divergence: DivergenceEstimator) -> None:
+        self.ref, self.cfg, self.div = ref, cfg, divergence
+        self.terms = [t for t in cfg.terms if not (t == "visual" and not ref.has_visual)]
+        self.jsd_terms = [t for t in self.terms if t in JSD_FIELDS]
+        if not ref.members:
+            self.terms = [t for t in self.terms if t not in ("emi", "emid")]
+        lab = ref.rows.take(ref.labelled) if len(ref.labelled) >= 2 else None
+        self.out_ref = self.output(lab) if lab is not None and "bound" in self.terms else None
+
+    # ------------------------------------------------------------------ single statistics
+    def jsd(self, term: str, a: Rows, w: Rows) -> float:
+        return max(0.0, float(self.div.divergence(a.field(JSD_FIELDS[term]), w.field(JSD_FIELDS[term]))))
+
+    def output(self, w: Rows) -> float:
+        """JSD(W_Ŷ‖W_Y)^¼ on labelled rows."""
+        return max(0.0, float(self.div.divergence(w.response, w.reference))) ** 0.25
+
+    def emi(self, w: Rows) -> float:
+        """EMI of labelled rows with the reference's estimator(s) (an ensemble's mean)."""
+        return emi(w.x, w.response, w.reference, self.ref.members).value
+
+    # ------------------------------------------------------------------ feasibility
+    def jsd_feasible(self, n: int) -> str | None:
+        if n < self.cfg.min_records:
+            return f"drift terms need at least {self.cfg.min_records} records, the window has {n}"
+        if len(self.ref) < 2 * n:
+            return (f"drift terms of a {n}-record window need a reference of at least {2 * n} records "
+                    f"(it has {len(self.ref)})")
+        return None
+
+    def labelled_feasible(self, m: int, term: str) -> str | None:
+        if m < self.cfg.min_references:
+            return f"{term} needs at least {self.cfg.min_references} records with a reference answer, has {m}"
+        pool = len(self.ref.calibration) if term == "emid" else len(self.ref.labelled)
+        if term in ("emid", "output_shift") and pool < 2 * m:
+            what = "calibration half" if term == "emid" else "labelled reference"
+            return f"{term} at {m} records needs a {what} of at least {2 * m} records (it has {pool})"
+        return None
+
+    # ------------------------------------------------------------------ one window
+    def _sample(self, pool: np.ndarray, size: int, exclude: set[str], rng: np.random.Generator) -> Rows:
+        ids = self.ref.rows.ids
+        candidates = np.array([i for i in pool if ids[i] not in exclude], dtype=np.int64)
+        return self.ref.rows.take(np.sort(rng.choice(candidates, size=size, replace=False)))
+
+    def window(self, w: Rows, seed: int) -> WindowStats:
+        """Every configured term of window ``w``; ``seed`` fixes A, B, B' and the bootstrap."""
+        out = WindowStats()
+        n, lab = len(w), np.flatnonzero(w.labelled)
+        m, own = len(lab), set(w.ids)
+        rng = np.random.default_rng(seed)
+        boot = rng.integers(0, n, size=(self.cfg.n_bootstrap, n)) if n else np.zeros((0, 0), np.int64)
+        draws: dict[str, np.ndarray] = {}
+
+        why = self.jsd_feasible(n)
+        if why is not None:
+            out.notes.append(why)
+        elif self.jsd_terms:
+            a = self._sample(np.arange(len(self.ref)), len(self.ref) - n, own, rng)
+            for t in self.jsd_terms:
+                draws[t] = np.array([self.jsd(t, a, w.take(b)) for b in boot])
+                self._put(out, t, self.jsd(t, a, w), draws[t])
+
+        want_lab = [t for t in ("output", "output_shift", "emi", "emid", "bound") if t in self.terms]
+        why = self.labelled_feasible(m, "output") if want_lab else None
+        if why is not None:
+            out.notes.append(why)
+        elif want_lab:
+            wl = w.take(lab)
+            if {"output", "output_shift", "bound"} & set(self.terms):
+                sub = [b[w.labelled[b]] for b in boot]
+                draws["output"] = np.array([self.output(w.take(s)) if len(s) >= 2 else np.nan for s in sub])
+                out_w = self.output(wl)
+                if "output" in self.terms:
+                    self._put(out, "output", out_w, draws["output"])
+                why_shift = self.labelled_feasible(m, "output_shift")
+                if "output_shift" in self.terms and why_shift is None:
+                    base = self.output(self._sample(self.ref.labelled, m, own, rng))
+                    self._put(out, "output_shift", out_w - base, draws["output"] - base)
+                elif "output_shift" in self.terms:
+                    out.notes.append(why_shift)  # type: ignore[arg-type]
+            if "emi" in self.terms or "emid" in self.terms:
+                self._emi_terms(out, wl, m, own, rng, seed)
+            if "bound" in self.terms and "text" in draws and "output" in draws and self.out_ref is not None:
+                vis = np.sqrt(draws["visual"]) if "visual" in draws else 0.0
+                b_draws = vis + np.sqrt(draws["text"]) + self.out_ref + draws["output"]
+                value = (math.sqrt(out.values["visual"].value) if "visual" in out.values else 0.0) \
+                    + math.sqrt(out.values["text"].value) + self.out_ref + self.output(wl)
+                self._put(out, "bound", value, b_draws)
+        return out
+
+    def _emi_terms(self, out: WindowStats, wl: Rows, m: int, own: set[str], rng: np.random.Generator,
+                   seed: int) -> None:
+        value = self.emi(wl)
+        ci = bootstrap_emi(wl.x, wl.response, wl.reference, self.ref.members, n_resamples=self.cfg.n_bootstrap,
+                           seed=seed, confidence=self.cfg.confidence, scheme=self.cfg.eval.bootstrap_scheme)
+        low, high = standard_interval(value, ci.std, self.cfg.confidence)
+        if "emi" in self.terms:
+            out.values["emi"] = TermValue(value, low, high)
+        if "emid" in self.terms:
+            why = self.labelled_feasible(m, "emid")
+            if why is not None:
+                out.notes.append(why)
+                return
+            base = self.emi(self._sample(self.ref.calibration, m, own, rng))
+            out.values["emid"] = TermValue(base - value, base - high, base - low)
+
+    def _put(self, out: WindowStats, term: str, value: float, draws: np.ndarray) -> None:
+        ok = np.asarray(draws, dtype=np.float64)
+        ok = ok[np.isfinite(ok)]
+        if len(ok) < 2:
+            out.values[term] = TermValue(value)
+            return
+        out.values[term] = TermValue(value, *standard_interval(value, float(np.std(ok, ddof=1)), self.cfg.confidence))
