@@ -1,6 +1,7 @@
 """Full estimator validation table: every estimator × ground-truth task × n ∈ {100, 1,000, 10,000} × 5 seeds.
 
     python benchmarks/estimators.py [--out docs/estimators] [--preset full] [--threads 1]
+    python benchmarks/estimators.py --preset jsd-n --out docs/estimators/jsd_n   # JSD bias against n
 
 Resumable (rows already in ``validation_runs.csv`` are skipped). Writes the
 runs CSV, the summary CSV, ``validation.md`` (printed too), ``validation.png``
@@ -20,7 +21,8 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "estimators")
-    p.add_argument("--preset", default="full", choices=["full", "ci"])
+    p.add_argument("--preset", default="full", choices=["full", "ci", "jsd-n"],
+                   help="full: the committed table; jsd-n: JSD bias against n (docs/estimators/jsd_n)")
     p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads (default: 1)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from scipy.stats import spearmanr
 
-    from mllmshift.cli._common import default_cache_dir
+    from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.encoders.cache import EmbeddingCache
     from mllmshift.encoders.pipeline import build_encoder
     from mllmshift.encoders.text_normalisation import count_markdown_markers

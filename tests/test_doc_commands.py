@@ -58,6 +58,10 @@ NOT_RUN = {
     "mllmshift embed big.parquet --out /shared/emb --engine ray --ray-address ray://head.example:10001 "
     "--ray-concurrency 8":
         "needs a Ray cluster; tests/engines/test_ray_engine.py runs the Ray engine on a local Ray of 2 CPUs",
+    "mllmshift estimators validate --real --data ../shared/data --out val-real/":
+        "fits every real-data configuration from scratch (hours on two cores); the committed table comes from it "
+        "(benchmarks/estimators_real.py), and tests/validation/test_real_suite.py runs a small grid of it on "
+        "../shared",
     "mllmshift emid --id id.jsonl --ood shifted.jsonl --embeddings /shared/emb":
         "reads the store the cluster command above writes; tests/cli/test_embed.py runs emid --embeddings",
 }

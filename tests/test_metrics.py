@@ -69,7 +69,7 @@ def test_emid_is_difference_of_emis(fitted):
 
 def test_bound_terms_and_forms(fitted):
     a, b, _ = fitted
-    sa = emid_upper_bound(a, b)
+    sa = emid_upper_bound(a, b, divergence="rjsd")  # the paper's plug-in estimator, written out below
     assert sa.form == "scale-adjusted" and sa.entropy_scale is None
     assert sa.jsd_visual == pytest.approx(rjsd(a.x_visual, b.x_visual))
     assert sa.jsd_text == pytest.approx(rjsd(a.x_text, b.x_text))
@@ -78,7 +78,7 @@ def test_bound_terms_and_forms(fitted):
     expected = (math.sqrt(sa.jsd_visual) + math.sqrt(sa.jsd_text) + sa.jsd_id_output ** 0.25
                 + sa.jsd_ood_output ** 0.25)
     assert sa.value == pytest.approx(expected)
-    th = emid_upper_bound(a, b, entropy_scale=2.5)
+    th = emid_upper_bound(a, b, entropy_scale=2.5, divergence="rjsd")
     assert th.form == "theorem"
     assert th.value == pytest.approx(2.5 * (math.sqrt(sa.jsd_visual) + math.sqrt(sa.jsd_text))
                                      + 4 * (sa.jsd_id_output ** 0.25 + sa.jsd_ood_output ** 0.25))
@@ -86,9 +86,12 @@ def test_bound_terms_and_forms(fitted):
 
 def test_bound_per_term_divergences(fitted):
     a, b, _ = fitted
+    from mllmshift.estimators.divergence.debiased_rjsd import DebiasedRJSD
+
     res = emid_upper_bound(a, b, divergence={"visual": lambda p, q: 0.25})
     assert res.jsd_visual == 0.25
-    assert res.jsd_text == pytest.approx(rjsd(a.x_text, b.x_text))
+    # a term not named uses the default, the shuffle-corrected RJSD
+    assert res.jsd_text == pytest.approx(max(DebiasedRJSD(seed=0).divergence(a.x_text, b.x_text), 0.0))
     with pytest.raises(ValueError, match="unknown bound terms"):
         emid_upper_bound(a, b, divergence={"vision": lambda p, q: 0.0})
 
@@ -166,21 +169,24 @@ def test_pooled_pairs_stacks_responses_and_references(fitted):
     np.testing.assert_allclose(y[len(a) : 2 * len(a)], a.reference.astype(np.float32))
 
 
-def test_default_bound_divergence_switches_with_sample_size():
-    """Default ``auto``: linear RJSD (the paper's) below 1,000 points per sample, the classifier JSD from there."""
+def test_default_bound_divergence_is_rjsd_debiased_at_every_size():
+    """Default ``rjsd-debiased`` for every term at every n (the former default ``auto`` switched estimators at
+    1,000 points; it still runs when named)."""
     from mllmshift.estimators.defaults import AutoJSD
-    from mllmshift.estimators.divergence.rjsd import rjsd
+    from mllmshift.estimators.divergence.debiased_rjsd import DebiasedRJSD
 
     rng = np.random.default_rng(6)
     a, b = _split(rng, n=200), _split(rng, n=200, shift=1.0)
     default = emid_upper_bound(a, b)
-    assert default.jsd_visual == rjsd(a.x_visual, b.x_visual) and default.jsd_text == rjsd(a.x_text, b.x_text)
-    assert dict(default.estimators or {}) == {t: "rjsd" for t in ("visual", "text", "id_output", "ood_output")}
-    assert emid_upper_bound(a, b, divergence="rjsd").value == default.value
+    corrected = DebiasedRJSD(seed=0)
+    assert default.jsd_visual == pytest.approx(max(corrected.divergence(a.x_visual, b.x_visual), 0.0), abs=1e-12)
+    assert dict(default.estimators or {}) == {t: "rjsd-debiased" for t in ("visual", "text", "id_output",
+                                                                            "ood_output")}
+    assert emid_upper_bound(a, b, divergence="rjsd-debiased").value == pytest.approx(default.value, rel=1e-12)
+    # the correction removes the plug-in's finite-sample part, so it is below the plug-in RJSD
+    assert default.jsd_visual < rjsd(a.x_visual, b.x_visual)
     low = emid_upper_bound(a, b, divergence=AutoJSD(threshold=150))  # 200 points ≥ 150: the classifier
     assert set((low.estimators or {}).values()) == {"classifier-jsd"}
-    # the classifier sees the mean shift of the visual input that RJSD's normalised second moment barely does
-    assert low.jsd_visual > default.jsd_visual
     with pytest.raises(TypeError, match="a divergence must be"):
         emid_upper_bound(a, b, divergence=3.0)  # type: ignore[arg-type]
 

@@ -1,7 +1,7 @@
 r"""The EMID upper bound (Oh et al., ICML 2025, Theorem 4.5) and its four JSD terms.
 
-With the JSDs estimated by a divergence estimator (default ``auto``: linear RJSD below 1,000 points per
-sample, the classifier JSD above):
+With the JSDs estimated by a divergence estimator (default ``rjsd-debiased``: linear RJSD minus its mean on
+shuffled re-splits, the same estimator at every n):
 
 .. math::
 
@@ -112,9 +112,8 @@ def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_
         divergence: one JSD estimator for all four terms (an estimator, a function ``(a, b) -> float``
             or a registered name such as ``"rjsd"``), or a mapping from ``visual``, ``text``,
             ``id_output``, ``ood_output`` to such (missing terms use the default). Default:
-            ``"auto"`` (:class:`~mllmshift.estimators.defaults.AutoJSD`: linear RJSD, the paper's, below
-            1,000 points per sample; the classifier JSD from there on). Pass ``"rjsd"`` for the paper's
-            estimator at every size.
+            :data:`~mllmshift.vocab.DEFAULT_DIVERGENCE` (``"rjsd-debiased"``: linear RJSD minus its mean on
+            shuffled re-splits). Pass ``"rjsd"`` for the paper's plug-in estimator.
         id_output: JSD(P_Ŷ‖P_Y) and the name of its estimator from an earlier call with the same ID
             split and divergence (``(b.jsd_id_output, b.estimators["id_output"])``). The term does
             not depend on the shifted split, so comparing one ID split with many scenarios computes

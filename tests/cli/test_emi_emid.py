@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mllmshift.cli.main import main
@@ -30,7 +31,7 @@ def _write_split(path: Path, n: int, seed: int, drift: float) -> Path:
 
 
 FAST = ["--text-encoder", "hashing-bow", "--no-cache", "--estimator-option", "max_steps=300", "--bootstrap", "50",
-        "--quiet"]  # the default estimator (InfoNCE), fewer steps
+        "--quiet"]  # the default estimator (an ensemble of SMILEs) with its default step budget
 FAST_PAPER = ["--text-encoder", "hashing-bow", "--no-cache", "--paper", "--hidden-size", "32", "--max-epochs", "15",
               "--bootstrap", "50", "--quiet"]  # CLUB + linear RJSD, a small CLUB
 
@@ -89,29 +90,37 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     assert loaded["estimator"]["config"]["name"] == "club" and loaded["estimator"]["source"] == "checkpoint"
     assert loaded["scenarios"][0]["emid"]["value"] == pytest.approx(sc["emid"]["value"], rel=1e-6)
     assert loaded["scenarios"][0]["bound"]["form"] == "theorem"
-    # the same round trip with the default estimator, InfoNCE
-    nce = tmp_path / "infonce.pt"
-    first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--save-estimator", str(nce)])
+    # the same round trip with the default estimator, SMILE, as one estimator (a checkpoint is one member)
+    nce = tmp_path / "smile.pt"
+    first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--n-estimators", "1",
+                               "--save-estimator", str(nce)])
     again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(nce)])
-    assert again["estimator"]["config"]["name"] == "infonce"
+    assert again["estimator"]["config"]["name"] == "smile" and again["config"]["eval"]["n_estimators"] == 1
     assert again["scenarios"][0]["emid"]["value"] == pytest.approx(first["scenarios"][0]["emid"]["value"], rel=1e-6)
 
 
-def test_defaults_are_infonce_and_auto_and_recorded(tmp_path, capsys):
+def test_defaults_are_a_smile_ensemble_and_rjsd_debiased_and_recorded(tmp_path, capsys):
+    # the defaults chosen by the ground-truth and the real-data validation (docs/estimators.md): SMILE with its
+    # default options, an ensemble of DEFAULT_N_ESTIMATORS, the shuffle-corrected RJSD for every bound term
+    from mllmshift.vocab import DEFAULT_MI_OPTIONS, DEFAULT_N_ESTIMATORS
+
     a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
     res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST])
     cfg = res["config"]["eval"]
-    assert cfg["estimator"]["name"] == "infonce" and cfg["divergence"]["name"] == "auto"
-    assert res["estimator"]["config"]["name"] == "infonce" and res["estimator"]["config"]["max_steps"] == 300
+    assert cfg["estimator"] == {"name": "smile", "options": DEFAULT_MI_OPTIONS}
+    assert cfg["divergence"]["name"] == "rjsd-debiased" and cfg["n_estimators"] == DEFAULT_N_ESTIMATORS == 3
+    assert res["estimator"]["config"]["name"] == "smile" and res["estimator"]["config"]["max_steps"] == 300
+    assert len(res["estimator"]["members"]) == DEFAULT_N_ESTIMATORS
     (sc,) = res["scenarios"]
     assert sc["emid"]["value"] > 0  # responses ignore the question under "shift"
+    assert len(sc["emid"]["members"]) == 3 and sc["emid"]["value"] == pytest.approx(np.mean(sc["emid"]["members"]))
+    assert "sign_stable" in sc["emid"]
     emi_id = res["id"]["emi"]
-    assert emi_id["ceiling"] == pytest.approx(math.log(80))  # InfoNCE on 80 pairs: at most ln 80
-    assert emi_id["mi_reference"] <= math.log(80) + 1e-9
-    assert set(emi_id) >= {"saturated"}
-    # 80 points per sample is below auto's 1,000-point switch: every bound term used linear RJSD
-    assert sc["bound"]["estimators"] == {"text": "rjsd", "id_output": "rjsd", "ood_output": "rjsd"}
+    assert emi_id["ceiling"] is None and emi_id["saturated"] is False  # SMILE has no cap by construction
+    # one estimator at every n: every bound term used the shuffle-corrected RJSD
+    assert sc["bound"]["estimators"] == {"text": "rjsd-debiased", "id_output": "rjsd-debiased",
+                                         "ood_output": "rjsd-debiased"}
 
 
 def test_paper_switch_gives_club_and_rjsd_and_explicit_options_win(tmp_path, capsys):
@@ -132,9 +141,9 @@ def test_unknown_estimator_or_option_is_a_clear_error(tmp_path, capsys):
     a = _write_split(tmp_path / "id.jsonl", 30, 0, 0.0)
     assert main(["emi", str(a), *FAST, "--mi-estimator", "clubb"]) == 1
     err = capsys.readouterr().err
-    assert "unknown MI estimator 'clubb'" in err and "infonce" in err
+    assert "unknown MI estimator 'clubb'" in err and "smile" in err
     assert main(["emi", str(a), *FAST, "--estimator-option", "max_epochs=5"]) == 1
-    assert "estimator 'infonce' does not take the options" in capsys.readouterr().err
+    assert "estimator 'smile' does not take the options" in capsys.readouterr().err
     assert main(["emi", str(a), *FAST, "--estimator-option", "oops"]) == 1
     assert "--estimator-option must look like KEY=VALUE" in capsys.readouterr().err
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--divergence", "jsd"]) == 1
@@ -153,9 +162,9 @@ def test_human_output(tmp_path, capsys):
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "EMID" in out and "bound form: scale-adjusted" in out
-    assert "MI infonce fitted on the pooled pairs; bound JSD auto; seed 0" in out
-    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "2"]) == 0
-    assert "MI 2 × infonce fitted on the pooled pairs" in capsys.readouterr().out
+    assert "MI 3 × smile fitted on the pooled pairs; bound JSD rjsd-debiased; seed 0" in out
+    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "1"]) == 0
+    assert "MI smile fitted on the pooled pairs" in capsys.readouterr().out
 
 
 @pytest.mark.shared
@@ -254,8 +263,10 @@ def test_out_is_never_overwritten_by_another_run_and_samples_are_logged(tmp_path
     a = _write_split(tmp_path / "id.jsonl", 50, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 50, 1, 0.9)
     out = tmp_path / "res" / "emid.json"
+    # InfoNCE (not the default SMILE, whose log-mean-exp term has no per-sample form): per-sample MI terms;
     # a fixed thread count: with the automatic choice the record holds the load, which changes between runs
-    args = ["emid", "--id", str(a), "--ood", str(b), *FAST, "--threads", "1", "--out", str(out)]
+    args = ["emid", "--id", str(a), "--ood", str(b), *FAST, "--mi-estimator", "infonce", "--threads", "1",
+            "--out", str(out)]
     first = _run_json(capsys, args)
     rows = [json.loads(line) for line in (out.parent / "samples" / "shift.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [str(i) for i in range(50)]
@@ -310,3 +321,19 @@ def test_answers_kept_on_request_are_warnings_in_the_json_and_the_summary(tmp_pa
     out = capsys.readouterr().out
     assert all(f"\n  warning: {w}" in out for w in res["warnings"])
     assert not _run_json(capsys, ["emi", str(a), *fast])["warnings"]
+
+
+def test_a_sign_unstable_emid_is_flagged_in_the_summary_and_the_json(tmp_path, capsys):
+    # a "shift" that equals the ID split: every member's EMID is 0, so no interval excludes 0 and the sign is not
+    # stable; the shifted split with a real drift keeps its sign (members agree, interval above 0)
+    a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
+    same = _write_split(tmp_path / "same.jsonl", 80, 0, 0.0)
+    b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
+    argv = ["emid", "--id", str(a), "--ood", str(same), "--ood", str(b), "--text-encoder", "hashing-bow",
+            "--no-cache", "--quiet", "--mi-estimator", "gaussian", "--n-estimators", "1", "--bootstrap", "200"]
+    assert main(argv) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert lines["same"].endswith("(sign not stable)") and not lines["shift"].endswith("(sign not stable)")
+    res = _run_json(capsys, argv)
+    flags = {s["name"]: s["emid"]["sign_stable"] for s in res["scenarios"]}
+    assert flags == {"same": False, "shift": True}

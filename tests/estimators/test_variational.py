@@ -217,3 +217,41 @@ def test_bad_input_and_options(rng):
         InfoNCE(1, 1).mi(np.zeros((1, 1)), np.zeros((1, 1)))
     with pytest.raises(ValueError, match="tau"):
         SMILE(1, 1, tau=0.0)
+
+
+@pytest.mark.parametrize("cls", [NWJ, MINE, SMILE])
+def test_weighted_bound_is_the_resample_with_copies_never_their_own_negatives(cls, rng):
+    # the bootstrap weights of a resample with duplicates: positives weighted by multiplicity, negatives over
+    # pairs of *different* original rows weighted by the product of multiplicities (explicit loops here)
+    est = cls(3, 2, hidden_size=16, embed_dim=8, seed=5)
+    x, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 2))
+    s = _scores(est, x, y)
+    idx = np.array([0, 0, 0, 1, 2, 3, 5, 5, 7, 8, 8, 11])
+    w = np.bincount(idx, minlength=12) / 12
+    pos = float(np.mean([s[i, i] for i in idx]))
+    negs = [(s[i, j], w[i] * w[j]) for i in range(12) for j in range(12) if i != j and w[i] * w[j] > 0]
+    vals, wts = np.array([v for v, _ in negs]), np.array([c for _, c in negs])
+    if cls is NWJ:
+        want = pos - np.sum(wts * np.exp(vals - 1.0)) / wts.sum()
+    else:
+        clipped = np.clip(vals, -5.0, 5.0) if cls is SMILE else vals
+        want = pos - np.log(np.sum(wts * np.exp(clipped)) / wts.sum())
+    got = est.mi_weighted(x, y, np.vstack([np.full(12, 1 / 12), w]))
+    assert got[0] == pytest.approx(est.mi(x, y), rel=1e-6, abs=1e-7)  # uniform weights: the estimate itself
+    assert got[1] == pytest.approx(want, rel=1e-6, abs=1e-7)
+
+
+def test_infonce_pointwise_and_weighted_resample(rng):
+    est = InfoNCE(3, 2, hidden_size=16, embed_dim=8, seed=2)
+    with torch.no_grad():
+        est.critic.f[-1].weight.mul_(20.0)  # scores of order 1, so the formulas are exercised, not their limits
+    x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 2))
+    s = _scores(est, x, y)
+    assert s.std() > 0.3
+    terms = est.pointwise(x, y)
+    assert terms == pytest.approx([s[i, i] - np.log(np.mean(np.exp(s[i]))) for i in range(10)], rel=1e-5, abs=1e-6)
+    assert terms.mean() == pytest.approx(est.mi(x, y), rel=1e-6)
+    idx = np.array([0, 0, 1, 2, 2, 2, 4, 6, 7, 9])
+    w = np.bincount(idx, minlength=10)[None, :] / 10
+    # the weighted formula is InfoNCE re-estimated on the resample (copies included)
+    assert est.mi_weighted(x, y, w)[0] == pytest.approx(est.mi(x[idx], y[idx]), rel=1e-6, abs=1e-6)

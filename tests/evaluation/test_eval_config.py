@@ -9,14 +9,36 @@ import pytest
 from mllmshift.components import Component
 from mllmshift.errors import DataError
 from mllmshift.evaluation.config import ConfigError, EvalConfig, renamed_fields
-from mllmshift.vocab import DEFAULT_DIVERGENCE, DEFAULT_MI_ESTIMATOR, PAPER_MI_OPTIONS
+from mllmshift.vocab import (
+    DEFAULT_DIVERGENCE,
+    DEFAULT_MI_ESTIMATOR,
+    DEFAULT_MI_OPTIONS,
+    DEFAULT_N_ESTIMATORS,
+    PAPER_MI_OPTIONS,
+)
 
 
-def test_defaults_and_the_papers_choices():
+def test_defaults_and_the_papers_choices(tmp_path):
+    # the defaults changed with the real-data validation (docs/estimators.md): a SMILE ensemble with its step
+    # budget and the shuffle-corrected RJSD; the paper's pair is one CLUB and linear RJSD
     c = EvalConfig()
-    assert (c.estimator.name, c.divergence.name, c.n_estimators) == (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE, 1)
+    assert (c.estimator.name, c.divergence.name, c.n_estimators) == (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE,
+                                                                     DEFAULT_N_ESTIMATORS)
+    assert (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE, DEFAULT_N_ESTIMATORS) == ("smile", "rjsd-debiased", 3)
+    assert c.estimator.options == DEFAULT_MI_OPTIONS == {"max_steps": 300, "patience": 3}
     p = EvalConfig.paper(seed=3)
     assert p.estimator == Component("club", PAPER_MI_OPTIONS) and p.divergence.name == "rjsd" and p.seed == 3
+    assert p.n_estimators == 1 and EvalConfig.paper(n_estimators=4).n_estimators == 4
+    # the default named bare gets its options; another estimator its class defaults; explicit options win
+    assert EvalConfig(estimator="smile").estimator.options == DEFAULT_MI_OPTIONS  # type: ignore[arg-type]
+    assert EvalConfig(estimator="infonce").estimator.options == {}  # type: ignore[arg-type]
+    assert EvalConfig(estimator=Component("smile", {"max_steps": 9})).estimator.options == {"max_steps": 9}
+    # a loaded checkpoint is one estimator, so the default ensemble size does not apply to it
+    ckpt = tmp_path / "e.pt"
+    ckpt.write_bytes(b"x")
+    assert EvalConfig(checkpoint=str(ckpt)).n_estimators == 1
+    with pytest.raises(ConfigError, match="n_estimators must be 1"):
+        EvalConfig(checkpoint=str(ckpt), n_estimators=3)
 
 
 def test_components_from_names_and_mappings_and_dict_round_trip():

@@ -114,7 +114,7 @@ def test_saturated_emis_and_the_estimator_are_stated(tmp_path):
     results = results.with_(
         estimator={"source": "trained", "config": {"name": "infonce", "val_fraction": 0.2}, "n_pairs": 648,
                    "trained_on": ["a"] * 9, "history": {"best_step": 350}},
-        config=results.config.with_(divergence="auto"), scenarios=tuple(scen),
+        config=results.config.with_(divergence="auto", n_estimators=1), scenarios=tuple(scen),
         id=replace(results.id, emi=emi_result(0.2, ceiling=cap, mi_reference=cap - 0.2)))
     md = to_markdown(build_document(results, {}), tmp_path)
     assert "MI estimator: `infonce`" in md and "best step 350" in md

@@ -63,9 +63,13 @@ def test_defaults(tmp_path):
     c = StudyConfig.from_yaml(write(tmp_path, "id: a.jsonl\nscenarios: [b.jsonl]\n"))
     e = c.eval
     assert (e.text_encoder.name, e.image_encoder.name, e.fusion) == ("use-multilingual", "efficientnet-lite0", "auto")
-    # the defaults chosen by the ground-truth validation (docs/estimators.md), not the paper's CLUB + RJSD
-    assert (e.estimator.name, e.checkpoint, e.bound_form, e.entropy_scale) == ("infonce", None, "scale-adjusted", None)
-    assert e.divergence.name == "auto" and e.n_estimators == 1
+    # the defaults chosen by the ground-truth and real-data validation (docs/estimators.md), not the paper's
+    # CLUB + RJSD (changed from infonce / auto / 1 with the real-data table)
+    assert (e.estimator.name, e.checkpoint, e.bound_form, e.entropy_scale) == ("smile", None, "scale-adjusted", None)
+    assert e.estimator.options == {"max_steps": 300, "patience": 3}
+    assert e.divergence.name == "rjsd-debiased" and e.n_estimators == 3
+    named = StudyConfig.from_yaml(write(tmp_path, "id: a.jsonl\nscenarios: [b.jsonl]\nestimator: smile\n")).eval
+    assert named.estimator.options == {"max_steps": 300, "patience": 3}  # the default named bare: its options
     assert (e.n_resamples, e.confidence, e.seed, c.responder, e.threads) == (1000, 0.95, 0, None, None)
 
 

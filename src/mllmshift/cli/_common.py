@@ -19,7 +19,13 @@ from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.strict_json import dumps
 from mllmshift.records import Split
-from mllmshift.vocab import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER, FUSIONS
+from mllmshift.vocab import (
+    DEFAULT_IMAGE_ENCODER,
+    DEFAULT_N_ESTIMATORS,
+    DEFAULT_TEXT_ENCODER,
+    FUSIONS,
+    default_estimator_options,
+)
 
 #: EvalConfig field → the flag that sets it
 FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "fusion": "--fusion",
@@ -32,10 +38,13 @@ FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (how to read the given files)")
-    g.add_argument("--format", default="auto", choices=["auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit"],
+    from mllmshift.io.readers import FORMATS
+
+    g.add_argument("--format", default="auto", choices=list(FORMATS),
                    help="input format (default: sniffed from the file)")
     g.add_argument("--questions", help="LLaVA questions JSONL (joined on question_id)")
-    g.add_argument("--references", help="LLaVA reference answers JSONL (joined on question_id)")
+    g.add_argument("--references", help="reference answers: a LLaVA answer JSONL (joined on question_id), or with "
+                                        "alpaca-eval the baseline model's model_outputs.json (joined on instruction)")
     g.add_argument("--captions", help="captions JSONL whose captions stand in for missing images")
     g.add_argument("--image-folder", help="folder of the images named in the questions file")
     g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
@@ -75,19 +84,21 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     g.add_argument("--mi-estimator", default=None, metavar="NAME",
-                   help="registered MI estimator fitted on the pooled pairs (default: infonce, chosen by the "
-                        "ground-truth validation; club is the paper's; see `mllmshift estimators list`)")
+                   help="registered MI estimator fitted on the pooled pairs (default: smile with max_steps=300, "
+                        "patience=3, chosen by the ground-truth and real-data validation; club is the paper's; see "
+                        "`mllmshift estimators list`)")
     g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
                    help="constructor option of the MI estimator, e.g. lr=1e-3 (repeatable; VALUE parsed as "
                         "JSON when it can be)")
-    g.add_argument("--n-estimators", type=int, default=1, metavar="K",
+    g.add_argument("--n-estimators", type=int, default=None, metavar="K",
                    help="fit K estimators with derived seeds: values are their mean, the bootstrap uses member "
-                        "b mod K for replicate b, and EMIDs whose sign the members disagree on are flagged (default: 1)")
+                        f"b mod K for replicate b, and EMIDs whose sign the members disagree on are flagged (default: "
+                        f"{DEFAULT_N_ESTIMATORS}; 1 with --paper or --estimator)")
     g.add_argument("--divergence", default=None, metavar="NAME",
-                   help="JSD estimator of the bound's four terms (default: auto = rjsd below 1,000 points per "
-                        "sample, classifier-jsd from there on; rjsd is the paper's)")
+                   help="JSD estimator of the bound's four terms (default: rjsd-debiased, linear RJSD with its "
+                        "finite-sample bias removed; rjsd is the paper's)")
     g.add_argument("--paper", action="store_true",
-                   help="the paper's estimators: CLUB (hidden size 500, at most 200 epochs) and linear RJSD")
+                   help="the paper's estimators: one CLUB (hidden size 500, at most 200 epochs) and linear RJSD")
     g.add_argument("--estimator", type=Path,
                    help="load a saved MI estimator (any kind, or the authors' CLUB state dict) instead of fitting")
     g.add_argument("--save-estimator", type=Path, help="save the estimator fitted here (the first member)")
@@ -204,8 +215,9 @@ def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None 
     with renamed_fields(FLAGS):
         kw: dict[str, Any] = {**encoder_components(args), "checkpoint": str(args.estimator) if args.estimator else None,
                               "seed": args.seed, "n_resamples": args.bootstrap, "confidence": args.confidence,
-                              "n_estimators": args.n_estimators, "threads": args.threads, "device": args.device,
-                              "bootstrap_scheme": args.bootstrap_scheme}
+                              "threads": args.threads, "device": args.device, "bootstrap_scheme": args.bootstrap_scheme}
+        if args.n_estimators is not None:
+            kw["n_estimators"] = args.n_estimators
         if entropy_scale is not None:
             kw.update(bound_form="theorem", entropy_scale=entropy_scale)
         base = EvalConfig.paper(**kw) if args.paper else EvalConfig(**kw)
@@ -216,7 +228,7 @@ def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None 
             options["max_epochs"] = args.max_epochs
         estimator = base.estimator
         if args.mi_estimator is not None and args.mi_estimator != estimator.name:
-            estimator = Component(args.mi_estimator)
+            estimator = Component(args.mi_estimator, default_estimator_options(args.mi_estimator))
         changes: dict[str, Any] = {"estimator": Component(estimator.name, {**estimator.options, **options})}
         if args.divergence is not None:
             changes["divergence"] = Component(args.divergence)
@@ -268,7 +280,16 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
     if args.hf_split:
         options["split"] = args.hf_split
     fmt = args.format
-    if fmt == "auto" and options and not Path(path).is_dir() and not path.endswith(".parquet"):
+    if fmt == "auto":
+        from mllmshift.io.readers import sniff_format
+
+        if Path(path).exists() and sniff_format(path) == "alpaca-eval":
+            fmt = "alpaca-eval"
+    if fmt == "alpaca-eval":
+        extra = set(options) - {"references"}
+        if extra:
+            raise DataError(f"--format alpaca-eval takes only --references, got {sorted(extra)}")
+    elif fmt == "auto" and options and not Path(path).is_dir() and not path.endswith(".parquet"):
         llava_opts = {"questions", "references", "captions", "image_folder"}
         if set(options) & llava_opts:
             fmt = "llava"

@@ -66,13 +66,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def read_responses(path: Path, questions: Path | None, references: Path | None,
                    image_folder: Path | None) -> Split:
-    """One scenario: a LLaVA answer file joined with questions and references, or any :func:`read_split` format."""
+    """One scenario: a LLaVA answer file joined with questions and references, an AlpacaEval model_outputs.json
+    joined with the baseline's (``references``) on instruction, or any other :func:`read_split` format."""
     from mllmshift.io.llava import read_llava
     from mllmshift.io.readers import read_split, sniff_format
 
-    if path.suffix == ".jsonl" and sniff_format(path) == "llava":
+    fmt = sniff_format(path)
+    if path.suffix == ".jsonl" and fmt == "llava":
         return read_llava(path, questions=questions, references=references, image_folder=image_folder,
                           name=path.stem)
+    if fmt == "alpaca-eval":
+        return read_split(path, "alpaca-eval", references=references)
     return read_split(path)
 
 

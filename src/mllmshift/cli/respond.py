@@ -43,10 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
                    help="allow a package.module:Class responder from MODULE (repeatable)")
     p.add_argument("--data", required=True, type=Path,
-                   help="a dataset file (canonical JSONL, LLaVA questions or answer file, Parquet), a folder of them, "
-                        "or a `mllmshift shift grid` output folder (<scenario>/samples.jsonl)")
+                   help="a dataset file (canonical JSONL, LLaVA questions or answer file, AlpacaEval "
+                        "model_outputs.json, Parquet), a folder of them, or a `mllmshift shift grid` output folder "
+                        "(<scenario>/samples.jsonl)")
     p.add_argument("--out", required=True, type=Path, help="output folder (one answer file per scenario)")
-    p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "hf"))
+    p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "alpaca-eval", "hf"))
     p.add_argument("--image-folder", type=Path, help="folder of the images a LLaVA questions file names")
     p.add_argument("--model", help="served model name (openai-compatible) or HF model id/path (hf)")
     p.add_argument("--model-id", help="model_id written in the answer file (default: --model)")
@@ -106,12 +107,16 @@ def _peek(path: Path) -> dict[str, Any]:
 
 def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None, name: str | None = None) -> Split:
     """One dataset file as a split of questions (any responses in it are ignored by ``respond``)."""
+    from mllmshift.io.alpaca_eval import read_alpaca_eval
     from mllmshift.io.hf import read_hf
     from mllmshift.io.jsonl import read_canonical
     from mllmshift.io.llava import read_llava
+    from mllmshift.io.readers import sniff_format
 
     if fmt == "auto":
-        if path.is_dir() or path.suffix in _TABULAR:
+        if path.exists() and sniff_format(path) == "alpaca-eval":
+            fmt = "alpaca-eval"
+        elif path.is_dir() or path.suffix in _TABULAR:
             fmt = "hf"
         else:
             first = _peek(path)
@@ -128,6 +133,8 @@ def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None
         return read_llava(None, questions=path, image_folder=image_folder, name=name or path.stem, **lenient)
     if fmt == "llava":
         return read_llava(path, name=name or path.stem, **lenient)
+    if fmt == "alpaca-eval":
+        return read_alpaca_eval(path, name=name, **lenient)
     return read_hf(path, name=name, **lenient)
 
 

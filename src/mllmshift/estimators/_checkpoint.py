@@ -27,20 +27,33 @@ from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
 STATELESS_FORMAT = "mllmshift-stateless-mi/1"
 
 
-def save_torch_checkpoint(path: str | os.PathLike[str], *, format: str, name: str, config: Mapping[str, Any],
-                          state_dict: Mapping[str, Any], history: Mapping[str, Any],
-                          moments: Mapping[str, Any] | None = None) -> None:
-    """Write a trained estimator (see the module docstring); list-valued history entries are left out."""
-    import torch
-
+def torch_checkpoint(*, format: str, name: str, config: Mapping[str, Any], state_dict: Mapping[str, Any],
+                     history: Mapping[str, Any], moments: Mapping[str, Any] | None = None,
+                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint dict of a trained estimator (see the module docstring); list-valued history entries are left
+    out; ``extra`` holds fitted state besides the weights (tensors or scalars), when a class has some."""
     obj: dict[str, Any] = {"format": format, "name": name, "config": dict(config),
                            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}}
     if moments is not None:
         obj["moments"] = dict(moments)
     obj["history"] = {k: v for k, v in history.items() if not isinstance(v, list)}
+    if extra:
+        obj["extra"] = dict(extra)
+    return obj
+
+
+def write_torch_file(path: str | os.PathLike[str], obj: Mapping[str, Any]) -> None:
+    """``torch.save`` of ``obj`` to ``path``, atomically."""
+    import torch
+
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(dict(obj), buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def save_torch_checkpoint(path: str | os.PathLike[str], **fields: Any) -> None:
+    """Write a trained estimator: :func:`torch_checkpoint` of ``fields``, atomically."""
+    write_torch_file(path, torch_checkpoint(**fields))
 
 
 def load_torch_file(path: str | os.PathLike[str]) -> Any:

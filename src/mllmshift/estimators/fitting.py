@@ -42,6 +42,22 @@ def pooled_pairs(splits: Sequence[EmbeddedSplit]) -> tuple[Any, Any]:
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
 
 
+def pooled_groups(splits: Sequence[EmbeddedSplit]) -> list[str]:
+    """The sample id of every pooled pair, in :func:`pooled_pairs` order.
+
+    Splits of one study share ids for the same item (its ID and shifted versions), so these are the groups a
+    cross-fitted estimator can keep together in one fold (``CrossFitMI.fit(x, y, groups=...)``, the real-data
+    suite's ``crossfit-items``; the pipeline fits without groups).
+    """
+    out: list[str] = []
+    for s in splits:
+        if s.response is not None:
+            out += list(s.ids)
+        if s.reference is not None:
+            out += list(s.ids)
+    return out
+
+
 def member_seeds(seed: int, n_estimators: int) -> list[int]:
     """The seeds of an ensemble's members: ``seed`` itself for one, ``derive_seed(seed, "estimator", k)`` for k < K."""
     if n_estimators < 1:
@@ -51,18 +67,23 @@ def member_seeds(seed: int, n_estimators: int) -> list[int]:
 
 def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed: int = 0,
                   progress: Progress | None = None, **options: Any) -> MIEstimator:
-    """Create the registered estimator ``name`` (default: InfoNCE) and fit it on the pooled pairs of ``splits``."""
+    """Create the registered estimator ``name`` (default: :data:`~mllmshift.vocab.DEFAULT_MI_ESTIMATOR`; named
+    without options, the default gets :data:`~mllmshift.vocab.DEFAULT_MI_OPTIONS`) and fit it on the pooled pairs
+    of ``splits``. One estimator; :func:`fit_ensemble` fits the default ensemble."""
     return fit_ensemble(splits, name, 1, seed, progress, **options)[0]
 
 
-def fit_ensemble(splits: Sequence[EmbeddedSplit], name: str | None = None, n_estimators: int = 1, seed: int = 0,
-                 progress: Progress | None = None, **options: Any) -> tuple[MIEstimator, ...]:
-    """``n_estimators`` fits of the registered estimator ``name`` on the same pooled pairs (seeds: :func:`member_seeds`)."""
+def fit_ensemble(splits: Sequence[EmbeddedSplit], name: str | None = None, n_estimators: int | None = None,
+                 seed: int = 0, progress: Progress | None = None, **options: Any) -> tuple[MIEstimator, ...]:
+    """``n_estimators`` (default :data:`~mllmshift.vocab.DEFAULT_N_ESTIMATORS`) fits of the registered estimator
+    ``name`` (options as :func:`fit_estimator`) on the same pooled pairs (seeds: :func:`member_seeds`)."""
     from mllmshift.estimators import mi_estimators
-    from mllmshift.vocab import DEFAULT_MI_ESTIMATOR
+    from mllmshift.vocab import DEFAULT_MI_ESTIMATOR, DEFAULT_N_ESTIMATORS, default_estimator_options
 
-    cls = mi_estimators.get(name or DEFAULT_MI_ESTIMATOR)
-    return fit_members(cls, splits, n_estimators, seed, progress, **options)
+    name = name or DEFAULT_MI_ESTIMATOR
+    cls = mi_estimators.get(name)
+    k = DEFAULT_N_ESTIMATORS if n_estimators is None else n_estimators
+    return fit_members(cls, splits, k, seed, progress, **(options or default_estimator_options(name)))
 
 
 def fit_members(cls: type[MIEstimator], splits: Sequence[EmbeddedSplit], n_estimators: int, seed: int,

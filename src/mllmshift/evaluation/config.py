@@ -29,11 +29,15 @@ from mllmshift.vocab import (
     DEFAULT_FUSION,
     DEFAULT_IMAGE_ENCODER,
     DEFAULT_MI_ESTIMATOR,
+    DEFAULT_MI_OPTIONS,
+    DEFAULT_N_ESTIMATORS,
     DEFAULT_TEXT_ENCODER,
     FUSIONS,
     PAPER_DIVERGENCE,
     PAPER_MI_ESTIMATOR,
     PAPER_MI_OPTIONS,
+    PAPER_N_ESTIMATORS,
+    default_estimator_options,
 )
 
 __all__ = ["Component", "ConfigError", "EvalConfig", "renamed_fields"]
@@ -84,11 +88,14 @@ class EvalConfig:
             ``Component("hf-embedding-layer", {"model_name_or_path": "xlm-roberta-base"})``);
             ``image_encoder`` None uses no image encoder (captions may still stand in for images).
         fusion: how X is made (:data:`mllmshift.vocab.FUSIONS`).
-        estimator: the MI estimator fitted on the pooled pairs (default InfoNCE; CLUB is the paper's).
+        estimator: the MI estimator fitted on the pooled pairs (default SMILE with
+            :data:`~mllmshift.vocab.DEFAULT_MI_OPTIONS`, also when named bare; CLUB is the paper's).
         checkpoint: load a saved estimator of any kind (or the authors' CLUB state dict) instead of fitting.
         n_estimators: K estimators fitted with seeds ``derive_seed(seed, "estimator", k)`` (``seed`` itself for
-            K = 1); point values are means over them and bootstrap replicate b uses member b mod K.
-        divergence: the JSD estimator of the bound's four terms (default ``auto``; ``rjsd`` is the paper's).
+            K = 1); point values are means over them and bootstrap replicate b uses member b mod K. None: the
+            default ensemble (:data:`~mllmshift.vocab.DEFAULT_N_ESTIMATORS`), or 1 with a ``checkpoint``.
+        divergence: the JSD estimator of the bound's four terms (default ``rjsd-debiased``, the same estimator
+            at every n; ``rjsd`` is the paper's).
         bound_form: ``scale-adjusted`` (Ĥ = 1, no factor 4) or ``theorem`` (needs ``entropy_scale`` = Ĥ).
         n_resamples, confidence: percentile bootstrap of EMI and EMID (0 resamples: no intervals).
         bootstrap_scheme: ``auto`` (multinomial while B × n is small, the chunk-wise Poisson bootstrap beyond),
@@ -107,9 +114,9 @@ class EvalConfig:
     text_encoder: Component = Component(DEFAULT_TEXT_ENCODER)
     image_encoder: Component | None = Component(DEFAULT_IMAGE_ENCODER)
     fusion: str = DEFAULT_FUSION
-    estimator: Component = Component(DEFAULT_MI_ESTIMATOR)
+    estimator: Component = Component(DEFAULT_MI_ESTIMATOR, DEFAULT_MI_OPTIONS)
     checkpoint: str | None = None
-    n_estimators: int = 1
+    n_estimators: int | None = None
     divergence: Component = Component(DEFAULT_DIVERGENCE)
     bound_form: str = "scale-adjusted"
     entropy_scale: float | None = None
@@ -130,6 +137,8 @@ class EvalConfig:
             if value is None and name == "image_encoder":
                 continue
             try:
+                if name == "estimator" and isinstance(value, str):  # a bare name: the default gets its options
+                    value = Component(value, default_estimator_options(value))
                 comp = Component.of(value)
                 check_name(kind, comp.name, allowed=self.plugins)
             except MllmshiftError as err:
@@ -141,8 +150,8 @@ class EvalConfig:
             if not isinstance(self.checkpoint, (str, os.PathLike)) or not Path(self.checkpoint).is_file():
                 raise ConfigError(f"file not found: {self.checkpoint}", field="checkpoint")
             object.__setattr__(self, "checkpoint", str(self.checkpoint))
-        if self.estimator.options and self.checkpoint is None:
-            self._check_estimator_options()
+        if self.n_estimators is None:  # the default ensemble; a loaded checkpoint is one estimator
+            object.__setattr__(self, "n_estimators", 1 if self.checkpoint is not None else DEFAULT_N_ESTIMATORS)
         _int(self.n_estimators, "n_estimators", 1)
         if self.checkpoint is not None and self.n_estimators != 1:
             raise ConfigError("a loaded checkpoint is one estimator; n_estimators must be 1", field="n_estimators")
@@ -176,6 +185,8 @@ class EvalConfig:
             raise ConfigError(f"must be < 2**63, got {self.seed}", field="seed")
         if self.threads is not None:
             _int(self.threads, "threads", 1)
+        if self.estimator.options and self.checkpoint is None:  # last: it builds the estimator with the seed
+            self._check_estimator_options()
 
     def _check_estimator_options(self) -> None:
         """Build the MI estimator once on 2-d toy dims, so an option it does not take, or a value of the wrong
@@ -191,9 +202,9 @@ class EvalConfig:
     # ------------------------------------------------------------------ construction
     @classmethod
     def paper(cls, **overrides: Any) -> EvalConfig:
-        """The paper's estimators: CLUB (hidden size 500, ≤ 200 epochs) and linear RJSD."""
+        """The paper's estimators: one CLUB (hidden size 500, ≤ 200 epochs) and linear RJSD."""
         kw: dict[str, Any] = {"estimator": Component(PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS),
-                              "divergence": Component(PAPER_DIVERGENCE)}
+                              "divergence": Component(PAPER_DIVERGENCE), "n_estimators": PAPER_N_ESTIMATORS}
         kw.update(overrides)
         return cls(**kw)
 

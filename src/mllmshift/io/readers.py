@@ -10,17 +10,23 @@ from mllmshift.errors import DataError
 from mllmshift.io.jsonl import iter_jsonl, read_canonical
 from mllmshift.records import Split
 
-FORMATS = ("auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit")
+FORMATS = ("auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit", "alpaca-eval")
 
 
 def sniff_format(path: str | os.PathLike[str]) -> str:
-    """Guess the format of ``path``: ``hf`` for Parquet or folders, ``vlmevalkit`` for xlsx/tsv/csv,
-    ``lmms-eval`` for .json, else by the first JSONL record."""
+    """Guess the format of ``path``: ``alpaca-eval`` for an AlpacaEval ``model_outputs.json`` (or a folder
+    holding one), ``hf`` for Parquet or other folders, ``vlmevalkit`` for xlsx/tsv/csv, ``lmms-eval`` for other
+    .json, else by the first JSONL record."""
+    from mllmshift.io.alpaca_eval import FILE_NAME, looks_like_alpaca_eval
     from mllmshift.io.lmms_eval import looks_like_lmms_eval
 
     p = Path(path)
+    if p.is_dir() and (p / FILE_NAME).is_file():
+        return "alpaca-eval"
     if p.is_dir() or p.suffix == ".parquet":
         return "hf"
+    if p.suffix == ".json" and looks_like_alpaca_eval(p):
+        return "alpaca-eval"
     if p.suffix in (".xlsx", ".tsv", ".csv"):
         return "vlmevalkit"
     if p.suffix == ".json":
@@ -39,14 +45,16 @@ def read_split(path: str | os.PathLike[str], format: str = "auto", *, name: str 
     """Read a split.
 
     Args:
-        path: a canonical JSONL file, a LLaVA responses file, a Parquet file or a saved dataset folder.
-        format: ``auto`` (sniffed), ``jsonl``, ``llava``, ``hf``, ``lmms-eval`` or ``vlmevalkit``.
+        path: a canonical JSONL file, a LLaVA responses file, an AlpacaEval ``model_outputs.json`` (or its
+            folder), an lmms-eval log, a VLMEvalKit table, a Parquet file or a saved dataset folder.
+        format: ``auto`` (sniffed), or one of :data:`FORMATS`.
         allow_empty: keep empty or whitespace-only answers (with a warning in the split's metadata);
             by default they are a located error (:mod:`mllmshift.io.checks`).
         allow_mixed_visual: accept a split where only some samples have an image (or a caption),
             with a warning; by default a located error.
         options: passed to the reader: for ``llava`` ``questions``, ``references``,
-            ``captions``, ``image_folder``; for ``hf`` ``columns``, ``split``, ``image_dir``.
+            ``captions``, ``image_folder``; for ``alpaca-eval`` ``references`` (the baseline model's file,
+            joined on ``instruction``) and ``strict``; for ``hf`` ``columns``, ``split``, ``image_dir``.
     """
     if format not in FORMATS:
         raise DataError(f"unknown format '{format}'; choose from {', '.join(FORMATS)}", field="format")
@@ -60,6 +68,10 @@ def read_split(path: str | os.PathLike[str], format: str = "auto", *, name: str 
         from mllmshift.io.llava import read_llava
 
         return read_llava(path, name=name, **checks, **options)
+    if fmt == "alpaca-eval":
+        from mllmshift.io.alpaca_eval import read_alpaca_eval
+
+        return read_alpaca_eval(path, name=name, **checks, **options)
     if fmt == "lmms-eval":
         from mllmshift.io.lmms_eval import read_lmms_eval
 

@@ -12,11 +12,11 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
       - {grid: grid.yaml}                              # a shift grid applied to the ID split (or inline mapping)
     responder: null                       # {name: baseline, options: {...}} fills in missing responses
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
-    estimator: {name: infonce, options: {}, checkpoint: null, n_estimators: 1}
-                                          # default infonce; club is the paper's; checkpoint: load (any kind)
-                                          # instead of train; n_estimators: an ensemble of K seeds
-    bound: {form: scale-adjusted, entropy_scale: null, divergence: auto}   # auto: rjsd < 1,000 points, else
-                                                                           # classifier-jsd; rjsd is the paper's
+    estimator: {name: smile, options: {}, checkpoint: null, n_estimators: 3}
+                                          # default smile (named without options: max_steps 300, patience 3),
+                                          # 3 seeds; club is the paper's; checkpoint: load (any kind) instead of
+                                          # train (n_estimators then 1); n_estimators: an ensemble of K seeds
+    bound: {form: scale-adjusted, entropy_scale: null, divergence: rjsd-debiased}   # rjsd is the paper's
     bootstrap: {n_resamples: 1000, confidence: 0.95, scheme: auto}   # scheme: multinomial | poisson | auto
     correlation: {n_resamples: 1000}
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score

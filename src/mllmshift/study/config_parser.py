@@ -19,7 +19,7 @@ from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig, renamed_fields
 from mllmshift.io.yaml_strict import YamlDocument
 from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
-from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS
+from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS, default_estimator_options
 
 #: the top-level keys that set EvalConfig fields (shared with the monitor's config file)
 EVAL_KEYS = frozenset({"seed", "encoders", "estimator", "bound", "bootstrap", "threads", "plugins", "device"})
@@ -180,8 +180,10 @@ class Parser:
             est = {"name": est}
         est = self.mapping(est, "estimator", {"name", "options", "checkpoint", "n_estimators"})
         if est:
-            ev["estimator"] = self.component({"name": est.get("name", DEFAULT_MI_ESTIMATOR),
-                                              "options": est.get("options")}, "estimator")
+            name = est.get("name", DEFAULT_MI_ESTIMATOR)
+            options = est.get("options")
+            ev["estimator"] = self.component({"name": name, "options": default_estimator_options(name)
+                                              if options is None and isinstance(name, str) else options}, "estimator")
             if est.get("checkpoint") is not None:
                 ev["checkpoint"] = self.path(est["checkpoint"], "estimator.checkpoint")
                 if not Path(ev["checkpoint"]).is_file():

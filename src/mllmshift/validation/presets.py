@@ -1,4 +1,5 @@
-"""The validation grids: ``ci`` (a couple of minutes on two CPU cores) and ``full`` (the committed table).
+"""The validation grids: ``ci`` (a couple of minutes on two CPU cores), ``full`` (the committed table) and
+``jsd-n`` (the bias of the JSD estimators as n grows through the old 1,000-point switch).
 
 Estimator settings are the package defaults except where a preset says
 otherwise; both presets are written next to their results (``validation.json``).
@@ -40,6 +41,7 @@ def full() -> Grid:
         EstimatorSpec("gaussian", "mi", "gaussian", {}),
         EstimatorSpec("gaussian-copula", "mi", "gaussian", {"copula": True}),
         EstimatorSpec("rjsd", "jsd", "rjsd", {}),
+        EstimatorSpec("rjsd-debiased", "jsd", "rjsd-debiased", {}),
         EstimatorSpec("rjsd-rff", "jsd", "rjsd-rff", {}),
         EstimatorSpec("classifier-jsd", "jsd", "classifier-jsd", {}, seeds_by_n=few),
         EstimatorSpec("mmd", "test", "mmd", {}),
@@ -67,7 +69,18 @@ def ci() -> Grid:
                 ("identical-5d", "gauss-mean-5d", "orthogonal-16in64"), (200,), (0, 1))
 
 
-PRESETS = {"ci": ci, "full": full}
+def jsd_n() -> Grid:
+    """The bound's JSD candidates on every JSD task at n from 50 to 3,000, including 999 and 1,000 (where ``auto``
+    used to switch from rjsd to the classifier): finite-sample bias against n, and continuity."""
+    specs = [
+        EstimatorSpec("rjsd", "jsd", "rjsd", {}),
+        EstimatorSpec("rjsd-debiased", "jsd", "rjsd-debiased", {}),
+        EstimatorSpec("classifier-jsd", "jsd", "classifier-jsd", {}),
+    ]
+    return Grid(tuple(specs), (), tuple(jsd_tasks()), (50, 100, 300, 999, 1000, 3000), (0, 1, 2, 3, 4))
+
+
+PRESETS = {"ci": ci, "full": full, "jsd-n": jsd_n}
 
 
 def preset(name: str) -> Grid:

@@ -19,17 +19,13 @@ is biased low by construction; its variance is low, which is its strength.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 
 from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
-from mllmshift.resampling import ResampleWeights
-
-#: the most replicate weights (b × n) held at a time by :meth:`InfoNCE.mi_resampled`
-WEIGHT_CELLS = 2**23
 
 
 class InfoNCE(VariationalMI):
@@ -52,48 +48,44 @@ class InfoNCE(VariationalMI):
                  for pos, neg, k in self._chunk_scores(self._rows(x, y), self.cfg.seed)]
         return torch.cat(parts).cpu().numpy()
 
-    def mi_resampled(self, x: Any, ys: Sequence[Any], weights: ResampleWeights) -> np.ndarray:
-        r"""InfoNCE on B reweighted samples, as a (len(ys) × B) array.
+    def _resampled_block(self, x: Any, y: Any, w: np.ndarray) -> np.ndarray:
+        r"""InfoNCE on reweighted samples, one per row of the normalised weights ``w`` (b × n).
 
         With all-pairs scores :math:`S_{ij}=T(x_i,y_j)` and w a replicate's multiplicities normalised to sum
         1, :meth:`mi` on the resample (duplicates included, every row scored against all n rows) is
 
         .. math::  \hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}},
 
-        so a block of replicates costs one pass of score rows and a (b × n)·(n × chunk) product per row
-        chunk. All-pairs InfoNCE is O(n²) anyway; the weights of a block of replicates (b × n) are held while
-        it is scored. With ``negatives=K`` each resample is re-estimated
-        (:meth:`MIEstimator.mi_resampled`).
+        so a block of replicates costs one pass of score rows (:func:`infonce_weighted`). With ``negatives=K``
+        each resample is re-estimated (:meth:`MIEstimator.mi_resampled`).
         """
-        n = len(x)
-        if not self._all_negatives(n):
-            return super().mi_resampled(x, ys, weights)
-        if weights.n != n:
-            raise ValueError(f"weights are for {weights.n} rows, the sample has {n}")
-        out = np.empty((len(ys), weights.n_resamples))
-        step = max(1, min(weights.n_resamples, WEIGHT_CELLS // n))
-        for k, y in enumerate(ys):
-            rows = self._rows(x, y)
-            with torch.no_grad():
-                _, gy = self._all_y(rows)
-                y_all = None if gy is not None else self._all_y(rows)[0]
-                for b0 in range(0, weights.n_resamples, step):
-                    reps = np.arange(b0, min(b0 + step, weights.n_resamples))
-                    w = weights.block(0, n, reps)
-                    out[k, reps] = self._weighted(rows, gy, y_all, w / w.sum(axis=1, keepdims=True))
-        return out
+        return infonce_weighted(self.score_rows(x, y, np.arange(len(x))), w, self.device)
 
-    def _weighted(self, rows: Any, gy: torch.Tensor | None, y_all: torch.Tensor | None, w: np.ndarray) -> np.ndarray:
-        """Î_w of the module docstring for each row of the normalised weights ``w`` (b × n)."""
-        wt = torch.as_tensor(w, dtype=torch.float64, device=self.device)
-        out = torch.zeros(len(w), dtype=torch.float64, device=self.device)
-        chunk = self._row_chunk(len(rows))
-        for s, (xb, _) in zip(range(0, len(rows), chunk), rows.chunks(chunk)):
-            sc = self._score_matrix(xb, y_all, gy).double()
-            r = torch.arange(len(xb), device=sc.device)
-            top = sc.max(dim=1).values
-            # log Σ_j w_bj e^{S_ij} for every resample b and row i of the chunk (b × chunk)
-            lse = torch.log(wt @ torch.exp(sc - top[:, None]).T) + top[None, :]
-            wb = wt[:, s : s + len(xb)]
-            out += wb @ sc[r, r + s] - (wb * torch.where(wb > 0, lse, torch.zeros_like(lse))).sum(dim=1)
-        return out.cpu().numpy()
+
+def infonce_pointwise(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], n: int) -> np.ndarray:
+    r"""Per-row InfoNCE terms :math:`S_{ii} - \log\frac1n\sum_j e^{S_{ij}}` from score blocks ``(rows, S[rows, :])``
+    that together cover every row once (all n − 1 other rows as negatives); used by the cross-fitted estimator,
+    whose rows are scored by different members."""
+    out = np.empty(n)
+    for rows, sc in blocks:
+        pos = sc[torch.arange(len(rows)), torch.as_tensor(rows)]
+        out[rows] = (pos - torch.logsumexp(sc, dim=1) + math.log(n)).numpy()
+    return out
+
+
+def infonce_weighted(blocks: Iterable[tuple[np.ndarray, torch.Tensor]], w: np.ndarray,
+                     device: torch.device | str = "cpu") -> np.ndarray:
+    r""":math:`\hat I_w = \sum_i w_i S_{ii} - \sum_i w_i \log\sum_j w_j e^{S_{ij}}` for every row w of the
+    normalised weights ``w`` (b × n), from float64 score blocks ``(rows, S[rows, :])`` on ``device`` that cover
+    every row once (a b × rows · rows × n product per block)."""
+    wt = torch.as_tensor(w, dtype=torch.float64, device=device)
+    out = torch.zeros(len(w), dtype=torch.float64, device=device)
+    for rows, sc in blocks:
+        r = torch.as_tensor(rows, device=device)
+        pos = sc[torch.arange(len(rows), device=device), r]
+        top = sc.max(dim=1).values
+        # log Σ_j w_bj e^{S_ij} for every resample b and row i of the block (b × rows)
+        lse = torch.log(wt @ torch.exp(sc - top[:, None]).T) + top[None, :]
+        wb = wt[:, r]
+        out += wb @ pos - (wb * torch.where(wb > 0, lse, torch.zeros_like(lse))).sum(dim=1)
+    return out.cpu().numpy()

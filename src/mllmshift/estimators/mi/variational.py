@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -36,15 +36,19 @@ import numpy as np
 import torch
 
 from mllmshift.estimators._batches import Rows, Transform, column_moments
-from mllmshift.estimators._checkpoint import read_torch_checkpoint, save_torch_checkpoint
+from mllmshift.errors import DataError
+from mllmshift.estimators._checkpoint import read_torch_checkpoint, torch_checkpoint, write_torch_file
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
 from mllmshift.estimators.mi.critics import Critic, make_critic
 from mllmshift.progress import Progress
+from mllmshift.resampling import ResampleWeights
 
 FORMAT = "mllmshift-variational-mi/1"
 #: the most critic scores (row chunk × n) evaluated at a time when scoring all pairs
 SCORE_BLOCK = 2**24
+#: the most replicate weights (b × n) held at a time by :meth:`VariationalMI.mi_resampled`
+WEIGHT_CELLS = 2**23
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class ScoreStats:
     infonce_sum: torch.Tensor
     neg_lse: torch.Tensor
     neg_lse_clip: torch.Tensor
-    neg_count: int
+    neg_count: float
 
     @classmethod
     def from_scores(cls, pos: torch.Tensor, neg: torch.Tensor, tau: float | None, k: int | None = None) -> ScoreStats:
@@ -315,20 +319,93 @@ class VariationalMI(MIEstimator):
         """The bound on the sample (x, y) with the trained critic (see the module docstring)."""
         return float(self._value(self._sample_stats(self._rows(x, y), self.cfg.seed)))
 
+    def mi_resampled(self, x: Any, ys: Sequence[Any], weights: ResampleWeights) -> np.ndarray:
+        r"""The bound on B bootstrap replicates, as a (len(ys) × B) array.
+
+        Replicate b weighs the positive pair i by its multiplicity (normalised, :math:`w_i`) and the negative
+        pair :math:`(i, j), i \ne j` by :math:`w_i w_j` (normalised by :math:`\sum_{i\ne j} w_i w_j`), so the
+        copies of a pair drawn twice are never each other's negatives; at uniform weights this is :meth:`mi`. One
+        pass of score rows serves a block of replicates. With ``negatives=K`` each replicate is re-estimated
+        (:meth:`MIEstimator.mi_resampled`); InfoNCE has its own formula.
+        """
+        if not self._all_negatives(len(x)):
+            return super().mi_resampled(x, ys, weights)
+        return np.stack([by_replicate_blocks(weights, len(x), lambda w, y=y: self._resampled_block(x, y, w))
+                         for y in ys])
+
+    def _resampled_block(self, x: Any, y: Any, w: np.ndarray) -> np.ndarray:
+        """The bound for each row of the normalised weights ``w`` (b × n), as :meth:`mi_resampled` says."""
+        dev = self.device
+        wt = torch.as_tensor(w, dtype=torch.float64, device=dev)
+        tau = self._tau()
+        pos = torch.zeros(len(w), dtype=torch.float64, device=dev)
+        lse = torch.full((len(w),), -math.inf, dtype=torch.float64, device=dev)
+        lse_clip = lse.clone()
+        for rows, sc in self.score_rows(x, y, np.arange(len(x))):
+            r, cols = torch.arange(len(rows), device=dev), torch.as_tensor(rows, device=dev)
+            wb = wt[:, cols]
+            pos += wb @ sc[r, cols]
+            for acc, scores in ((lse, sc), (lse_clip, sc if tau is None else sc.clamp(-tau, tau))):
+                top = scores.max()
+                ex = torch.exp(scores - top)
+                ex[r, cols] = 0.0  # a pair is not its own negative
+                part = torch.log((wb * (wt @ ex.T)).sum(dim=1)) + top
+                acc.copy_(torch.logaddexp(acc, part))
+        count = 1.0 - (wt * wt).sum(dim=1)  # Σ_{i≠j} w_i w_j
+        out = np.empty(len(w))
+        for b in range(len(w)):
+            stats = ScoreStats(1, pos[b], torch.tensor(math.nan), lse[b], lse_clip[b], float(count[b]))  # type: ignore
+            out[b] = float(self._value(stats))
+        return out
+
+    def score_rows(self, x: Any, y: Any, rows: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """Critic scores :math:`T(x_i, y_j)` of the rows ``i ∈ rows`` against every ``y_j`` of the sample.
+
+        Yields ``(row_indices, scores)`` blocks of row chunks, scores as a float64 (rows × n) tensor on the
+        estimator's device; the positive of row ``i`` sits in column ``i``. No gradients.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        every = self._rows(x, y)
+        some = self._rows(x, y, rows)
+        with torch.no_grad():
+            y_all, gy = self._all_y(every)
+            chunk = self._row_chunk(len(every))
+            for s, (xb, _) in zip(range(0, len(rows), chunk), some.chunks(chunk)):
+                yield rows[s : s + len(xb)], self._score_matrix(xb, y_all, gy).double()
+
     # ------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
         return {"name": self.name, **asdict(self.cfg)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Config, critic weights, input moments and scalar history (readable with ``weights_only=True``)."""
-        save_torch_checkpoint(path, format=FORMAT, name=self.name, config=asdict(self.cfg),
-                              state_dict=self.critic.state_dict(), history=self.history,
-                              moments={"x": [torch.as_tensor(a) for a in self._x_moments],
-                                       "y": [torch.as_tensor(a) for a in self._y_moments]})
+        write_torch_file(path, self.payload())
+
+    def payload(self) -> dict[str, Any]:
+        """The checkpoint dict :meth:`save` writes (also a member's part of a cross-fitted estimator's file)."""
+        return torch_checkpoint(format=FORMAT, name=self.name, config=asdict(self.cfg),
+                                state_dict=self.critic.state_dict(), history=self.history,
+                                moments={"x": [torch.as_tensor(a) for a in self._x_moments],
+                                         "y": [torch.as_tensor(a) for a in self._y_moments]},
+                                extra=self._extra_state())
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Fitted state besides the critic and the moments (tensors or scalars) that a subclass saves."""
+        return {}
+
+    def _load_extra_state(self, extra: dict[str, Any], path: str | os.PathLike[str]) -> None:
+        """Restore what :meth:`_extra_state` saved (``path`` for error messages)."""
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> VariationalMI:
-        obj = read_torch_checkpoint(path, FORMAT, cls.name)
+        return cls.from_payload(read_torch_checkpoint(path, FORMAT, cls.name), path, device)
+
+    @classmethod
+    def from_payload(cls, obj: dict[str, Any], path: str | os.PathLike[str],
+                     device: str | torch.device | None = None) -> VariationalMI:
+        """The estimator :meth:`payload` described (``path`` names the file in errors)."""
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT or obj.get("name") != cls.name:
+            raise DataError(f"not a {FORMAT} checkpoint of a '{cls.name}' estimator", path=path)
         cfg = dict(obj["config"])
         est = cls(cfg.pop("x_dim"), cfg.pop("y_dim"), device=device, **cfg)
         est.critic.load_state_dict(obj["state_dict"])
@@ -336,7 +413,22 @@ class VariationalMI(MIEstimator):
         est._x_moments = tuple(t.numpy() for t in obj["moments"]["x"])  # type: ignore[assignment]
         est._y_moments = tuple(t.numpy() for t in obj["moments"]["y"])  # type: ignore[assignment]
         est.history = dict(obj.get("history") or {})
+        est._load_extra_state(dict(obj.get("extra") or {}), path)
         return est
+
+
+def by_replicate_blocks(weights: ResampleWeights, n: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn(w)`` over blocks of replicates, ``w`` the block's multiplicities normalised to sum 1 per replicate
+    (b × n, at most :data:`WEIGHT_CELLS` entries), concatenated into the B estimates."""
+    if weights.n != n:
+        raise ValueError(f"weights are for {weights.n} rows, the sample has {n}")
+    out = np.empty(weights.n_resamples)
+    step = max(1, min(weights.n_resamples, WEIGHT_CELLS // n))
+    for b0 in range(0, weights.n_resamples, step):
+        reps = np.arange(b0, min(b0 + step, weights.n_resamples))
+        w = weights.block(0, n, reps)
+        out[reps] = fn(w / w.sum(axis=1, keepdims=True))
+    return out
 
 
 def _split_diagonal(scores: torch.Tensor, offset: int) -> tuple[torch.Tensor, torch.Tensor]:

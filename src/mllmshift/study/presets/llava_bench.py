@@ -136,18 +136,26 @@ def build(root: str | os.PathLike[str], model: str = "llava-v1.5-13b",
 
 def default_config(root: str | os.PathLike[str] | None = None, model: str = "llava-v1.5-13b", **options: Any) -> Any:
     """Multilingual USE for every text, captions as the visual input (mean fusion), and the paper's estimators:
-    CLUB trained on the pooled pairs and linear RJSD (the package defaults, InfoNCE and ``auto``, are one
-    ``estimator:`` / ``bound.divergence`` override away; docs/estimators.md compares them on this study)."""
+    one CLUB trained on the pooled pairs and linear RJSD (the package defaults, a SMILE ensemble and
+    ``rjsd-debiased``, are one ``estimator:`` / ``bound.divergence`` override away; docs/estimators.md compares
+    them on this study)."""
     from mllmshift.components import Component
     from mllmshift.evaluation.config import EvalConfig
     from mllmshift.study.config import StudyConfig
-    from mllmshift.vocab import DEFAULT_TEXT_ENCODER, PAPER_DIVERGENCE, PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS
+    from mllmshift.vocab import (
+        DEFAULT_TEXT_ENCODER,
+        PAPER_DIVERGENCE,
+        PAPER_MI_ESTIMATOR,
+        PAPER_MI_OPTIONS,
+        PAPER_N_ESTIMATORS,
+    )
 
     opts: dict[str, Any] = {"model": model, **options}
     if root is not None:
         opts["root"] = str(root)
     ev = EvalConfig(text_encoder=Component(DEFAULT_TEXT_ENCODER), image_encoder=None, fusion="mean",
                     estimator=Component(PAPER_MI_ESTIMATOR, {**PAPER_MI_OPTIONS, "patience": 10}),
-                    divergence=Component(PAPER_DIVERGENCE), n_resamples=1000, seed=0, threads=1)
+                    n_estimators=PAPER_N_ESTIMATORS, divergence=Component(PAPER_DIVERGENCE), n_resamples=1000, seed=0,
+                    threads=1)
     return StudyConfig(id=None, scenarios=(), eval=ev, correlation_resamples=1000, preset=Component("llava_bench", opts),
                        title=f"{model} under distribution shift (LLaVA-Bench, Oh et al. 2025 scenarios)")

@@ -1,0 +1,31 @@
+"""Real-data validation table of the estimator configurations (AlpacaEval, LLaVA-Bench): the committed table.
+
+    python benchmarks/estimators_real.py [--data ../shared/data] [--out docs/estimators/real] [--seeds 5]
+        [--configs club,infonce,...] [--jsd rjsd,...] [--datasets alpacaeval,llava] [--threads 1]
+
+The same as ``mllmshift estimators validate --real`` with the committed table's defaults. Resumable: every
+(data set, estimator member, seed) and (JSD estimator, seed) is cached under ``OUT/runs/``; run it as two
+processes (``--datasets alpacaeval`` and ``--datasets llava``) on two cores, then once more with both to
+write the combined table from the cache. Needs ../shared (or ``$MLLMSHIFT_SHARED``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT / "src"))
+    from mllmshift.cli.main import main as cli
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--out" not in args:
+        args += ["--out", str(ROOT / "docs" / "estimators" / "real")]
+    return cli(["estimators", "validate", "--real", *args])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

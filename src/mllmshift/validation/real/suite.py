@@ -1,0 +1,160 @@
+"""Run the real-data validation: prepare the data, run (or resume) every unit of work, score, write the table.
+
+``run_real_suite(data_root, out_dir, mi=..., jsd=..., seeds=S)`` embeds AlpacaEval and LLaVA-Bench once per
+encoder the configurations name (through the embedding cache; the JSD configurations of :data:`VARIANT_JSD` run
+on a non-default encoder's LLaVA data), then for every MI configuration fits its member with each seed it needs (S ensembles of K
+members: seeds 0 … S·K − 1) on each data set, and runs every JSD configuration on LLaVA-Bench (seeds 0 … S − 1
+when seeded, at most its ``max_seeds``; else 0). Each unit is a cached JSON file under ``out_dir/runs`` (:mod:`.runs`), so an interrupted run
+resumes and a rerun with more seeds or configurations computes only what is new. One progress line per unit goes
+to stderr. Then :mod:`.score` and :mod:`.report` write ``real.md``, ``real.csv``, ``real.json`` and ``real.png``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mllmshift.validation.real.configs import DEFAULT_ENCODER, ENCODERS, VARIANT_JSD, EncoderSpec, JSDConfig, MIConfig
+from mllmshift.validation.real.runs import Dataset, cached, run_jsd, run_member
+
+DATASETS = ("alpacaeval", "llava")
+
+
+def prepare_alpaca(root: str | Path, cache_dir: str | Path, threads: int = 1,
+                   encoder: EncoderSpec = ENCODERS[DEFAULT_ENCODER]) -> tuple[Dataset, dict[str, Any]]:
+    """AlpacaEval's 12 models (X = instruction, fusion text), their 5 subsets, the sanity models; and the judge."""
+    from mllmshift.validation.real.data import embed_all, read_alpaca_eval_data, sanity_splits
+
+    data = read_alpaca_eval_data(root)
+    best = max(data.models, key=lambda m: data.judge[m]["length_controlled_winrate"])
+    sanity = sanity_splits(next(s for s in data.splits if s.name == best))
+    embedded = embed_all([*data.splits, *sanity], cache_dir, encoder.name, fusion="text", threads=threads,
+                         normalize=encoder.normalize)
+    real, sane = embedded[: len(data.splits)], embedded[len(data.splits) :]
+    subsets = {}
+    for split in data.splits:
+        labels = np.array([str(s.metadata.get("dataset")) for s in split.samples])
+        subsets[split.name] = {sub: np.flatnonzero(labels == sub) for sub in sorted(set(labels))}
+    return Dataset("alpacaeval", tuple(real), subsets, tuple(sane)), {"judge": data.judge, "sanity_source": best}
+
+
+def prepare_llava(root: str | Path, cache_dir: str | Path, threads: int = 1,
+                  encoder: EncoderSpec = ENCODERS[DEFAULT_ENCODER]) -> tuple[Dataset, dict[str, Any]]:
+    """LLaVA-1.5-13B on ``llava_bench_coco`` and its 34 synthetic shifts (captions for images), and sanity models."""
+    from mllmshift.validation.real.data import embed_all, read_llava_synthetic, sanity_splits
+
+    id_split, scenarios = read_llava_synthetic(root)
+    sanity = sanity_splits(id_split)
+    embedded = embed_all([id_split, *(s for _, s, _ in scenarios), *sanity], cache_dir, encoder.name, fusion="mean",
+                         threads=threads, normalize=encoder.normalize)
+    n_real = 1 + len(scenarios)
+    meta = {name: m for name, _, m in scenarios}
+    return (Dataset("llava", tuple(embedded[:n_real]), {}, tuple(embedded[n_real:]), id_split.name, meta),
+            {"model": "llava-v1.5-13b", "id": id_split.name})
+
+
+def _say(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: Sequence[JSDConfig], seeds: int,
+              say: Callable[[str], None] = _say,
+              encoder: str = DEFAULT_ENCODER) -> tuple[dict[str, dict[str, dict[int, Any]]], dict[str, dict[int, Any]]]:
+    """Every (data set, member, seed) and (JSD configuration, seed) unit, from the cache or computed now; the units
+    of a non-default ``encoder`` live in ``runs/<data set>@<encoder>/``."""
+    tag = "" if encoder == DEFAULT_ENCODER else f"@{encoder}"
+    need: dict[str, tuple[Any, set[int]]] = {}
+    where: dict[str, set[str]] = {}  # member label → the data sets a configuration scores it on
+    for cfg in mi:
+        spec, have = need.setdefault(cfg.member.label, (cfg.member, set()))
+        if spec != cfg.member:
+            raise ValueError(f"two configurations use member label '{spec.label}' with different settings")
+        have.update(s for e in range(cfg.ensembles(seeds)) for s in cfg.member_seeds(e))
+        where.setdefault(spec.label, set()).update(cfg.datasets or data)
+    units = [(d, spec, s) for d in data for spec, ss in need.values() if d in where[spec.label]
+             for s in (sorted(ss) if spec.seeded else [0])]
+    jsd_units = [(c, s) for c in jsd for s in c.seeds(seeds)] if "llava" in data else []
+    total, k = len(units) + len(jsd_units), 0
+    mi_runs: dict[str, dict[str, dict[int, Any]]] = {d: {} for d in data}
+    for d, spec, seed in units:
+        k += 1
+        path = out / "runs" / f"{d}{tag}" / "mi" / spec.label / f"seed-{seed}.json"
+        run, hit = cached(path, spec.to_dict(), "member", lambda: run_member(spec, seed, data[d]))
+        for s in (sorted(need[spec.label][1]) if not spec.seeded else [seed]):  # a deterministic run serves every seed
+            mi_runs[d].setdefault(spec.label, {})[s] = run
+        say(f"[{k}/{total}] {d}{tag} {spec.label} seed {seed}: "
+            f"{'cached' if hit else 'fitted'} (fit {run['fit_seconds']:.0f} s)")
+    jsd_runs: dict[str, dict[int, Any]] = {}
+    for c, seed in jsd_units:
+        k += 1
+        path = out / "runs" / f"llava{tag}" / "jsd" / c.label / f"seed-{seed}.json"
+        run, hit = cached(path, c.to_dict(), "jsd", lambda: run_jsd(c, seed, data["llava"]))
+        jsd_runs.setdefault(c.label, {})[seed] = run
+        say(f"[{k}/{total}] llava{tag} bound {c.label} seed {seed}: {'cached' if hit else 'computed'} "
+            f"({run['seconds']:.1f} s)")
+    return mi_runs, jsd_runs
+
+
+def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MIConfig], jsd: Sequence[JSDConfig],
+                   seeds: int = 5, datasets: Sequence[str] = DATASETS, cache_dir: str | Path | None = None,
+                   threads: int = 1, make_plot: bool = True, say: Callable[[str], None] = _say) -> dict[str, Any]:
+    """Prepare, run, score and report (see the module docstring); returns the scored table (``real.json``)."""
+    from mllmshift.evaluation.embedding import default_cache_dir
+    from mllmshift.validation.real.report import write_report
+    from mllmshift.validation.real.score import k_sweep, score_alpaca, score_jsd, score_llava
+
+    if seeds < 1:
+        raise ValueError("seeds must be at least 1")
+    unknown = set(datasets) - set(DATASETS)
+    if unknown:
+        raise ValueError(f"unknown data sets {sorted(unknown)}; choose from {DATASETS}")
+    out = Path(out_dir)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    table: dict[str, Any] = {"seeds": seeds, "mi": {}, "jsd": {}, "data": {}}
+    encoders = list(dict.fromkeys([DEFAULT_ENCODER, *(c.encoder for c in mi)]))
+    for enc in encoders:
+        configs = [c for c in mi if c.encoder == enc]
+        if enc != DEFAULT_ENCODER and not configs:
+            continue
+        enc_jsd = list(jsd) if enc == DEFAULT_ENCODER else [c for c in jsd if c.label in VARIANT_JSD]
+        wanted = set(datasets) if enc == DEFAULT_ENCODER else {
+            d for c in configs for d in (c.datasets or DATASETS) if d in datasets}
+        data: dict[str, Dataset] = {}
+        info: dict[str, Any] = {}
+        for name, prepare in (("alpacaeval", prepare_alpaca), ("llava", prepare_llava)):
+            if name in wanted:
+                t = time.perf_counter()
+                data[name], info[name] = prepare(data_root, cache, threads, ENCODERS[enc])
+                say(f"{name} ({enc}): {len(data[name].splits)} splits, {len(data[name].sanity)} sanity splits "
+                    f"embedded ({time.perf_counter() - t:.0f} s)")
+        if enc == DEFAULT_ENCODER:
+            table["data"] = info
+        mi_runs, jsd_runs = run_units(out, data, configs, enc_jsd, seeds, say, enc)
+        for cfg in configs:
+            row: dict[str, Any] = {"config": cfg.to_dict()}
+            if "alpacaeval" in data and "alpacaeval" in (cfg.datasets or DATASETS):
+                row["alpacaeval"] = score_alpaca(cfg, mi_runs["alpacaeval"][cfg.member.label],
+                                                 info["alpacaeval"]["judge"], cfg.ensembles(seeds))
+            if "llava" in data and "llava" in (cfg.datasets or DATASETS):
+                bounds = {c: score_jsd(next(j for j in enc_jsd if j.label == c), r)["bound"]
+                          for c, r in jsd_runs.items()}
+                lv = data["llava"]
+                assert lv.id_split is not None
+                member_runs = mi_runs["llava"][cfg.member.label]
+                row["llava"] = score_llava(cfg, member_runs, lv.id_split, lv.scenarios, bounds, cfg.ensembles(seeds))
+                if cfg.members > 1:
+                    row["llava"]["k_sweep"] = k_sweep(cfg, member_runs, lv.id_split, lv.scenarios, bounds,
+                                                      cfg.ensembles(seeds))
+            table["mi"][cfg.label] = row
+        if enc == DEFAULT_ENCODER:
+            for c in jsd:
+                if c.label in jsd_runs:
+                    table["jsd"][c.label] = {"config": c.to_dict(), **score_jsd(c, jsd_runs[c.label])}
+    write_report(table, out, make_plot=make_plot)
+    return table
