@@ -62,8 +62,9 @@ def test_config_validation_names_the_problem():
         MonitorConfig(w, EvalConfig(bound_form="theorem", entropy_scale=2.0))
 
 
-def test_evaluation_defaults_are_the_projects_with_fifty_resamples():
-    assert default_eval() == EvalConfig().with_(n_resamples=50)
+def test_evaluation_defaults_are_the_projects_with_fifty_resamples_and_plain_rjsd():
+    # the permutation null already removes the JSD's finite-sample bias, so the monitor's terms use plain RJSD
+    assert default_eval() == EvalConfig().with_(n_resamples=50, divergence="rjsd")
     assert MonitorConfig(WindowSpec.parse("100")).eval == default_eval()
 
 
