@@ -155,7 +155,6 @@ def default_config(root: str | os.PathLike[str] | None = None, model: str = "lla
         opts["root"] = str(root)
     ev = EvalConfig(text_encoder=Component(DEFAULT_TEXT_ENCODER), image_encoder=None, fusion="mean",
                     estimator=Component(PAPER_MI_ESTIMATOR, {**PAPER_MI_OPTIONS, "patience": 10}),
-                    n_estimators=PAPER_N_ESTIMATORS, divergence=Component(PAPER_DIVERGENCE), n_resamples=1000, seed=0,
-                    threads=1)
+                    n_estimators=PAPER_N_ESTIMATORS, divergence=Component(PAPER_DIVERGENCE), n_resamples=1000, seed=0)
     return StudyConfig(id=None, scenarios=(), eval=ev, correlation_resamples=1000, preset=Component("llava_bench", opts),
                        title=f"{model} under distribution shift (LLaVA-Bench, Oh et al. 2025 scenarios)")
