@@ -1,22 +1,7 @@
 """Scenario grids written as datasets (the grid's declaration and naming: :mod:`mllmshift.shifts.grid_spec`).
 
-A grid (YAML or dict)::
-
-    dataset: llava_bench_coco
-    seed: 0
-    combine: [visual, text, joint]      # which kinds of scenario to make
-    visual:
-      - {corruption: defocus_blur, severities: [1, 3, 5]}
-      - {corruption: frost, severities: [1, 3, 5]}
-    text:
-      - {perturbation: synonym, name: sr, levels: [4, 7], params: {style: eda}}
-      - {perturbation: keyboard, name: KeyboardAug, levels: [1, 3]}
-
-expands, with the paper's naming, to ``<dataset>_<visual>_<severity>`` (visual
-only), ``<dataset>_<text>_<level>`` (text only; ``<dataset>_<text>`` for a shift
-without levels, e.g. a translation) and ``<dataset>_<visual>_<severity>_<text>_<level>``
-(joint), e.g. ``llava_bench_coco_defocus_blur_3_sr_4``. ``preset("paper-synthetic")``
-is the grid above: the paper's 34 synthetic scenarios.
+A grid (:class:`~mllmshift.shifts.grid_spec.GridSpec`, from YAML or a dict) expands to named scenarios, e.g.
+``llava_bench_coco_defocus_blur_3_sr_4``; ``preset("paper-synthetic")`` is the paper's 34 synthetic scenarios.
 
 :func:`apply_grid` writes each scenario to ``<out>/<scenario>/``: ``images/``
 (corrupted images, PNG), ``samples.jsonl`` (canonical records: original ids,
