@@ -35,6 +35,7 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import MIEstimator
+from mllmshift.validation.mi_tasks import correlated_pairs_mi
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class EMIDTask:
 
     @staticmethod
     def mi(rho: float, dim: int) -> float:
-        return -0.5 * dim * math.log(1.0 - rho * rho)
+        return correlated_pairs_mi(rho, dim)
 
     @property
     def true_emid(self) -> float:

@@ -50,6 +50,11 @@ def gaussian_mi_from_cov(cov: np.ndarray, x_dim: int) -> float:
     return 0.5 * (ld(cov[:x_dim, :x_dim]) + ld(cov[x_dim:, x_dim:]) - ld(cov))
 
 
+def correlated_pairs_mi(rho: float, k: int) -> float:
+    """I(X; Y) of k independent coordinate pairs, each Gaussian with correlation ρ: −k/2 · log(1 − ρ²) (nats)."""
+    return -0.5 * k * math.log(1.0 - rho * rho)
+
+
 def dense_cov(x_dim: int, y_dim: int, off_diag: float) -> np.ndarray:
     """Unit variances, every pair of distinct coordinates (within and across X, Y) correlated ``off_diag``."""
     d = x_dim + y_dim
@@ -187,7 +192,7 @@ class SphereEmbeddingTask:
 
     @property
     def true_mi(self) -> float:
-        return -0.5 * self.rank * math.log(1.0 - self.correlation**2)
+        return correlated_pairs_mi(self.correlation, self.rank)
 
     @cached_property
     def _rotations(self) -> tuple[np.ndarray, np.ndarray]:
