@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mllmshift.estimators.base import DivergenceEstimator, as_2d_float
+from mllmshift.estimators._adam import Adam
 from mllmshift.estimators._training import default_device, seeded_torch
 
 LN2 = math.log(2.0)
@@ -159,7 +160,7 @@ class ClassifierJSD(DivergenceEstimator):
         wt, wv = weights(lt), weights(lv)
         with seeded_torch(seed):
             model = self._model(z.shape[1]).to(self.device)
-            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            opt = Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         gen = torch.Generator().manual_seed(seed)
         best, bad = math.inf, 0
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -34,6 +34,7 @@ from torch import nn
 
 from mllmshift.errors import DataError
 from mllmshift.estimators._checkpoint import load_torch_file, save_torch_checkpoint
+from mllmshift.estimators._adam import Adam
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators._batches import Rows
 from mllmshift.estimators.base import MIEstimator, as_2d_float, check_pairs, make_config
@@ -118,7 +119,7 @@ class CLUB(MIEstimator):
         val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed)
         train = Rows([xa, ya], tr_idx, self.device)
         val = Rows([xa, ya], val_idx, self.device)
-        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         tgen = torch.Generator().manual_seed(cfg.seed)
 
         def epoch() -> float:

@@ -38,6 +38,7 @@ import torch
 from mllmshift.estimators._batches import Rows, Transform, column_moments
 from mllmshift.errors import DataError
 from mllmshift.estimators._checkpoint import read_torch_checkpoint, torch_checkpoint, write_torch_file
+from mllmshift.estimators._adam import Adam
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
 from mllmshift.estimators.mi.critics import Critic, make_critic
@@ -285,7 +286,7 @@ class VariationalMI(MIEstimator):
         gen = torch.Generator().manual_seed(cfg.seed)
         self._reset_training_state()
         with seeded_torch(cfg.seed):
-            opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+            opt = Adam(self.critic.parameters(), lr=cfg.lr)
         m = min(cfg.batch_size, len(tr_idx))
         batches = {"perm": torch.randperm(len(tr_idx), generator=gen), "cursor": 0}
 
