@@ -45,3 +45,56 @@ def test_the_reporter_follows_the_stream():
     assert isinstance(progress_for(True, io.StringIO()), LineProgress)
     assert isinstance(progress_for(True, _Tty()), BarProgress)
     assert progress_for(False, _Tty()) is None
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_long_task_in_a_log_writes_interim_lines_at_most_every_interval():
+    """A 100-step task whose steps take 7 s each, 30 s interval: an interim line at steps 5, 10, 15, ... (every
+    35 s ≥ 30 s), each with its count, rate and time left; a task under 30 s writes none."""
+    buf, clock = io.StringIO(), _Clock()
+    p = LineProgress(buf, interval_s=30.0, clock=clock)
+    with p.task("fit smile", total=100, unit="step") as t:
+        for i in range(100):
+            clock.t += 7.0
+            t.note(f"held-out {i}")
+            t.advance()
+    lines = buf.getvalue().splitlines()
+    interim, final = lines[:-1], lines[-1]
+    assert len(interim) == 20  # 700 s / 35 s
+    assert interim[0] == "fit smile: 5/100 step (held-out 4), 35 s, 0.143 step/s, ~11 min left"
+    assert interim[-1].startswith("fit smile: 100/100 step (held-out 99), 700 s, 0.143 step/s")
+    assert "left" not in interim[-1]  # nothing is left at the end
+    assert final == "fit smile: 100/100 step (held-out 99), 700.0 s"
+    quick = io.StringIO()
+    with LineProgress(quick, interval_s=30.0, clock=clock).task("embed", total=3) as t:
+        for _ in range(3):
+            clock.t += 9.0
+            t.advance()
+    assert quick.getvalue().count("\n") == 1
+
+
+def test_an_encoder_writing_to_a_log_beats_during_a_long_call(monkeypatch, capsys):
+    """Encoder.encode(progress=True) into a log: with every batch past the interval (0 s here), one line per
+    batch with its running count; with the default interval a quick call writes none; never a carriage return."""
+    import mllmshift.progress as progress
+    from mllmshift.encoders.content_hash import HashEncoder
+
+    enc = HashEncoder(dim=4, batch_size=2)
+    texts = [f"text {i}" for i in range(10)]
+    enc.encode(texts, progress=True)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress, "HEARTBEAT_INTERVAL_S", 0.0)
+    enc.encode(texts, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    counts = [re.fullmatch(rf"encode\[{re.escape(enc.name)}\]: (\d+)/10 texts, \d+ s.*", line) for line in err.splitlines()]
+    assert all(counts) and [int(m.group(1)) for m in counts] == [2, 4, 6, 8, 10]

@@ -1,23 +1,59 @@
-"""Progress of long work: a tqdm bar on stderr when it is a terminal, one plain line per task otherwise.
+"""Progress of long work: a tqdm bar on stderr when it is a terminal, plain lines at a bounded rate otherwise.
 
 Long-running code takes a :class:`Progress` (or None for silence) and opens one :class:`ProgressTask`
 per piece of work (``with progress.task("fit club", total=200, unit="epoch") as t: ... t.advance()``).
 :func:`progress_for` picks the reporter: :class:`BarProgress` when stderr is a terminal,
-:class:`LineProgress` (one line when a task ends: its count, last status and seconds) when it is a file
-or a pipe, so logs stay short and readable, the same rule the encoders follow (a bar on a terminal,
-one line per encode call otherwise). :meth:`Progress.say` writes a one-off line (e.g. the threads a run
-chose) either way.
+:class:`LineProgress` when it is a file or a pipe: one line when a task ends (its count, last status and
+seconds) and, while a task runs longer, a :class:`Heartbeat` line at most every
+:data:`HEARTBEAT_INTERVAL_S` seconds (count, rate, time left), so a log shows that an hour-long task is
+moving without a line per step. The encoders follow the same rule (a bar on a terminal, heartbeats and one
+line per encode call otherwise). :meth:`Progress.say` writes a one-off line (e.g. the threads a run chose)
+either way.
 """
 
 from __future__ import annotations
 
 import sys
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
+
+#: least seconds between two interim lines of one task in a log (a task shorter than this writes none)
+HEARTBEAT_INTERVAL_S = 30.0
+
+
+class Heartbeat:
+    """Interim lines for a log: ``desc: done/total unit (note), 95 s, 3.2 unit/s, ~2 min left`` at most every
+    ``interval_s`` (default :data:`HEARTBEAT_INTERVAL_S`) seconds of ``clock`` (the rate is done / elapsed; the
+    time left (total − done) / rate)."""
+
+    def __init__(self, stream: IO[str], desc: str, total: int | None, unit: str, interval_s: float | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.stream, self.desc, self.total, self.unit = stream, desc, total, unit
+        self.interval_s = HEARTBEAT_INTERVAL_S if interval_s is None else interval_s
+        self.clock = clock
+        self.t0 = self.last = clock()
+
+    def update(self, done: int, note: str = "") -> None:
+        """Write a line if ``interval_s`` has passed since the start or the previous line."""
+        now = self.clock()
+        if now - self.last < self.interval_s:
+            return
+        self.last = now
+        elapsed = now - self.t0
+        count = f"{done}/{self.total}" if self.total else str(done)
+        line = f"{self.desc}: {count} {self.unit}" + (f" ({note})" if note else "") + f", {elapsed:.0f} s"
+        if elapsed > 0 and done > 0:
+            rate = done / elapsed
+            line += f", {rate:.3g} {self.unit}/s"
+            if self.total and self.total > done:
+                left = (self.total - done) / rate
+                line += f", ~{left / 60:.0f} min left" if left >= 90 else f", ~{left:.0f} s left"
+        self.stream.write(line + "\n")
+        self.stream.flush()
 
 
 class ProgressTask(ABC):
@@ -88,15 +124,17 @@ class BarProgress(Progress):
 
 
 class _LineTask(ProgressTask):
-    def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str]) -> None:
+    def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str], heartbeat: Heartbeat) -> None:
         self.desc, self.total, self.unit, self.stream = desc, total, unit, stream
         self.done = 0
         self.last_note = ""
         self.closed = False
-        self.t0 = time.perf_counter()
+        self.heartbeat = heartbeat
+        self.t0 = heartbeat.t0
 
     def advance(self, n: int = 1) -> None:
         self.done += n
+        self.heartbeat.update(self.done, self.last_note)
 
     def note(self, text: str) -> None:
         self.last_note = text
@@ -107,18 +145,22 @@ class _LineTask(ProgressTask):
         self.closed = True
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
         note = f" ({self.last_note})" if self.last_note else ""
-        self.stream.write(f"{self.desc}: {count} {self.unit}{note}, {time.perf_counter() - self.t0:.1f} s\n")
+        self.stream.write(f"{self.desc}: {count} {self.unit}{note}, {self.heartbeat.clock() - self.t0:.1f} s\n")
         self.stream.flush()
 
 
 class LineProgress(Progress):
-    """One line per task, when it ends, on ``stream`` (default stderr): for logs that are not a terminal."""
+    """One line per task when it ends, and :class:`Heartbeat` lines while it runs longer than ``interval_s``, on
+    ``stream`` (default stderr): for logs that are not a terminal."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, interval_s: float | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.stream = stream or sys.stderr
+        self.interval_s, self.clock = interval_s, clock
 
     def task(self, desc: str, total: int | None = None, unit: str = "it") -> ProgressTask:
-        return _LineTask(desc, total, unit, self.stream)
+        return _LineTask(desc, total, unit, self.stream, Heartbeat(self.stream, desc, total, unit, self.interval_s,
+                                                                  self.clock))
 
 
 def progress_for(enabled: bool, stream: IO[str] | None = None) -> Progress | None:

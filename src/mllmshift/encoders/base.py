@@ -105,10 +105,16 @@ class Encoder(ABC):
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
         rng = range(0, len(items), self.batch_size)
+        beat = None
         if progress and sys.stderr.isatty():  # a bar on a terminal only; never \r-updates into a log
             from tqdm.auto import tqdm
 
             rng = tqdm(rng, desc=f"encode[{self.name}]", unit="batch", file=sys.stderr)
+        elif progress:  # in a log: a line at most every HEARTBEAT_INTERVAL_S while a long call runs
+            from mllmshift.progress import Heartbeat
+
+            unit = "texts" if self.modality == "text" else "images"
+            beat = Heartbeat(sys.stderr, f"encode[{self.name}]", len(items), unit)
         with thread_limits(self.thread_count()), ThreadPoolExecutor(max_workers=1) as pool:
             decode = self.overlap_decode and len(items) > self.batch_size
             ahead = pool.submit(self.decode_batch, items[: self.batch_size]) if decode else None
@@ -125,4 +131,6 @@ class Encoder(ABC):
                     raise RuntimeError(f"encoder {self.name} returned shape {emb.shape} for {len(batch)} items,"
                                        f" expected ({len(batch)}, {self.dim})")
                 out.append(emb)
+                if beat is not None:
+                    beat.update(start + len(batch))
         return l2_normalise(np.concatenate(out, axis=0))
