@@ -15,7 +15,7 @@ from mllmshift.estimators.mi.infonce import InfoNCE
 from mllmshift.estimators.mi.mine import MINE
 from mllmshift.estimators.mi.nwj import NWJ
 from mllmshift.estimators.mi.smile import SMILE
-from mllmshift.estimators.mi.variational import ScoreStats
+from mllmshift.estimators.mi.scores import ScoreStats
 
 BOUNDS = [InfoNCE, NWJ, MINE, SMILE]
 

@@ -37,7 +37,8 @@ from mllmshift.estimators._checkpoint import load_torch_file, write_torch_file
 from mllmshift.estimators.base import EstimatorOptionError, MIEstimator, check_pairs
 from mllmshift.estimators.mi.infonce import InfoNCE, infonce_pointwise, infonce_weighted
 from mllmshift.estimators.mi.rows import DIGEST_BYTES, row_digests
-from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI, by_replicate_blocks
+from mllmshift.estimators.mi.scores import ScoreStats, by_replicate_blocks
+from mllmshift.estimators.mi.variational import VariationalMI
 from mllmshift.progress import Progress
 from mllmshift.resampling import ResampleWeights
 

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
+from mllmshift.estimators.mi.scores import ScoreStats
+from mllmshift.estimators.mi.variational import VariationalMI
 
 
 class InfoNCE(VariationalMI):

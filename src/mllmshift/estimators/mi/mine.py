@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from mllmshift.estimators.mi.variational import ScoreStats, VariationalConfig, VariationalMI
+from mllmshift.estimators.mi.scores import ScoreStats
+from mllmshift.estimators.mi.variational import VariationalConfig, VariationalMI
 
 
 @dataclass(frozen=True)

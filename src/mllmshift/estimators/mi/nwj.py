@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from mllmshift.estimators.mi.variational import ScoreStats, VariationalMI
+from mllmshift.estimators.mi.scores import ScoreStats
+from mllmshift.estimators.mi.variational import VariationalMI
 
 
 class NWJ(VariationalMI):

@@ -43,7 +43,8 @@ from mllmshift.errors import DataError
 from mllmshift.estimators.base import check_pairs
 from mllmshift.estimators.mi.infonce import InfoNCE
 from mllmshift.estimators.mi.rows import DIGEST_BYTES, row_digests
-from mllmshift.estimators.mi.variational import VariationalConfig, by_replicate_blocks
+from mllmshift.estimators.mi.scores import by_replicate_blocks
+from mllmshift.estimators.mi.variational import VariationalConfig
 from mllmshift.progress import Progress
 from mllmshift.resampling import ResampleWeights
 

@@ -24,7 +24,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mllmshift.estimators.mi.variational import ScoreStats, VariationalConfig, VariationalMI
+from mllmshift.estimators.mi.scores import ScoreStats
+from mllmshift.estimators.mi.variational import VariationalConfig, VariationalMI
 
 
 @dataclass(frozen=True)

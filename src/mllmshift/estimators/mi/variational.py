@@ -4,12 +4,7 @@ A critic :math:`T(x, y)` (see :mod:`~mllmshift.estimators.mi.critics`) is scored
 on *positive* pairs :math:`(x_i, y_i)` drawn from the joint and on *negative*
 pairs :math:`(x_i, y_j), j \ne i`, which stand in for the product of the
 marginals. Every bound in this package is a function of four statistics of those
-scores (:class:`ScoreStats`):
-
-- the mean positive score :math:`\bar T_+ = \frac1n\sum_i T(x_i, y_i)`,
-- the InfoNCE term :math:`\frac1n\sum_i \big[T_{ii} - \log\frac{1}{1+k_i}\big(e^{T_{ii}} + \sum_{j\in N_i} e^{T_{ij}}\big)\big]`,
-- :math:`\log\sum_{\text{neg}} e^{T}` over all negative pairs, and the same with
-  :math:`T` clipped to :math:`[-\tau, \tau]` (SMILE).
+scores (:class:`~mllmshift.estimators.mi.scores.ScoreStats`, where they are defined).
 
 ``fit(x, y)`` holds out ``val_fraction`` of the pairs, trains the critic with
 Adam on mini-batches (negatives: the other samples of the batch) to maximise the
@@ -28,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -42,14 +37,13 @@ from mllmshift.estimators._adam import Adam
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
 from mllmshift.estimators.mi.critics import Critic, make_critic
+from mllmshift.estimators.mi.scores import ScoreStats, by_replicate_blocks, split_diagonal
 from mllmshift.progress import Progress
 from mllmshift.resampling import ResampleWeights
 
 FORMAT = "mllmshift-variational-mi/1"
 #: the most critic scores (row chunk × n) evaluated at a time when scoring all pairs
 SCORE_BLOCK = 2**24
-#: the most replicate weights (b × n) held at a time by :meth:`VariationalMI.mi_resampled`
-WEIGHT_CELLS = 2**23
 
 
 @dataclass(frozen=True)
@@ -84,54 +78,6 @@ class VariationalConfig:
     negatives: int | None = None
     chunk_size: int = 1024
     standardize: bool = True
-
-
-@dataclass
-class ScoreStats:
-    """Sufficient statistics of critic scores for every bound (sums, so chunks merge exactly)."""
-
-    n: int
-    pos_sum: torch.Tensor
-    infonce_sum: torch.Tensor
-    neg_lse: torch.Tensor
-    neg_lse_clip: torch.Tensor
-    neg_count: float
-
-    @classmethod
-    def from_scores(cls, pos: torch.Tensor, neg: torch.Tensor, tau: float | None, k: int | None = None) -> ScoreStats:
-        """Statistics of positives ``pos`` (n) and their negatives ``neg`` (n × K).
-
-        Entries of ``neg`` equal to −inf are not pairs (the diagonal of an all-pairs
-        score matrix); ``k`` is then the number of real negatives per row.
-        """
-        k = neg.shape[1] if k is None else k
-        row = torch.logaddexp(pos, torch.logsumexp(neg, dim=1))
-        infonce = (pos.double() - row.double()).sum() + len(pos) * math.log(1 + k)
-        lse = torch.logsumexp(torch.logsumexp(neg, dim=1).double(), dim=0)
-        if tau is None:
-            lse_clip = lse
-        else:
-            clipped = torch.where(torch.isneginf(neg), neg, neg.clamp(-tau, tau))
-            lse_clip = torch.logsumexp(torch.logsumexp(clipped, dim=1).double(), dim=0)
-        return cls(len(pos), pos.double().sum(), infonce, lse, lse_clip, len(pos) * k)
-
-    def merge(self, other: ScoreStats) -> ScoreStats:
-        return ScoreStats(self.n + other.n, self.pos_sum + other.pos_sum, self.infonce_sum + other.infonce_sum,
-                          torch.logaddexp(self.neg_lse, other.neg_lse),
-                          torch.logaddexp(self.neg_lse_clip, other.neg_lse_clip), self.neg_count + other.neg_count)
-
-    @property
-    def pos_mean(self) -> torch.Tensor:
-        return self.pos_sum / self.n
-
-    @property
-    def log_mean_exp_neg(self) -> torch.Tensor:
-        """log of the mean of e^T over negative pairs, an estimate of log E_{P_X⊗P_Y}[e^T]."""
-        return self.neg_lse - math.log(self.neg_count)
-
-    @property
-    def log_mean_exp_neg_clip(self) -> torch.Tensor:
-        return self.neg_lse_clip - math.log(self.neg_count)
 
 
 class VariationalMI(MIEstimator):
@@ -218,7 +164,7 @@ class VariationalMI(MIEstimator):
         m = len(x)
         k = self.cfg.negatives
         if k is None or k >= m - 1:
-            return (*_split_diagonal(self.critic.cross(x, y), 0), m - 1)
+            return (*split_diagonal(self.critic.cross(x, y), 0), m - 1)
         pos = self.critic.pairs(x, y)
         offsets = torch.randperm(m - 1, generator=gen)[:k] + 1
         idx = (torch.arange(m)[:, None] + offsets[None, :]) % m
@@ -246,7 +192,7 @@ class VariationalMI(MIEstimator):
                 y_all, gy = self._all_y(rows)
                 chunk = self._row_chunk(n)
                 for s, (xb, _) in zip(range(0, n, chunk), rows.chunks(chunk)):
-                    yield (*_split_diagonal(self._score_matrix(xb, y_all, gy), s), n - 1)
+                    yield (*split_diagonal(self._score_matrix(xb, y_all, gy), s), n - 1)
             else:
                 assert k is not None
                 gen = torch.Generator().manual_seed(seed)
@@ -416,26 +362,3 @@ class VariationalMI(MIEstimator):
         est.history = dict(obj.get("history") or {})
         est._load_extra_state(dict(obj.get("extra") or {}), path)
         return est
-
-
-def by_replicate_blocks(weights: ResampleWeights, n: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``fn(w)`` over blocks of replicates, ``w`` the block's multiplicities normalised to sum 1 per replicate
-    (b × n, at most :data:`WEIGHT_CELLS` entries), concatenated into the B estimates."""
-    if weights.n != n:
-        raise ValueError(f"weights are for {weights.n} rows, the sample has {n}")
-    out = np.empty(weights.n_resamples)
-    step = max(1, min(weights.n_resamples, WEIGHT_CELLS // n))
-    for b0 in range(0, weights.n_resamples, step):
-        reps = np.arange(b0, min(b0 + step, weights.n_resamples))
-        w = weights.block(0, n, reps)
-        out[reps] = fn(w / w.sum(axis=1, keepdims=True))
-    return out
-
-
-def _split_diagonal(scores: torch.Tensor, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positives T(x_i, y_i) at ``(r, r + offset)`` and the scores with those set to −inf (not negatives)."""
-    rows = torch.arange(len(scores), device=scores.device)
-    pos = scores[rows, rows + offset]
-    mask = torch.zeros_like(scores, dtype=torch.bool)
-    mask[rows, rows + offset] = True
-    return pos, scores.masked_fill(mask, -math.inf)
