@@ -13,12 +13,14 @@ from mllmshift.cli._common import (
     add_pipeline_args,
     add_reader_args,
     cache_from_args,
+    eval_config_from_args,
+    read_args_split,
+)
+from mllmshift.cli._outputs import (
     check_output,
     check_output_paths,
     check_sample_logs,
     emit,
-    eval_config_from_args,
-    read_args_split,
     sample_folder,
     stamp_sample_logs,
 )

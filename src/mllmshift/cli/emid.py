@@ -7,10 +7,12 @@ import argparse
 from mllmshift.cli._common import (
     add_pipeline_args,
     add_reader_args,
-    check_output_paths,
-    emit,
     eval_config_from_args,
     read_args_split,
+)
+from mllmshift.cli._outputs import (
+    check_output_paths,
+    emit,
 )
 from mllmshift.cli.emi import estimator_line, evaluate_args, saturation_note, warning_lines
 from mllmshift.vocab import EXIT_OK

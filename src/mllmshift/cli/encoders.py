@@ -126,7 +126,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.io.atomic import atomic_open, atomic_write_text
 
-    from mllmshift.cli._common import check_path
+    from mllmshift.cli._outputs import check_path
 
     check_path(args.out, "--out", folder=False)
     check_path(args.cache_dir, "--cache-dir", folder=True)

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.judge.rules import load_rules
     from mllmshift.responders.http import ChatClient, RetryPolicy, api_key_from_env
 
-    from mllmshift.cli._common import check_path
+    from mllmshift.cli._outputs import check_path
 
     check_path(args.out, "--out", folder=True)
     check_path(args.cache, "--cache", folder=True)

@@ -18,11 +18,11 @@ from mllmshift.cli._common import (
     add_reader_args,
     add_threads_arg,
     cache_from_args,
-    check_path,
     eval_overrides,
     parse_key_values,
     read_args_split,
 )
+from mllmshift.cli._outputs import check_path
 from mllmshift.errors import DataError
 from mllmshift.vocab import EXIT_OK
 

@@ -185,7 +185,7 @@ class _LogToFile:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.cli._common import check_path
+    from mllmshift.cli._outputs import check_path
     from mllmshift.components import Component, build_component
     from mllmshift.responders.answer_file import respond_to_file
 
