@@ -237,9 +237,13 @@ def test_encoder_options_reach_the_encoder(tmp_path, capsys):
     res = _run_json(capsys, ["emi", str(a), *FAST, "--bootstrap", "0", "--text-encoder-option", "normalize=markdown"])
     assert res["encoders"]["text"]["config"]["normalize"] == "markdown"
     assert res["config"]["eval"]["text_encoder"]["options"] == {"normalize": "markdown"}
-    for option, message in (("normalize=bogus", "field 'normalize': unknown text normalisation 'bogus' for encoder "
-                                                "'hashing-bow'; choose from markdown, whitespace"),
-                            ("dimm=3", "field 'options': encoder 'hashing-bow' does not take these options")):
+    # a bad option is refused when the config is built (before any reading or embedding), under the flag
+    for option, message in (("normalize=bogus", "field '--text-encoder-option': unknown text normalisation 'bogus' "
+                                                "for encoder 'hashing-bow'; choose from markdown, whitespace"),
+                            ("dimm=3", "field '--text-encoder-option': encoder 'hashing-bow' does not take these "
+                                       "options"),
+                            ("batch_size=0", "field '--text-encoder-option': encoder 'hashing-bow': batch_size must "
+                                             "be an integer >= 1, got 0")):
         assert main(["emi", str(a), *FAST, "--text-encoder-option", option]) == 1
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err

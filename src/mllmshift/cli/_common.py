@@ -27,6 +27,7 @@ from mllmshift.vocab import (
 
 #: EvalConfig field → the flag that sets it
 FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "fusion": "--fusion",
+         "text_encoder_options": "--text-encoder-option", "image_encoder_options": "--image-encoder-option",
          "estimator": "--mi-estimator",
          "estimator_options": "--estimator-option", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
          "divergence": "--divergence", "bound_form": "--entropy-scale", "entropy_scale": "--entropy-scale",
@@ -262,8 +263,21 @@ def cache_from_args(args: argparse.Namespace) -> Any:
     return None if args.no_cache else open_cache(args.cache_dir or default_cache_dir())
 
 
+#: reading flag → the reader option it sets
+READER_FLAGS = {"questions": "--questions", "references": "--references", "captions": "--captions",
+                "image_folder": "--image-folder", "columns": "--columns", "split": "--hf-split"}
+#: the reading flags (by option) each format takes
+READER_OPTIONS = {"jsonl": frozenset(), "lmms-eval": frozenset(), "alpaca-eval": frozenset({"references"}),
+                  "llava": frozenset({"questions", "references", "captions", "image_folder"}),
+                  "hf": frozenset({"columns", "split", "image_folder"}),
+                  "vlmevalkit": frozenset({"columns", "image_folder"})}
+
+
 def read_args_split(path: str, args: argparse.Namespace, name: str | None = None) -> Split:
+    """The split at ``path`` read as the reading flags say; a flag the (given or sniffed) format does not take
+    is a :class:`DataError` naming the flags, e.g. ``--format jsonl`` with ``--questions``."""
     from mllmshift.io import read_split
+    from mllmshift.io.readers import sniff_format
 
     options: dict[str, Any] = {}
     for key in ("questions", "references", "captions", "image_folder"):
@@ -278,18 +292,22 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
     if args.hf_split:
         options["split"] = args.hf_split
     fmt = args.format
-    if fmt == "auto":
-        from mllmshift.io.readers import sniff_format
-
-        if Path(path).exists() and sniff_format(path) == "alpaca-eval":
-            fmt = "alpaca-eval"
-    if fmt == "alpaca-eval":
-        extra = set(options) - {"references"}
-        if extra:
-            raise DataError(f"--format alpaca-eval takes only --references, got {sorted(extra)}")
-    elif fmt == "auto" and options and not Path(path).is_dir() and not path.endswith(".parquet"):
-        llava_opts = {"questions", "references", "captions", "image_folder"}
-        if set(options) & llava_opts:
-            fmt = "llava"
+    if fmt == "auto" and Path(path).exists():
+        sniffed = sniff_format(path)
+        if sniffed == "alpaca-eval" or sniffed in ("hf", "vlmevalkit") or not options:
+            fmt = sniffed
+        elif set(options) & READER_OPTIONS["llava"] and not Path(path).is_dir():
+            fmt = "llava"  # a JSONL of answers with its questions/references files beside it
+    extra = set(options) - READER_OPTIONS.get(fmt, frozenset(options))
+    if extra:
+        takes = READER_OPTIONS[fmt]
+        said = "reads a file that holds everything it needs" if not takes else \
+            f"takes only {', '.join(READER_FLAGS[k] for k in sorted(takes))}"
+        verb = "does" if len(extra) == 1 else "do"
+        raise DataError(f"{', '.join(READER_FLAGS[k] for k in sorted(extra))} {verb} not apply to --format {fmt}, "
+                        f"which {said}" + ("; LLaVA answer files with separate questions and references are "
+                                           "--format llava" if fmt == "jsonl" else ""), path=path, field="--format")
+    if fmt in ("hf", "vlmevalkit") and "image_folder" in options:
+        options["image_dir"] = options.pop("image_folder")
     return read_split(path, format=fmt, name=name, allow_empty=args.allow_empty_answers,
                       allow_mixed_visual=args.allow_mixed_visual, **options)

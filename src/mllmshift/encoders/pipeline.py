@@ -24,12 +24,40 @@ from typing import Any, Literal
 import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
-from mllmshift.encoders.base import Encoder
+from mllmshift.encoders.base import Encoder, check_counts
 from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.records import Split
 
 VisualSource = Literal["image", "image_text"]
+
+
+def check_encoder_options(name: str, *, normalize: str | None = None, threads: int | None = None,
+                          allowed: Collection[str] = (), **options: Any) -> type[Encoder]:
+    """The class of encoder ``name`` once its options are known to fit it, without building it (nothing loaded):
+    a :class:`DataError` names an option the class does not take (field ``options``), a ``batch_size`` or
+    ``threads`` that is not an integer ≥ 1, or an unknown ``normalize`` mode."""
+    from mllmshift.components import component_class
+
+    cls = component_class("encoder", name, allowed=allowed)
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as err:
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
+        accepted += [extra for extra in ("normalize", "threads") if extra not in accepted]
+        raise DataError(f"encoder '{name}' does not take these options ({err}); it takes: "
+                        f"{', '.join(accepted)}", field="options") from None
+    if "batch_size" in options:
+        check_counts(name, batch_size=options["batch_size"])
+    if normalize is not None:
+        from mllmshift.encoders.text_normalisation import MODES
+
+        if normalize not in MODES:
+            raise DataError(f"unknown text normalisation {normalize!r} for encoder '{name}'; choose from "
+                            f"{', '.join(sorted(MODES))}", field="normalize")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise DataError(f"encoder '{name}': threads must be an integer >= 1, got {threads!r}", field="threads")
+    return cls
 
 
 def build_encoder(name: str, *, normalize: str | None = None, threads: int | None = None,
@@ -44,23 +72,7 @@ def build_encoder(name: str, *, normalize: str | None = None, threads: int | Non
     (:mod:`mllmshift.encoders.text_normalisation`). ``threads`` sets :attr:`Encoder.threads` (None: the
     encoder chooses with :func:`mllmshift.threads.choose_threads`, which inside a run answers the run's count).
     """
-    from mllmshift.components import component_class
-
-    cls = component_class("encoder", name, allowed=allowed)
-    try:
-        inspect.signature(cls).bind(**options)
-    except TypeError as err:
-        accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
-        raise DataError(f"encoder '{name}' does not take these options ({err}); it takes: "
-                        f"{', '.join([*accepted, 'normalize', 'threads'])}", field="options") from None
-    if normalize is not None:
-        from mllmshift.encoders.text_normalisation import MODES
-
-        if normalize not in MODES:
-            raise DataError(f"unknown text normalisation {normalize!r} for encoder '{name}'; choose from "
-                            f"{', '.join(sorted(MODES))}", field="normalize")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise DataError(f"encoder '{name}': threads must be an integer >= 1, got {threads!r}", field="threads")
+    cls = check_encoder_options(name, normalize=normalize, threads=threads, allowed=allowed, **options)
     try:
         encoder = cls(**options)
     except MllmshiftError:

@@ -144,6 +144,10 @@ class EvalConfig:
             except MllmshiftError as err:
                 raise ConfigError(str(err), field=name) from None
             object.__setattr__(self, name, comp)
+        for name in ("text_encoder", "image_encoder"):
+            comp = getattr(self, name)
+            if comp is not None and comp.options:
+                self._check_encoder_options(name, comp)
         if self.fusion not in FUSIONS:
             raise ConfigError(f"expected one of {', '.join(FUSIONS)}, got {self.fusion!r}", field="fusion")
         if self.checkpoint is not None:
@@ -187,6 +191,16 @@ class EvalConfig:
             _int(self.threads, "threads", 1)
         if self.estimator.options and self.checkpoint is None:  # last: it builds the estimator with the seed
             self._check_estimator_options()
+
+    def _check_encoder_options(self, name: str, comp: Component) -> None:
+        """Bind the encoder's options to its class without building it (no weights loaded), so an option it does
+        not take, an unknown ``normalize`` or a bad ``threads`` is an error now, under ``<name>_options``."""
+        from mllmshift.encoders.pipeline import check_encoder_options
+
+        try:
+            check_encoder_options(comp.name, allowed=self.plugins, **dict(comp.options))
+        except MllmshiftError as err:
+            raise ConfigError(err.message, field=f"{name}_options") from None
 
     def _check_estimator_options(self) -> None:
         """Build the MI estimator once on 2-d toy dims, so an option it does not take, or a value of the wrong

@@ -26,6 +26,7 @@ EVAL_KEYS = frozenset({"seed", "encoders", "estimator", "bound", "bootstrap", "t
 _TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", *EVAL_KEYS}
 #: EvalConfig field → the YAML field that sets it
 YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
+               "text_encoder_options": "encoders.text", "image_encoder_options": "encoders.image",
                "estimator": "estimator.name", "estimator_options": "estimator.options",
                "checkpoint": "estimator.checkpoint", "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
                "entropy_scale": "bound.entropy_scale", "n_resamples": "bootstrap.n_resamples",
