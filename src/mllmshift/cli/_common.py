@@ -269,8 +269,7 @@ READER_FLAGS = {"questions": "--questions", "references": "--references", "capti
 #: the reading flags (by option) each format takes
 READER_OPTIONS = {"jsonl": frozenset(), "lmms-eval": frozenset(), "alpaca-eval": frozenset({"references"}),
                   "llava": frozenset({"questions", "references", "captions", "image_folder"}),
-                  "hf": frozenset({"columns", "split", "image_folder"}),
-                  "vlmevalkit": frozenset({"columns", "image_folder"})}
+                  "hf": frozenset({"columns", "split"}), "vlmevalkit": frozenset({"columns"})}
 
 
 def read_args_split(path: str, args: argparse.Namespace, name: str | None = None) -> Split:
@@ -307,7 +306,5 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
         raise DataError(f"{', '.join(READER_FLAGS[k] for k in sorted(extra))} {verb} not apply to --format {fmt}, "
                         f"which {said}" + ("; LLaVA answer files with separate questions and references are "
                                            "--format llava" if fmt == "jsonl" else ""), path=path, field="--format")
-    if fmt in ("hf", "vlmevalkit") and "image_folder" in options:
-        options["image_dir"] = options.pop("image_folder")
     return read_split(path, format=fmt, name=name, allow_empty=args.allow_empty_answers,
                       allow_mixed_visual=args.allow_mixed_visual, **options)
