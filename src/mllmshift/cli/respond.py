@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,8 +76,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+#: flag → (attribute, lowest value, whether the lowest is allowed); None values (not given) are not checked
+_RANGES = {"--temperature": ("temperature", 0.0, True), "--top-p": ("top_p", 0.0, False),
+           "--max-tokens": ("max_tokens", 1, True), "--concurrency": ("concurrency", 1, True),
+           "--max-attempts": ("max_attempts", 1, True), "--timeout": ("timeout", 0.0, False),
+           "--backoff-base": ("backoff_base", 0.0, True), "--backoff-max": ("backoff_max", 0.0, True),
+           "--batch-size": ("batch_size", 1, True)}
+
+
+def check_generation_args(args: argparse.Namespace) -> None:
+    """Every generation and client flag is a finite number in its range (``--top-p`` at most 1, ``--backoff-max``
+    at least ``--backoff-base``), whichever responder is chosen: a DataError naming the flag."""
+    for flag, (attr, low, inclusive) in _RANGES.items():
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        ok = math.isfinite(value) and (value >= low if inclusive else value > low)
+        if not ok or (flag == "--top-p" and value > 1):
+            span = "in (0, 1]" if flag == "--top-p" else f"{'>=' if inclusive else '>'} {low:g}"
+            raise DataError(f"must be a finite number {span}, got {value}", field=flag)
+    if args.backoff_max < args.backoff_base:
+        raise DataError(f"must be at least --backoff-base ({args.backoff_base:g}), got {args.backoff_max:g}",
+                        field="--backoff-max")
+
+
 def responder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of the chosen responder from the command line."""
+    """Keyword arguments of the chosen responder from the command line (flags checked first)."""
+    check_generation_args(args)
     kw: dict[str, Any]
     if args.responder == "openai-compatible":
         if not args.model:
