@@ -108,13 +108,15 @@ def test_describe_says_where_the_count_came_from():
 
 
 # ------------------------------------------------------------------ the load
-def test_system_load_sees_runnable_threads_the_load_average_has_not_caught_up_with(tmp_path, monkeypatch):
+def test_system_load_is_the_run_queue_now_not_the_lagging_load_average(tmp_path, monkeypatch):
+    """Processes that just started count (the average has not caught up), work that just ended does not (the
+    average still shows it); the average is the fallback only where /proc/loadavg cannot be read."""
     monkeypatch.setattr("os.getloadavg", lambda: (0.25, 0.2, 0.1))
     f = tmp_path / "loadavg"
     f.write_text("0.25 0.20 0.10 5/310 4242\n")  # 5 runnable, one of them the reader: 4 others
     assert system_load(f, interval_s=0.0) == 4.0
-    f.write_text("0.25 0.20 0.10 1/310 4242\n")  # only the reader runs: the load average decides
-    assert system_load(f, interval_s=0.0) == 0.25
+    f.write_text("1.60 0.90 0.40 1/310 4242\n")  # a run just ended: the average says 0.25 (patched), nobody runs
+    assert system_load(f, interval_s=0.0) == 0.0
     assert system_load(tmp_path / "absent", interval_s=0.0) == 0.25
 
 

@@ -9,11 +9,14 @@ top of the CPU share it lost. So every compute stage asks :func:`choose_threads`
 ``cpu.max`` or v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` of this process, where readable and
 limited); ``os.cpu_count()`` where affinity is not available.
 
-**Load** ``L`` = max(1-minute load average, the fewest runnable threads other than this one seen in
-three reads of ``/proc/loadavg`` 10 ms apart). The load average lags by about a minute; the run-queue
-reads see processes that have just started, and taking the fewest of three ignores a passing spike.
-Both count the whole machine (``N = os.cpu_count()`` CPUs), so the share expected on our CPUs is
-``L · c / N``.
+**Load** ``L`` = the fewest runnable threads other than this one seen in three reads of ``/proc/loadavg``
+10 ms apart (its 4th field); the 1-minute load average only where that file cannot be read (not Linux).
+A CPU-bound process is runnable at every read, and taking the fewest of three ignores a passing spike.
+The load average lags by about a minute both ways: it misses processes that have just started, and it
+still counts work that has just ended — after ``mllmshift emi`` it read 0.56 on an otherwise idle 2-core
+machine, so the study that followed was given 1 thread and took 61.5 s instead of about 50 s
+(``benchmarks/default_path.py``). Both count the whole machine (``N = os.cpu_count()`` CPUs), so the share
+expected on our CPUs is ``L · c / N``.
 
 **Choice** (first that applies):
 
@@ -117,11 +120,8 @@ def _runnable_others(path: Path) -> int | None:
 
 
 def system_load(proc_loadavg: Path = PROC_LOADAVG, reads: int = 3, interval_s: float = 0.01) -> float:
-    """The load beside this process: max(1-min load average, fewest runnable others over ``reads`` reads)."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
+    """The load beside this process: the fewest runnable others over ``reads`` reads of ``proc_loadavg``; the
+    1-minute load average where it cannot be read."""
     seen = []
     for i in range(reads):
         n = _runnable_others(proc_loadavg)
@@ -130,7 +130,12 @@ def system_load(proc_loadavg: Path = PROC_LOADAVG, reads: int = 3, interval_s: f
         seen.append(n)
         if i + 1 < reads:
             time.sleep(interval_s)
-    return max(load, float(min(seen))) if seen else load
+    if seen:
+        return float(min(seen))
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
 
 
 @dataclass(frozen=True)
