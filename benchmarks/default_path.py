@@ -135,7 +135,7 @@ def run_study(data: Path, work: Path, condition: str, cache: Path, name: str) ->
     run = results.get("run", {})
     embed = run.get("stages", {}).get("embed", {}).get("seconds")
     return Row("study, 2nd --out" if name == "study2" else "study", condition, wall, cpu, load,
-               _threads_of(run.get("threads")), embed, rc, str(log))
+               _threads_of(results.get("threads")), embed, rc, str(log))
 
 
 def fair_share(row: Row, busy: int, cores: int) -> float | None:
