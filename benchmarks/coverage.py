@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _checkout import use_checkout  # benchmarks/_checkout.py
 
 ROOT = Path(__file__).resolve().parents[1]
 #: estimator → (registry name, options)
@@ -45,16 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--estimators", default="smile-brief,smile-default")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(ROOT / "src"))
-    import torch
+    use_checkout(args.threads)
 
     from mllmshift.io.atomic import atomic_write_text
     from mllmshift.provenance import environment
     from mllmshift.validation.coverage import EMIDTask, coverage_study
 
-    torch.set_num_threads(args.threads)
     task = EMIDTask(dim=args.dim, n=args.n, rho_id=0.5, rho_shift=0.2, rho_ref=0.3)
     results: dict[str, Any] = {}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from _checkout import use_checkout  # benchmarks/_checkout.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,10 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(ROOT / "src"))
-    import torch
+    use_checkout(args.threads)
 
     from mllmshift.evaluation.config import EvalConfig
     from mllmshift.evaluation.embedding import default_cache_dir
@@ -37,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     from mllmshift.metrics import bootstrap_emi, bootstrap_emid, emi_of, emid
     from mllmshift.validation.real.data import embed_all, read_llava_synthetic
 
-    torch.set_num_threads(args.threads)
     id_split, scenarios = read_llava_synthetic(args.data)
     e = embed_all([id_split, scenarios[7][1]], default_cache_dir(), fusion="mean", threads=args.threads)
     print(f"load average {os.getloadavg()[0]:.2f}, {args.threads} thread(s), scenario {e[1].name}")

@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _checkout import use_checkout  # benchmarks/_checkout.py
+
 #: (label, registry name, options); the MI choices of the ablation
 MI_CHOICES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("club", "club", {"hidden_size": 500, "max_epochs": 200, "patience": 10}),
@@ -81,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--correlation-resamples", type=int, default=1000)
     args = p.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(root / "src"))
-    import torch
+    use_checkout(args.threads)
 
     from mllmshift.estimators import divergence_estimators
     from mllmshift.estimators.fitting import fit_estimator
@@ -98,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     from mllmshift.study.state import StageLog, StudyState
     from mllmshift.study.stats import correlate_all
 
-    torch.set_num_threads(args.threads)
     mi_choices, jsd_choices = _select(MI_CHOICES, args.mi), _select(JSD_CHOICES, args.jsd)
     cfg = default_config("llava_bench", root=str(args.data.resolve()))
     state = StudyState(args.state)

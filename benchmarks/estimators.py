@@ -12,10 +12,11 @@ shrunk for slow estimators are in :mod:`mllmshift.validation.presets`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
+
+from _checkout import use_checkout  # benchmarks/_checkout.py
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,15 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads (default: 1)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    import torch
+    use_checkout(args.threads)
 
     from mllmshift.validation.presets import preset
     from mllmshift.validation.suite import run_suite
 
-    torch.set_num_threads(args.threads)
     grid = preset(args.preset)
     start = time.perf_counter()
     run_suite(grid, args.out, label=args.preset, progress=not args.quiet)
