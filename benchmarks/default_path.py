@@ -57,7 +57,8 @@ class Row:
     wall_s: float
     cpu_s: float
     load_start: float
-    threads: str
+    #: the thread choice the run recorded (threads, source, ...), None when it recorded none
+    threads: dict[str, Any] | None
     embed_s: float | None
     returncode: int
     log: str
@@ -120,7 +121,7 @@ def run_emi(data: Path, work: Path, condition: str) -> Row:
     log = work / f"emi-{condition}.log"
     wall, cpu, rc = _timed(argv, _env(cache, condition), log)
     record = json.loads(out.read_text()) if rc == 0 and out.is_file() else {}
-    return Row("emi", condition, wall, cpu, load, _threads_of(record.get("threads")), None, rc, str(log))
+    return Row("emi", condition, wall, cpu, load, record.get("threads"), None, rc, str(log))
 
 
 def run_study(data: Path, work: Path, condition: str, cache: Path, name: str) -> Row:
@@ -135,15 +136,14 @@ def run_study(data: Path, work: Path, condition: str, cache: Path, name: str) ->
     run = results.get("run", {})
     embed = run.get("stages", {}).get("embed", {}).get("seconds")
     return Row("study, 2nd --out" if name == "study2" else "study", condition, wall, cpu, load,
-               _threads_of(results.get("threads")), embed, rc, str(log))
+               results.get("threads"), embed, rc, str(log))
 
 
 def fair_share(row: Row, busy: int, cores: int) -> float | None:
     """CPUs the run can get beside ``busy`` CPU-bound processes on ``cores`` CPUs with its t threads: c·t / (k + t)."""
-    try:
-        t = int(row.threads.split()[0])
-    except (ValueError, IndexError):
+    if not row.threads:
         return None
+    t = int(row.threads["threads"])
     return min(float(t), cores * t / (busy + t))
 
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         cond = {"idle": "idle", "idle-1thread": "idle, MLLMSHIFT_THREADS=1"}.get(
             r.condition, f"beside {args.busy} busy processes")
         embed = "" if r.embed_s is None else f"{r.embed_s:.1f}"
-        print(f"| {r.run} | {cond} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.load_start:.1f} | {r.threads} | {embed} | "
+        print(f"| {r.run} | {cond} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.load_start:.1f} | {_threads_of(r.threads)} | {embed} | "
               f"{goal(r, idle, args.busy, len(os.sched_getaffinity(0)))} |")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(json.dumps({"rows": [asdict(r) for r in rows], "busy": args.busy, "busy_warmup_s": args.busy_warmup_s,

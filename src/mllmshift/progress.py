@@ -130,7 +130,6 @@ class _LineTask(ProgressTask):
         self.last_note = ""
         self.closed = False
         self.heartbeat = heartbeat
-        self.t0 = heartbeat.t0
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -145,7 +144,7 @@ class _LineTask(ProgressTask):
         self.closed = True
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
         note = f" ({self.last_note})" if self.last_note else ""
-        self.stream.write(f"{self.desc}: {count} {self.unit}{note}, {self.heartbeat.clock() - self.t0:.1f} s\n")
+        self.stream.write(f"{self.desc}: {count} {self.unit}{note}, {self.heartbeat.clock() - self.heartbeat.t0:.1f} s\n")
         self.stream.flush()
 
 

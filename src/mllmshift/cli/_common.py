@@ -293,7 +293,7 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
     fmt = args.format
     if fmt == "auto" and Path(path).exists():
         sniffed = sniff_format(path)
-        if sniffed == "alpaca-eval" or sniffed in ("hf", "vlmevalkit") or not options:
+        if sniffed in ("alpaca-eval", "hf", "vlmevalkit") or not options:
             fmt = sniffed
         elif set(options) & READER_OPTIONS["llava"] and not Path(path).is_dir():
             fmt = "llava"  # a JSONL of answers with its questions/references files beside it
