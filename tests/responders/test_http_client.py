@@ -181,3 +181,12 @@ def test_jpeg_mime_and_unreadable_image_is_a_data_error(tmp_path):
         check_images([Sample("x", "q", image=str(tmp_path / "bad.jpg"))])
     with pytest.raises(DataError, match="not found"):
         check_images([Sample("x", "q", image=str(tmp_path / "missing.png"))])
+
+
+def test_retry_policy_refuses_a_backoff_cap_below_its_base():
+    """A cap below the first wait would make every wait the cap: refused when the policy is built."""
+    from mllmshift.checked import FieldError
+
+    with pytest.raises(FieldError, match=r"parameter 'backoff_max' must be at least backoff_base \(5\), got 2"):
+        RetryPolicy(backoff_base=5.0, backoff_max=2.0)
+    assert RetryPolicy(backoff_base=2.0, backoff_max=2.0).backoff_max == 2.0  # equal is a fixed wait, allowed

@@ -76,17 +76,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-#: flag → (attribute, lowest value, whether the lowest is allowed); None values (not given) are not checked
+#: generation flag → (attribute, lowest value, whether the lowest is allowed); None values (not given) are not
+#: checked. The client flags (--max-attempts, --timeout, --backoff-*) are checked by the HTTP RetryPolicy.
 _RANGES = {"--temperature": ("temperature", 0.0, True), "--top-p": ("top_p", 0.0, False),
            "--max-tokens": ("max_tokens", 1, True), "--concurrency": ("concurrency", 1, True),
-           "--max-attempts": ("max_attempts", 1, True), "--timeout": ("timeout", 0.0, False),
-           "--backoff-base": ("backoff_base", 0.0, True), "--backoff-max": ("backoff_max", 0.0, True),
            "--batch-size": ("batch_size", 1, True)}
 
 
 def check_generation_args(args: argparse.Namespace) -> None:
-    """Every generation and client flag is a finite number in its range (``--top-p`` at most 1, ``--backoff-max``
-    at least ``--backoff-base``), whichever responder is chosen: a DataError naming the flag."""
+    """Every generation flag is a finite number in its range (``--top-p`` at most 1) and the client flags make a
+    valid :class:`~mllmshift.responders.http.RetryPolicy`, whichever responder is chosen: a DataError naming the
+    flag."""
+    from mllmshift.checked import FieldError
+    from mllmshift.responders.http import RetryPolicy
+
     for flag, (attr, low, inclusive) in _RANGES.items():
         value = getattr(args, attr)
         if value is None:
@@ -95,9 +98,11 @@ def check_generation_args(args: argparse.Namespace) -> None:
         if not ok or (flag == "--top-p" and value > 1):
             span = "in (0, 1]" if flag == "--top-p" else f"{'>=' if inclusive else '>'} {low:g}"
             raise DataError(f"must be a finite number {span}, got {value}", field=flag)
-    if args.backoff_max < args.backoff_base:
-        raise DataError(f"must be at least --backoff-base ({args.backoff_base:g}), got {args.backoff_max:g}",
-                        field="--backoff-max")
+    try:
+        RetryPolicy(max_attempts=args.max_attempts, timeout=args.timeout, backoff_base=args.backoff_base,
+                    backoff_max=args.backoff_max)
+    except FieldError as err:
+        raise DataError(err.message, field=f"--{(err.param or '').replace('_', '-')}") from None
 
 
 def responder_kwargs(args: argparse.Namespace) -> dict[str, Any]:

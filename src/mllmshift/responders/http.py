@@ -128,6 +128,11 @@ class RetryPolicy(Checked):
     backoff_max: float = bounded(0, default=60.0)
     retry_after_max: float = bounded(0, default=300.0)
 
+    def check(self) -> None:
+        if self.backoff_max < self.backoff_base:
+            raise self.error(f"parameter 'backoff_max' must be at least backoff_base ({self.backoff_base:g}), got "
+                             f"{self.backoff_max:g}", param="backoff_max")
+
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Equal-jitter wait before retry number ``retry`` (0-based): ``d/2 + U(0, d/2)``."""
         d = min(self.backoff_max, self.backoff_base * (2.0 ** retry))
