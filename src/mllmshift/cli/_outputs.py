@@ -4,14 +4,25 @@ A pipeline verb checks every path it will write (:func:`check_output_paths`) bef
 anything, refuses to replace another run's result or per-sample rows unless ``--overwrite``
 (:func:`check_output`, :func:`check_sample_logs`; a run is identified by its config and inputs), and ends
 with :func:`emit`: the human summary or JSON on stdout and ``--out`` written atomically.
+
+Inputs are never written over (:func:`check_disjoint`, used by every verb that writes): every output path is
+resolved (symbolic links followed, hard links compared by inode) and compared with every input path and with
+the other outputs; an output that is an input, a folder that holds an input, an output inside an input folder,
+or two outputs on one path are refused, ``--overwrite`` or not. A folder the tool writes many files into
+(``monitor --out``, ``embed --out``, ...) must be empty, missing, or one this tool claimed before
+(:func:`check_folder_ours`, :func:`claim_folder`: the marker file :data:`MARKER`), so a user's own
+``config.json`` or ``index.html`` there is never replaced.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +43,147 @@ def check_path(path: Path | None, flag: str, *, folder: bool) -> None:
     for p in path.parents:
         if p.exists() and not p.is_dir():
             raise DataError(f"{path} lies under {p}, which is a file, not a folder", field=flag)
+    _check_writable(path, flag)
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Refuse ``path`` when its nearest existing folder cannot take a new file (``/proc``, read-only mounts, no
+    permission): found now by creating and removing a probe file, not after the compute has finished."""
+    base = path if path.is_dir() else path.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=base, prefix=".mllmshift-probe-"):
+            pass
+    except OSError as err:
+        raise DataError(f"cannot write under {base}: {err.strerror or err}", field=flag) from None
+
+
+def _key(path: Path) -> tuple[Path, tuple[int, int] | None]:
+    """A path resolved for comparison: absolute with symbolic links followed, and its (device, inode) when it
+    exists (two hard links to one file are one file)."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = real.stat()
+        return real, (st.st_dev, st.st_ino)
+    except OSError:
+        return real, None
+
+
+def _under(child: Path, folder: Path) -> bool:
+    return child != folder and child.is_relative_to(folder)
+
+
+def check_disjoint(inputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+                   outputs: Iterable[tuple[str, str | os.PathLike[str] | None, bool]]) -> None:
+    """Refuse (a :class:`DataError` naming the output's flag) any output that would write over an input.
+
+    ``inputs``: ``(flag, path)`` of everything read (a file or a folder); ``outputs``: ``(flag, path, folder)``
+    of everything written, ``folder`` True for a folder the tool writes files into. Refused: an output that is
+    an input; an output folder that holds an input (its files are named by the tool, e.g. ``samples/<split>.jsonl``,
+    and could be the input's name); an output inside an input folder; two outputs on one path, or a file output
+    inside another output's folder. Checked whatever ``--overwrite`` says: it lets a run replace an earlier
+    result, never an input."""
+    ins = [(flag, Path(p), *_key(Path(p))) for flag, p in inputs if p is not None and str(p) != ""]
+    outs = [(flag, Path(p), folder, *_key(Path(p))) for flag, p, folder in outputs if p is not None and str(p) != ""]
+    for oflag, opath, ofolder, oreal, onode in outs:
+        for iflag, ipath, ireal, inode in ins:
+            kind = "folder" if ipath.is_dir() else "file"
+            if oreal == ireal or (onode is not None and onode == inode):
+                raise DataError(f"{opath} is the input {kind} {ipath} (given as {iflag}); an input is never written "
+                                "over, --overwrite or not: choose another path", field=oflag)
+            if ofolder and _under(ireal, oreal):
+                raise DataError(f"the output folder {opath} holds the input {kind} {ipath} (given as {iflag}), which "
+                                "a file written there could replace: choose a folder without inputs", field=oflag)
+            if ipath.is_dir() and _under(oreal, ireal):
+                raise DataError(f"{opath} lies inside the input folder {ipath} (given as {iflag}): choose a path "
+                                "outside it", field=oflag)
+        for oflag2, opath2, ofolder2, oreal2, onode2 in outs:
+            if oflag2 == oflag:
+                continue
+            if oreal == oreal2 or (onode is not None and onode == onode2):
+                raise DataError(f"{opath} is also the path of {oflag2}; two outputs cannot share a path", field=oflag)
+            if ofolder2 and not ofolder and _under(oreal, oreal2):
+                raise DataError(f"{opath} lies inside the output folder of {oflag2} ({opath2}); choose a path "
+                                "outside it", field=oflag)
+
+
+#: the file that marks a folder as written by this tool (``monitor --out``, ``embed --out``, ...)
+MARKER = ".mllmshift-output"
+
+
+def check_folder_ours(path: str | os.PathLike[str] | None, flag: str, *, owned_if: Iterable[str] = ()) -> None:
+    """Refuse an output folder that holds files this tool did not write: it must be missing, empty, or carry
+    :data:`MARKER` (or one of ``owned_if``, names that only this tool writes there, for folders written before
+    the marker existed). A user's own ``config.json`` in ``monitor --out`` is thereby never replaced."""
+    if path is None:
+        return
+    folder = Path(path)
+    if not folder.is_dir() or (folder / MARKER).is_file() or any((folder / n).exists() for n in owned_if):
+        return
+    foreign = sorted(p.name for p in folder.iterdir())
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise DataError(f"{folder} holds files mllmshift did not write ({shown}); it writes only into an empty "
+                        "or new folder, or one it wrote before: choose another folder", field=flag)
+
+
+@contextlib.contextmanager
+def claim_folder(path: str | os.PathLike[str], verb: str) -> Iterator[None]:
+    """Create the output folder (when missing) and mark it as this tool's (:data:`MARKER`) for the block that
+    writes into it; call after every check has passed. When the block fails before writing anything else, the
+    claim is undone (a marker it added is removed, and a folder it created, if left empty), so a refused run
+    leaves nothing behind."""
+    folder = Path(path)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    marked = (folder / MARKER).exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not marked:
+        atomic_write_text(folder / MARKER, json.dumps({"written_by": f"mllmshift {verb}"}) + "\n")
+    try:
+        yield
+    except BaseException:
+        if not marked and [p.name for p in folder.iterdir()] == [MARKER]:
+            (folder / MARKER).unlink()
+            for p in missing:  # innermost first
+                with contextlib.suppress(OSError):
+                    p.rmdir()
+        raise
+
+
+#: the reading flags whose values are input paths (besides a verb's own positional data)
+READ_FLAGS = ("questions", "references", "captions", "image_folder")
+
+
+def reader_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """``(flag, path)`` of the reading flags a verb was given (``--questions``, ``--references``, ...)."""
+    return [(f"--{k.replace('_', '-')}", vars(args).get(k)) for k in READ_FLAGS if vars(args).get(k)]
+
+
+def pipeline_paths(args: argparse.Namespace) -> tuple[list[tuple[str, Any]], list[tuple[str, Any, bool]]]:
+    """The inputs and outputs of an ``emi``/``emid`` command line, for :func:`check_disjoint`."""
+    inputs: list[tuple[str, Any]] = []
+    if vars(args).get("data"):
+        inputs.append(("DATA", args.data))
+    if vars(args).get("id_data"):
+        inputs.append(("--id", args.id_data))
+    inputs += [("--ood", p) for p in vars(args).get("ood_data") or ()]
+    inputs += reader_inputs(args)
+    inputs.append(("--estimator", args.estimator))
+    ray = args.engine == "ray"
+    if not ray:
+        inputs.append(("--embeddings", args.embeddings))
+    outputs: list[tuple[str, Any, bool]] = [("--out", args.out, False),
+                                            ("--save-estimator", args.save_estimator, False)]
+    if args.log_samples is not None:
+        outputs.append(("--log-samples", args.log_samples, True))
+    elif args.out is not None:
+        outputs.append(("--out (its samples/ folder)", Path(args.out).parent / "samples", True))
+    if ray:
+        outputs.append(("--embeddings", args.embeddings, True))
+    if not args.no_cache:
+        outputs.append(("--cache-dir", args.cache_dir, True))
+    return inputs, outputs
 
 
 def check_output_paths(args: argparse.Namespace) -> None:
@@ -43,6 +195,7 @@ def check_output_paths(args: argparse.Namespace) -> None:
         check_path(Path(args.out).parent / "samples", "--out (its samples/ folder)", folder=True)
     check_path(args.save_estimator, "--save-estimator", folder=False)
     check_path(args.cache_dir, "--cache-dir", folder=True)
+    check_disjoint(*pipeline_paths(args))
 
 
 def check_output(path: Path | None, identity: Mapping[str, Any], overwrite: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mllmshift.cli._common import (
     add_encoder_args,
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from mllmshift.encoders.store import EmbeddingStore
+    from mllmshift.cli._outputs import check_disjoint, check_folder_ours, check_path, claim_folder, reader_inputs
+    from mllmshift.encoders.store import MANIFEST, EmbeddingStore
+    from mllmshift.errors import DataError
     from mllmshift.evaluation.config import EvalConfig, renamed_fields
     from mllmshift.evaluation.embedding import Encoders, embed_to_store
     from mllmshift.evaluation.pipeline import compute_settings
@@ -49,17 +52,34 @@ def run(args: argparse.Namespace) -> int:
 
     with renamed_fields(FLAGS):
         cfg = EvalConfig(**encoder_components(args), threads=args.threads, device=args.device)
-    splits = [read_args_split(p, args) for p in args.data]
+    if args.chunk < 1:
+        raise DataError(f"must be a whole number of samples >= 1, got {args.chunk}", field="--chunk")
+    check_path(Path(args.out), "--out", folder=True)
+    check_path(None if args.no_cache or not args.cache_dir else Path(args.cache_dir), "--cache-dir", folder=True)
+    check_disjoint([*(("DATA", p) for p in args.data), *reader_inputs(args)],
+                   [("--out", args.out, True), ("--cache-dir", None if args.no_cache else args.cache_dir, True)])
+    check_folder_ours(args.out, "--out", owned_if=(MANIFEST,))
     store = EmbeddingStore(args.out)
+    store.manifest  # a foreign manifest.json is refused before any work
+    splits = [read_args_split(p, args) for p in args.data]
+    seen: dict[str, str] = {}
+    for path, s in zip(args.data, splits):
+        if s.name in seen:
+            raise DataError(f"{path} and {seen[s.name]} are both split '{s.name}' (one folder in the store): "
+                            "rename one file", field="DATA")
+        seen[s.name] = path
+    store.check_names([s.name for s in splits])
     if args.engine == "ray":
         from mllmshift.engines.ray_engine import embed_with_ray
         from mllmshift.evaluation.embedding import default_cache_dir
 
         cache = None if args.no_cache else str(args.cache_dir or default_cache_dir())
-        lines = embed_with_ray(splits, cfg, store, engine_from_args(args), cache_dir=cache)
+        engine = engine_from_args(args)
+        with claim_folder(args.out, "embed"):
+            lines = list(embed_with_ray(splits, cfg, store, engine, cache_dir=cache))
     else:
         encoders, cache_obj = Encoders(cfg), cache_from_args(args)
-        with compute_settings(cfg):
+        with claim_folder(args.out, "embed"), compute_settings(cfg):
             lines = []
             for s in splits:
                 lines.append(embed_to_store(s, encoders, cache_obj, store, chunk=args.chunk))

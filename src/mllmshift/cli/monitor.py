@@ -22,7 +22,7 @@ from mllmshift.cli._common import (
     parse_key_values,
     read_args_split,
 )
-from mllmshift.cli._outputs import check_path
+from mllmshift.cli._outputs import check_disjoint, check_folder_ours, check_path, claim_folder, reader_inputs
 from mllmshift.errors import DataError
 from mllmshift.vocab import EXIT_OK
 
@@ -159,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_path(args.out, "--out", folder=True)
     check_path(args.cache_dir, "--cache-dir", folder=True)
+    check_folder_ours(args.out, "--out", owned_if=(".state",))
     file = read_monitor_file(args.config) if args.config is not None else None
+    outputs = [("--out", args.out, True), ("--cache-dir", None if args.no_cache else args.cache_dir, True)]
+    inputs = [("--config", args.config), ("--estimator", args.estimator), ("--data", args.data), *reader_inputs(args)]
     plan = None
     if args.replay:
         from mllmshift.monitor import replay
@@ -173,7 +176,9 @@ def run(args: argparse.Namespace) -> int:
                 raise DataError(f"--replay {args.replay} needs --data (the shared data folder)")
             plan = replay.llava_plan(args.data, args.replay, seed=args.seed or 0, id_repeats=args.id_repeats)
         cfg = build_config(args, file, str(plan.window), 1)  # checked before anything is written
-        ref_path, stream = plan.write(args.out / "replay")
+        check_disjoint(inputs, outputs)
+        with claim_folder(args.out, "monitor"):
+            ref_path, stream = plan.write(args.out / "replay")
         reference = read_split(ref_path)
     else:
         if args.reference:
@@ -190,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise DataError("give --stream (or a --config that names it)")
         cfg = build_config(args, file, "1000", 2)
+        src_ref = args.reference or (file.reference.path if file is not None and file.reference else None)
+        check_disjoint([*inputs, ("--reference", src_ref), ("--stream", stream)], outputs)
     cache = cache_from_args(args)
     hook = file.webhook if file is not None else None
     if args.webhook and not args.webhook.startswith(("http://", "https://")):
@@ -200,9 +207,10 @@ def run(args: argparse.Namespace) -> int:
         webhook = WebhookSink(args.webhook or spec.url,
                               spec.timeout if args.webhook_timeout is None else args.webhook_timeout,
                               spec.retries if args.webhook_retries is None else args.webhook_retries)
-    monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
-                      log=None if args.quiet else sys.stderr, restart=args.restart or plan is not None,
-                      page_refresh_s=int(max(args.poll, 5)) if args.follow else None)
+    with claim_folder(args.out, "monitor"):
+        monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
+                          log=None if args.quiet else sys.stderr, restart=args.restart or plan is not None,
+                          page_refresh_s=int(max(args.poll, 5)) if args.follow else None)
     summary = monitor.follow(args.poll, args.max_idle) if args.follow else monitor.run_once()
     page = monitor.refresh()
     sys.stdout.write(f"read {summary.records} records, closed {summary.windows} windows, skipped "

@@ -8,8 +8,14 @@ engine read it)::
     DIR/<split>/ids.json         the sample ids, in row order
 
 An entry records the split's ``key`` (a hash of its content, the encoders and the fusion:
-:meth:`mllmshift.evaluation.embedding.Encoders.key`), n, each field's file, dim and SHA-256, and the
-embedding metadata (encoders, visual source, requested fusion). A split is written a chunk of rows at a
+:meth:`mllmshift.evaluation.embedding.Encoders.key`), n, each field's file, dim and SHA-256 of its rows, the
+SHA-256 of ``ids.json``, and the embedding metadata (encoders, visual source, requested fusion).
+
+Derived data are verified before they are scored (:meth:`EmbeddingStore.load`): the key must match the
+split being scored (same content, encoders, fusion), and every field's rows and the ids are re-hashed against
+the manifest, so files swapped between fields, rows reordered, a truncated ``.npy`` or a short ``ids.json``
+are a located :class:`DataError`, never another EMI. The re-hash reads each file once more (sequentially,
+a chunk at a time), a small price beside the scoring's own passes over the rows. A split is written a chunk of rows at a
 time (:class:`SplitWriter`), so no split is ever held whole, and read back as
 :class:`~mllmshift.sources.NpySource` objects (:meth:`EmbeddingStore.load`), so scoring streams it. Files
 are written under temporary names and renamed when complete; the manifest is replaced atomically.
@@ -79,9 +85,11 @@ class SplitWriter:
             _finish_npy(self.folder / f"{f}.rows.tmp", path, (self.n, self._dims[f]))
             fields[f] = {"file": str(path.relative_to(self.store.root)), "dim": self._dims[f],
                          "sha256_rows": self._sha[f].hexdigest()}
-        atomic_write_text(self.folder / "ids.json", json.dumps(self.ids) + "\n")
+        ids_text = json.dumps(self.ids) + "\n"
+        atomic_write_text(self.folder / "ids.json", ids_text)
         entry = {"key": key, "n": self.n, "fields": fields, "ids": str((self.folder / "ids.json").relative_to(
-            self.store.root)), "metadata": self.metadata}
+            self.store.root)), "sha256_ids": hashlib.sha256(ids_text.encode("utf-8")).hexdigest(),
+                 "metadata": self.metadata}
         self.store._record(self.name, entry)
         return entry
 
@@ -136,7 +144,20 @@ class EmbeddingStore:
         return splits[name]
 
     def writer(self, name: str) -> SplitWriter:
+        self.check_names([name])
         return SplitWriter(self, name)
+
+    def check_names(self, names: list[str]) -> None:
+        """Refuse split names that share one folder (``a/b`` and ``a_b`` are both ``a_b/``), among ``names`` or
+        with another split already in the store: the second would overwrite the first's files."""
+        folders: dict[str, str] = {_safe(n): n for n in self.manifest["splits"]}
+        given: dict[str, str] = {}
+        for n in names:
+            other = given.get(_safe(n), folders.get(_safe(n)))
+            if other is not None and other != n:
+                raise DataError(f"splits '{other}' and '{n}' would share the folder {_safe(n)}/ of the store; "
+                                "rename one", path=self.root)
+            given[_safe(n)] = n
 
     def _record(self, name: str, entry: Mapping[str, Any]) -> None:
         data = self.manifest
@@ -158,18 +179,44 @@ class EmbeddingStore:
             if s.shape != (e["n"], info["dim"]):
                 raise DataError(f"shape {s.shape}, the manifest says ({e['n']}, {info['dim']})", path=s.path)
             src[f] = s
-        ids = json.loads((self.root / e["ids"]).read_text(encoding="utf-8"))
+        if "x_text" not in src:
+            raise DataError(f"split '{name}' has no x_text field", path=self.root / MANIFEST, field=name)
+        self.verify(name)
+        ids = self._ids(e)
         meta = {**dict(e.get("metadata") or {}), "split": name, "n": e["n"], "store": str(self.root)}
         return EmbeddedSplit.from_arrays(name, x_text=src["x_text"], response=src.get("response"),
                                          reference=src.get("reference"), x_visual=src.get("x_visual"), fusion=fusion,
                                          ids=ids, metadata=meta)
 
+    def _ids(self, e: Mapping[str, Any]) -> list[str]:
+        """The sample ids of entry ``e``: a JSON list of n strings whose SHA-256 is the manifest's (when it has one)."""
+        path = self.root / e["ids"]
+        try:
+            raw = path.read_bytes()
+            ids = json.loads(raw.decode("utf-8"))
+        except OSError as err:
+            raise DataError(f"cannot read the sample ids: {err.strerror or err}", path=path) from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataError(f"not a JSON list of sample ids: {err}", path=path) from None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) != e["n"]:
+            got = f"{len(ids)} ids" if isinstance(ids, list) else type(ids).__name__
+            raise DataError(f"expected a list of {e['n']} sample ids (strings), as the manifest says; got {got}",
+                            path=path)
+        want = e.get("sha256_ids")
+        if want is not None and hashlib.sha256(raw).hexdigest() != want:
+            raise DataError("the sample ids differ from the manifest's checksum (reordered or edited since "
+                            "`mllmshift embed` wrote them); embed the split again", path=path)
+        return ids
+
     def verify(self, name: str) -> None:
-        """Re-hash every file of ``name`` against the manifest (a :class:`DataError` at the first mismatch)."""
+        """Re-hash every file of ``name`` against the manifest (a :class:`DataError` at the first mismatch):
+        a field's rows swapped with another field's, reordered, edited or cut short."""
         e = self.entry(name)
         for f, info in e["fields"].items():
             h = hashlib.sha256()
             for _, block in NpySource(self.root / info["file"]).chunks():
                 h.update(np.ascontiguousarray(block, dtype="<f4").tobytes())
             if h.hexdigest() != info["sha256_rows"]:
-                raise DataError("rows differ from the manifest's checksum", path=self.root / info["file"], field=f)
+                raise DataError("rows differ from the manifest's checksum (files swapped between fields, rows "
+                                "reordered or edited since `mllmshift embed` wrote them); embed the split again",
+                                path=self.root / info["file"], field=f)
