@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--backoff-base", type=float, default=1.0)
     p.add_argument("--backoff-max", type=float, default=60.0)
+    p.add_argument("--deadline", type=float, default=600.0, help="seconds for one whole attempt (default: 600)")
+    p.add_argument("--retry-after-max", type=float, default=300.0,
+                   help="longest wait a server's Retry-After may ask for (default: 300)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--bootstrap-seed", type=int, default=0)
     p.add_argument("--confidence", type=float, default=0.95)
@@ -111,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                          confidence=args.confidence, concurrency=args.concurrency)
     client = ChatClient(args.base_url, api_key=api_key_from_env(args.api_key_env),
                         policy=RetryPolicy(max_attempts=args.max_attempts, timeout=args.timeout,
-                                           backoff_base=args.backoff_base, backoff_max=args.backoff_max))
+                                           backoff_base=args.backoff_base, backoff_max=args.backoff_max,
+                                           deadline=args.deadline, retry_after_max=args.retry_after_max))
     judge = LlavaBenchJudge(client, config,
                             rules=load_rules(args.rules) if args.rules else None,
                             rules_source=str(args.rules) if args.rules else "built-in",

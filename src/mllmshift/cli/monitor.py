@@ -151,12 +151,25 @@ def build_config(args: argparse.Namespace, file: Any, window: str, consecutive: 
         return MonitorConfig(WindowSpec.parse(window, step), base.with_(**changes), **fields)
 
 
+def check_run_numbers(args: argparse.Namespace) -> None:
+    """--poll, --max-idle, --webhook-timeout (finite, > 0) and --webhook-retries (>= 0), located by flag."""
+    import math
+
+    for flag, value, floor in (("--poll", args.poll, 0.0), ("--max-idle", args.max_idle, 0.0),
+                               ("--webhook-timeout", args.webhook_timeout, 0.0)):
+        if value is not None and not (math.isfinite(value) and value > floor):
+            raise DataError(f"must be a finite number of seconds > 0, got {value}", field=flag)
+    if args.webhook_retries is not None and args.webhook_retries < 0:
+        raise DataError(f"must be an integer >= 0, got {args.webhook_retries}", field="--webhook-retries")
+
+
 def run(args: argparse.Namespace) -> int:
     from mllmshift.io import read_split
     from mllmshift.monitor.alerts import WebhookSink
     from mllmshift.monitor.config_file import WebhookSpec, read_monitor_file
     from mllmshift.monitor.runner import Monitor
 
+    check_run_numbers(args)
     check_path(args.out, "--out", folder=True)
     check_path(args.cache_dir, "--cache-dir", folder=True)
     check_folder_ours(args.out, "--out", owned_if=(".state",))
@@ -200,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
     cache = cache_from_args(args)
     hook = file.webhook if file is not None else None
     if args.webhook and not args.webhook.startswith(("http://", "https://")):
-        raise DataError(f"expected an http(s) URL, got {args.webhook!r}", field="--webhook")
+        from mllmshift.secrets import redact_url
+
+        raise DataError(f"expected an http(s) URL, got {redact_url(args.webhook)!r}", field="--webhook")
     webhook = None
     if args.webhook or hook is not None:
         spec = hook or WebhookSpec(args.webhook)

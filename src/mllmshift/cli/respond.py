@@ -58,9 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key-env", metavar="VAR", help="environment variable that holds the API key")
     g.add_argument("--concurrency", type=int, default=8)
     g.add_argument("--max-attempts", type=int, default=6)
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per attempt")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds for connecting and for each read")
     g.add_argument("--backoff-base", type=float, default=1.0)
     g.add_argument("--backoff-max", type=float, default=60.0)
+    g.add_argument("--deadline", type=float, default=600.0, help="seconds for one whole attempt (default: 600)")
+    g.add_argument("--retry-after-max", type=float, default=300.0,
+                   help="longest wait a server's Retry-After may ask for (default: 300)")
     g.add_argument("--system-prompt")
     gen = p.add_argument_group("generation")
     gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -100,7 +103,7 @@ def check_generation_args(args: argparse.Namespace) -> None:
             raise DataError(f"must be a finite number {span}, got {value}", field=flag)
     try:
         RetryPolicy(max_attempts=args.max_attempts, timeout=args.timeout, backoff_base=args.backoff_base,
-                    backoff_max=args.backoff_max)
+                    backoff_max=args.backoff_max, deadline=args.deadline, retry_after_max=args.retry_after_max)
     except FieldError as err:
         raise DataError(err.message, field=f"--{(err.param or '').replace('_', '-')}") from None
 
@@ -116,7 +119,7 @@ def responder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
               "temperature": args.temperature, "max_tokens": args.max_tokens, "top_p": args.top_p,
               "seed": args.seed, "system_prompt": args.system_prompt, "concurrency": args.concurrency,
               "max_attempts": args.max_attempts, "timeout": args.timeout, "backoff_base": args.backoff_base,
-              "backoff_max": args.backoff_max}
+              "backoff_max": args.backoff_max, "deadline": args.deadline, "retry_after_max": args.retry_after_max}
     elif args.responder == "hf":
         if not args.model:
             raise MllmshiftError("--model is required for the hf responder")

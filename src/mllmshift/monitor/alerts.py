@@ -24,6 +24,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
+from mllmshift.secrets import basic_auth, redact, redact_url, request_url, url_secrets
+
 
 class AlertSink(Protocol):
     """Where alerts go: :meth:`send` receives each alert's JSON payload."""
@@ -77,12 +79,15 @@ class StdoutSink:
 
 
 class WebhookSink:
-    """POSTs each alert as JSON to ``url``; ``retries`` more tries after a failure, waiting ``backoff``·2^i s."""
+    """POSTs each alert as JSON to ``url``; ``retries`` more tries after a failure, waiting ``backoff``·2^i s.
+    The URL is shown only redacted (user-info and query values masked, :func:`mllmshift.secrets.redact_url`);
+    its user-info is sent as a Basic ``Authorization`` header."""
 
     def __init__(self, url: str, timeout: float = 5.0, retries: int = 3, backoff: float = 0.5) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"a webhook URL must start with http:// or https://, got {url!r}")
-        self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
+            raise ValueError(f"a webhook URL must start with http:// or https://, got {redact_url(url)!r}")
+        self.url, self.timeout, self.retries, self.backoff = redact_url(url), timeout, retries, backoff
+        self._request_url, self._auth, self._secrets = request_url(url), basic_auth(url), url_secrets(url)
         self.failures = 0
 
     def send(self, alert: Mapping[str, Any]) -> bool:
@@ -90,8 +95,9 @@ class WebhookSink:
         body = json.dumps(alert, ensure_ascii=False).encode("utf-8")
         last = ""
         for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json", "User-Agent": "mllmshift"})
+            req = urllib.request.Request(self._request_url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "User-Agent": "mllmshift",
+                                                  **self._auth})
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (user's URL)
                     if 200 <= resp.status < 300:
@@ -106,6 +112,7 @@ class WebhookSink:
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** attempt)
         self.failures += 1
+        last = redact(last, self._secrets)
         sys.stderr.write(f"mllmshift monitor: webhook {self.url} failed after {self.retries + 1} tries ({last}); "
                          f"the alert is in alerts.jsonl\n")
         return False

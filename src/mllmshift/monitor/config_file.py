@@ -46,6 +46,7 @@ from mllmshift.monitor.config import TERMS
 from mllmshift.study.config import SplitSource
 from mllmshift.study.config_parser import EVAL_KEYS, Parser
 from mllmshift.study.config_parser import YAML_FIELDS as EVAL_YAML_FIELDS
+from mllmshift.secrets import redact_url
 
 #: MonitorConfig field → the YAML field that sets it (EvalConfig fields as in a study config)
 YAML_FIELDS: dict[str, str] = {**EVAL_YAML_FIELDS, "window": "window", "step": "step", "terms": "terms",
@@ -138,7 +139,7 @@ def _webhook(parser: Parser, value: Any) -> WebhookSpec | None:
     url = spec.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise parser.error("webhook.url" if "url" in spec and not isinstance(value, str) else "webhook",
-                           f"expected an http(s) URL, got {url!r}")
+                           f"expected an http(s) URL, got {url if not isinstance(url, str) else redact_url(url)!r}")
     timeout = parser.number(spec.get("timeout", 5.0), "webhook.timeout", float, low=0, open_low=True)
     retries = parser.number(spec.get("retries", 3), "webhook.retries", int, low=0)
     return WebhookSpec(url, timeout, retries)

@@ -20,9 +20,16 @@ retry in lockstep. Other 4xx answers are not retried: 400/413/422 fail the item
 :class:`EndpointError` at once because every later request would fail the same
 way.
 
+Deadlines. ``timeout`` bounds connecting and each read; ``deadline`` bounds a whole attempt (connect, send,
+wait, read): a server that sends one byte every 2 s never trips a per-read timeout, so a watchdog shuts the
+socket down when the attempt's deadline passes and the attempt counts as a timeout. A server's
+``Retry-After`` is honoured up to ``retry_after_max`` (``--retry-after-max``; 300 s by default).
+
 Secrets. The API key lives only in the ``Authorization`` header; every error
-message this module produces goes through :meth:`ChatClient.redact` (:func:`mllmshift.secrets.redact`), and
-:meth:`ChatClient.config` never contains it.
+message this module produces goes through :meth:`ChatClient.redact` (:func:`mllmshift.secrets.redact`, with
+the key and the secret parts of the base URL: user-info and query values), the URL is only ever shown
+redacted (:func:`mllmshift.secrets.redact_url`), and :meth:`ChatClient.config` contains neither. User-info in
+the base URL (``http://user:pass@host/v1``) is sent as a Basic ``Authorization`` header, not in the URL.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from typing import Any
 
 from mllmshift.checked import Checked, bounded
 from mllmshift.errors import MllmshiftError
-from mllmshift.secrets import redact, redacted_excerpt
+from mllmshift.secrets import basic_auth, redact, redact_url, redacted_excerpt, request_url, url_secrets
 
 #: HTTP statuses worth retrying
 RETRY_STATUSES = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
@@ -120,6 +127,7 @@ class RetryPolicy(Checked):
         backoff_base: ``d`` of the first retry in seconds (see the module docstring).
         backoff_max: cap of ``d``.
         retry_after_max: cap of a server's ``Retry-After``.
+        deadline: seconds for one whole attempt (connect, send, wait, read); at least ``timeout``.
     """
 
     max_attempts: int = bounded(1, 1000, default=6)
@@ -127,11 +135,15 @@ class RetryPolicy(Checked):
     backoff_base: float = bounded(0, default=1.0)
     backoff_max: float = bounded(0, default=60.0)
     retry_after_max: float = bounded(0, default=300.0)
+    deadline: float = bounded(0, lo_open=True, default=600.0)
 
     def check(self) -> None:
         if self.backoff_max < self.backoff_base:
             raise self.error(f"parameter 'backoff_max' must be at least backoff_base ({self.backoff_base:g}), got "
                              f"{self.backoff_max:g}", param="backoff_max")
+        if self.deadline < self.timeout:
+            raise self.error(f"parameter 'deadline' (a whole attempt) must be at least timeout ({self.timeout:g}, "
+                             f"one read), got {self.deadline:g}", param="deadline")
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Equal-jitter wait before retry number ``retry`` (0-based): ``d/2 + U(0, d/2)``."""
@@ -151,11 +163,62 @@ class ChatResult:
 
 
 def completions_url(base_url: str) -> str:
-    """``{base_url}/chat/completions`` unless ``base_url`` already ends with it."""
-    url = base_url.rstrip("/")
-    if url.endswith("/chat/completions"):
-        return url
-    return url + "/chat/completions"
+    """``{base_url}/chat/completions`` unless the base URL's path already ends with it; the path is extended
+    before any query string (``http://h/v1?api-version=1`` → ``http://h/v1/chat/completions?api-version=1``)."""
+    parts = urllib.parse.urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path += "/chat/completions"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when an attempt's deadline passes (see the module docstring)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def arm(self, sock: socket.socket) -> None:
+        def fire() -> None:
+            self.fired = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        self._timer = threading.Timer(max(0.0, self.end - time.monotonic()), fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _deadline_handlers(dog: _Watchdog) -> list[urllib.request.BaseHandler]:
+    """HTTP(S) handlers whose connections arm ``dog`` on their socket once connected."""
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            dog.arm(self.sock)
+
+    class Conns(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            dog.arm(self.sock)
+
+    class Handler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> Any:
+            return self.do_open(Conn, req)
+
+    class Handlers(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> Any:
+            return self.do_open(Conns, req, context=self._context)
+
+    return [Handler(), Handlers()]
 
 
 def _message_text(content: Any) -> str | None:
@@ -191,8 +254,12 @@ class ChatClient:
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise MllmshiftError(f"base URL must start with http:// or https://, got {base_url!r}")
-        self.url = completions_url(base_url)
+            raise MllmshiftError(f"base URL must start with http:// or https://, got {redact_url(base_url)!r}")
+        full = completions_url(base_url)
+        self._secrets = [api_key, *url_secrets(full)]
+        #: the endpoint as shown (user-info and query values masked); the request goes to ``self._request_url``
+        self.url = redact_url(full)
+        self._request_url = request_url(full)
         self.policy = policy or RetryPolicy()
         self._api_key = api_key
         self._rng = random.Random(seed)
@@ -203,10 +270,11 @@ class ChatClient:
                          **dict(extra_headers or {})}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        host = urllib.parse.urlsplit(self.url).hostname or ""
+        else:
+            self._headers.update(basic_auth(full))
+        host = urllib.parse.urlsplit(self._request_url).hostname or ""
         # a local server is reached directly even when the environment sets an HTTP proxy
-        handlers = [urllib.request.ProxyHandler({})] if host in ("127.0.0.1", "localhost", "::1") else []
-        self._opener = urllib.request.build_opener(*handlers)
+        self._handlers = [urllib.request.ProxyHandler({})] if host in ("127.0.0.1", "localhost", "::1") else []
 
     def __repr__(self) -> str:
         return f"ChatClient(url={self.url!r}, policy={self.policy!r})"
@@ -217,17 +285,30 @@ class ChatClient:
 
     def redact(self, text: str) -> str:
         """``text`` with the API key (in any form a server may echo it) replaced by ``***``."""
-        return redact(text, [self._api_key])
+        return redact(text, self._secrets)
 
     # -- one attempt -------------------------------------------------------------------------------
     def _attempt(self, body: bytes, allow_empty: bool) -> ChatResult:
-        req = urllib.request.Request(self.url, data=body, headers=self._headers, method="POST")
+        dog = _Watchdog(self.policy.deadline)
         try:
-            with self._opener.open(req, timeout=self.policy.timeout) as resp:
+            return self._attempt_within(body, allow_empty, dog)
+        except _Transient:
+            if dog.fired:
+                raise _Transient("timeout", f"timeout: no complete answer within the attempt deadline of "
+                                 f"{self.policy.deadline:g}s") from None
+            raise
+        finally:
+            dog.cancel()
+
+    def _attempt_within(self, body: bytes, allow_empty: bool, dog: _Watchdog) -> ChatResult:
+        req = urllib.request.Request(self._request_url, data=body, headers=self._headers, method="POST")
+        opener = urllib.request.build_opener(*self._handlers, *_deadline_handlers(dog))
+        try:
+            with opener.open(req, timeout=self.policy.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             try:
-                detail = redacted_excerpt(err.read(MAX_ERROR_BODY), [self._api_key])
+                detail = redacted_excerpt(err.read(MAX_ERROR_BODY), self._secrets)
             except Exception:  # the body itself may be cut off
                 detail = ""
             finally:
@@ -241,11 +322,11 @@ class ChatClient:
         except urllib.error.URLError as err:
             reason = err.reason
             kind = "timeout" if isinstance(reason, (TimeoutError, socket.timeout)) else "connection"
-            raise _Transient(kind, f"{kind}: {reason}") from None
+            raise _Transient(kind, self.redact(f"{kind}: {reason}")) from None
         except (TimeoutError, socket.timeout) as err:
             raise _Transient("timeout", f"timeout after {self.policy.timeout}s: {err}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as err:
-            raise _Transient("connection", f"connection: {type(err).__name__}: {err}") from None
+            raise _Transient("connection", self.redact(f"connection: {type(err).__name__}: {err}")) from None
         try:
             obj = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -85,7 +85,7 @@ class OpenAICompatibleResponder(Responder):
         temperature, max_tokens, top_p, seed: generation parameters (``seed`` where the server supports it).
         system_prompt: optional system message.
         concurrency: requests in flight at once.
-        max_attempts, timeout, backoff_base, backoff_max: see :class:`~mllmshift.responders.http.RetryPolicy`.
+        max_attempts, timeout, backoff_base, backoff_max, deadline, retry_after_max: see :class:`~mllmshift.responders.http.RetryPolicy`.
         allow_empty: accept an empty answer instead of retrying it.
         extra_body: more request fields passed through (e.g. ``{"top_k": 1}`` for vLLM).
     """
@@ -108,6 +108,8 @@ class OpenAICompatibleResponder(Responder):
         timeout: float = 120.0,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
+        deadline: float = 600.0,
+        retry_after_max: float = 300.0,
         allow_empty: bool = False,
         extra_body: dict[str, Any] | None = None,
         client: ChatClient | None = None,
@@ -126,7 +128,7 @@ class OpenAICompatibleResponder(Responder):
         self.client = client or ChatClient(
             base_url, api_key=api_key_from_env(api_key_env),
             policy=RetryPolicy(max_attempts=max_attempts, timeout=timeout, backoff_base=backoff_base,
-                               backoff_max=backoff_max),
+                               backoff_max=backoff_max, deadline=deadline, retry_after_max=retry_after_max),
             seed=seed if seed is not None else 0, on_retry=self._log_retry)
 
     @staticmethod

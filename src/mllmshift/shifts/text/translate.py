@@ -62,7 +62,9 @@ class OpenAICompatibleTranslator:
                                   policy=RetryPolicy(max_attempts=max_retries + 1, timeout=timeout, backoff_max=10.0))
 
     def config(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "model": self.model, "temperature": self.temperature,
+        from mllmshift.secrets import redact_url
+
+        return {"base_url": redact_url(self.base_url), "model": self.model, "temperature": self.temperature,
                 "api_key_env": self.api_key_env, "prompt": self.prompt}
 
     def translate(self, text: str, target: str, *, source: str = "English", seed: int | None = None) -> str:
