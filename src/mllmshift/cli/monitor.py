@@ -208,6 +208,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise DataError("give --stream (or a --config that names it)")
         cfg = build_config(args, file, "1000", 2)
+        if not args.follow and not stream.exists():
+            raise DataError(f"{stream} does not exist (without --follow the stream is read once, so a missing one "
+                            "is a mistyped path; with --follow the monitor waits for it)", field="--stream")
         src_ref = args.reference or (file.reference.path if file is not None and file.reference else None)
         check_disjoint([*inputs, ("--reference", src_ref), ("--stream", stream)], outputs)
     cache = cache_from_args(args)

@@ -6,7 +6,11 @@ PyYAML keeps the last of two equal keys silently and reads any bytes its decoder
 - a file that is not UTF-8 is a :class:`~mllmshift.errors.DataError` naming the line and the byte
   offset of the first bad byte (a Latin-1 config);
 - a key given twice in one mapping is an error naming the field and both lines;
-- a syntax error names its line.
+- a syntax error names its line;
+- aliases are bounded: an alias that contains itself (``a: &x [*x]``) is refused, and so is a document
+  that expands to more than :data:`MAX_NODES` nodes or nests deeper than :data:`MAX_DEPTH` (a "billion
+  laughs" of nested aliases would otherwise take forever to walk, print or hash). A config has a few
+  hundred nodes; the limits leave a thousandfold margin.
 
 It returns a :class:`YamlDocument`: the data (PyYAML's safe types) and ``lines``, the 1-based line of
 every field by its dotted path (``scenarios[1].path``), so later checks can name the line of the
@@ -23,6 +27,11 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.io.text import read_utf8
+
+#: the most nodes a YAML document may expand to, aliases counted at every use
+MAX_NODES = 200_000
+#: the deepest nesting of mappings and sequences in a YAML document
+MAX_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -52,15 +61,47 @@ class YamlDocument:
         return DataError(message, path=self.path, line=self.line_of(field_path), field=field_path)
 
 
-def _index(node: Any, prefix: str, out: dict[str, int], path: str | None) -> None:
-    """Fill ``out`` with the line of each field under ``node``; refuse duplicate keys."""
+class _Walk:
+    """The state of one :func:`_index` walk: nodes seen (aliases at every use) and the current ancestors."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.stack: list[int] = []
+
+
+def _index(node: Any, prefix: str, out: dict[str, int], path: str | None, walk: _Walk | None = None) -> None:
+    """Fill ``out`` with the line of each field under ``node``; refuse duplicate keys and unbounded aliases."""
+    import yaml
+
+    walk = walk or _Walk()
+    walk.count += 1
+    line = node.start_mark.line + 1 if node is not None else None
+    if walk.count > MAX_NODES:
+        raise DataError(f"the document expands to more than {MAX_NODES:,} values (aliases counted at every use; "
+                        "an alias bomb?); write the values out or use fewer nested aliases", path=path, line=line,
+                        field=prefix or None)
+    if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        return
+    if id(node) in walk.stack:
+        raise DataError("an alias refers to a node that contains it (a recursive alias)", path=path, line=line,
+                        field=prefix or None)
+    if len(walk.stack) >= MAX_DEPTH:
+        raise DataError(f"nested deeper than {MAX_DEPTH} levels", path=path, line=line, field=prefix or None)
+    walk.stack.append(id(node))
+    try:
+        _index_children(node, prefix, out, path, walk)
+    finally:
+        walk.stack.pop()
+
+
+def _index_children(node: Any, prefix: str, out: dict[str, int], path: str | None, walk: _Walk) -> None:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
         seen: dict[tuple[str, str], int] = {}
         for key, value in node.value:
             if key.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor' merges; explicit keys may override it
-                _index(value, prefix, {}, path)
+                _index(value, prefix, {}, path, walk)
                 continue
             name = str(key.value) if isinstance(key, yaml.ScalarNode) else f"<{key.id}>"
             line = key.start_mark.line + 1
@@ -72,12 +113,12 @@ def _index(node: Any, prefix: str, out: dict[str, int], path: str | None) -> Non
                                     " YAML would keep only the last", path=path, line=line, field=fpath)
                 seen[ident] = line
             out[fpath] = line
-            _index(value, fpath, out, path)
+            _index(value, fpath, out, path, walk)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             fpath = f"{prefix}[{i}]"
             out[fpath] = item.start_mark.line + 1
-            _index(item, fpath, out, path)
+            _index(item, fpath, out, path, walk)
 
 
 def parse_yaml(text: str, path: str | os.PathLike[str] | None = None) -> YamlDocument:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,15 @@ from mllmshift.errors import DataError
 
 STREAM_FIELDS = ("id", "timestamp", "question", "response", "reference", "image", "image_text")
 SUFFIXES = (".jsonl", ".parquet")
+#: bytes of a JSONL stream file's start, and of its end at the position read, that seal the position: a file
+#: replaced by another (even a longer one) no longer matches its seal and is refused instead of being read
+#: from the old byte offset
+SEAL_BYTES = 1024
+
+
+def _seal(head: bytes, offset: int, tail: bytes) -> int:
+    """CRC-32 of the file's first ``min(offset, SEAL_BYTES)`` bytes and the last bytes before ``offset``."""
+    return zlib.crc32(tail[-SEAL_BYTES:], zlib.crc32(head[:min(offset, SEAL_BYTES)]))
 
 
 @dataclass(frozen=True)
@@ -143,8 +153,10 @@ class Source(ABC):
     def __init__(self, path: str | os.PathLike[str], columns: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         self.columns = dict(columns or {})
-        self.positions: dict[str, tuple[int, int]] = {}
+        #: per file: (bytes or rows read, lines read[, seal of a JSONL file: :func:`_seal`])
+        self.positions: dict[str, tuple[int, ...]] = {}
         self.warnings: list[str] = []
+        self.noted: set[str] = set()  # warnings already given once (a skipped file is named once per run)
 
     @abstractmethod
     def events(self) -> Iterator[Event]:
@@ -157,25 +169,34 @@ class Source(ABC):
         return {k: list(v) for k, v in sorted(self.positions.items())}
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.positions = {k: (int(v[0]), int(v[1])) for k, v in state.items()}
+        self.positions = {k: tuple(int(x) for x in v) for k, v in state.items()}  # type: ignore[misc]
 
     # ------------------------------------------------------------------ readers
     def _jsonl(self, path: Path, key: str) -> Iterator[Event]:
-        offset, line = self.positions.get(key, (0, 0))
+        offset, line, *seal = self.positions.get(key, (0, 0))
         size = path.stat().st_size
         if size < offset:
             raise DataError(f"the stream file shrank to {size} bytes below the {offset} already read; streams "
                             f"must only grow (start a new --out to read a new file)", path=path)
         with path.open("rb") as fh:
+            head = fh.read(SEAL_BYTES)
+            fh.seek(max(0, offset - SEAL_BYTES))
+            recent = fh.read(min(offset, SEAL_BYTES))  # the last bytes before the position
+            if seal and offset:
+                if _seal(head, offset, recent) != seal[0]:
+                    raise DataError(f"the stream file is not the one read so far: its bytes before the {offset} "
+                                    "already read have changed (the file was replaced or rewritten); streams must "
+                                    "only grow (start a new --out to read a new file)", path=path)
             fh.seek(offset)
             for raw in fh:
                 if not raw.endswith(b"\n"):
                     return  # a line still being written: read it on the next poll
                 offset += len(raw)
                 line += 1
+                recent = (recent + raw)[-SEAL_BYTES:]
                 if not raw.strip():
                     continue
-                yield self._decode(raw, path, key, (offset, line))
+                yield self._decode(raw, path, key, (offset, line, _seal(head, offset, recent)))
 
     def _decode(self, raw: bytes, path: Path, key: str, pos: tuple[int, int]) -> Event:
         line = pos[1]
@@ -241,8 +262,20 @@ class FolderSource(Source):
     def files(self) -> list[Path]:
         if not self.path.is_dir():
             raise DataError("the stream folder does not exist", path=self.path)
-        return sorted(p for p in self.path.iterdir()
-                      if p.is_file() and not p.name.startswith(".") and p.suffix in SUFFIXES)
+        out = []
+        for p in sorted(self.path.iterdir()):
+            if p.name.startswith(".") or not p.is_file():
+                continue
+            if p.suffix in SUFFIXES:
+                out.append(p)
+                continue
+            note = (f"{p}: not read: the stream folder's batches are .jsonl or .parquet files"
+                    + (f" (a {p.suffix} file; rename it to {p.stem}{p.suffix.lower()})"
+                       if p.suffix.lower() in SUFFIXES else ""))
+            if note not in self.noted:
+                self.noted.add(note)
+                self.warnings.append(note)
+        return out
 
     def events(self) -> Iterator[Event]:
         for p in self.files():

@@ -8,6 +8,10 @@
   without records close empty. A record earlier than the start of the oldest open window is *late*:
   it is counted and not used. The buffer holds the records from that start on.
 
+A record that would close more than :data:`MAX_WINDOW_JUMP` time windows at once (a jump from seconds to
+milliseconds, a typo such as 1e15) is refused with a :class:`~mllmshift.errors.DataError` naming its file and
+line, instead of closing empty windows for hours.
+
 Either way memory is bounded by what one window holds. Closed windows are returned by :meth:`add`;
 the last, still open windows stay in the buffer (and in the saved state) until more records come.
 """
@@ -21,8 +25,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mllmshift.errors import DataError
 from mllmshift.monitor.config import WindowSpec
 from mllmshift.monitor.embed import RecordRows
+
+
+#: the most time windows one record may close: a longer gap is taken for a wrong timestamp (10,000 windows are a
+#: year of hourly windows; a monitor closes a few thousand empty windows a second)
+MAX_WINDOW_JUMP = 10_000
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,14 @@ class TimeWindows(Windows):
             self.t0 = math.floor(ts / self.spec.step) * self.spec.step
         if ts < self.bounds(self.next_index)[0]:
             return None
+        end = self.bounds(self.next_index)[1]
+        jump = 0 if ts < end else math.floor((ts - end) / self.spec.step) + 1
+        if jump > MAX_WINDOW_JUMP:
+            r = item.record
+            raise DataError(f"time {ts:g} lies {jump:,} windows after the open window (which ends at {end:g}); more "
+                            f"than {MAX_WINDOW_JUMP:,} windows at once is taken for a wrong timestamp (milliseconds "
+                            "for seconds?): fix the record, or use longer windows", path=r.path, line=r.line,
+                            field="timestamp")
         closed = []
         while self.bounds(self.next_index)[1] <= ts:
             start, end = self.bounds(self.next_index)
