@@ -88,6 +88,10 @@ def test_bad_values_name_the_file_line_and_field(tmp_path, text, line, field, me
 
 def test_values_the_config_refuses_are_located_at_their_flag_or_yaml_field(tmp_path):
     p = write(tmp_path, "window: 100\nalert_terms: [emi]\nbootstrap: {n_resamples: 1}\n")
+    with pytest.raises(DataError) as err:  # one resample: refused by the evaluation config as the file is read
+        read_monitor_file(p)
+    assert (err.value.line, err.value.field) == (3, "bootstrap.n_resamples")
+    p = write(tmp_path, "window: 100\nalert_terms: [emi]\nbootstrap: {n_resamples: 0}\n")
     f = read_monitor_file(p)
     flags = {"alert_terms": "--alert-terms", "n_resamples": "--bootstrap"}
     # from the file: its line

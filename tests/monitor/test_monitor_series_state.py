@@ -30,7 +30,8 @@ def test_series_rows_go_to_jsonl_and_csv_and_cut_back_on_resume(tmp_path):
     assert [r["window"] for r in read_series(tmp_path / "series.jsonl")] == [0, 1]
     w.truncate(saved)  # a crash after the second row, before the state was saved
     rows = read_series(tmp_path / "series.jsonl")
-    assert len(rows) == 1 and rows[0]["text"] == 0.25 and rows[0]["text_threshold"] == "inf"
+    assert len(rows) == 1 and rows[0]["text"] == 0.25 and rows[0]["text_threshold"] is None  # strict JSON
+    assert rows[0]["null_reasons"]["text_threshold"].startswith("+infinity")
     w.write({"window": 1, "n": 10, "text": 0.5})
     table = list(csv.DictReader((tmp_path / "series.csv").open()))
     assert [r["window"] for r in table] == ["0", "1"] and table[0]["text"] == "0.25" and table[0]["late"] == ""

@@ -49,6 +49,7 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     from mllmshift.evaluation.pipeline import evaluate
     from mllmshift.progress import progress_for
 
+    warn_few_resamples(cfg)
     identity = run_identity(cfg, splits)
     check_output(args.out, identity, args.overwrite)
     samples = sample_folder(args)
@@ -62,6 +63,27 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     if args.save_estimator:
         ev.ensemble.members[0].save(args.save_estimator)
     return ev, identity
+
+
+def warn_few_resamples(cfg: Any) -> None:
+    """A loud warning when B resamples are too few for a percentile interval at the config's confidence
+    (:func:`mllmshift.evaluation.config.min_resamples`): its ends are then the extreme resamples."""
+    import warnings
+
+    from mllmshift.errors import MllmshiftWarning
+    from mllmshift.evaluation.config import min_resamples
+
+    need = min_resamples(cfg.confidence)
+    if 0 < cfg.n_resamples < need:
+        warnings.warn(MllmshiftWarning(
+            f"--bootstrap {cfg.n_resamples} is too few for a {confidence_label(cfg.confidence)} interval: its ends "
+            f"are the extreme resamples, so it is not a {confidence_label(cfg.confidence)} interval; give at least "
+            f"{need:,} (2/(1 − confidence)) or a lower --confidence"), stacklevel=2)
+
+
+def confidence_label(confidence: float) -> str:
+    """``0.95`` → ``95%``, ``0.999999`` → ``99.9999%`` (never rounded up to 100%)."""
+    return f"{confidence * 100:.10g}%"
 
 
 @contextlib.contextmanager
@@ -97,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     emi, ci = res.emi, res.ci
     assert emi is not None
     human = (f"{res.name}: EMI = {emi.value:+.4f}"
-             + (f"  [{ci.low:+.4f}, {ci.high:+.4f}] ({ci.confidence:.0%} CI, B={ci.n_resamples})" if ci else "")
+             + (f"  [{ci.low:+.4f}, {ci.high:+.4f}] ({confidence_label(ci.confidence)} CI, B={ci.n_resamples})" if ci else "")
              + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
              + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]) + warning_lines(ev.result))
     emit(out, args, human)

@@ -251,6 +251,9 @@ def run_grid(args: argparse.Namespace) -> int:
         raise DataError("give exactly one of SPEC or --preset")
     spec = preset(args.preset) if args.preset else GridSpec.from_yaml(args.spec)
     scenarios = spec.scenarios()
+    from mllmshift.evaluation.scenarios import check_scenario_count
+
+    check_scenario_count(len(scenarios), "SPEC")
     if args.dry_run:
         for s in scenarios:
             print(s.name)

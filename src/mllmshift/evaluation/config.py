@@ -79,6 +79,21 @@ def _finite(value: Any, name: str) -> float:
     return float(value)
 
 
+#: ensembles above this size are refused; above WARN_N_ESTIMATORS they warn of the cost (validation measured
+#: K ≤ 10: docs/estimators.md)
+MAX_N_ESTIMATORS = 100
+WARN_N_ESTIMATORS = 20
+
+
+def min_resamples(confidence: float) -> int:
+    """The fewest bootstrap resamples B whose percentile interval at ``confidence`` has resamples beyond each end:
+    each tail holds B·(1 − confidence)/2 of them, so B ≥ 2/(1 − confidence) (40 at 95 %, 2,000 at 99.9 %).
+    With fewer the ends are the extreme resamples and the stated confidence is not what the interval has."""
+    import math
+
+    return math.ceil(2.0 / (1.0 - confidence) - 1e-9)
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Everything that, with the data, determines the numbers of an evaluation.
@@ -157,6 +172,18 @@ class EvalConfig:
         if self.n_estimators is None:  # the default ensemble; a loaded checkpoint is one estimator
             object.__setattr__(self, "n_estimators", 1 if self.checkpoint is not None else DEFAULT_N_ESTIMATORS)
         _int(self.n_estimators, "n_estimators", 1)
+        if self.n_estimators > MAX_N_ESTIMATORS:
+            raise ConfigError(f"{self.n_estimators} estimators is beyond what the tool is built and measured for "
+                              f"(at most {MAX_N_ESTIMATORS}; members beyond ~{WARN_N_ESTIMATORS} change the mean by "
+                              "less than its bootstrap error while the cost grows linearly)", field="n_estimators")
+        if self.n_estimators > WARN_N_ESTIMATORS:
+            import warnings
+
+            from mllmshift.errors import MllmshiftWarning
+
+            warnings.warn(MllmshiftWarning(f"{self.n_estimators} estimators cost {self.n_estimators}× one fit "
+                                           f"(the default is {DEFAULT_N_ESTIMATORS}; more than {WARN_N_ESTIMATORS} "
+                                           "is far beyond what was measured)"), stacklevel=3)
         if self.checkpoint is not None and self.n_estimators != 1:
             raise ConfigError("a loaded checkpoint is one estimator; n_estimators must be 1", field="n_estimators")
         if self.bound_form not in BOUND_FORMS:
@@ -177,6 +204,10 @@ class EvalConfig:
         conf = _finite(self.confidence, "confidence")
         if not 0.0 < conf < 1.0:
             raise ConfigError(f"must be in (0, 1), got {self.confidence}", field="confidence")
+        if self.n_resamples == 1:
+            raise ConfigError("1 resample gives a zero-width interval around one resample, not around the estimate; "
+                              f"give 0 (no intervals) or at least {min_resamples(conf)} (2/(1 − confidence))",
+                              field="n_resamples")
         object.__setattr__(self, "confidence", conf)
         if self.bootstrap_scheme not in SCHEMES:
             raise ConfigError(f"expected one of {', '.join(SCHEMES)}, got {self.bootstrap_scheme!r}",

@@ -15,6 +15,27 @@ from mllmshift.records import Split
 from mllmshift.vocab import GROUPS, group_of
 
 
+#: scenario lists above this length are refused; above WARN_SCENARIOS they warn of the cost (each scenario is a
+#: split to embed, score and bootstrap; the studies measured hold tens to a few hundred)
+MAX_SCENARIOS = 10_000
+WARN_SCENARIOS = 1_000
+
+
+def check_scenario_count(n: int, field: str) -> None:
+    """Refuse more than :data:`MAX_SCENARIOS` scenarios (a :class:`~mllmshift.errors.DataError` naming ``field``);
+    warn above :data:`WARN_SCENARIOS`."""
+    from mllmshift.errors import DataError, MllmshiftWarning
+
+    if n > MAX_SCENARIOS:
+        raise DataError(f"{n:,} scenarios is beyond what the tool is built for (at most {MAX_SCENARIOS:,}); split "
+                        "the grid into several runs", field=field)
+    if n > WARN_SCENARIOS:
+        import warnings
+
+        warnings.warn(MllmshiftWarning(f"{n:,} scenarios: each is a split to write, embed and score; more than "
+                                       f"{WARN_SCENARIOS:,} is far beyond what was measured"), stacklevel=2)
+
+
 @dataclass(frozen=True)
 class ScenarioSpec:
     """One shifted scenario.

@@ -25,8 +25,8 @@ def reason(value: float) -> str:
     """Why a non-finite ``value`` is written as null."""
     if math.isnan(value):
         return "NaN: the estimate is undefined (an estimator or input produced no number)"
-    return (f"{'+' if value > 0 else '-'}infinity: the value overflowed (e.g. an entropy scale so large that the "
-            "bound exceeds the largest float)")
+    return (f"{'+' if value > 0 else '-'}infinity: the value is unbounded (an overflow, e.g. an entropy scale so "
+            "large that the bound exceeds the largest float, or a threshold no value can cross)")
 
 
 def _non_finite(value: Any, where: str) -> Iterator[tuple[str, str]]:

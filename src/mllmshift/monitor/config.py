@@ -24,6 +24,15 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
 
+def min_null_draws(term_alpha: float) -> int:
+    """The fewest null draws N whose conformal (1 − α) threshold, the ⌈(N+1)(1−α)⌉-th smallest draw, exists:
+    ⌈(N+1)(1−α)⌉ ≤ N ⟺ N ≥ (1−α)/α, i.e. N ≥ ⌈1/α⌉ − 1 (19 at α = 0.05, 99 at 0.01, 999 at 0.001). With fewer the
+    threshold is +inf and no window can alert."""
+    import math
+
+    return max(1, math.ceil((1.0 - term_alpha) / term_alpha - 1e-9))
+
+
 @dataclass(frozen=True)
 class WindowSpec:
     """``kind`` = ``count`` (size and step in records) or ``time`` (in seconds)."""
@@ -164,6 +173,18 @@ class MonitorConfig:
         if self.eval.bound_form != "scale-adjusted":
             raise ConfigError("the monitor computes the scale-adjusted bound only (Ĥ = 1, no factor 4)",
                               field="bound_form")
+
+    def unreachable(self) -> str | None:
+        """Why some watched terms can never alert (their null threshold is +inf: fewer null draws than
+        :func:`min_null_draws` at the per-term level), or None. Said at the monitor's start."""
+        from_null = [t for t in self.alert_terms if t not in self.thresholds]
+        need = min_null_draws(self.term_alpha)
+        if not from_null or self.n_null >= need:
+            return None
+        return (f"{self.n_null} null draws cannot give a threshold at the false-alarm level {self.term_alpha:.3g} "
+                f"per term (alpha {self.alpha:g} over {len(self.alert_terms)} watched terms): the "
+                f"(1 − {self.term_alpha:.3g}) quantile of {self.n_null} draws is +inf, so {', '.join(from_null)} can "
+                f"NEVER alert; give at least {need} null draws (⌈1/α⌉ − 1), a larger alpha, or thresholds")
 
     @property
     def seed(self) -> int:

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mllmshift.io.strict_json import dumps
+
 
 def columns(terms: Sequence[str], alert_terms: Sequence[str]) -> list[str]:
     cols = ["window", "start", "end", "n", "n_labelled", "skipped", "skipped_total", "late"]
@@ -36,8 +38,8 @@ def columns(terms: Sequence[str], alert_terms: Sequence[str]) -> list[str]:
 
 
 def _json_value(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    """Strict JSON: a non-finite float is null (its reason in the row's ``null_reasons``, :mod:`mllmshift.io.
+    strict_json`), never the string ``"inf"``."""
     return v
 
 
@@ -67,7 +69,7 @@ class AppendLog:
 
 class JsonlLog(AppendLog):
     def write(self, obj: Mapping[str, Any]) -> None:
-        self.append(json.dumps({k: _json_value(v) for k, v in obj.items()}, ensure_ascii=False) + "\n")
+        self.append(dumps({k: _json_value(v) for k, v in obj.items()}, ensure_ascii=False) + "\n")
 
     def tail(self, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` objects (memory bounded by ``limit``)."""

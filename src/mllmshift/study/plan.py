@@ -35,7 +35,17 @@ class StudyPlan:
     responder_label: str | None = None
 
     def __post_init__(self) -> None:
+        from mllmshift.evaluation.samples import safe_name
+        from mllmshift.evaluation.scenarios import check_scenario_count
+
+        check_scenario_count(len(self.scenarios), "scenarios")
         names = [s.name for s in self.scenarios]
+        files: dict[str, str] = {}
+        for n in dict.fromkeys([self.id_split.name, *names]):  # one file per name: a/b and a_b would share a_b.jsonl
+            other = files.setdefault(safe_name(n), n)
+            if other != n:
+                raise MllmshiftError(f"scenarios '{other}' and '{n}' would share the file {safe_name(n)}.jsonl of "
+                                     "the per-sample logs and the state; rename one")
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise MllmshiftError(f"scenario names must be unique; repeated: {', '.join(dup)}")
@@ -111,6 +121,9 @@ def grid_scenarios(grid: Any, id_split: Split, state_dir: Path, seed: int | None
 
     spec = GridSpec.from_dict(dict(grid)) if isinstance(grid, Mapping) else GridSpec.from_yaml(grid)
     scen = [s for s in spec.scenarios() if s.visual or s.text]
+    from mllmshift.evaluation.scenarios import check_scenario_count
+
+    check_scenario_count(len(scen), "grid")
     blank = id_split.map(lambda s: s.with_(response=None))
     key = stable_hash([spec.to_dict(), split_fingerprint(blank), seed])
     # apply_grid skips the scenarios it has finished and resumes an interrupted one
