@@ -75,7 +75,8 @@ def _under(child: Path, folder: Path) -> bool:
 
 
 def check_disjoint(inputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
-                   outputs: Iterable[tuple[str, str | os.PathLike[str] | None, bool]]) -> None:
+                   outputs: Iterable[tuple[str, str | os.PathLike[str] | None, bool]], *,
+                   inside_ok: bool = False) -> None:
     """Refuse (a :class:`DataError` naming the output's flag) any output that would write over an input.
 
     ``inputs``: ``(flag, path)`` of everything read (a file or a folder); ``outputs``: ``(flag, path, folder)``
@@ -83,7 +84,8 @@ def check_disjoint(inputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
     an input; an output folder that holds an input (its files are named by the tool, e.g. ``samples/<split>.jsonl``,
     and could be the input's name); an output inside an input folder; two outputs on one path, or a file output
     inside another output's folder. Checked whatever ``--overwrite`` says: it lets a run replace an earlier
-    result, never an input."""
+    result, never an input. ``inside_ok``: inputs may lie inside an output folder (a verb whose folder holds
+    only names it owns, e.g. a study's, whose demo keeps its config and data there)."""
     ins = [(flag, Path(p), *_key(Path(p))) for flag, p in inputs if p is not None and str(p) != ""]
     outs = [(flag, Path(p), folder, *_key(Path(p))) for flag, p, folder in outputs if p is not None and str(p) != ""]
     for oflag, opath, ofolder, oreal, onode in outs:
@@ -92,7 +94,7 @@ def check_disjoint(inputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
             if oreal == ireal or (onode is not None and onode == inode):
                 raise DataError(f"{opath} is the input {kind} {ipath} (given as {iflag}); an input is never written "
                                 "over, --overwrite or not: choose another path", field=oflag)
-            if ofolder and _under(ireal, oreal):
+            if ofolder and not inside_ok and _under(ireal, oreal):
                 raise DataError(f"the output folder {opath} holds the input {kind} {ipath} (given as {iflag}), which "
                                 "a file written there could replace: choose a folder without inputs", field=oflag)
             if ipath.is_dir() and _under(oreal, ireal):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_out_folder(args.out)
     cfg = load_config(args)
+    from mllmshift.cli._outputs import check_disjoint
+
+    sources: list[tuple[str, Any]] = [("id", cfg.id.path if cfg.id is not None else None)]
+    for i, s in enumerate(cfg.scenarios):
+        sources += [(f"scenarios[{i}]", s.path), (f"scenarios[{i}]", s.folder),
+                    (f"scenarios[{i}].grid", s.grid if isinstance(s.grid, (str, os.PathLike)) else None)]
+    check_disjoint([("CONFIG", args.config), ("--embeddings", args.embeddings), ("judge", cfg.judge), *sources],
+                   [("--out", args.out, True)], inside_ok=True)
     done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
                      cache_dir=args.cache_dir or default_cache_dir(), embeddings=args.embeddings)
     sys.stdout.write(headline(done.result, args.out) + "\n")

@@ -137,11 +137,33 @@ class EmbeddingStore:
         return sorted(self.manifest["splits"])
 
     def entry(self, name: str) -> Mapping[str, Any]:
+        """The manifest's entry of split ``name``, its shape checked (a :class:`DataError` when the folder is no
+        store, the split is missing, or the entry lacks a field)."""
+        if not (self.root / MANIFEST).is_file():
+            raise DataError(f"not an embedding store: no {MANIFEST} (write one with `mllmshift embed DATA --out "
+                            "DIR`)", path=self.root)
         splits = self.manifest["splits"]
+        if not isinstance(splits, dict):
+            raise DataError("expected a mapping of split names to entries", path=self.root / MANIFEST,
+                            field="splits")
         if name not in splits:
             raise DataError(f"no split '{name}' in the embedding store; it holds {', '.join(sorted(splits)) or 'none'}"
                             " (write it with `mllmshift embed ... --out DIR`)", path=self.root / MANIFEST)
-        return splits[name]
+        e = splits[name]
+        fields = e.get("fields") if isinstance(e, dict) else None
+        ok = (isinstance(e, dict) and isinstance(e.get("key"), str) and isinstance(e.get("n"), int)
+              and isinstance(e.get("ids"), str) and isinstance(fields, dict)
+              and all(isinstance(f, dict) and isinstance(f.get("file"), str) and isinstance(f.get("dim"), int)
+                      and isinstance(f.get("sha256_rows"), str) for f in fields.values()))
+        if not ok:
+            raise DataError("a malformed entry (it needs key, n, ids and fields with file, dim, sha256_rows; write "
+                            "the store again with `mllmshift embed`)", path=self.root / MANIFEST,
+                            field=f"splits.{name}")
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise DataError(f"unknown fields {unknown}; fields are {', '.join(FIELDS)}", path=self.root / MANIFEST,
+                            field=f"splits.{name}.fields")
+        return e
 
     def writer(self, name: str) -> SplitWriter:
         self.check_names([name])

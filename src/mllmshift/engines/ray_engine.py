@@ -25,7 +25,7 @@ import numpy as np
 
 from mllmshift.encoders.store import EmbeddingStore
 from mllmshift.engines import EngineConfig
-from mllmshift.errors import MissingDependencyError
+from mllmshift.errors import DataError, MissingDependencyError
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.evaluation.embedding import Encoders, Throughput, split_fusion
 from mllmshift.records import Sample, Split
@@ -53,7 +53,16 @@ def ray_session(engine: EngineConfig, num_cpus: int | None = None) -> Iterator[A
             kwargs["address"] = engine.address
         elif num_cpus is not None:
             kwargs["num_cpus"] = num_cpus
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except ValueError as err:  # e.g. a ray:// address without the ray[client] extra
+            if "ray[client]" in str(err):
+                raise MissingDependencyError(f"the Ray client address {engine.address}", "ray[client]",
+                                             "ray") from None
+            raise DataError(f"cannot start or reach Ray: {err}", field="--ray-address") from None
+        except ConnectionError as err:
+            raise DataError(f"cannot reach the Ray cluster at {engine.address}: {err}",
+                            field="--ray-address") from None
         started = True
     try:
         yield ray

@@ -16,6 +16,8 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.io.checks import Origin, finish_split, sample_id
+from mllmshift.io.strict_json import JsonProblem
+from mllmshift.io.strict_json import loads as strict_loads
 from mllmshift.records import Sample, Split
 
 
@@ -37,9 +39,11 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                obj = strict_loads(text)
             except json.JSONDecodeError as err:
                 raise DataError(f"bad JSON: {err.msg} (column {err.colno})", path=p, line=lineno) from None
+            except JsonProblem as err:
+                raise DataError(err.message, path=p, line=lineno, field=err.field) from None
             if not isinstance(obj, dict):
                 raise DataError(f"expected a JSON object, got {type(obj).__name__}", path=p, line=lineno)
             yield lineno, obj

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.errors import DataError
+from mllmshift.io.strict_json import JsonProblem
+from mllmshift.io.strict_json import loads as strict_loads
 
 STREAM_FIELDS = ("id", "timestamp", "question", "response", "reference", "image", "image_text")
 SUFFIXES = (".jsonl", ".parquet")
@@ -201,12 +203,14 @@ class Source(ABC):
     def _decode(self, raw: bytes, path: Path, key: str, pos: tuple[int, int]) -> Event:
         line = pos[1]
         try:
-            obj = json.loads(raw.decode("utf-8"))
+            obj = strict_loads(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
             return Event(key, pos, error=DataError(f"not valid UTF-8 ({err.reason})", path=path, line=line))
         except json.JSONDecodeError as err:
             return Event(key, pos, error=DataError(f"bad JSON: {err.msg} (column {err.colno})", path=path,
                                                    line=line))
+        except JsonProblem as err:
+            return Event(key, pos, error=DataError(err.message, path=path, line=line, field=err.field))
         if not isinstance(obj, dict):
             return Event(key, pos, error=DataError(f"expected a JSON object, got {type(obj).__name__}",
                                                    path=path, line=line))

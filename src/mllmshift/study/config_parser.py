@@ -103,8 +103,16 @@ class Parser:
         spec = self.mapping(value, field, {"path", "format", "name", "options"})
         if "path" not in spec:
             raise self.error(f"{field}.path", "required")
+        self.name(spec.get("name"), f"{field}.name")
         return SplitSource(self.path(spec["path"], f"{field}.path"), self.format(spec.get("format"), f"{field}.format"),
                            spec.get("name"), self.options(spec.get("options"), f"{field}.options"))
+
+    def name(self, value: Any, field: str) -> None:
+        """A split or scenario name: absent, or a non-empty string (``name: 5`` or a list was a traceback)."""
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise self.error(field, f"expected a non-empty string (quote it: name: \"{value}\"), got {value!r}"
+                             if isinstance(value, (int, float)) and not isinstance(value, bool)
+                             else f"expected a non-empty string, got {value!r}")
 
     def format(self, value: Any, field: str) -> str:
         """A reader format (:data:`mllmshift.io.readers.FORMATS`; default ``auto``)."""
@@ -139,6 +147,7 @@ class Parser:
         grid = spec.get("grid")
         if grid is not None and not isinstance(grid, Mapping):
             grid = self.path(grid, f"{field}.grid")
+        self.name(spec.get("name"), f"{field}.name")
         return ScenarioSource(
             path=None if spec.get("path") is None else self.path(spec["path"], f"{field}.path"),
             folder=None if spec.get("folder") is None else self.path(spec["folder"], f"{field}.folder"),
