@@ -12,6 +12,15 @@ Cases live in ``tests/corpus/cases/*.yaml`` (one file per verb or area), so new 
         stderr: "severity must be an integer 1\\.\\.5, got 0"   # a regular expression (re.search)
         may_create: []                      # globs under {tmp} a failed run may leave (default: none)
 
+Optional steps prepare derived inputs: ``before`` (commands run first, each must exit 0, e.g. ``embed`` to
+make a store) and ``then`` (edits after them: ``{swap: [A, B]}`` exchanges two files, ``{cut: [PATH, 0.5]}``
+keeps that fraction of a file, ``{write: {PATH: spec}}`` writes one more file, ``{link: [LINK, TARGET]}``).
+``stdout`` is a regular expression like ``stderr``; ``absent`` lists strings (planted secrets, ``"inf"``) that
+must appear neither in stdout, stderr nor any file the run wrote.
+
+Inputs are sacred: every file present before the run (after the steps) keeps its SHA-256, whatever the
+exit code, unless ``may_change`` lists it (a folder the verb resumes).
+
 File kinds: ``text`` (UTF-8), ``bytes`` (a string whose characters are bytes, ``"caf\\xe9"``),
 ``jsonl`` (a list of objects, or of strings written verbatim as bad lines), ``canonical`` (N valid canonical
 rows ``s0``, ``s1``, …, with the fields of ``extra`` added and those of ``drop`` left out), ``json``, ``image``
@@ -24,8 +33,11 @@ must leave nothing behind: no file under ``{tmp}`` is created or changed unless 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -96,6 +108,40 @@ def _make(path: Path, spec: dict[str, Any], tmp: Path) -> None:
         raise ValueError(f"unknown file kind {spec}")
 
 
+def _step(step: dict[str, Any], tmp: Path) -> None:
+    """One ``then`` edit (see the module docstring)."""
+    sub = lambda p: tmp / str(p).replace("{tmp}/", "")  # noqa: E731
+    if "swap" in step:
+        a, b = (sub(x) for x in step["swap"])
+        held = a.with_name(a.name + ".swap")
+        os.replace(a, held)
+        os.replace(b, a)
+        os.replace(held, b)
+    elif "cut" in step:
+        path, keep = sub(step["cut"][0]), float(step["cut"][1])
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * keep)])
+    elif "write" in step:
+        for name, spec in step["write"].items():
+            _make(sub(name), spec, tmp)
+    elif "link" in step:
+        sub(step["link"][0]).symlink_to(sub(step["link"][1]))
+    elif "reverse_rows" in step:  # an .npy file's rows in reverse order (same bytes, other order)
+        path = sub(step["reverse_rows"])
+        np.save(path, np.load(path)[::-1].copy())
+    elif "remove" in step:
+        target = sub(step["remove"])
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    else:  # pragma: no cover - a mistake in a case file
+        raise ValueError(f"unknown step {step}")
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` (links followed), by relative path."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*") if p.is_file()}
+
+
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Files by size and modification time; folders by existence."""
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (-1, -1)
@@ -110,8 +156,14 @@ def test_bad_input(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureF
     monkeypatch.setenv("MLLMSHIFT_CACHE", str(tmp_path / ".cache-outside"))
     for key, value in (case.get("env") or {}).items():
         monkeypatch.setenv(key, str(value).replace("{tmp}", str(tmp_path)))
+    for pre in case.get("before") or []:
+        assert main([str(a).replace("{tmp}", str(tmp_path)) for a in pre]) == 0, capsys.readouterr().err
+    for step in case.get("then") or []:
+        _step(step, tmp_path)
+    capsys.readouterr()
     argv = [str(a).replace("{tmp}", str(tmp_path)) for a in case["argv"]]
     before = _snapshot(tmp_path)
+    inputs = _hashes(tmp_path)
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse usage errors
@@ -121,6 +173,16 @@ def test_bad_input(case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureF
     assert "Traceback" not in err
     if "stderr" in case:
         assert re.search(case["stderr"], err), f"stderr does not match {case['stderr']!r}:\n{err}"
+    if "stdout" in case:
+        assert re.search(case["stdout"], out), f"stdout does not match {case['stdout']!r}:\n{out}"
+    keep = [g.replace("{tmp}/", "") for g in case.get("may_change") or []]
+    after = _hashes(tmp_path)
+    touched = sorted(p for p, h in inputs.items() if after.get(p) != h and not p.startswith(".cache-outside/")
+                     and not any(Path(p).match(g) for g in keep))
+    assert not touched, f"inputs changed or removed (SHA-256): {touched}"
+    for text in case.get("absent") or []:
+        written = [p for p in after if p not in inputs and text.encode() in (tmp_path / p).read_bytes()]
+        assert text not in out + err and not written, f"{text!r} appears in the output: {written or 'stdout/stderr'}"
     if code != 0:
         after = _snapshot(tmp_path)
         allowed = [g.replace("{tmp}/", "") for g in case.get("may_create") or []]

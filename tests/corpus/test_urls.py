@@ -200,6 +200,7 @@ def test_monitor_webhook_secrets_appear_nowhere(via, servers, tmp_path, capsys):
 
 def test_a_bad_webhook_url_is_shown_redacted(tmp_path, capsys):
     ref = _reference(tmp_path / "ref.jsonl", 30)
+    (tmp_path / "s.jsonl").write_text("")
     code = main(["monitor", "--reference", str(ref), "--stream", str(tmp_path / "s.jsonl"), "--out",
                  str(tmp_path / "out"), "--webhook", f"ftp://u:{PASSWORD}@h/x?token={TOKEN}"])
     out, err = capsys.readouterr()

@@ -82,5 +82,5 @@ def test_an_entropy_scale_that_overflows_the_bound_is_null_with_a_reason_in_the_
     for doc in (printed, saved):
         bound = doc["scenarios"][0]["bound"]
         assert bound["value"] is None and bound["jsd_visual"] > 0.3 and bound["jsd_text"] > 0.3
-        assert bound[NULL_REASONS]["value"].startswith("+infinity: the value overflowed")
+        assert bound[NULL_REASONS]["value"].startswith("+infinity: the value is unbounded (an overflow")
         assert doc["summary"]["mean_bound"] is None and "mean_bound" in doc["summary"][NULL_REASONS]
