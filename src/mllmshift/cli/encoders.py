@@ -130,6 +130,11 @@ def run_embed(args: argparse.Namespace) -> int:
 
     check_path(args.out, "--out", folder=False)
     check_path(args.cache_dir, "--cache-dir", folder=True)
+    from mllmshift.cli._outputs import check_disjoint
+
+    check_disjoint([("--input", args.input)], [("--out", args.out, False),
+                                               ("--out (its .json sidecar)", args.out.with_name(args.out.name + ".json"),
+                                                False)])
     encoder = build_encoder(args.encoder, allowed=args.allow_plugin,
                             **parse_key_values(args.option, "--encoder-option"))
     items = read_field(args.input, args.field, encoder.modality)

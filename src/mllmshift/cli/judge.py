@@ -105,6 +105,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_path(args.out, "--out", folder=True)
     check_path(args.cache, "--cache", folder=True)
+    from mllmshift.cli._outputs import check_disjoint
+
+    check_disjoint([("--responses", args.responses), ("--questions", args.questions), ("--references", args.references),
+                    ("--captions", args.captions), ("--rules", args.rules), ("--image-folder", args.image_folder)],
+                   [("--out", args.out, True), ("--cache", args.cache, True)])
     splits = [read_responses(f, args.questions, args.references, args.image_folder)
               for f in response_files(args.responses)]
     config = JudgeConfig(model=args.model, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,

@@ -224,6 +224,9 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.responders.answer_file import respond_to_file
 
     check_path(args.out, "--out", folder=True)
+    from mllmshift.cli._outputs import check_disjoint
+
+    check_disjoint([("--data", args.data), ("--image-folder", args.image_folder)], [("--out", args.out, True)])
     splits = [read_dataset(f, args.data_format, args.image_folder, name) for name, f in dataset_files(args.data)]
     responder = build_component("responder", Component(args.responder, responder_kwargs(args)),
                                 allowed=args.allow_plugin)

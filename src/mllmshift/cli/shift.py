@@ -156,6 +156,9 @@ def run_image(args: argparse.Namespace) -> int:
     corr = image_corruptions.create(args.corruption, severity=args.severity, max_pixels=max_px,
                                     **parse_key_values(args.param, "--param"))
     src, dst = Path(args.input), Path(args.output)
+    from mllmshift.cli._outputs import check_disjoint
+
+    check_disjoint([("INPUT", src)], [("OUTPUT", dst, src.is_dir())])
     if not src.is_dir():
         _image_format(dst)
         img = corr.apply(load_image(src, max_pixels=max_px), args.seed)
@@ -196,6 +199,9 @@ def run_text(args: argparse.Namespace) -> int:
     if args.output is None:
         raise DataError("--output is required with --input")
     src, dst = Path(args.input), Path(args.output)
+    from mllmshift.cli._outputs import check_disjoint
+
+    check_disjoint([("--input", src)], [("--output", dst, src.is_dir())])
     if src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".txt", ".jsonl"))
         if not files:
@@ -259,6 +265,9 @@ def run_grid(args: argparse.Namespace) -> int:
             print(s.name)
         print(f"{len(scenarios)} scenarios")
         return EXIT_OK
+    from mllmshift.cli._outputs import check_disjoint
+
+    check_disjoint([("--data", args.data), ("SPEC", args.spec)], [("--out", args.out, True)])
     split = read_split(args.data, format=args.format)
     translator = None
     if args.translator_url:
