@@ -183,7 +183,9 @@ class NpySource(EmbeddingSource):
             out = np.ascontiguousarray(mm[idx], dtype=np.float32)
         finally:
             del mm  # unmapped: its pages leave the process's memory
-        _check_finite(out, self.label, 0)
+        if not np.isfinite(out).all():  # name the file's row, not the row's place among the indices taken
+            bad = int(idx[int(np.argwhere(~np.isfinite(out))[0][0])])
+            raise DataError(f"row {bad} contains NaN or infinite values", path=self.label, line=bad + 1)
         return out
 
 
