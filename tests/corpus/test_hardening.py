@@ -143,3 +143,14 @@ def test_urls_lose_their_secrets_but_keep_their_request():
     message = f"<urlopen error [Errno 111] refused> {url} s3cr@t"
     cleaned = redact(message, url_secrets(url))
     assert "abc123XYZ" not in cleaned and "s3cr" not in cleaned and "refused" in cleaned
+
+
+def test_a_data_frame_with_two_columns_of_one_name_is_refused():
+    pd = pytest.importorskip("pandas")
+    from mllmshift.io.memory import read_memory
+
+    rows = [[f"s{i}", f"q {i}", f"a {i}", f"b {i}", f"r {i}"] for i in range(12)]
+    df = pd.DataFrame(rows, columns=["id", "question", "response", "response", "reference"])
+    with pytest.raises(DataError, match=r"<DataFrame>: field 'response': columns \['response'\] appear more than once"):
+        read_memory(df)
+    assert [s.response for s in read_memory(df.iloc[:, [0, 1, 2, 4]]).samples][:2] == ["a 0", "a 1"]

@@ -54,6 +54,10 @@ def read_memory(data: Any, *, name: str = "data", columns: Mapping[str, str] | N
     """
     if is_dataframe(data):
         where, names = "<DataFrame>", [str(c) for c in data.columns]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # to_dict would keep the last of the columns that share a name, silently
+            raise DataError(f"columns {twice} appear more than once; a split needs one column per field",
+                            path=where, field=twice[0])
         rows: list[dict[str, Any]] = [_absent_nan(r) for r in data.to_dict(orient="records")]
     elif is_hf_dataset(data):
         where, names = "<Dataset>", list(data.column_names)

@@ -114,6 +114,10 @@ def read_vlmevalkit(
             raise DataError(f"no column '{col}' (columns: {names})", path=p, field=col)
     options = [c for c in string.ascii_uppercase if c in names]
     img_dir = Path(image_dir) if image_dir is not None else p.parent / f".{p.name}.images"
+    twice = sorted({str(n) for n in df.columns if list(df.columns).count(n) > 1})
+    if twice:  # to_dict would keep the last of the columns that share a name, silently
+        raise DataError(f"columns {twice} appear more than once; a split needs one column per field", path=p,
+                        field=twice[0])
     rows = df.to_dict(orient="records")
     index_of = {_as_text(r[mapping["id"]]): r for r in rows}
     used = set(mapping.values()) | set(options) | {"hint"}
