@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MllmshiftError as err:
         print(f"mllmshift {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:  # the file system said no (disk full, permission, a path under /proc): no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"mllmshift {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"mllmshift {args.command}: interrupted; completed work is cached, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
