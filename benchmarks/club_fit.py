@@ -17,8 +17,9 @@ pairs, each in this process one after the other:
 Table 1: process CPU seconds and wall seconds of the whole fit, epochs run, the kept epoch, its held-out NLL
 and the fitted CLUB estimate on all pairs (the two loops agree to float32 rounding step by step; over ~100
 epochs of Adam the rounding differences grow, so the last columns say how far apart they end).
-Table 2: a ``torch.profiler`` run of ``--profile-epochs`` epochs of each loop, self CPU time by kind of operator:
-matrix products (``mm``, ``addmm``), element-wise, the optimiser's kernels, indexing/copies, the rest.
+Table 2: CPU seconds per epoch of each loop over ``--profile-epochs`` epochs, split by kind of operator (matrix
+products ``mm``/``addmm``, element-wise, the optimiser's kernels, indexing/copies, other operators) in the shares
+a ``torch.profiler`` run gives, beside the epoch's matrix products replayed alone: the arithmetic floor.
 Timings on a shared machine: the 1-minute load average is printed beside them.
 """
 
@@ -116,23 +117,57 @@ def fit(loop: str, x: Any, y: Any, **options: Any) -> Any:
 
 
 def profile(loop: str, x: Any, y: Any, epochs: int) -> dict[str, float]:
-    """Self CPU seconds by kind of operator over ``epochs`` epochs (no early stop: patience = epochs)."""
+    """CPU seconds per epoch over ``epochs`` epochs (no early stop), split by kind of operator in the shares of
+    a ``torch.profiler`` run of the same epochs (its times are wall-clock per operator, so on a loaded machine
+    only their shares mean something; they are scaled to the process CPU time measured without the profiler)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
+    t0 = time.process_time()
+    fit(loop, x, y, max_epochs=epochs, patience=epochs)
+    per_epoch = (time.process_time() - t0) / epochs
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-        t0 = time.process_time()
         fit(loop, x, y, max_epochs=epochs, patience=epochs)
-        total = time.process_time() - t0
-    kinds = {"matrix products": 0.0, "element-wise": 0.0, "optimiser": 0.0, "indexing/copies": 0.0}
+    kinds = dict.fromkeys(["matrix products", "element-wise", "optimiser", "indexing/copies", "other operators"], 0.0)
     for ev in prof.key_averages():
+        if ev.key.startswith(("autograd::", "torch::autograd", "ProfilerStep")) or not ev.key.startswith("aten::"):
+            continue
         kind = ("matrix products" if ev.key in MATMUL else "optimiser" if ev.key in ADAM
-                else "indexing/copies" if ev.key in INDEX else "element-wise" if ev.key in ELEMENTWISE else None)
-        if kind is not None:
-            kinds[kind] += ev.self_cpu_time_total / 1e6
-    kinds["rest (Python, autograd, other ops)"] = max(0.0, total - sum(kinds.values()))
-    kinds["total"] = total
-    return kinds
+                else "indexing/copies" if ev.key in INDEX else "element-wise" if ev.key in ELEMENTWISE
+                else "other operators")
+        kinds[kind] += ev.self_cpu_time_total
+    total = sum(kinds.values()) or 1.0
+    out = {k: per_epoch * v / total for k, v in kinds.items()}
+    out["total"] = per_epoch
+    return out
+
+
+def matmul_floor(x: Any, y: Any, batch: int = 256, hidden: int = 500, val_fraction: float = 0.2) -> float:
+    """CPU seconds of one epoch's matrix products alone (the fit's arithmetic: every training step's forward and
+    backward products and the held-out forward pass, replayed with the same shapes, nothing else)."""
+    import torch
+
+    n_val = int(round(val_fraction * len(x)))
+    xt, yt = torch.as_tensor(x[n_val:]), torch.as_tensor(y[n_val:])
+    k, dx, dy = hidden // 2, x.shape[1], y.shape[1]
+    w1, w2 = torch.randn(2 * k, dx) * 0.01, torch.randn(dy, k) * 0.01
+    gw1, gw2 = torch.empty(2 * k, dx), torch.empty(dy, k)
+    xv = torch.as_tensor(x[:n_val])
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        for s in range(0, len(xt), batch):
+            xb, yb = xt[s : s + batch], yt[s : s + batch]
+            h = xb @ w1.t()
+            for half in (h[:, :k], h[:, k:]):
+                o = half @ w2.t()
+                torch.mm(o.t(), half, out=gw2)
+                _ = o @ w2
+            torch.mm(h.t(), xb, out=gw1)
+        hv = xv @ w1.t()
+        _ = hv[:, :k] @ w2.t(), hv[:, k:] @ w2.t()
+        best = min(best, time.process_time() - t0)
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,16 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nestimates differ by {abs(a - b):.2e} nats ({abs(a - b) / abs(a):.2e} relative)")
     if args.profile_epochs > 0:
         prof = {loop: profile(loop, x, y, args.profile_epochs) for loop in args.loops}
-        print(f"\nself CPU seconds over {args.profile_epochs} epochs, by kind of operator (torch.profiler; "
-              f"load average {os.getloadavg()[0]:.1f})\n")
+        floor = matmul_floor(x, y)
+        print(f"\nCPU seconds per epoch over {args.profile_epochs} epochs, by kind of operator (shares from torch.profiler, "
+              f"scaled to the process CPU time; load average {os.getloadavg()[0]:.1f})\n")
         print("| kind | " + " | ".join(args.loops) + " |")
         print("|---|" + "---:|" * len(args.loops))
         for kind in next(iter(prof.values())):
             cells = []
             for loop in args.loops:
                 v, t = prof[loop][kind], prof[loop]["total"]
-                cells.append(f"{v:.2f}" + ("" if kind == "total" else f" ({v / t:.0%})"))
+                cells.append(f"{v:.3f}" + ("" if kind == "total" else f" ({v / t:.0%})"))
             print(f"| {kind} | " + " | ".join(cells) + " |")
+        print(f"| the epoch's matrix products replayed alone (the arithmetic floor) | "
+              + " | ".join(f"{floor:.3f} ({floor / prof[loop]['total']:.0%})" for loop in args.loops) + " |")
     return 0
 
 

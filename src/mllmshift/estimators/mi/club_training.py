@@ -19,11 +19,12 @@ B × d array per step where this takes about ten), eight parameter tensors stepp
 matrix (one product forward, one for their weight gradient: the buffer lays ``p_mu.0.weight`` and
 ``p_logvar.0.weight`` out one after the other), gradients are written in place into a flat buffer, and
 :class:`~mllmshift.estimators._adam.Adam` steps that one buffer — element-wise the same update as
-stepping the eight tensors. The module's parameters are views of the buffer during the fit (so
+stepping the eight tensors (torch's fused kernel where it has one: one pass instead of six). The module's parameters are views of the buffer during the fit (so
 validation, snapshots and the best-state restore of
 :func:`~mllmshift.estimators._training.train_early_stopping` work on the module as before) and get their
 own storage back at the end. The values equal autograd's up to float32 rounding (a multiply by
-:math:`e^{-\ell}` instead of a divide by :math:`e^{\ell}`, a different summation order):
+:math:`e^{-\ell}` instead of a divide by :math:`e^{\ell}`, tanh as 2σ(2z) − 1, torch's fused Adam kernel,
+a different summation order):
 ``tests/estimators/test_club_training.py`` compares both, step by step and over a whole fit.
 """
 
@@ -36,6 +37,8 @@ import torch
 from torch import nn
 
 from mllmshift.estimators._adam import Adam
+
+_FUSED_ON_CPU = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 4)
 
 
 class FlatCLUBStep:
@@ -77,23 +80,28 @@ class FlatCLUBStep:
         self._gb1 = flat.grad[2 * k * x_dim : 2 * k * x_dim + 2 * k]
         self._w2mu, self._b2mu, self._w2lv, self._b2lv = views[4:]
         self._gw2mu, self._gb2mu, self._gw2lv, self._gb2lv = grads[4:]
+        self._flat = flat
         self._opt = Adam([flat], lr=self._lr, weight_decay=self._weight_decay)
+        # torch's fused Adam kernel (on the CPU from torch 2.4); else Adam's element-wise kernels
+        self._fused = getattr(torch, "_fused_adam_", None) if flat.device.type == "cuda" or _FUSED_ON_CPU else None
+        self._m, self._v = torch.zeros_like(flat.data), torch.zeros_like(flat.data)
+        self._t = torch.zeros((), dtype=torch.float32, device=flat.device)
         try:
             yield self
         finally:
             for p in params:
                 p.data = p.data.clone()
-            del self._opt, self._w1, self._b1, self._gw1, self._gb1
+            del self._opt, self._flat, self._m, self._v, self._w1, self._b1, self._gw1, self._gb1
             del self._w2mu, self._b2mu, self._w2lv, self._b2lv, self._gw2mu, self._gb2mu, self._gw2lv, self._gb2lv
 
     @torch.no_grad()
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """One Adam step on the batch (x, y); returns the batch's mean loss before the step."""
         k, g = self.k, 1.0 / len(x)
-        h = torch.addmm(self._b1, x, self._w1.t()).tanh_()  # B × 2k: both heads' hidden layers
+        h = _tanh_(torch.addmm(self._b1, x, self._w1.t()))  # B × 2k: both heads' hidden layers
         h_mu, h_lv = h[:, :k], h[:, k:]
         r = torch.addmm(self._b2mu, h_mu, self._w2mu.t()).sub_(y)  # μ − y
-        lv = torch.addmm(self._b2lv, h_lv, self._w2lv.t()).tanh_()  # ℓ
+        lv = _tanh_(torch.addmm(self._b2lv, h_lv, self._w2lv.t()))  # ℓ
         ri = torch.exp(-lv).mul_(r)  # (μ − y) e^{−ℓ}
         q = r.mul_(ri)  # Q = (μ − y)² e^{−ℓ}  (r is not needed after this)
         loss = float((q.sum(dtype=torch.float64) + lv.sum(dtype=torch.float64)) * g)
@@ -107,5 +115,22 @@ class FlatCLUBStep:
         d_h.mul_(torch.mul(h, h).neg_().add_(1.0))  # through the hidden Tanh: 1 − h²
         torch.mm(d_h.t(), x, out=self._gw1)
         torch.sum(d_h, 0, out=self._gb1)
-        self._opt.step()
+        self._adam_step()
         return loss
+
+    def _adam_step(self) -> None:
+        """Adam on the flat buffer: torch's fused kernel (one pass over the 0.5 M parameters instead of six; the
+        same update as :class:`~mllmshift.estimators._adam.Adam` up to float32 rounding) where torch has it."""
+        if self._fused is None:
+            self._opt.step()
+            return
+        self._t += 1
+        self._fused([self._flat.data], [self._flat.grad], [self._m], [self._v], [], [self._t], lr=self._lr,
+                    beta1=0.9, beta2=0.999, weight_decay=self._weight_decay, eps=1e-8, amsgrad=False,
+                    maximize=False)
+
+
+def _tanh_(z: torch.Tensor) -> torch.Tensor:
+    """tanh in place as 2σ(2z) − 1: equal to torch.tanh to ~1e-7 absolute, and a third of its CPU time (torch's
+    float32 tanh costs 2.6 ns an element here, its sigmoid 0.4 ns)."""
+    return z.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
