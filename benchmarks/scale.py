@@ -54,10 +54,14 @@ def write_inputs(folder: str, n: int, d: int, seed: int, chunk: int = 65536) -> 
 
 
 def child_stream(folder: str, d: int, seed: int, bootstrap: int, threads: int) -> dict:
-    import torch
-
     sys.path.insert(0, SRC)
-    torch.set_num_threads(threads)
+    from mllmshift.threads import thread_limits
+
+    with thread_limits(threads):  # torch, BLAS and OpenMP pools, as a run sets them (numpy's BLAS runs the bound)
+        return _stream(folder, d, seed, bootstrap, threads)
+
+
+def _stream(folder: str, d: int, seed: int, bootstrap: int, threads: int) -> dict:
     from mllmshift.embeddings import EmbeddedSplit
     from mllmshift.estimators.mi.club import CLUB
     from mllmshift.metrics import bootstrap_emid, emid, emid_upper_bound
