@@ -19,9 +19,11 @@ Runs, each in a fresh subprocess with this checkout's ``src`` first on ``PYTHONP
 
 Under ``busy``, ``--busy`` CPU-bound processes that this script starts (each ends by itself after
 ``--busy-limit-s`` seconds, and is killed when its run is over) spin beside the run, started
-``--busy-warmup-s`` seconds before it. Each row gives the wall time, the CPU time of the run's process
+``--busy-warmup-s`` seconds before it; under ``busy-after`` the same processes start ``--busy-after-s``
+seconds *into* the run (after its threads were first chosen: what a choice made once at start misses, issue
+#23). Each row gives the wall time, the CPU time of the run's process
 tree (``wait4``), the 1-minute load average when it started, the threads the run chose (as it records
-them), and the goal of issue #9: emi ≤ 10 s idle and ≤ 3× that busy; study ≤ 60 s idle and ≤ 3× that
+them: at start, and per stage with the changes made during a fit), and the goal of issue #9: emi ≤ 10 s idle and ≤ 3× that busy; study ≤ 60 s idle and ≤ 3× that
 busy; a second study's embedding stage ≤ 2 s. "3× that" is shown both as 3× the idle goal and as the ratio to
 the idle row measured here, beside the floor the CPU share sets (see :func:`goal`). Measure on an otherwise idle machine: the ``idle`` rows
 mean nothing while other work runs (the load column says what it was).
@@ -37,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,18 +88,37 @@ def _timed(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, floa
 
 
 class Busy:
-    """``n`` CPU-bound processes for the duration of a ``with`` block (each also stops itself after ``limit_s``)."""
+    """``n`` CPU-bound processes for the duration of a ``with`` block (each also stops itself after ``limit_s``):
+    started ``warmup_s`` seconds before the block's body, or, with ``delay_s``, that many seconds after it began
+    (the run has already chosen its threads then)."""
 
-    def __init__(self, n: int, limit_s: float, warmup_s: float) -> None:
-        self.n, self.limit_s, self.warmup_s = n, limit_s, warmup_s
+    def __init__(self, n: int, limit_s: float, warmup_s: float, delay_s: float | None = None) -> None:
+        self.n, self.limit_s, self.warmup_s, self.delay_s = n, limit_s, warmup_s, delay_s
         self.procs: list[subprocess.Popen[bytes]] = []
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _start(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self.procs = [subprocess.Popen([sys.executable, "-c", SPIN, str(self.limit_s)])
+                              for _ in range(self.n)]
 
     def __enter__(self) -> Busy:
-        self.procs = [subprocess.Popen([sys.executable, "-c", SPIN, str(self.limit_s)]) for _ in range(self.n)]
+        if self.n and self.delay_s is not None:
+            self._timer = threading.Timer(self.delay_s, self._start)
+            self._timer.start()
+            return self
+        self._start()
         time.sleep(self.warmup_s)
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:
+            self._closed = True
         for p in self.procs:
             p.kill()
         for p in self.procs:
@@ -107,6 +129,13 @@ def _threads_of(record: dict[str, Any] | None) -> str:
     if not record:
         return "?"
     return f"{record['threads']} ({record['source']})"
+
+
+def _stages_of(record: dict[str, Any] | None) -> str:
+    """``embed 2, fit 1→2→1, scenarios 1``: each stage's thread count and the changes made during it."""
+    stages = (record or {}).get("stages") or {}
+    return ", ".join(f"{name} " + "→".join(str(t) for t in [s["threads"], *(c["threads"] for c in s["changes"])])
+                     for name, s in stages.items()) or "-"
 
 
 def run_emi(data: Path, work: Path, condition: str) -> Row:
@@ -175,10 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the ../shared/data folder")
     ap.add_argument("--only", choices=["emi", "study"], help="run only this verb")
-    ap.add_argument("--conditions", nargs="+", choices=["idle", "idle-1thread", "busy"], default=["idle", "busy"],
-                    help="idle-1thread: idle with MLLMSHIFT_THREADS=1, to see what the automatic choice gains")
+    ap.add_argument("--conditions", nargs="+", choices=["idle", "idle-1thread", "busy", "busy-after"],
+                    default=["idle", "busy", "busy-after"],
+                    help="idle-1thread: idle with MLLMSHIFT_THREADS=1, to see what the automatic choice gains; "
+                         "busy-after: the busy processes start --busy-after-s seconds into the run")
     ap.add_argument("--busy", type=int, default=4, help="CPU-bound processes beside a busy run (default: 4)")
     ap.add_argument("--busy-warmup-s", type=float, default=5.0, help="seconds they spin before the run starts")
+    ap.add_argument("--busy-after-s", type=float, default=10.0,
+                    help="busy-after: seconds into the run the busy processes start (default: 10, as in issue #23)")
     ap.add_argument("--busy-limit-s", type=float, default=900.0, help="each stops itself after this (default: 900)")
     ap.add_argument("--workdir", type=Path, help="keep outputs and logs here (default: a temporary folder, removed)")
     args = ap.parse_args(argv)
@@ -190,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     try:
         for condition in args.conditions:
-            busy = Busy(args.busy if condition == "busy" else 0, args.busy_limit_s,
-                        args.busy_warmup_s if condition == "busy" else 0.0)
+            busy = Busy(args.busy if condition.startswith("busy") else 0, args.busy_limit_s,
+                        args.busy_warmup_s if condition == "busy" else 0.0,
+                        args.busy_after_s if condition == "busy-after" else None)
             study_cache = work / f"cache-study-{condition}"
             shutil.rmtree(study_cache, ignore_errors=True)
             if args.only in (None, "emi"):
@@ -208,13 +242,16 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     idle = {r.run: r.wall_s for r in rows if r.condition == "idle" and r.returncode == 0}
-    print(f"| run | condition | wall (s) | CPU (s) | load avg at start | threads chosen | embed stage (s) | goal |")
-    print("|---|---|---:|---:|---:|---|---:|---|")
+    print(f"| run | condition | wall (s) | CPU (s) | load avg at start | threads chosen | threads per stage | "
+          f"embed stage (s) | goal |")
+    print("|---|---|---:|---:|---:|---|---|---:|---|")
     for r in rows:
-        cond = {"idle": "idle", "idle-1thread": "idle, MLLMSHIFT_THREADS=1"}.get(
+        cond = {"idle": "idle", "idle-1thread": "idle, MLLMSHIFT_THREADS=1",
+                "busy-after": f"{args.busy} busy processes from {args.busy_after_s:g} s into the run"}.get(
             r.condition, f"beside {args.busy} busy processes")
         embed = "" if r.embed_s is None else f"{r.embed_s:.1f}"
-        print(f"| {r.run} | {cond} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.load_start:.1f} | {_threads_of(r.threads)} | {embed} | "
+        print(f"| {r.run} | {cond} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.load_start:.1f} | {_threads_of(r.threads)} | "
+              f"{_stages_of(r.threads)} | {embed} | "
               f"{goal(r, idle, args.busy, len(os.sched_getaffinity(0)))} |")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(json.dumps({"rows": [asdict(r) for r in rows], "busy": args.busy, "busy_warmup_s": args.busy_warmup_s,

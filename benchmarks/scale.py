@@ -54,16 +54,20 @@ def write_inputs(folder: str, n: int, d: int, seed: int, chunk: int = 65536) -> 
 
 
 def child_stream(folder: str, d: int, seed: int, bootstrap: int, threads: int) -> dict:
-    import torch
-
     sys.path.insert(0, SRC)
-    torch.set_num_threads(threads)
+    from mllmshift.threads import thread_limits
+
+    with thread_limits(threads):  # torch, BLAS and OpenMP pools, as a run sets them (numpy's BLAS runs the bound)
+        return _stream(folder, d, seed, bootstrap, threads)
+
+
+def _stream(folder: str, d: int, seed: int, bootstrap: int, threads: int) -> dict:
     from mllmshift.embeddings import EmbeddedSplit
     from mllmshift.estimators.mi.club import CLUB
     from mllmshift.metrics import bootstrap_emid, emid, emid_upper_bound
     from mllmshift.sources import NpySource
 
-    est = CLUB(d, d, hidden_size=500, seed=seed, chunk_size=8192)
+    est = CLUB(d, d, hidden_size=500, seed=seed)  # its default chunk_size (1,024 rows; 8,192 was 2.5× slower)
     src = {k: NpySource(os.path.join(folder, f"{k}.npy")) for k in "ABCD"}
     base = _rss_mb()
     n = len(src["A"])

@@ -9,10 +9,15 @@ import pytest
 
 from mllmshift.errors import MllmshiftError
 from mllmshift.threads import (
+    REFRESH_S,
     CPUs,
     ThreadChoice,
     choose_threads,
+    following,
+    own_runnable_threads,
     read_cgroup_quota,
+    refresh,
+    stage,
     system_load,
     thread_limits,
 )
@@ -48,8 +53,9 @@ def test_cgroup_quota_is_read_from_v2_or_v1_files(tmp_path, files, quota):
 
 
 # ------------------------------------------------------------------ automatic choice
-@pytest.mark.parametrize("load,threads", [(0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (4.0, 1), (7.5, 1)])
-def test_two_cores_get_two_threads_only_while_nearly_idle(load, threads):
+@pytest.mark.parametrize("load,threads", [(0.0, 2), (0.4, 1), (0.6, 1), (1.0, 1), (4.0, 1), (7.5, 1)])
+def test_two_cores_get_two_threads_only_while_idle(load, threads):
+    """Never more threads than cores free: 2 · (1 − 0.4/2) = 1.6 free cores give 1 thread."""
     c = choose_threads(cpus=TWO, load=load, environ={})
     assert (c.threads, c.source, c.usable_cpus, c.load) == (threads, "auto", 2, load)
 
@@ -68,8 +74,9 @@ def test_the_automatic_choice_follows_the_stated_formula_and_never_exceeds_the_u
                 cpus = CPUs(affinity, quota, online)
                 for load in (0.0, 0.3, 0.9, 1.5, 3.0, 10.0, 100.0):
                     t = choose_threads(cpus=cpus, load=load, environ={}).threads
-                    want = min(cpus.usable, max(1, math.floor(cpus.usable * (1 - load / online) + 0.5)))
-                    assert t == want and 1 <= t <= cpus.usable
+                    free = cpus.usable * (1 - load / online)
+                    want = min(cpus.usable, max(1, math.floor(free + 1e-9)))
+                    assert t == want and 1 <= t <= cpus.usable and (t <= free + 1e-9 or t == 1)
 
 
 # ------------------------------------------------------------------ overrides
@@ -114,17 +121,122 @@ def test_system_load_is_the_run_queue_now_not_the_lagging_load_average(tmp_path,
     monkeypatch.setattr("os.getloadavg", lambda: (0.25, 0.2, 0.1))
     f = tmp_path / "loadavg"
     f.write_text("0.25 0.20 0.10 5/310 4242\n")  # 5 runnable, one of them the reader: 4 others
-    assert system_load(f, interval_s=0.0) == 4.0
+    assert system_load(f, interval_s=0.0, tasks=None) == 4.0
     f.write_text("1.60 0.90 0.40 1/310 4242\n")  # a run just ended: the average says 0.25 (patched), nobody runs
-    assert system_load(f, interval_s=0.0) == 0.0
-    assert system_load(tmp_path / "absent", interval_s=0.0) == 0.25
+    assert system_load(f, interval_s=0.0, tasks=None) == 0.0
+    assert system_load(tmp_path / "absent", interval_s=0.0, tasks=None) == 0.25
 
 
 def test_system_load_takes_the_fewest_runnable_of_its_reads(tmp_path, monkeypatch):
     monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
     seq = iter(["9/10 1", "3/10 1", "6/10 1"])
     monkeypatch.setattr(Path, "read_text", lambda self: "0.0 0.0 0.0 " + next(seq))
-    assert system_load(Path("/fake"), reads=3, interval_s=0.0) == 2.0  # a passing spike of 8 is ignored
+    assert system_load(Path("/fake"), reads=3, interval_s=0.0, tasks=None) == 2.0  # a passing spike of 8 is ignored
+
+
+def _tasks(root: Path, states: str) -> Path:
+    for i, state in enumerate(states):
+        (root / str(100 + i)).mkdir(parents=True)
+        (root / str(100 + i) / "stat").write_text(f"{100 + i} (pt_main thread) {state} 1 2 3 4\n")
+    return root
+
+
+def test_the_load_leaves_out_this_processs_own_running_threads(tmp_path):
+    """During a run its own compute threads may still run (or spin) when the load is re-read: 6 runnable on
+    the machine, 3 of them ours (R), 2 of ours asleep (S): 3 others. A name with spaces and parentheses parses."""
+    f = tmp_path / "loadavg"
+    f.write_text("3.0 1.0 1.0 6/310 4242\n")
+    tasks = _tasks(tmp_path / "task", "RRSRS")
+    assert own_runnable_threads(tasks) == 3
+    assert system_load(f, interval_s=0.0, tasks=tasks) == 3.0
+    assert own_runnable_threads(tmp_path / "absent") == 1  # unreadable: only the reader
+    assert own_runnable_threads(_tasks(tmp_path / "sleepy", "SS")) == 1  # the reader runs, whatever it says
+
+
+# ------------------------------------------------------------------ following the load during a run
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_an_automatic_choice_is_re_read_per_stage_and_during_a_stage():
+    """Loads 0 → 4 → 0: the embed stage gets 2 threads, the fit 1 (four processes started after the run
+    did); inside the fit a refresh after REFRESH_S sees them gone and goes back to 2, one before does not
+    read at all. The record says what each stage chose and changed."""
+    import torch
+
+    loads = iter([0.0, 4.0, 0.0, 4.0])
+    reads = []
+
+    def reader() -> float:
+        reads.append(1)
+        return next(loads)
+
+    clock = _Clock()
+    original = torch.get_num_threads()
+    with following(ThreadChoice(2, 2, 0.0, "auto"), cpus=TWO, load_reader=reader, clock=clock) as follow:
+        with stage("embed") as c:
+            assert (c.threads, torch.get_num_threads()) == (2, 2)
+        with stage("fit") as c:
+            assert (c.threads, torch.get_num_threads()) == (1, 1)
+            clock.t += REFRESH_S / 2
+            refresh()
+            assert len(reads) == 2  # too soon: nothing read
+            clock.t += REFRESH_S
+            refresh()
+            assert torch.get_num_threads() == 2 and len(reads) == 3
+            clock.t += REFRESH_S
+            assert follow.refresh() == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == original  # the stage's limits are undone
+        refresh()  # between stages: nothing to follow
+        assert len(reads) == 4
+    assert follow.record() == {
+        "embed": {"threads": 2, "load": 0.0, "changes": []},
+        "fit": {"threads": 1, "load": 4.0, "changes": [{"threads": 2, "load": 0.0}, {"threads": 1, "load": 4.0}]}}
+    # outside a run stage and refresh do nothing
+    with stage("alone") as c:
+        assert c is None
+    refresh()
+
+
+def test_an_explicit_count_is_kept_through_every_stage():
+    def reader() -> float:
+        raise AssertionError("an explicit count never reads the load")
+
+    clock = _Clock()
+    with following(ThreadChoice(1, 2, None, "argument", 1), cpus=TWO, load_reader=reader, clock=clock) as follow:
+        with stage("fit") as c:
+            clock.t += 10 * REFRESH_S
+            refresh()
+            assert c.threads == 1
+    assert follow.record() == {"fit": {"threads": 1, "load": None, "changes": []}}
+
+
+def test_a_long_fit_re_reads_the_load_between_its_epochs():
+    """train_early_stopping refreshes before every unit: with four processes appearing after the third
+    epoch, the fit drops to 1 thread from the fourth on (what the torch threads were at each step)."""
+    import torch
+    from torch import nn
+
+    from mllmshift.estimators._training import train_early_stopping
+
+    clock = _Clock()
+    seen = []
+
+    def step() -> float:
+        seen.append(torch.get_num_threads())
+        clock.t += REFRESH_S  # an epoch takes REFRESH_S
+        return 1.0
+
+    with following(ThreadChoice(2, 2, 0.0, "auto"), cpus=TWO, clock=clock,
+                   load_reader=lambda: 0.0 if len(seen) < 3 else 4.0) as follow:
+        with stage("fit"):
+            train_early_stopping(nn.Linear(1, 1), step, None, max_steps=6, higher_is_better=False)
+    assert seen == [2, 2, 2, 1, 1, 1]
+    assert follow.record()["fit"]["changes"] == [{"threads": 1, "load": 4.0}]
 
 
 # ------------------------------------------------------------------ the limits

@@ -2,15 +2,21 @@ r"""How many CPU threads to compute with: chosen from the CPUs this process may 
 
 Threads that outnumber the cores they can actually get wait on each other: on a 2-core machine with
 four CPU-bound processes beside it, ``mllmshift emi`` ran 3× slower with 2 threads than with one, on
-top of the CPU share it lost. So every compute stage asks :func:`choose_threads` once and runs inside
-:func:`thread_limits`.
+top of the CPU share it lost. So a run asks :func:`choose_threads` and runs inside :func:`thread_limits`;
+an automatic choice is then **re-read during the run** (:class:`FollowLoad`): before each stage
+(:func:`stage`: embed, fit, scenarios …) and, inside a long fit, between its epochs (:func:`refresh`, at
+most every :data:`REFRESH_S` seconds), so processes that start after the run started take threads
+away from it, and threads come back when they end. A study with four CPU-bound processes starting 10 s
+into it took 472 s against 48–61 s idle when the choice was made once at start (issue #23).
 
 **Usable CPUs** ``c`` = min(|sched_getaffinity(0)|, ⌈cgroup quota / period⌉) (the cgroup v2
 ``cpu.max`` or v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` of this process, where readable and
 limited); ``os.cpu_count()`` where affinity is not available.
 
-**Load** ``L`` = the fewest runnable threads other than this one seen in three reads of ``/proc/loadavg``
-10 ms apart (its 4th field); the 1-minute load average only where that file cannot be read (not Linux).
+**Load** ``L`` = the fewest runnable threads of other processes seen in three reads of ``/proc/loadavg``
+10 ms apart (its 4th field, less this process's own runnable threads, from ``/proc/self/task/*/stat``:
+during a run its compute threads may still be running or spinning); the 1-minute load average only where
+that file cannot be read (not Linux).
 A CPU-bound process is runnable at every read, and taking the fewest of three ignores a passing spike.
 The load average lags by about a minute both ways: it misses processes that have just started, and it
 still counts work that has just ended — after ``mllmshift emi`` it read 0.56 on an otherwise idle 2-core
@@ -24,14 +30,15 @@ expected on our CPUs is ``L · c / N``.
 2. inside a :func:`thread_limits` block: the block's count (a run chooses once; an encoder or a
    responder built inside it without a count of its own follows the run);
 3. ``$MLLMSHIFT_THREADS``, else ``$OMP_NUM_THREADS``: that many threads, at most ``c``;
-4. otherwise the idle capacity of our CPUs, rounded:
+4. otherwise the idle capacity of our CPUs, rounded down (never more threads than cores free now):
 
-   .. math:: t = \min\bigl(c,\ \max\bigl(1,\ \lfloor c\,(1 - L/N) + \tfrac12 \rfloor\bigr)\bigr)
+   .. math:: t = \min\bigl(c,\ \max\bigl(1,\ \lfloor c\,(1 - L/N) + 10^{-9} \rfloor\bigr)\bigr)
 
-   so an idle 2-core machine gets 2 threads and the same machine at load ≥ 1 gets 1.
+   so an idle 2-core machine gets 2 threads and the same machine with anything else running gets 1.
 
 Thread counts do not change what is computed (up to float reduction order), so they are reported
-with a run but are not part of any cache key.
+with a run (the run's choice, and per stage what :class:`FollowLoad` chose: :meth:`FollowLoad.record`)
+but are not part of any cache key.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
@@ -52,6 +59,10 @@ from mllmshift.errors import MllmshiftError
 ENV_VAR = "MLLMSHIFT_THREADS"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_LOADAVG = Path("/proc/loadavg")
+PROC_SELF_TASKS = Path("/proc/self/task")
+#: the fewest seconds between two re-reads of the load inside a stage (:func:`refresh`): three reads take
+#: about 20 ms, so re-reading every 2 s costs a run about 1 % of its wall time
+REFRESH_S = 2.0
 
 Source = Literal["argument", "enclosing", "MLLMSHIFT_THREADS", "OMP_NUM_THREADS", "auto"]
 #: the thread count of the innermost active :func:`thread_limits` block (scoped like decimal's context)
@@ -110,21 +121,40 @@ def detect_cpus(cgroup_root: Path = CGROUP_ROOT) -> CPUs:
     return CPUs(affinity=affinity, quota=read_cgroup_quota(cgroup_root), online=online)
 
 
-def _runnable_others(path: Path) -> int | None:
-    """Runnable threads other than the reading one, from the 4th field of ``/proc/loadavg`` (``"3/712"``)."""
+def own_runnable_threads(tasks: Path = PROC_SELF_TASKS) -> int:
+    """This process's threads in state R (running or runnable), at least 1 (the reading thread); 1 where
+    ``/proc/self/task`` cannot be read."""
+    n = 0
+    try:
+        for task in tasks.iterdir():
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue  # the thread has just ended
+            n += stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "R"
+    except OSError:
+        return 1
+    return max(1, n)
+
+
+def _runnable_others(path: Path, tasks: Path | None = PROC_SELF_TASKS) -> int | None:
+    """Runnable threads of other processes: the 4th field of ``/proc/loadavg`` (``"3/712"``) less this
+    process's runnable threads (``tasks`` None: less the reading thread only)."""
     try:
         running = int(path.read_text().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return None
-    return max(0, running - 1)
+    return max(0, running - (1 if tasks is None else own_runnable_threads(tasks)))
 
 
-def system_load(proc_loadavg: Path = PROC_LOADAVG, reads: int = 3, interval_s: float = 0.01) -> float:
-    """The load beside this process: the fewest runnable others over ``reads`` reads of ``proc_loadavg``; the
-    1-minute load average where it cannot be read."""
+def system_load(proc_loadavg: Path = PROC_LOADAVG, reads: int = 3, interval_s: float = 0.01,
+                tasks: Path | None = PROC_SELF_TASKS) -> float:
+    """The load beside this process: the fewest runnable threads of others over ``reads`` reads of
+    ``proc_loadavg`` (less this process's own runnable ``tasks``); the 1-minute load average where it cannot
+    be read."""
     seen = []
     for i in range(reads):
-        n = _runnable_others(proc_loadavg)
+        n = _runnable_others(proc_loadavg, tasks)
         if n is None:
             break
         seen.append(n)
@@ -173,6 +203,13 @@ def _positive_int(value: str, name: str) -> int:
     return n
 
 
+def auto_choice(cpus: CPUs, load: float) -> ThreadChoice:
+    """Rule 4 of the module docstring: the free capacity of our CPUs at ``load``, rounded down, at least 1."""
+    usable = cpus.usable
+    free = usable * (1.0 - load / max(cpus.online, 1))
+    return ThreadChoice(min(usable, max(1, math.floor(free + 1e-9))), usable, load, "auto")
+
+
 def choose_threads(requested: int | None = None, *, cpus: CPUs | None = None, load: float | None = None,
                    environ: Mapping[str, str] | None = None) -> ThreadChoice:
     """The thread count to compute with (see the module docstring for the rule).
@@ -197,9 +234,7 @@ def choose_threads(requested: int | None = None, *, cpus: CPUs | None = None, lo
     elif env.get("OMP_NUM_THREADS", "").strip():
         source, asked = "OMP_NUM_THREADS", _positive_int(env["OMP_NUM_THREADS"].split(",")[0], "OMP_NUM_THREADS")
     else:
-        load = system_load() if load is None else float(load)
-        idle = usable * (1.0 - load / max(cpus.online, 1))
-        return ThreadChoice(min(usable, max(1, math.floor(idle + 0.5))), usable, load, "auto")
+        return auto_choice(cpus, system_load() if load is None else float(load))
     return ThreadChoice(min(asked, usable), usable, load, source, asked)
 
 
@@ -227,3 +262,108 @@ def thread_limits(threads: int | ThreadChoice) -> Iterator[int]:
     finally:
         _ENCLOSING.reset(token)
         torch.set_num_threads(before)
+
+
+#: the run's :class:`FollowLoad` (set by :func:`following`)
+_FOLLOW: ContextVar[FollowLoad | None] = ContextVar("mllmshift_follow_load", default=None)
+
+
+class FollowLoad:
+    """A run's thread choice, re-read as the load changes (see the module docstring).
+
+    ``choice`` is the run's choice at its start. When it is automatic, :meth:`stage` re-chooses at the start of
+    every stage and :meth:`refresh` re-chooses inside one (at most every ``interval_s`` seconds), each time with
+    :func:`choose_threads`'s rule on the load ``load_reader()`` reads now; an explicit count (argument,
+    environment) is kept throughout. :meth:`record` says what each stage chose.
+    """
+
+    def __init__(self, choice: ThreadChoice, *, cpus: CPUs | None = None,
+                 load_reader: Callable[[], float] | None = None, interval_s: float = REFRESH_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.choice = choice
+        self.adaptive = choice.source == "auto"
+        self._cpus = cpus
+        self._load = load_reader or system_load
+        self.interval_s, self._clock = interval_s, clock
+        self._stages: dict[str, dict[str, Any]] = {}
+        self._current: str | None = None
+        self._threads = choice.threads
+        self._last = clock()
+
+    def _choose(self) -> ThreadChoice:
+        if not self.adaptive:
+            return self.choice
+        cpus = self._cpus or detect_cpus()
+        self._cpus = cpus
+        return auto_choice(cpus, float(self._load()))
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[ThreadChoice]:
+        """Run the stage ``name`` inside :func:`thread_limits` of a fresh choice (the run's, when not automatic)."""
+        choice = self._choose()
+        entry = self._stages.setdefault(name, {"threads": choice.threads, "load": choice.load, "changes": []})
+        outer = self._current, self._threads
+        self._current, self._threads = name, choice.threads
+        self._last = self._clock()
+        try:
+            with thread_limits(choice):
+                yield choice
+        finally:
+            self._current, self._threads = outer
+
+    def refresh(self) -> int:
+        """Inside a stage: re-choose if ``interval_s`` has passed since the last choice and set torch's threads
+        (the ones a fit computes with) to it; returns the thread count in force."""
+        if not self.adaptive or self._current is None:
+            return self._threads
+        now = self._clock()
+        if now - self._last < self.interval_s:
+            return self._threads
+        self._last = now
+        choice = self._choose()
+        if choice.threads != self._threads:
+            import torch
+
+            torch.set_num_threads(choice.threads)
+            self._threads = choice.threads
+            self._stages[self._current]["changes"].append({"threads": choice.threads, "load": choice.load})
+        return self._threads
+
+    def record(self) -> dict[str, Any]:
+        """Per stage: the threads and load it started with and every change :meth:`refresh` made in it."""
+        return {name: {**entry, "changes": list(entry["changes"])} for name, entry in self._stages.items()}
+
+
+@contextmanager
+def following(choice: ThreadChoice, **options: Any) -> Iterator[FollowLoad]:
+    """Make a :class:`FollowLoad` of ``choice`` the run's for the block (what :func:`stage` and :func:`refresh`
+    use); ``options`` go to :class:`FollowLoad` (injected load reader, CPUs, clock: tests)."""
+    follow = FollowLoad(choice, **options)
+    token = _FOLLOW.set(follow)
+    try:
+        yield follow
+    finally:
+        _FOLLOW.reset(token)
+
+
+def current_follow() -> FollowLoad | None:
+    """The run's :class:`FollowLoad` (None outside :func:`following`)."""
+    return _FOLLOW.get()
+
+
+@contextmanager
+def stage(name: str) -> Iterator[ThreadChoice | None]:
+    """The run's :meth:`FollowLoad.stage` (nothing outside :func:`following`)."""
+    follow = _FOLLOW.get()
+    if follow is None:
+        yield None
+        return
+    with follow.stage(name) as choice:
+        yield choice
+
+
+def refresh() -> None:
+    """The run's :meth:`FollowLoad.refresh` (nothing outside :func:`following`); cheap enough for every epoch."""
+    follow = _FOLLOW.get()
+    if follow is not None:
+        follow.refresh()

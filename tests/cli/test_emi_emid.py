@@ -63,7 +63,8 @@ def test_emi_threads_come_from_the_flag_then_the_environment_and_are_recorded(tm
     monkeypatch.setenv("MLLMSHIFT_THREADS", "1")
     assert _run_json(capsys, ["emi", str(data), *fast])["threads"] == {
         "threads": 1, "usable_cpus": detect_cpus().usable, "load": None, "source": "MLLMSHIFT_THREADS",
-        "requested": 1}
+        "requested": 1,  # an explicit count is every stage's (an automatic one is re-read per stage)
+        "stages": {s: {"threads": 1, "load": None, "changes": []} for s in ("embed", "fit", "scenarios")}}
     t = _run_json(capsys, ["emi", str(data), *fast, "--threads", "64"])["threads"]
     assert (t["source"], t["requested"], t["threads"]) == ("argument", 64, min(64, detect_cpus().usable))
     # without --quiet the choice is one line on stderr

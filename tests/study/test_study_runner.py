@@ -102,7 +102,9 @@ def test_every_output_file_and_key(study):
     # the config's `threads: 1` is the run's thread count, recorded with where it came from
     assert cfg.eval.threads == 1
     assert results["threads"] == {"threads": 1, "usable_cpus": results["threads"]["usable_cpus"],
-                                  "load": None, "source": "argument", "requested": 1}
+                                  "load": None, "source": "argument", "requested": 1,
+                                  "stages": {s: {"threads": 1, "load": None, "changes": []}
+                                             for s in ("embed", "fit", "scenarios")}}
     assert results["warnings"] == []  # the readers kept nothing on request
 
 

@@ -19,6 +19,8 @@ from mllmshift.sources import EmbeddingSource
 
 #: the most bytes of selected rows kept on the device for a whole fit
 RESIDENT_BYTES = 512 * 2**20
+#: the most bytes of resident rows :meth:`Rows.batches` gathers at once (a whole epoch of the study preset's fit)
+GATHER_BYTES = 32 * 2**20
 
 Transform = Callable[[np.ndarray], np.ndarray]
 
@@ -58,6 +60,22 @@ class Rows:
             return [t[pos] for t in self._resident]
         rows = self.index[torch.as_tensor(positions).cpu().numpy()]
         return [self._tensor(take(a, rows), k) for k, a in enumerate(self.arrays)]
+
+    def batches(self, order: torch.Tensor | np.ndarray, size: int) -> Iterator[list[torch.Tensor]]:
+        """The rows at ``order`` (positions into ``index``), ``size`` at a time: the same batches as
+        ``batch(order[s : s + size])`` for s = 0, size, 2·size, …, but resident rows are gathered
+        :data:`GATHER_BYTES` at a time (one indexing kernel for many batches, contiguous slices after)."""
+        if self._resident is None:
+            for s in range(0, len(order), size):
+                yield self.batch(order[s : s + size])
+            return
+        row_bytes = sum(int(t.shape[1]) * t.element_size() for t in self._resident)
+        group = size * max(1, GATHER_BYTES // max(1, size * row_bytes))
+        pos = torch.as_tensor(order, device=self.device)
+        for g in range(0, len(pos), group):
+            gathered = [t[pos[g : g + group]] for t in self._resident]
+            for s in range(0, len(gathered[0]), size):
+                yield [t[s : s + size] for t in gathered]
 
     def chunks(self, size: int) -> Iterator[list[torch.Tensor]]:
         """Every row, in order, ``size`` at a time."""

@@ -7,7 +7,9 @@
   critic) and returns its loss; every ``eval_every`` units (and after the last) ``validate()`` scores the
   held-out rows; the module's best state is kept, and training stops after ``patience`` evaluations
   without an improvement of more than ``tol``, or at a non-finite loss. Progress goes to a
-  :class:`~mllmshift.progress.Progress` task.
+  :class:`~mllmshift.progress.Progress` task. Before every unit the run's automatic thread choice is re-read
+  (:func:`mllmshift.threads.refresh`, at most every few seconds), so a long fit gives threads back when
+  other processes start.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from mllmshift.progress import Progress
+from mllmshift.threads import refresh as refresh_threads
 
 
 @contextlib.contextmanager
@@ -88,6 +91,7 @@ def train_early_stopping(module: nn.Module, step: Callable[[], float], validate:
     try:
         for k in range(1, max_steps + 1):
             module.train()
+            refresh_threads()  # an automatic thread choice follows the load between units (mllmshift.threads)
             loss = step()
             if not math.isfinite(loss):
                 log.stopped_by = "non-finite loss"

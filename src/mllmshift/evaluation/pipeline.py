@@ -53,7 +53,7 @@ from mllmshift.metrics import (
 from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import derive_seed, environment
 from mllmshift.records import Split
-from mllmshift.threads import ThreadChoice, choose_threads, thread_limits
+from mllmshift.threads import ThreadChoice, choose_threads, following, stage, thread_limits
 
 SEED_DERIVATION = ("derive_seed(seed, 'emi', split) and derive_seed(seed, 'emid', id, scenario) for the bootstrap; "
                    "derive_seed(seed, 'estimator', k) for ensemble member k of K > 1 (seed itself for K = 1); "
@@ -179,7 +179,8 @@ class Evaluation:
 def run_threads(cfg: EvalConfig, progress: Progress | None = None) -> ThreadChoice:
     """The CPU threads of one run: ``cfg.threads``, else :func:`mllmshift.threads.choose_threads` (the environment,
     the usable CPUs and the load); said on the progress stream. Every run computes inside
-    ``thread_limits(run_threads(cfg))``, once, so encoders and estimators built in it follow that count."""
+    ``thread_limits(run_threads(cfg))``, so encoders and estimators built in it follow that count; an automatic
+    choice is re-read per stage and between a fit's epochs (:class:`mllmshift.threads.FollowLoad`)."""
     choice = choose_threads(cfg.threads)
     if progress is not None:
         progress.say(f"threads: {choice.describe()}")
@@ -195,8 +196,17 @@ def compute_settings(cfg: EvalConfig, progress: Progress | None = None) -> Itera
     from mllmshift.devices import using_device
 
     threads = run_threads(cfg, progress)
-    with thread_limits(threads), using_device(cfg.device) as device:
+    with thread_limits(threads), following(threads), using_device(cfg.device) as device:
         yield threads, device
+
+
+def run_thread_record(threads: ThreadChoice) -> dict[str, Any]:
+    """What results record as ``threads``: the run's choice and, under ``stages``, what each stage chose (an
+    automatic choice is re-read per stage and during long fits: :class:`mllmshift.threads.FollowLoad`)."""
+    from mllmshift.threads import current_follow
+
+    follow = current_follow()
+    return {**threads.to_dict(), "stages": follow.record() if follow is not None else {}}
 
 
 def split_warnings(splits: Sequence[Split]) -> tuple[str, ...]:
@@ -224,23 +234,27 @@ def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig
     check_checkpoint(cfg)
     encoders = Encoders(cfg)
     with compute_settings(cfg, progress) as (threads, device):
-        embedded = embed_splits(splits, encoders, cache, progress, store)
+        with stage("embed"):
+            embedded = embed_splits(splits, encoders, cache, progress, store)
         id_e = embedded[0]
-        ensemble = get_estimators(embedded, cfg, progress)
-        id_result = evaluate_split(id_e, ensemble.members, cfg)
-        ctx = ScenarioContext(id_e, id_result, ensemble.members, cfg)
-        results = tuple(evaluate_scenario(spec, e, ctx) for spec, e in
-                        tracked(list(zip(scenarios, embedded[1:])), progress, "scenarios", len(scenarios),
-                                "scenario"))
+        with stage("fit"):
+            ensemble = get_estimators(embedded, cfg, progress)
+        with stage("scenarios"):
+            id_result = evaluate_split(id_e, ensemble.members, cfg)
+            ctx = ScenarioContext(id_e, id_result, ensemble.members, cfg)
+            results = tuple(evaluate_scenario(spec, e, ctx) for spec, e in
+                            tracked(list(zip(scenarios, embedded[1:])), progress, "scenarios", len(scenarios),
+                                    "scenario"))
         if sample_log is not None:
             write_sample_logs(sample_log, splits, embedded, ensemble.members)
+        thread_record = run_thread_record(threads)
     result = StudyResult(
         title=title, config=cfg, id=id_result, scenarios=results,
         seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(device),
         encoders=encoders.info(), estimator=dict(ensemble.info),
         data={"id": {"name": id_split.name, "n": len(id_split), "source": dict(id_split.metadata).get("source")},
               "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)},
-        threads=threads.to_dict(), warnings=split_warnings(splits) + notes)
+        threads=thread_record, warnings=split_warnings(splits) + notes)
     return Evaluation(result, ensemble, tuple(embedded))
 
 

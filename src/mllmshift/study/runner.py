@@ -34,9 +34,10 @@ from mllmshift.evaluation.checks import check_checkpoint, check_splits
 from mllmshift.evaluation.embedding import Encoders, default_cache_dir, open_cache
 from mllmshift.evaluation.pipeline import (
     ScenarioContext,
+    compute_settings,
     embedding_record,
     environment_record,
-    compute_settings,
+    run_thread_record,
     seed_record,
     split_warnings,
     write_sample_logs,
@@ -49,7 +50,7 @@ from mllmshift.study.config import StudyConfig
 from mllmshift.study.plan import StudyPlan, plan_from_config
 from mllmshift.study.state import StageLog, StudyState
 from mllmshift.study.stats import correlation_tables
-from mllmshift.threads import ThreadChoice
+from mllmshift.threads import ThreadChoice, stage
 from mllmshift.vocab import GROUPS
 
 _DEFAULT_CACHE = object()
@@ -106,7 +107,7 @@ class StudyRunner:
 
     def run(self) -> StudyRun:
         """Every stage on the CPU threads and device of :func:`~mllmshift.evaluation.pipeline.compute_settings`
-        (chosen once).
+        (an automatic thread choice is re-read per stage and between a fit's epochs: :mod:`mllmshift.threads`).
 
         The plan and the splits are checked (:func:`~mllmshift.evaluation.checks.check_splits`) before any
         stage computes; when they fail, an output folder this run created is removed again."""
@@ -139,13 +140,16 @@ class StudyRunner:
         plan = self.plan()
         splits = stages.respond(st, [plan.id_split, *(s.split for s in plan.scenarios)])
         encoders = Encoders(cfg.eval)
-        embedded, keys = stages.embed(st, splits, encoders, open_cache(self.cache_dir))
+        with stage("embed"):
+            embedded, keys = stages.embed(st, splits, encoders, open_cache(self.cache_dir))
         id_e = embedded[0]
-        ensemble = stages.estimators(st, embedded, keys)
+        with stage("fit"):
+            ensemble = stages.estimators(st, embedded, keys)
         ens_key = str(ensemble.info["key"])
-        id_res = stages.id_result(st, id_e, ensemble, stable_hash([ens_key, keys[id_e.name]]))
-        ctx = ScenarioContext(id_e, id_res, ensemble.members, cfg.eval)
-        scen = stages.scenarios(st, plan.scenarios, embedded[1:], keys, ctx, ens_key)
+        with stage("scenarios"):
+            id_res = stages.id_result(st, id_e, ensemble, stable_hash([ens_key, keys[id_e.name]]))
+            ctx = ScenarioContext(id_e, id_res, ensemble.members, cfg.eval)
+            scen = stages.scenarios(st, plan.scenarios, embedded[1:], keys, ctx, ens_key)
         judge: dict[str, Any] = {}
         if cfg.judge:
             from mllmshift.judge.scores import load_judge_scores
@@ -155,7 +159,7 @@ class StudyRunner:
             title=cfg.title, config=cfg.eval, id=id_res, scenarios=tuple(scen), study=cfg.study_part(), judge=judge,
             seeds=seed_record(cfg.eval, plan.id_split.name, [s.name for s in plan.scenarios]),
             environment=environment_record(device), encoders=encoders.info(), estimator=dict(ensemble.info),
-            data=self._data(plan, embedded), threads=threads.to_dict(), warnings=split_warnings(splits) + notes)
+            data=self._data(plan, embedded), threads=run_thread_record(threads), warnings=split_warnings(splits) + notes)
         columns = sorted({k for scores in judge.values() for k in scores})
         result = result.with_(correlations=correlation_tables(result.rows(), columns, cfg.correlation_resamples,
                                                               cfg.eval.seed, cfg.eval.confidence))

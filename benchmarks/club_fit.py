@@ -1,0 +1,225 @@
+"""Where the CLUB fit of ``mllmshift study --preset llava_bench`` spends its CPU time, before and after the
+closed-form training step (issue #23 item 3).
+
+Usage::
+
+    python benchmarks/club_fit.py                      # the preset's pooled pairs (USE, from the cache)
+    python benchmarks/club_fit.py --synthetic          # random pairs of the same shape (7,380 × 512 / 512)
+    python benchmarks/club_fit.py --threads 2 --profile-epochs 5
+
+Two loops fit the same CLUB (the preset's options: hidden 500, ≤ 200 epochs, patience 10, seed 0) on the same
+pairs, each in this process one after the other:
+
+- **autograd** (the loop as of 98ea709, kept here as the reference): a gather per mini-batch, the loss
+  through autograd, :class:`~mllmshift.estimators._adam.Adam` over the eight parameter tensors;
+- **closed form** (:meth:`CLUB.fit` now, :mod:`mllmshift.estimators.mi.club_training`).
+
+Table 1: process CPU seconds and wall seconds of the whole fit, epochs run, the kept epoch, its held-out NLL
+and the fitted CLUB estimate on all pairs (the two loops agree to float32 rounding step by step; over ~100
+epochs of Adam the rounding differences grow, so the last columns say how far apart they end).
+Table 2: CPU seconds per epoch of each loop over ``--profile-epochs`` epochs, split by kind of operator (matrix
+products ``mm``/``addmm``, element-wise, the optimiser's kernels, indexing/copies, other operators) in the shares
+a ``torch.profiler`` run gives, beside the epoch's matrix products replayed alone: the arithmetic floor.
+Timings on a shared machine: the 1-minute load average is printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _checkout import use_checkout  # benchmarks/_checkout.py
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET = {"hidden_size": 500, "max_epochs": 200, "patience": 10}
+MATMUL = {"aten::mm", "aten::addmm", "aten::bmm", "aten::matmul"}
+ADAM = {"aten::lerp_", "aten::addcdiv_", "aten::addcmul_", "aten::sqrt", "aten::_fused_adam_"}
+INDEX = {"aten::index", "aten::copy_", "aten::cat", "aten::clone", "aten::index_select", "aten::empty_like"}
+ELEMENTWISE = {"aten::tanh", "aten::tanh_", "aten::tanh_backward", "aten::exp", "aten::mul", "aten::mul_",
+               "aten::div", "aten::div_", "aten::add", "aten::add_", "aten::sub", "aten::sub_", "aten::pow",
+               "aten::neg", "aten::neg_", "aten::sum", "aten::mean", "aten::fill_", "aten::zero_", "aten::where"}
+
+
+def preset_pairs(data: Path, threads: int) -> tuple[Any, Any]:
+    """The pooled (X, Ŷ) and (X, Y) pairs the preset's estimator is fitted on, embedded through the cache."""
+    from mllmshift.estimators.fitting import pooled_pairs
+    from mllmshift.evaluation.embedding import Encoders, default_cache_dir, embed_splits, open_cache
+    from mllmshift.evaluation.estimation import estimator_pool
+    from mllmshift.study.presets.llava_bench import build, default_config
+
+    cfg = default_config(data).eval
+    plan = build(data)
+    splits = [plan.id_split, *(s.split for s in plan.scenarios)]
+    embedded = embed_splits(splits, Encoders(cfg), open_cache(default_cache_dir()))
+    return pooled_pairs(estimator_pool(embedded))
+
+
+def synthetic_pairs(n: int, d: int, seed: int) -> tuple[Any, Any]:
+    """Unit vectors y = normalise(tanh(3 x W) + 0.3 ε): dependent pairs of the preset's shape."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    w = rng.standard_normal((d, d)).astype(np.float32) / np.sqrt(d)
+    y = np.tanh(3 * x @ w) + 0.3 * rng.standard_normal((n, d)).astype(np.float32)
+    return x, y / np.linalg.norm(y, axis=1, keepdims=True)
+
+
+def reference_fit(est: Any, x: Any, y: Any) -> Any:
+    """CLUB.fit as of 98ea709: autograd, a gather per batch, Adam over the eight parameter tensors."""
+    import torch
+
+    from mllmshift.estimators._adam import Adam
+    from mllmshift.estimators._batches import Rows
+    from mllmshift.estimators._training import holdout_split, train_early_stopping
+    from mllmshift.estimators.base import check_pairs
+
+    xa, ya = check_pairs(x, y)
+    cfg = est.cfg
+    val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed)
+    train, val = Rows([xa, ya], tr_idx, est.device), Rows([xa, ya], val_idx, est.device)
+    opt = Adam(est.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    tgen = torch.Generator().manual_seed(cfg.seed)
+
+    def epoch() -> float:
+        perm = torch.randperm(len(train), generator=tgen)
+        total = 0.0
+        for start in range(0, len(train), cfg.batch_size):
+            xb, yb = train.batch(perm[start : start + cfg.batch_size])
+            loss = est._nll(xb, yb).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(xb)
+        return total / len(train)
+
+    def held_out() -> float:
+        with torch.no_grad():
+            return sum(float(est._nll(xb, yb).sum(dtype=torch.float64))
+                       for xb, yb in val.chunks(cfg.chunk_size)) / len(val)
+
+    log = train_early_stopping(est.net, epoch, held_out if len(val_idx) else None, max_steps=cfg.max_epochs,
+                               patience=cfg.patience, higher_is_better=False)
+    est.history = {"val_nll": log.val_curve, "best_epoch": log.best_step - 1, "epochs_run": log.steps_run}
+    return est
+
+
+def fit(loop: str, x: Any, y: Any, **options: Any) -> Any:
+    from mllmshift.estimators.mi.club import CLUB
+
+    est = CLUB(x.shape[1], y.shape[1], seed=0, **{**PRESET, **options})
+    return reference_fit(est, x, y) if loop == "autograd" else est.fit(x, y)
+
+
+def profile(loop: str, x: Any, y: Any, epochs: int) -> dict[str, float]:
+    """CPU seconds per epoch over ``epochs`` epochs (no early stop), split by kind of operator in the shares of
+    a ``torch.profiler`` run of the same epochs (its times are wall-clock per operator, so on a loaded machine
+    only their shares mean something; they are scaled to the process CPU time measured without the profiler)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    t0 = time.process_time()
+    fit(loop, x, y, max_epochs=epochs, patience=epochs)
+    per_epoch = (time.process_time() - t0) / epochs
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        fit(loop, x, y, max_epochs=epochs, patience=epochs)
+    kinds = dict.fromkeys(["matrix products", "element-wise", "optimiser", "indexing/copies", "other operators"], 0.0)
+    for ev in prof.key_averages():
+        if ev.key.startswith(("autograd::", "torch::autograd", "ProfilerStep")) or not ev.key.startswith("aten::"):
+            continue
+        kind = ("matrix products" if ev.key in MATMUL else "optimiser" if ev.key in ADAM
+                else "indexing/copies" if ev.key in INDEX else "element-wise" if ev.key in ELEMENTWISE
+                else "other operators")
+        kinds[kind] += ev.self_cpu_time_total
+    total = sum(kinds.values()) or 1.0
+    out = {k: per_epoch * v / total for k, v in kinds.items()}
+    out["total"] = per_epoch
+    return out
+
+
+def matmul_floor(x: Any, y: Any, batch: int = 256, hidden: int = 500, val_fraction: float = 0.2) -> float:
+    """CPU seconds of one epoch's matrix products alone (the fit's arithmetic: every training step's forward and
+    backward products and the held-out forward pass, replayed with the same shapes, nothing else)."""
+    import torch
+
+    n_val = int(round(val_fraction * len(x)))
+    xt, yt = torch.as_tensor(x[n_val:]), torch.as_tensor(y[n_val:])
+    k, dx, dy = hidden // 2, x.shape[1], y.shape[1]
+    w1, w2 = torch.randn(2 * k, dx) * 0.01, torch.randn(dy, k) * 0.01
+    gw1, gw2 = torch.empty(2 * k, dx), torch.empty(dy, k)
+    xv = torch.as_tensor(x[:n_val])
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        for s in range(0, len(xt), batch):
+            xb, yb = xt[s : s + batch], yt[s : s + batch]
+            h = xb @ w1.t()
+            for half in (h[:, :k], h[:, k:]):
+                o = half @ w2.t()
+                torch.mm(o.t(), half, out=gw2)
+                _ = o @ w2
+            torch.mm(h.t(), xb, out=gw1)
+        hv = xv @ w1.t()
+        _ = hv[:, :k] @ w2.t(), hv[:, k:] @ w2.t()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--synthetic", action="store_true", help="random pairs of the preset's shape instead")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--profile-epochs", type=int, default=5, help="epochs of each loop under the profiler")
+    ap.add_argument("--loops", nargs="+", default=["autograd", "closed form"], choices=["autograd", "closed form"])
+    args = ap.parse_args(argv)
+    use_checkout(args.threads)
+    import numpy as np
+
+    from mllmshift.estimators.mi.club import CLUB  # noqa: F401  (imported before timing)
+
+    x, y = synthetic_pairs(7380, 512, 0) if args.synthetic else preset_pairs(args.data, args.threads)
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+    print(f"pairs: {len(x):,} × ({x.shape[1]}, {y.shape[1]}) ({'synthetic' if args.synthetic else 'preset'}); "
+          f"threads {args.threads}; load average {os.getloadavg()[0]:.1f} at start")
+    rows, mis = [], {}
+    for loop in args.loops:
+        load = os.getloadavg()[0]
+        c0, t0 = time.process_time(), time.perf_counter()
+        est = fit(loop, x, y)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        mis[loop] = est.mi(x, y)
+        h = est.history
+        rows.append((loop, cpu, wall, load, h["epochs_run"], h["best_epoch"] + 1, min(h["val_nll"]), mis[loop]))
+    print("\n| loop | CPU (s) | wall (s) | load avg | epochs run | kept epoch | CPU s / epoch | held-out NLL | CLUB estimate (nats) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for loop, cpu, wall, load, ep, best, nll, mi in rows:
+        print(f"| {loop} | {cpu:.1f} | {wall:.1f} | {load:.1f} | {ep} | {best} | {cpu / ep:.3f} | {nll:.4f} | {mi:.5f} |")
+    if len(mis) == 2:
+        a, b = mis.values()
+        print(f"\nestimates differ by {abs(a - b):.2e} nats ({abs(a - b) / abs(a):.2e} relative)")
+    if args.profile_epochs > 0:
+        prof = {loop: profile(loop, x, y, args.profile_epochs) for loop in args.loops}
+        floor = matmul_floor(x, y)
+        print(f"\nCPU seconds per epoch over {args.profile_epochs} epochs, by kind of operator (shares from torch.profiler, "
+              f"scaled to the process CPU time; load average {os.getloadavg()[0]:.1f})\n")
+        print("| kind | " + " | ".join(args.loops) + " |")
+        print("|---|" + "---:|" * len(args.loops))
+        for kind in next(iter(prof.values())):
+            cells = []
+            for loop in args.loops:
+                v, t = prof[loop][kind], prof[loop]["total"]
+                cells.append(f"{v:.3f}" + ("" if kind == "total" else f" ({v / t:.0%})"))
+            print(f"| {kind} | " + " | ".join(cells) + " |")
+        print(f"| the epoch's matrix products replayed alone (the arithmetic floor) | "
+              + " | ".join(f"{floor:.3f} ({floor / prof[loop]['total']:.0%})" for loop in args.loops) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
