@@ -145,8 +145,9 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     first = {cfg.member.label: set(cfg.member_seeds(0)) for cfg in mi}  # a second fitting pool: ensemble 0 only
     units = [(d, spec, s) for d in data for spec, ss in need.values() if _scored_on(d) in where[spec.label]
              for s in (sorted(ss if not d.endswith(POOL_B) else ss & first[spec.label]) if spec.seeded else [0])]
+    names = [n for n in SMALL_N_SPLITS if "llava" in data and any(s.name == n for s in data["llava"].splits)]
     small = [(spec, s) for spec, ss in small_need.values() for s in (sorted(ss) if spec.seeded else [0])] \
-        if "llava" in data else []
+        if names else []
     jsd_units = [(c, s) for c in jsd for s in c.seeds(seeds)] if "llava" in data else []
     total, k = len(units) + len(jsd_units) + len(small), 0
     mi_runs: dict[str, dict[str, dict[int, Any]]] = {d: {} for d in data}
@@ -170,9 +171,9 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     for spec, seed in small:
         k += 1
         path = out / "runs" / f"llava{tag}" / "small-n" / spec.label / f"seed-{seed}.json"
-        run, hit = cached(path, {**spec.to_dict(), "names": list(SMALL_N_SPLITS)}, "small_n",
-                          lambda: {"small_n": {**spec.to_dict(), "names": list(SMALL_N_SPLITS)},
-                                   **run_small_n(spec, seed, data["llava"], SMALL_N_SPLITS)})
+        run, hit = cached(path, {**spec.to_dict(), "names": names}, "small_n",
+                          lambda: {"small_n": {**spec.to_dict(), "names": names},
+                                   **run_small_n(spec, seed, data["llava"], names)})
         for s in (sorted(small_need[spec.label][1]) if not spec.seeded else [seed]):
             small_runs.setdefault(spec.label, {})[s] = run
         say(f"[{k}/{total}] llava{tag} small-n {spec.label} seed {seed}: {'cached' if hit else 'fitted'} "
@@ -231,6 +232,11 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
             if "alpacaeval48" in data and "alpacaeval48" in (cfg.datasets or DATASETS):
                 row["alpacaeval48"] = score_alpaca(cfg, mi_runs["alpacaeval48"][cfg.member.label],
                                                    info["alpacaeval48"]["judge"], cfg.ensembles(seeds))
+                ae_runs = mi_runs["alpacaeval48"][cfg.member.label]
+                real0 = ensemble_emis(cfg, ae_runs, 0)
+                sane0 = ensemble_emis(cfg, ae_runs, 0, "sanity")
+                row["alpacaeval48"]["sanity_ensemble0"] = {c: sane0[c] < min(real0.values()) for c in sane0
+                                                           if c != "sanity:reference"}
                 row["alpacaeval48"]["calls"] = score_calls(cfg, mi_runs["alpacaeval48"][cfg.member.label],
                                                            mi_runs["alpacaeval48" + POOL_B][cfg.member.label],
                                                            cfg.ensembles(seeds))
@@ -256,5 +262,11 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
             for c in jsd:
                 if c.label in jsd_runs:
                     table["jsd"][c.label] = {"config": c.to_dict(), **score_jsd(c, jsd_runs[c.label])}
+    from mllmshift.validation.real.rule import decide_both
+
+    from mllmshift.validation.real.rule_report import write_rule_report
+
+    table["rule"] = decide_both(table["mi"])
     write_report(table, out, make_plot=make_plot)
+    write_rule_report(table, out, make_plot=make_plot)
     return table
