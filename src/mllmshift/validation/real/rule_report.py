@@ -14,13 +14,13 @@ from mllmshift.validation.real.rule import JUDGED, SHIFT, gates
 
 NOTES = (
     "Judged set: `alpacaeval-dev48`, 48 models; each configuration fitted on the declared fitting pool (96 "
-    "instructions × 48 models, (X, Ŷ) and (X, Y): 9,216 pairs) and estimated on 160 other instructions per model. "
+    "instructions × 48 models, (X, Ŷ) and (X, Y): 9,216 pairs) and estimated on 128 other instructions per model. "
     "ρ LC: Spearman of the 48 EMIs with the length-controlled win rate, ensemble 0, 95 % bootstrap CI over models; "
     "mean ± sd over ensembles in brackets where there are several.",
     "Consistency: Spearman over the 48 models between the EMIs of the fit above and of a fit on the same "
     "instructions × a seeded half of the models (same seeds); rel. Δ = mean |ΔEMI| / sd of EMI over models. "
     "Coverage: share of (model, other call) whose other call's EMI (other seed ensembles; the half-model fit) lies "
-    "in the 95 % interval of call 0 (100 bootstrap resamples of the 160 rows, member b mod K, estimator fixed); "
+    "in the 95 % interval of call 0 (100 bootstrap resamples of the 128 rows, member b mod K, estimator fixed); "
     "width: its mean width in nats.",
     "LLaVA-Bench (LLaVA-1.5-13B, 34 synthetic shifts, pooled fit of 35 × 90 × 2 = 6,300 pairs): monotonicity = "
     "share of the 102 ordered pairs (one shift factor more severe, all else equal) whose EMI falls; r = Pearson of "

@@ -69,7 +69,7 @@ def prepare_alpaca(root: str | Path, cache_dir: str | Path, threads: int = 1,
 #: the 48-model judged set: its folder under the data root, the size of each fitting pool and of the estimation set
 ALPACA48_FOLDER = "alpacaeval-dev48"
 ALPACA48_POOL = 96
-ALPACA48_ESTIMATION = 160
+ALPACA48_ESTIMATION = 128
 #: bootstrap resamples of each model's estimation rows for the interval of the coverage score (pool A fits only)
 ALPACA48_BOOTSTRAP = 100
 
