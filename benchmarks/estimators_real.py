@@ -2,6 +2,12 @@
 
     python benchmarks/estimators_real.py [--data ../shared/data] [--out docs/estimators/real] [--seeds 5]
         [--configs club,infonce,...] [--jsd rjsd,...] [--datasets alpacaeval,llava] [--threads 1]
+    python benchmarks/estimators_real.py --rule [--configs ...]     # the decision rule's table (issue #19 item 6)
+
+``--rule`` runs the rule's candidates (``configs.RULE_MI``, JSD ``rjsd,rjsd-debiased``) on ``alpacaeval48,llava``
+with 2 ensembles into ``docs/estimators/real/dev48`` (``rule.md`` beside ``real.md``); any of those can still be
+given explicitly, e.g. ``--configs smile-fast-x3`` to run one candidate at a time (cheapest first) and a last
+run with every candidate to write the combined table from the cache.
 
 The same as ``mllmshift estimators validate --real`` with the committed table's defaults. Resumable: every
 (data set, estimator member, seed) and (JSD estimator, seed) is cached under ``OUT/runs/``; run it as two
@@ -22,6 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     from mllmshift.cli.main import main as cli
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--rule" in args:
+        from mllmshift.validation.real.configs import RULE_JSD, RULE_MI
+
+        args.remove("--rule")
+        for flag, value in (("--configs", ",".join(RULE_MI)), ("--jsd", ",".join(RULE_JSD)),
+                            ("--datasets", "alpacaeval48,llava"), ("--seeds", "2"),
+                            ("--out", str(ROOT / "docs" / "estimators" / "real" / "dev48"))):
+            if flag not in args:
+                args += [flag, value]
     if "--out" not in args:
         args += ["--out", str(ROOT / "docs" / "estimators" / "real")]
     return cli(["estimators", "validate", "--real", *args])

@@ -132,15 +132,19 @@ class JSDConfig:
 
 #: the paper's CLUB settings (hidden size 500, at most 200 epochs), as ``--paper`` uses them
 PAPER_CLUB = {"hidden_size": 500, "max_epochs": 200, "patience": 10}
+#: a cheaper CLUB: the hidden size of the authors' released checkpoint (250), at most 50 epochs, patience 5
+CHEAP_CLUB = {"hidden_size": 250, "max_epochs": 50, "patience": 5}
 
 MEMBERS: dict[str, MemberSpec] = {m.label: m for m in (
     MemberSpec("club", "club", PAPER_CLUB),
+    MemberSpec("club-fast", "club", CHEAP_CLUB),
     MemberSpec("infonce", "infonce"),
     MemberSpec("infonce-pooled", "infonce-pooled"),
     MemberSpec("crossfit", "crossfit", {"folds": 5}),
     MemberSpec("crossfit-items", "crossfit", {"folds": 5}, groups="items"),
     MemberSpec("smile", "smile"),
     MemberSpec("smile-fast", "smile", {"max_steps": 300, "patience": 3}),
+    MemberSpec("crossfit-smile", "crossfit", {"folds": 5, "base": "smile", "max_steps": 300, "patience": 3}),
     MemberSpec("gaussian", "gaussian", seeded=False),
 )}
 
@@ -152,7 +156,12 @@ MI_CONFIGS: dict[str, MIConfig] = {c.label: c for c in (
     MIConfig("crossfit", MEMBERS["crossfit"], note="5-fold cross-fitted InfoNCE, folds by input"),
     MIConfig("crossfit-items", MEMBERS["crossfit-items"], note="5-fold cross-fitted InfoNCE, folds by sample id "
              "(the study's items: LLaVA-Bench only)", datasets=("llava",)),
+    MIConfig("club-fast", MEMBERS["club-fast"], note="CLUB, hidden 250, at most 50 epochs, patience 5"),
+    MIConfig("club-fast-x3", MEMBERS["club-fast"], 3, note="seed ensemble of 3 club-fast"),
+    MIConfig("infonce-x3", MEMBERS["infonce"], 3, note="seed ensemble of 3"),
+    MIConfig("crossfit-smile", MEMBERS["crossfit-smile"], note="5-fold cross-fitted smile-fast, folds by input"),
     MIConfig("smile", MEMBERS["smile"], note="clipped DV, tau = 5"),
+    MIConfig("smile-x3", MEMBERS["smile"], 3, note="seed ensemble of 3 SMILEs"),
     MIConfig("smile-x5", MEMBERS["smile"], 5, note="seed ensemble of 5 SMILEs"),
     MIConfig("smile-fast", MEMBERS["smile-fast"], note="SMILE, at most 300 steps, patience 3 evaluations"),
     MIConfig("smile-fast-x3", MEMBERS["smile-fast"], 3, note="seed ensemble of 3 smile-fast"),
@@ -173,6 +182,10 @@ JSD_CONFIGS: dict[str, JSDConfig] = {c.label: c for c in (
               max_seeds=2),
 )}
 
+#: the candidates of the decision rule (docs/estimators.md, issue #19 item 6): K = 1 and 3 of every member
+RULE_MI = ("club", "club-fast", "club-fast-x3", "smile", "smile-x3", "smile-fast", "smile-fast-x3", "infonce",
+           "infonce-x3", "crossfit", "crossfit-smile", "gaussian")
+RULE_JSD = ("rjsd", "rjsd-debiased")
 #: what ``mllmshift estimators validate --real`` runs without ``--configs``
 DEFAULT_MI = tuple(MI_CONFIGS)
 DEFAULT_JSD = tuple(JSD_CONFIGS)

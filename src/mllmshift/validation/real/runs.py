@@ -41,6 +41,10 @@ class Dataset:
     sanity: tuple[EmbeddedSplit, ...] = ()
     id_split: str | None = None
     scenarios: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the pooled pairs a member is fitted on when they are not ``splits`` (a declared fitting set, :mod:`.pools`)
+    fit_splits: tuple[EmbeddedSplit, ...] | None = None
+    #: bootstrap resamples of each split's rows for its EMI interval (0: none); see :func:`bootstrap_emis`
+    bootstrap: int = 0
 
     def split(self, name: str) -> EmbeddedSplit:
         return next(s for s in self.splits if s.name == name)
@@ -72,17 +76,48 @@ def fit_member(spec: MemberSpec, seed: int, splits: Sequence[EmbeddedSplit]) -> 
 def run_member(spec: MemberSpec, seed: int, data: Dataset) -> dict[str, Any]:
     """Fit, then estimate both MIs on every split, subset and sanity split; timings in seconds."""
     t0 = time.perf_counter()
-    est = fit_member(spec, seed, data.splits)
+    est = fit_member(spec, seed, data.splits if data.fit_splits is None else data.fit_splits)
     t1 = time.perf_counter()
     splits = {s.name: _pair(est, s) for s in data.splits}
     subsets = {name: {sub: _pair(est, data.split(name).subset(idx)) for sub, idx in parts.items()}
                for name, parts in data.subsets.items()}
     t2 = time.perf_counter()
     sanity = {s.name: _pair(est, s) for s in data.sanity}
+    t3 = time.perf_counter()
+    # an estimator without a resampling form of its own would refit its estimate B times per split (the Gaussian:
+    # B × 48 covariance fits); its coverage is left out rather than paid for
+    fast = type(est).mi_resampled is not MIEstimator.mi_resampled
+    boot = {s.name: bootstrap_emis(est, s, data.bootstrap) for s in data.splits} if data.bootstrap and fast else {}
     history = {k: v for k, v in getattr(est, "history", {}).items() if isinstance(v, (int, float, str))}
     return {"member": spec.to_dict(), "seed": seed, "dataset": data.name, "estimator": est.config(),
             "history": history, "fit_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
-            "eval_real_seconds": t2 - t1, "splits": splits, "subsets": subsets, "sanity": sanity}
+            "eval_real_seconds": t2 - t1, "splits": splits, "subsets": subsets, "sanity": sanity,
+            **({"bootstrap_emi": boot, "bootstrap_seconds": time.perf_counter() - t3} if boot else {})}
+
+
+def bootstrap_emis(est: MIEstimator, s: EmbeddedSplit, resamples: int) -> list[float]:
+    """EMI of ``s`` on ``resamples`` bootstrap resamples of its rows, the estimator fixed. The resamples depend only
+    on the split's name (``derive_seed(0, "coverage", name)``), so every member of an ensemble sees the same ones
+    and the ensemble's interval takes replicate b from member b mod K (the package's interval)."""
+    from mllmshift.provenance import derive_seed
+    from mllmshift.resampling import MatrixWeights, multinomial_counts
+
+    assert s.response is not None and s.reference is not None
+    rng = np.random.default_rng(derive_seed(0, "coverage", s.name))
+    r = est.mi_resampled(s.x, [s.response, s.reference], MatrixWeights(multinomial_counts(len(s), resamples, rng)))
+    return [float(v) for v in r[0] - r[1]]
+
+
+def run_small_n(spec: MemberSpec, seed: int, data: Dataset, names: Sequence[str]) -> dict[str, Any]:
+    """Fit on each split of ``names`` alone (what ``mllmshift emi FILE`` does with one file) and estimate both MIs
+    on it: the small-n unit (LLaVA-Bench: n = 90, 180 pooled pairs)."""
+    t0 = time.perf_counter()
+    splits = {}
+    for name in names:
+        s = data.split(name)
+        splits[name] = _pair(fit_member(spec, seed, [s]), s)
+    return {"member": spec.to_dict(), "seed": seed, "dataset": data.name, "names": list(names),
+            "seconds": time.perf_counter() - t0, "splits": splits}
 
 
 def run_jsd(cfg: JSDConfig, seed: int, data: Dataset) -> dict[str, Any]:

@@ -20,9 +20,32 @@ from typing import Any
 import numpy as np
 
 from mllmshift.validation.real.configs import DEFAULT_ENCODER, ENCODERS, VARIANT_JSD, EncoderSpec, JSDConfig, MIConfig
-from mllmshift.validation.real.runs import Dataset, cached, run_jsd, run_member
+from mllmshift.validation.real.runs import Dataset, cached, run_jsd, run_member, run_small_n
 
-DATASETS = ("alpacaeval", "llava")
+DATASETS = ("alpacaeval", "alpacaeval48", "llava")
+#: the data set fitted on the judged set's second pool (consistency): scored with ``alpacaeval48``'s configurations
+POOL_B = "-poolB"
+#: the splits fitted one at a time for the small-n score (n = 90 each): the ID split, each single-factor family at
+#: its two extreme levels, and the strongest joint shift
+SMALL_N_SPLITS = ("llava_bench_coco", "llava_bench_coco_defocus_blur_1", "llava_bench_coco_defocus_blur_5",
+                  "llava_bench_coco_frost_1", "llava_bench_coco_frost_5", "llava_bench_coco_sr_4",
+                  "llava_bench_coco_sr_7", "llava_bench_coco_KeyboardAug_1", "llava_bench_coco_KeyboardAug_3",
+                  "llava_bench_coco_frost_5_sr_7")
+#: ensembles of small-n fits per configuration, whatever the suite's seed count (a seed sd needs two)
+SMALL_N_ENSEMBLES = 2
+
+
+def half_of(models: list[str], seed: int = 0) -> list[str]:
+    """A seeded half of ``models`` (``derive_seed(seed, "pool-B models")``): the splits of the second call."""
+    from mllmshift.provenance import derive_seed
+
+    perm = np.random.default_rng(derive_seed(seed, "pool-B models")).permutation(len(models))
+    return [models[i] for i in sorted(perm[: len(models) // 2])]
+
+
+def _scored_on(dataset: str) -> str:
+    """The data set whose configurations a fitted data set serves (``alpacaeval48-poolB`` → ``alpacaeval48``)."""
+    return dataset.removesuffix(POOL_B)
 
 
 def prepare_alpaca(root: str | Path, cache_dir: str | Path, threads: int = 1,
@@ -41,6 +64,45 @@ def prepare_alpaca(root: str | Path, cache_dir: str | Path, threads: int = 1,
         labels = np.array([str(s.metadata.get("dataset")) for s in split.samples])
         subsets[split.name] = {sub: np.flatnonzero(labels == sub) for sub in sorted(set(labels))}
     return Dataset("alpacaeval", tuple(real), subsets, tuple(sane)), {"judge": data.judge, "sanity_source": best}
+
+
+#: the 48-model judged set: its folder under the data root, the size of each fitting pool and of the estimation set
+ALPACA48_FOLDER = "alpacaeval-dev48"
+ALPACA48_POOL = 96
+ALPACA48_ESTIMATION = 128
+#: bootstrap resamples of each model's estimation rows for the interval of the coverage score (pool A fits only)
+ALPACA48_BOOTSTRAP = 100
+
+
+def prepare_alpaca48(root: str | Path, cache_dir: str | Path, threads: int = 1,
+                     encoder: EncoderSpec = ENCODERS[DEFAULT_ENCODER]) -> tuple[dict[str, Dataset], dict[str, Any]]:
+    """AlpacaEval-48 (``alpacaeval-dev48``): two data sets sharing the estimation set E of every model (its 5 subsets,
+    sanity models from the LC-best model's E rows), fitted on pool A of :mod:`.pools` (``alpacaeval48``: the
+    fitting instructions × all 48 models) or on pool A's instructions × a seeded half of the models
+    (``alpacaeval48-poolB``: another call that passes other splits, as issue #19 saw EMIs move with the splits
+    a call is given)."""
+    from mllmshift.validation.real.data import embed_all, read_alpaca_eval_data, sanity_splits
+    from mllmshift.validation.real.pools import make_pools
+
+    folder = Path(root) / ALPACA48_FOLDER if (Path(root) / ALPACA48_FOLDER).is_dir() else Path(root)
+    data = read_alpaca_eval_data(folder)
+    common = set.intersection(*(set(s.ids) for s in data.splits))
+    pools = make_pools(sorted(common), ALPACA48_POOL, ALPACA48_ESTIMATION)
+    parts = {p: [s.subset(pools.rows(s.ids, p), name=s.name) for s in data.splits] for p in ("A", "E")}
+    best = max(data.models, key=lambda m: data.judge[m]["length_controlled_winrate"])
+    sanity = sanity_splits(next(s for s in parts["E"] if s.name == best))
+    emb = {p: embed_all(parts[p], cache_dir, encoder.name, fusion="text", threads=threads,
+                        normalize=encoder.normalize) for p in ("A", "E")}
+    sane = embed_all(sanity, cache_dir, encoder.name, fusion="text", threads=threads, normalize=encoder.normalize)
+    subsets = {}
+    for split in parts["E"]:
+        labels = np.array([str(s.metadata.get("dataset")) for s in split.samples])
+        subsets[split.name] = {sub: np.flatnonzero(labels == sub) for sub in sorted(set(labels))}
+    half = set(half_of(data.models))
+    fits = {"alpacaeval48": tuple(emb["A"]), "alpacaeval48" + POOL_B: tuple(s for s in emb["A"] if s.name in half)}
+    out = {name: Dataset(name, tuple(emb["E"]), subsets, tuple(sane), fit_splits=fit,
+                         bootstrap=ALPACA48_BOOTSTRAP if name == "alpacaeval48" else 0) for name, fit in fits.items()}
+    return out, {"judge": data.judge, "sanity_source": best, "pools": pools.to_dict(), "pool_b_models": sorted(half)}
 
 
 def prepare_llava(root: str | Path, cache_dir: str | Path, threads: int = 1,
@@ -70,17 +132,24 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     of a non-default ``encoder`` live in ``runs/<data set>@<encoder>/``."""
     tag = "" if encoder == DEFAULT_ENCODER else f"@{encoder}"
     need: dict[str, tuple[Any, set[int]]] = {}
+    small_need: dict[str, tuple[Any, set[int]]] = {}
     where: dict[str, set[str]] = {}  # member label → the data sets a configuration scores it on
     for cfg in mi:
         spec, have = need.setdefault(cfg.member.label, (cfg.member, set()))
         if spec != cfg.member:
             raise ValueError(f"two configurations use member label '{spec.label}' with different settings")
         have.update(s for e in range(cfg.ensembles(seeds)) for s in cfg.member_seeds(e))
-        where.setdefault(spec.label, set()).update(cfg.datasets or data)
-    units = [(d, spec, s) for d in data for spec, ss in need.values() if d in where[spec.label]
-             for s in (sorted(ss) if spec.seeded else [0])]
+        where.setdefault(spec.label, set()).update(cfg.datasets or map(_scored_on, data))
+        small_need.setdefault(spec.label, (spec, set()))[1].update(
+            s for e in range(SMALL_N_ENSEMBLES) for s in cfg.member_seeds(e))
+    first = {cfg.member.label: set(cfg.member_seeds(0)) for cfg in mi}  # a second fitting pool: ensemble 0 only
+    units = [(d, spec, s) for d in data for spec, ss in need.values() if _scored_on(d) in where[spec.label]
+             for s in (sorted(ss if not d.endswith(POOL_B) else ss & first[spec.label]) if spec.seeded else [0])]
+    names = [n for n in SMALL_N_SPLITS if "llava" in data and any(s.name == n for s in data["llava"].splits)]
+    small = [(spec, s) for spec, ss in small_need.values() for s in (sorted(ss) if spec.seeded else [0])] \
+        if names else []
     jsd_units = [(c, s) for c in jsd for s in c.seeds(seeds)] if "llava" in data else []
-    total, k = len(units) + len(jsd_units), 0
+    total, k = len(units) + len(jsd_units) + len(small), 0
     mi_runs: dict[str, dict[str, dict[int, Any]]] = {d: {} for d in data}
     for d, spec, seed in units:
         k += 1
@@ -98,6 +167,18 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
         jsd_runs.setdefault(c.label, {})[seed] = run
         say(f"[{k}/{total}] llava{tag} bound {c.label} seed {seed}: {'cached' if hit else 'computed'} "
             f"({run['seconds']:.1f} s)")
+    small_runs: dict[str, dict[int, Any]] = {}
+    for spec, seed in small:
+        k += 1
+        path = out / "runs" / f"llava{tag}" / "small-n" / spec.label / f"seed-{seed}.json"
+        run, hit = cached(path, {**spec.to_dict(), "names": names}, "small_n",
+                          lambda: {"small_n": {**spec.to_dict(), "names": names},
+                                   **run_small_n(spec, seed, data["llava"], names)})
+        for s in (sorted(small_need[spec.label][1]) if not spec.seeded else [seed]):
+            small_runs.setdefault(spec.label, {})[s] = run
+        say(f"[{k}/{total}] llava{tag} small-n {spec.label} seed {seed}: {'cached' if hit else 'fitted'} "
+            f"({run['seconds']:.0f} s)")
+    mi_runs["llava:small-n"] = small_runs
     return mi_runs, jsd_runs
 
 
@@ -107,7 +188,8 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
     """Prepare, run, score and report (see the module docstring); returns the scored table (``real.json``)."""
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.validation.real.report import write_report
-    from mllmshift.validation.real.score import k_sweep, score_alpaca, score_jsd, score_llava
+    from mllmshift.validation.real.consistency import monotonicity, ordered_pairs, score_calls, score_small_n
+    from mllmshift.validation.real.score import ensemble_emis, k_sweep, score_alpaca, score_jsd, score_llava
 
     if seeds < 1:
         raise ValueError("seeds must be at least 1")
@@ -133,6 +215,12 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
                 data[name], info[name] = prepare(data_root, cache, threads, ENCODERS[enc])
                 say(f"{name} ({enc}): {len(data[name].splits)} splits, {len(data[name].sanity)} sanity splits "
                     f"embedded ({time.perf_counter() - t:.0f} s)")
+        if "alpacaeval48" in wanted and enc == DEFAULT_ENCODER:
+            t = time.perf_counter()
+            both, info["alpacaeval48"] = prepare_alpaca48(data_root, cache, threads, ENCODERS[enc])
+            data.update(both)
+            say(f"alpacaeval48 ({enc}): {len(both['alpacaeval48'].splits)} models embedded, pools "
+                f"{info['alpacaeval48']['pools']} ({time.perf_counter() - t:.0f} s)")
         if enc == DEFAULT_ENCODER:
             table["data"] = info
         mi_runs, jsd_runs = run_units(out, data, configs, enc_jsd, seeds, say, enc)
@@ -141,6 +229,17 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
             if "alpacaeval" in data and "alpacaeval" in (cfg.datasets or DATASETS):
                 row["alpacaeval"] = score_alpaca(cfg, mi_runs["alpacaeval"][cfg.member.label],
                                                  info["alpacaeval"]["judge"], cfg.ensembles(seeds))
+            if "alpacaeval48" in data and "alpacaeval48" in (cfg.datasets or DATASETS):
+                row["alpacaeval48"] = score_alpaca(cfg, mi_runs["alpacaeval48"][cfg.member.label],
+                                                   info["alpacaeval48"]["judge"], cfg.ensembles(seeds))
+                ae_runs = mi_runs["alpacaeval48"][cfg.member.label]
+                real0 = ensemble_emis(cfg, ae_runs, 0)
+                sane0 = ensemble_emis(cfg, ae_runs, 0, "sanity")
+                row["alpacaeval48"]["sanity_ensemble0"] = {c: sane0[c] < min(real0.values()) for c in sane0
+                                                           if c != "sanity:reference"}
+                row["alpacaeval48"]["calls"] = score_calls(cfg, mi_runs["alpacaeval48"][cfg.member.label],
+                                                           mi_runs["alpacaeval48" + POOL_B][cfg.member.label],
+                                                           cfg.ensembles(seeds))
             if "llava" in data and "llava" in (cfg.datasets or DATASETS):
                 bounds = {c: score_jsd(next(j for j in enc_jsd if j.label == c), r)["bound"]
                           for c, r in jsd_runs.items()}
@@ -148,6 +247,13 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
                 assert lv.id_split is not None
                 member_runs = mi_runs["llava"][cfg.member.label]
                 row["llava"] = score_llava(cfg, member_runs, lv.id_split, lv.scenarios, bounds, cfg.ensembles(seeds))
+                pairs = ordered_pairs(lv.scenarios, lv.id_split)
+                mono = [monotonicity(ensemble_emis(cfg, member_runs, e), pairs) for e in range(cfg.ensembles(seeds))]
+                row["llava"]["monotonicity"] = {"share": float(np.mean(mono)), "ensemble0": mono[0],
+                                                "pairs": len(pairs)}
+                small = mi_runs["llava:small-n"].get(cfg.member.label)
+                if small:
+                    row["llava"]["small_n"] = score_small_n(cfg, small, SMALL_N_ENSEMBLES)
                 if cfg.members > 1:
                     row["llava"]["k_sweep"] = k_sweep(cfg, member_runs, lv.id_split, lv.scenarios, bounds,
                                                       cfg.ensembles(seeds))
@@ -156,5 +262,11 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
             for c in jsd:
                 if c.label in jsd_runs:
                     table["jsd"][c.label] = {"config": c.to_dict(), **score_jsd(c, jsd_runs[c.label])}
+    from mllmshift.validation.real.rule import decide_both
+
+    from mllmshift.validation.real.rule_report import write_rule_report
+
+    table["rule"] = decide_both(table["mi"])
     write_report(table, out, make_plot=make_plot)
+    write_rule_report(table, out, make_plot=make_plot)
     return table

@@ -1,0 +1,121 @@
+"""The decision rule that picks the default MI configuration from the real-data table (docs/estimators.md, "The
+decision rule for the defaults"; issue #19 item 6), applied mechanically so that it reads the same on any table.
+
+1. Gates, on the judged set: at most :data:`MAX_SATURATED` of the model-level MIs at the ceiling, and the
+   constant, empty and shuffled sanity models below every real model (ensemble 0).
+2. Primary: Spearman ρ of EMI with the judge; ρ* the best point estimate among the gated; out when the bootstrap
+   CI's upper end is below ρ*.
+3. Secondary, among the survivors: ranks (1 = best, ties at 2 decimals share their mean rank) of severity
+   monotonicity (higher), small-n noise-to-signal (lower) and cross-call consistency (higher); the lowest rank sum
+   wins (the small-n default counts the small-n rank twice).
+4. Tie-break: among the survivors within 1 of the lowest rank sum, the paper's configuration when present, else the
+   lowest time, then the smallest K.
+
+A survivor missing a secondary score makes the decision ``incomplete``: no default is picked on partial evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+#: the judged set and the shift benchmark the rule reads (keys of a table row)
+JUDGED = "alpacaeval48"
+SHIFT = "llava"
+#: the paper's configuration (``--paper``'s member, K = 1): preferred on a tie
+PAPER = "club"
+MAX_SATURATED = 0.10
+SANITY_CASES = ("sanity:constant", "sanity:empty", "sanity:shuffled")
+#: (name, where in a row, higher is better)
+SECONDARY = (("monotonicity", (SHIFT, "monotonicity", "share"), True),
+             ("small_n_noise", (SHIFT, "small_n", "noise_to_signal"), False),
+             ("consistency", (JUDGED, "calls", "consistency", "spearman"), True))
+TIE_WINDOW = 1.0
+
+
+def _get(row: Mapping[str, Any], path: Sequence[str]) -> Any:
+    cur: Any = row
+    for key in path:
+        if not isinstance(cur, Mapping) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur
+
+
+def _ranks(values: Mapping[str, float], higher_better: bool) -> dict[str, float]:
+    """Rank 1 = best; values equal at 2 decimals share their mean rank."""
+    keyed = {k: round(v if higher_better else -v, 2) for k, v in values.items()}
+    order = sorted(keyed, key=lambda k: -keyed[k])
+    out: dict[str, float] = {}
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and keyed[order[j + 1]] == keyed[order[i]]:
+            j += 1
+        for k in order[i : j + 1]:
+            out[k] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def gates(row: Mapping[str, Any]) -> list[str]:
+    """Why ``row`` fails the gates (empty: it passes)."""
+    judged = row.get(JUDGED)
+    if not judged:
+        return ["not run on the judged set"]
+    why = []
+    sat = _get(judged, ("saturated", "models"))
+    if sat is not None and sat > MAX_SATURATED:
+        why.append(f"{sat:.0%} of MIs at the ceiling")
+    below = judged.get("sanity_ensemble0", {})
+    bad = [c.split(":")[1] for c in SANITY_CASES if below.get(c) is False]
+    if bad:
+        why.append(f"sanity model(s) {', '.join(bad)} above a real model")
+    return why
+
+
+def decide(rows: Mapping[str, Mapping[str, Any]], small_n_weight: float = 1.0) -> dict[str, Any]:
+    """Apply the rule to the table's MI rows (label → row); ``small_n_weight`` 2 gives the small-n default."""
+    gated = {k: r for k, r in rows.items() if not gates(r)}
+    out: dict[str, Any] = {"gated_out": {k: gates(r) for k, r in rows.items() if gates(r)}, "choice": None}
+    rho = {k: _get(r, (JUDGED, "models", "spearman_lc")) for k, r in gated.items()}
+    rho = {k: v for k, v in rho.items() if v and v.get("r") is not None and math.isfinite(v["r"])}
+    if not rho:
+        out["status"] = "no candidate passes the gates"
+        return out
+    best = max(rho, key=lambda k: rho[k]["r"])
+    out["rho_star"] = {"config": best, "r": rho[best]["r"]}
+    survivors = [k for k in rho if rho[k]["ci_high"] >= rho[best]["r"]]
+    out["eliminated_step1"] = sorted(set(rho) - set(survivors))
+    out["survivors"] = survivors
+    scores = {name: {k: _get(rows[k], path) for k in survivors} for name, path, _ in SECONDARY}
+    missing = {k: [n for n in scores if scores[n][k] is None or not math.isfinite(scores[n][k])] for k in survivors}
+    missing = {k: v for k, v in missing.items() if v}
+    out["secondary"] = scores
+    if missing:
+        out["status"] = "incomplete"
+        out["missing"] = missing
+        return out
+    ranks = {name: _ranks(scores[name], hib) for name, _, hib in SECONDARY}
+    weight = {"small_n_noise": small_n_weight}
+    total = {k: sum(weight.get(n, 1.0) * ranks[n][k] for n in ranks) for k in survivors}
+    low = min(total.values())
+    window = [k for k in survivors if total[k] <= low + TIE_WINDOW]
+    if PAPER in window:
+        choice, why = PAPER, "the paper's configuration is within the tie window"
+    else:
+        def cost(k: str) -> tuple[float, int]:
+            return (float(_get(rows[k], (JUDGED, "seconds")) or math.inf), int(_get(rows[k], ("config", "members")) or 1))
+        choice = min(window, key=cost)
+        why = "lowest time in the tie window" if len(window) > 1 else "lowest rank sum"
+    out.update({"status": "decided", "ranks": ranks, "rank_sum": total, "tie_window": window, "choice": choice,
+                "why": why})
+    return out
+
+
+def decide_both(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The large-n and the small-n decisions, and whether they agree."""
+    large, small = decide(rows), decide(rows, small_n_weight=2.0)
+    return {"large_n": large, "small_n": small,
+            "agree": large.get("choice") is not None and large.get("choice") == small.get("choice")}
