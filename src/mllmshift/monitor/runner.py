@@ -94,7 +94,7 @@ class Monitor:
         with compute_settings(cfg.eval, self.progress) as (self.threads, self.device):
             self._prepare(reference, cache)
         self.watched = [t for t in cfg.alert_terms if t in self.terms]
-        self.nulls = NullCache(self.calc, cfg.n_null, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
+        self.nulls = NullCache(self.calc, cfg.null_draws, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
         self.windows = make_windows(cfg.window)
         if cfg.window.kind == "count" and self.calc.jsd_terms:
             why = self.calc.jsd_feasible(int(cfg.window.size))
@@ -112,8 +112,7 @@ class Monitor:
         ref = self.calc.ref
         self.info = {"reference": f"{reference.name} ({len(ref)} records, {len(ref.labelled)} with reference answers)",
                      "stream": str(stream), "windows": cfg.window.label(), "terms watched": ", ".join(self.watched),
-                     "false-alarm level": f"α = {cfg.alpha} per window ({cfg.term_alpha:.3g} per term), "
-                                          f"k = {cfg.consecutive} consecutive windows",
+                     "false-alarm level": _level_line(cfg),
                      "estimators": f"JSD {cfg.eval.divergence.name}; MI {self._mi_line(len(ref.fit))}",
                      "seed": cfg.seed, "config": self.identity["config"]}
         atomic_write_text(self.out / "config.json", _json({
@@ -282,10 +281,15 @@ class Monitor:
             if t not in self.watched:
                 continue
             null = None if v is None else self.nulls.get(t, len(window.items) if t in JSD_FIELDS else n_lab)
-            thr = self.cfg.thresholds.get(t, null.threshold(self.cfg.term_alpha) if null else None)
+            given = self.cfg.thresholds.get(t)
+            thr = given if given is not None else (null.threshold(self.cfg.term_alpha) if null else None)
+            p = null.p_value(v.value) if (null and v) else None
             z[t] = null.z(v.value) if (null and v) else None
-            over[t] = bool(v is not None and v.low is not None and thr is not None and v.low > thr)
-            row.update({f"{t}_threshold": thr, f"{t}_z": z[t], f"{t}_over": over[t]})
+            if given is not None:
+                over[t] = bool(v is not None and v.value > given)
+            else:
+                over[t] = bool(p is not None and p <= self.cfg.term_alpha)
+            row.update({f"{t}_threshold": thr, f"{t}_p": p, f"{t}_z": z[t], f"{t}_over": over[t]})
         fired = self.rule.update(over)
         row.update({"moved_most": moved_most(z), "alerts": ";".join(fired) or None,
                     "notes": "; ".join(stats.notes) or None})
@@ -299,7 +303,8 @@ class Monitor:
             top = row["moved_most"] if row["moved_most"] in self.watched else fired[0]
             alert = {"window": window.index, "start": row["start"], "end": row["end"], "n": row["n"],
                      "terms": {t: {"value": row[t], "low": row[f"{t}_low"], "high": row[f"{t}_high"],
-                                   "threshold": row[f"{t}_threshold"], "z": row[f"{t}_z"]} for t in fired},
+                                   "threshold": row[f"{t}_threshold"], "p": row[f"{t}_p"], "z": row[f"{t}_z"]}
+                               for t in fired},
                      "consecutive": self.cfg.consecutive, "moved_most": top,
                      "z": {t: v for t, v in z.items() if v is not None},
                      "top_samples": top_samples(top, self.ref_rows, rows, self.cfg.top_k),
@@ -332,6 +337,16 @@ def _progress_line(row: dict[str, Any], watched: Sequence[str]) -> str:
                          + ("*" if row.get(f"{t}_over") else ""))
     return (f"window {row['window']} n={row['n']} {row['end'] or ''}: " + (", ".join(parts) or "no terms")
             + (f"  ALERT {row['alerts']}" if row["alerts"] else ""))
+
+
+def _level_line(cfg: MonitorConfig) -> str:
+    from mllmshift.monitor.calibration import expected_run_length
+
+    ert = expected_run_length(cfg.window_alpha, cfg.consecutive)
+    given = f"ERT {cfg.ert:g} windows" if cfg.ert is not None else f"α = {cfg.alpha:g} per window"
+    return (f"{given}: per-window level {cfg.window_alpha:.4g}, per-term p-value level {cfg.term_alpha:.4g} "
+            f"(Šidák over {len(cfg.alert_terms)} terms), k = {cfg.consecutive} consecutive windows, expected run "
+            f"time to a false alarm {ert:.4g} windows (independent windows)")
 
 
 def _json(obj: Any) -> str:
