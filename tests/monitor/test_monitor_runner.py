@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 from monitor_helpers import config, fast_eval, monitor, reference, series, stream_records, write_jsonl
@@ -34,6 +35,16 @@ def test_alert_at_or_after_the_change_never_before_within_k_windows(tmp_path, st
     alerts = [json.loads(line) for line in (tmp_path / "out" / "alerts.jsonl").read_text().splitlines()]
     assert alerts[0]["window"] == min(fired) and alerts[0]["top_samples"]
     assert all(int(t["id"][1:]) >= 400 - 50 for t in alerts[0]["top_samples"])  # named records are recent ones
+    first = alerts[0]
+    assert set(first["terms"]) == set(first["top_samples_by_term"]) and first["terms"]
+    row = next(r for r in rows if r["window"] == first["window"])
+    assert set(first["terms"]) == {t for t in cfg.alert_terms if row.get(f"{t}_over")}  # the terms that crossed
+    for t, d in first["terms"].items():
+        assert d["p"] <= cfg.term_alpha and d["value"] > d["threshold"]
+    parts = first["bound"]["parts"]  # the bound is the sum of its parts; each part is its term's summand
+    assert sum(parts.values()) == pytest.approx(row["bound"], rel=1e-9)
+    assert parts["text"] == pytest.approx(math.sqrt(row["text"])) and parts["output"] == pytest.approx(row["output"])
+    assert sum(first["bound"]["shares"].values()) == pytest.approx(1.0)
     assert (tmp_path / "out" / "plots" / "text.png").is_file() and (tmp_path / "out" / "index.html").is_file()
 
 

@@ -62,8 +62,11 @@ def alert_line(alert: Mapping[str, Any]) -> str:
         parts.append(f"{t} {d['value']:.4g} > threshold {d['threshold']:.4g}" + (f" (p = {p:.3g})" if p else ""))
     top = alert.get("top_samples") or []
     where = ", ".join(f"{s['id']} ({s['source']})" for s in top[:3])
+    bound = alert.get("bound") or {}
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in (bound.get("shares") or {}).items() if v is not None)
     return (f"ALERT window {alert['window']} [{alert['start']} → {alert['end']}]: " + "; ".join(parts)
             + f" for {alert['consecutive']} windows; moved most: {alert['moved_most']}"
+            + (f"; bound {bound['value']:.3g} = {shares}" if shares else "")
             + (f"; top samples: {where}" if where else ""))
 
 

@@ -32,7 +32,7 @@ from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimato
 from mllmshift.evaluation.pipeline import compute_settings
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
-from mllmshift.monitor.attribution import moved_most, top_samples
+from mllmshift.monitor.attribution import bound_parts, moved_most, top_samples
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows, check_reference
 from mllmshift.monitor.null import NullCache
@@ -308,6 +308,8 @@ class Monitor:
                      "consecutive": self.cfg.consecutive, "moved_most": top,
                      "z": {t: v for t, v in z.items() if v is not None},
                      "top_samples": top_samples(top, self.ref_rows, rows, self.cfg.top_k),
+                     "top_samples_by_term": {t: top_samples(t, self.ref_rows, rows, self.cfg.top_k) for t in fired},
+                     "bound": bound_parts(row, self.calc.out_ref),
                      "config": self.identity["config"]}
             self.alerts_log.write(alert)
             summary.alerts.append(alert)
