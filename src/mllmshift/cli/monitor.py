@@ -93,6 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--webhook", default=None, metavar="URL", help="also POST each alert as JSON here")
     g.add_argument("--webhook-timeout", type=float, default=None, help="seconds per attempt (default: 5)")
     g.add_argument("--webhook-retries", type=int, default=None, help="retries after a failed attempt (default: 3)")
+    g.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="also serve the latest window's metrics (Prometheus text) at http://127.0.0.1:PORT/metrics; "
+                        "OUT/metrics.prom is written either way")
     g.add_argument("--restart", action="store_true", help="discard the saved state and outputs in --out")
     g.add_argument("--quiet", action="store_true", help="no per-window lines on stderr")
     g = p.add_argument_group("replay demos")
@@ -204,11 +207,16 @@ def run(args: argparse.Namespace) -> int:
         webhook = WebhookSink(args.webhook or spec.url,
                               spec.timeout if args.webhook_timeout is None else args.webhook_timeout,
                               spec.retries if args.webhook_retries is None else args.webhook_retries)
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        raise DataError(f"expected a TCP port in 1..65535, got {args.metrics_port}", field="--metrics-port")
     monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
                       log=None if args.quiet else sys.stderr, restart=args.restart or plan is not None,
-                      page_refresh_s=int(max(args.poll, 5)) if args.follow else None)
-    summary = monitor.follow(args.poll, args.max_idle) if args.follow else monitor.run_once()
-    page = monitor.refresh()
+                      page_refresh_s=int(max(args.poll, 5)) if args.follow else None, metrics_port=args.metrics_port)
+    try:
+        summary = monitor.follow(args.poll, args.max_idle) if args.follow else monitor.run_once()
+        page = monitor.refresh()
+    finally:
+        monitor.close()
     sys.stdout.write(f"read {summary.records} records, closed {summary.windows} windows, skipped "
                      f"{summary.skipped} malformed and {summary.late} late records, {len(summary.alerts)} alerts; "
                      f"view: {page}\n")

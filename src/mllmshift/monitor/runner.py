@@ -35,6 +35,7 @@ from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSi
 from mllmshift.monitor.attribution import bound_parts, moved_most, top_samples
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows, check_reference
+from mllmshift.monitor.metrics import MetricsExport, render_metrics
 from mllmshift.monitor.null import NullCache
 from mllmshift.monitor.series import JsonlLog, SeriesWriter, columns
 from mllmshift.monitor.state import MonitorState, StateStore, reference_ensemble
@@ -47,7 +48,7 @@ from mllmshift.provenance import derive_seed, environment, stable_hash
 from mllmshift.records import Split
 from mllmshift.threads import thread_limits
 
-OUTPUTS = ("series.jsonl", "series.csv", "alerts.jsonl", "skipped.jsonl", "index.html", "config.json")
+OUTPUTS = ("series.jsonl", "series.csv", "alerts.jsonl", "skipped.jsonl", "index.html", "config.json", "metrics.prom")
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Monitor:
 
     Args:
         restart: discard a saved state and earlier outputs in ``out`` instead of resuming.
+        metrics_port: also serve the latest window's metrics at http://127.0.0.1:PORT/metrics (0: any free
+            port; :attr:`metrics`.port says which); ``OUT/metrics.prom`` is written either way.
         webhook: also POST alerts there. log: progress lines and warnings (None: silent).
         alert_stream: where alert lines go (default stdout). refresh_s: redraw the view at most this often
             while a backlog is read (it is always redrawn when a poll ends).
@@ -74,7 +77,8 @@ class Monitor:
     def __init__(self, cfg: MonitorConfig, reference: Split, stream: str | Path, out: str | Path, *,
                  cache: EmbeddingCache | None = None, webhook: WebhookSink | None = None,
                  log: TextIO | None = sys.stderr, alert_stream: TextIO | None = None, restart: bool = False,
-                 batch_size: int = 256, refresh_s: float = 10.0, page_refresh_s: int | None = None) -> None:
+                 batch_size: int = 256, refresh_s: float = 10.0, page_refresh_s: int | None = None,
+                 metrics_port: int | None = None) -> None:
         check_reference(reference)
         check_checkpoint(cfg.eval)
         self.cfg, self.out, self.log = cfg, Path(out), log
@@ -125,6 +129,10 @@ class Monitor:
             "environment": environment()}))
         self._last_view = 0.0
         self._dirty = False
+        tail = self.series.jsonl.tail(1)
+        self._last_row: dict[str, Any] | None = dict(tail[-1]) if tail else None
+        self.metrics = MetricsExport(self.out / "metrics.prom", metrics_port)
+        self._export()
 
     def _prepare(self, reference: Split, cache: EmbeddingCache | None) -> None:
         """Embed the reference and fit (or load) the MI estimator(s) with the evaluation core's steps."""
@@ -210,9 +218,23 @@ class Monitor:
         self.source.warnings.clear()
         if summary.records or summary.skipped:
             self._save()
+            self._export()
         if self._dirty:
             self.refresh()
         return summary
+
+    def _export(self) -> None:
+        """Rewrite ``metrics.prom`` (and the endpoint's text) from the latest window and the counters."""
+        from mllmshift.monitor.calibration import expected_run_length
+
+        q = self.cfg.window_alpha
+        level = {"window": q, "ert": expected_run_length(q, self.cfg.consecutive)}
+        self.metrics.update(render_metrics(self._last_row, self.terms, self.watched, self.counters, level,
+                                           self.identity["config"]))
+
+    def close(self) -> None:
+        """Stop the metrics endpoint (if any)."""
+        self.metrics.close()
 
     def follow(self, poll_s: float = 5.0, max_idle_s: float | None = None) -> RunSummary:
         """Poll every ``poll_s`` seconds until interrupted (or idle for ``max_idle_s``)."""
@@ -291,9 +313,12 @@ class Monitor:
                 over[t] = bool(p is not None and p <= self.cfg.term_alpha)
             row.update({f"{t}_threshold": thr, f"{t}_p": p, f"{t}_z": z[t], f"{t}_over": over[t]})
         fired = self.rule.update(over)
+        self.counters["windows"] = self.counters.get("windows", 0) + 1
+        self.counters["alerts"] = self.counters.get("alerts", 0) + (1 if fired else 0)
         row.update({"moved_most": moved_most(z), "alerts": ";".join(fired) or None,
                     "notes": "; ".join(stats.notes) or None})
         self.series.write(row)
+        self._last_row = row
         self.counters["skipped_pending"] = self.counters["late_pending"] = 0
         summary.windows += 1
         self._dirty = True

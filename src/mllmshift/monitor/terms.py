@@ -200,7 +200,8 @@ class TermCalculator:
             for t in self.jsd_terms:
                 if c is not None:
                     f = JSD_FIELDS[t]
-                    value, _, g = rjsd_influence(a.field(f), w.field(f))  # type: ignore[arg-type]
+                    value = self.jsd(t, a, w)  # the estimator's own value; the expansion gives the slope only
+                    _, _, g = rjsd_influence(a.field(f), w.field(f))  # type: ignore[arg-type]
                     exact = WeightedRJSD(a.field(f), w.field(f))  # type: ignore[arg-type]
                     draws[t] = _with_residuals(value + (c - 1.0) @ g, [exact(ci) for ci in c[:EXACT_DRAWS]])
                 else:
@@ -243,14 +244,16 @@ class TermCalculator:
         """output(W) and its linearised bootstrap draws: JSD(W_Ŷ‖W_Y) is expanded in the labelled records'
         weights (both samples carry the same weights) and each draw is put through the ¼ power; NaN where
         a resample holds fewer than 2 labelled records (as the resampled path)."""
-        value, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
+        out_w = self.output(w.take(lab))  # the estimator's own value; the expansion gives the slope only
+        value = out_w ** 4
+        _, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
         assert g_a is not None
         c = counts(boot, len(w))[:, lab]
         lin = np.maximum(0.0, value + (c - 1.0) @ (g_a + g_b)) ** 0.25
         exact = [self.output(w.take(b[w.labelled[b]])) if int(w.labelled[b].sum()) >= 2 else np.nan
                  for b in boot[:EXACT_DRAWS]]
         draws = _with_residuals(lin, exact)
-        return value ** 0.25, np.where(c.sum(axis=1) >= 2, draws, np.nan)
+        return out_w, np.where(c.sum(axis=1) >= 2, draws, np.nan)
 
     def _emi_terms(self, out: WindowStats, wl: Rows, m: int, own: set[str], rng: np.random.Generator,
                    seed: int) -> None:
