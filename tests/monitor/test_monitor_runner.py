@@ -276,3 +276,25 @@ def test_false_alarm_rate_through_the_monitor_on_a_stationary_stream_is_below_th
     # so counts are overdispersed; p > 0.06 has probability 0.94^100 ≈ 0.002, and at p = 0.06 more than 14 of
     # 120 windows over has probability < 0.01. (This seed: 6, 2, 0 and 6.)
     assert all(c <= 14 for c in over.values()), over
+
+
+def test_a_silent_model_swap_alerts_on_the_answer_side_only(tmp_path):
+    """The inputs do not drift, the model changes: the stream's questions are independent in-distribution draws
+    throughout, but from record 200 on the answers are model B's (evasive ones). The alert must fire after the
+    swap and name answer-side terms only; the question term never crosses."""
+    from mllmshift.monitor.replay import EVASIVE
+
+    records = stream_records([(0, 400)], seed=3)
+    for i, r in enumerate(records[200:]):
+        r["response"] = EVASIVE[i % len(EVASIVE)]
+    cfg = config("50", consecutive=1, terms=("text", "answer", "output", "output_shift"),
+                 alert_terms=("text", "answer", "output_shift"))
+    m = monitor(cfg, reference(200), write_jsonl(tmp_path / "s.jsonl", records), tmp_path / "out")
+    m.run_once()
+    rows = series(tmp_path / "out")
+    fired = [r for r in rows if r["alerts"]]
+    assert fired and fired[0]["window"] == 4  # the first window of model B's answers
+    assert not any(r["alerts"] for r in rows[:4])
+    assert all(not r["text_over"] for r in rows)  # the questions did not move
+    assert all(set(r["alerts"].split(";")) <= {"answer", "output_shift"} for r in fired)
+    assert all(r["answer_over"] for r in rows[4:])
