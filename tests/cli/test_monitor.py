@@ -30,7 +30,8 @@ def test_offline_replay_fires_at_the_first_shifted_window_and_not_before(tmp_pat
     assert summary["fired_at_first_shifted_window"] and "fired at the first shifted window: yes" in printed
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["eval"]["seed"] == 0 and cfg["config"]["consecutive"] == 1 and cfg["environment"]["versions"]
-    for name in ("series.csv", "series.jsonl", "alerts.jsonl", "index.html", "plots/text.png", "plots/emid.png"):
+    for name in ("series.csv", "series.jsonl", "alerts.jsonl", "index.html", "plots/text.svg", "plots/emid.svg",
+                 "metrics.prom"):
         assert (out / name).is_file(), name
 
 

@@ -12,20 +12,23 @@ import pytest
 from mllmshift.monitor.alerts import AlertRule, StdoutSink, WebhookSink, alert_line
 
 ALERT = {"window": 7, "start": "2025-01-01T00:00:00Z", "end": "2025-01-01T01:00:00Z", "consecutive": 2,
-         "terms": {"text": {"value": 0.3, "low": 0.2, "high": 0.4, "threshold": 0.1, "z": 5.0}},
+         "terms": {"text": {"value": 0.3, "low": 0.2, "high": 0.4, "threshold": 0.1, "p": 0.005, "z": 5.0}},
          "moved_most": "text", "top_samples": [{"id": "q9", "source": "s.jsonl:9", "score": 0.7}]}
 
 
-def test_rule_fires_once_when_the_run_reaches_k_and_rearms_after_a_break():
+def test_rule_is_one_decision_per_window_and_fires_once_per_run_of_k():
     rule = AlertRule(["text", "answer"], 2)
-    seq = [{"text": True}, {"text": True}, {"text": True}, {"text": False}, {"text": True}, {"text": True},
-           {"answer": True}, {"answer": True, "text": True}]
+    # a window is over when any watched term is; the run continues across terms (text then answer)
+    seq = [{"text": True}, {"text": True}, {"text": True}, {"text": False}, {"text": True}, {"answer": True},
+           {"answer": True, "text": True}, {}, {"answer": True}, {"answer": True, "text": True}]
     fired = [rule.update(o) for o in seq]
-    assert fired == [[], ["text"], [], [], [], ["text"], [], ["answer"]]
-    assert rule.state() == {"text": 1, "answer": 2}
+    assert fired == [[], ["text"], [], [], [], ["answer"], [], [], [], ["text", "answer"]]
+    assert rule.state() == {"window": 2}
     again = AlertRule(["text", "answer"], 2)
     again.restore(rule.state())
-    assert again.update({"text": True, "answer": True}) == rule.update({"text": True, "answer": True}) == ["text"]
+    assert again.update({"text": True}) == rule.update({"text": True}) == []  # the run of 3 already fired
+    assert again.update({}) == rule.update({}) == []
+    assert again.update({"answer": True}) == [] and again.update({"answer": True}) == ["answer"]
 
 
 def test_rule_with_k_one_fires_on_every_new_run():
@@ -38,7 +41,7 @@ def test_stdout_line_names_window_terms_and_samples():
     StdoutSink(out).send(ALERT)
     line = out.getvalue()
     assert line == alert_line(ALERT) + "\n"
-    assert "window 7" in line and "text low 0.2 > threshold 0.1" in line and "q9 (s.jsonl:9)" in line
+    assert "window 7" in line and "text 0.3 > threshold 0.1 (p = 0.005)" in line and "q9 (s.jsonl:9)" in line
 
 
 class _Server:

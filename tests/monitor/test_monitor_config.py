@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mllmshift.errors import DataError
-from mllmshift.evaluation.config import EvalConfig
+from mllmshift.evaluation.config import ConfigError, EvalConfig
 from mllmshift.monitor.config import MonitorConfig, WindowSpec, default_eval
 
 
@@ -70,7 +70,26 @@ def test_evaluation_defaults_are_the_projects_with_fifty_resamples_and_plain_rjs
 
 def test_term_level_is_alpha_shared_by_the_watched_terms():
     cfg = MonitorConfig(WindowSpec.parse("100"), alpha=0.05, alert_terms=("visual", "text", "answer", "emid"))
-    assert cfg.term_alpha == pytest.approx(0.0125)
+    assert cfg.window_alpha == 0.05
+    assert cfg.term_alpha == pytest.approx(1 - 0.95 ** 0.25)  # Šidák: 0.01274, a little above α/T = 0.0125
+    assert 1 - (1 - cfg.term_alpha) ** 4 == pytest.approx(0.05)
+    assert cfg.null_draws == 200  # 1/(N + 1) ≤ 0.0127 needs N ≥ 78
+
+
+def test_an_expected_run_time_sets_the_window_level_through_the_k_rule():
+    from mllmshift.monitor.calibration import expected_run_length
+
+    for k in (1, 2, 3):
+        cfg = MonitorConfig(WindowSpec.parse("100"), ert=1000, consecutive=k)
+        assert expected_run_length(cfg.window_alpha, k) == pytest.approx(1000, rel=1e-9)
+        assert 1 - (1 - cfg.term_alpha) ** len(cfg.alert_terms) == pytest.approx(cfg.window_alpha)
+        assert 1 / (cfg.null_draws + 1) <= cfg.term_alpha < 1 / cfg.null_draws or cfg.null_draws == cfg.n_null
+    assert MonitorConfig(WindowSpec.parse("100"), ert=1000, consecutive=1).window_alpha == pytest.approx(0.001)
+    assert MonitorConfig(WindowSpec.parse("100"), ert=1000, consecutive=1).null_draws == 4997
+    for bad in (1, 0.5, float("nan"), float("inf"), True, "1000"):
+        with pytest.raises(ConfigError) as err:
+            MonitorConfig(WindowSpec.parse("100"), ert=bad)
+        assert err.value.field == "ert"
 
 
 def test_config_round_trips_and_fingerprint_tracks_every_field():

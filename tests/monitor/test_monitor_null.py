@@ -97,3 +97,51 @@ def test_a_shifted_stream_is_over_the_thresholds():
     _, _, point, lcb, any_window = _stationary_run(1.0, 30)
     assert lcb["text"] >= 27 and any_window == 30  # the questions moved: their lower bound is over in every window
     assert point["answer"] >= 27 and point["output_shift"] >= 20  # the answers moved too (noisier answers)
+
+
+def test_p_value_counts_the_observation_among_the_draws():
+    null = NullDistribution("text", 10, tuple(float(v) for v in range(1, 100)))  # N = 99 draws 1 … 99
+    assert null.p_value(99.5) == pytest.approx(1 / 100)  # above every draw: the smallest p, 1/(N + 1), never 0
+    assert null.p_value(99.0) == pytest.approx(2 / 100)  # ties count as "at least as large"
+    assert null.p_value(95.0) == pytest.approx(6 / 100)
+    assert null.p_value(0.0) == 1.0 and null.p_value(float("nan")) == 1.0
+    # p ≤ a exactly when the estimate is above the conformal threshold (the critical value shown in the series)
+    for a in (0.05, 0.02, 0.011):
+        for x in np.linspace(80, 100, 81):
+            assert (null.p_value(x) <= a) == (x > null.threshold(a)), (a, x)
+    # valid for exchangeable draws: P(p ≤ a) = ⌊a(N + 1)⌋/(N + 1) ≤ a (here a = 0.05, N = 99: exactly 0.05)
+    rng = np.random.default_rng(3)
+    hits = sum(NullDistribution("t", 1, tuple(rng.normal(size=99))).p_value(rng.normal()) <= 0.05
+               for _ in range(4000))
+    assert abs(hits / 4000 - 0.05) <= 3 * math.sqrt(0.05 * 0.95 / 4000)
+
+
+def _window_p_values(n_refs: int, n_windows: int) -> list[dict[str, float]]:
+    """Per-term p-values of no-shift windows (30 records) against ``n_refs`` independent references (210
+    records each, 200 null draws): the randomness of a run's null is part of what a user meets."""
+    out = []
+    for r in range(n_refs):
+        rng = np.random.default_rng(100 + r)
+        cfg = MonitorConfig(WindowSpec.parse("30"), EvalConfig(divergence="rjsd", n_resamples=2, seed=r),
+                            terms=("visual", "text", "answer"), alert_terms=("visual", "text", "answer"), n_null=200)
+        calc = make_calc(gaussian_rows(210, rng, prefix="r"), cfg, mi=None)
+        cache = NullCache(calc, 200, seed=r)
+        for k in range(n_windows):
+            stats = calc.window(gaussian_rows(30, rng, prefix=f"w{r}-{k}-"), seed=k)
+            out.append({t: cache.get(t, 30).p_value(stats.values[t].value) for t in calc.jsd_terms})
+    return out
+
+
+@pytest.mark.slow
+def test_run_length_to_a_false_alarm_on_a_no_shift_stream_matches_the_stated_ert():
+    from mllmshift.monitor.alerts import AlertRule
+
+    windows = _window_p_values(4, 150)
+    for k in (1, 2):
+        cfg = MonitorConfig(WindowSpec.parse("30"), terms=("visual", "text", "answer"),
+                            alert_terms=("visual", "text", "answer"), ert=20, consecutive=k)
+        rule = AlertRule(cfg.alert_terms, k)
+        alarms = sum(bool(rule.update({t: p <= cfg.term_alpha for t, p in w.items()})) for w in windows)
+        # ERT 20 over 600 windows: 30 alarms if the level were exact; Šidák is conservative for the correlated
+        # image/question terms, so fewer. Poisson spread ≈ √30 ≈ 5.5: [15, 45] alarms ⇔ run length 13–40 windows
+        assert 15 <= alarms <= 45, (k, alarms, len(windows) / max(alarms, 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 from monitor_helpers import config, fast_eval, monitor, reference, series, stream_records, write_jsonl
@@ -34,7 +35,17 @@ def test_alert_at_or_after_the_change_never_before_within_k_windows(tmp_path, st
     alerts = [json.loads(line) for line in (tmp_path / "out" / "alerts.jsonl").read_text().splitlines()]
     assert alerts[0]["window"] == min(fired) and alerts[0]["top_samples"]
     assert all(int(t["id"][1:]) >= 400 - 50 for t in alerts[0]["top_samples"])  # named records are recent ones
-    assert (tmp_path / "out" / "plots" / "text.png").is_file() and (tmp_path / "out" / "index.html").is_file()
+    first = alerts[0]
+    assert set(first["terms"]) == set(first["top_samples_by_term"]) and first["terms"]
+    row = next(r for r in rows if r["window"] == first["window"])
+    assert set(first["terms"]) == {t for t in cfg.alert_terms if row.get(f"{t}_over")}  # the terms that crossed
+    for t, d in first["terms"].items():
+        assert d["p"] <= cfg.term_alpha and d["value"] > d["threshold"]
+    parts = first["bound"]["parts"]  # the bound is the sum of its parts; each part is its term's summand
+    assert sum(parts.values()) == pytest.approx(row["bound"], rel=1e-9)
+    assert parts["text"] == pytest.approx(math.sqrt(row["text"])) and parts["output"] == pytest.approx(row["output"])
+    assert sum(first["bound"]["shares"].values()) == pytest.approx(1.0)
+    assert (tmp_path / "out" / "plots" / "text.svg").is_file() and (tmp_path / "out" / "index.html").is_file()
 
 
 def _appended_run(tmp_path, cfg, ref, records, cuts):
@@ -66,7 +77,7 @@ def test_restart_mid_stream_gives_the_same_series_as_an_uninterrupted_run(tmp_pa
     def alerts(out):  # the same alerts, naming records by id (their sources are the two files)
         docs = [json.loads(line) for line in (out / "alerts.jsonl").read_text().splitlines()]
         for d in docs:
-            for s in d["top_samples"]:
+            for s in d["top_samples"] + [x for v in d["top_samples_by_term"].values() for x in v]:
                 assert s.pop("source").endswith(f".jsonl:{int(s['id'][1:]) + 1}")
         return docs
 
@@ -245,7 +256,7 @@ def test_emi_is_computed_with_the_estimators_of_the_evaluation_core(tmp_path):
 @pytest.mark.slow
 def test_false_alarm_rate_through_the_monitor_on_a_stationary_stream_is_below_the_stated_level(tmp_path):
     """120 windows of 30 records drawn like the reference (independent draws of the same generator, no shift),
-    α = 0.05 per window shared by the watched terms, k = 1: at most α of the windows have an alert, and no
+    α = 0.05 per window shared by the watched terms, k = 1: about α of the windows have an alert, and no
     term's estimate is over its threshold grossly more often than its level α/T."""
     n, w = 120, 30
     cfg = config(str(w), consecutive=1, alpha=0.05, min_references=10)
@@ -256,10 +267,34 @@ def test_false_alarm_rate_through_the_monitor_on_a_stationary_stream_is_below_th
     assert len(rows) == n and m.watched == ["text", "answer", "output_shift", "emid"]
     assert all(r[f"{t}_threshold"] is not None for r in rows for t in m.watched)
     alarms = sum(bool(r["alerts"]) for r in rows)
-    assert alarms <= cfg.alpha * n, alarms
+    # one decision per window at level ≤ α (the estimates' p-values, Šidák over the terms): the count of alarmed
+    # windows is at most Binomial(120, 0.05) in law, whose mean + 3 sd is 13.2 (this seed: 7)
+    assert alarms <= cfg.alpha * n + 3 * math.sqrt(n * cfg.alpha * (1 - cfg.alpha)), alarms
     over = {t: sum(r[t] > r[f"{t}_threshold"] for r in rows) for t in m.watched}
-    # Every window shares one threshold per term: with 100 null draws at level α/T = 0.0125 it is their maximum,
+    # Every window shares one threshold per term: with 100 null draws at level 0.0102 (Šidák) it is their maximum,
     # and the chance p that a no-shift window exceeds it is Beta(1, 100)-distributed over the draws (mean 1/101),
     # so counts are overdispersed; p > 0.06 has probability 0.94^100 ≈ 0.002, and at p = 0.06 more than 14 of
     # 120 windows over has probability < 0.01. (This seed: 6, 2, 0 and 6.)
     assert all(c <= 14 for c in over.values()), over
+
+
+def test_a_silent_model_swap_alerts_on_the_answer_side_only(tmp_path):
+    """The inputs do not drift, the model changes: the stream's questions are independent in-distribution draws
+    throughout, but from record 200 on the answers are model B's (evasive ones). The alert must fire after the
+    swap and name answer-side terms only; the question term never crosses."""
+    from mllmshift.monitor.replay import EVASIVE
+
+    records = stream_records([(0, 400)], seed=3)
+    for i, r in enumerate(records[200:]):
+        r["response"] = EVASIVE[i % len(EVASIVE)]
+    cfg = config("50", consecutive=1, terms=("text", "answer", "output", "output_shift"),
+                 alert_terms=("text", "answer", "output_shift"))
+    m = monitor(cfg, reference(200), write_jsonl(tmp_path / "s.jsonl", records), tmp_path / "out")
+    m.run_once()
+    rows = series(tmp_path / "out")
+    fired = [r for r in rows if r["alerts"]]
+    assert fired and fired[0]["window"] == 4  # the first window of model B's answers
+    assert not any(r["alerts"] for r in rows[:4])
+    assert all(not r["text_over"] for r in rows)  # the questions did not move
+    assert all(set(r["alerts"].split(";")) <= {"answer", "output_shift"} for r in fired)
+    assert all(r["answer_over"] for r in rows[4:])

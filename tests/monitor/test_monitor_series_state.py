@@ -18,7 +18,7 @@ from mllmshift.monitor.stream import StreamRecord
 def test_columns_list_intervals_and_alert_fields_for_watched_terms():
     cols = columns(["text", "emi"], ["text"])
     assert cols[:8] == ["window", "start", "end", "n", "n_labelled", "skipped", "skipped_total", "late"]
-    assert cols[8:] == ["text", "text_low", "text_high", "text_threshold", "text_z", "text_over",
+    assert cols[8:] == ["text", "text_low", "text_high", "text_threshold", "text_p", "text_z", "text_over",
                         "emi", "emi_low", "emi_high", "moved_most", "alerts", "notes"]
 
 

@@ -34,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "each record with a timestamp) in windows of records or time, and writes per window the JSD of "
         "images, questions and answers against the reference window, the bound's answer term and EMI/EMID "
         "where records have reference answers, each with a bootstrap CI, to series.csv/series.jsonl, plots "
-        "and index.html in --out. An alert fires when a term's lower confidence bound is over its threshold "
-        "(from the reference's own no-shift spread at the same window size) for k consecutive windows. "
+        "and index.html in --out. A window is over when a term's permutation p-value against the reference's "
+        "own no-shift spread at the same window size is at most its level; an alert fires after k consecutive "
+        "over windows, calibrated to --ert windows between false alarms. "
         "Resumes where it stopped. See docs/monitor.md.")
     p.add_argument("--config", type=Path, default=None,
                    help="monitor config (YAML: reference, stream, windows, alerts, and the evaluation keys of a study "
@@ -52,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="terms alert rules watch (default: visual, text, answer, output_shift, emid)")
     g.add_argument("--alpha", type=float, default=None,
                    help="false-alarm level per window, shared by the watched terms (default: 0.05)")
+    g.add_argument("--ert", type=float, default=None, metavar="N",
+                   help="expected run time between false alarms, in windows, over all watched terms and the "
+                        "k-consecutive rule together (sets the per-window level instead of --alpha)")
     g.add_argument("--consecutive", "-k", type=int, default=None,
                    help="windows in a row over the threshold before an alert (default: 2; replays: 1)")
     g.add_argument("--threshold", action="append", default=[], metavar="TERM=VALUE",
@@ -89,6 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--webhook", default=None, metavar="URL", help="also POST each alert as JSON here")
     g.add_argument("--webhook-timeout", type=float, default=None, help="seconds per attempt (default: 5)")
     g.add_argument("--webhook-retries", type=int, default=None, help="retries after a failed attempt (default: 3)")
+    g.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="also serve the latest window's metrics (Prometheus text) at http://127.0.0.1:PORT/metrics; "
+                        "OUT/metrics.prom is written either way")
     g.add_argument("--restart", action="store_true", help="discard the saved state and outputs in --out")
     g.add_argument("--quiet", action="store_true", help="no per-window lines on stderr")
     g = p.add_argument_group("replay demos")
@@ -102,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 #: MonitorConfig / EvalConfig field → the flag that sets it
 MONITOR_FLAGS = {**FLAGS, "window": "--window", "step": "--step", "terms": "--terms", "alert_terms": "--alert-terms",
-                 "alpha": "--alpha", "consecutive": "--consecutive", "thresholds": "--threshold",
+                 "alpha": "--alpha", "ert": "--ert", "consecutive": "--consecutive", "thresholds": "--threshold",
                  "n_null": "--null-draws", "min_records": "--min-records", "min_references": "--min-references",
                  "top_k": "--top-k", "stream_columns": "--stream-columns"}
 
@@ -124,7 +131,7 @@ def flag_fields(args: argparse.Namespace) -> dict[str, Any]:
         raise DataError(f"{bad[0]}={thresholds[bad[0]]!r}: a threshold must be a number", field="--threshold")
     columns = parse_key_values(args.stream_columns.split(","), "--stream-columns") if args.stream_columns else None
     given = {"window": args.window, "step": args.step, "terms": _names(args.terms, "--terms"),
-             "alert_terms": _names(args.alert_terms, "--alert-terms"), "alpha": args.alpha,
+             "alert_terms": _names(args.alert_terms, "--alert-terms"), "alpha": args.alpha, "ert": args.ert,
              "consecutive": args.consecutive, "thresholds": {k: float(v) for k, v in thresholds.items()} or None,
              "n_null": args.null_draws, "min_records": args.min_records, "min_references": args.min_references,
              "top_k": args.top_k,
@@ -232,12 +239,18 @@ def run(args: argparse.Namespace) -> int:
         webhook = WebhookSink(args.webhook or spec.url,
                               spec.timeout if args.webhook_timeout is None else args.webhook_timeout,
                               spec.retries if args.webhook_retries is None else args.webhook_retries)
+    if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
+        raise DataError(f"expected a TCP port in 1..65535, got {args.metrics_port}", field="--metrics-port")
     with claim_folder(args.out, "monitor"):
         monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
                           log=None if args.quiet else sys.stderr, restart=args.restart or plan is not None,
-                          page_refresh_s=int(max(args.poll, 5)) if args.follow else None)
-    summary = monitor.follow(args.poll, args.max_idle) if args.follow else monitor.run_once()
-    page = monitor.refresh()
+                          page_refresh_s=int(max(args.poll, 5)) if args.follow else None,
+                          metrics_port=args.metrics_port)
+    try:
+        summary = monitor.follow(args.poll, args.max_idle) if args.follow else monitor.run_once()
+        page = monitor.refresh()
+    finally:
+        monitor.close()
     sys.stdout.write(f"read {summary.records} records, closed {summary.windows} windows, skipped "
                      f"{summary.skipped} malformed and {summary.late} late records, {len(summary.alerts)} alerts; "
                      f"view: {page}\n")

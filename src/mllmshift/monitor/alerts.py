@@ -1,12 +1,14 @@
 """Alert rules and where alerts go.
 
-Rule: a watched term is *over* in a window when the lower end of its bootstrap CI is above its
-threshold (the null's conformal (1 − α/T) quantile at the window's size, or a given value). The rule
-fires when a term has been over in k consecutive windows; it fires once per run of such windows and
-re-arms when a window is not over (a window where the term could not be computed breaks the run).
-Under no shift each window is over with probability at most α/T per term (the lower bound is below the
-estimate, and the estimate exceeds the threshold with probability at most α/T), so across the T terms
-a window fires with probability at most α.
+Rule: a watched term is *over* in a window when its estimate's permutation p-value against the term's
+no-shift null at the window's size is at most the per-term level (or, for a term given a threshold, when
+its estimate is above it). A window is over when some watched term is; that is one decision per window,
+whose no-shift probability is the per-window level q (:mod:`mllmshift.monitor.calibration`: Šidák's
+split over the T terms). The rule fires when k consecutive windows have been over; it fires once per
+run of such windows and re-arms when a window is not over (a window where no watched term could be
+computed breaks the run). With independent no-shift windows the expected run time to a false alarm is
+ERT(q, k) = (1 − q^k) / ((1 − q) q^k), which ``--ert`` sets. An alert names the terms over in the window
+where it fires.
 
 Sinks: stdout (one line), ``alerts.jsonl`` (the JSON payload; an :class:`~mllmshift.monitor.series.AppendLog`
 cut back on resume like the series), and optionally a webhook (HTTP POST of the JSON payload, with a
@@ -34,37 +36,39 @@ class AlertSink(Protocol):
 
 
 class AlertRule:
-    """k-consecutive-windows rule per watched term (see the module docstring)."""
+    """The k-consecutive-windows rule over the watched terms together (see the module docstring)."""
 
     def __init__(self, terms: Sequence[str], consecutive: int) -> None:
         self.terms, self.k = tuple(terms), int(consecutive)
-        self.streaks: dict[str, int] = {t: 0 for t in self.terms}
+        self.streak = 0
 
     def update(self, over: Mapping[str, bool]) -> list[str]:
-        """Advance the streaks with one window's ``over`` flags; the terms whose rule fires now."""
-        fired = []
-        for t in self.terms:
-            self.streaks[t] = self.streaks[t] + 1 if over.get(t, False) else 0
-            if self.streaks[t] == self.k:
-                fired.append(t)
-        return fired
+        """Advance the streak with one window's ``over`` flags; the terms over in this window when the
+        rule fires now (the k-th over window in a row), else []."""
+        crossed = [t for t in self.terms if over.get(t, False)]
+        self.streak = self.streak + 1 if crossed else 0
+        return crossed if self.streak == self.k else []
 
     def state(self) -> dict[str, int]:
-        return dict(self.streaks)
+        return {"window": self.streak}
 
     def restore(self, streaks: Mapping[str, int]) -> None:
-        self.streaks.update({t: int(v) for t, v in streaks.items() if t in self.streaks})
+        self.streak = int(streaks.get("window", 0))
 
 
 def alert_line(alert: Mapping[str, Any]) -> str:
     """One human line for an alert."""
     parts = []
     for t, d in alert["terms"].items():
-        parts.append(f"{t} low {d['low']:.4g} > threshold {d['threshold']:.4g}")
+        p = d.get("p")
+        parts.append(f"{t} {d['value']:.4g} > threshold {d['threshold']:.4g}" + (f" (p = {p:.3g})" if p else ""))
     top = alert.get("top_samples") or []
     where = ", ".join(f"{s['id']} ({s['source']})" for s in top[:3])
+    bound = alert.get("bound") or {}
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in (bound.get("shares") or {}).items() if v is not None)
     return (f"ALERT window {alert['window']} [{alert['start']} → {alert['end']}]: " + "; ".join(parts)
             + f" for {alert['consecutive']} windows; moved most: {alert['moved_most']}"
+            + (f"; bound {bound['value']:.3g} = {shares}" if shares else "")
             + (f"; top samples: {where}" if where else ""))
 
 

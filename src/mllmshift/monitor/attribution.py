@@ -3,6 +3,9 @@
 - **The term**: the watched term with the largest z = (estimate − null mean) / null standard deviation,
   i.e. the one furthest out in its own no-shift spread at this window's size (raw JSDs of different
   embeddings are not comparable; their null spreads make them so).
+- **Each term's share of the bound**: the scale-adjusted bound √visual + √text + JSD(R_Ŷ‖R_Y)^¼ + output
+  is a sum, so each input term's part is its summand (:func:`bound_parts`): how much of the window's bound
+  the images, the questions, the reference's own answer gap and the window's answer gap make up.
 - **The records**, per term:
 
   - ``visual`` / ``text`` / ``answer``: the cosine distance from the record's embedding to its *nearest*
@@ -30,6 +33,23 @@ def moved_most(z: Mapping[str, float | None]) -> str | None:
     """The term with the largest finite z (None when none has one)."""
     ok = {t: v for t, v in z.items() if v is not None and math.isfinite(v)}
     return max(ok, key=lambda t: (ok[t], t)) if ok else None
+
+
+def bound_parts(row: Mapping[str, Any], out_ref: float | None) -> dict[str, Any] | None:
+    """The window's bound split into its summands, with each one's share (None without the bound's terms):
+    ``{"value", "parts": {visual, text, reference_answers, output}, "shares": {...}}``."""
+    parts: dict[str, float] = {}
+    for term in ("visual", "text"):
+        v = row.get(term)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            parts[term] = math.sqrt(max(0.0, float(v)))
+    if "text" not in parts or out_ref is None or not isinstance(row.get("output"), (int, float)):
+        return None
+    parts["reference_answers"] = float(out_ref)
+    parts["output"] = float(row["output"])
+    total = sum(parts.values())
+    return {"value": total, "parts": parts,
+            "shares": {k: (v / total if total > 0 else None) for k, v in parts.items()}}
 
 
 def sample_scores(term: str, reference: Rows, window: Rows, chunk: int = 2048) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from mllmshift.evaluation.config import ConfigError, EvalConfig
+from mllmshift.monitor.calibration import min_null_draws, term_level, window_level
 from mllmshift.provenance import stable_hash
 
 #: every per-window quantity the monitor can compute (see :mod:`mllmshift.monitor.terms`)
@@ -115,11 +116,16 @@ class MonitorConfig:
             resamples estimate to about ±10 %). Only the scale-adjusted bound is computed.
         terms: the quantities computed per window (a subset of :data:`TERMS`).
         alert_terms: the terms alert rules watch (a subset of ``terms`` and :data:`ALERT_TERMS`).
-        alpha: family-wise false-alarm level per window: each of the T watched terms gets the threshold
-            that a no-shift window's estimate exceeds with probability at most ``alpha / T``.
-        consecutive: k, the windows in a row whose lower confidence bound must be over the threshold.
+        alpha: the false-alarm level per window (used when ``ert`` is None): a no-shift window is *over* with
+            probability at most ``alpha``, split over the T watched terms by Šidák (:attr:`term_alpha`).
+        ert: the expected run time between false alarms, in windows, over all watched terms and the
+            k-consecutive rule together; when given, the per-window level is the q with ERT(q, k) = ``ert``
+            (:func:`mllmshift.monitor.calibration.window_level`) and ``alpha`` is not used.
+        consecutive: k, the windows in a row that must be over (some watched term's permutation p-value at most
+            :attr:`term_alpha`) before an alert.
         thresholds: given thresholds per term (replace the null's).
-        n_null: same-size draws from the reference that make each null distribution.
+        n_null: same-size draws from the reference that make each null distribution (at least; see
+            :attr:`null_draws`).
         min_records: fewest records for the drift terms; min_references: fewest records with a
             reference answer for ``output``, ``output_shift``, ``emi`` and ``emid``.
         top_k: samples named per alert.
@@ -135,6 +141,7 @@ class MonitorConfig:
     terms: tuple[str, ...] = TERMS
     alert_terms: tuple[str, ...] = ALERT_TERMS
     alpha: float = 0.05
+    ert: float | None = None
     consecutive: int = 2
     thresholds: dict[str, float] = field(default_factory=dict)
     n_null: int = 200
@@ -142,6 +149,7 @@ class MonitorConfig:
     min_references: int = 20
     top_k: int = 5
     stream_columns: dict[str, str] = field(default_factory=dict)
+    ci: Literal["linearised", "resampled"] = "linearised"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.terms) - set(TERMS))
@@ -167,6 +175,11 @@ class MonitorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"expected an integer >= {low}, got {value!r}", field=name)
+        if self.ert is not None and (isinstance(self.ert, bool) or not isinstance(self.ert, (int, float))
+                                     or not 1.0 < self.ert < math.inf):
+            raise ConfigError(f"an expected run time must be a number of windows > 1, got {self.ert!r}", field="ert")
+        if self.ci not in ("linearised", "resampled"):
+            raise ConfigError(f"must be 'linearised' or 'resampled', got {self.ci!r}", field="ci")
         if self.eval.n_resamples < 2:
             raise ConfigError(f"the monitor's intervals need at least 2 bootstrap resamples, got "
                               f"{self.eval.n_resamples}", field="n_resamples")
@@ -199,9 +212,20 @@ class MonitorConfig:
         return self.eval.confidence
 
     @property
+    def null_draws(self) -> int:
+        """The draws of each null: ``n_null``, raised to the fewest with which a p-value can reach the per-term
+        level (1/(N + 1) ≤ :attr:`term_alpha`; e.g. 153 for ERT 1000, k = 2, five terms; 4,997 for k = 1)."""
+        return max(self.n_null, min_null_draws(self.term_alpha))
+
+    @property
+    def window_alpha(self) -> float:
+        """The false-alarm level per window: from ``ert`` and k when ``ert`` is given, else ``alpha``."""
+        return self.alpha if self.ert is None else window_level(float(self.ert), self.consecutive)
+
+    @property
     def term_alpha(self) -> float:
-        """The false-alarm level of each watched term: alpha / T (Bonferroni)."""
-        return self.alpha / max(1, len(self.alert_terms))
+        """The level of each watched term's p-value: Šidák's 1 − (1 − q)^{1/T} of the window's level q."""
+        return term_level(self.window_alpha, len(self.alert_terms))
 
     def with_(self, **changes: Any) -> MonitorConfig:
         """A copy with some fields changed (checked again)."""

@@ -9,6 +9,7 @@
     terms: [visual, text, answer, output, output_shift, emi, emid, bound]
     alert_terms: [visual, text, answer, output_shift, emid]
     alpha: 0.05                       # false-alarm level per window, shared by the watched terms
+    ert: 1000                         # or: expected windows between false alarms (sets the level from k)
     consecutive: 2                    # k
     thresholds: {text: 0.2}           # given thresholds instead of the reference's null
     null_draws: 200
@@ -50,7 +51,7 @@ from mllmshift.secrets import redact_url
 
 #: MonitorConfig field → the YAML field that sets it (EvalConfig fields as in a study config)
 YAML_FIELDS: dict[str, str] = {**EVAL_YAML_FIELDS, "window": "window", "step": "step", "terms": "terms",
-                               "alert_terms": "alert_terms", "alpha": "alpha", "consecutive": "consecutive",
+                               "alert_terms": "alert_terms", "alpha": "alpha", "ert": "ert", "consecutive": "consecutive",
                                "thresholds": "thresholds", "n_null": "null_draws", "min_records": "min_records",
                                "min_references": "min_references", "top_k": "top_k",
                                "stream_columns": "stream_columns"}
@@ -109,6 +110,8 @@ def read_monitor_file(path: str | os.PathLike[str]) -> MonitorFile:
             if not isinstance(names, list) or not all(isinstance(t, str) for t in names) or not names:
                 raise parser.error(key, f"expected a list of terms ({', '.join(TERMS)}), got {names!r}")
             kw[key] = tuple(names)
+    if top.get("ert") is not None:
+        kw["ert"] = parser.number(top["ert"], "ert", float, low=1.0, open_low=True)
     for key, attr, kind, low, high in (("alpha", "alpha", float, 0.0, 1.0),
                                        ("consecutive", "consecutive", int, 1, None),
                                        ("null_draws", "n_null", int, 1, None),

@@ -11,8 +11,10 @@ a window sees (see :mod:`mllmshift.monitor.terms`):
 
 A window of a stationary stream is another such split (records from the same distribution, disjoint
 from the reference sample it is compared with), so its statistic and the N null draws are
-(approximately) exchangeable and the conformal threshold, the ⌈(N + 1)(1 − α)⌉-th smallest draw, is
-exceeded with probability at most α (:meth:`NullDistribution.threshold`; +∞ when N < 1/α − 1).
+(approximately) exchangeable: the permutation p-value (1 + #{draws ≥ x}) / (1 + N) of its estimate x is
+at most a with probability at most a (:meth:`NullDistribution.p_value`, :mod:`mllmshift.monitor.calibration`).
+Equivalently x exceeds the conformal threshold, the ⌈(N + 1)(1 − a)⌉-th smallest draw, with probability at
+most a (:meth:`NullDistribution.threshold`, +∞ when N < 1/a − 1): p ≤ a exactly when x > that draw.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from mllmshift.monitor.calibration import p_value
 from mllmshift.monitor.terms import JSD_FIELDS, TermCalculator
 from mllmshift.provenance import derive_seed
 
@@ -40,6 +43,10 @@ class NullDistribution:
         """The conformal (1 − α) threshold: the ⌈(N+1)(1−α)⌉-th smallest draw, +∞ if that exceeds N."""
         k = math.ceil((len(self.values) + 1) * (1.0 - alpha) - 1e-12)
         return self.values[k - 1] if 1 <= k <= len(self.values) else math.inf
+
+    def p_value(self, value: float) -> float:
+        """The permutation p-value (1 + #{draws ≥ value}) / (1 + N) of a window's estimate."""
+        return p_value(self.values, value)
 
     @property
     def mean(self) -> float:

@@ -32,9 +32,10 @@ from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimato
 from mllmshift.evaluation.pipeline import compute_settings
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
-from mllmshift.monitor.attribution import moved_most, top_samples
+from mllmshift.monitor.attribution import bound_parts, moved_most, top_samples
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows, check_reference
+from mllmshift.monitor.metrics import MetricsExport, render_metrics
 from mllmshift.monitor.null import NullCache
 from mllmshift.monitor.series import JsonlLog, SeriesWriter, columns
 from mllmshift.monitor.state import MonitorState, StateStore, reference_ensemble
@@ -47,7 +48,7 @@ from mllmshift.provenance import derive_seed, environment, stable_hash
 from mllmshift.records import Split
 from mllmshift.threads import thread_limits
 
-OUTPUTS = ("series.jsonl", "series.csv", "alerts.jsonl", "skipped.jsonl", "index.html", "config.json")
+OUTPUTS = ("series.jsonl", "series.csv", "alerts.jsonl", "skipped.jsonl", "index.html", "config.json", "metrics.prom")
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Monitor:
 
     Args:
         restart: discard a saved state and earlier outputs in ``out`` instead of resuming.
+        metrics_port: also serve the latest window's metrics at http://127.0.0.1:PORT/metrics (0: any free
+            port; :attr:`metrics`.port says which); ``OUT/metrics.prom`` is written either way.
         webhook: also POST alerts there. log: progress lines and warnings (None: silent).
         alert_stream: where alert lines go (default stdout). refresh_s: redraw the view at most this often
             while a backlog is read (it is always redrawn when a poll ends).
@@ -74,7 +77,8 @@ class Monitor:
     def __init__(self, cfg: MonitorConfig, reference: Split, stream: str | Path, out: str | Path, *,
                  cache: EmbeddingCache | None = None, webhook: WebhookSink | None = None,
                  log: TextIO | None = sys.stderr, alert_stream: TextIO | None = None, restart: bool = False,
-                 batch_size: int = 256, refresh_s: float = 10.0, page_refresh_s: int | None = None) -> None:
+                 batch_size: int = 256, refresh_s: float = 10.0, page_refresh_s: int | None = None,
+                 metrics_port: int | None = None) -> None:
         check_reference(reference)
         check_checkpoint(cfg.eval)
         self.cfg, self.out, self.log = cfg, Path(out), log
@@ -94,7 +98,7 @@ class Monitor:
         with compute_settings(cfg.eval, self.progress) as (self.threads, self.device):
             self._prepare(reference, cache)
         self.watched = [t for t in cfg.alert_terms if t in self.terms]
-        self.nulls = NullCache(self.calc, cfg.n_null, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
+        self.nulls = NullCache(self.calc, cfg.null_draws, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
         self.windows = make_windows(cfg.window)
         if cfg.window.kind == "count" and self.calc.jsd_terms:
             why = self.calc.jsd_feasible(int(cfg.window.size))
@@ -112,8 +116,7 @@ class Monitor:
         ref = self.calc.ref
         self.info = {"reference": f"{reference.name} ({len(ref)} records, {len(ref.labelled)} with reference answers)",
                      "stream": str(stream), "windows": cfg.window.label(), "terms watched": ", ".join(self.watched),
-                     "false-alarm level": f"α = {cfg.alpha} per window ({cfg.term_alpha:.3g} per term), "
-                                          f"k = {cfg.consecutive} consecutive windows",
+                     "false-alarm level": _level_line(cfg),
                      "estimators": f"JSD {cfg.eval.divergence.name}; MI {self._mi_line(len(ref.fit))}",
                      "seed": cfg.seed, "config": self.identity["config"]}
         atomic_write_text(self.out / "config.json", _json({
@@ -126,6 +129,10 @@ class Monitor:
             "environment": environment()}))
         self._last_view = 0.0
         self._dirty = False
+        tail = self.series.jsonl.tail(1)
+        self._last_row: dict[str, Any] | None = dict(tail[-1]) if tail else None
+        self.metrics = MetricsExport(self.out / "metrics.prom", metrics_port)
+        self._export()
 
     def _prepare(self, reference: Split, cache: EmbeddingCache | None) -> None:
         """Embed the reference and fit (or load) the MI estimator(s) with the evaluation core's steps."""
@@ -211,9 +218,23 @@ class Monitor:
         self.source.warnings.clear()
         if summary.records or summary.skipped:
             self._save()
+            self._export()
         if self._dirty:
             self.refresh()
         return summary
+
+    def _export(self) -> None:
+        """Rewrite ``metrics.prom`` (and the endpoint's text) from the latest window and the counters."""
+        from mllmshift.monitor.calibration import expected_run_length
+
+        q = self.cfg.window_alpha
+        level = {"window": q, "ert": expected_run_length(q, self.cfg.consecutive)}
+        self.metrics.update(render_metrics(self._last_row, self.terms, self.watched, self.counters, level,
+                                           self.identity["config"]))
+
+    def close(self) -> None:
+        """Stop the metrics endpoint (if any)."""
+        self.metrics.close()
 
     def follow(self, poll_s: float = 5.0, max_idle_s: float | None = None) -> RunSummary:
         """Poll every ``poll_s`` seconds until interrupted (or idle for ``max_idle_s``)."""
@@ -282,14 +303,22 @@ class Monitor:
             if t not in self.watched:
                 continue
             null = None if v is None else self.nulls.get(t, len(window.items) if t in JSD_FIELDS else n_lab)
-            thr = self.cfg.thresholds.get(t, null.threshold(self.cfg.term_alpha) if null else None)
+            given = self.cfg.thresholds.get(t)
+            thr = given if given is not None else (null.threshold(self.cfg.term_alpha) if null else None)
+            p = null.p_value(v.value) if (null and v) else None
             z[t] = null.z(v.value) if (null and v) else None
-            over[t] = bool(v is not None and v.low is not None and thr is not None and v.low > thr)
-            row.update({f"{t}_threshold": thr, f"{t}_z": z[t], f"{t}_over": over[t]})
+            if given is not None:
+                over[t] = bool(v is not None and v.value > given)
+            else:
+                over[t] = bool(p is not None and p <= self.cfg.term_alpha)
+            row.update({f"{t}_threshold": thr, f"{t}_p": p, f"{t}_z": z[t], f"{t}_over": over[t]})
         fired = self.rule.update(over)
+        self.counters["windows"] = self.counters.get("windows", 0) + 1
+        self.counters["alerts"] = self.counters.get("alerts", 0) + (1 if fired else 0)
         row.update({"moved_most": moved_most(z), "alerts": ";".join(fired) or None,
                     "notes": "; ".join(stats.notes) or None})
         self.series.write(row)
+        self._last_row = row
         self.counters["skipped_pending"] = self.counters["late_pending"] = 0
         summary.windows += 1
         self._dirty = True
@@ -299,10 +328,13 @@ class Monitor:
             top = row["moved_most"] if row["moved_most"] in self.watched else fired[0]
             alert = {"window": window.index, "start": row["start"], "end": row["end"], "n": row["n"],
                      "terms": {t: {"value": row[t], "low": row[f"{t}_low"], "high": row[f"{t}_high"],
-                                   "threshold": row[f"{t}_threshold"], "z": row[f"{t}_z"]} for t in fired},
+                                   "threshold": row[f"{t}_threshold"], "p": row[f"{t}_p"], "z": row[f"{t}_z"]}
+                               for t in fired},
                      "consecutive": self.cfg.consecutive, "moved_most": top,
                      "z": {t: v for t, v in z.items() if v is not None},
                      "top_samples": top_samples(top, self.ref_rows, rows, self.cfg.top_k),
+                     "top_samples_by_term": {t: top_samples(t, self.ref_rows, rows, self.cfg.top_k) for t in fired},
+                     "bound": bound_parts(row, self.calc.out_ref),
                      "config": self.identity["config"]}
             self.alerts_log.write(alert)
             summary.alerts.append(alert)
@@ -332,6 +364,16 @@ def _progress_line(row: dict[str, Any], watched: Sequence[str]) -> str:
                          + ("*" if row.get(f"{t}_over") else ""))
     return (f"window {row['window']} n={row['n']} {row['end'] or ''}: " + (", ".join(parts) or "no terms")
             + (f"  ALERT {row['alerts']}" if row["alerts"] else ""))
+
+
+def _level_line(cfg: MonitorConfig) -> str:
+    from mllmshift.monitor.calibration import expected_run_length
+
+    ert = expected_run_length(cfg.window_alpha, cfg.consecutive)
+    given = f"ERT {cfg.ert:g} windows" if cfg.ert is not None else f"α = {cfg.alpha:g} per window"
+    return (f"{given}: per-window level {cfg.window_alpha:.4g}, per-term p-value level {cfg.term_alpha:.4g} "
+            f"(Šidák over {len(cfg.alert_terms)} terms), k = {cfg.consecutive} consecutive windows, expected run "
+            f"time to a false alarm {ert:.4g} windows (independent windows)")
 
 
 def _json(obj: Any) -> str:

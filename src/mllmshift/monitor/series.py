@@ -4,9 +4,10 @@ Columns: ``window`` (index), ``start``/``end`` (ISO 8601 UTC: the window's bound
 the first and last record's times for count windows), ``n`` (records), ``n_labelled`` (with a reference
 answer), ``skipped`` (malformed records met since the previous window), ``skipped_total``, ``late``
 (time windows: records that came after their window had closed), then per term ``T``: ``T``,
-``T_low``, ``T_high`` (the bootstrap CI) and, for a watched term, ``T_threshold``, ``T_z`` (its
-distance from the null's mean in null standard deviations) and ``T_over`` (the lower bound is over the
-threshold); then ``moved_most`` (the watched term with the largest z), ``alerts`` (terms whose rule
+``T_low``, ``T_high`` (the bootstrap CI) and, for a watched term, ``T_threshold`` (the estimate's critical
+value at the per-term level), ``T_p`` (the permutation p-value against the term's no-shift null), ``T_z`` (its
+distance from the null's mean in null standard deviations) and ``T_over`` (p at most the per-term level, or
+the estimate over a given threshold); then ``moved_most`` (the watched term with the largest z), ``alerts`` (terms whose rule
 fired in this window, ``;``-separated) and ``notes`` (why terms are missing). Empty means not computed.
 
 Files are only appended to; their lengths go into the saved state after each window, and a resumed run
@@ -33,7 +34,7 @@ def columns(terms: Sequence[str], alert_terms: Sequence[str]) -> list[str]:
     for t in terms:
         cols += [t, f"{t}_low", f"{t}_high"]
         if t in alert_terms:
-            cols += [f"{t}_threshold", f"{t}_z", f"{t}_over"]
+            cols += [f"{t}_threshold", f"{t}_p", f"{t}_z", f"{t}_over"]
     return cols + ["moved_most", "alerts", "notes"]
 
 

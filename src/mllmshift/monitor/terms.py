@@ -20,7 +20,10 @@ m the records of W that have a reference answer, and JSD the configured divergen
 
 Confidence intervals resample W's records (B draws, the same draws for every term; A, B and B' fixed)
 and are *standard* bootstrap intervals :math:`\hat\theta \pm z_{1-a/2}\,\widehat{\mathrm{SE}}^*`, with SE* the
-standard deviation of the resampled values. They are centred on the estimate on purpose: a JSD estimate
+standard deviation of the resampled values. With the plug-in linear RJSD (the monitor's default) and
+``ci="linearised"`` (the default) a resample's drift and answer terms are the first-order expansion of the
+window's estimate in the records' draw counts (:mod:`mllmshift.monitor.influence`: one eigendecomposition per
+term and window instead of B + 1); ``ci="resampled"`` recomputes every resample. They are centred on the estimate on purpose: a JSD estimate
 rises when a sample has repeated points, so percentile intervals would sit above the estimate, and basic
 intervals (2θ̂ − q) would move onto a bias-corrected scale, while the alert thresholds are quantiles of
 the *estimate* at the same size. Centred, the lower bound never exceeds the estimate, which is what the
@@ -38,9 +41,14 @@ from statistics import NormalDist
 import numpy as np
 
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
+from mllmshift.estimators.divergence.rjsd import RJSD
 from mllmshift.metrics import bootstrap_emi, emi
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import Rows
+from mllmshift.monitor.influence import WeightedRJSD, counts, rjsd_influence
+
+#: resamples recomputed exactly per term and window on the linearised path (see :func:`_with_residuals`)
+EXACT_DRAWS = 20
 
 #: term → the embedding compared with the reference
 JSD_FIELDS = {"visual": "visual", "text": "text", "answer": "response"}
@@ -61,6 +69,35 @@ class WindowStats:
 
     values: dict[str, TermValue] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+def _with_residuals(linear: np.ndarray, exact: Sequence[float]) -> np.ndarray:
+    """Bootstrap draws from first-order draws and the first R of them recomputed exactly (the control-variate
+    bootstrap): the residual r = exact − linear of the R draws is regressed on the linear value,
+    r ≈ α + β(lin − mean) + ε, and draw b ≥ R becomes lin_b + α + β(lin_b − mean) + ε_{b mod R} (ε scaled by
+    √(R/(R − 2)), the regression's degrees of freedom); draws b < R are the exact values. All clipped at 0, as the estimators clip.
+
+    Near no shift a JSD is nearly *degenerate* in the records' weights (its first derivative is small and the
+    second-order term carries much of the resampling spread: alone, the first-order draws give 0.6–0.9 of
+    the resampled standard error on the replays). The regression puts back the second-order part's variance
+    and its covariance with the first-order part, at the cost of R exact draws instead of B."""
+    lin = np.asarray(linear, dtype=np.float64)
+    r = len(exact)
+    x, res = lin[:r], np.asarray(exact, dtype=np.float64) - lin[:r]
+    ok = np.isfinite(res) & np.isfinite(x)
+    if ok.sum() < 2:
+        return np.maximum(0.0, lin)
+    x, res = x[ok], res[ok]
+    mean = float(x.mean())
+    var = float(((x - mean) ** 2).sum())
+    beta = float(((x - mean) * (res - res.mean())).sum() / var) if var > 0 else 0.0
+    eps = res - res.mean() - beta * (x - mean)
+    if len(eps) > 2:  # the regression used 2 degrees of freedom: rescale the recycled ε to the unbiased variance
+        eps = eps * math.sqrt(len(eps) / (len(eps) - 2))
+    out = lin + res.mean() + beta * (lin - mean) + np.resize(eps, len(lin))
+    head = out[:r]
+    head[ok] = x + res  # the exact draws themselves
+    return np.maximum(0.0, out)
 
 
 def standard_interval(estimate: float, se: float, confidence: float) -> tuple[float, float]:
@@ -103,6 +140,9 @@ class TermCalculator:
         self.jsd_terms = [t for t in self.terms if t in JSD_FIELDS]
         if not ref.members:
             self.terms = [t for t in self.terms if t not in ("emi", "emid")]
+        #: the bootstrap is linearised (:mod:`mllmshift.monitor.influence`) for the plug-in linear RJSD
+        self.linearised = (cfg.ci == "linearised" and isinstance(divergence, RJSD)
+                           and not divergence.official_unnormalised)
         lab = ref.rows.take(ref.labelled) if len(ref.labelled) >= 2 else None
         self.out_ref = self.output(lab) if lab is not None and "bound" in self.terms else None
 
@@ -156,9 +196,18 @@ class TermCalculator:
             out.notes.append(why)
         elif self.jsd_terms:
             a = self._sample(np.arange(len(self.ref)), len(self.ref) - n, own, rng)
+            c = counts(boot, n) if self.linearised else None
             for t in self.jsd_terms:
-                draws[t] = np.array([self.jsd(t, a, w.take(b)) for b in boot])
-                self._put(out, t, self.jsd(t, a, w), draws[t])
+                if c is not None:
+                    f = JSD_FIELDS[t]
+                    value = self.jsd(t, a, w)  # the estimator's own value; the expansion gives the slope only
+                    _, _, g = rjsd_influence(a.field(f), w.field(f))  # type: ignore[arg-type]
+                    exact = WeightedRJSD(a.field(f), w.field(f))  # type: ignore[arg-type]
+                    draws[t] = _with_residuals(value + (c - 1.0) @ g, [exact(ci) for ci in c[:EXACT_DRAWS]])
+                else:
+                    value = self.jsd(t, a, w)
+                    draws[t] = np.array([self.jsd(t, a, w.take(b)) for b in boot])
+                self._put(out, t, value, draws[t])
 
         want_lab = [t for t in ("output", "output_shift", "emi", "emid", "bound") if t in self.terms]
         why = self.labelled_feasible(m, "output") if want_lab else None
@@ -167,9 +216,12 @@ class TermCalculator:
         elif want_lab:
             wl = w.take(lab)
             if {"output", "output_shift", "bound"} & set(self.terms):
-                sub = [b[w.labelled[b]] for b in boot]
-                draws["output"] = np.array([self.output(w.take(s)) if len(s) >= 2 else np.nan for s in sub])
-                out_w = self.output(wl)
+                if self.linearised:
+                    out_w, draws["output"] = self._output_draws(w, lab, boot)
+                else:
+                    sub = [b[w.labelled[b]] for b in boot]
+                    draws["output"] = np.array([self.output(w.take(s)) if len(s) >= 2 else np.nan for s in sub])
+                    out_w = self.output(wl)
                 if "output" in self.terms:
                     self._put(out, "output", out_w, draws["output"])
                 why_shift = self.labelled_feasible(m, "output_shift")
@@ -184,9 +236,24 @@ class TermCalculator:
                 vis = np.sqrt(draws["visual"]) if "visual" in draws else 0.0
                 b_draws = vis + np.sqrt(draws["text"]) + self.out_ref + draws["output"]
                 value = (math.sqrt(out.values["visual"].value) if "visual" in out.values else 0.0) \
-                    + math.sqrt(out.values["text"].value) + self.out_ref + self.output(wl)
+                    + math.sqrt(out.values["text"].value) + self.out_ref + out_w
                 self._put(out, "bound", value, b_draws)
         return out
+
+    def _output_draws(self, w: Rows, lab: np.ndarray, boot: np.ndarray) -> tuple[float, np.ndarray]:
+        """output(W) and its linearised bootstrap draws: JSD(W_Ŷ‖W_Y) is expanded in the labelled records'
+        weights (both samples carry the same weights) and each draw is put through the ¼ power; NaN where
+        a resample holds fewer than 2 labelled records (as the resampled path)."""
+        out_w = self.output(w.take(lab))  # the estimator's own value; the expansion gives the slope only
+        value = out_w ** 4
+        _, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
+        assert g_a is not None
+        c = counts(boot, len(w))[:, lab]
+        lin = np.maximum(0.0, value + (c - 1.0) @ (g_a + g_b)) ** 0.25
+        exact = [self.output(w.take(b[w.labelled[b]])) if int(w.labelled[b].sum()) >= 2 else np.nan
+                 for b in boot[:EXACT_DRAWS]]
+        draws = _with_residuals(lin, exact)
+        return out_w, np.where(c.sum(axis=1) >= 2, draws, np.nan)
 
     def _emi_terms(self, out: WindowStats, wl: Rows, m: int, own: set[str], rng: np.random.Generator,
                    seed: int) -> None:
