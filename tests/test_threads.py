@@ -13,6 +13,7 @@ from mllmshift.threads import (
     CPUs,
     ThreadChoice,
     choose_threads,
+    follow_cap,
     following,
     own_runnable_threads,
     read_cgroup_quota,
@@ -276,3 +277,23 @@ def test_an_encoder_built_inside_a_run_follows_the_runs_threads():
 
     with thread_limits(1):
         assert HashingBOW().thread_count() == 1
+
+
+def test_an_encoder_that_chose_its_threads_follows_the_load_between_calls():
+    """An encoder built inside the embed stage takes the stage's 2 threads; when four processes appear its next
+    call (the next split) computes with 1, and with 2 again once they are gone; one given 2 threads keeps 2."""
+    from mllmshift.encoders.hashing import HashingBOW
+
+    clock = _Clock()
+    load = [0.0]
+    with following(ThreadChoice(2, 2, 0.0, "auto"), cpus=TWO, clock=clock, load_reader=lambda: load[0]):
+        with stage("embed"):
+            auto, fixed = HashingBOW(), HashingBOW()
+            fixed.threads = 2  # as an encoder's threads= option sets it
+            assert (auto.thread_count(), fixed.thread_count()) == (2, 2)
+            load[0], clock.t = 4.0, clock.t + REFRESH_S
+            assert (auto.thread_count(), fixed.thread_count()) == (1, 2)
+            load[0], clock.t = 0.0, clock.t + REFRESH_S
+            assert auto.thread_count() == 2
+        assert follow_cap(2) == 2  # between stages nothing is capped
+    assert auto.thread_count() == 2

@@ -362,6 +362,16 @@ def stage(name: str) -> Iterator[ThreadChoice | None]:
         yield choice
 
 
+def follow_cap(threads: int) -> int:
+    """``threads`` capped at the run's automatic choice now, refreshed (:meth:`FollowLoad.refresh`), inside a stage
+    of a :func:`following` run; ``threads`` itself otherwise. What an encoder that chose its threads
+    automatically computes each call with, so embedding follows the load between splits too."""
+    follow = _FOLLOW.get()
+    if follow is None or not follow.adaptive or follow._current is None:
+        return threads
+    return min(threads, follow.refresh())
+
+
 def refresh() -> None:
     """The run's :meth:`FollowLoad.refresh` (nothing outside :func:`following`); cheap enough for every epoch."""
     follow = _FOLLOW.get()

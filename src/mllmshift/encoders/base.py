@@ -83,12 +83,14 @@ class Encoder(ABC):
         return {"name": self.name}
 
     def thread_count(self) -> int:
-        """``threads``, chosen now (and kept) when it is None."""
-        if self.threads is None:
-            from mllmshift.threads import choose_threads
+        """``threads``, chosen now (and kept) when it is None; a count chosen so is capped, call by call, at what
+        the run's automatic choice reads now (:func:`mllmshift.threads.follow_cap`)."""
+        from mllmshift.threads import choose_threads, follow_cap
 
+        if self.threads is None:
             self.threads = choose_threads().threads
-        return self.threads
+            self._threads_chosen = True
+        return follow_cap(self.threads) if getattr(self, "_threads_chosen", False) else self.threads
 
     def fingerprint(self) -> str:
         blob = json.dumps(self.config(), sort_keys=True, default=str)
