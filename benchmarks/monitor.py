@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/monitor.py throughput --threads 2   # records/s: no cache, cold cache, warm cache
     python benchmarks/monitor.py false-alarms    # alerts per window over ≥ 200 windows of a stationary stream
+    python benchmarks/monitor.py stats --threads 1   # CPU per window of the statistics, linearised vs resampled
     python benchmarks/monitor.py all
 
 **Throughput.** The offline generator of :mod:`mllmshift.monitor.replay` (every text made unique, so a cold
@@ -38,14 +39,14 @@ from pathlib import Path
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 
-def _config(window: int, encoder: str, threads: int, **fields):
+def _config(window: int, encoder: str, threads: int, dim: int = 64, **fields):
     """The monitor config of a benchmark run: the project's evaluation defaults (EvalConfig) but the text
-    encoder (hashing-bow at 64 dimensions) and the thread count."""
+    encoder (hashing-bow at ``dim`` dimensions, 64 by default) and the thread count."""
     from mllmshift.components import Component
     from mllmshift.monitor import MonitorConfig, WindowSpec
     from mllmshift.monitor.config import default_eval
 
-    opts = {"dim": 64} if encoder == "hashing-bow" else {}
+    opts = {"dim": dim} if encoder == "hashing-bow" else {}
     ev = default_eval().with_(text_encoder=Component(encoder, opts), threads=threads)
     return MonitorConfig(WindowSpec.parse(str(window)), ev, **fields)
 
@@ -66,7 +67,7 @@ def child_throughput(args: dict) -> dict:
     ref = Split("ref", tuple(Sample(**r) for r in _unique(synthetic_records(args["reference"], 0, 0, prefix="r"), "r")))
     stream = stamp(_unique(synthetic_records(w * windows, 0, 1, prefix="s"), "s"))
     tmp = Path(tempfile.mkdtemp(prefix="mllmshift-bench-"))
-    cfg = _config(w, args["encoder"], args["threads"])
+    cfg = _config(w, args["encoder"], args["threads"], args.get("dim", 64), ci=args.get("ci", "linearised"))
     cache = None if args["cache"] == "none" else EmbeddingCache(tmp / "cache")
     if args["cache"] == "warm":  # the stream's texts are already there (untimed)
         from mllmshift.encoders.pipeline import build_encoder
@@ -79,29 +80,31 @@ def child_throughput(args: dict) -> dict:
     c0, t0 = time.process_time(), time.perf_counter()
     mon = Monitor(cfg, ref, path, tmp / "out", cache=cache, log=None, refresh_s=1e9)
     t_setup = time.perf_counter() - t0
-    embed_s = [0.0]
+    embed_s, embed_cpu = [0.0], [0.0]
     inner = mon.embedder.embed
 
     def timed(records):
-        s = time.perf_counter()
+        s, c = time.perf_counter(), time.process_time()
         try:
             return inner(records)
         finally:
             embed_s[0] += time.perf_counter() - s
+            embed_cpu[0] += time.process_time() - c
 
     mon.embedder.embed = timed  # type: ignore[method-assign]
     t1 = time.perf_counter()
     mon.run_once()
     t_first = time.perf_counter() - t1
-    first_embed = embed_s[0]
+    first_embed, first_embed_cpu = embed_s[0], embed_cpu[0]
     write(stream[w:], "a")
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     s = mon.run_once()
-    t_rest = time.perf_counter() - t2
+    t_rest, c_rest = time.perf_counter() - t2, time.process_time() - c2
     return {"cache": args["cache"], "encoder": args["encoder"], "setup_s": t_setup, "first_window_s": t_first,
             "first_embed_s": first_embed, "records": s.records, "rest_s": t_rest,
             "rest_embed_s": embed_s[0] - first_embed, "records_per_s": s.records / t_rest,
-            "cpu_s": time.process_time() - c0, "windows": s.windows + 1}
+            "cpu_s": time.process_time() - c0, "windows": s.windows + 1, "rest_cpu_s": c_rest,
+            "rest_embed_cpu_s": embed_cpu[0] - first_embed_cpu}
 
 
 def child_false_alarms(args: dict) -> dict:
@@ -159,6 +162,25 @@ def throughput(a: argparse.Namespace) -> None:
               flush=True)
 
 
+def stats(a: argparse.Namespace) -> None:
+    """CPU time of a window's statistics, the linearised intervals against the resampled ones: hashing-bow at 512
+    dimensions (USE's width; embedding it is cheap and counted apart), every term, a reference of 4 windows."""
+    print(f"\n### Statistics per window: hashing-bow 512-d, every term, reference 4n, {a.threads} thread(s), "
+          f"load avg {os.getloadavg()[0]:.1f} (CPU seconds; the machine may be shared)\n")
+    print("| window | intervals | CPU per window, steady (s) | of which embedding (CPU s) | statistics per window "
+          "(CPU s) | records/s of statistics (CPU) |")
+    print("|---|---|---|---|---|---|")
+    for w in a.stat_windows:
+        for ci in ("linearised", "resampled"):
+            n = max(2, a.windows - 1)
+            r = _spawn("throughput", {"cache": "none", "encoder": "hashing-bow", "dim": 512, "reference": 4 * w,
+                                      "window": w, "windows": n + 1, "threads": a.threads, "ci": ci})
+            per = r["rest_cpu_s"] / n
+            stat = max(1e-9, (r["rest_cpu_s"] - r["rest_embed_cpu_s"]) / n)
+            print(f"| {w} | {ci} | {per:.2f} | {r['rest_embed_cpu_s'] / n:.2f} | {stat:.2f} | {w / stat:.0f} |",
+                  flush=True)
+
+
 def false_alarms(a: argparse.Namespace) -> None:
     print(f"\n### False alarms on a stream without shift: windows of {a.fa_window} records, reference "
           f"{a.fa_reference}, α = {a.alpha}, load avg {os.getloadavg()[0]:.1f}\n")
@@ -180,7 +202,8 @@ def main() -> None:
         print(json.dumps(fn(json.loads(sys.argv[3]))))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["throughput", "false-alarms", "all"])
+    p.add_argument("what", choices=["throughput", "false-alarms", "stats", "all"])
+    p.add_argument("--stat-windows", type=int, nargs="+", default=[100, 1000], help="stats: window sizes")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--encoder", default="use-multilingual")
     p.add_argument("--reference", type=int, default=400)
@@ -196,6 +219,8 @@ def main() -> None:
         throughput(a)
     if a.what in ("false-alarms", "all"):
         false_alarms(a)
+    if a.what in ("stats", "all"):
+        stats(a)
 
 
 if __name__ == "__main__":

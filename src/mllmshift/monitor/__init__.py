@@ -10,13 +10,16 @@ mutual information can fall; where some reference answers exist, EMI itself can 
 - :mod:`~mllmshift.monitor.stream`: sources that read only what is new (growing JSONL, drop folder, Parquet);
 - :mod:`~mllmshift.monitor.embed`: records → embedding rows, as the reference was embedded;
 - :mod:`~mllmshift.monitor.windows`: tumbling/sliding windows by count or time;
-- :mod:`~mllmshift.monitor.terms`: per-window terms with bootstrap CIs; :mod:`~mllmshift.monitor.null`: their
-  no-shift distributions at the same size, and the thresholds;
-- :mod:`~mllmshift.monitor.alerts`: the k-consecutive rule and its sinks; :mod:`~mllmshift.monitor.attribution`:
-  which term moved, and which records;
+- :mod:`~mllmshift.monitor.terms`: per-window terms with bootstrap CIs (:mod:`~mllmshift.monitor.influence`:
+  RJSD's per-record derivative for the control-variate bootstrap); :mod:`~mllmshift.monitor.null`: their
+  no-shift distributions at the same size;
+- :mod:`~mllmshift.monitor.calibration`: permutation p-values, Šidák's split and the expected run time;
+- :mod:`~mllmshift.monitor.alerts`: the k-consecutive rule (one decision per window) and its sinks;
+  :mod:`~mllmshift.monitor.attribution`: which term moved, its share of the bound, and which records;
 - :mod:`~mllmshift.monitor.series`, :mod:`~mllmshift.monitor.state`: the series and the resumable state (with
   the reference's fitted MI estimators, from the evaluation core's ``get_estimators``);
-- :mod:`~mllmshift.monitor.view`: plots and the one-page HTML view;
+- :mod:`~mllmshift.monitor.view`: SVG plots and the one-page HTML view; :mod:`~mllmshift.monitor.metrics`: the
+  Prometheus text file and the localhost endpoint;
 - :mod:`~mllmshift.monitor.runner`: :class:`Monitor`, which ties them together;
 - :mod:`~mllmshift.monitor.replay`: replay demos (generated offline, and LLaVA-Bench).
 """
