@@ -272,7 +272,9 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
 
     from mllmshift.validation.real.rule_report import write_rule_report
 
-    table["rule"] = decide_both(table["mi"])
+    from mllmshift.validation.real.configs import RULE_MI
+
+    table["rule"] = decide_both(table["mi"], required=RULE_MI)
     write_report(table, out, make_plot=make_plot)
     write_rule_report(table, out, make_plot=make_plot)
     return table
