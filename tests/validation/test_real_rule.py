@@ -148,3 +148,11 @@ def test_rule_without_the_paper_prefers_time_and_refuses_partial_evidence():
     partial = decide_both(rows)
     assert partial["large_n"]["status"] == "incomplete" and partial["large_n"]["choice"] is None
     assert partial["large_n"]["missing"] == {"a": ["small_n_noise"]} and not partial["agree"]
+
+
+def test_rule_refuses_to_choose_while_a_required_candidate_has_not_run():
+    rows = {"a": _row(0.6, 0.4, 0.8, 0.8, 0.2, 0.9)}
+    d = decide(rows, required=("a", "b"))
+    assert d["status"] == "incomplete" and d["choice"] is None and d["not_run"] == ["b"]
+    assert d["provisional"] == "a"
+    assert decide(rows, required=("a",))["choice"] == "a"

@@ -75,8 +75,21 @@ def gates(row: Mapping[str, Any]) -> list[str]:
     return why
 
 
-def decide(rows: Mapping[str, Mapping[str, Any]], small_n_weight: float = 1.0) -> dict[str, Any]:
-    """Apply the rule to the table's MI rows (label → row); ``small_n_weight`` 2 gives the small-n default."""
+def decide(rows: Mapping[str, Mapping[str, Any]], small_n_weight: float = 1.0,
+           required: Sequence[str] = ()) -> dict[str, Any]:
+    """Apply the rule to the table's MI rows (label → row); ``small_n_weight`` 2 gives the small-n default.
+    A ``required`` candidate absent from the judged set makes the decision incomplete (its choice moves to
+    ``provisional``): a default is never picked from part of the candidates."""
+    out = _decide(rows, small_n_weight)
+    not_run = [k for k in required if not (rows.get(k) or {}).get(JUDGED)]
+    if not_run:
+        out["not_run"] = not_run
+        out["provisional"], out["choice"] = out.get("choice"), None
+        out["status"] = "incomplete"
+    return out
+
+
+def _decide(rows: Mapping[str, Mapping[str, Any]], small_n_weight: float) -> dict[str, Any]:
     gated = {k: r for k, r in rows.items() if not gates(r)}
     out: dict[str, Any] = {"gated_out": {k: gates(r) for k, r in rows.items() if gates(r)}, "choice": None}
     rho = {k: _get(r, (JUDGED, "models", "spearman_lc")) for k, r in gated.items()}
@@ -114,8 +127,8 @@ def decide(rows: Mapping[str, Mapping[str, Any]], small_n_weight: float = 1.0) -
     return out
 
 
-def decide_both(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def decide_both(rows: Mapping[str, Mapping[str, Any]], required: Sequence[str] = ()) -> dict[str, Any]:
     """The large-n and the small-n decisions, and whether they agree."""
-    large, small = decide(rows), decide(rows, small_n_weight=2.0)
+    large, small = decide(rows, required=required), decide(rows, small_n_weight=2.0, required=required)
     return {"large_n": large, "small_n": small,
             "agree": large.get("choice") is not None and large.get("choice") == small.get("choice")}

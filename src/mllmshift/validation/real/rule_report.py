@@ -97,6 +97,12 @@ def _decision(d: dict[str, Any], what: str) -> list[str]:
     if d.get("rank_sum"):
         lines.append("Rank sums: " + ", ".join(f"`{k}` {v:g}" for k, v in sorted(d["rank_sum"].items(),
                                                                                key=lambda kv: kv[1])) + ".")
+    if d.get("not_run"):
+        lines.append("Not run on the judged set (so no default is picked): "
+                     + ", ".join(f"`{k}`" for k in d["not_run"]) + ".")
+    if d.get("provisional"):
+        lines.append(f"Provisional (among the candidates run only, not a decision): `{d['provisional']}` "
+                     f"({d['why']}).")
     if d.get("choice"):
         lines.append(f"Choice: **`{d['choice']}`** ({d['why']}; tie window: "
                      f"{', '.join(f'`{k}`' for k in d['tie_window'])}).")

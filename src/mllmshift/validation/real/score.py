@@ -36,6 +36,8 @@ Runs = Mapping[int, Mapping[str, Any]]  # member seed → run dict
 SANITY_BELOW = ("sanity:constant", "sanity:empty", "sanity:shuffled")
 SANITY_ZERO = "sanity:reference"
 CORRELATION_RESAMPLES = 1000
+#: subset labels of rows whose model file names no subset (left out of the per-subset scores)
+NO_SUBSET = ("None", "unknown")
 
 
 def _emi(entry: Mapping[str, Any]) -> float:
@@ -112,12 +114,14 @@ def score_alpaca(cfg: MIConfig, runs: Runs, judge: Mapping[str, Mapping[str, flo
     model_level = {f"{method}_{key}": _ensemble_metric([_corr([emis[e][m] for m in models], target, method)
                                                        for e in range(ensembles)])
                    for method in ("spearman", "kendall") for key, target in (("lc", lc), ("wr", wr))}
-    subset_names = sorted(next(iter(subs[0].values())))
-    flat_x = {e: [subs[e][m][s] for m in models for s in subset_names] for e in range(ensembles)}
-    rep = len(subset_names)
-    pooled = {f"spearman60_{key}": _ensemble_metric([_corr(flat_x[e], np.repeat(t, rep), "spearman")
+    # (model, subset) cells that exist: a model file without the ``dataset`` field has no subsets of its own
+    cells = [(i, m, s) for i, m in enumerate(models) for s in sorted(subs[0][m]) if s not in NO_SUBSET]
+    subset_names = sorted({s for _, _, s in cells})
+    flat_x = {e: [subs[e][m][s] for _, m, s in cells] for e in range(ensembles)}
+    pooled = {f"spearman60_{key}": _ensemble_metric([_corr(flat_x[e], [t[i] for i, _, _ in cells], "spearman")
                                                      for e in range(ensembles)]) for key, t in (("lc", lc), ("wr", wr))}
-    within = [float(np.mean([_corr([subs[e][m][s] for m in models], lc, "spearman")["r"] for s in subset_names]))
+    within = [float(np.mean([_corr([subs[e][m][s] for i, m, t in cells if t == s],
+                                   [lc[i] for i, m, t in cells if t == s], "spearman")["r"] for s in subset_names]))
               for e in range(ensembles)]
     seeds = [s for e in range(ensembles) for s in cfg.member_seeds(e)]
     spread = [float(np.std([emis[e][m] for e in range(ensembles)], ddof=1)) for m in models] if ensembles > 1 else []

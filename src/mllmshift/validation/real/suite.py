@@ -94,9 +94,15 @@ def prepare_alpaca48(root: str | Path, cache_dir: str | Path, threads: int = 1,
     emb = {p: embed_all(parts[p], cache_dir, encoder.name, fusion="text", threads=threads,
                         normalize=encoder.normalize) for p in ("A", "E")}
     sane = embed_all(sanity, cache_dir, encoder.name, fusion="text", threads=threads, normalize=encoder.normalize)
+    # an instruction's subset (``dataset``) from the first model file that names it: some files leave it out
+    label_of: dict[str, str] = {}
+    for split in parts["E"]:
+        for smp in split.samples:
+            if smp.metadata.get("dataset") is not None:
+                label_of.setdefault(smp.id, str(smp.metadata["dataset"]))
     subsets = {}
     for split in parts["E"]:
-        labels = np.array([str(s.metadata.get("dataset")) for s in split.samples])
+        labels = np.array([label_of.get(i, "unknown") for i in split.ids])
         subsets[split.name] = {sub: np.flatnonzero(labels == sub) for sub in sorted(set(labels))}
     half = set(half_of(data.models))
     fits = {"alpacaeval48": tuple(emb["A"]), "alpacaeval48" + POOL_B: tuple(s for s in emb["A"] if s.name in half)}
@@ -266,7 +272,9 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
 
     from mllmshift.validation.real.rule_report import write_rule_report
 
-    table["rule"] = decide_both(table["mi"])
+    from mllmshift.validation.real.configs import RULE_MI
+
+    table["rule"] = decide_both(table["mi"], required=RULE_MI)
     write_report(table, out, make_plot=make_plot)
     write_rule_report(table, out, make_plot=make_plot)
     return table
