@@ -224,6 +224,14 @@ def run(args: argparse.Namespace) -> int:
     splits = [read_dataset(f, args.data_format, args.image_folder, name) for name, f in dataset_files(args.data)]
     responder = build_component("responder", Component(args.responder, responder_kwargs(args)),
                                 allowed=args.allow_plugin)
+    if args.responder == "openai-compatible":  # one GET /models first: a server that is not there fails in seconds
+        from mllmshift.responders.http import api_key_from_env
+        from mllmshift.responders.openai_compat import check_images
+        from mllmshift.responders.preflight import check_server
+
+        for split in splits:  # bad input is reported before the server is asked anything
+            check_images(split.samples)
+        check_server(args.base_url, api_key=api_key_from_env(args.api_key_env), model=args.model)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[str, Any] = {}
