@@ -197,20 +197,25 @@ class _LogToFile:
         self.file = logging.FileHandler(path, encoding="utf-8")
         self.file.setLevel(logging.INFO)
         self.file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self.err = logging.StreamHandler(sys.stderr)
-        self.err.setLevel(logging.WARNING)
-        self.err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        err = logging.StreamHandler(sys.stderr)
+        err.setLevel(logging.WARNING)
+        err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        self.err: logging.Handler | None = err
 
     def __enter__(self) -> _LogToFile:
         self.old_level = self.logger.level
-        self.logger.setLevel(logging.INFO)
+        self.logger.setLevel(min(self.old_level or logging.INFO, logging.INFO))
         self.logger.addHandler(self.file)
-        self.logger.addHandler(self.err)
+        if any(getattr(h, "mllmshift_cli", False) for h in self.logger.handlers):
+            self.err = None  # the CLI's handler (-v/--log-level) already writes to stderr
+        else:
+            self.logger.addHandler(self.err)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.logger.removeHandler(self.file)
-        self.logger.removeHandler(self.err)
+        if self.err is not None:
+            self.logger.removeHandler(self.err)
         self.logger.setLevel(self.old_level)
         self.file.close()
 
