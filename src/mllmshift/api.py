@@ -61,9 +61,38 @@ def _warned(result: StudyResult) -> StudyResult:
     return result
 
 
-def eval_config(paper: bool = False, **config: Any) -> EvalConfig:
-    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base)."""
+def eval_config(paper: bool = False, *, _caller: str = "eval_config", _own: Sequence[str] = (),
+                **config: Any) -> EvalConfig:
+    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base).
+
+    A keyword that is no field raises a ``TypeError`` that names it, suggests the closest valid keyword and lists
+    them all (the call's own keywords ``_own`` and the config's fields), instead of the dataclass's bare error.
+    """
+    check_keywords(config, _caller, _own)
     return EvalConfig.paper(**config) if paper else EvalConfig(**config)
+
+
+def check_keywords(given: Mapping[str, Any], caller: str, own: Sequence[str] = ()) -> None:
+    """Raise ``TypeError`` for keywords of ``given`` that are not :class:`EvalConfig` fields."""
+    import dataclasses
+    import difflib
+
+    fields = [f.name for f in dataclasses.fields(EvalConfig) if f.init]
+    unknown = [k for k in given if k not in fields]
+    if not unknown:
+        return
+    valid = sorted({*own, *fields})
+    hints = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, valid, n=1, cutoff=0.6)
+        hints.append(f"'{k}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    raise TypeError(f"{caller}() got unexpected keyword argument(s) {', '.join(hints)}; valid keywords: "
+                    f"{', '.join(valid)}")
+
+
+#: the keywords of evaluate() and emi() themselves, besides EvalConfig's fields
+_EVALUATE_OWN = ("id", "ood", "columns", "cache_dir", "progress", "log_samples", "reader", "paper")
+_EMI_OWN = ("data", "columns", "cache_dir", "progress", "log_samples", "reader", "paper")
 
 
 def _scenarios(ood: Data | Sequence[Data] | Mapping[str, Data], columns: Mapping[str, str] | None,
@@ -101,7 +130,7 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     from mllmshift.evaluation.scenarios import scenario_of
     from mllmshift.progress import progress_for
 
-    cfg = eval_config(paper, **config)
+    cfg = eval_config(paper, _caller="evaluate", _own=_EVALUATE_OWN, **config)
     opts = dict(reader or {})
     id_split = as_split(id, name=None if isinstance(id, (str, os.PathLike, Split)) else "id", columns=columns, **opts)
     scenarios = [scenario_of(s) for s in _scenarios(ood, columns, opts)]
@@ -120,7 +149,7 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
     from mllmshift.evaluation.pipeline import evaluate as run
     from mllmshift.progress import progress_for
 
-    cfg = eval_config(paper, **config)
+    cfg = eval_config(paper, _caller="emi", _own=_EMI_OWN, **config)
     split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data", columns=columns,
                      **dict(reader or {}))
     cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
