@@ -132,13 +132,17 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
 
     cfg = eval_config(paper, _caller="evaluate", _own=_EVALUATE_OWN, **config)
     opts = dict(reader or {})
-    id_split = as_split(id, name=None if isinstance(id, (str, os.PathLike, Split)) else "id", columns=columns, **opts)
-    scenarios = [scenario_of(s) for s in _scenarios(ood, columns, opts)]
-    if not scenarios:
-        raise MllmshiftError("evaluate needs at least one shifted split in ood")
-    cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return _warned(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
-                       sample_log=log_samples).result)
+    call = {"id": id, "ood": ood, "columns": columns, "log_samples": log_samples, "reader": reader,
+            "paper": paper or None, **config}
+    with _invocation("evaluate", call):
+        id_split = as_split(id, name=None if isinstance(id, (str, os.PathLike, Split)) else "id", columns=columns,
+                            **opts)
+        scenarios = [scenario_of(s) for s in _scenarios(ood, columns, opts)]
+        if not scenarios:
+            raise MllmshiftError("evaluate needs at least one shifted split in ood")
+        cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+        return _warned(_recorded(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
+                                     sample_log=log_samples).result))
 
 
 def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
@@ -150,7 +154,61 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
     from mllmshift.progress import progress_for
 
     cfg = eval_config(paper, _caller="emi", _own=_EMI_OWN, **config)
-    split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data", columns=columns,
-                     **dict(reader or {}))
-    cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return _warned(run(split, [], cfg, cache=cache, progress=progress_for(progress), sample_log=log_samples).result).id
+    call = {"data": data, "columns": columns, "log_samples": log_samples, "reader": reader, "paper": paper or None,
+            **config}
+    with _invocation("emi", call):
+        split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data",
+                         columns=columns, **dict(reader or {}))
+        cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+        return _warned(run(split, [], cfg, cache=cache, progress=progress_for(progress),
+                           sample_log=log_samples).result).id
+
+
+def _describe(value: Any) -> str:
+    """An argument as the recorded call shows it: paths and scalars as repr, in-memory data by kind and size."""
+    if isinstance(value, (str, os.PathLike)):
+        return repr(os.fspath(value))
+    if isinstance(value, Split):
+        return f"<Split {value.name!r}, {len(value)} samples>"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)) and not _one_table(value):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    if isinstance(value, (list, tuple)):
+        return f"<{len(value)} records>"
+    if hasattr(value, "__len__") and not isinstance(value, (int, float, bool)):
+        return f"<{type(value).__name__}, {len(value)} rows>"
+    return repr(value)
+
+
+def _paths(value: Any) -> list[str]:
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    if isinstance(value, Mapping):
+        return [p for v in value.values() for p in _paths(v)]
+    if isinstance(value, (list, tuple)) and not _one_table(value):
+        return [p for v in value for p in _paths(v)]
+    return []
+
+
+def _invocation(name: str, call: Mapping[str, Any]) -> Any:
+    """Record the Python call (``mllmshift.evaluate(id='id.jsonl', ...)``) and its file inputs for the results'
+    provenance, unless an outer entry point (the command line) already did."""
+    import contextlib
+
+    from mllmshift.provenance import current_invocation, set_invocation
+
+    if current_invocation() is not None:
+        return contextlib.nullcontext()
+    args = ", ".join(f"{k}={_describe(v)}" for k, v in call.items() if v is not None and k != "log_samples")
+    inputs = _paths(call.get("id")) + _paths(call.get("ood")) + _paths(call.get("data")) + _paths(call.get("reader"))
+    return set_invocation(f"mllmshift.{name}({args})", inputs)
+
+
+def _recorded(result: StudyResult) -> StudyResult:
+    """``result`` with its ``run`` block (:func:`mllmshift.provenance.run_record`)."""
+    from mllmshift.provenance import run_record
+
+    return result.with_(run={**result.run, **run_record(threads=result.threads,
+                                                          device=result.environment.get("device"),
+                                                          estimator_fingerprint=result.estimator.get("fingerprint"))})

@@ -57,11 +57,25 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     with embedding_store(args, splits, cfg) as store:
         ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
                       sample_log=samples, store=store)
+    ev = with_run_record(ev)
     if samples is not None:
         stamp_sample_logs(samples, identity)
     if args.save_estimator:
         ev.ensemble.members[0].save(args.save_estimator)
     return ev, identity
+
+
+def with_run_record(ev: Any) -> Any:
+    """The evaluation with its result's ``run`` block filled in (:func:`mllmshift.provenance.run_record`:
+    created, the command line, version, git revision, inputs with SHA-256, host, estimator fingerprint)."""
+    import dataclasses
+
+    from mllmshift.provenance import run_record
+
+    res = ev.result
+    record = run_record(threads=res.threads, device=res.environment.get("device"),
+                        estimator_fingerprint=res.estimator.get("fingerprint"))
+    return dataclasses.replace(ev, result=res.with_(run={**res.run, **record}))
 
 
 @contextlib.contextmanager

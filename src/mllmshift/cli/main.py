@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import shlex
 import sys
 import warnings
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ from typing import Any
 
 from mllmshift import __version__
 from mllmshift.errors import MllmshiftError, MllmshiftWarning, UsageError
+from mllmshift.provenance import set_invocation
 from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 #: verb modules, in the order ``mllmshift --help`` lists them
@@ -116,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     old_level = logger.level
     handler = configure_logging(args.command, log_level(args))
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), set_invocation(_command_line(argv), input_paths(args)):
             warnings.showwarning = _warning_printer(args.command)
             return int(func(args) or EXIT_OK)
     except UsageError as err:
@@ -131,6 +134,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+#: argument names that hold where a verb writes (or caches), never what it reads
+OUTPUT_ARGS = frozenset({"out", "log_samples", "save_estimator", "cache_dir", "cache", "log_to_dir"})
+
+
+def input_paths(args: argparse.Namespace) -> list[str]:
+    """The existing files and folders a verb's arguments name (outputs and caches excluded): the inputs a
+    result's provenance lists with their sizes and SHA-256."""
+    found: list[str] = []
+    for name, value in sorted(vars(args).items()):
+        if name in OUTPUT_ARGS or name == "func":
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and str(v) and os.path.exists(v):
+                found.append(os.fspath(v))
+    return found
+
+
+def _command_line(argv: Sequence[str] | None) -> str:
+    """The command as a shell line: ``mllmshift`` and the arguments, quoted."""
+    return shlex.join(["mllmshift", *(sys.argv[1:] if argv is None else argv)])
 
 
 def _warning_printer(command: str) -> Any:
