@@ -91,8 +91,9 @@ def check_keywords(given: Mapping[str, Any], caller: str, own: Sequence[str] = (
 
 
 #: the keywords of evaluate() and emi() themselves, besides EvalConfig's fields
-_EVALUATE_OWN = ("id", "ood", "columns", "cache_dir", "progress", "log_samples", "reader", "paper")
-_EMI_OWN = ("data", "columns", "cache_dir", "progress", "log_samples", "reader", "paper")
+_EVALUATE_OWN = ("id", "ood", "columns", "cache_dir", "progress", "log_samples", "log_samples_text", "reader",
+                 "paper")
+_EMI_OWN = ("data", "columns", "cache_dir", "progress", "log_samples", "log_samples_text", "reader", "paper")
 
 
 def _scenarios(ood: Data | Sequence[Data] | Mapping[str, Data], columns: Mapping[str, str] | None,
@@ -115,12 +116,13 @@ def _one_table(data: Sequence[Any]) -> bool:
 def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, columns: Mapping[str, str] | None = None,
              cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
              log_samples: str | os.PathLike[str] | None = None, reader: Mapping[str, Any] | None = None,
-             paper: bool = False, **config: Any) -> StudyResult:
+             paper: bool = False, log_samples_text: bool = False, **config: Any) -> StudyResult:
     """EMI of the in-distribution data ``id``, and EMI, EMID and the bound of each shifted split in ``ood``.
 
     ``ood``: one input, a list of them, or a mapping name → input. In-memory inputs are named ``id`` and
     ``ood_<i>`` unless a mapping names them. ``cache_dir``: the embedding cache (default
-    ``~/.cache/mllmshift``). ``log_samples``: a folder for per-sample rows. ``reader``: options for file
+    ``~/.cache/mllmshift``). ``log_samples``: a folder for per-sample rows (``log_samples_text``: with each
+    sample's question, response and reference). ``reader``: options for file
     readers (``format``, ``questions``, ``references``, ...) and the readers' opt-ins (``allow_empty``,
     ``allow_mixed_visual``, for in-memory data too). Returns a
     :class:`~mllmshift.evaluation.results.StudyResult` (no correlations: that is the study's job).
@@ -134,7 +136,9 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     opts = dict(reader or {})
     call = {"id": id, "ood": ood, "columns": columns, "log_samples": log_samples, "reader": reader,
             "paper": paper or None, **config}
-    with _invocation("evaluate", call):
+    from mllmshift.evaluation.sample_text import sample_texts
+
+    with _invocation("evaluate", call), sample_texts(log_samples_text):
         id_split = as_split(id, name=None if isinstance(id, (str, os.PathLike, Split)) else "id", columns=columns,
                             **opts)
         scenarios = [scenario_of(s) for s in _scenarios(ood, columns, opts)]
@@ -147,7 +151,8 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
 
 def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
         progress: bool = False, log_samples: str | os.PathLike[str] | None = None,
-        reader: Mapping[str, Any] | None = None, paper: bool = False, **config: Any) -> SplitResult:
+        reader: Mapping[str, Any] | None = None, paper: bool = False, log_samples_text: bool = False,
+        **config: Any) -> SplitResult:
     """EMI of one split (its MI estimator fitted on its own pairs, or ``checkpoint=`` loaded)."""
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
     from mllmshift.evaluation.pipeline import evaluate as run
@@ -156,7 +161,9 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
     cfg = eval_config(paper, _caller="emi", _own=_EMI_OWN, **config)
     call = {"data": data, "columns": columns, "log_samples": log_samples, "reader": reader, "paper": paper or None,
             **config}
-    with _invocation("emi", call):
+    from mllmshift.evaluation.sample_text import sample_texts
+
+    with _invocation("emi", call), sample_texts(log_samples_text):
         split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data",
                          columns=columns, **dict(reader or {}))
         cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())

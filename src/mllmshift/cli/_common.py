@@ -119,6 +119,9 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    "samples/ beside it)")
     o.add_argument("--log-samples", type=Path, metavar="DIR",
                    help="write per-sample rows to DIR/<split>.jsonl (default with --out: samples/ beside it)")
+    o.add_argument("--log-samples-text", action="store_true",
+                   help="per-sample rows also carry the question (input), response (filtered_resps) and reference "
+                        "(target); off by default, since they may be private")
     o.add_argument("--overwrite", action="store_true", help="replace the results of another run at --out")
     o.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -54,7 +54,9 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     samples = sample_folder(args)
     if samples is not None:
         check_sample_logs(samples, identity, args.overwrite)
-    with embedding_store(args, splits, cfg) as store:
+    from mllmshift.evaluation.sample_text import sample_texts
+
+    with embedding_store(args, splits, cfg) as store, sample_texts(getattr(args, "log_samples_text", False)):
         ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
                       sample_log=samples, store=store)
     ev = with_run_record(ev)
