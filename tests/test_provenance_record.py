@@ -78,18 +78,21 @@ def _canonical(path: Path, n: int, seed: int, drift: float) -> None:
                                         "reference": r["gold"]}) + "\n" for r in rows(n, seed, drift)))
 
 
-def test_emid_json_holds_the_command_and_the_inputs(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("verb", ["emid", "emi"])
+def test_emi_and_emid_json_hold_the_command_and_the_inputs(verb, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _canonical(tmp_path / "id.jsonl", 30, 0, 0.0)
     _canonical(tmp_path / "ood.jsonl", 30, 1, 0.8)
-    argv = ["emid", "--id", "id.jsonl", "--ood", "ood.jsonl", "--text-encoder", "hashing-bow", "--no-cache",
+    data = ["--id", "id.jsonl", "--ood", "ood.jsonl"] if verb == "emid" else ["id.jsonl"]
+    names = ("id.jsonl", "ood.jsonl") if verb == "emid" else ("id.jsonl",)
+    argv = [verb, *data, "--text-encoder", "hashing-bow", "--no-cache",
             "--mi-estimator", "infonce", "--estimator-option", "max_steps=100", "--n-estimators", "1",
             "--bootstrap", "20", "--threads", "1", "--quiet", "--out", "r.json"]
     assert main(argv) == 0
     run = json.loads((tmp_path / "r.json").read_text())["run"]
     assert run["command"] == shlex.join(["mllmshift", *argv])
     by_path = {i["path"]: i for i in run["inputs"]}
-    for name in ("id.jsonl", "ood.jsonl"):
+    for name in names:
         f = tmp_path / name
         assert by_path[str(f.resolve())] == {"path": str(f.resolve()), "bytes": f.stat().st_size, "sha256": _sha(f)}
     assert str((tmp_path / "r.json").resolve()) not in by_path  # outputs are not inputs

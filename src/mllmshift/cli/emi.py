@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     split = read_args_split(args.data, args)
     ev, identity = evaluate_args(args, [split], [], cfg)
     res = ev.result.id
-    out = {**res.to_json(), **ev.result.provenance(), **identity}
+    out = {**res.to_json(), **ev.result.provenance(), "run": dict(ev.result.run), **identity}
     emi, ci = res.emi, res.ci
     assert emi is not None
     human = (f"{res.name}: EMI = {emi.value:+.4f}"
