@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("data", help="responses (canonical JSONL, LLaVA answer file, Parquet or saved HF dataset)")
     add_reader_args(p)
     add_pipeline_args(p)
+    from mllmshift.cli._tracking import add_tracking_args
+
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -49,6 +52,9 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     from mllmshift.evaluation.pipeline import evaluate
     from mllmshift.progress import progress_for
 
+    from mllmshift.cli._tracking import check_tracking, track
+
+    check_tracking(args)
     identity = run_identity(cfg, splits)
     check_output(args.out, identity, args.overwrite)
     samples = sample_folder(args)
@@ -60,6 +66,7 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
         ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
                       sample_log=samples, store=store)
     ev = with_run_record(ev)
+    track(args, ev.result)
     if samples is not None:
         stamp_sample_logs(samples, identity)
     if args.save_estimator:

@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="read the splits' embeddings from DIR (`mllmshift embed --out DIR`), streamed, instead of "
                         "embedding; with --engine ray, where Ray writes them (default: OUT/.state/embeddings)")
     add_encoder_args(p, defaults=False)
+    from mllmshift.cli._tracking import add_tracking_args
+
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -117,9 +120,13 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.study.runner import check_out_folder, run_study
 
+    from mllmshift.cli._tracking import check_tracking, track
+
     check_out_folder(args.out)
+    check_tracking(args)
     cfg = load_config(args)
     done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
                      cache_dir=args.cache_dir or default_cache_dir(), embeddings=args.embeddings)
     sys.stdout.write(headline(done.result, args.out) + "\n")
+    track(args, done.result, sorted(p for p in (Path(f) for f in done.files.values()) if p.suffix in (".png", ".html")))
     return EXIT_OK
