@@ -119,12 +119,16 @@ def test_a_study_report_says_how_to_reproduce_it(tmp_path, monkeypatch):
         "id: id.jsonl\nscenarios: [{folder: shifted}]\nthreads: 1\nencoders: {text: hashing-bow, image: null}\n"
         "estimator: {name: infonce, options: {max_steps: 100}, n_estimators: 1}\nbootstrap: {n_resamples: 20}\n"
         "correlation: {n_resamples: 20}\n")
-    argv = ["study", "study.yaml", "--out", "out", "--quiet"]
+    argv = ["study", "study.yaml", "--out", "out", "--quiet", "--log-samples-text"]
     assert main(argv) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert results["run"]["command"] == "mllmshift study study.yaml --out out --quiet"
+    assert results["run"]["command"] == "mllmshift study study.yaml --out out --quiet --log-samples-text"
+    first = json.loads((tmp_path / "out" / "samples" / "keyboard_3.jsonl").read_text().splitlines()[0])
+    want = json.loads((tmp_path / "shifted" / "keyboard_3.jsonl").read_text().splitlines()[0])
+    assert (first["doc_id"], first["split"], first["input"], first["target"]) == \
+        (0, "keyboard_3", want["question"], want["reference"])
     assert [i["sha256"] for i in results["run"]["inputs"]] == [_sha(tmp_path / "study.yaml")]
     report = (tmp_path / "out" / "report.md").read_text()
     section = report[report.index("Reproduce"):]
-    assert "Command: `mllmshift study study.yaml --out out --quiet`" in section
+    assert "Command: `mllmshift study study.yaml --out out --quiet --log-samples-text`" in section
     assert f"mllmshift {mllmshift.__version__}" in section and str((tmp_path / "study.yaml").resolve()) in section
