@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -127,7 +128,8 @@ def git_revision(start: str | os.PathLike[str] | None = None) -> dict[str, Any] 
                                 timeout=5, check=True).stdout.strip()
         status = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True, timeout=5, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError) as err:
+        logging.getLogger(__name__).debug("no git revision for %s: %s", where, err)
         return None
     return {"commit": commit, "dirty": bool(status.strip())} if commit else None
 

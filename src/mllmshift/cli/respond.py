@@ -257,8 +257,10 @@ def run(args: argparse.Namespace) -> int:
                        (" ..." if len(report.failed_ids) > 10 else "")
             log.info(msg)
             print(msg)
+    from mllmshift.provenance import run_record
+
     manifest = {"responder": args.responder, "config": responder.config(), "model_id": args.model_id,
-                "data": str(args.data), "scenarios": reports}
+                "data": str(args.data), "scenarios": reports, "run": run_record()}
     atomic_write_text(out / "respond.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     if incomplete:
         print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "

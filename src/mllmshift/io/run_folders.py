@@ -17,11 +17,14 @@ read). The folder given may be ``OUT`` itself or the model folder inside it.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from mllmshift.errors import DataError
+
+log = logging.getLogger(__name__)
 
 #: ``<date_id>_samples_<task>.jsonl`` (lmms-eval)
 LMMS_EVAL_SAMPLES = re.compile(r"^(?P<date>.+?)_samples_(?P<task>.+)\.jsonl$")
@@ -83,7 +86,10 @@ def _choose(folder: Path, files: list[tuple[str, str, Path]], task: str | None, 
     if len({p.parent.name for p in models}) > 1:
         raise DataError(f"task '{task}' was run for several models ({', '.join(sorted(m.name for m in models))}); "
                         "give the model's folder", path=folder, field=flag)
-    return runs[-1][2], task
+    chosen = runs[-1][2]
+    log.info("reading task '%s' from %s%s", task, chosen,
+             f" (the latest of {len(runs)} runs)" if len(runs) > 1 else "")
+    return chosen, task
 
 
 def pick_vlmevalkit_table(folder: Path, dataset: str | None) -> tuple[Path, str]:

@@ -43,7 +43,7 @@ from mllmshift.monitor.terms import JSD_FIELDS, Reference, TermCalculator, Windo
 from mllmshift.monitor.view import VIEW_WINDOWS, render
 from mllmshift.monitor.windows import ClosedWindow, make_windows
 from mllmshift.progress import progress_for
-from mllmshift.provenance import derive_seed, environment, stable_hash
+from mllmshift.provenance import derive_seed, environment, run_record, stable_hash
 from mllmshift.records import Split
 from mllmshift.threads import thread_limits
 
@@ -124,7 +124,7 @@ class Monitor:
                           "visual_source": self.visual_source, "fusion": ref.rows.fusion},
             "encoders": self.encoders.info(), "mi_estimator": None if self.ensemble is None else self.ensemble.info,
             "divergence": self.divergence.config(), "threads": self.threads.to_dict(), "device": self.device,
-            "environment": environment()}))
+            "environment": environment(), "run": run_record(threads=self.threads.to_dict(), device=self.device)}))
         self._last_view = 0.0
         self._dirty = False
 
