@@ -19,7 +19,7 @@ from mllmshift.cli.main import main
 from mllmshift.provenance import git_revision, input_record, run_record, set_invocation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_api import COLUMNS, FAST, rows  # noqa: E402
+from test_api import FAST, rows  # noqa: E402
 
 
 def _sha(path: Path) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mllmshift.cli.main import main
-from mllmshift.tracking import flat_params, metrics_of, safe_key
+from mllmshift.tracking import flat_params, safe_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_api import rows  # noqa: E402
