@@ -17,6 +17,7 @@ request is listed in ``StudyResult.warnings`` and also issued as a
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,8 @@ from mllmshift.evaluation.results import SplitResult, StudyResult
 from mllmshift.records import Split
 
 Data = Any  # a path, a Split, a list of dicts, a pandas DataFrame or a datasets.Dataset
+
+log = logging.getLogger(__name__)
 
 
 def as_split(data: Data, *, name: str | None = None, columns: Mapping[str, str] | None = None,
@@ -145,6 +148,9 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
         if not scenarios:
             raise MllmshiftError("evaluate needs at least one shifted split in ood")
         cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+        log.info("evaluate: ID '%s' (%d samples) against %d shifted split(s); MI %s x%d, JSD %s, seed %d",
+                 id_split.name, len(id_split), len(scenarios), cfg.estimator.name, cfg.n_estimators,
+                 cfg.divergence.name, cfg.seed)
         return _warned(_recorded(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
                                      sample_log=log_samples).result))
 
