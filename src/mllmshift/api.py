@@ -17,6 +17,7 @@ request is listed in ``StudyResult.warnings`` and also issued as a
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,8 @@ from mllmshift.evaluation.results import SplitResult, StudyResult
 from mllmshift.records import Split
 
 Data = Any  # a path, a Split, a list of dicts, a pandas DataFrame or a datasets.Dataset
+
+log = logging.getLogger(__name__)
 
 
 def as_split(data: Data, *, name: str | None = None, columns: Mapping[str, str] | None = None,
@@ -61,9 +64,39 @@ def _warned(result: StudyResult) -> StudyResult:
     return result
 
 
-def eval_config(paper: bool = False, **config: Any) -> EvalConfig:
-    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base)."""
+def eval_config(paper: bool = False, *, _caller: str = "eval_config", _own: Sequence[str] = (),
+                **config: Any) -> EvalConfig:
+    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base).
+
+    A keyword that is no field raises a ``TypeError`` that names it, suggests the closest valid keyword and lists
+    them all (the call's own keywords ``_own`` and the config's fields), instead of the dataclass's bare error.
+    """
+    check_keywords(config, _caller, _own)
     return EvalConfig.paper(**config) if paper else EvalConfig(**config)
+
+
+def check_keywords(given: Mapping[str, Any], caller: str, own: Sequence[str] = ()) -> None:
+    """Raise ``TypeError`` for keywords of ``given`` that are not :class:`EvalConfig` fields."""
+    import dataclasses
+    import difflib
+
+    fields = [f.name for f in dataclasses.fields(EvalConfig) if f.init]
+    unknown = [k for k in given if k not in fields]
+    if not unknown:
+        return
+    valid = sorted({*own, *fields})
+    hints = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, valid, n=1, cutoff=0.6)
+        hints.append(f"'{k}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    raise TypeError(f"{caller}() got unexpected keyword argument(s) {', '.join(hints)}; valid keywords: "
+                    f"{', '.join(valid)}")
+
+
+#: the keywords of evaluate() and emi() themselves, besides EvalConfig's fields
+_EVALUATE_OWN = ("id", "ood", "columns", "cache_dir", "progress", "log_samples", "log_samples_text", "reader",
+                 "paper")
+_EMI_OWN = ("data", "columns", "cache_dir", "progress", "log_samples", "log_samples_text", "reader", "paper")
 
 
 def _scenarios(ood: Data | Sequence[Data] | Mapping[str, Data], columns: Mapping[str, str] | None,
@@ -86,12 +119,13 @@ def _one_table(data: Sequence[Any]) -> bool:
 def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, columns: Mapping[str, str] | None = None,
              cache_dir: str | os.PathLike[str] | None = None, progress: bool = False,
              log_samples: str | os.PathLike[str] | None = None, reader: Mapping[str, Any] | None = None,
-             paper: bool = False, **config: Any) -> StudyResult:
+             paper: bool = False, log_samples_text: bool = False, **config: Any) -> StudyResult:
     """EMI of the in-distribution data ``id``, and EMI, EMID and the bound of each shifted split in ``ood``.
 
     ``ood``: one input, a list of them, or a mapping name → input. In-memory inputs are named ``id`` and
     ``ood_<i>`` unless a mapping names them. ``cache_dir``: the embedding cache (default
-    ``~/.cache/mllmshift``). ``log_samples``: a folder for per-sample rows. ``reader``: options for file
+    ``~/.cache/mllmshift``). ``log_samples``: a folder for per-sample rows (``log_samples_text``: with each
+    sample's question, response and reference). ``reader``: options for file
     readers (``format``, ``questions``, ``references``, ...) and the readers' opt-ins (``allow_empty``,
     ``allow_mixed_visual``, for in-memory data too). Returns a
     :class:`~mllmshift.evaluation.results.StudyResult` (no correlations: that is the study's job).
@@ -101,27 +135,93 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     from mllmshift.evaluation.scenarios import scenario_of
     from mllmshift.progress import progress_for
 
-    cfg = eval_config(paper, **config)
+    cfg = eval_config(paper, _caller="evaluate", _own=_EVALUATE_OWN, **config)
     opts = dict(reader or {})
-    id_split = as_split(id, name=None if isinstance(id, (str, os.PathLike, Split)) else "id", columns=columns, **opts)
-    scenarios = [scenario_of(s) for s in _scenarios(ood, columns, opts)]
-    if not scenarios:
-        raise MllmshiftError("evaluate needs at least one shifted split in ood")
-    cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return _warned(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
-                       sample_log=log_samples).result)
+    call = {"id": id, "ood": ood, "columns": columns, "log_samples": log_samples, "reader": reader,
+            "paper": paper or None, **config}
+    from mllmshift.evaluation.sample_text import sample_texts
+
+    with _invocation("evaluate", call), sample_texts(log_samples_text):
+        id_split = as_split(id, name=None if isinstance(id, (str, os.PathLike, Split)) else "id", columns=columns,
+                            **opts)
+        scenarios = [scenario_of(s) for s in _scenarios(ood, columns, opts)]
+        if not scenarios:
+            raise MllmshiftError("evaluate needs at least one shifted split in ood")
+        cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+        log.info("evaluate: ID '%s' (%d samples) against %d shifted split(s); MI %s x%d, JSD %s, seed %d",
+                 id_split.name, len(id_split), len(scenarios), cfg.estimator.name, cfg.n_estimators,
+                 cfg.divergence.name, cfg.seed)
+        return _warned(_recorded(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
+                                     sample_log=log_samples).result))
 
 
 def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
         progress: bool = False, log_samples: str | os.PathLike[str] | None = None,
-        reader: Mapping[str, Any] | None = None, paper: bool = False, **config: Any) -> SplitResult:
+        reader: Mapping[str, Any] | None = None, paper: bool = False, log_samples_text: bool = False,
+        **config: Any) -> SplitResult:
     """EMI of one split (its MI estimator fitted on its own pairs, or ``checkpoint=`` loaded)."""
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
     from mllmshift.evaluation.pipeline import evaluate as run
     from mllmshift.progress import progress_for
 
-    cfg = eval_config(paper, **config)
-    split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data", columns=columns,
-                     **dict(reader or {}))
-    cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return _warned(run(split, [], cfg, cache=cache, progress=progress_for(progress), sample_log=log_samples).result).id
+    cfg = eval_config(paper, _caller="emi", _own=_EMI_OWN, **config)
+    call = {"data": data, "columns": columns, "log_samples": log_samples, "reader": reader, "paper": paper or None,
+            **config}
+    from mllmshift.evaluation.sample_text import sample_texts
+
+    with _invocation("emi", call), sample_texts(log_samples_text):
+        split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data",
+                         columns=columns, **dict(reader or {}))
+        cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+        return _warned(run(split, [], cfg, cache=cache, progress=progress_for(progress),
+                           sample_log=log_samples).result).id
+
+
+def _describe(value: Any) -> str:
+    """An argument as the recorded call shows it: paths and scalars as repr, in-memory data by kind and size."""
+    if isinstance(value, (str, os.PathLike)):
+        return repr(os.fspath(value))
+    if isinstance(value, Split):
+        return f"<Split {value.name!r}, {len(value)} samples>"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)) and not _one_table(value):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    if isinstance(value, (list, tuple)):
+        return f"<{len(value)} records>"
+    if hasattr(value, "__len__") and not isinstance(value, (int, float, bool)):
+        return f"<{type(value).__name__}, {len(value)} rows>"
+    return repr(value)
+
+
+def _paths(value: Any) -> list[str]:
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    if isinstance(value, Mapping):
+        return [p for v in value.values() for p in _paths(v)]
+    if isinstance(value, (list, tuple)) and not _one_table(value):
+        return [p for v in value for p in _paths(v)]
+    return []
+
+
+def _invocation(name: str, call: Mapping[str, Any]) -> Any:
+    """Record the Python call (``mllmshift.evaluate(id='id.jsonl', ...)``) and its file inputs for the results'
+    provenance, unless an outer entry point (the command line) already did."""
+    import contextlib
+
+    from mllmshift.provenance import current_invocation, set_invocation
+
+    if current_invocation() is not None:
+        return contextlib.nullcontext()
+    args = ", ".join(f"{k}={_describe(v)}" for k, v in call.items() if v is not None and k != "log_samples")
+    inputs = _paths(call.get("id")) + _paths(call.get("ood")) + _paths(call.get("data")) + _paths(call.get("reader"))
+    return set_invocation(f"mllmshift.{name}({args})", inputs)
+
+
+def _recorded(result: StudyResult) -> StudyResult:
+    """``result`` with its ``run`` block (:func:`mllmshift.provenance.run_record`)."""
+    from mllmshift.provenance import run_record
+
+    return result.with_(run={**result.run, **run_record(threads=result.threads,
+                                                          device=result.environment.get("device"),
+                                                          estimator_fingerprint=result.estimator.get("fingerprint"))})

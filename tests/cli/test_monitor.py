@@ -107,6 +107,13 @@ def test_a_config_file_drives_the_run_and_flags_override_it(tmp_path, capsys):
     assert written["config"]["eval"]["seed"] == 3 and written["config"]["eval"]["n_resamples"] == 30
     assert written["config"]["eval"]["text_encoder"] == {"name": "hashing-bow", "options": {"dim": 64}}
     assert written["divergence"]["name"] == "rjsd"
+    # provenance: the command and the config file it read, with its SHA-256
+    import hashlib
+
+    assert written["run"]["command"].startswith("mllmshift monitor --config ")
+    cfg_file = (tmp_path / "monitor.yaml").resolve()
+    assert {"path": str(cfg_file), "bytes": cfg_file.stat().st_size,
+            "sha256": hashlib.sha256(cfg_file.read_bytes()).hexdigest()} in written["run"]["inputs"]
 
 
 def test_bad_values_name_their_flag_or_their_line_in_the_config_file(tmp_path, capsys):

@@ -74,9 +74,10 @@ def test_progress_reports_one_line_when_not_a_terminal():
     buf = io.StringIO()
     module, step, validate = _scripted([float(v) for v in range(20)])
     train_early_stopping(module, step, validate, max_steps=20, higher_is_better=True, progress=LineProgress(buf),
-                         desc="fit test", unit="step")
+                         desc="fit test", unit="step", score="MI bound (nats)")
     lines = buf.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("fit test: 20/20 step (held-out ")
+    # the note names the score and where it was reached, so a negative NLL or bound reads as progress
+    assert len(lines) == 1 and lines[0].startswith("fit test: 20/20 step (best held-out MI bound (nats) 19 at step 20)")
     assert re.search(r", \d+\.\d s$", lines[0])
 
 

@@ -38,6 +38,8 @@ def test_llava_questions_file_round_trip(tmp_path):
     manifest = json.loads((tmp_path / "out" / "respond.json").read_text())
     assert manifest["scenarios"]["questions"]["n_items"] == 4
     assert manifest["config"]["model"] == "llava-v1.5-7b"
+    assert manifest["run"]["command"].startswith("mllmshift respond ")  # provenance (mllmshift.provenance)
+    assert str(qfile.resolve()) in {i["path"] for i in manifest["run"]["inputs"]}
 
 
 def test_bad_inputs_are_clear_errors(tmp_path, capsys):

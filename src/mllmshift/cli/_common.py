@@ -46,8 +46,11 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
                                         "alpaca-eval the baseline model's model_outputs.json (joined on instruction)")
     g.add_argument("--captions", help="captions JSONL whose captions stand in for missing images")
     g.add_argument("--image-folder", help="folder of the images named in the questions file")
-    g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
+    g.add_argument("--columns", help="column mapping, e.g. id=question_id,question=prompt (hf/Parquet, VLMEvalKit); "
+                                     "dotted paths for lmms-eval/lm-eval-harness records, e.g. image_text=doc.caption")
     g.add_argument("--hf-split", help="split of a saved DatasetDict")
+    g.add_argument("--task", help="the task (lmms-eval, lm-eval-harness) or dataset (VLMEvalKit) to read from a run "
+                                  "folder that holds several")
     g.add_argument("--allow-empty-answers", action="store_true",
                    help="keep empty or whitespace-only responses/references (an error by default); results warn")
     g.add_argument("--allow-mixed-visual", action="store_true",
@@ -119,6 +122,9 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    "samples/ beside it)")
     o.add_argument("--log-samples", type=Path, metavar="DIR",
                    help="write per-sample rows to DIR/<split>.jsonl (default with --out: samples/ beside it)")
+    o.add_argument("--log-samples-text", action="store_true",
+                   help="per-sample rows also carry the question (input), response (filtered_resps) and reference "
+                        "(target); off by default, since they may be private")
     o.add_argument("--overwrite", action="store_true", help="replace the results of another run at --out")
     o.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -265,11 +271,12 @@ def cache_from_args(args: argparse.Namespace) -> Any:
 
 #: reading flag → the reader option it sets
 READER_FLAGS = {"questions": "--questions", "references": "--references", "captions": "--captions",
-                "image_folder": "--image-folder", "columns": "--columns", "split": "--hf-split"}
+                "image_folder": "--image-folder", "columns": "--columns", "split": "--hf-split", "task": "--task"}
 #: the reading flags (by option) each format takes
-READER_OPTIONS = {"jsonl": frozenset(), "lmms-eval": frozenset(), "alpaca-eval": frozenset({"references"}),
+READER_OPTIONS = {"jsonl": frozenset(), "lmms-eval": frozenset({"columns", "task"}),
+                  "lm-eval-harness": frozenset({"columns", "task"}), "alpaca-eval": frozenset({"references"}),
                   "llava": frozenset({"questions", "references", "captions", "image_folder"}),
-                  "hf": frozenset({"columns", "split"}), "vlmevalkit": frozenset({"columns"})}
+                  "hf": frozenset({"columns", "split"}), "vlmevalkit": frozenset({"columns", "task"})}
 
 
 def read_args_split(path: str, args: argparse.Namespace, name: str | None = None) -> Split:
@@ -290,10 +297,12 @@ def read_args_split(path: str, args: argparse.Namespace, name: str | None = None
             raise DataError(f"--columns must look like field=column,field=column, got {args.columns!r}") from None
     if args.hf_split:
         options["split"] = args.hf_split
+    if getattr(args, "task", None):
+        options["task"] = args.task
     fmt = args.format
     if fmt == "auto" and Path(path).exists():
         sniffed = sniff_format(path)
-        if sniffed in ("alpaca-eval", "hf", "vlmevalkit") or not options:
+        if sniffed in ("alpaca-eval", "hf", "vlmevalkit", "lmms-eval", "lm-eval-harness") or not options:
             fmt = sniffed
         elif set(options) & READER_OPTIONS["llava"] and not Path(path).is_dir():
             fmt = "llava"  # a JSONL of answers with its questions/references files beside it

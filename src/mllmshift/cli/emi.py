@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("data", help="responses (canonical JSONL, LLaVA answer file, Parquet or saved HF dataset)")
     add_reader_args(p)
     add_pipeline_args(p)
+    from mllmshift.cli._tracking import add_tracking_args
+
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -50,14 +53,21 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     from mllmshift.progress import progress_for
 
     warn_few_resamples(cfg)
+    from mllmshift.cli._tracking import check_tracking, track
+
+    check_tracking(args)
     identity = run_identity(cfg, splits)
     check_output(args.out, identity, args.overwrite)
     samples = sample_folder(args)
     if samples is not None:
         check_sample_logs(samples, identity, args.overwrite)
-    with embedding_store(args, splits, cfg) as store:
+    from mllmshift.evaluation.sample_text import sample_texts
+
+    with embedding_store(args, splits, cfg) as store, sample_texts(getattr(args, "log_samples_text", False)):
         ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
                       sample_log=samples, store=store)
+    ev = with_run_record(ev)
+    track(args, ev.result)
     if samples is not None:
         stamp_sample_logs(samples, identity)
     if args.save_estimator:
@@ -84,6 +94,17 @@ def warn_few_resamples(cfg: Any) -> None:
 def confidence_label(confidence: float) -> str:
     """``0.95`` → ``95%``, ``0.999999`` → ``99.9999%`` (never rounded up to 100%)."""
     return f"{confidence * 100:.10g}%"
+def with_run_record(ev: Any) -> Any:
+    """The evaluation with its result's ``run`` block filled in (:func:`mllmshift.provenance.run_record`:
+    created, the command line, version, git revision, inputs with SHA-256, host, estimator fingerprint)."""
+    import dataclasses
+
+    from mllmshift.provenance import run_record
+
+    res = ev.result
+    record = run_record(threads=res.threads, device=res.environment.get("device"),
+                        estimator_fingerprint=res.estimator.get("fingerprint"))
+    return dataclasses.replace(ev, result=res.with_(run={**res.run, **record}))
 
 
 @contextlib.contextmanager
@@ -115,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     split = read_args_split(args.data, args)
     ev, identity = evaluate_args(args, [split], [], cfg)
     res = ev.result.id
-    out = {**res.to_json(), **ev.result.provenance(), **identity}
+    out = {**res.to_json(), **ev.result.provenance(), "run": dict(ev.result.run), **identity}
     emi, ci = res.emi, res.ci
     assert emi is not None
     human = (f"{res.name}: EMI = {emi.value:+.4f}"

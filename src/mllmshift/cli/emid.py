@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="Ĥ of the theorem's bound Ĥ(√·+√·)+4(·^¼+·^¼); default: the scale-adjusted form")
     add_reader_args(p)
     add_pipeline_args(p)
+    from mllmshift.cli._tracking import add_tracking_args
+
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 

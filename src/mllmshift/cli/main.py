@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
+import shlex
 import sys
 import warnings
 from collections.abc import Sequence
@@ -17,6 +20,7 @@ from typing import Any
 
 from mllmshift import __version__
 from mllmshift.errors import MllmshiftError, MllmshiftWarning, UsageError
+from mllmshift.provenance import set_invocation
 from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 #: verb modules, in the order ``mllmshift --help`` lists them
@@ -45,7 +49,63 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"mllmshift.cli.{name}").register(sub)
+    _add_logging_flags(parser)
     return parser
+
+
+#: the levels --log-level accepts (Python logging's names, any case)
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _add_logging_flags(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``-v/--verbose`` and ``--log-level`` on the top-level parser and on every verb's (and sub-verb's) parser,
+    so they may stand before or after the verb; a verb's copy leaves the namespace alone unless given."""
+    keep = {} if top else {"default": argparse.SUPPRESS}
+    g = parser.add_argument_group("logging")
+    g.add_argument("-v", "--verbose", action="count", help="log more: -v info, -vv debug (default: warnings only)",
+                   **({"default": 0} if top else keep))
+    g.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, metavar="LEVEL",
+                   help="log level by name (debug, info, warning, error, critical); overrides -v", **keep)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _add_logging_flags(child, top=False)
+
+
+def log_level(args: argparse.Namespace) -> int:
+    """The level the flags ask for: ``--log-level`` if given, else WARNING lowered one step per ``-v``."""
+    name = getattr(args, "log_level", None)
+    if name:
+        return int(getattr(logging, name))
+    return max(logging.DEBUG, logging.WARNING - 10 * int(getattr(args, "verbose", 0) or 0))
+
+
+class _CliLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr lines ``mllmshift VERB: info: message`` (the logger's name too at debug level); progress bars and
+    lines are not logs and keep their own stream (:mod:`mllmshift.progress`)."""
+
+    #: marks the handler for code that would otherwise add its own stderr handler (respond's log file)
+    mllmshift_cli = True
+
+    def __init__(self, command: str, level: int) -> None:
+        super().__init__(sys.stderr)
+        self.setLevel(level)
+        detail = " %(name)s:" if level <= logging.DEBUG else ""
+        self.setFormatter(logging.Formatter(f"mllmshift {command}: %(levelname_lower)s:{detail} %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.levelname_lower = record.levelname.lower()
+        self.stream = sys.stderr  # the stderr of now (tests capture it)
+        super().emit(record)
+
+
+def configure_logging(command: str, level: int) -> _CliLogHandler:
+    """Attach one stderr handler at ``level`` to the package's root logger ``mllmshift`` for a CLI run."""
+    logger = logging.getLogger("mllmshift")
+    handler = _CliLogHandler(command, level)
+    logger.addHandler(handler)
+    logger.setLevel(min(level, logger.level) if logger.level else level)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return EXIT_USAGE
+    logger = logging.getLogger("mllmshift")
+    old_level = logger.level
+    handler = configure_logging(args.command, log_level(args))
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), set_invocation(_command_line(argv), input_paths(args)):
             warnings.showwarning = _warning_printer(args.command)
             return int(func(args) or EXIT_OK)
     except UsageError as err:
@@ -72,6 +135,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mllmshift {args.command}: interrupted; completed work is cached, rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+#: argument names that hold where a verb writes (or caches), never what it reads
+OUTPUT_ARGS = frozenset({"out", "log_samples", "save_estimator", "cache_dir", "cache", "log_to_dir"})
+
+
+def input_paths(args: argparse.Namespace) -> list[str]:
+    """The existing files and folders a verb's arguments name (outputs and caches excluded): the inputs a
+    result's provenance lists with their sizes and SHA-256."""
+    found: list[str] = []
+    for name, value in sorted(vars(args).items()):
+        if name in OUTPUT_ARGS or name == "func":
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and str(v) and os.path.exists(v):
+                found.append(os.fspath(v))
+    return found
+
+
+def _command_line(argv: Sequence[str] | None) -> str:
+    """The command as a shell line: ``mllmshift`` and the arguments, quoted."""
+    return shlex.join(["mllmshift", *(sys.argv[1:] if argv is None else argv)])
 
 
 def _warning_printer(command: str) -> Any:

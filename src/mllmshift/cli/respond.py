@@ -200,20 +200,25 @@ class _LogToFile:
         self.file = logging.FileHandler(path, encoding="utf-8")
         self.file.setLevel(logging.INFO)
         self.file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self.err = logging.StreamHandler(sys.stderr)
-        self.err.setLevel(logging.WARNING)
-        self.err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        err = logging.StreamHandler(sys.stderr)
+        err.setLevel(logging.WARNING)
+        err.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        self.err: logging.Handler | None = err
 
     def __enter__(self) -> _LogToFile:
         self.old_level = self.logger.level
-        self.logger.setLevel(logging.INFO)
+        self.logger.setLevel(min(self.old_level or logging.INFO, logging.INFO))
         self.logger.addHandler(self.file)
-        self.logger.addHandler(self.err)
+        if any(getattr(h, "mllmshift_cli", False) for h in self.logger.handlers):
+            self.err = None  # the CLI's handler (-v/--log-level) already writes to stderr
+        else:
+            self.logger.addHandler(self.err)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.logger.removeHandler(self.file)
-        self.logger.removeHandler(self.err)
+        if self.err is not None:
+            self.logger.removeHandler(self.err)
         self.logger.setLevel(self.old_level)
         self.file.close()
 
@@ -230,6 +235,14 @@ def run(args: argparse.Namespace) -> int:
     splits = [read_dataset(f, args.data_format, args.image_folder, name) for name, f in dataset_files(args.data)]
     responder = build_component("responder", Component(args.responder, responder_kwargs(args)),
                                 allowed=args.allow_plugin)
+    if args.responder == "openai-compatible":  # one GET /models first: a server that is not there fails in seconds
+        from mllmshift.responders.http import api_key_from_env
+        from mllmshift.responders.openai_compat import check_images
+        from mllmshift.responders.preflight import check_server
+
+        for split in splits:  # bad input is reported before the server is asked anything
+            check_images(split.samples)
+        check_server(args.base_url, api_key=api_key_from_env(args.api_key_env), model=args.model)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[str, Any] = {}
@@ -250,8 +263,10 @@ def run(args: argparse.Namespace) -> int:
                        (" ..." if len(report.failed_ids) > 10 else "")
             log.info(msg)
             print(msg)
+    from mllmshift.provenance import run_record
+
     manifest = {"responder": args.responder, "config": responder.config(), "model_id": args.model_id,
-                "data": str(args.data), "scenarios": reports}
+                "data": str(args.data), "scenarios": reports, "run": run_record()}
     atomic_write_text(out / "respond.json", json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     if incomplete:
         print(f"{incomplete} scenario(s) have failed items (listed in *.failed.json); rerun the same command to "

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="replace the results of another config in --out (cached stages that still apply are reused)")
     p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--log-samples-text", action="store_true",
+                   help="rows of samples/ also carry each sample's question, response and reference (off by default: "
+                        "they may be private)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device (default: cpu)")
     p.add_argument("--engine", choices=["local", "ray"], help="override the config's engine (docs/scale.md)")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS", help="Ray cluster for --engine ray")
@@ -43,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="read the splits' embeddings from DIR (`mllmshift embed --out DIR`), streamed, instead of "
                         "embedding; with --engine ray, where Ray writes them (default: OUT/.state/embeddings)")
     add_encoder_args(p, defaults=False)
+    from mllmshift.cli._tracking import add_tracking_args
+
+    add_tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -118,7 +124,10 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.study.runner import check_out_folder, run_study
 
+    from mllmshift.cli._tracking import check_tracking, track
+
     check_out_folder(args.out)
+    check_tracking(args)
     cfg = load_config(args)
     from mllmshift.cli._outputs import check_disjoint
 
@@ -128,7 +137,11 @@ def run(args: argparse.Namespace) -> int:
                     (f"scenarios[{i}].grid", s.grid if isinstance(s.grid, (str, os.PathLike)) else None)]
     check_disjoint([("CONFIG", args.config), ("--embeddings", args.embeddings), ("judge", cfg.judge), *sources],
                    [("--out", args.out, True)], inside_ok=True)
-    done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
-                     cache_dir=args.cache_dir or default_cache_dir(), embeddings=args.embeddings)
+    from mllmshift.evaluation.sample_text import sample_texts
+
+    with sample_texts(args.log_samples_text):
+        done = run_study(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite,
+                         cache_dir=args.cache_dir or default_cache_dir(), embeddings=args.embeddings)
     sys.stdout.write(headline(done.result, args.out) + "\n")
+    track(args, done.result, sorted(p for p in (Path(f) for f in done.files.values()) if p.suffix in (".png", ".html")))
     return EXIT_OK

@@ -75,12 +75,13 @@ class TrainLog:
 def train_early_stopping(module: nn.Module, step: Callable[[], float], validate: Callable[[], float] | None, *,
                          max_steps: int, eval_every: int = 1, patience: int = 10, higher_is_better: bool,
                          tol: float = 1e-6, progress: Progress | None = None, desc: str = "fit",
-                         unit: str = "step") -> TrainLog:
+                         unit: str = "step", score: str = "score") -> TrainLog:
     """Train ``module`` with early stopping on ``validate()`` (see the module docstring).
 
     Without ``validate`` every unit runs and the final state is kept. With it, the state with the best
     held-out score is restored at the end. A non-finite loss from ``step()`` stops training at once (the
-    step is expected not to have updated the module then).
+    step is expected not to have updated the module then). ``score`` names what ``validate()`` returns in the
+    progress note (``best held-out NLL 12.3 at epoch 40``), so a negative log-likelihood reads as progress.
     """
     sign = 1.0 if higher_is_better else -1.0
     log = TrainLog(best_value=-sign * math.inf)
@@ -109,7 +110,7 @@ def train_early_stopping(module: nn.Module, step: Callable[[], float], validate:
                 best_score, log.best_value, log.best_step, bad = sign * v, v, k, 0
                 best_state = snapshot(module)
                 if task is not None:
-                    task.note(f"held-out {v:.4g}")
+                    task.note(f"best held-out {score} {v:.4g} at {unit} {k}")
             else:
                 bad += 1
                 if bad >= patience:

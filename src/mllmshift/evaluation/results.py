@@ -28,6 +28,7 @@ from typing import Any
 
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.evaluation.summary import csv_text, summarise
+from mllmshift.evaluation.views import ResultView, fmt, interval
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.strict_json import clean, dumps
 from mllmshift.metrics import BoundResult, EMIResult, Interval
@@ -43,8 +44,8 @@ def _emi_json(emi: EMIResult | None, ci: Interval | None) -> dict[str, Any] | No
     return None if emi is None else {**emi.to_dict(), "ci": None if ci is None else ci.to_dict()}
 
 
-@dataclass(frozen=True)
-class SplitResult:
+@dataclass(frozen=True, repr=False)  # the repr is ResultView's: a few lines
+class SplitResult(ResultView):
     """EMI of one split (see the module docstring)."""
 
     name: str
@@ -72,6 +73,17 @@ class SplitResult:
                 "mi_response": self.mi_response if e is None else e.mi_response,
                 "mi_reference": None if e is None else e.mi_reference, "saturated": self.saturated}
 
+    def _view_rows(self) -> list[dict[str, Any]]:
+        return [self.to_row()]
+
+    def _headline(self) -> str:
+        if self.value is None:
+            return (f"EMI({self.name}) not computable (no reference answers); I(X;Ŷ) = {fmt(self.mi_response, '.4f')}"
+                    f", n = {self.n}")
+        lo, hi = (None, None) if self.ci is None else (self.ci.low, self.ci.high)
+        return (f"EMI({self.name}) = {fmt(self.value)}{interval(lo, hi)} nats, n = {self.n}"
+                + (" (saturated: compare only splits of equal n)" if self.saturated else ""))
+
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> SplitResult:
         block = d.get("emi")
@@ -80,8 +92,8 @@ class SplitResult:
                    d.get("mi_response"))
 
 
-@dataclass(frozen=True)
-class ScenarioResult:
+@dataclass(frozen=True, repr=False)  # the repr is ResultView's: a few lines
+class ScenarioResult(ResultView):
     """One shifted split against the ID split (see the module docstring)."""
 
     name: str
@@ -141,6 +153,15 @@ class ScenarioResult:
                 "visual": meta.get("visual"), "severity": meta.get("severity"), "text": meta.get("text"),
                 "level": meta.get("level")}
 
+    def _view_rows(self) -> list[dict[str, Any]]:
+        return [self.to_row()]
+
+    def _headline(self) -> str:
+        lo, hi = (None, None) if self.emid_ci is None else (self.emid_ci.low, self.emid_ci.high)
+        stable = {True: ", sign stable", False: " (sign not stable)", None: ""}[self.sign_stable]
+        return (f"{self.name}: EMID {fmt(self.emid)}{interval(lo, hi)}{stable}, EMI {fmt(self.emi)}, "
+                f"bound {fmt(self.bound.value, '.4f')}, n = {self.n}")
+
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ScenarioResult:
         emid = d.get("emid")
@@ -160,8 +181,8 @@ CSV_FIELDS = ("scenario", "group", "kind", "n", "partial", "emi", "emi_low", "em
               "relative_score")
 
 
-@dataclass(frozen=True)
-class StudyResult:
+@dataclass(frozen=True, repr=False)  # the repr is ResultView's: a few lines
+class StudyResult(ResultView):
     """The ID split against every scenario, with everything needed to reproduce it (see the module docstring).
 
     ``study`` holds the study-only part of the config (title, scenarios, responder, judge, correlation
@@ -238,6 +259,18 @@ class StudyResult:
         """One flat row for the whole study: its title, the ID EMI and the summary's scalar numbers."""
         scalars = {k: v for k, v in self.summary.items() if not isinstance(v, (Mapping, list))}
         return {"title": self.title, "id": self.id.name, **scalars}
+
+    _view_lists = True  # a class attribute (no annotation), not a field
+
+    def _view_rows(self) -> list[dict[str, Any]]:
+        return self.rows()
+
+    def _headline(self) -> str:
+        summ = self.summary
+        unstable = summ.get("n_sign_unstable") or 0
+        return (f"{self.title or 'study'}: ID {self.id.name} EMI {fmt(self.id.value)} (n = {self.id.n}); "
+                f"{len(self.scenarios)} scenario(s), mean EMID {fmt(summ.get('mean_emid'))}"
+                + (f", {unstable} with an unstable sign" if unstable else ""))
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> StudyResult:

@@ -9,7 +9,8 @@ where a_i and b_i are the sample's pointwise contributions to Î(X;Ŷ) and Î(X;
 two MIs; means over an ensemble's members) and c_i = a_i − b_i, for estimators that have a pointwise
 form (CLUB, sampled CLUB, InfoNCE; null otherwise, and for samples without a reference). The hashes are
 SHA-256 of the UTF-8 texts and of the image file's bytes (null where the sample has none), so a row can
-be matched to its inputs without storing them.
+be matched to its inputs without storing them. Each row starts with ``doc_id`` (position), ``id`` and
+``split``, and carries the texts on request (``--log-samples-text``): :mod:`mllmshift.evaluation.sample_text`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def sample_rows(split: Split, embedded: EmbeddedSplit, estimators: tuple[MIEstim
         b = None if terms is None else float(terms[1][i])
         rows.append({"id": s.id, "emi": None if terms is None else a - b,  # type: ignore[operator]
                      "mi_response": a, "mi_reference": b, "sha256": input_hashes(s)})
-    return rows
+    from mllmshift.evaluation.sample_text import readable
+
+    return readable(rows, split)  # doc_id, id, split first; the texts with --log-samples-text
 
 
 def safe_name(name: str) -> str:

@@ -19,13 +19,22 @@ Mapping onto :class:`~mllmshift.records.Sample`:
   list of strings; the full list goes to ``metadata["targets"]``);
 - ``image``: None (lmms-eval does not log images); ``metadata`` keeps the scalar ``doc`` fields,
   the scalar metric fields and the task name when the log has it.
+
+Current lmms-eval versions write the prompt as ``input`` and drop ``doc`` and ``arguments``; the question is
+then ``input``. ``path`` may also be a run folder (``--output_path``; :mod:`mllmshift.io.run_folders`), with
+``task=`` picking the task. ``columns={"image_text": "doc.caption", ...}`` maps any sample field (``id``,
+``question``, ``response``, ``reference``, ``image_text``, ``image``) to a dotted path into the record
+(``doc.caption``, ``input``, ``target``, ``arguments.gen_args_0.arg_0``, ``resps.0.0``): a caption kept in
+``doc`` stands in for the image, as VLMEvalKit's ``caption`` column does. The same reader reads
+lm-evaluation-harness's samples (``tool="lm-eval-harness"``: :mod:`mllmshift.io.lm_eval_harness`), whose records
+keep ``doc`` and give the prompt as ``arguments.gen_args_0.arg_0``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +81,43 @@ def _scalar(v: Any) -> bool:
     return v is None or isinstance(v, (str, int, float, bool))
 
 
+#: the sample fields ``columns=`` may map
+COLUMN_FIELDS = ("id", "question", "response", "reference", "image_text", "image")
+_MISSING = object()
+
+
+def lookup(rec: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``doc.caption``, ``resps.0.0``) in a record, or a sentinel when absent."""
+    value = rec
+    for part in dotted.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+def _prompt(rec: dict[str, Any]) -> tuple[Any, str]:
+    """The prompt the model saw and where it was found: ``input`` (lmms-eval today), ``arguments[0]``
+    (older lmms-eval), ``arguments.gen_args_0.arg_0`` or ``arguments[0][0]`` (lm-evaluation-harness)."""
+    if isinstance(rec.get("input"), str):
+        return rec["input"], "input"
+    args = rec.get("arguments")
+    if isinstance(args, list) and args:
+        first = args[0]
+        if isinstance(first, str):
+            return first, "arguments[0]"
+        if isinstance(first, list) and first and isinstance(first[0], str):
+            return first[0], "arguments[0][0]"
+    if isinstance(args, dict):
+        value = lookup(args, "gen_args_0.arg_0")
+        if isinstance(value, str):
+            return value, "arguments.gen_args_0.arg_0"
+    return _MISSING, "input" if "input" in rec else "arguments[0]"
+
+
 def read_lmms_eval(
     path: str | os.PathLike[str],
     *,
@@ -79,13 +125,32 @@ def read_lmms_eval(
     id_field: str | None = None,
     question_field: str | None = None,
     reference_field: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    task: str | None = None,
+    tool: str = "lmms-eval",
     allow_empty: bool = False,
     allow_mixed_visual: bool = False,
 ) -> Split:
-    """Read an lmms-eval sample log (JSONL, or the older JSON with ``logs``) into a split (see module docs)."""
+    """Read an lmms-eval sample log (JSONL, or the older JSON with ``logs``), or the samples file of ``task`` in a
+    run folder, into a split (see module docs)."""
+    from mllmshift.io.run_folders import pick_task_file
+
     p = Path(path)
+    if p.is_dir():
+        p, task_name = pick_task_file(p, tool, task)
+        name = name or task_name
+    elif task is not None:
+        raise DataError("--task picks a task in a run folder; this is one samples file", path=p, field="--task")
     if not p.is_file():
         raise DataError("file not found", path=p)
+    cols = dict(columns or {})
+    unknown = sorted(set(cols) - set(COLUMN_FIELDS))
+    if unknown:
+        raise DataError(f"--columns names unknown field(s) {unknown}; fields are {', '.join(COLUMN_FIELDS)}",
+                        path=p, field="--columns")
+    for fld, given in (("id", id_field), ("question", question_field), ("reference", reference_field)):
+        if given is not None:
+            cols.setdefault(fld, f"doc.{given}")
     samples: list[Sample] = []
     origins: list[Origin] = []
     seen: dict[str, int] = {}
@@ -94,36 +159,45 @@ def read_lmms_eval(
             raise DataError("not an lmms-eval sample record (needs doc_id and filtered_resps or resps)",
                             path=p, line=line, field="doc_id")
         doc = rec.get("doc") if isinstance(rec.get("doc"), dict) else {}
-        if id_field is not None:
-            if id_field not in doc:
-                raise DataError("missing in doc", path=p, line=line, field=f"doc.{id_field}")
-            sid = sample_id(doc[id_field], path=p, line=line, field=f"doc.{id_field}")
-        else:
-            sid = sample_id(rec["doc_id"], path=p, line=line, field="doc_id")
+        id_path = cols.get("id", "doc_id")
+        raw_id = lookup(rec, id_path)
+        if raw_id is _MISSING:
+            raise DataError("missing", path=p, line=line, field=id_path)
+        sid = sample_id(raw_id, path=p, line=line, field=id_path)
         if sid in seen:
-            raise DataError(f"duplicate id '{sid}' (first on line {seen[sid]})", path=p, line=line,
-                            field=f"doc.{id_field}" if id_field else "doc_id")
+            raise DataError(f"duplicate id '{sid}' (first on line {seen[sid]})", path=p, line=line, field=id_path)
         seen[sid] = line
-        if question_field is not None:
-            question = doc.get(question_field)
-            q_field = f"doc.{question_field}"
+        if "question" in cols:
+            q_field = cols["question"]
+            question = lookup(rec, q_field)
         else:
-            args = rec.get("arguments")
-            question = args[0] if isinstance(args, list) and args and isinstance(args[0], str) else doc.get("question")
-            q_field = "arguments[0]"
+            question, q_field = _prompt(rec)
+            if question is _MISSING and isinstance(doc.get("question"), str):
+                question, q_field = doc["question"], "doc.question"
         if not isinstance(question, str):
-            raise DataError("no question text (prompt in arguments[0], doc.question, or pass question_field)",
-                            path=p, line=line, field=q_field)
-        r_field = "filtered_resps" if "filtered_resps" in rec else "resps"
-        response = _text(rec.get(r_field))
+            raise DataError("no question text (the prompt in input or arguments, doc.question, or map one with "
+                            "--columns question=doc.FIELD)", path=p, line=line, field=q_field)
+        r_field = cols.get("response", "filtered_resps" if "filtered_resps" in rec else "resps")
+        response = _text(lookup(rec, r_field))
         if response is None:
             raise DataError("no text response", path=p, line=line, field=r_field)
+        extra: dict[str, Any] = {}
+        for fld in ("image_text", "image"):
+            if fld in cols:
+                value = lookup(rec, cols[fld])
+                if value is _MISSING:
+                    raise DataError("missing", path=p, line=line, field=cols[fld])
+                # a list of captions (COCO has five) is one stand-in text, as the LLaVA captions reader makes it
+                text = " ".join(v.strip() for v in value if isinstance(v, str)) if isinstance(value, list) else value
+                if value is not None and not isinstance(text, str):
+                    raise DataError("not text", path=p, line=line, field=cols[fld])
+                extra[fld] = text
         metadata: dict[str, Any] = {k: v for k, v in doc.items() if _scalar(v) and "image" not in k}
         metadata.update({k: v for k, v in rec.items() if k not in _RESERVED and _scalar(v)})
-        if reference_field is not None:
-            reference = doc.get(reference_field)
+        if "reference" in cols:
+            reference = lookup(rec, cols["reference"])
             if not isinstance(reference, str):
-                raise DataError("missing or not text", path=p, line=line, field=f"doc.{reference_field}")
+                raise DataError("missing or not text", path=p, line=line, field=cols["reference"])
         else:
             target = rec.get("target")
             reference = _text(target)
@@ -132,11 +206,11 @@ def read_lmms_eval(
             if reference is not None and not reference.strip():
                 reference = None
         samples.append(Sample(id=sid, question=question, response=response, reference=reference,
-                              metadata=metadata))
+                              metadata=metadata, **extra))
         origins.append(Origin(p, line, {"question": (p, line, q_field), "response": (p, line, r_field),
-                                        "reference": (p, line, f"doc.{reference_field}" if reference_field
-                                                      else "target")}))
+                                        "reference": (p, line, cols.get("reference", "target")),
+                                        **{f: (p, line, cols[f]) for f in extra}}))
     if not samples:
         raise DataError("no samples", path=p)
-    return finish_split(name or p.stem, samples, origins, {"format": "lmms-eval", "source": str(p)},
+    return finish_split(name or p.stem, samples, origins, {"format": tool, "source": str(p)},
                         allow_empty=allow_empty, allow_mixed_visual=allow_mixed_visual)

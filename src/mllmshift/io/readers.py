@@ -10,7 +10,7 @@ from mllmshift.errors import DataError
 from mllmshift.io.jsonl import iter_jsonl, read_canonical
 from mllmshift.records import Split
 
-FORMATS = ("auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit", "alpaca-eval")
+FORMATS = ("auto", "jsonl", "llava", "hf", "lmms-eval", "vlmevalkit", "alpaca-eval", "lm-eval-harness")
 
 
 def sniff_format(path: str | os.PathLike[str]) -> str:
@@ -23,6 +23,13 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if p.is_dir() and (p / FILE_NAME).is_file():
         return "alpaca-eval"
+    from mllmshift.io.run_folders import HARNESS_SAMPLES, is_run_folder
+
+    tool = is_run_folder(p)  # an lmms-eval / lm-eval-harness output folder or a VLMEvalKit work dir
+    if tool is not None:
+        return tool
+    if HARNESS_SAMPLES.match(p.name):
+        return "lm-eval-harness"
     if p.is_dir() or p.suffix == ".parquet":
         return "hf"
     if p.suffix == ".json" and looks_like_alpaca_eval(p):
@@ -76,6 +83,10 @@ def read_split(path: str | os.PathLike[str], format: str = "auto", *, name: str 
         from mllmshift.io.lmms_eval import read_lmms_eval
 
         return read_lmms_eval(path, name=name, **checks, **options)
+    if fmt == "lm-eval-harness":
+        from mllmshift.io.lm_eval_harness import read_lm_eval_harness
+
+        return read_lm_eval_harness(path, name=name, **checks, **options)
     if fmt == "vlmevalkit":
         from mllmshift.io.vlmevalkit import read_vlmevalkit
 

@@ -83,11 +83,21 @@ def read_vlmevalkit(
     name: str | None = None,
     columns: Mapping[str, str] | None = None,
     image_dir: str | os.PathLike[str] | None = None,
+    task: str | None = None,
     allow_empty: bool = False,
     allow_mixed_visual: bool = False,
 ) -> Split:
-    """Read a VLMEvalKit prediction table into a split (see the module docstring)."""
+    """Read a VLMEvalKit prediction table, or the table of dataset ``task`` in a work dir (``--work-dir``, or one
+    model's folder in it: :func:`mllmshift.io.run_folders.pick_vlmevalkit_table`), into a split (see the module
+    docstring)."""
     p = Path(path)
+    if p.is_dir():
+        from mllmshift.io.run_folders import pick_vlmevalkit_table
+
+        p, dataset = pick_vlmevalkit_table(p, task)
+        name = name or dataset
+    elif task is not None:
+        raise DataError("--task picks a dataset in a work dir; this is one prediction table", path=p, field="--task")
     if not p.is_file():
         raise DataError("file not found", path=p)
     if p.suffix not in SUFFIXES:

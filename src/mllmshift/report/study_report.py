@@ -175,8 +175,20 @@ def build_document(result: StudyResult, figures: dict[str, Path]) -> Document:
 
     # -- reproduce
     vers = result.environment.get("versions") or {}
+    run = result.run
+    git = run.get("git") or {}
+    made = [f"Made {run['created']}" if run.get("created") else "",
+            f"mllmshift {run['mllmshift']}" if run.get("mllmshift") else "",
+            f"git {git['commit'][:12]}{' (with local changes)' if git.get('dirty') else ''}" if git.get("commit") else "",
+            "{cpu}, {usable_cpus} usable CPUs, {threads} thread(s), {device}".format(**run["host"])
+            if run.get("host") else ""]
+    how = tuple(x for x in (f"Command: `{run['command']}`" if run.get("command") else "",
+                            "; ".join(m for m in made if m) + "." if any(made) else "",
+                            "Inputs (SHA-256 of each in `results.json`, `run.inputs`): "
+                            + ", ".join(f"`{i['path']}`" for i in run.get("inputs") or []) + "."
+                            if run.get("inputs") else "") if x)
     doc.add(Heading("Reproduce"),
-            Bullets((f"Config: `{study.get('source') or '(built in)'}`, seed {cfg.seed}; the resolved config, every "
+            Bullets(how + (f"Config: `{study.get('source') or '(built in)'}`, seed {cfg.seed}; the resolved config, every "
                      "seed and every number are in `results.json`, one row per scenario in `scenarios.csv`, one row "
                      "per sample in `samples/`.",
                      "Package versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if v) + ".",

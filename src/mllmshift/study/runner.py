@@ -44,7 +44,7 @@ from mllmshift.evaluation.pipeline import (
 )
 from mllmshift.evaluation.results import StudyResult
 from mllmshift.progress import Progress, progress_for
-from mllmshift.provenance import environment, stable_hash
+from mllmshift.provenance import environment, run_record, stable_hash
 from mllmshift.study import stages
 from mllmshift.study.config import StudyConfig
 from mllmshift.study.plan import StudyPlan, plan_from_config
@@ -168,6 +168,8 @@ class StudyRunner:
                  **{f"samples/{p.name}": p for p in samples}}
         run = {"wall_s": round(time.perf_counter() - t0, 3), "stages": self.log.to_dict(),
                "created": environment()["created"], "out": str(self.out.resolve())}
+        run.update(run_record(threads=threads.to_dict(), device=device,  # command, inputs, git, host (provenance)
+                              estimator_fingerprint=ensemble.info.get("fingerprint")))
         result = result.with_(run=run)
         result.write_csv(files["scenarios.csv"])
         from mllmshift.report import write_report

@@ -137,7 +137,8 @@ class CLUB(MIEstimator):
         with stepper.aliased():
             log = train_early_stopping(self.net, epoch, held_out if len(val_idx) else None,
                                        max_steps=cfg.max_epochs, patience=cfg.patience, higher_is_better=False,
-                                       progress=progress, desc=f"fit {self.name}", unit="epoch")
+                                       progress=progress, desc=f"fit {self.name}", unit="epoch",
+                                       score="NLL of q(y|x)")
         self.history = {"train_nll": log.train_curve, "val_nll": log.val_curve, "best_epoch": log.best_step - 1,
                         "epochs_run": log.steps_run, "n_train": len(tr_idx), "n_val": len(val_idx)}
         return self

@@ -252,7 +252,8 @@ class VariationalMI(MIEstimator):
 
         log = train_early_stopping(self.critic, step, lambda: float(self._value(self._sample_stats(val, cfg.seed))),
                                    max_steps=cfg.max_steps, eval_every=cfg.eval_every, patience=cfg.patience,
-                                   higher_is_better=True, progress=progress, desc=f"fit {self.name}", unit="step")
+                                   higher_is_better=True, progress=progress, desc=f"fit {self.name}", unit="step",
+                                   score="MI bound (nats)")
         self.history = {"val_bound": log.val_curve, "best_val_bound": log.best_value, "best_step": log.best_step,
                         "steps_run": log.steps_run, "stopped_by": log.stopped_by, "n_train": len(tr_idx),
                         "n_val": len(val_idx)}
