@@ -91,9 +91,11 @@ def check_known(kind: str, name: str) -> None:
 
 
 def with_defaults(kind: str, comp: Component) -> Component:
-    """``comp`` with its registry entry's default options under its own (:meth:`Registry.options`): a bare
-    name resolves to the same component wherever it is written (flag, YAML, Python)."""
-    return Component(comp.name, registry_of(kind).options(comp.name, comp.options))
+    """``comp`` under its registered spelling (:meth:`Registry.canonical`), with its registry entry's default
+    options under its own (:meth:`Registry.options`): a bare name resolves to the same component wherever it
+    is written (flag, YAML, Python)."""
+    registry = registry_of(kind)
+    return Component(registry.canonical(comp.name), registry.options(comp.name, comp.options))
 
 
 def check_name(kind: str, name: str, *, allowed: Collection[str] = ()) -> None:

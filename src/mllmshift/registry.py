@@ -105,19 +105,30 @@ class Registry(Generic[T]):
         for name in self.names():
             yield self._entries[name]
 
+    def canonical(self, name: str) -> str:
+        """The registered spelling of ``name``: names are written with ``-`` or ``_`` interchangeably
+        (``llava-bench`` finds ``llava_bench``), and results record the registered one."""
+        self._discover()
+        if name in self._entries or not isinstance(name, str):
+            return name
+        for alt in (name.replace("_", "-"), name.replace("-", "_")):
+            if alt in self._entries:
+                return alt
+        return name
+
     def __contains__(self, name: object) -> bool:
         self._discover()
-        return name in self._entries
+        return (self.canonical(name) if isinstance(name, str) else name) in self._entries
 
     def options(self, name: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The options of ``name`` (its entry's :attr:`Entry.defaults`) with ``given`` over them; a name the
         registry does not hold (a ``module:Class`` plugin) has no defaults. Nothing is imported."""
-        self._discover()
-        entry = self._entries.get(name)
+        entry = self._entries.get(self.canonical(name))
         return {**(dict(entry.defaults) if entry is not None else {}), **dict(given or {})}
 
     def get(self, name: str) -> T:
         """The class or factory registered under ``name`` (imported now)."""
+        name = self.canonical(name)
         if name in self._loaded:
             return self._loaded[name]
         self._discover()

@@ -1,39 +1,22 @@
-"""Options shared by the verbs, and the one mapping of flags onto :class:`~mllmshift.evaluation.config.EvalConfig`
+"""Flags shared by the verbs beyond the evaluation settings (those, and how flags become an
+:class:`~mllmshift.evaluation.config.EvalConfig`, are :mod:`mllmshift.settings`): reading, running, the engine
 (what the verbs write is checked and written by :mod:`mllmshift.cli._outputs`).
-
-Flags keep their names across verbs (``--bootstrap`` sets ``n_resamples``, ``--estimator PATH`` sets
-``checkpoint``, ``--mi-estimator`` the estimator's name, ...); :data:`FLAGS` says which flag sets which field,
-so a bad value is reported under the flag the user typed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mllmshift.components import Component
+from mllmshift.engines import ENGINES
 from mllmshift.errors import DataError
 from mllmshift.records import Split
-from mllmshift.vocab import (
-    DEFAULT_IMAGE_ENCODER,
-    DEFAULT_N_ESTIMATORS,
-    DEFAULT_TEXT_ENCODER,
-    FUSIONS,
-    default_estimator_options,
-)
+from mllmshift.settings import add_eval_args, deprecated_alias, flag_values, parse_key_values, resolve
 
-#: EvalConfig field → the flag that sets it
-FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "fusion": "--fusion",
-         "text_encoder_options": "--text-encoder-option", "image_encoder_options": "--image-encoder-option",
-         "estimator": "--mi-estimator",
-         "estimator_options": "--estimator-option", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
-         "divergence": "--divergence", "bound_form": "--entropy-scale", "entropy_scale": "--entropy-scale",
-         "n_resamples": "--bootstrap", "confidence": "--confidence", "seed": "--seed", "threads": "--threads",
-         "plugins": "--allow-plugin", "device": "--device", "bootstrap_scheme": "--bootstrap-scheme"}
-
+__all__ = ["add_reader_args", "add_run_args", "add_pipeline_args", "add_scale_args", "engine_from_args",
+           "eval_config_from_args", "parse_key_values", "cache_from_args", "read_args_split"]
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (how to read the given files)")
@@ -55,63 +38,24 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
                         "results warn")
 
 
-def add_encoder_args(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
-    """--text-encoder/--image-encoder with their --*-encoder-option KEY=VALUE, --fusion and --allow-plugin."""
-    g = p.add_argument_group("encoders")
-    default = "%(default)s" if defaults else "the config's"
-    g.add_argument("--text-encoder", default=DEFAULT_TEXT_ENCODER if defaults else None,
-                   help=f"registered text encoder or package.module:Class (default: {default})")
-    g.add_argument("--text-encoder-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="text encoder option, repeatable; e.g. model_name_or_path=/models/xlm-roberta-base for "
-                        "hf-embedding-layer")
-    g.add_argument("--image-encoder", default=DEFAULT_IMAGE_ENCODER if defaults else None,
-                   help="registered image encoder (or 'none'), used when samples have image paths "
-                        f"(default: {default})")
-    g.add_argument("--image-encoder-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="image encoder option, repeatable; e.g. model_name_or_path=/models/clip-vit-base-patch32 "
-                        "for clip-vision")
-    g.add_argument("--fusion", default="auto" if defaults else None, choices=list(FUSIONS),
-                   help="how image and question embeddings make X (default: " + (
-                       "auto = mean for equal dims, else concat)" if defaults else "the config's)"))
-    g.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
-                   help="allow package.module:Class components from MODULE (repeatable)")
+def add_run_args(p: Any, *, overwrite: str = "replace the results of another run at --out",
+                 cache: bool = True) -> None:
+    """The flags of how a run runs, one spelling each across verbs: ``--quiet`` (old: ``--no-progress``),
+    ``--overwrite`` (old: ``--restart``) and the embedding cache's ``--cache-dir`` / ``--no-cache``."""
+    quiet = deprecated_alias(argparse._StoreTrueAction, {"--no-progress": "--quiet"})
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action=quiet, default=False, help="no progress output")
+    if overwrite:
+        over = deprecated_alias(argparse._StoreTrueAction, {"--restart": "--overwrite"})
+        p.add_argument("--overwrite", "--restart", dest="overwrite", action=over, default=False, help=overwrite)
+    if cache:
+        p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
+        p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
 
 
-def add_pipeline_args(p: argparse.ArgumentParser) -> None:
-    add_encoder_args(p)
-    g = p.add_argument_group("estimation")
-    g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
-    g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    g.add_argument("--mi-estimator", default=None, metavar="NAME",
-                   help="registered MI estimator fitted on the pooled pairs (default: smile with max_steps=300, "
-                        "patience=3, chosen by the ground-truth and real-data validation; club is the paper's; see "
-                        "`mllmshift estimators list`)")
-    g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="constructor option of the MI estimator, e.g. lr=1e-3 (repeatable; VALUE parsed as "
-                        "JSON when it can be)")
-    g.add_argument("--n-estimators", type=int, default=None, metavar="K",
-                   help="fit K estimators with derived seeds: values are their mean, the bootstrap uses member "
-                        f"b mod K for replicate b, and EMIDs whose sign the members disagree on are flagged (default: "
-                        f"{DEFAULT_N_ESTIMATORS}; 1 with --paper or --estimator)")
-    g.add_argument("--divergence", default=None, metavar="NAME",
-                   help="JSD estimator of the bound's four terms (default: rjsd-debiased, linear RJSD with its "
-                        "finite-sample bias removed; rjsd is the paper's)")
-    g.add_argument("--paper", action="store_true",
-                   help="the paper's estimators: one CLUB (hidden size 500, at most 200 epochs) and linear RJSD")
-    g.add_argument("--estimator", type=Path,
-                   help="load a saved MI estimator (any kind, or the authors' CLUB state dict) instead of fitting")
-    g.add_argument("--save-estimator", type=Path, help="save the estimator fitted here (the first member)")
-    g.add_argument("--hidden-size", type=int, default=None, help="shortcut for --estimator-option hidden_size=N")
-    g.add_argument("--max-epochs", type=int, default=None,
-                   help="shortcut for --estimator-option max_epochs=N (CLUB)")
-    g.add_argument("--seed", type=int, default=0, help="seed of estimator training and bootstrap (default: 0)")
-    g.add_argument("--bootstrap", type=int, default=1000, metavar="B",
-                   help="bootstrap resamples for confidence intervals, 0 for none (default: 1000)")
-    g.add_argument("--confidence", type=float, default=0.95)
-    g.add_argument("--bootstrap-scheme", default="auto", choices=["auto", "multinomial", "poisson"],
-                   help="multinomial (classic) or Poisson bootstrap; auto: multinomial while B × n ≤ 10^7, the "
-                        "chunk-wise Poisson bootstrap beyond (docs/scale.md)")
-    add_threads_arg(g)
+def add_pipeline_args(p: argparse.ArgumentParser, verb: str) -> None:
+    """The flags of ``emi``/``emid``: the settings (:func:`mllmshift.settings.add_eval_args`), scale and output."""
+    add_eval_args(p, verb)
+    p.add_argument("--save-estimator", type=Path, help="save the estimator fitted here (the first member)")
     add_scale_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")
@@ -119,27 +63,17 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    "samples/ beside it)")
     o.add_argument("--log-samples", type=Path, metavar="DIR",
                    help="write per-sample rows to DIR/<split>.jsonl (default with --out: samples/ beside it)")
-    o.add_argument("--overwrite", action="store_true", help="replace the results of another run at --out")
-    o.add_argument("--quiet", action="store_true", help="no progress output")
+    add_run_args(o)
 
 
-def add_threads_arg(g: Any) -> None:
-    """--threads N (an argument group or parser)."""
-    g.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads (default: $MLLMSHIFT_THREADS, else chosen from the CPUs this process may use "
-                        "and the load beside it)")
-
-
-def add_scale_args(p: argparse.ArgumentParser) -> None:
-    """--device, --engine, --ray-address and --embeddings (docs/scale.md)."""
-    g = p.add_argument_group("scale (docs/scale.md)")
-    g.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
-                   help="where encoders, estimator training and scoring run (default: cpu; auto = cuda when "
-                        "available); recorded in the results")
+def add_scale_args(p: argparse.ArgumentParser, *, engine_default: str | None = "local") -> None:
+    """--embeddings, --engine, --ray-address and --ray-concurrency (docs/scale.md; --device and --threads are
+    settings)."""
+    g = p.add_argument_group("engine (docs/scale.md)")
     g.add_argument("--embeddings", type=Path, metavar="DIR",
                    help="embeddings on disk (`mllmshift embed --out DIR`), read in chunks instead of embedding; "
                         "with --engine ray, where the Ray engine writes them")
-    g.add_argument("--engine", default="local", choices=["local", "ray"],
+    g.add_argument("--engine", default=engine_default, choices=list(ENGINES),
                    help="embed here (local) or as Ray Data batch inference (ray; the mllmshift[ray] extra)")
     g.add_argument("--ray-address", default=None, metavar="ADDRESS",
                    help="Ray cluster for --engine ray: auto, ray://host:10001 (default: start a local Ray)")
@@ -156,105 +90,10 @@ def engine_from_args(args: argparse.Namespace) -> Any:
         return EngineConfig(args.engine, args.ray_address, args.ray_concurrency)
 
 
-def parse_key_values(pairs: Sequence[str], flag: str, *, underscores: bool = False) -> dict[str, Any]:
-    """``["k=v", ...]`` from a repeatable ``flag`` → ``{k: v}``, each value parsed as JSON where it is JSON
-    (numbers such as ``1e-3``, ``true``, ``null``, lists) and kept as text otherwise.
-
-    ``underscores=True`` turns dashes in keys into underscores (``max-tokens`` → ``max_tokens``).
-    """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise DataError(f"{flag} must look like KEY=VALUE, got {pair!r}")
-        if underscores:
-            key = key.replace("-", "_")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def encoder_components(args: argparse.Namespace, base: Any = None) -> dict[str, Any]:
-    """The EvalConfig encoder fields the flags give (only those given). Options add to ``base``'s (a config the
-    flags override) when the encoder keeps its name; ``--image-encoder none`` uses no image encoder."""
-    out: dict[str, Any] = {}
-    for field, name, pairs, flag in (("text_encoder", args.text_encoder, args.text_encoder_option, "--text-encoder"),
-                                     ("image_encoder", args.image_encoder, args.image_encoder_option,
-                                      "--image-encoder")):
-        options = parse_key_values(pairs, f"{flag}-option")
-        current = None if base is None else vars(base)[field]
-        if name is None and not options:
-            continue
-        if name == "none":
-            if options:
-                raise DataError(f"options for no encoder: {flag} none takes no {flag}-option", field=f"{flag}-option")
-            out[field] = None
-            continue
-        if name is None:
-            if current is None:
-                raise DataError(f"{flag}-option needs an encoder: give {flag} too")
-            name = current.name
-        keep = dict(current.options) if current is not None and current.name == name else {}
-        out[field] = Component(name, {**keep, **options})
-    if args.fusion is not None:
-        out["fusion"] = args.fusion
-    if args.allow_plugin:
-        out["plugins"] = tuple(args.allow_plugin)
-    return out
-
-
-def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None = None) -> Any:
-    """The EvalConfig of the command line: defaults, or the paper's with ``--paper``; explicit options win.
-    ``entropy_scale`` (``emid --entropy-scale``) selects the theorem's form of the bound."""
-    from mllmshift.evaluation.config import EvalConfig, renamed_fields
-
-    with renamed_fields(FLAGS):
-        kw: dict[str, Any] = {**encoder_components(args), "checkpoint": str(args.estimator) if args.estimator else None,
-                              "seed": args.seed, "n_resamples": args.bootstrap, "confidence": args.confidence,
-                              "threads": args.threads, "device": args.device, "bootstrap_scheme": args.bootstrap_scheme}
-        if args.n_estimators is not None:
-            kw["n_estimators"] = args.n_estimators
-        if entropy_scale is not None:
-            kw.update(bound_form="theorem", entropy_scale=entropy_scale)
-        base = EvalConfig.paper(**kw) if args.paper else EvalConfig(**kw)
-        options = parse_key_values(args.estimator_option, "--estimator-option")
-        if args.hidden_size is not None:
-            options["hidden_size"] = args.hidden_size
-        if args.max_epochs is not None:
-            options["max_epochs"] = args.max_epochs
-        estimator = base.estimator
-        if args.mi_estimator is not None and args.mi_estimator != estimator.name:
-            estimator = Component(args.mi_estimator, default_estimator_options(args.mi_estimator))
-        changes: dict[str, Any] = {"estimator": Component(estimator.name, {**estimator.options, **options})}
-        if args.divergence is not None:
-            changes["divergence"] = Component(args.divergence)
-        return base.with_(**changes)
-
-
-def eval_overrides(args: argparse.Namespace, base: Any) -> dict[str, Any]:
-    """The EvalConfig fields that flags given on the command line change in ``base`` (a config's, or the
-    defaults): encoders (:func:`encoder_components`), ``--mi-estimator`` with ``--estimator-option`` (options
-    add to the base's when the estimator keeps its name), ``--n-estimators``, ``--estimator PATH``,
-    ``--divergence``, ``--seed``, ``--bootstrap``, ``--confidence``, ``--threads`` and ``--device``; a flag
-    left out (None) changes nothing."""
-    changes = encoder_components(args, base)
-    options = parse_key_values(args.estimator_option, "--estimator-option")
-    if args.mi_estimator is not None or options:
-        name = args.mi_estimator or base.estimator.name
-        keep = dict(base.estimator.options) if name == base.estimator.name else {}
-        changes["estimator"] = Component(name, {**keep, **options})
-    if args.divergence is not None:
-        changes["divergence"] = Component(args.divergence)
-    if args.estimator is not None:
-        changes["checkpoint"] = str(args.estimator)
-    for field, value in (("n_estimators", args.n_estimators), ("seed", args.seed), ("n_resamples", args.bootstrap),
-                         ("confidence", args.confidence), ("threads", args.threads), ("device", args.device)):
-        if value is not None:
-            changes[field] = value
-    return changes
+def eval_config_from_args(args: argparse.Namespace, *, verb_defaults: Mapping[str, Any] | None = None) -> Any:
+    """The EvalConfig of the command line (:func:`mllmshift.settings.resolve` of the flags given over the
+    defaults), checked runnable here; a refused value names its flag."""
+    return resolve(flag_values(args), None, verb_defaults, runnable=True)
 
 
 def cache_from_args(args: argparse.Namespace) -> Any:

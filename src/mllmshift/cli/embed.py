@@ -11,15 +11,14 @@ import argparse
 import sys
 
 from mllmshift.cli._common import (
-    add_encoder_args,
     add_reader_args,
+    add_run_args,
     add_scale_args,
-    add_threads_arg,
     cache_from_args,
-    encoder_components,
     engine_from_args,
     read_args_split,
 )
+from mllmshift.settings import add_eval_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,25 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("data", nargs="+", help="split files (one split each)")
     p.add_argument("--out", required=True, help="the embedding store folder")
     p.add_argument("--chunk", type=int, default=8192, help="samples embedded and written at a time (default: 8192)")
-    p.add_argument("--cache-dir", default=None, help="embedding cache (default: ~/.cache/mllmshift)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    add_threads_arg(p)
+    add_run_args(p, overwrite="")
     add_reader_args(p)
-    add_encoder_args(p)
+    add_eval_args(p, "embed", encoders_only=True)
     add_scale_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mllmshift.encoders.store import EmbeddingStore
-    from mllmshift.evaluation.config import EvalConfig, renamed_fields
     from mllmshift.evaluation.embedding import Encoders, embed_to_store
     from mllmshift.evaluation.pipeline import compute_settings
+    from mllmshift.settings import flag_values, resolve
 
-    from mllmshift.cli._common import FLAGS
-
-    with renamed_fields(FLAGS):
-        cfg = EvalConfig(**encoder_components(args), threads=args.threads, device=args.device)
+    cfg = resolve(flag_values(args), runnable=True)  # only the encoder settings are flags here
     splits = [read_args_split(p, args) for p in args.data]
     store = EmbeddingStore(args.out)
     if args.engine == "ray":
@@ -63,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
             lines = []
             for s in splits:
                 lines.append(embed_to_store(s, encoders, cache_obj, store, chunk=args.chunk))
-                print(lines[-1].line(), file=sys.stderr)
+                if not args.quiet:
+                    print(lines[-1].line(), file=sys.stderr)
     for t in lines:
         print(f"{t.line()} -> {store.root / t.split}")
     return 0

@@ -46,30 +46,10 @@ from mllmshift.components import Component
 from mllmshift.engines import EngineConfig
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.provenance import stable_hash
+from mllmshift.study.config_parser import Parser
+from mllmshift.study.sources import ScenarioSource, SplitSource
 
-@dataclass(frozen=True)
-class SplitSource:
-    """Where one split comes from: a file or folder read with :func:`mllmshift.io.read_split`."""
-
-    path: str
-    format: str = "auto"
-    name: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ScenarioSource:
-    """One entry of ``scenarios``: exactly one of ``path``, ``folder`` or ``grid`` is set."""
-
-    path: str | None = None
-    folder: str | None = None
-    grid: Any = None  # a path to a grid YAML, or an inline mapping
-    name: str | None = None
-    group: str | None = None
-    format: str = "auto"
-    options: Mapping[str, Any] = field(default_factory=dict)
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
+__all__ = ["StudyConfig", "SplitSource", "ScenarioSource"]
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -101,9 +81,8 @@ class StudyConfig:
     def from_dict(cls, data: Any, *, base_dir: str | os.PathLike[str] = ".", source: str | os.PathLike[str] | None = None,
                   lines: Mapping[str, int] | None = None) -> StudyConfig:
         """Validate a config mapping; relative paths are resolved against ``base_dir``."""
-        from mllmshift.study.config_parser import Parser
-
-        return Parser(Path(base_dir), None if source is None else Path(source), dict(lines or {})).parse(data)
+        parser = Parser(Path(base_dir), None if source is None else Path(source), dict(lines or {}))
+        return cls(**parser.parse(data))
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Reading a study config mapping (from YAML) into a :class:`~mllmshift.study.config.StudyConfig`.
+"""Reading a study config mapping (from YAML) into the fields of a :class:`~mllmshift.study.config.StudyConfig`.
 
 :class:`Parser` checks every key and value and raises a :class:`~mllmshift.errors.DataError` naming the file,
 the line (from the strict YAML reader, :func:`mllmshift.io.yaml_strict.load_yaml`) and the field
 (``scenarios[2].path``). The keys that set :class:`~mllmshift.evaluation.config.EvalConfig` fields are listed
-in :data:`YAML_FIELDS`; the config's own range checks report under those names.
+in :mod:`mllmshift.settings` (the one table of settings); the config's own range checks report under those
+names.
 """
 
 from __future__ import annotations
@@ -16,22 +17,13 @@ from typing import Any
 from mllmshift.components import Component
 from mllmshift.engines import ENGINES, EngineConfig
 from mllmshift.errors import DataError
-from mllmshift.evaluation.config import EvalConfig, renamed_fields
+from mllmshift.evaluation.config import EvalConfig
 from mllmshift.io.yaml_strict import YamlDocument
-from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
-from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS, default_estimator_options
+from mllmshift.settings import YAML_KEYS, file_values, resolve
+from mllmshift.study.sources import ScenarioSource, SplitSource
+from mllmshift.vocab import GROUPS
 
-#: the top-level keys that set EvalConfig fields (shared with the monitor's config file)
-EVAL_KEYS = frozenset({"seed", "encoders", "estimator", "bound", "bootstrap", "threads", "plugins", "device"})
-_TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", *EVAL_KEYS}
-#: EvalConfig field → the YAML field that sets it
-YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
-               "text_encoder_options": "encoders.text", "image_encoder_options": "encoders.image",
-               "estimator": "estimator.name", "estimator_options": "estimator.options",
-               "checkpoint": "estimator.checkpoint", "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
-               "entropy_scale": "bound.entropy_scale", "n_resamples": "bootstrap.n_resamples",
-               "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins",
-               "device": "device", "bootstrap_scheme": "bootstrap.scheme"}
+_TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", *YAML_KEYS}
 
 
 class Parser:
@@ -161,67 +153,12 @@ class Parser:
                             self.number(eng.get("batch_size", 256), "engine.batch_size", int, low=1))
 
     def eval_config(self, top: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> EvalConfig:
-        """The :class:`EvalConfig` of a config's top-level keys that set its fields (:data:`EVAL_KEYS`; the
-        fields :data:`YAML_FIELDS` names), errors located; ``defaults`` are the fields not given (the study's:
-        EvalConfig's own). Shared with the monitor's config file."""
-        ev: dict[str, Any] = dict(defaults or {})  # EvalConfig fields
-        if "seed" in top:
-            ev["seed"] = self.number(top["seed"], "seed", int, low=0)
-        enc = self.mapping(top.get("encoders"), "encoders", {"text", "image", "fusion"})
-        if "text" in enc:
-            ev["text_encoder"] = self.component(enc["text"], "encoders.text")
-        if "image" in enc:
-            ev["image_encoder"] = self.component(enc["image"], "encoders.image", allow_none=True)
-        if "fusion" in enc:
-            if enc["fusion"] not in FUSIONS:
-                raise self.error("encoders.fusion", f"expected one of {', '.join(FUSIONS)}, got {enc['fusion']!r}")
-            ev["fusion"] = enc["fusion"]
-        est = top.get("estimator")
-        if isinstance(est, str):
-            est = {"name": est}
-        est = self.mapping(est, "estimator", {"name", "options", "checkpoint", "n_estimators"})
-        if est:
-            name = est.get("name", DEFAULT_MI_ESTIMATOR)
-            options = est.get("options")
-            ev["estimator"] = self.component({"name": name, "options": default_estimator_options(name)
-                                              if options is None and isinstance(name, str) else options}, "estimator")
-            if est.get("checkpoint") is not None:
-                ev["checkpoint"] = self.path(est["checkpoint"], "estimator.checkpoint")
-                if not Path(ev["checkpoint"]).is_file():
-                    raise self.error("estimator.checkpoint", f"file not found: {ev['checkpoint']}")
-            if est.get("n_estimators") is not None:
-                ev["n_estimators"] = self.number(est["n_estimators"], "estimator.n_estimators", int, low=1)
-        bound = self.mapping(top.get("bound"), "bound", {"form", "entropy_scale", "divergence"})
-        if "form" in bound:
-            if bound["form"] not in BOUND_FORMS:
-                raise self.error("bound.form", f"expected one of {', '.join(BOUND_FORMS)}, got {bound['form']!r}")
-            ev["bound_form"] = bound["form"]
-        if bound.get("entropy_scale") is not None:
-            ev["entropy_scale"] = self.number(bound["entropy_scale"], "bound.entropy_scale", float, low=0,
-                                              open_low=True)
-        if bound.get("divergence") is not None:
-            ev["divergence"] = self.component(bound["divergence"], "bound.divergence")
-        boot = self.mapping(top.get("bootstrap"), "bootstrap", {"n_resamples", "confidence", "scheme"})
-        if "scheme" in boot:
-            ev["bootstrap_scheme"] = boot["scheme"]
-        if top.get("device") is not None:
-            ev["device"] = top["device"]
-        if "n_resamples" in boot:
-            ev["n_resamples"] = self.number(boot["n_resamples"], "bootstrap.n_resamples", int, low=0)
-        if "confidence" in boot:
-            ev["confidence"] = self.number(boot["confidence"], "bootstrap.confidence", float, low=0, high=1,
-                                           open_low=True, open_high=True)
-        if top.get("threads") is not None:
-            ev["threads"] = self.number(top["threads"], "threads", int, low=1)
-        if top.get("plugins") is not None:
-            plugins = top["plugins"]
-            if not isinstance(plugins, list) or not all(isinstance(m, str) and m for m in plugins):
-                raise self.error("plugins", f"expected a list of module names, got {plugins!r}")
-            ev["plugins"] = tuple(plugins)
-        with renamed_fields(YAML_FIELDS, path=self.source, lines=self.lines):
-            return EvalConfig(**ev)
+        """The :class:`EvalConfig` of a config's settings keys (:data:`mllmshift.settings.YAML_KEYS`) over
+        ``defaults`` (a verb's), errors located (:func:`mllmshift.settings.resolve`)."""
+        return resolve(None, file_values(top, self.doc, self.base), defaults, doc=self.doc)
 
-    def parse(self, data: Any) -> StudyConfig:
+    def parse(self, data: Any) -> dict[str, Any]:
+        """The keyword arguments of :class:`~mllmshift.study.config.StudyConfig` that ``data`` gives."""
         top = self.mapping(data, "", _TOP_KEYS)
         kw: dict[str, Any] = {}
         preset = self.component(top.get("preset"), "preset", allow_none=True)
@@ -230,7 +167,9 @@ class Parser:
             for key in ("root", "data", "responses"):
                 if isinstance(opts.get(key), str):
                     opts[key] = self.path(opts[key], f"preset.options.{key}")
-            preset = Component(preset.name, opts)
+            from mllmshift.study.presets import presets
+
+            preset = Component(presets.canonical(preset.name), opts)
         kw["preset"] = preset
         if top.get("id") is None and preset is None:
             raise self.error("id", "required (the in-distribution split), unless a preset gives it")
@@ -257,4 +196,4 @@ class Parser:
                 top.get("responder"), Mapping) else "responder", top.get("plugins") or ())
         kw["engine"] = self.engine(top.get("engine"))
         kw["source"] = None if self.source is None else str(self.source.resolve())
-        return StudyConfig(**kw)
+        return kw
