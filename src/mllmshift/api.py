@@ -62,8 +62,11 @@ def _warned(result: StudyResult) -> StudyResult:
 
 
 def eval_config(paper: bool = False, **config: Any) -> EvalConfig:
-    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base)."""
-    return EvalConfig.paper(**config) if paper else EvalConfig(**config)
+    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base), resolved
+    as the command line's flags are (:func:`mllmshift.settings.resolve`) and checked runnable here."""
+    from mllmshift.settings import resolve
+
+    return resolve({**config, "paper": paper}, runnable=True)
 
 
 def _scenarios(ood: Data | Sequence[Data] | Mapping[str, Data], columns: Mapping[str, str] | None,

@@ -27,14 +27,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import warnings
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from mllmshift.components import Component
-from mllmshift.errors import DataError, MllmshiftWarning
+from mllmshift.errors import DataError
 from mllmshift.evaluation.config import ConfigError, EvalConfig, renamed_fields
 from mllmshift.vocab import (
     BOOTSTRAP_SCHEMES,
@@ -151,14 +151,15 @@ _ENCODER_KEYS = ("text_encoder", "text_encoder_options", "image_encoder", "image
 
 # ---------------------------------------------------------------------------------------------- flags
 def deprecated_alias(action: type[argparse.Action], old: Mapping[str, str]) -> type[argparse.Action]:
-    """``action`` that warns (:class:`~mllmshift.errors.MllmshiftWarning`) when the flag was spelt as one of
-    ``old`` (old spelling → new)."""
+    """``action`` that warns on stderr (``mllmshift VERB: warning: --old is deprecated; use --new``) when the
+    flag was spelt as one of ``old`` (old spelling → new). Printed, not raised as a Python warning: it comes
+    while the command line is parsed, before the verb's warning printer is in place."""
 
     class Deprecated(action):  # type: ignore[misc,valid-type]
         def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
             if option_string in old:
-                warnings.warn(f"{option_string} is deprecated; use {old[option_string]}", MllmshiftWarning,
-                              stacklevel=2)
+                print(f"{parser.prog}: warning: {option_string} is deprecated; use {old[option_string]}",
+                      file=sys.stderr)
             super().__call__(parser, namespace, values, option_string)
 
     return Deprecated

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mllmshift.cli._common import parse_key_values
+from mllmshift.cli._common import add_run_args, parse_key_values
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
@@ -73,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     h.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra responder argument (VALUE parsed as JSON when it can be); repeatable")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_args(p, overwrite="", cache=False)
 
 
 #: generation flag → (attribute, lowest value, whether the lowest is allowed); None values (not given) are not
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         for split in splits:
             report = respond_to_file(responder, split, out / f"{split.name}.jsonl", model_id=args.model_id,
                                      batch_size=responder.batch_size,
-                                     progress=not args.no_progress)
+                                     progress=not args.quiet)
             reports[split.name] = report.to_dict()
             msg = (f"{split.name}: {report.n_existing + report.n_answered}/{report.n_items} answered "
                    f"({report.n_answered} now)")
