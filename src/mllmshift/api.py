@@ -66,7 +66,7 @@ def eval_config(paper: bool = False, **config: Any) -> EvalConfig:
     as the command line's flags are (:func:`mllmshift.settings.resolve`) and checked runnable here."""
     from mllmshift.settings import resolve
 
-    return resolve({**config, "paper": paper}, runnable=True)
+    return resolve({**config, "paper": paper}, runnable=True, flags_from="python")
 
 
 def _scenarios(ood: Data | Sequence[Data] | Mapping[str, Data], columns: Mapping[str, str] | None,

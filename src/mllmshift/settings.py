@@ -385,20 +385,21 @@ def _apply(kw: dict[str, Any], layer: Mapping[str, Any], origin: dict[str, str],
 
 def resolve(flags: Mapping[str, Any] | None = None, file: Mapping[str, Any] | None = None,
             verb_defaults: Mapping[str, Any] | None = None, *, base: EvalConfig | None = None,
-            doc: Any = None, runnable: bool = False) -> EvalConfig:
+            doc: Any = None, runnable: bool = False, flags_from: str = "flag") -> EvalConfig:
     """The one EvalConfig of ``flags`` over ``file`` over ``verb_defaults`` over ``base`` (default
     ``EvalConfig()``): each a layer as :func:`flag_values` / :func:`file_values` make (Python values work
     too: components as names, :class:`Component` or ``{name, options}``). A refused value is reported under
     the flag that gave it, else under the YAML field of ``doc`` (with its line), else under the field.
     ``runnable``: also :func:`~mllmshift.evaluation.runnable.check_runnable` (an entry point about to compute),
-    its errors located the same way."""
+    its errors located the same way. ``flags_from="python"``: the top layer is a Python call's keywords, whose
+    errors keep the field name (a :class:`ConfigError` as raised)."""
     start = base if base is not None else EvalConfig()
     kw: dict[str, Any] = {f.name: getattr(start, f.name) for f in fields(EvalConfig)}
     if base is None:
         kw["n_estimators"] = None  # let a checkpoint make it 1
     origin: dict[str, str] = {}
     with located(origin, doc):
-        for layer, where in ((verb_defaults, "default"), (file, "file"), (flags, "flag")):
+        for layer, where in ((verb_defaults, "default"), (file, "file"), (flags, flags_from)):
             if layer:
                 _apply(kw, layer, origin, where)
         if kw.get("checkpoint") is not None and origin.get("n_estimators") in (None, "default") and \
@@ -420,6 +421,8 @@ def located(origin: Mapping[str, str], doc: Any = None) -> Iterator[None]:
         yield
     except ConfigError as err:
         where = origin.get(err.field or "")
+        if where == "python":
+            raise
         if where == "flag" or (where is None and doc is None):
             with renamed_fields(FLAGS if where == "flag" else {}):
                 raise

@@ -19,23 +19,33 @@ __all__ = ["add_reader_args", "add_run_args", "add_pipeline_args", "add_scale_ar
            "eval_config_from_args", "parse_key_values", "cache_from_args", "read_args_split"]
 
 def add_reader_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data (how to read the given files)")
-    from mllmshift.io.readers import FORMATS
+    """``--format`` (the registered readers, :mod:`mllmshift.io.readers`) and a flag per reader option (the
+    options some reader takes; those with a flag), with the readers' opt-ins."""
+    from mllmshift.io.readers import FORMATS, reader_options
 
-    g.add_argument("--format", default="auto", choices=list(FORMATS),
-                   help="input format (default: sniffed from the file)")
-    g.add_argument("--questions", help="LLaVA questions JSONL (joined on question_id)")
-    g.add_argument("--references", help="reference answers: a LLaVA answer JSONL (joined on question_id), or with "
-                                        "alpaca-eval the baseline model's model_outputs.json (joined on instruction)")
-    g.add_argument("--captions", help="captions JSONL whose captions stand in for missing images")
-    g.add_argument("--image-folder", help="folder of the images named in the questions file")
-    g.add_argument("--columns", help="hf/Parquet column mapping, e.g. id=question_id,question=prompt")
-    g.add_argument("--hf-split", help="split of a saved DatasetDict")
+    g = p.add_argument_group("data (how to read the given files)")
+    g.add_argument("--format", default="auto", choices=list(FORMATS), type=_format_name,
+                   help="input format (default: sniffed from the file; '-' and '_' alike)")
+    for key, opt in reader_options().items():
+        flag = opt.flag_for(key)
+        if flag is not None:
+            g.add_argument(flag, dest=f"reader_{key}", default=None, help=opt.help)
     g.add_argument("--allow-empty-answers", action="store_true",
                    help="keep empty or whitespace-only responses/references (an error by default); results warn")
     g.add_argument("--allow-mixed-visual", action="store_true",
                    help="accept a split where only some samples have an image or caption (an error by default); "
                         "results warn")
+
+
+def _format_name(value: str) -> str:
+    """The registered name of a --format value (any spelling, or an alias); an unknown one is left for
+    argparse's choices to refuse."""
+    from mllmshift.io.readers import get_reader
+
+    try:
+        return value if value == "auto" else get_reader(value).name
+    except DataError:
+        return value
 
 
 def add_run_args(p: Any, *, overwrite: str = "replace the results of another run at --out",
@@ -102,48 +112,49 @@ def cache_from_args(args: argparse.Namespace) -> Any:
     return None if args.no_cache else open_cache(args.cache_dir or default_cache_dir())
 
 
-#: reading flag → the reader option it sets
-READER_FLAGS = {"questions": "--questions", "references": "--references", "captions": "--captions",
-                "image_folder": "--image-folder", "columns": "--columns", "split": "--hf-split"}
-#: the reading flags (by option) each format takes
-READER_OPTIONS = {"jsonl": frozenset(), "lmms-eval": frozenset(), "alpaca-eval": frozenset({"references"}),
-                  "llava": frozenset({"questions", "references", "captions", "image_folder"}),
-                  "hf": frozenset({"columns", "split"}), "vlmevalkit": frozenset({"columns"})}
+def reader_flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The reader options the reading flags give (``--columns a=b,c=d`` as a mapping)."""
+    from mllmshift.io.readers import reader_options
+
+    options: dict[str, Any] = {}
+    for key, opt in reader_options().items():
+        value = vars(args).get(f"reader_{key}")
+        if value is None or value == "":
+            continue
+        if opt.kind == "columns":
+            try:
+                value = dict(kv.split("=", 1) for kv in value.split(","))
+            except ValueError:
+                raise DataError(f"{opt.flag_for(key)} must look like field=column,field=column, got {value!r}",
+                                field=opt.flag_for(key)) from None
+        options[key] = value
+    return options
 
 
 def read_args_split(path: str, args: argparse.Namespace, name: str | None = None) -> Split:
     """The split at ``path`` read as the reading flags say; a flag the (given or sniffed) format does not take
     is a :class:`DataError` naming the flags, e.g. ``--format jsonl`` with ``--questions``."""
     from mllmshift.io import read_split
-    from mllmshift.io.readers import sniff_format
+    from mllmshift.io.readers import get_reader, reader_options, sniff_format
 
-    options: dict[str, Any] = {}
-    for key in ("questions", "references", "captions", "image_folder"):
-        value = vars(args)[key]
-        if value:
-            options[key] = value
-    if args.columns:
-        try:
-            options["columns"] = dict(kv.split("=", 1) for kv in args.columns.split(","))
-        except ValueError:
-            raise DataError(f"--columns must look like field=column,field=column, got {args.columns!r}") from None
-    if args.hf_split:
-        options["split"] = args.hf_split
+    options = reader_flag_values(args)
     fmt = args.format
     if fmt == "auto" and Path(path).exists():
-        sniffed = sniff_format(path)
-        if sniffed in ("alpaca-eval", "hf", "vlmevalkit") or not options:
-            fmt = sniffed
-        elif set(options) & READER_OPTIONS["llava"] and not Path(path).is_dir():
+        fmt = sniff_format(path)
+        if set(options) - set(get_reader(fmt).options) and fmt in ("jsonl", "lmms-eval") and \
+                not set(options) - set(get_reader("llava").options):
             fmt = "llava"  # a JSONL of answers with its questions/references files beside it
-    extra = set(options) - READER_OPTIONS.get(fmt, frozenset(options))
-    if extra:
-        takes = READER_OPTIONS[fmt]
-        said = "reads a file that holds everything it needs" if not takes else \
-            f"takes only {', '.join(READER_FLAGS[k] for k in sorted(takes))}"
-        verb = "does" if len(extra) == 1 else "do"
-        raise DataError(f"{', '.join(READER_FLAGS[k] for k in sorted(extra))} {verb} not apply to --format {fmt}, "
-                        f"which {said}" + ("; LLaVA answer files with separate questions and references are "
-                                           "--format llava" if fmt == "jsonl" else ""), path=path, field="--format")
+    if fmt != "auto":
+        reader = get_reader(fmt)
+        extra = set(options) - set(reader.options)
+        if extra:
+            flags = {k: reader_options()[k].flag_for(k) or k for k in {*extra, *reader.options}}
+            takes = sorted(flags[k] for k in reader.options if reader_options()[k].flag_for(k))
+            said = "reads a file that holds everything it needs" if not takes else f"takes only {', '.join(takes)}"
+            verb = "does" if len(extra) == 1 else "do"
+            raise DataError(f"{', '.join(flags[k] for k in sorted(extra))} {verb} not apply to --format "
+                            f"{reader.name}, which {said}" + ("; LLaVA answer files with separate questions and "
+                                                             "references are --format llava" if fmt == "jsonl" else
+                                                             ""), path=path, field="--format")
     return read_split(path, format=fmt, name=name, allow_empty=args.allow_empty_answers,
                       allow_mixed_visual=args.allow_mixed_visual, **options)

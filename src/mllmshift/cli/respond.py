@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.cli._common import add_run_args, parse_key_values
+from mllmshift.io.readers import FORMATS
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
@@ -48,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "model_outputs.json, Parquet), a folder of them, or a `mllmshift shift grid` output folder "
                         "(<scenario>/samples.jsonl)")
     p.add_argument("--out", required=True, type=Path, help="output folder (one answer file per scenario)")
-    p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "alpaca-eval", "hf"))
+    p.add_argument("--data-format", default="auto", choices=list(FORMATS),
+                   help="format of --data: a registered reader (mllmshift.io.readers), llava-questions for a LLaVA "
+                        "questions file (default: sniffed)")
     p.add_argument("--image-folder", type=Path, help="folder of the images a LLaVA questions file names")
     p.add_argument("--model", help="served model name (openai-compatible) or HF model id/path (hf)")
     p.add_argument("--model-id", help="model_id written in the answer file (default: --model)")
@@ -138,11 +141,7 @@ def _peek(path: Path) -> dict[str, Any]:
 
 def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None, name: str | None = None) -> Split:
     """One dataset file as a split of questions (any responses in it are ignored by ``respond``)."""
-    from mllmshift.io.alpaca_eval import read_alpaca_eval
-    from mllmshift.io.hf import read_hf
-    from mllmshift.io.jsonl import read_canonical
-    from mllmshift.io.llava import read_llava
-    from mllmshift.io.readers import sniff_format
+    from mllmshift.io.readers import get_reader, read_split, sniff_format
 
     if fmt == "auto":
         if path.exists() and sniff_format(path) == "alpaca-eval":
@@ -157,16 +156,10 @@ def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None
                 fmt = "jsonl"
     # answering needs only questions and images: a question without an image is asked as text, and
     # answers already in the file are ignored, so neither check of mllmshift.io.checks applies here
-    lenient = {"allow_empty": True, "allow_mixed_visual": True}
-    if fmt == "jsonl":
-        return read_canonical(path, name=name, **lenient)
-    if fmt == "llava-questions":
-        return read_llava(None, questions=path, image_folder=image_folder, name=name or path.stem, **lenient)
-    if fmt == "llava":
-        return read_llava(path, name=name or path.stem, **lenient)
-    if fmt == "alpaca-eval":
-        return read_alpaca_eval(path, name=name, **lenient)
-    return read_hf(path, name=name, **lenient)
+    fmt = get_reader(fmt).name
+    options = {"image_folder": image_folder} if image_folder is not None and fmt == "llava-questions" else {}
+    return read_split(path, fmt, name=name or (path.stem if fmt.startswith("llava") else None), allow_empty=True,
+                      allow_mixed_visual=True, **options)
 
 
 def dataset_files(data: Path) -> list[tuple[str, Path]]:

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def load_config(args: argparse.Namespace) -> Any:
     from mllmshift.components import Component
     from mllmshift.errors import UsageError
-    from mllmshift.io.yaml_strict import YamlDocument
+    from mllmshift.io.yaml_strict import YamlDocument, load_yaml
     from mllmshift.settings import flag_values, resolve
     from mllmshift.study.config import StudyConfig
 
@@ -65,7 +65,7 @@ def load_config(args: argparse.Namespace) -> Any:
         raise UsageError("give a CONFIG file or --preset NAME")
     # flags over the config's settings (already over the defaults); refused values name the flag, or the
     # config's field
-    doc = YamlDocument(None, {}, cfg.source)
+    doc = load_yaml(args.config, "config file") if args.config is not None else YamlDocument(None, {}, cfg.source)
     changes: dict[str, Any] = {"eval": resolve(flag_values(args), base=cfg.eval, doc=doc, runnable=True)}
     if args.judge is not None:
         changes["judge"] = str(args.judge.resolve())

@@ -99,19 +99,24 @@ class Parser:
                            spec.get("name"), self.options(spec.get("options"), f"{field}.options"))
 
     def format(self, value: Any, field: str) -> str:
-        """A reader format (:data:`mllmshift.io.readers.FORMATS`; default ``auto``)."""
-        from mllmshift.io.readers import FORMATS
+        """A reader format (a registered reader, :mod:`mllmshift.io.readers`, any spelling; default ``auto``),
+        recorded under its registered name."""
+        from mllmshift.io.readers import get_reader
 
-        if value is None:
+        if value is None or value == "auto":
             return "auto"
-        if value not in FORMATS:
-            raise self.error(field, f"unknown format {value!r}; choose from {', '.join(FORMATS)}")
-        return str(value)
+        try:
+            return get_reader(str(value)).name
+        except DataError as err:
+            raise self.error(field, err.message) from None
 
     def options(self, value: Any, field: str) -> dict[str, Any]:
-        """Reader options; values of path-like keys are resolved against the config folder."""
+        """Reader options; values of path-like keys (options of kind ``path`` of any reader) are resolved against
+        the config folder."""
+        from mllmshift.io.readers import reader_options
+
         opts = self.mapping(value, field, set((value or {}) if isinstance(value, Mapping) else ()))
-        for key in ("questions", "references", "captions", "image_folder", "image_dir"):
+        for key in (k for k, o in reader_options().items() if o.kind == "path"):
             if opts.get(key) is not None:
                 opts[key] = self.path(opts[key], f"{field}.{key}")
         return opts
