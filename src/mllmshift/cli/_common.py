@@ -13,7 +13,8 @@ from typing import Any
 from mllmshift.engines import ENGINES
 from mllmshift.errors import DataError
 from mllmshift.records import Split
-from mllmshift.settings import add_eval_args, deprecated_alias, flag_values, parse_key_values, resolve
+from mllmshift.cli._flags import add_eval_args, deprecated_alias, flag_values, parse_key_values
+from mllmshift.settings import resolve
 
 __all__ = ["add_reader_args", "add_run_args", "add_pipeline_args", "add_scale_args", "engine_from_args",
            "eval_config_from_args", "parse_key_values", "cache_from_args", "read_args_split"]

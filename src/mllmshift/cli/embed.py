@@ -18,7 +18,7 @@ from mllmshift.cli._common import (
     engine_from_args,
     read_args_split,
 )
-from mllmshift.settings import add_eval_args
+from mllmshift.cli._flags import add_eval_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.encoders.store import EmbeddingStore
     from mllmshift.evaluation.embedding import Encoders, embed_to_store
     from mllmshift.evaluation.pipeline import compute_settings
-    from mllmshift.settings import flag_values, resolve
+    from mllmshift.cli._flags import flag_values
+    from mllmshift.settings import resolve
 
     cfg = resolve(flag_values(args), runnable=True)  # only the encoder settings are flags here
     splits = [read_args_split(p, args) for p in args.data]

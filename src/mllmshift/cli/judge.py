@@ -18,7 +18,7 @@ from typing import Any
 
 from mllmshift.cli._common import add_run_args
 from mllmshift.errors import DataError
-from mllmshift.settings import deprecated_alias
+from mllmshift.cli._flags import deprecated_alias
 from mllmshift.records import Split
 from mllmshift.vocab import EXIT_OK, EXIT_PARTIAL
 

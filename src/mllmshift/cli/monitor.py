@@ -17,7 +17,8 @@ from mllmshift.cli._outputs import check_path
 from mllmshift.errors import DataError
 from mllmshift.monitor.config import MONITOR_EVAL_DEFAULTS
 from mllmshift.monitor.replay import REPLAYS
-from mllmshift.settings import FLAGS, add_eval_args, flag_values, parse_key_values, resolve
+from mllmshift.cli._flags import add_eval_args, flag_values, parse_key_values
+from mllmshift.settings import FLAGS, resolve
 from mllmshift.vocab import EXIT_OK
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.cli._common import add_run_args, add_scale_args
-from mllmshift.settings import add_eval_args
+from mllmshift.cli._flags import add_eval_args
 from mllmshift.vocab import EXIT_OK
 
 
@@ -39,7 +39,8 @@ def load_config(args: argparse.Namespace) -> Any:
     from mllmshift.components import Component
     from mllmshift.errors import UsageError
     from mllmshift.io.yaml_strict import YamlDocument, load_yaml
-    from mllmshift.settings import flag_values, resolve
+    from mllmshift.cli._flags import flag_values
+    from mllmshift.settings import resolve
     from mllmshift.study.config import StudyConfig
 
     if args.config is not None and args.preset:
