@@ -14,7 +14,7 @@ a study or monitor YAML file (``bootstrap.n_resamples``), its flag (``--bootstra
   refuses under the flag, or the YAML field and line, that gave it.
 
 How layers merge: a later layer replaces a field an earlier one set. ``paper: true`` (``--paper``) first
-puts the paper's estimators in place (one CLUB with :data:`~mllmshift.vocab.PAPER_MI_OPTIONS`, linear RJSD),
+puts the paper's estimators in place (:data:`~mllmshift.evaluation.config.PAPER_FIELDS`: one CLUB, linear RJSD),
 then the layer's other settings apply. A component (encoder, MI estimator, divergence) renamed by a layer
 starts from the options that layer gives; a layer that keeps its name (or gives only options) adds its
 options to those it had. A component's default options come from its registry entry, filled in by
@@ -32,16 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.components import Component
-from mllmshift.evaluation.config import ConfigError, EvalConfig, renamed_fields
+from mllmshift.evaluation.config import PAPER_FIELDS, ConfigError, EvalConfig, renamed_fields
 from mllmshift.vocab import (
     BOOTSTRAP_SCHEMES,
     BOUND_FORMS,
     DEVICES,
     FUSIONS,
-    PAPER_DIVERGENCE,
-    PAPER_MI_ESTIMATOR,
-    PAPER_MI_OPTIONS,
-    PAPER_N_ESTIMATORS,
 )
 
 __all__ = ["Setting", "SETTINGS", "FLAGS", "YAML_FIELDS", "YAML_KEYS", "ENCODER_KEYS", "file_values", "resolve",
@@ -228,8 +224,7 @@ def _component(out: dict[str, Any], s: Setting, value: Any, doc: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- resolving
-_PAPER = {"estimator": Component(PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS), "divergence": Component(PAPER_DIVERGENCE),
-          "n_estimators": PAPER_N_ESTIMATORS}
+_PAPER = PAPER_FIELDS
 _COMPONENT_FIELDS = ("text_encoder", "image_encoder", "estimator", "divergence")
 
 

@@ -39,11 +39,15 @@ from mllmshift.vocab import (
     PAPER_N_ESTIMATORS,
 )
 
-__all__ = ["Component", "ConfigError", "EvalConfig", "renamed_fields"]
+__all__ = ["Component", "ConfigError", "EvalConfig", "PAPER_FIELDS", "renamed_fields"]
 
 _COMPONENTS = {"text_encoder": "encoder", "image_encoder": "encoder", "estimator": "mi-estimator",
                "divergence": "divergence"}
 
+
+#: the fields the paper's estimators set (``EvalConfig.paper()``, ``--paper``, ``paper: true``)
+PAPER_FIELDS: dict[str, Any] = {"estimator": Component(PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS),
+                                "divergence": Component(PAPER_DIVERGENCE), "n_estimators": PAPER_N_ESTIMATORS}
 
 #: set while a config is read back from a results file (:meth:`EvalConfig.from_record`): names are taken as
 #: written, since the machine reading it may lack a plugin the writing one had
@@ -196,9 +200,7 @@ class EvalConfig:
     @classmethod
     def paper(cls, **overrides: Any) -> EvalConfig:
         """The paper's estimators: one CLUB (hidden size 500, ≤ 200 epochs) and linear RJSD."""
-        kw: dict[str, Any] = {"estimator": Component(PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS),
-                              "divergence": Component(PAPER_DIVERGENCE), "n_estimators": PAPER_N_ESTIMATORS}
-        kw.update(overrides)
+        kw: dict[str, Any] = {**PAPER_FIELDS, **overrides}
         return cls(**kw)
 
     @classmethod
