@@ -11,9 +11,10 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
       - {folder: data/shifted/}                        # every *.jsonl (or */samples.jsonl) in a folder
       - {grid: grid.yaml}                              # a shift grid applied to the ID split (or inline mapping)
     responder: null                       # {name: baseline, options: {...}} fills in missing responses
+    paper: false                          # true: the paper's estimators (one CLUB, linear RJSD), keys below over them
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
     estimator: {name: smile, options: {}, checkpoint: null, n_estimators: 3}
-                                          # default smile (named without options: max_steps 300, patience 3),
+                                          # default smile (a bare name gets its registry entry's options),
                                           # 3 seeds; club is the paper's; checkpoint: load (any kind) instead of
                                           # train (n_estimators then 1); n_estimators: an ensemble of K seeds
     bound: {form: scale-adjusted, entropy_scale: null, divergence: rjsd-debiased}   # rjsd is the paper's
@@ -26,9 +27,9 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     device: cpu                           # auto | cpu | cuda: encoders, estimator training and scoring
     engine: {name: local}                 # or {name: ray, address: ray://head:10001, concurrency: 2} (docs/scale.md)
 
-The encoders, estimator, bound, bootstrap, seed, threads, device and plugins keys make the study's
-:class:`~mllmshift.evaluation.config.EvalConfig` (``StudyConfig.eval``), the one config every verb
-uses; the rest is study-only. Relative paths are resolved against the config file's folder. Every
+The settings keys (paper, encoders, estimator, bound, bootstrap, seed, threads, device, plugins: the table of
+:mod:`mllmshift.settings`) make the study's :class:`~mllmshift.evaluation.config.EvalConfig`
+(``StudyConfig.eval``), the one config every verb uses, resolved as flags are; the rest is study-only. Relative paths are resolved against the config file's folder. Every
 malformed value raises a :class:`~mllmshift.errors.DataError` naming the file, the line and the field
 (``scenarios[2].path``).
 """
@@ -108,7 +109,8 @@ class StudyConfig:
         out["encoders"] = {"text": comp(e["text_encoder"]), "image": comp(e["image_encoder"]), "fusion": e["fusion"]}
         out["estimator"] = {**e["estimator"], "checkpoint": e["checkpoint"], "n_estimators": e["n_estimators"]}
         out["bound"] = {"form": e["bound_form"], "entropy_scale": e["entropy_scale"], "divergence": comp(e["divergence"])}
-        out["bootstrap"] = {"n_resamples": e["n_resamples"], "confidence": e["confidence"]}
+        out["bootstrap"] = {"n_resamples": e["n_resamples"], "confidence": e["confidence"],
+                            "scheme": e["bootstrap_scheme"]}
         out["correlation"] = {"n_resamples": d["correlation_resamples"]}
         out["judge"] = d["judge"]
         out["preset"] = d["preset"]
