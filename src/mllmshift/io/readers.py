@@ -25,7 +25,7 @@ from mllmshift.errors import DataError
 from mllmshift.io.jsonl import iter_jsonl
 from mllmshift.records import Split
 
-__all__ = ["Reader", "ReaderOption", "register_reader", "get_reader", "reader_names", "reader_options",
+__all__ = ["Reader", "ReaderOption", "SplitSource", "register_reader", "get_reader", "reader_names", "reader_options",
            "sniff_format", "read_split", "FORMATS"]
 
 
@@ -65,6 +65,16 @@ class Reader:
             return self.read
         module, attr = self.read.split(":", 1)
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    """Where one split comes from: a file or folder read with :func:`mllmshift.io.read_split`."""
+
+    path: str
+    format: str = "auto"
+    name: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 _READERS: dict[str, Reader] = {}

@@ -47,8 +47,8 @@ from mllmshift.io.yaml_strict import YamlDocument, load_yaml
 from mllmshift.monitor.config import MONITOR_EVAL_DEFAULTS, TERMS
 from mllmshift.settings import YAML_FIELDS as EVAL_YAML_FIELDS
 from mllmshift.settings import YAML_KEYS, file_values, resolve
-from mllmshift.study.config_parser import Parser
-from mllmshift.study.sources import SplitSource
+from mllmshift.io.readers import SplitSource
+from mllmshift.io.yaml_fields import FieldReader
 
 #: MonitorConfig field → the YAML field that sets it (EvalConfig fields as in a study config)
 YAML_FIELDS: dict[str, str] = {**EVAL_YAML_FIELDS, "window": "window", "step": "step", "terms": "terms",
@@ -95,7 +95,7 @@ def read_monitor_file(path: str | os.PathLike[str]) -> MonitorFile:
     """Read and check a monitor config file (see the module docstring)."""
     p = Path(path)
     doc = load_yaml(p, "monitor config")
-    parser = Parser(p.parent, p, dict(doc.lines))
+    parser = FieldReader(p.parent, p, dict(doc.lines))
     top = parser.mapping(doc.data, "", set(MONITOR_KEYS | YAML_KEYS))
     settings = file_values(top, parser.doc, p.parent)
     ev = resolve(None, settings, MONITOR_EVAL_DEFAULTS, doc=parser.doc)
@@ -135,7 +135,7 @@ def read_monitor_file(path: str | os.PathLike[str]) -> MonitorFile:
     return MonitorFile(doc, ev, settings, kw, reference, stream, _webhook(parser, top.get("webhook")))
 
 
-def _webhook(parser: Parser, value: Any) -> WebhookSpec | None:
+def _webhook(parser: FieldReader, value: Any) -> WebhookSpec | None:
     if value is None:
         return None
     spec = {"url": value} if isinstance(value, str) else parser.mapping(value, "webhook", {"url", "timeout", "retries"})

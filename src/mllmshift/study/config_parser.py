@@ -16,26 +16,18 @@ from typing import Any
 
 from mllmshift.components import Component
 from mllmshift.engines import ENGINES, EngineConfig
-from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig
-from mllmshift.io.yaml_strict import YamlDocument
+from mllmshift.io.yaml_fields import FieldReader
 from mllmshift.settings import YAML_KEYS, file_values, resolve
-from mllmshift.study.sources import ScenarioSource, SplitSource
+from mllmshift.study.sources import ScenarioSource
 from mllmshift.vocab import GROUPS
 
 _TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", *YAML_KEYS}
 
 
-class Parser:
-    """Validates a config mapping into a :class:`StudyConfig`, locating every error (file, line, field)."""
-
-    def __init__(self, base: Path, source: Path | None, lines: dict[str, int]) -> None:
-        self.base, self.source, self.lines = base, source, lines
-        self.doc = YamlDocument(None, lines, None if source is None else str(source))
-
-    def error(self, field: str, message: str) -> DataError:
-        """An error naming the file, the line of ``field`` (or of the nearest enclosing field) and ``field``."""
-        return self.doc.error(message, field)
+class Parser(FieldReader):
+    """Validates a config mapping into the fields of a :class:`StudyConfig`, locating every error (file, line,
+    field)."""
 
     def registered(self, kind: str, name: str, field: str, plugins: Any) -> None:
         """A component name that is neither registered nor an allowed plugin is an error at ``field``."""
@@ -47,79 +39,6 @@ class Parser:
             check_name(kind, name, allowed=allowed)
         except MllmshiftError as err:
             raise self.error(field, str(err)) from None
-
-    def path(self, value: Any, field: str) -> str:
-        if not isinstance(value, (str, os.PathLike)) or not str(value):
-            raise self.error(field, f"expected a path, got {value!r}")
-        p = Path(os.path.expanduser(str(value)))
-        return str(p if p.is_absolute() else (self.base / p).resolve())
-
-    def mapping(self, value: Any, field: str, allowed: set[str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.error(field, f"expected a mapping, got {type(value).__name__}")
-        unknown = set(value) - allowed
-        if unknown:
-            raise self.error(f"{field}.{sorted(unknown)[0]}" if field else sorted(unknown)[0],
-                             f"unknown key; allowed: {', '.join(sorted(allowed))}")
-        return dict(value)
-
-    def number(self, value: Any, field: str, kind: type, *, low: float | None = None, high: float | None = None,
-               open_low: bool = False, open_high: bool = False) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-            raise self.error(field, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
-        if low is not None and (value < low or (open_low and value == low)):
-            raise self.error(field, f"must be {'>' if open_low else '>='} {low}, got {value}")
-        if high is not None and (value > high or (open_high and value == high)):
-            raise self.error(field, f"must be {'<' if open_high else '<='} {high}, got {value}")
-        return kind(value)
-
-    def component(self, value: Any, field: str, *, allow_none: bool = False) -> Component | None:
-        if value is None:
-            if allow_none:
-                return None
-            raise self.error(field, "required")
-        if isinstance(value, str):
-            return Component(value)
-        spec = self.mapping(value, field, {"name", "options"})
-        name = spec.get("name")
-        if not isinstance(name, str) or not name:
-            raise self.error(f"{field}.name", "expected a registry name or 'module:Attr'")
-        options = self.mapping(spec.get("options"), f"{field}.options", set(spec.get("options") or {}))
-        return Component(name, options)
-
-    def split(self, value: Any, field: str) -> SplitSource:
-        if isinstance(value, (str, os.PathLike)):
-            return SplitSource(self.path(value, field))
-        spec = self.mapping(value, field, {"path", "format", "name", "options"})
-        if "path" not in spec:
-            raise self.error(f"{field}.path", "required")
-        return SplitSource(self.path(spec["path"], f"{field}.path"), self.format(spec.get("format"), f"{field}.format"),
-                           spec.get("name"), self.options(spec.get("options"), f"{field}.options"))
-
-    def format(self, value: Any, field: str) -> str:
-        """A reader format (a registered reader, :mod:`mllmshift.io.readers`, any spelling; default ``auto``),
-        recorded under its registered name."""
-        from mllmshift.io.readers import get_reader
-
-        if value is None or value == "auto":
-            return "auto"
-        try:
-            return get_reader(str(value)).name
-        except DataError as err:
-            raise self.error(field, err.message) from None
-
-    def options(self, value: Any, field: str) -> dict[str, Any]:
-        """Reader options; values of path-like keys (options of kind ``path`` of any reader) are resolved against
-        the config folder."""
-        from mllmshift.io.readers import reader_options
-
-        opts = self.mapping(value, field, set((value or {}) if isinstance(value, Mapping) else ()))
-        for key in (k for k, o in reader_options().items() if o.kind == "path"):
-            if opts.get(key) is not None:
-                opts[key] = self.path(opts[key], f"{field}.{key}")
-        return opts
 
     def scenario(self, value: Any, field: str) -> ScenarioSource:
         if isinstance(value, (str, os.PathLike)):

@@ -7,17 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mllmshift.io.readers import SplitSource
+
 __all__ = ["SplitSource", "ScenarioSource"]
-
-
-@dataclass(frozen=True)
-class SplitSource:
-    """Where one split comes from: a file or folder read with :func:`mllmshift.io.read_split`."""
-
-    path: str
-    format: str = "auto"
-    name: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
