@@ -76,12 +76,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("paper", "paper", "--paper", "switch", "the paper's estimators: one CLUB (hidden size 500, at most "
             "200 epochs) and linear RJSD; other settings given apply over them"),
     Setting("text_encoder", "encoders.text", "--text-encoder", "name",
-            "registered text encoder or package.module:Class", group="encoders"),
+            "registered text encoder or package.module:Class", group="encoders", metavar="NAME"),
     Setting("text_encoder_options", "encoders.text.options", "--text-encoder-option", "options",
             "text encoder option, repeatable; e.g. model_name_or_path=/models/xlm-roberta-base for "
             "hf-embedding-layer", group="encoders", metavar="KEY=VALUE"),
     Setting("image_encoder", "encoders.image", "--image-encoder", "name",
-            "registered image encoder (or 'none'), used when samples have image paths", group="encoders"),
+            "registered image encoder (or 'none'), used when samples have image paths", group="encoders",
+            metavar="NAME"),
     Setting("image_encoder_options", "encoders.image.options", "--image-encoder-option", "options",
             "image encoder option, repeatable; e.g. model_name_or_path=/models/clip-vit-base-patch32 for "
             "clip-vision", group="encoders", metavar="KEY=VALUE"),

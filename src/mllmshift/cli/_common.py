@@ -30,7 +30,8 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
     for key, opt in reader_options().items():
         flag = opt.flag_for(key)
         if flag is not None:
-            g.add_argument(flag, dest=f"reader_{key}", default=None, help=opt.help)
+            g.add_argument(flag, dest=f"reader_{key}", default=None, help=opt.help,
+                           metavar={"path": "PATH", "columns": "FIELD=COLUMN,..."}.get(opt.kind, key.upper()))
     g.add_argument("--allow-empty-answers", action="store_true",
                    help="keep empty or whitespace-only responses/references (an error by default); results warn")
     g.add_argument("--allow-mixed-visual", action="store_true",
