@@ -241,3 +241,24 @@ def _schema() -> str:
     from mllmshift.evaluation.results import SCHEMA
 
     return SCHEMA
+
+
+def test_the_study_gives_the_numbers_of_emid(data, tmp_path, capsys):
+    # one config from the same flags: the study's scenario and emid's agree on EMID, its interval and the bound
+    opts = [*COMMON_FLAGS, "--mi-estimator", "gaussian", "--bootstrap", "30", "--divergence", "rjsd"]
+    assert main(["emid", "--id", str(data["id"]), "--ood", str(data["shift"]), *opts, "--json", "--no-cache",
+                 "--quiet"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    cfg = _yaml(tmp_path, "s.yaml", {"id": str(data["id"]), "correlation": {"n_resamples": 0},
+                                     "scenarios": [{"path": str(data["shift"]), "group": "text"}]})
+    assert main(["study", str(cfg), "--out", str(tmp_path / "out"), *opts, "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    capsys.readouterr()
+    study = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert study["config"]["eval"] == cli["config"]["eval"]
+    mine, theirs = study["scenarios"][0], cli["scenarios"][0]
+    for key in ("value", "ci"):
+        assert mine["emid"][key] == pytest.approx(theirs["emid"][key], rel=1e-9, abs=1e-12) if key == "value" \
+            else {k: mine["emid"]["ci"][k] for k in ("low", "high")} == pytest.approx(
+                {k: theirs["emid"]["ci"][k] for k in ("low", "high")}, rel=1e-9, abs=1e-12)
+    assert mine["bound"]["value"] == pytest.approx(theirs["bound"]["value"], rel=1e-9, abs=1e-12)
