@@ -244,12 +244,21 @@ def test_a_config_loads_a_local_encoder_only_from_its_allow_list(plugin_root: Pa
     marker = plugin_root / "imported"
     _module(plugin_root, "localplug", ENCODER_SOURCE.format(cls="LocalEncoder", name="local")
             + f"\nopen({str(marker)!r}, 'w').write('x')\n")
+    from mllmshift.evaluation.runnable import check_runnable
+    from mllmshift.io.yaml_strict import YamlDocument
+    from mllmshift.settings import located
+
     data = {"id": "a.jsonl", "scenarios": ["b.jsonl"], "encoders": {"text": "localplug:LocalEncoder"}}
+    # the config holds the name (a results file naming it reads back anywhere); running it asks first, and
+    # refuses a plugin that is not allowed before importing anything
+    cfg = StudyConfig.from_dict(data, base_dir=plugin_root)
+    assert not marker.exists() and "localplug" not in sys.modules
     with pytest.raises(DataError, match="field 'encoders.text': encoders plugin 'localplug:LocalEncoder' is not "
-                                        r"allowed.*plugins: \[localplug\]"):
-        StudyConfig.from_dict(data, base_dir=plugin_root)
+                                        r"allowed.*plugins: \[localplug\]"), located({}, YamlDocument(None, {}, "s")):
+        check_runnable(cfg.eval)
     assert not marker.exists() and "localplug" not in sys.modules
     cfg = StudyConfig.from_dict({**data, "plugins": ["localplug"]}, base_dir=plugin_root)
+    check_runnable(cfg.eval)
     assert cfg.eval.text_encoder.name == "localplug:LocalEncoder" and marker.exists()
     with pytest.raises(DataError, match="not a subclass of mllmshift.estimators.base.MIEstimator"):
-        EvalConfig(estimator="localplug:LocalEncoder", plugins=["localplug"])
+        check_runnable(EvalConfig(estimator="localplug:LocalEncoder", plugins=["localplug"]))

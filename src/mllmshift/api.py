@@ -66,13 +66,16 @@ def _warned(result: StudyResult) -> StudyResult:
 
 def eval_config(paper: bool = False, *, _caller: str = "eval_config", _own: Sequence[str] = (),
                 **config: Any) -> EvalConfig:
-    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base).
+    """An :class:`EvalConfig` from keyword fields (``paper=True``: the paper's estimators as the base), resolved
+    as the command line's flags are (:func:`mllmshift.settings.resolve`) and checked runnable here.
 
     A keyword that is no field raises a ``TypeError`` that names it, suggests the closest valid keyword and lists
     them all (the call's own keywords ``_own`` and the config's fields), instead of the dataclass's bare error.
     """
+    from mllmshift.settings import resolve
+
     check_keywords(config, _caller, _own)
-    return EvalConfig.paper(**config) if paper else EvalConfig(**config)
+    return resolve({**config, "paper": paper}, runnable=True, flags_from="python")
 
 
 def check_keywords(given: Mapping[str, Any], caller: str, own: Sequence[str] = ()) -> None:

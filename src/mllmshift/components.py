@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mllmshift.errors import MllmshiftError
-from mllmshift.plugins import is_plugin, load_plugin
+from mllmshift.plugins import is_plugin, load_plugin, split_target
 
 #: component kinds: registry module and attribute, base module and class, how messages call them, and
 #: the plugin kind (one of :data:`mllmshift.plugins.KINDS`, entry-point group ``mllmshift.<kind>``)
@@ -22,9 +22,9 @@ KINDS: dict[str, tuple[str, str, str, str, str, str]] = {
     "encoder": ("mllmshift.encoders", "encoders", "mllmshift.encoders.base", "Encoder", "encoder", "encoders"),
     "responder": ("mllmshift.responders", "responders", "mllmshift.responders.base", "Responder", "responder",
                   "responders"),
-    "mi-estimator": ("mllmshift.estimators", "mi_estimators", "mllmshift.estimators.base", "MIEstimator",
+    "mi-estimator": ("mllmshift.estimators.registries", "mi_estimators", "mllmshift.estimators.base", "MIEstimator",
                      "MI estimator", "mi_estimators"),
-    "divergence": ("mllmshift.estimators", "divergence_estimators", "mllmshift.estimators.base",
+    "divergence": ("mllmshift.estimators.registries", "divergence_estimators", "mllmshift.estimators.base",
                    "DivergenceEstimator", "divergence estimator", "divergences"),
 }
 
@@ -59,15 +59,43 @@ class Component:
         raise MllmshiftError(f"a component is a name or {{name, options}}, got {type(value).__name__}")
 
 
-def _kind(kind: str) -> tuple[Any, type, str]:
+def registry_of(kind: str) -> Any:
+    """The registry of component ``kind`` (only the registry's module is imported, no component)."""
     import importlib
 
     if kind not in KINDS:
         raise ValueError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
-    reg_mod, reg_attr, base_mod, base_attr, _, plugin_kind = KINDS[kind]
-    registry = vars(importlib.import_module(reg_mod))[reg_attr]
+    reg_mod, reg_attr = KINDS[kind][:2]
+    return vars(importlib.import_module(reg_mod))[reg_attr]
+
+
+def _kind(kind: str) -> tuple[Any, type, str]:
+    import importlib
+
+    registry = registry_of(kind)
+    _, _, base_mod, base_attr, _, plugin_kind = KINDS[kind]
     base = vars(importlib.import_module(base_mod))[base_attr]
     return registry, base, plugin_kind
+
+
+def check_known(kind: str, name: str) -> None:
+    """Raise unless ``name`` is a registered ``kind`` (the error lists the known names) or is spelt as a plugin
+    target ``package.module:Class``. A value check: nothing is imported, so whether a plugin is allowed and
+    loads is :func:`check_name`'s question (asked by ``check_runnable`` before anything runs)."""
+    if is_plugin(name):
+        split_target(name)
+    else:
+        registry = registry_of(kind)
+        if name not in registry:
+            registry.get(name)  # UnknownEntryError: "unknown <kind> 'name'; known: ..."
+
+
+def with_defaults(kind: str, comp: Component) -> Component:
+    """``comp`` under its registered spelling (:meth:`Registry.canonical`), with its registry entry's default
+    options under its own (:meth:`Registry.options`): a bare name resolves to the same component wherever it
+    is written (flag, YAML, Python)."""
+    registry = registry_of(kind)
+    return Component(registry.canonical(comp.name), registry.options(comp.name, comp.options))
 
 
 def check_name(kind: str, name: str, *, allowed: Collection[str] = ()) -> None:

@@ -15,8 +15,8 @@ import contextvars
 from collections.abc import Iterator
 
 from mllmshift.errors import DataError
+from mllmshift.vocab import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda")
 
 _CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("mllmshift_device", default="cpu")
 

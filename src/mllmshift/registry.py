@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from mllmshift.errors import MissingDependencyError, MllmshiftError, MllmshiftWarning
@@ -42,6 +43,9 @@ class Entry:
     description: str = ""
     #: the distribution that declared this entry point; None for built-in entries
     plugin: str | None = None
+    #: the options the entry gets when it is named without them (a bare name); options given add to and
+    #: replace these. The one place a component's default options are stated.
+    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Registry(Generic[T]):
@@ -77,13 +81,15 @@ class Registry(Generic[T]):
                 self._entries[ep.name] = Entry(ep.name, ep.value.replace(" ", ""), None,
                                                f"plugin from {dist}", plugin=dist)
 
-    def register(self, name: str, target: str, *, extra: str | None = None, description: str = "") -> None:
-        """Register ``target`` (``"pkg.module:Attr"``) under ``name``."""
+    def register(self, name: str, target: str, *, extra: str | None = None, description: str = "",
+                 defaults: Mapping[str, Any] | None = None) -> None:
+        """Register ``target`` (``"pkg.module:Attr"``) under ``name``; ``defaults`` are the options a bare
+        name gets (:meth:`options`)."""
         if ":" not in target:
             raise ValueError(f"registry target must look like 'module:attr', got {target!r}")
         if name in self._entries and self._entries[name].target != target:
             raise ValueError(f"{self.kind} '{name}' is already registered to {self._entries[name].target}")
-        self._entries[name] = Entry(name, target, extra, description)
+        self._entries[name] = Entry(name, target, extra, description, defaults=MappingProxyType(dict(defaults or {})))
 
     def add(self, name: str, obj: T, *, description: str = "") -> None:
         """Register an already imported object (tests, plugins)."""
@@ -99,12 +105,30 @@ class Registry(Generic[T]):
         for name in self.names():
             yield self._entries[name]
 
+    def canonical(self, name: str) -> str:
+        """The registered spelling of ``name``: names are written with ``-`` or ``_`` interchangeably
+        (``llava-bench`` finds ``llava_bench``), and results record the registered one."""
+        self._discover()
+        if name in self._entries or not isinstance(name, str):
+            return name
+        for alt in (name.replace("_", "-"), name.replace("-", "_")):
+            if alt in self._entries:
+                return alt
+        return name
+
     def __contains__(self, name: object) -> bool:
         self._discover()
-        return name in self._entries
+        return (self.canonical(name) if isinstance(name, str) else name) in self._entries
+
+    def options(self, name: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The options of ``name`` (its entry's :attr:`Entry.defaults`) with ``given`` over them; a name the
+        registry does not hold (a ``module:Class`` plugin) has no defaults. Nothing is imported."""
+        entry = self._entries.get(self.canonical(name))
+        return {**(dict(entry.defaults) if entry is not None else {}), **dict(given or {})}
 
     def get(self, name: str) -> T:
         """The class or factory registered under ``name`` (imported now)."""
+        name = self.canonical(name)
         if name in self._loaded:
             return self._loaded[name]
         self._discover()

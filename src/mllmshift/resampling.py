@@ -24,10 +24,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mllmshift.vocab import BOOTSTRAP_SCHEMES
+
 __all__ = ["ResampleWeights", "MatrixWeights", "PoissonWeights", "SelectedWeights", "multinomial_counts",
            "choose_scheme", "SCHEMES", "MULTINOMIAL_MAX_CELLS"]
 
-SCHEMES = ("auto", "multinomial", "poisson")
+SCHEMES = BOOTSTRAP_SCHEMES  # the vocabulary's, named here as this module has always named it
 #: the largest B × n for which ``auto`` keeps the multinomial bootstrap's count matrix in memory (80 MB)
 MULTINOMIAL_MAX_CELLS = 10_000_000
 

@@ -26,6 +26,10 @@ COMBINATIONS: tuple[str, ...] = GROUPS
 FUSIONS: tuple[str, ...] = ("auto", "mean", "concat", "text")
 #: the two forms of the EMID upper bound
 BOUND_FORMS: tuple[str, ...] = ("scale-adjusted", "theorem")
+#: where encoders, estimator training and scoring run (``cuda:N`` names one GPU; :mod:`mllmshift.devices`)
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+#: how bootstrap weights are drawn (:mod:`mllmshift.resampling`): ``auto`` picks by B × n
+BOOTSTRAP_SCHEMES: tuple[str, ...] = ("auto", "multinomial", "poisson")
 
 #: the default text encoder (multilingual USE, offline)
 DEFAULT_TEXT_ENCODER = "use-multilingual"
@@ -36,9 +40,7 @@ DEFAULT_FUSION = "auto"
 #: MI estimator used for EMI when none is named: SMILE (no ceiling; chosen by the ground-truth and the real-data
 #: validation, docs/estimators.md "Defaults by evidence")
 DEFAULT_MI_ESTIMATOR = "smile"
-#: its options when it is named without options: a 300-step budget, early stopping after 3 evaluations without
-#: a better held-out bound (affordable on a 90-sample split; the real-data table scores exactly this member)
-DEFAULT_MI_OPTIONS: dict[str, int] = {"max_steps": 300, "patience": 3}
+#: (its options when named bare are on its registry entry, :mod:`mllmshift.estimators.registries`)
 #: estimators of the default ensemble (seeds ``derive_seed(seed, "estimator", k)``): EMI is their mean, the
 #: bootstrap uses member b mod K, so intervals include the estimator's seed variance
 DEFAULT_N_ESTIMATORS = 3
@@ -64,12 +66,6 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 #: interrupted by Ctrl-C (128 + SIGINT); finished work is cached
 EXIT_INTERRUPTED = 130
-
-def default_estimator_options(name: str) -> dict[str, Any]:
-    """The options an MI estimator named without options gets: :data:`DEFAULT_MI_OPTIONS` for the default
-    estimator, none (the class's defaults) for any other."""
-    return dict(DEFAULT_MI_OPTIONS) if name == DEFAULT_MI_ESTIMATOR else {}
-
 
 # ---------------------------------------------------------------------------------------------- groups
 _VISUAL_WORDS = ("blur", "frost", "noise", "fog", "snow", "brightness", "contrast", "jpeg", "pixel", "elastic",
@@ -115,8 +111,8 @@ def group_of(scenario: str | Mapping[str, Any]) -> str:
     raise ValueError(f"cannot tell from the name '{scenario}' whether it shifts the image, the text or both; "
                      f"give the scenario a 'group' ({', '.join(GROUPS)})")
 
-__all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
-           "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_MI_OPTIONS", "DEFAULT_N_ESTIMATORS",
+__all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEVICES", "BOOTSTRAP_SCHEMES", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
+           "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_N_ESTIMATORS",
            "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE", "PAPER_MI_OPTIONS", "PAPER_N_ESTIMATORS",
-           "default_estimator_options", "MIN_SAMPLES", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL",
+           "MIN_SAMPLES", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL",
            "EXIT_INTERRUPTED"]

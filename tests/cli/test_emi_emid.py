@@ -85,7 +85,7 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     bound = sc["bound"]
     assert bound["jsd_visual"] is None and bound["value"] is not None and bound["form"] == "scale-adjusted"
     assert json.loads((tmp_path / "r.json").read_text()) == res
-    loaded = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(ckpt),
+    loaded = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator-file", str(ckpt),
                                 "--entropy-scale", "1.5"])
     # the file says what it holds, whatever --mi-estimator says
     assert loaded["estimator"]["config"]["name"] == "club" and loaded["estimator"]["source"] == "checkpoint"
@@ -95,7 +95,7 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     nce = tmp_path / "smile.pt"
     first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--n-estimators", "1",
                                "--save-estimator", str(nce)])
-    again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(nce)])
+    again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator-file", str(nce)])
     assert again["estimator"]["config"]["name"] == "smile" and again["config"]["eval"]["n_estimators"] == 1
     assert again["scenarios"][0]["emid"]["value"] == pytest.approx(first["scenarios"][0]["emid"]["value"], rel=1e-6)
 
@@ -103,7 +103,11 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
 def test_defaults_are_a_smile_ensemble_and_rjsd_debiased_and_recorded(tmp_path, capsys):
     # the defaults chosen by the ground-truth and the real-data validation (docs/estimators.md): SMILE with its
     # default options, an ensemble of DEFAULT_N_ESTIMATORS, the shuffle-corrected RJSD for every bound term
-    from mllmshift.vocab import DEFAULT_MI_OPTIONS, DEFAULT_N_ESTIMATORS
+    from mllmshift.estimators.registries import mi_estimators
+    from mllmshift.vocab import DEFAULT_N_ESTIMATORS
+
+    DEFAULT_MI_OPTIONS = mi_estimators.options("smile")
+    assert DEFAULT_MI_OPTIONS == {"max_steps": 300, "patience": 3}
 
     a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
@@ -220,7 +224,7 @@ def test_a_loaded_estimator_of_other_dimensions_is_refused_with_a_message(tmp_pa
 
     a = _write_split(tmp_path / "id.jsonl", 30, 0, 0.0)
     CLUB(3, 3, hidden_size=4).save(tmp_path / "small.pt")
-    assert main(["emi", str(a), *FAST, "--estimator", str(tmp_path / "small.pt")]) == 1
+    assert main(["emi", str(a), *FAST, "--estimator-file", str(tmp_path / "small.pt")]) == 1
     err = capsys.readouterr().err
     assert f"the estimator at {tmp_path / 'small.pt'} takes 3-d inputs and 3-d answers" in err
     assert "use the encoders it was trained on" in err
@@ -255,7 +259,8 @@ def test_encoder_options_reach_the_encoder(tmp_path, capsys):
     (["--bootstrap", "-1"], "--bootstrap", "must be >= 0"),
     (["--n-estimators", "0"], "--n-estimators", "must be >= 1"),
     (["--text-encoder", "no-such-encoder"], "--text-encoder", "unknown encoder 'no-such-encoder'"),
-    (["--estimator", "missing.pt"], "--estimator", "file not found"),
+    (["--estimator-file", "missing.pt"], "--estimator-file", "file not found"),
+    (["--estimator", "missing.pt"], "--estimator-file", "file not found"),  # the old spelling (deprecated)
 ])
 def test_bad_flags_are_refused_before_any_work_naming_the_flag(tmp_path, capsys, flags, flag, message):
     a = _write_split(tmp_path / "id.jsonl", 20, 0, 0.0)

@@ -132,7 +132,7 @@ def test_a_nan_checkpoint_is_refused_before_embedding(tmp_path, plugin, capsys):
     obj["state_dict"] = {k: torch.full_like(v, float("nan")) for k, v in obj["state_dict"].items()}
     torch.save(obj, ckpt)
     out = tmp_path / "r.json"
-    assert main(["emi", ok, *ENC[:-3], "--estimator", str(ckpt), "--out", str(out), "--quiet"]) == EXIT_BAD_INPUT
+    assert main(["emi", ok, *ENC[:-3], "--estimator-file", str(ckpt), "--out", str(out), "--quiet"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "e.pt: field 'state_dict.p_mu.0.weight': holds NaN or infinite weights" in err
     assert not plugin.exists() and not out.exists()

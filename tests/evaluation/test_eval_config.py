@@ -8,11 +8,15 @@ import pytest
 
 from mllmshift.components import Component
 from mllmshift.errors import DataError
+from mllmshift.estimators.registries import mi_estimators
 from mllmshift.evaluation.config import ConfigError, EvalConfig, renamed_fields
+from mllmshift.evaluation.runnable import check_runnable
+
+#: what the registry entry of the default estimator gives a bare name (the one place it is stated)
+DEFAULT_MI_OPTIONS = {"max_steps": 300, "patience": 3}
 from mllmshift.vocab import (
     DEFAULT_DIVERGENCE,
     DEFAULT_MI_ESTIMATOR,
-    DEFAULT_MI_OPTIONS,
     DEFAULT_N_ESTIMATORS,
     PAPER_MI_OPTIONS,
 )
@@ -25,14 +29,17 @@ def test_defaults_and_the_papers_choices(tmp_path):
     assert (c.estimator.name, c.divergence.name, c.n_estimators) == (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE,
                                                                      DEFAULT_N_ESTIMATORS)
     assert (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE, DEFAULT_N_ESTIMATORS) == ("smile", "rjsd-debiased", 3)
-    assert c.estimator.options == DEFAULT_MI_OPTIONS == {"max_steps": 300, "patience": 3}
+    assert c.estimator.options == DEFAULT_MI_OPTIONS == mi_estimators.options("smile")
     p = EvalConfig.paper(seed=3)
     assert p.estimator == Component("club", PAPER_MI_OPTIONS) and p.divergence.name == "rjsd" and p.seed == 3
     assert p.n_estimators == 1 and EvalConfig.paper(n_estimators=4).n_estimators == 4
-    # the default named bare gets its options; another estimator its class defaults; explicit options win
-    assert EvalConfig(estimator="smile").estimator.options == DEFAULT_MI_OPTIONS  # type: ignore[arg-type]
+    # a name gets its registry entry's options, whichever way it is written; explicit options add to and win
+    # over them; an entry without defaults gets its class defaults
+    for written in ("smile", Component("smile"), {"name": "smile"}, {"name": "smile", "options": {}}):
+        assert EvalConfig(estimator=written).estimator.options == DEFAULT_MI_OPTIONS  # type: ignore[arg-type]
     assert EvalConfig(estimator="infonce").estimator.options == {}  # type: ignore[arg-type]
-    assert EvalConfig(estimator=Component("smile", {"max_steps": 9})).estimator.options == {"max_steps": 9}
+    assert EvalConfig(estimator=Component("smile", {"max_steps": 9})).estimator.options == {"max_steps": 9,
+                                                                                            "patience": 3}
     # a loaded checkpoint is one estimator, so the default ensemble size does not apply to it
     ckpt = tmp_path / "e.pt"
     ckpt.write_bytes(b"x")
@@ -70,7 +77,7 @@ def test_components_from_names_and_mappings_and_dict_round_trip():
     ("estimator", "clubb", "unknown MI estimator 'clubb'"),
     ("divergence", "jsd", "unknown divergence estimator 'jsd'"),
     ("text_encoder", "nope", "unknown encoder 'nope'"),
-    ("checkpoint", "/no/such.pt", "file not found"),
+    ("checkpoint", 3, "a file path"),
     ("plugins", "pkg", "list of module names"),
 ])
 def test_bad_values_raise_a_config_error_naming_the_field(field, value, message):
@@ -107,3 +114,18 @@ def test_renamed_fields_reports_the_flag_or_yaml_field_the_user_wrote(tmp_path):
         with renamed_fields({"confidence": "bootstrap.confidence"}, path=cfg, lines={"bootstrap.confidence": 7}):
             EvalConfig(confidence=2.0)
     assert (err.value.path, err.value.line, err.value.field) == (str(cfg), 7, "bootstrap.confidence")
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"checkpoint": "/no/such.pt"}, "checkpoint", "file not found"),
+    ({"text_encoder": "nosuchmod_xyz:Enc"}, "text_encoder", "not allowed"),
+    ({"estimator": Component("club", {"hidden_size": 0})}, "estimator_options", "hidden_size"),
+    ({"estimator": Component("club", {"hiden_size": 8})}, "estimator_options", "hiden_size"),
+])
+def test_what_a_config_needs_to_run_here_is_checked_apart(changes, field, message):
+    # the config itself holds these values (a results file written elsewhere must read back); running it is
+    # refused, naming the field
+    cfg = EvalConfig(**changes)
+    with pytest.raises(ConfigError, match=message) as err:
+        check_runnable(cfg)
+    assert err.value.field == field

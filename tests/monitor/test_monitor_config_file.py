@@ -61,9 +61,13 @@ def test_every_key_is_read_and_paths_are_resolved_against_the_file(tmp_path):
     assert cfg.thresholds == {"text": 0.25} and cfg.stream_columns == {"timestamp": "ts"}
 
 
-def test_a_file_without_evaluation_keys_has_the_projects_defaults_and_fifty_resamples(tmp_path):
+def test_a_file_without_evaluation_keys_has_the_monitors_defaults_as_flags_do(tmp_path):
+    # 50 resamples and the plug-in RJSD (MONITOR_EVAL_DEFAULTS), the same as from flags alone (default_eval)
+    from mllmshift.monitor.config import MONITOR_DIVERGENCE, default_eval
+
     f = read_monitor_file(write(tmp_path, "window: 500\n"))
-    assert f.eval == EvalConfig(n_resamples=50) and f.fields == {"window": "500"} and f.reference is None
+    assert f.eval == EvalConfig(n_resamples=50, divergence=MONITOR_DIVERGENCE) == default_eval()
+    assert MONITOR_DIVERGENCE == "rjsd" and f.fields == {"window": "500"} and f.reference is None
 
 
 @pytest.mark.parametrize("text,line,field,message", [
@@ -75,7 +79,7 @@ def test_a_file_without_evaluation_keys_has_the_projects_defaults_and_fifty_resa
     ("window: 100\nwebhook: ftp://x\n", 2, "webhook", "http(s) URL"),
     ("seed: 1\nencoders:\n  fusion: sideways\n", 3, "encoders.fusion", "expected one of"),
     ("estimator:\n  name: no-such-estimator\n", 2, "estimator.name", "no-such-estimator"),
-    ("bootstrap:\n  confidence: 2\n", 2, "bootstrap.confidence", "must be < 1"),
+    ("bootstrap:\n  confidence: 2\n", 2, "bootstrap.confidence", "must be in (0, 1)"),
     ("thresholds:\n  text: high\n", 2, "thresholds.text", "expected a number"),
 ])
 def test_bad_values_name_the_file_line_and_field(tmp_path, text, line, field, message):

@@ -12,15 +12,14 @@ import sys
 from pathlib import Path
 
 from mllmshift.cli._common import (
-    add_encoder_args,
     add_reader_args,
+    add_run_args,
     add_scale_args,
-    add_threads_arg,
     cache_from_args,
-    encoder_components,
     engine_from_args,
     read_args_split,
 )
+from mllmshift.cli._flags import add_eval_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,11 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("data", nargs="+", help="split files (one split each)")
     p.add_argument("--out", required=True, help="the embedding store folder")
     p.add_argument("--chunk", type=int, default=8192, help="samples embedded and written at a time (default: 8192)")
-    p.add_argument("--cache-dir", default=None, help="embedding cache (default: ~/.cache/mllmshift)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    add_threads_arg(p)
+    add_run_args(p, overwrite="")
     add_reader_args(p)
-    add_encoder_args(p)
+    add_eval_args(p, "embed", encoders_only=True)
     add_scale_args(p)
     p.set_defaults(func=run)
 
@@ -44,14 +41,12 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.cli._outputs import check_disjoint, check_folder_ours, check_path, claim_folder, reader_inputs
     from mllmshift.encoders.store import MANIFEST, EmbeddingStore
     from mllmshift.errors import DataError
-    from mllmshift.evaluation.config import EvalConfig, renamed_fields
     from mllmshift.evaluation.embedding import Encoders, embed_to_store
     from mllmshift.evaluation.pipeline import compute_settings
+    from mllmshift.cli._flags import flag_values
+    from mllmshift.settings import resolve
 
-    from mllmshift.cli._common import FLAGS
-
-    with renamed_fields(FLAGS):
-        cfg = EvalConfig(**encoder_components(args), threads=args.threads, device=args.device)
+    cfg = resolve(flag_values(args), runnable=True)  # only the encoder settings are flags here
     if args.chunk < 1:
         raise DataError(f"must be a whole number of samples >= 1, got {args.chunk}", field="--chunk")
     check_path(Path(args.out), "--out", folder=True)
@@ -83,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             lines = []
             for s in splits:
                 lines.append(embed_to_store(s, encoders, cache_obj, store, chunk=args.chunk))
-                print(lines[-1].line(), file=sys.stderr)
+                if not args.quiet:
+                    print(lines[-1].line(), file=sys.stderr)
     for t in lines:
         print(f"{t.line()} -> {store.root / t.split}")
     return 0

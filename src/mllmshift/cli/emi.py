@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        "about the inputs, relative to the reference responses (0 = as informative as the reference).")
     p.add_argument("data", help="responses (canonical JSONL, LLaVA answer file, Parquet or saved HF dataset)")
     add_reader_args(p)
-    add_pipeline_args(p)
+    add_pipeline_args(p, "emi")
     from mllmshift.cli._tracking import add_tracking_args
 
     add_tracking_args(p)

@@ -25,10 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--id", required=True, dest="id_data", help="in-distribution responses")
     p.add_argument("--ood", required=True, action="append", dest="ood_data",
                    help="shifted responses (repeat for several scenarios)")
-    p.add_argument("--entropy-scale", type=float, default=None,
-                   help="Ĥ of the theorem's bound Ĥ(√·+√·)+4(·^¼+·^¼); default: the scale-adjusted form")
     add_reader_args(p)
-    add_pipeline_args(p)
+    add_pipeline_args(p, "emid")
     from mllmshift.cli._tracking import add_tracking_args
 
     add_tracking_args(p)
@@ -39,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from mllmshift.evaluation.scenarios import scenario_of
 
     check_output_paths(args)
-    cfg = eval_config_from_args(args, entropy_scale=args.entropy_scale)
+    cfg = eval_config_from_args(args)
     splits = [read_args_split(args.id_data, args)] + [read_args_split(p, args) for p in args.ood_data]
     names = [s.name for s in splits]
     if len(set(names)) != len(names):

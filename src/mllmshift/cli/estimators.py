@@ -64,7 +64,8 @@ def run_list(args: argparse.Namespace) -> int:
                        ("two-sample tests", two_sample_tests)):
         print(f"{title}:")
         for e in reg.entries():
-            print(f"  {e.name:<16} {e.description}")
+            named_bare = f" [named bare: {', '.join(f'{k}={v}' for k, v in e.defaults.items())}]" if e.defaults else ""
+            print(f"  {e.name:<16} {e.description}{named_bare}")
     return EXIT_OK
 
 

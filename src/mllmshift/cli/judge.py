@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mllmshift.cli._common import add_run_args
 from mllmshift.errors import DataError
+from mllmshift.cli._flags import deprecated_alias
 from mllmshift.records import Split
 from mllmshift.vocab import EXIT_OK, EXIT_PARTIAL
 
@@ -50,7 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--multimodal", action="store_true", help="send the image to the judge")
     p.add_argument("--temperature", type=float, default=0.2)
     p.add_argument("--max-tokens", type=int, default=1024)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", "--bootstrap-seed", dest="seed", type=int, default=None,
+                   action=deprecated_alias(argparse._StoreAction, {"--bootstrap-seed": "--seed"}),
+                   help="the run's seed: of the bootstrap CIs (default: 0) and, when given, of the judge's requests "
+                        "(seed + attempt); --bootstrap-seed is its old spelling")
     p.add_argument("--parse-retries", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--max-attempts", type=int, default=6)
@@ -61,10 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-after-max", type=float, default=300.0,
                    help="longest wait a server's Retry-After may ask for (default: 300)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
-    p.add_argument("--bootstrap-seed", type=int, default=0)
     p.add_argument("--confidence", type=float, default=0.95)
     p.add_argument("--cache", type=Path, help="verdict cache folder (default: OUT/cache)")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_args(p, overwrite="", cache=False)
 
 
 def read_responses(path: Path, questions: Path | None, references: Path | None,
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     config = JudgeConfig(model=args.model, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
                          parse_retries=args.parse_retries, swap=args.swap, multimodal=args.multimodal,
                          rule_prefix=args.rule_prefix, question_source=args.question_source,
-                         n_resamples=args.bootstrap, bootstrap_seed=args.bootstrap_seed,
+                         n_resamples=args.bootstrap, bootstrap_seed=0 if args.seed is None else args.seed,
                          confidence=args.confidence, concurrency=args.concurrency)
     from mllmshift.responders.preflight import check_server
 
@@ -134,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     incomplete = 0
     print(f"{'scenario':40s} {'n':>4s} {'excl':>4s} {'fail':>4s}  {'relative score [CI]':24s} win rate [CI]")
     for split in splits:
-        s = judge.judge_split(split, args.out, progress=not args.no_progress)
+        s = judge.judge_split(split, args.out, progress=not args.quiet)
         incomplete += s["n_failed"] > 0
         print(f"{split.name:40s} {s['n_scored']:4d} {s['n_unparsable']:4d} {s['n_failed']:4d}  "
               f"{_fmt(s['relative_score'], s['relative_score_ci'], '.1f'):24s} "

@@ -12,18 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mllmshift.cli._common import (
-    FLAGS,
-    add_encoder_args,
-    add_reader_args,
-    add_threads_arg,
-    cache_from_args,
-    eval_overrides,
-    parse_key_values,
-    read_args_split,
-)
+from mllmshift.cli._common import add_reader_args, add_run_args, cache_from_args, read_args_split
 from mllmshift.cli._outputs import check_disjoint, check_folder_ours, check_path, claim_folder, reader_inputs
 from mllmshift.errors import DataError
+from mllmshift.monitor.config import MONITOR_EVAL_DEFAULTS
+from mllmshift.monitor.replay import REPLAYS
+from mllmshift.cli._flags import add_eval_args, flag_values, parse_key_values
+from mllmshift.settings import FLAGS, resolve
 from mllmshift.vocab import EXIT_OK
 
 
@@ -65,25 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--min-references", type=int, default=None,
                    help="fewest records with a reference answer for output, EMI and EMID (default: 20)")
     g.add_argument("--top-k", type=int, default=None, help="records named per alert (default: 5)")
-    add_encoder_args(p, defaults=False)
-    g = p.add_argument_group("estimation (defaults: the config file's, else those of mllmshift emi)")
-    g.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
-    g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
-    g.add_argument("--mi-estimator", default=None, metavar="NAME", help="MI estimator of EMI (see `mllmshift "
-                   "estimators list`)")
-    g.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="constructor option of the MI estimator (repeatable)")
-    g.add_argument("--n-estimators", type=int, default=None, metavar="K", help="an ensemble of K estimators")
-    g.add_argument("--estimator", type=Path, default=None, metavar="PATH",
-                   help="load a saved MI estimator instead of fitting one on the reference")
-    g.add_argument("--divergence", default=None, metavar="NAME", help="JSD estimator of the drift terms")
-    g.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: 0)")
-    g.add_argument("--bootstrap", type=int, default=None, metavar="B",
-                   help="bootstrap resamples for each term's standard error (default: 50)")
-    g.add_argument("--confidence", type=float, default=None, help="confidence of the intervals (default: 0.95)")
-    g.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
-                   help="where encoders, estimator training and scoring run (default: cpu)")
-    add_threads_arg(g)
+    add_eval_args(p, "monitor", defaults=MONITOR_EVAL_DEFAULTS,
+                  note="over the config file's; defaults: the file's, else those shown")
     g = p.add_argument_group("stream, running and sinks")
     g.add_argument("--stream-columns", default=None, help="stream field names, e.g. timestamp=ts,response=text")
     g.add_argument("--follow", action="store_true", help="keep polling for new data (default: read what is there "
@@ -96,10 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
                    help="also serve the latest window's metrics (Prometheus text) at http://127.0.0.1:PORT/metrics; "
                         "OUT/metrics.prom is written either way")
-    g.add_argument("--restart", action="store_true", help="discard the saved state and outputs in --out")
-    g.add_argument("--quiet", action="store_true", help="no per-window lines on stderr")
+    add_run_args(g, overwrite="discard the saved state and outputs in --out")
     g = p.add_argument_group("replay demos")
-    g.add_argument("--replay", choices=["synthetic", "llava-bench", "llava-bench-visual"], default=None,
+    g.add_argument("--replay", choices=list(REPLAYS), default=None, type=lambda v: v.replace("_", "-"),
                    help="generate a reference and a shifting stream in OUT/replay and monitor it")
     g.add_argument("--data", type=Path, default=None, help="the shared data folder (llava-bench replays)")
     g.add_argument("--id-repeats", type=int, default=3, help="llava-bench replays: times the ID split is replayed")
@@ -140,22 +117,24 @@ def flag_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_config(args: argparse.Namespace, file: Any, window: str, consecutive: int) -> Any:
-    """The MonitorConfig of the config file (if any) with the flags given over it; ``window`` and
-    ``consecutive`` are the defaults when neither gives them. A refused value names its flag, or its YAML
-    field and line."""
-    from mllmshift.monitor.config import ALERT_TERMS, MonitorConfig, WindowSpec, default_eval
+    """The MonitorConfig of the flags over the config file (if any) over the monitor's defaults
+    (:func:`mllmshift.settings.resolve` for the evaluation settings, :data:`MONITOR_EVAL_DEFAULTS`);
+    ``window`` and ``consecutive`` are the defaults when neither gives them. A refused value names its flag,
+    or its YAML field and line."""
+    from mllmshift.monitor.config import ALERT_TERMS, MonitorConfig, WindowSpec
     from mllmshift.monitor.config_file import located
 
     flags = flag_fields(args)
     fields = {**(file.fields if file is not None else {}), **flags}
     if "terms" in fields and "alert_terms" not in fields:
         fields["alert_terms"] = tuple(t for t in ALERT_TERMS if t in fields["terms"])
-    base = file.eval if file is not None else default_eval()
-    changes = eval_overrides(args, base)
+    settings = flag_values(args)
+    doc = None if file is None else file.doc
+    ev = resolve(settings, None if file is None else file.settings, MONITOR_EVAL_DEFAULTS, doc=doc, runnable=True)
     window, step = fields.pop("window", window), fields.pop("step", None)
     fields.setdefault("consecutive", consecutive)
-    with located(set(flags) | set(changes), MONITOR_FLAGS, None if file is None else file.doc):
-        return MonitorConfig(WindowSpec.parse(window, step), base.with_(**changes), **fields)
+    with located(set(flags) | set(settings), MONITOR_FLAGS, doc):
+        return MonitorConfig(WindowSpec.parse(window, step), ev, **fields)
 
 
 def check_run_numbers(args: argparse.Namespace) -> None:
@@ -243,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"expected a TCP port in 1..65535, got {args.metrics_port}", field="--metrics-port")
     with claim_folder(args.out, "monitor"):
         monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
-                          log=None if args.quiet else sys.stderr, restart=args.restart or plan is not None,
+                          log=None if args.quiet else sys.stderr, restart=args.overwrite or plan is not None,
                           page_refresh_s=int(max(args.poll, 5)) if args.follow else None,
                           metrics_port=args.metrics_port)
     try:

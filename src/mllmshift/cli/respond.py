@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mllmshift.cli._common import parse_key_values
+from mllmshift.cli._common import add_run_args, parse_key_values
+from mllmshift.io.readers import FORMATS
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.records import Split
@@ -48,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "model_outputs.json, Parquet), a folder of them, or a `mllmshift shift grid` output folder "
                         "(<scenario>/samples.jsonl)")
     p.add_argument("--out", required=True, type=Path, help="output folder (one answer file per scenario)")
-    p.add_argument("--data-format", default="auto", choices=("auto", "jsonl", "llava-questions", "llava", "alpaca-eval", "hf"))
+    p.add_argument("--data-format", default="auto", choices=list(FORMATS),
+                   help="format of --data: a registered reader (mllmshift.io.readers), llava-questions for a LLaVA "
+                        "questions file (default: sniffed)")
     p.add_argument("--image-folder", type=Path, help="folder of the images a LLaVA questions file names")
     p.add_argument("--model", help="served model name (openai-compatible) or HF model id/path (hf)")
     p.add_argument("--model-id", help="model_id written in the answer file (default: --model)")
@@ -76,7 +79,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     h.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra responder argument (VALUE parsed as JSON when it can be); repeatable")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_args(p, overwrite="", cache=False)
 
 
 #: generation flag → (attribute, lowest value, whether the lowest is allowed); None values (not given) are not
@@ -141,11 +144,7 @@ def _peek(path: Path) -> dict[str, Any]:
 
 def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None, name: str | None = None) -> Split:
     """One dataset file as a split of questions (any responses in it are ignored by ``respond``)."""
-    from mllmshift.io.alpaca_eval import read_alpaca_eval
-    from mllmshift.io.hf import read_hf
-    from mllmshift.io.jsonl import read_canonical
-    from mllmshift.io.llava import read_llava
-    from mllmshift.io.readers import sniff_format
+    from mllmshift.io.readers import get_reader, read_split, sniff_format
 
     if fmt == "auto":
         if path.exists() and sniff_format(path) == "alpaca-eval":
@@ -160,16 +159,10 @@ def read_dataset(path: Path, fmt: str = "auto", image_folder: Path | None = None
                 fmt = "jsonl"
     # answering needs only questions and images: a question without an image is asked as text, and
     # answers already in the file are ignored, so neither check of mllmshift.io.checks applies here
-    lenient = {"allow_empty": True, "allow_mixed_visual": True}
-    if fmt == "jsonl":
-        return read_canonical(path, name=name, **lenient)
-    if fmt == "llava-questions":
-        return read_llava(None, questions=path, image_folder=image_folder, name=name or path.stem, **lenient)
-    if fmt == "llava":
-        return read_llava(path, name=name or path.stem, **lenient)
-    if fmt == "alpaca-eval":
-        return read_alpaca_eval(path, name=name, **lenient)
-    return read_hf(path, name=name, **lenient)
+    fmt = get_reader(fmt).name
+    options = {"image_folder": image_folder} if image_folder is not None and fmt == "llava-questions" else {}
+    return read_split(path, fmt, name=name or (path.stem if fmt.startswith("llava") else None), allow_empty=True,
+                      allow_mixed_visual=True, **options)
 
 
 def dataset_files(data: Path) -> list[tuple[str, Path]]:
@@ -253,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         for split in splits:
             report = respond_to_file(responder, split, out / f"{split.name}.jsonl", model_id=args.model_id,
                                      batch_size=responder.batch_size,
-                                     progress=not args.no_progress)
+                                     progress=not args.quiet)
             reports[split.name] = report.to_dict()
             msg = (f"{split.name}: {report.n_existing + report.n_answered}/{report.n_items} answered "
                    f"({report.n_answered} now)")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mllmshift.cli._common import parse_key_values
+from mllmshift.cli._common import add_run_args, parse_key_values
 from mllmshift.io.atomic import Outputs
 from mllmshift.io.readers import FORMATS
 from mllmshift.vocab import EXIT_OK
@@ -71,7 +71,7 @@ def register(subparsers: Any) -> None:
     gr.add_argument("--translator-url", help="OpenAI-compatible base URL for translate shifts")
     gr.add_argument("--translator-model", help="model name for --translator-url")
     gr.add_argument("--dry-run", action="store_true", help="list the scenarios and stop")
-    gr.add_argument("--no-progress", action="store_true")
+    add_run_args(gr, overwrite="", cache=False)
     gr.set_defaults(func=run_grid)
 
 
@@ -276,7 +276,7 @@ def run_grid(args: argparse.Namespace) -> int:
         if not args.translator_model:
             raise DataError("--translator-model is required with --translator-url")
         translator = OpenAICompatibleTranslator(args.translator_url, args.translator_model)
-    written = apply_grid(spec, split, args.out, seed=args.seed, progress=not args.no_progress,
+    written = apply_grid(spec, split, args.out, seed=args.seed, progress=not args.quiet,
                          max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
                          translator=translator,
                          scenarios=args.scenario)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mllmshift.cli._common import FLAGS, add_encoder_args, encoder_components
+from mllmshift.cli._common import add_run_args, add_scale_args
+from mllmshift.cli._flags import add_eval_args
 from mllmshift.vocab import EXIT_OK
 
 
@@ -22,30 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "one config: another config is refused unless --overwrite is given.")
     p.add_argument("config", nargs="?", type=Path, help="study config (YAML); see docs/study.md")
     p.add_argument("--out", type=Path, required=True, help="output folder (also holds the resumable state)")
-    p.add_argument("--preset", help="build the study from a preset instead of a config (e.g. llava_bench)")
+    p.add_argument("--preset", help="build the study from a preset instead of a config (e.g. llava-bench or "
+                   "llava_bench: '-' and '_' are the same)")
     p.add_argument("--data", type=Path, help="data folder of the preset (e.g. ../shared/data)")
     p.add_argument("--model", help="preset option: the model whose responses to read (llava_bench: llava-v1.5-13b)")
     p.add_argument("--judge", type=Path, help="override the config's judge scores (a `mllmshift judge` folder, "
                    "or a CSV/JSON with scenario,win_rate,...)")
-    p.add_argument("--seed", type=int, help="override the config's seed")
-    p.add_argument("--bootstrap", type=int, metavar="B", help="override the bootstrap resamples")
-    p.add_argument("--n-estimators", type=int, metavar="K", help="override the number of ensemble estimators")
-    p.add_argument("--threads", type=int, help="CPU threads (default: the config's, else $MLLMSHIFT_THREADS, else "
-                   "chosen from the CPUs this process may use and the load beside it)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the results of another config in --out (cached stages that still apply are reused)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="embedding cache (default: ~/.cache/mllmshift)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_run_args(p, overwrite="replace the results of another config in --out (cached stages that still apply "
+                               "are reused)")
+    add_eval_args(p, "study", note="over the config's; defaults: the config's, else those shown")
+    add_scale_args(p, engine_default=None)
     p.add_argument("--log-samples-text", action="store_true",
                    help="rows of samples/ also carry each sample's question, response and reference (off by default: "
                         "they may be private)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device (default: cpu)")
-    p.add_argument("--engine", choices=["local", "ray"], help="override the config's engine (docs/scale.md)")
-    p.add_argument("--ray-address", default=None, metavar="ADDRESS", help="Ray cluster for --engine ray")
-    p.add_argument("--embeddings", type=Path, metavar="DIR",
-                   help="read the splits' embeddings from DIR (`mllmshift embed --out DIR`), streamed, instead of "
-                        "embedding; with --engine ray, where Ray writes them (default: OUT/.state/embeddings)")
-    add_encoder_args(p, defaults=False)
     from mllmshift.cli._tracking import add_tracking_args
 
     add_tracking_args(p)
@@ -55,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def load_config(args: argparse.Namespace) -> Any:
     from mllmshift.components import Component
     from mllmshift.errors import UsageError
-    from mllmshift.evaluation.config import renamed_fields
+    from mllmshift.io.yaml_strict import YamlDocument, load_yaml
+    from mllmshift.cli._flags import flag_values
+    from mllmshift.settings import resolve
     from mllmshift.study.config import StudyConfig
 
     if args.config is not None and args.preset:
@@ -72,28 +64,25 @@ def load_config(args: argparse.Namespace) -> Any:
             opts["root"] = str(args.data.resolve())
         if args.model:
             opts["model"] = args.model
-        from mllmshift.study.presets import default_config
+        from mllmshift.study.presets import default_config, presets
 
         cfg = default_config(args.preset, **opts)
-        cfg = cfg.with_(preset=Component(args.preset, {**dict(cfg.preset.options), **opts}))  # type: ignore[union-attr]
+        cfg = cfg.with_(preset=Component(presets.canonical(args.preset),  # the registered spelling is recorded
+                                         {**dict(cfg.preset.options), **opts}))  # type: ignore[union-attr]
     else:
         raise UsageError("give a CONFIG file or --preset NAME")
-    changes: dict[str, Any] = dict(encoder_components(args, cfg.eval))
-    for field, value in (("seed", args.seed), ("n_resamples", args.bootstrap), ("n_estimators", args.n_estimators),
-                         ("threads", args.threads)):
-        if value is not None:
-            changes[field] = value
+    # flags over the config's settings (already over the defaults); refused values name the flag, or the
+    # config's field
+    doc = load_yaml(args.config, "config file") if args.config is not None else YamlDocument(None, {}, cfg.source)
+    changes: dict[str, Any] = {"eval": resolve(flag_values(args), base=cfg.eval, doc=doc, runnable=True)}
     if args.judge is not None:
         changes["judge"] = str(args.judge.resolve())
-    if args.device is not None:
-        changes["device"] = args.device
     if args.engine is not None:
         from mllmshift.engines import EngineConfig
 
         changes["engine"] = EngineConfig(args.engine, args.ray_address or cfg.engine.address, cfg.engine.concurrency,
                                          cfg.engine.batch_size)
-    with renamed_fields(FLAGS):
-        return cfg.with_(**changes) if changes else cfg
+    return cfg.with_(**changes)
 
 
 def headline(result: Any, out: Path) -> str:

@@ -109,7 +109,7 @@ def _finish_npy(rows: Path, path: Path, shape: tuple[int, int]) -> None:
 
 
 def _safe(name: str) -> str:
-    from mllmshift.evaluation.samples import safe_name
+    from mllmshift.io.atomic import safe_name
 
     return safe_name(name)
 

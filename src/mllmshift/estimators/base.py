@@ -81,18 +81,28 @@ def check_pairs(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya
 
 
-#: integer options that may be 0 (every other integer option counts something and must be >= 1)
-_ZERO_OK = frozenset({"seed", "patience"})
-#: float options that must be > 0 (every other float option must be >= 0)
-_POSITIVE = frozenset({"lr", "tau"})
-#: float options for which +inf means "no limit" (SMILE's clip tau = inf is the plain DV bound)
-_INF_OK = frozenset({"tau"})
+@dataclass(frozen=True)
+class Bound:
+    """The range of a numeric option: ``>= low`` (``> low`` when ``open``); ``inf``: +inf is allowed too (SMILE's
+    clip tau = inf is the plain DV bound). An estimator's config class states the bounds of its options in
+    ``constraints`` (scikit-learn's ``_parameter_constraints`` in spirit); an option it does not list gets the
+    rule of :func:`default_bound`."""
+
+    low: float
+    open: bool = False
+    inf: bool = False
 
 
-def _checked_value(estimator: str, name: str, hint: Any, value: Any) -> Any:
+def default_bound(name: str, kind: type) -> Bound:
+    """The bound of an option its class does not constrain: a seed is >= 0, every other integer counts
+    something (>= 1), every other float is >= 0."""
+    return Bound(0) if name == "seed" or kind is float else Bound(1)
+
+
+def _checked_value(estimator: str, name: str, hint: Any, value: Any, bound: Bound | None = None) -> Any:
     """``value`` for the option ``name`` declared as ``hint`` (int, float, bool, str, or one of them | None),
-    or an :class:`EstimatorOptionError`: a wrong type, a non-finite number (but SMILE's tau = inf), a count below 1 (0 for seed and
-    patience), a negative float (or a non-positive learning rate / clip)."""
+    or an :class:`EstimatorOptionError`: a wrong type, a non-finite number (unless ``bound.inf``), a number
+    outside ``bound`` (default: :func:`default_bound`)."""
     import math
     import types
     import typing
@@ -116,23 +126,20 @@ def _checked_value(estimator: str, name: str, hint: Any, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EstimatorOptionError(bad + f"a number, got {value!r}")
-    if not math.isfinite(value) and not (name in _INF_OK and value == math.inf):
+    b = bound if bound is not None else default_bound(name, kind)
+    if not math.isfinite(value) and not (b.inf and value == math.inf):
         raise EstimatorOptionValueError(bad + f"a finite number, got {value!r}")
-    if kind is int:
-        if float(value) != int(value):
-            raise EstimatorOptionError(bad + f"an integer, got {value!r}")
-        low = 0 if name in _ZERO_OK else 1
-        if value < low:
-            raise EstimatorOptionValueError(bad + f">= {low}, got {value!r}")
-        return int(value)
-    if value < 0 or (name in _POSITIVE and value == 0):
-        raise EstimatorOptionValueError(bad + f"{'> 0' if name in _POSITIVE else '>= 0'}, got {value!r}")
-    return float(value)
+    if kind is int and float(value) != int(value):
+        raise EstimatorOptionError(bad + f"an integer, got {value!r}")
+    if value < b.low or (b.open and value == b.low):
+        low = int(b.low) if kind is int else b.low
+        raise EstimatorOptionValueError(bad + f"{'>' if b.open else '>='} {low}, got {value!r}")
+    return int(value) if kind is int else float(value)
 
 
 def make_config(config_class: type[C], estimator: str, **values: Any) -> C:
     """``config_class(**values)``, or an :class:`EstimatorOptionError` naming an option it lacks or a value
-    of the wrong type or range (see :func:`_checked_value`)."""
+    of the wrong type or range (the class's ``constraints``, else :func:`default_bound`)."""
     import typing
 
     known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
@@ -142,7 +149,8 @@ def make_config(config_class: type[C], estimator: str, **values: Any) -> C:
         raise EstimatorOptionError(f"estimator '{estimator}' does not take the options {sorted(unknown)}; "
                                    f"it takes {', '.join(shown)} (and seed)")
     hints = typing.get_type_hints(config_class)
-    return config_class(**{k: _checked_value(estimator, k, hints.get(k), v) for k, v in values.items()})
+    bounds: dict[str, Bound] = getattr(config_class, "constraints", {})
+    return config_class(**{k: _checked_value(estimator, k, hints.get(k), v, bounds.get(k)) for k, v in values.items()})
 
 
 class MIEstimator(ABC):

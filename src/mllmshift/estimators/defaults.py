@@ -1,8 +1,8 @@
 """The default estimators, chosen by the ground-truth and the real-data validation (docs/estimators.md,
 "Defaults by evidence"); the names live in :mod:`mllmshift.vocab`.
 
-- **MI for EMI: SMILE** (:data:`DEFAULT_MI_ESTIMATOR`, options :data:`~mllmshift.vocab.DEFAULT_MI_OPTIONS`: at
-  most 300 steps, patience 3), as an ensemble of :data:`~mllmshift.vocab.DEFAULT_N_ESTIMATORS` fits. It has no
+- **MI for EMI: SMILE** (:data:`DEFAULT_MI_ESTIMATOR`, with the options its registry entry gives a bare name,
+  :mod:`mllmshift.estimators.registries`), as an ensemble of :data:`~mllmshift.vocab.DEFAULT_N_ESTIMATORS` fits. It has no
   ceiling (InfoNCE's ln n put every MI of AlpacaEval and LLaVA-Bench within 1 % of its cap), and its ensemble
   tracks the EMID bound on LLaVA-Bench and the AlpacaEval judge at model level at least as well as every other
   configuration without a ceiling; one fit alone varies too much with its seed, hence the ensemble, whose
@@ -25,6 +25,7 @@ from typing import Any
 
 from mllmshift.errors import DataError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator, as_2d_float
+from mllmshift.estimators.registries import divergence_estimators, mi_estimators
 from mllmshift.vocab import DEFAULT_DIVERGENCE, DEFAULT_MI_ESTIMATOR, PAPER_DIVERGENCE, PAPER_MI_ESTIMATOR
 
 __all__ = ["DEFAULT_MI_ESTIMATOR", "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE",
@@ -83,8 +84,6 @@ class AutoJSD(DivergenceEstimator):
 
 def build_divergence(name: str, seed: int = 0, **options: Any) -> DivergenceEstimator:
     """The registered divergence estimator ``name`` built with ``seed`` (deterministic ones ignore it)."""
-    from mllmshift.estimators import divergence_estimators
-
     return divergence_estimators.get(name)(seed=seed, **options)  # type: ignore[call-arg]
 
 
@@ -95,8 +94,6 @@ def load_mi_estimator(path: str | os.PathLike[str]) -> MIEstimator:
     estimators (InfoNCE, NWJ, MINE, SMILE, sampled CLUB: ``mllmshift-variational-mi/1``), and the
     JSON files of stateless ones (KSG, Gaussian).
     """
-    from mllmshift.estimators import mi_estimators
-
     p = Path(path)
     if not p.is_file():
         raise DataError("estimator checkpoint not found", path=p)

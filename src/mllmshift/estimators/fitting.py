@@ -67,8 +67,8 @@ def member_seeds(seed: int, n_estimators: int) -> list[int]:
 
 def fit_estimator(splits: Sequence[EmbeddedSplit], name: str | None = None, seed: int = 0,
                   progress: Progress | None = None, **options: Any) -> MIEstimator:
-    """Create the registered estimator ``name`` (default: :data:`~mllmshift.vocab.DEFAULT_MI_ESTIMATOR`; named
-    without options, the default gets :data:`~mllmshift.vocab.DEFAULT_MI_OPTIONS`) and fit it on the pooled pairs
+    """Create the registered estimator ``name`` (default: :data:`~mllmshift.vocab.DEFAULT_MI_ESTIMATOR`; its
+    registry entry's default options under those given, :meth:`mllmshift.registry.Registry.options`) and fit it on the pooled pairs
     of ``splits``. One estimator; :func:`fit_ensemble` fits the default ensemble."""
     return fit_ensemble(splits, name, 1, seed, progress, **options)[0]
 
@@ -78,12 +78,12 @@ def fit_ensemble(splits: Sequence[EmbeddedSplit], name: str | None = None, n_est
     """``n_estimators`` (default :data:`~mllmshift.vocab.DEFAULT_N_ESTIMATORS`) fits of the registered estimator
     ``name`` (options as :func:`fit_estimator`) on the same pooled pairs (seeds: :func:`member_seeds`)."""
     from mllmshift.estimators import mi_estimators
-    from mllmshift.vocab import DEFAULT_MI_ESTIMATOR, DEFAULT_N_ESTIMATORS, default_estimator_options
+    from mllmshift.vocab import DEFAULT_MI_ESTIMATOR, DEFAULT_N_ESTIMATORS
 
     name = name or DEFAULT_MI_ESTIMATOR
     cls = mi_estimators.get(name)
     k = DEFAULT_N_ESTIMATORS if n_estimators is None else n_estimators
-    return fit_members(cls, splits, k, seed, progress, **(options or default_estimator_options(name)))
+    return fit_members(cls, splits, k, seed, progress, **mi_estimators.options(name, options))
 
 
 def fit_members(cls: type[MIEstimator], splits: Sequence[EmbeddedSplit], n_estimators: int, seed: int,

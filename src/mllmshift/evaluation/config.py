@@ -1,35 +1,35 @@
 """The one evaluation config: everything that, with the data, determines the numbers.
 
-Field names are the same everywhere: the command-line flags map onto them (``--bootstrap`` →
-``n_resamples``, ``--estimator PATH`` → ``checkpoint``, ``--mi-estimator`` → ``estimator.name``, ...), the
-study YAML's ``encoders:``, ``estimator:``, ``bound:`` and ``bootstrap:`` keys parse into them, and
-``results.json`` records them. Every value is checked when the config is built, before anything is
-computed; a bad one raises a :class:`ConfigError` naming the field, which :func:`renamed_fields` turns
-into the flag or YAML field (with its line) the user wrote.
+Field names are the same everywhere: :mod:`mllmshift.settings` says which flag and which YAML path set each
+field, and ``results.json`` records them. An ``EvalConfig`` holds values and checks values only (types,
+ranges, registered names): building one reads no file, imports no plugin and needs no torch, so a results
+file reads back on any machine. Whether a config can run *here* (its checkpoint exists, its plugins are
+allowed and load, its options bind to the classes) is :func:`mllmshift.evaluation.runnable.check_runnable`,
+asked at every entry point before anything is computed. A bad value raises a :class:`ConfigError` naming the
+field, which :func:`renamed_fields` turns into the flag or YAML field (with its line) the user wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
-from mllmshift.components import Component, check_name
-from mllmshift.devices import DEVICES
+from mllmshift.components import Component, check_known, with_defaults
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.provenance import stable_hash
-from mllmshift.resampling import SCHEMES
 from mllmshift.vocab import (
+    BOOTSTRAP_SCHEMES,
     BOUND_FORMS,
+    DEVICES,
     DEFAULT_DIVERGENCE,
     DEFAULT_FUSION,
     DEFAULT_IMAGE_ENCODER,
     DEFAULT_MI_ESTIMATOR,
-    DEFAULT_MI_OPTIONS,
     DEFAULT_N_ESTIMATORS,
     DEFAULT_TEXT_ENCODER,
     FUSIONS,
@@ -37,13 +37,21 @@ from mllmshift.vocab import (
     PAPER_MI_ESTIMATOR,
     PAPER_MI_OPTIONS,
     PAPER_N_ESTIMATORS,
-    default_estimator_options,
 )
 
-__all__ = ["Component", "ConfigError", "EvalConfig", "renamed_fields"]
+__all__ = ["Component", "ConfigError", "EvalConfig", "PAPER_FIELDS", "renamed_fields"]
 
 _COMPONENTS = {"text_encoder": "encoder", "image_encoder": "encoder", "estimator": "mi-estimator",
                "divergence": "divergence"}
+
+
+#: the fields the paper's estimators set (``EvalConfig.paper()``, ``--paper``, ``paper: true``)
+PAPER_FIELDS: dict[str, Any] = {"estimator": Component(PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS),
+                                "divergence": Component(PAPER_DIVERGENCE), "n_estimators": PAPER_N_ESTIMATORS}
+
+#: set while a config is read back from a results file (:meth:`EvalConfig.from_record`): names are taken as
+#: written, since the machine reading it may lack a plugin the writing one had
+_RECORDED: contextvars.ContextVar[bool] = contextvars.ContextVar("mllmshift_recorded_config", default=False)
 
 
 class ConfigError(DataError):
@@ -103,8 +111,9 @@ class EvalConfig:
             ``Component("hf-embedding-layer", {"model_name_or_path": "xlm-roberta-base"})``);
             ``image_encoder`` None uses no image encoder (captions may still stand in for images).
         fusion: how X is made (:data:`mllmshift.vocab.FUSIONS`).
-        estimator: the MI estimator fitted on the pooled pairs (default SMILE with
-            :data:`~mllmshift.vocab.DEFAULT_MI_OPTIONS`, also when named bare; CLUB is the paper's).
+        estimator: the MI estimator fitted on the pooled pairs (default SMILE; CLUB is the paper's). Its
+            registry entry's default options (:meth:`mllmshift.registry.Registry.options`) are filled in under
+            the options given, so a bare name means the same component from every route.
         checkpoint: load a saved estimator of any kind (or the authors' CLUB state dict) instead of fitting.
         n_estimators: K estimators fitted with seeds ``derive_seed(seed, "estimator", k)`` (``seed`` itself for
             K = 1); point values are means over them and bootstrap replicate b uses member b mod K. None: the
@@ -122,14 +131,14 @@ class EvalConfig:
             picks them from the usable CPUs and the load); does not change the numbers.
         plugins: modules allowed to provide ``module:Class`` components (the allow-list of
             :func:`mllmshift.plugins.load_plugin`; packages declaring a ``mllmshift.<kind>`` entry point need
-            no entry). A plugin component is checked (allowed, not stdlib, a subclass of its base) when the
-            config is built, so a refused one fails before anything runs.
+            no entry). Whether a plugin component is allowed, not stdlib and a subclass of its base is
+            checked by ``check_runnable`` before anything runs.
     """
 
     text_encoder: Component = Component(DEFAULT_TEXT_ENCODER)
     image_encoder: Component | None = Component(DEFAULT_IMAGE_ENCODER)
     fusion: str = DEFAULT_FUSION
-    estimator: Component = Component(DEFAULT_MI_ESTIMATOR, DEFAULT_MI_OPTIONS)
+    estimator: Component = Component(DEFAULT_MI_ESTIMATOR)
     checkpoint: str | None = None
     n_estimators: int | None = None
     divergence: Component = Component(DEFAULT_DIVERGENCE)
@@ -147,27 +156,24 @@ class EvalConfig:
         if isinstance(self.plugins, str) or not all(isinstance(p, str) and p for p in self.plugins):
             raise ConfigError(f"expected a list of module names, got {self.plugins!r}", field="plugins")
         object.__setattr__(self, "plugins", tuple(self.plugins))
+        recorded = _RECORDED.get()
         for name, kind in _COMPONENTS.items():
             value = getattr(self, name)
             if value is None and name == "image_encoder":
                 continue
             try:
-                if name == "estimator" and isinstance(value, str):  # a bare name: the default gets its options
-                    value = Component(value, default_estimator_options(value))
                 comp = Component.of(value)
-                check_name(kind, comp.name, allowed=self.plugins)
+                if not recorded:  # a results file may name a plugin absent here: it is read as written
+                    check_known(kind, comp.name)
+                comp = with_defaults(kind, comp)
             except MllmshiftError as err:
                 raise ConfigError(str(err), field=name) from None
             object.__setattr__(self, name, comp)
-        for name in ("text_encoder", "image_encoder"):
-            comp = getattr(self, name)
-            if comp is not None and comp.options:
-                self._check_encoder_options(name, comp)
         if self.fusion not in FUSIONS:
             raise ConfigError(f"expected one of {', '.join(FUSIONS)}, got {self.fusion!r}", field="fusion")
         if self.checkpoint is not None:
-            if not isinstance(self.checkpoint, (str, os.PathLike)) or not Path(self.checkpoint).is_file():
-                raise ConfigError(f"file not found: {self.checkpoint}", field="checkpoint")
+            if not isinstance(self.checkpoint, (str, os.PathLike)) or not str(self.checkpoint):
+                raise ConfigError(f"expected a file path, got {self.checkpoint!r}", field="checkpoint")
             object.__setattr__(self, "checkpoint", str(self.checkpoint))
         if self.n_estimators is None:  # the default ensemble; a loaded checkpoint is one estimator
             object.__setattr__(self, "n_estimators", 1 if self.checkpoint is not None else DEFAULT_N_ESTIMATORS)
@@ -209,8 +215,8 @@ class EvalConfig:
                               f"give 0 (no intervals) or at least {min_resamples(conf)} (2/(1 − confidence))",
                               field="n_resamples")
         object.__setattr__(self, "confidence", conf)
-        if self.bootstrap_scheme not in SCHEMES:
-            raise ConfigError(f"expected one of {', '.join(SCHEMES)}, got {self.bootstrap_scheme!r}",
+        if self.bootstrap_scheme not in BOOTSTRAP_SCHEMES:
+            raise ConfigError(f"expected one of {', '.join(BOOTSTRAP_SCHEMES)}, got {self.bootstrap_scheme!r}",
                               field="bootstrap_scheme")
         if not isinstance(self.device, str) or self.device.split(":", 1)[0] not in DEVICES:
             raise ConfigError(f"expected one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}",
@@ -220,37 +226,12 @@ class EvalConfig:
             raise ConfigError(f"must be < 2**63, got {self.seed}", field="seed")
         if self.threads is not None:
             _int(self.threads, "threads", 1)
-        if self.estimator.options and self.checkpoint is None:  # last: it builds the estimator with the seed
-            self._check_estimator_options()
-
-    def _check_encoder_options(self, name: str, comp: Component) -> None:
-        """Bind the encoder's options to its class without building it (no weights loaded), so an option it does
-        not take, an unknown ``normalize`` or a bad ``threads`` is an error now, under ``<name>_options``."""
-        from mllmshift.encoders.pipeline import check_encoder_options
-
-        try:
-            check_encoder_options(comp.name, allowed=self.plugins, **dict(comp.options))
-        except MllmshiftError as err:
-            raise ConfigError(err.message, field=f"{name}_options") from None
-
-    def _check_estimator_options(self) -> None:
-        """Build the MI estimator once on 2-d toy dims, so an option it does not take, or a value of the wrong
-        type or range (``hidden_size: 0``, ``max_epochs: -3``), is an error now, before anything is embedded."""
-        from mllmshift.components import component_class
-
-        cls = component_class("mi-estimator", self.estimator.name, allowed=self.plugins)
-        try:
-            cls(2, 2, seed=self.seed, **dict(self.estimator.options))
-        except (MllmshiftError, ValueError, TypeError) as err:
-            raise ConfigError(str(err), field="estimator_options") from None
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def paper(cls, **overrides: Any) -> EvalConfig:
         """The paper's estimators: one CLUB (hidden size 500, ≤ 200 epochs) and linear RJSD."""
-        kw: dict[str, Any] = {"estimator": Component(PAPER_MI_ESTIMATOR, PAPER_MI_OPTIONS),
-                              "divergence": Component(PAPER_DIVERGENCE), "n_estimators": PAPER_N_ESTIMATORS}
-        kw.update(overrides)
+        kw: dict[str, Any] = {**PAPER_FIELDS, **overrides}
         return cls(**kw)
 
     @classmethod
@@ -265,6 +246,17 @@ class EvalConfig:
         if "plugins" in kw and isinstance(kw["plugins"], list):
             kw["plugins"] = tuple(kw["plugins"])
         return cls(**kw)
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> EvalConfig:
+        """:meth:`from_dict` for a config recorded in a results file: values are checked, but component names
+        are not looked up (a plugin or checkpoint of the writing machine may be absent here); nothing runs
+        from it unless :func:`mllmshift.evaluation.runnable.check_runnable` accepts it."""
+        token = _RECORDED.set(True)
+        try:
+            return cls.from_dict(data)
+        finally:
+            _RECORDED.reset(token)
 
     def with_(self, **changes: Any) -> EvalConfig:
         """A copy with some fields changed (checked again)."""

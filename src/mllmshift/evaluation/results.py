@@ -278,7 +278,7 @@ class StudyResult(ResultView):
             raise ValueError(f"not a {SCHEMA} result (schema {d.get('schema')!r})")
         config = dict(d["config"])
         eval_cfg = config.pop("eval")
-        return cls(title=d["title"], config=EvalConfig.from_dict(eval_cfg), id=SplitResult.from_json(d["id"]),
+        return cls(title=d["title"], config=EvalConfig.from_record(eval_cfg), id=SplitResult.from_json(d["id"]),
                    scenarios=tuple(ScenarioResult.from_json(s) for s in d["scenarios"]), study=config,
                    correlations=d.get("correlations") or {}, judge=d.get("judge") or {}, seeds=d.get("seeds") or {},
                    environment={k: d.get(k) for k in ("versions", "python", "platform", "device")},

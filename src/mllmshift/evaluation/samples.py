@@ -22,6 +22,7 @@ from typing import Any
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import MIEstimator
+from mllmshift.io.atomic import safe_name  # noqa: F401  (re-exported: its home is the writers)
 from mllmshift.io.jsonl import write_jsonl_atomic
 from mllmshift.metrics import pointwise_emi
 from mllmshift.records import Sample, Split
@@ -66,11 +67,6 @@ def sample_rows(split: Split, embedded: EmbeddedSplit, estimators: tuple[MIEstim
     from mllmshift.evaluation.sample_text import readable
 
     return readable(rows, split)  # doc_id, id, split first; the texts with --log-samples-text
-
-
-def safe_name(name: str) -> str:
-    """``name`` with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by ``_`` (a file name)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def write_sample_log(folder: str | os.PathLike[str], name: str, rows: list[dict[str, Any]]) -> Path:

@@ -100,3 +100,8 @@ class Outputs:
 
     def write_text(self, path: str | os.PathLike[str], text: str) -> Path:
         return self.write_bytes(path, text.encode("utf-8"))
+
+
+def safe_name(name: str) -> str:
+    """``name`` with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by ``_`` (a file name)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from mllmshift.evaluation.config import ConfigError, EvalConfig
 from mllmshift.monitor.calibration import min_null_draws, term_level, window_level
 from mllmshift.provenance import stable_hash
+from mllmshift.settings import resolve
 
 #: every per-window quantity the monitor can compute (see :mod:`mllmshift.monitor.terms`)
 TERMS: tuple[str, ...] = ("visual", "text", "answer", "output", "output_shift", "emi", "emid", "bound")
@@ -97,10 +98,15 @@ def _duration(seconds: float) -> str:
 MONITOR_DIVERGENCE = "rjsd"
 
 
+#: the monitor's evaluation defaults over the project's, whether its settings come from flags, a config file or
+#: both (:func:`mllmshift.settings.resolve`): 50 bootstrap resamples (its intervals need only the standard
+#: error, which 50 estimate to about ±10 %) and :data:`MONITOR_DIVERGENCE`
+MONITOR_EVAL_DEFAULTS: dict[str, Any] = {"n_resamples": 50, "divergence": MONITOR_DIVERGENCE}
+
+
 def default_eval() -> EvalConfig:
-    """The project's evaluation defaults (:class:`EvalConfig`), with the monitor's 50 bootstrap resamples and
-    its divergence :data:`MONITOR_DIVERGENCE`."""
-    return EvalConfig(n_resamples=50, divergence=MONITOR_DIVERGENCE)
+    """The project's evaluation defaults with the monitor's (:data:`MONITOR_EVAL_DEFAULTS`)."""
+    return resolve(None, None, MONITOR_EVAL_DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,8 @@ class MonitorConfig:
         window: the windows (see :class:`WindowSpec`).
         eval: encoders, fusion, MI estimator (name, options, checkpoint, ensemble size), divergence, seed,
             bootstrap resamples and confidence, threads and plugins: the :class:`EvalConfig` of
-            ``mllmshift emi``/``emid``/``study``, whose defaults are the project's (only ``n_resamples``
-            defaults to 50 here: the monitor's intervals need only the bootstrap standard error, which 50
-            resamples estimate to about ±10 %). Only the scale-adjusted bound is computed.
+            ``mllmshift emi``/``emid``/``study``, whose defaults are the project's but for
+            :data:`MONITOR_EVAL_DEFAULTS`. Only the scale-adjusted bound is computed.
         terms: the quantities computed per window (a subset of :data:`TERMS`).
         alert_terms: the terms alert rules watch (a subset of ``terms`` and :data:`ALERT_TERMS`).
         alpha: the false-alarm level per window (used when ``ert`` is None): a no-shift window is *over* with

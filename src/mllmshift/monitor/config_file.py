@@ -18,7 +18,9 @@
     top_k: 5
     stream_columns: {timestamp: ts}
     webhook: https://alerts.example/hook   # or {url, timeout, retries}
-    # the evaluation config, with the keys (and defaults) of a study config:
+    # the evaluation settings, with the keys of a study config (mllmshift.settings) and the monitor's
+    # defaults (MONITOR_EVAL_DEFAULTS: 50 resamples, divergence rjsd) whether given here or as flags:
+    paper: false
     seed: 0
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
     estimator: {name: ..., options: {...}, checkpoint: ..., n_estimators: 1}
@@ -43,10 +45,11 @@ from typing import Any
 
 from mllmshift.evaluation.config import ConfigError, EvalConfig, renamed_fields
 from mllmshift.io.yaml_strict import YamlDocument, load_yaml
-from mllmshift.monitor.config import TERMS
-from mllmshift.study.config import SplitSource
-from mllmshift.study.config_parser import EVAL_KEYS, Parser
-from mllmshift.study.config_parser import YAML_FIELDS as EVAL_YAML_FIELDS
+from mllmshift.monitor.config import MONITOR_EVAL_DEFAULTS, TERMS
+from mllmshift.settings import YAML_FIELDS as EVAL_YAML_FIELDS
+from mllmshift.settings import YAML_KEYS, file_values, resolve
+from mllmshift.io.readers import SplitSource
+from mllmshift.io.yaml_fields import FieldReader
 from mllmshift.secrets import redact_url
 
 #: MonitorConfig field → the YAML field that sets it (EvalConfig fields as in a study config)
@@ -58,8 +61,6 @@ YAML_FIELDS: dict[str, str] = {**EVAL_YAML_FIELDS, "window": "window", "step": "
 #: the monitor's own top-level keys
 MONITOR_KEYS = frozenset({"reference", "stream", "webhook", *(v for k, v in YAML_FIELDS.items()
                                                                if k not in EVAL_YAML_FIELDS)})
-#: the evaluation defaults of a monitor (EvalConfig's, but 50 bootstrap resamples)
-EVAL_DEFAULTS: dict[str, Any] = {"n_resamples": 50}
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,13 @@ class MonitorFile:
     """A parsed monitor config file: what it gives (None / absent where it gives nothing).
 
     ``fields`` holds :class:`~mllmshift.monitor.config.MonitorConfig` keyword arguments (``window`` and
-    ``step`` as text, for :meth:`WindowSpec.parse`); ``eval`` is complete (defaults filled in).
+    ``step`` as text, for :meth:`WindowSpec.parse`); ``settings`` is the file's layer of evaluation settings
+    (:func:`mllmshift.settings.file_values`), ``eval`` its EvalConfig over the monitor's defaults.
     """
 
     doc: YamlDocument
     eval: EvalConfig
+    settings: Mapping[str, Any] = field(default_factory=dict)
     fields: Mapping[str, Any] = field(default_factory=dict)
     reference: SplitSource | None = None
     stream: str | None = None
@@ -94,9 +97,10 @@ def read_monitor_file(path: str | os.PathLike[str]) -> MonitorFile:
     """Read and check a monitor config file (see the module docstring)."""
     p = Path(path)
     doc = load_yaml(p, "monitor config")
-    parser = Parser(p.parent, p, dict(doc.lines))
-    top = parser.mapping(doc.data, "", set(MONITOR_KEYS | EVAL_KEYS))
-    ev = parser.eval_config(top, EVAL_DEFAULTS)
+    parser = FieldReader(p.parent, p, dict(doc.lines))
+    top = parser.mapping(doc.data, "", set(MONITOR_KEYS | YAML_KEYS))
+    settings = file_values(top, parser.doc, p.parent)
+    ev = resolve(None, settings, MONITOR_EVAL_DEFAULTS, doc=parser.doc)
     kw: dict[str, Any] = {}
     for key in ("window", "step"):
         if top.get(key) is not None:
@@ -132,10 +136,10 @@ def read_monitor_file(path: str | os.PathLike[str]) -> MonitorFile:
         kw["stream_columns"] = dict(cols)
     reference = None if top.get("reference") is None else parser.split(top["reference"], "reference")
     stream = None if top.get("stream") is None else parser.path(top["stream"], "stream")
-    return MonitorFile(doc, ev, kw, reference, stream, _webhook(parser, top.get("webhook")))
+    return MonitorFile(doc, ev, settings, kw, reference, stream, _webhook(parser, top.get("webhook")))
 
 
-def _webhook(parser: Parser, value: Any) -> WebhookSpec | None:
+def _webhook(parser: FieldReader, value: Any) -> WebhookSpec | None:
     if value is None:
         return None
     spec = {"url": value} if isinstance(value, str) else parser.mapping(value, "webhook", {"url", "timeout", "retries"})

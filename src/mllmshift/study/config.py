@@ -11,9 +11,10 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
       - {folder: data/shifted/}                        # every *.jsonl (or */samples.jsonl) in a folder
       - {grid: grid.yaml}                              # a shift grid applied to the ID split (or inline mapping)
     responder: null                       # {name: baseline, options: {...}} fills in missing responses
+    paper: false                          # true: the paper's estimators (one CLUB, linear RJSD), keys below over them
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
     estimator: {name: smile, options: {}, checkpoint: null, n_estimators: 3}
-                                          # default smile (named without options: max_steps 300, patience 3),
+                                          # default smile (a bare name gets its registry entry's options),
                                           # 3 seeds; club is the paper's; checkpoint: load (any kind) instead of
                                           # train (n_estimators then 1); n_estimators: an ensemble of K seeds
     bound: {form: scale-adjusted, entropy_scale: null, divergence: rjsd-debiased}   # rjsd is the paper's
@@ -26,9 +27,9 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     device: cpu                           # auto | cpu | cuda: encoders, estimator training and scoring
     engine: {name: local}                 # or {name: ray, address: ray://head:10001, concurrency: 2} (docs/scale.md)
 
-The encoders, estimator, bound, bootstrap, seed, threads, device and plugins keys make the study's
-:class:`~mllmshift.evaluation.config.EvalConfig` (``StudyConfig.eval``), the one config every verb
-uses; the rest is study-only. Relative paths are resolved against the config file's folder. Every
+The settings keys (paper, encoders, estimator, bound, bootstrap, seed, threads, device, plugins: the table of
+:mod:`mllmshift.settings`) make the study's :class:`~mllmshift.evaluation.config.EvalConfig`
+(``StudyConfig.eval``), the one config every verb uses, resolved as flags are; the rest is study-only. Relative paths are resolved against the config file's folder. Every
 malformed value raises a :class:`~mllmshift.errors.DataError` naming the file, the line and the field
 (``scenarios[2].path``).
 """
@@ -46,30 +47,10 @@ from mllmshift.components import Component
 from mllmshift.engines import EngineConfig
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.provenance import stable_hash
+from mllmshift.study.config_parser import Parser
+from mllmshift.study.sources import ScenarioSource, SplitSource
 
-@dataclass(frozen=True)
-class SplitSource:
-    """Where one split comes from: a file or folder read with :func:`mllmshift.io.read_split`."""
-
-    path: str
-    format: str = "auto"
-    name: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ScenarioSource:
-    """One entry of ``scenarios``: exactly one of ``path``, ``folder`` or ``grid`` is set."""
-
-    path: str | None = None
-    folder: str | None = None
-    grid: Any = None  # a path to a grid YAML, or an inline mapping
-    name: str | None = None
-    group: str | None = None
-    format: str = "auto"
-    options: Mapping[str, Any] = field(default_factory=dict)
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
+__all__ = ["StudyConfig", "SplitSource", "ScenarioSource"]
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -101,9 +82,8 @@ class StudyConfig:
     def from_dict(cls, data: Any, *, base_dir: str | os.PathLike[str] = ".", source: str | os.PathLike[str] | None = None,
                   lines: Mapping[str, int] | None = None) -> StudyConfig:
         """Validate a config mapping; relative paths are resolved against ``base_dir``."""
-        from mllmshift.study.config_parser import Parser
-
-        return Parser(Path(base_dir), None if source is None else Path(source), dict(lines or {})).parse(data)
+        parser = Parser(Path(base_dir), None if source is None else Path(source), dict(lines or {}))
+        return cls(**parser.parse(data))
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -129,7 +109,8 @@ class StudyConfig:
         out["encoders"] = {"text": comp(e["text_encoder"]), "image": comp(e["image_encoder"]), "fusion": e["fusion"]}
         out["estimator"] = {**e["estimator"], "checkpoint": e["checkpoint"], "n_estimators": e["n_estimators"]}
         out["bound"] = {"form": e["bound_form"], "entropy_scale": e["entropy_scale"], "divergence": comp(e["divergence"])}
-        out["bootstrap"] = {"n_resamples": e["n_resamples"], "confidence": e["confidence"]}
+        out["bootstrap"] = {"n_resamples": e["n_resamples"], "confidence": e["confidence"],
+                            "scheme": e["bootstrap_scheme"]}
         out["correlation"] = {"n_resamples": d["correlation_resamples"]}
         out["judge"] = d["judge"]
         out["preset"] = d["preset"]

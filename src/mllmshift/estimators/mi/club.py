@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from mllmshift.errors import DataError
 from mllmshift.estimators._checkpoint import load_torch_file, save_torch_checkpoint
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators._batches import Rows
-from mllmshift.estimators.base import MIEstimator, as_2d_float, check_pairs, make_config
+from mllmshift.estimators.base import Bound, MIEstimator, as_2d_float, check_pairs, make_config
 from mllmshift.estimators.mi.club_training import FlatCLUBStep
 from mllmshift.progress import Progress
 from mllmshift.resampling import ResampleWeights
@@ -59,6 +59,9 @@ class _CLUBNet(nn.Module):
 @dataclass(frozen=True)
 class CLUBConfig:
     """Hyper-parameters of :class:`CLUB` (with the seed, they reproduce a fit)."""
+
+    #: option ranges beyond the defaults (counts >= 1, floats >= 0): patience may be 0, the learning rate > 0
+    constraints: ClassVar[dict[str, Bound]] = {"patience": Bound(0), "lr": Bound(0, open=True)}
 
     x_dim: int
     y_dim: int

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from mllmshift.estimators.base import Bound
 from mllmshift.estimators.mi.scores import ScoreStats
 from mllmshift.estimators.mi.variational import VariationalConfig, VariationalMI
 
@@ -33,6 +34,8 @@ class SMILEConfig(VariationalConfig):
     """:class:`VariationalConfig` plus the clip level τ of the log density ratio."""
 
     tau: float = 5.0
+    #: the clip tau is > 0, and may be +inf (no clipping: the plain DV bound)
+    constraints: ClassVar[dict[str, Bound]] = {**VariationalConfig.constraints, "tau": Bound(0, open=True, inf=True)}
 
 
 class SMILE(VariationalMI):

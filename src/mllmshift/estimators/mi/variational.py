@@ -35,7 +35,7 @@ from mllmshift.errors import DataError
 from mllmshift.estimators._checkpoint import read_torch_checkpoint, torch_checkpoint, write_torch_file
 from mllmshift.estimators._adam import Adam
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
-from mllmshift.estimators.base import MIEstimator, check_pairs, make_config
+from mllmshift.estimators.base import Bound, MIEstimator, check_pairs, make_config
 from mllmshift.estimators.mi.critics import Critic, make_critic
 from mllmshift.estimators.mi.scores import ScoreStats, by_replicate_blocks, split_diagonal
 from mllmshift.progress import Progress
@@ -61,6 +61,9 @@ class VariationalConfig:
         chunk_size: rows of the n × n score matrix evaluated at a time.
         standardize: z-score inputs with the training moments.
     """
+
+    #: option ranges beyond the defaults (counts >= 1, floats >= 0): patience may be 0, the learning rate > 0
+    constraints: ClassVar[dict[str, Bound]] = {"patience": Bound(0), "lr": Bound(0, open=True)}
 
     x_dim: int
     y_dim: int
