@@ -194,9 +194,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise DataError("give --stream (or a --config that names it)")
         cfg = build_config(args, file, "1000", 2)
-        if not args.follow and not stream.exists():
-            raise DataError(f"{stream} does not exist (without --follow the stream is read once, so a missing one "
-                            "is a mistyped path; with --follow the monitor waits for it)", field="--stream")
         src_ref = args.reference or (file.reference.path if file is not None and file.reference else None)
         check_disjoint([*inputs, ("--reference", src_ref), ("--stream", stream)], outputs)
     never = cfg.unreachable()
@@ -220,6 +217,12 @@ def run(args: argparse.Namespace) -> int:
                               spec.retries if args.webhook_retries is None else args.webhook_retries)
     if args.metrics_port is not None and not 0 < args.metrics_port < 65536:
         raise DataError(f"expected a TCP port in 1..65535, got {args.metrics_port}", field="--metrics-port")
+    if plan is None and not args.follow and not stream.exists():
+        from mllmshift.monitor.embed import check_reference
+
+        check_reference(reference)  # the reference's own problems first, as the monitor would report them
+        raise DataError(f"{stream} does not exist (without --follow the stream is read once, so a missing one "
+                        "is a mistyped path; with --follow the monitor waits for it)", field="--stream")
     with claim_folder(args.out, "monitor"):
         monitor = Monitor(cfg, reference, stream, args.out, cache=cache, webhook=webhook,
                           log=None if args.quiet else sys.stderr, restart=args.overwrite or plan is not None,

@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mllmshift.checked import Checked, bounded
+from mllmshift.responders._deadline import Watchdog, deadline_handlers
 from mllmshift.errors import MllmshiftError
 from mllmshift.secrets import basic_auth, redact, redact_url, redacted_excerpt, request_url, url_secrets
 
@@ -172,55 +173,6 @@ def completions_url(base_url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-class _Watchdog:
-    """Shuts a connection's socket down when an attempt's deadline passes (see the module docstring)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-        self.fired = False
-        self._timer: threading.Timer | None = None
-
-    def arm(self, sock: socket.socket) -> None:
-        def fire() -> None:
-            self.fired = True
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-        self._timer = threading.Timer(max(0.0, self.end - time.monotonic()), fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-
-def _deadline_handlers(dog: _Watchdog) -> list[urllib.request.BaseHandler]:
-    """HTTP(S) handlers whose connections arm ``dog`` on their socket once connected."""
-
-    class Conn(http.client.HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            dog.arm(self.sock)
-
-    class Conns(http.client.HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            dog.arm(self.sock)
-
-    class Handler(urllib.request.HTTPHandler):
-        def http_open(self, req: urllib.request.Request) -> Any:
-            return self.do_open(Conn, req)
-
-    class Handlers(urllib.request.HTTPSHandler):
-        def https_open(self, req: urllib.request.Request) -> Any:
-            return self.do_open(Conns, req, context=self._context)
-
-    return [Handler(), Handlers()]
-
-
 def _message_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
@@ -289,7 +241,7 @@ class ChatClient:
 
     # -- one attempt -------------------------------------------------------------------------------
     def _attempt(self, body: bytes, allow_empty: bool) -> ChatResult:
-        dog = _Watchdog(self.policy.deadline)
+        dog = Watchdog(self.policy.deadline)
         try:
             return self._attempt_within(body, allow_empty, dog)
         except _Transient:
@@ -300,9 +252,9 @@ class ChatClient:
         finally:
             dog.cancel()
 
-    def _attempt_within(self, body: bytes, allow_empty: bool, dog: _Watchdog) -> ChatResult:
+    def _attempt_within(self, body: bytes, allow_empty: bool, dog: Watchdog) -> ChatResult:
         req = urllib.request.Request(self._request_url, data=body, headers=self._headers, method="POST")
-        opener = urllib.request.build_opener(*self._handlers, *_deadline_handlers(dog))
+        opener = urllib.request.build_opener(*self._handlers, *deadline_handlers(dog))
         try:
             with opener.open(req, timeout=self.policy.timeout) as resp:
                 raw = resp.read()
