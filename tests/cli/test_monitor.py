@@ -125,6 +125,10 @@ def test_bad_values_name_their_flag_or_their_line_in_the_config_file(tmp_path, c
     assert "field '--alpha': must be in (0, 1)" in capsys.readouterr().err
     assert main([*base, "--step", "1h"]) == 1
     assert "field '--step'" in capsys.readouterr().err
+    assert main([*base, "--ert", "0.5"]) == 1
+    assert "field '--ert': an expected run time must be a number of windows > 1" in capsys.readouterr().err
+    assert main([*base, "--metrics-port", "70000"]) == 1
+    assert "field '--metrics-port'" in capsys.readouterr().err
     assert main([*base, "--alert-terms", "emi"]) == 1
     assert "field '--alert-terms'" in capsys.readouterr().err
     assert main([*base, "--webhook", "hooks.example.org"]) == 1
@@ -134,6 +138,9 @@ def test_bad_values_name_their_flag_or_their_line_in_the_config_file(tmp_path, c
     assert main([*base, "--text-encoder", "no-such-encoder"]) == 1
     assert "field '--text-encoder'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing is written by a run that a bad value stopped
+    path.write_text(CONFIG + "ert: 1\n")
+    assert main(base) == 1
+    assert f"{path}:11: field 'ert'" in capsys.readouterr().err
     path.write_text(CONFIG + "alert_terms: [emi]\n")
     assert main(base) == 1
     assert f"{path}:11: field 'alert_terms': terms ['emi'] cannot raise alerts" in capsys.readouterr().err

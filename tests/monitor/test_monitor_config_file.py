@@ -20,6 +20,7 @@ step: 15m
 terms: [text, answer, output, emi, emid]
 alert_terms: [text, emid]
 alpha: 0.01
+ert: 500
 consecutive: 3
 thresholds: {text: 0.25}
 null_draws: 150
@@ -59,6 +60,7 @@ def test_every_key_is_read_and_paths_are_resolved_against_the_file(tmp_path):
     assert (cfg.alpha, cfg.consecutive, cfg.n_null, cfg.min_records, cfg.min_references, cfg.top_k) == \
         (0.01, 3, 150, 12, 25, 3)
     assert cfg.thresholds == {"text": 0.25} and cfg.stream_columns == {"timestamp": "ts"}
+    assert cfg.ert == 500.0 and cfg.window_alpha != cfg.alpha  # the run time sets the level
 
 
 def test_a_file_without_evaluation_keys_has_the_monitors_defaults_as_flags_do(tmp_path):

@@ -54,7 +54,8 @@ from mllmshift.secrets import redact_url
 
 #: MonitorConfig field → the YAML field that sets it (EvalConfig fields as in a study config)
 YAML_FIELDS: dict[str, str] = {**EVAL_YAML_FIELDS, "window": "window", "step": "step", "terms": "terms",
-                               "alert_terms": "alert_terms", "alpha": "alpha", "ert": "ert", "consecutive": "consecutive",
+                               "alert_terms": "alert_terms", "alpha": "alpha", "ert": "ert",
+                               "consecutive": "consecutive",
                                "thresholds": "thresholds", "n_null": "null_draws", "min_records": "min_records",
                                "min_references": "min_references", "top_k": "top_k",
                                "stream_columns": "stream_columns"}

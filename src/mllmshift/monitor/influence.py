@@ -116,10 +116,13 @@ class WeightedRJSD:
     def __call__(self, c: np.ndarray) -> float:
         c = np.asarray(c, dtype=np.float64)
         t = float(c @ self.norms_b)
-        if self.dual:
-            scale = np.concatenate([np.ones(self.na), np.sqrt(c / (2.0 * t))])
-            k = self.k * scale[:, None] * scale[None, :]
-            own = self.k[self.na:, self.na:] * np.sqrt(c / t)[:, None] * np.sqrt(c / t)[None, :]
+        if self.dual:  # rows drawn 0 times add nothing: leave them out of both eigenvalue problems
+            keep = np.flatnonzero(c > 0)
+            rows = np.concatenate([np.arange(self.na), self.na + keep])
+            scale = np.concatenate([np.ones(self.na), np.sqrt(c[keep] / (2.0 * t))])
+            k = self.k[np.ix_(rows, rows)] * scale[:, None] * scale[None, :]
+            own_scale = np.sqrt(c[keep] / t)
+            own = self.k[np.ix_(self.na + keep, self.na + keep)] * own_scale[:, None] * own_scale[None, :]
             s_m = _entropy(np.linalg.eigvalsh(k))
             s_b = _entropy(np.linalg.eigvalsh(own))
         else:

@@ -99,7 +99,8 @@ class Monitor:
         with compute_settings(cfg.eval, self.progress) as (self.threads, self.device):
             self._prepare(reference, cache)
         self.watched = [t for t in cfg.alert_terms if t in self.terms]
-        self.nulls = NullCache(self.calc, cfg.null_draws, cfg.seed, announce=lambda m: self._say(f"mllmshift monitor: {m}"))
+        self.nulls = NullCache(self.calc, cfg.null_draws, cfg.seed,
+                               announce=lambda m: self._say(f"mllmshift monitor: {m}"))
         self.windows = make_windows(cfg.window)
         if cfg.window.kind == "count" and self.calc.jsd_terms:
             why = self.calc.jsd_feasible(int(cfg.window.size))

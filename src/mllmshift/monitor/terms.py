@@ -21,13 +21,13 @@ m the records of W that have a reference answer, and JSD the configured divergen
 Confidence intervals resample W's records (B draws, the same draws for every term; A, B and B' fixed)
 and are *standard* bootstrap intervals :math:`\hat\theta \pm z_{1-a/2}\,\widehat{\mathrm{SE}}^*`, with SE* the
 standard deviation of the resampled values. With the plug-in linear RJSD (the monitor's default) and
-``ci="linearised"`` (the default) a resample's drift and answer terms are the first-order expansion of the
-window's estimate in the records' draw counts (:mod:`mllmshift.monitor.influence`: one eigendecomposition per
-term and window instead of B + 1); ``ci="resampled"`` recomputes every resample. They are centred on the estimate on purpose: a JSD estimate
-rises when a sample has repeated points, so percentile intervals would sit above the estimate, and basic
-intervals (2θ̂ − q) would move onto a bias-corrected scale, while the alert thresholds are quantiles of
-the *estimate* at the same size. Centred, the lower bound never exceeds the estimate, which is what the
-false-alarm guarantee of :mod:`mllmshift.monitor.alerts` needs. EMI's SE comes from
+``ci="linearised"`` (the default) the drift and answer terms' resamples come from a control-variate bootstrap
+(:func:`_with_residuals`): the first-order expansion of the window's estimate in the records' draw counts
+(:mod:`mllmshift.monitor.influence`), corrected by :data:`EXACT_DRAWS` resamples recomputed exactly;
+``ci="resampled"`` recomputes every resample. The estimates are the estimator's own on both paths. Intervals
+are centred on the estimate on purpose: a JSD estimate rises when a sample has repeated points, so percentile
+intervals would sit above the estimate, and basic intervals (2θ̂ − q) would move onto a bias-corrected scale,
+while the alert decisions compare the *estimate* with its no-shift null at the same size. EMI's SE comes from
 :func:`mllmshift.metrics.bootstrap_emi`.
 """
 
@@ -75,7 +75,8 @@ def _with_residuals(linear: np.ndarray, exact: Sequence[float]) -> np.ndarray:
     """Bootstrap draws from first-order draws and the first R of them recomputed exactly (the control-variate
     bootstrap): the residual r = exact − linear of the R draws is regressed on the linear value,
     r ≈ α + β(lin − mean) + ε, and draw b ≥ R becomes lin_b + α + β(lin_b − mean) + ε_{b mod R} (ε scaled by
-    √(R/(R − 2)), the regression's degrees of freedom); draws b < R are the exact values. All clipped at 0, as the estimators clip.
+    √(R/(R − 2)), the regression's degrees of freedom); draws b < R are the exact values. All clipped at 0, as
+    the estimators clip.
 
     Near no shift a JSD is nearly *degenerate* in the records' weights (its first derivative is small and the
     second-order term carries much of the resampling spread: alone, the first-order draws give 0.6–0.9 of
