@@ -3,6 +3,7 @@
     python benchmarks/estimators_real.py [--data ../shared/data] [--out docs/estimators/real] [--seeds 5]
         [--configs club,infonce,...] [--jsd rjsd,...] [--datasets alpacaeval,llava] [--threads 1]
     python benchmarks/estimators_real.py --rule [--configs ...]     # the decision rule's table (issue #19 item 6)
+    python benchmarks/estimators_real.py --rule --seeds 1 --cached-only   # that table from the cache, computing nothing
 
 ``--rule`` runs the rule's candidates (``configs.RULE_MI``, JSD ``rjsd,rjsd-debiased``) on ``alpacaeval48,llava``
 with 2 ensembles into ``docs/estimators/real/dev48`` (``rule.md`` beside ``real.md``); any of those can still be
@@ -39,7 +40,30 @@ def main(argv: list[str] | None = None) -> int:
                 args += [flag, value]
     if "--out" not in args:
         args += ["--out", str(ROOT / "docs" / "estimators" / "real")]
+    if "--cached-only" in args:
+        args.remove("--cached-only")
+        return _cached_only(args)
     return cli(["estimators", "validate", "--real", *args])
+
+
+def _cached_only(args: list[str]) -> int:
+    """Write the table from the cached runs only (compute nothing): ``--cached-only`` with the suite's flags."""
+    import argparse
+
+    from mllmshift.validation.real.configs import JSD_CONFIGS, MI_CONFIGS, select
+    from mllmshift.validation.real.suite import run_real_suite
+
+    p = argparse.ArgumentParser()
+    for flag in ("--configs", "--jsd", "--datasets", "--out", "--data"):
+        p.add_argument(flag)
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--no-plot", action="store_true")
+    a = p.parse_args(args)
+    split = (lambda v: v.split(",") if v else None)
+    run_real_suite(a.data or str(ROOT.parent / "shared" / "data"), a.out, select(split(a.configs), MI_CONFIGS, "MI"),
+                   select(split(a.jsd), JSD_CONFIGS, "JSD"), seeds=a.seeds,
+                   datasets=split(a.datasets) or ["alpacaeval48", "llava"], make_plot=not a.no_plot, cached_only=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -90,8 +90,9 @@ def decide(rows: Mapping[str, Mapping[str, Any]], small_n_weight: float = 1.0,
 
 
 def _decide(rows: Mapping[str, Mapping[str, Any]], small_n_weight: float) -> dict[str, Any]:
-    gated = {k: r for k, r in rows.items() if not gates(r)}
-    out: dict[str, Any] = {"gated_out": {k: gates(r) for k, r in rows.items() if gates(r)}, "choice": None}
+    ran = {k: r for k, r in rows.items() if r.get(JUDGED)}  # the others are reported as not run (decide)
+    gated = {k: r for k, r in ran.items() if not gates(r)}
+    out: dict[str, Any] = {"gated_out": {k: gates(r) for k, r in ran.items() if gates(r)}, "choice": None}
     rho = {k: _get(r, (JUDGED, "models", "spearman_lc")) for k, r in gated.items()}
     rho = {k: v for k, v in rho.items() if v and v.get("r") is not None and math.isfinite(v["r"])}
     if not rho:

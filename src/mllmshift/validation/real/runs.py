@@ -141,9 +141,9 @@ def run_jsd(cfg: JSDConfig, seed: int, data: Dataset) -> dict[str, Any]:
             "seconds": time.perf_counter() - t0, "terms": terms}
 
 
-def cached(path: Path, spec: Mapping[str, Any], key: str, compute: Any) -> tuple[dict[str, Any], bool]:
+def cached(path: Path, spec: Mapping[str, Any], key: str, compute: Any) -> tuple[dict[str, Any] | None, bool]:
     """``(the JSON at path, True)`` when it was made with ``spec`` (under ``key``), else ``(compute(), False)``
-    after writing the new result there."""
+    after writing the new result there; ``compute=None`` (read the cache only): ``(None, False)`` instead."""
     if path.is_file():
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
@@ -151,6 +151,8 @@ def cached(path: Path, spec: Mapping[str, Any], key: str, compute: Any) -> tuple
             obj = None
         if isinstance(obj, dict) and obj.get(key) == dict(spec):
             return obj, True
+    if compute is None:
+        return None, False
     obj = compute()
     atomic_write_text(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
     return obj, False

@@ -132,8 +132,8 @@ def _say(msg: str) -> None:
 
 
 def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: Sequence[JSDConfig], seeds: int,
-              say: Callable[[str], None] = _say,
-              encoder: str = DEFAULT_ENCODER) -> tuple[dict[str, dict[str, dict[int, Any]]], dict[str, dict[int, Any]]]:
+              say: Callable[[str], None] = _say, encoder: str = DEFAULT_ENCODER,
+              cached_only: bool = False) -> tuple[dict[str, dict[str, dict[int, Any]]], dict[str, dict[int, Any]]]:
     """Every (data set, member, seed) and (JSD configuration, seed) unit, from the cache or computed now; the units
     of a non-default ``encoder`` live in ``runs/<data set>@<encoder>/``."""
     tag = "" if encoder == DEFAULT_ENCODER else f"@{encoder}"
@@ -160,7 +160,10 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     for d, spec, seed in units:
         k += 1
         path = out / "runs" / f"{d}{tag}" / "mi" / spec.label / f"seed-{seed}.json"
-        run, hit = cached(path, spec.to_dict(), "member", lambda: run_member(spec, seed, data[d]))
+        run, hit = cached(path, spec.to_dict(), "member",
+                          None if cached_only else lambda: run_member(spec, seed, data[d]))
+        if run is None:
+            continue
         for s in (sorted(need[spec.label][1]) if not spec.seeded else [seed]):  # a deterministic run serves every seed
             mi_runs[d].setdefault(spec.label, {})[s] = run
         say(f"[{k}/{total}] {d}{tag} {spec.label} seed {seed}: "
@@ -169,7 +172,9 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     for c, seed in jsd_units:
         k += 1
         path = out / "runs" / f"llava{tag}" / "jsd" / c.label / f"seed-{seed}.json"
-        run, hit = cached(path, c.to_dict(), "jsd", lambda: run_jsd(c, seed, data["llava"]))
+        run, hit = cached(path, c.to_dict(), "jsd", None if cached_only else lambda: run_jsd(c, seed, data["llava"]))
+        if run is None:
+            continue
         jsd_runs.setdefault(c.label, {})[seed] = run
         say(f"[{k}/{total}] llava{tag} bound {c.label} seed {seed}: {'cached' if hit else 'computed'} "
             f"({run['seconds']:.1f} s)")
@@ -178,8 +183,10 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
         k += 1
         path = out / "runs" / f"llava{tag}" / "small-n" / spec.label / f"seed-{seed}.json"
         run, hit = cached(path, {**spec.to_dict(), "names": names}, "small_n",
-                          lambda: {"small_n": {**spec.to_dict(), "names": names},
-                                   **run_small_n(spec, seed, data["llava"], names)})
+                          None if cached_only else lambda: {"small_n": {**spec.to_dict(), "names": names},
+                                                            **run_small_n(spec, seed, data["llava"], names)})
+        if run is None:
+            continue
         for s in (sorted(small_need[spec.label][1]) if not spec.seeded else [seed]):
             small_runs.setdefault(spec.label, {})[s] = run
         say(f"[{k}/{total}] llava{tag} small-n {spec.label} seed {seed}: {'cached' if hit else 'fitted'} "
@@ -190,12 +197,14 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
 
 def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MIConfig], jsd: Sequence[JSDConfig],
                    seeds: int = 5, datasets: Sequence[str] = DATASETS, cache_dir: str | Path | None = None,
-                   threads: int = 1, make_plot: bool = True, say: Callable[[str], None] = _say) -> dict[str, Any]:
-    """Prepare, run, score and report (see the module docstring); returns the scored table (``real.json``)."""
+                   threads: int = 1, make_plot: bool = True, say: Callable[[str], None] = _say,
+                   cached_only: bool = False) -> dict[str, Any]:
+    """Prepare, run, score and report (see the module docstring); returns the scored table (``real.json``).
+    ``cached_only``: compute nothing, score what the cache holds (a configuration missing a unit a score needs
+    goes without that score: a partial table, never a partial score)."""
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.validation.real.report import write_report
-    from mllmshift.validation.real.consistency import monotonicity, ordered_pairs, score_calls, score_small_n
-    from mllmshift.validation.real.score import ensemble_emis, k_sweep, score_alpaca, score_jsd, score_llava
+    from mllmshift.validation.real.score import score_jsd
 
     if seeds < 1:
         raise ValueError("seeds must be at least 1")
@@ -229,41 +238,12 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
                 f"{info['alpacaeval48']['pools']} ({time.perf_counter() - t:.0f} s)")
         if enc == DEFAULT_ENCODER:
             table["data"] = info
-        mi_runs, jsd_runs = run_units(out, data, configs, enc_jsd, seeds, say, enc)
+        mi_runs, jsd_runs = run_units(out, data, configs, enc_jsd, seeds, say, enc, cached_only)
         for cfg in configs:
             row: dict[str, Any] = {"config": cfg.to_dict()}
-            if "alpacaeval" in data and "alpacaeval" in (cfg.datasets or DATASETS):
-                row["alpacaeval"] = score_alpaca(cfg, mi_runs["alpacaeval"][cfg.member.label],
-                                                 info["alpacaeval"]["judge"], cfg.ensembles(seeds))
-            if "alpacaeval48" in data and "alpacaeval48" in (cfg.datasets or DATASETS):
-                row["alpacaeval48"] = score_alpaca(cfg, mi_runs["alpacaeval48"][cfg.member.label],
-                                                   info["alpacaeval48"]["judge"], cfg.ensembles(seeds))
-                ae_runs = mi_runs["alpacaeval48"][cfg.member.label]
-                real0 = ensemble_emis(cfg, ae_runs, 0)
-                sane0 = ensemble_emis(cfg, ae_runs, 0, "sanity")
-                row["alpacaeval48"]["sanity_ensemble0"] = {c: sane0[c] < min(real0.values()) for c in sane0
-                                                           if c != "sanity:reference"}
-                row["alpacaeval48"]["calls"] = score_calls(cfg, mi_runs["alpacaeval48"][cfg.member.label],
-                                                           mi_runs["alpacaeval48" + POOL_B][cfg.member.label],
-                                                           cfg.ensembles(seeds))
-            if "llava" in data and "llava" in (cfg.datasets or DATASETS):
-                bounds = {c: score_jsd(next(j for j in enc_jsd if j.label == c), r)["bound"]
-                          for c, r in jsd_runs.items()}
-                lv = data["llava"]
-                assert lv.id_split is not None
-                member_runs = mi_runs["llava"][cfg.member.label]
-                row["llava"] = score_llava(cfg, member_runs, lv.id_split, lv.scenarios, bounds, cfg.ensembles(seeds))
-                pairs = ordered_pairs(lv.scenarios, lv.id_split)
-                mono = [monotonicity(ensemble_emis(cfg, member_runs, e), pairs) for e in range(cfg.ensembles(seeds))]
-                row["llava"]["monotonicity"] = {"share": float(np.mean(mono)), "ensemble0": mono[0],
-                                                "pairs": len(pairs)}
-                small = mi_runs["llava:small-n"].get(cfg.member.label)
-                if small:
-                    row["llava"]["small_n"] = score_small_n(cfg, small, SMALL_N_ENSEMBLES)
-                if cfg.members > 1:
-                    row["llava"]["k_sweep"] = k_sweep(cfg, member_runs, lv.id_split, lv.scenarios, bounds,
-                                                      cfg.ensembles(seeds))
-            table["mi"][cfg.label] = row
+            _score_row(row, cfg, data, info, mi_runs, jsd_runs, enc_jsd, seeds)
+            if len(row) > 1 or not cached_only:
+                table["mi"][cfg.label] = row
         if enc == DEFAULT_ENCODER:
             for c in jsd:
                 if c.label in jsd_runs:
@@ -278,3 +258,51 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
     write_report(table, out, make_plot=make_plot)
     write_rule_report(table, out, make_plot=make_plot)
     return table
+
+
+def _score_row(row: dict[str, Any], cfg: MIConfig, data: dict[str, Dataset], info: dict[str, Any],
+               mi_runs: dict[str, Any], jsd_runs: dict[str, Any], enc_jsd: Sequence[JSDConfig], seeds: int) -> None:
+    """Score one MI configuration on every data set it ran on into ``row`` (in place)."""
+    from mllmshift.validation.real.consistency import monotonicity, ordered_pairs, score_calls, score_small_n
+    from mllmshift.validation.real.score import ensemble_emis, k_sweep, score_alpaca, score_jsd, score_llava
+
+    if "alpacaeval" in data and "alpacaeval" in (cfg.datasets or DATASETS):
+        try:
+            row["alpacaeval"] = score_alpaca(cfg, mi_runs["alpacaeval"][cfg.member.label],
+                                             info["alpacaeval"]["judge"], cfg.ensembles(seeds))
+        except KeyError:  # a unit the score needs is not in the cache (cached_only)
+            pass
+    if "alpacaeval48" in data and "alpacaeval48" in (cfg.datasets or DATASETS):
+        try:
+            row["alpacaeval48"] = score_alpaca(cfg, mi_runs["alpacaeval48"][cfg.member.label],
+                                               info["alpacaeval48"]["judge"], cfg.ensembles(seeds))
+            ae_runs = mi_runs["alpacaeval48"][cfg.member.label]
+            real0 = ensemble_emis(cfg, ae_runs, 0)
+            sane0 = ensemble_emis(cfg, ae_runs, 0, "sanity")
+            row["alpacaeval48"]["sanity_ensemble0"] = {c: sane0[c] < min(real0.values()) for c in sane0
+                                                       if c != "sanity:reference"}
+            row["alpacaeval48"]["calls"] = score_calls(cfg, mi_runs["alpacaeval48"][cfg.member.label],
+                                                       mi_runs["alpacaeval48" + POOL_B][cfg.member.label],
+                                                       cfg.ensembles(seeds))
+        except KeyError:  # a unit the score needs is not in the cache (cached_only)
+            pass
+    if "llava" in data and "llava" in (cfg.datasets or DATASETS):
+        try:
+            bounds = {c: score_jsd(next(j for j in enc_jsd if j.label == c), r)["bound"]
+                      for c, r in jsd_runs.items()}
+            lv = data["llava"]
+            assert lv.id_split is not None
+            member_runs = mi_runs["llava"][cfg.member.label]
+            row["llava"] = score_llava(cfg, member_runs, lv.id_split, lv.scenarios, bounds, cfg.ensembles(seeds))
+            pairs = ordered_pairs(lv.scenarios, lv.id_split)
+            mono = [monotonicity(ensemble_emis(cfg, member_runs, e), pairs) for e in range(cfg.ensembles(seeds))]
+            row["llava"]["monotonicity"] = {"share": float(np.mean(mono)), "ensemble0": mono[0],
+                                            "pairs": len(pairs)}
+            small = mi_runs["llava:small-n"].get(cfg.member.label)
+            if small:
+                row["llava"]["small_n"] = score_small_n(cfg, small, SMALL_N_ENSEMBLES)
+            if cfg.members > 1:
+                row["llava"]["k_sweep"] = k_sweep(cfg, member_runs, lv.id_split, lv.scenarios, bounds,
+                                                  cfg.ensembles(seeds))
+        except KeyError:  # a unit the score needs is not in the cache (cached_only)
+            pass
