@@ -97,7 +97,7 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     :class:`~mllmshift.evaluation.results.StudyResult` (no correlations: that is the study's job).
     """
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
-    from mllmshift.evaluation.pipeline import evaluate as run
+    from mllmshift.evaluation.pipeline import EvalPlan, evaluate as run
     from mllmshift.evaluation.scenarios import scenario_of
     from mllmshift.progress import progress_for
 
@@ -108,7 +108,7 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     if not scenarios:
         raise MllmshiftError("evaluate needs at least one shifted split in ood")
     cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return _warned(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
+    return _warned(run(EvalPlan(id_split, tuple(scenarios), cfg), cache=cache, progress=progress_for(progress),
                        sample_log=log_samples).result)
 
 
@@ -117,11 +117,12 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
         reader: Mapping[str, Any] | None = None, paper: bool = False, **config: Any) -> SplitResult:
     """EMI of one split (its MI estimator fitted on its own pairs, or ``checkpoint=`` loaded)."""
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
-    from mllmshift.evaluation.pipeline import evaluate as run
+    from mllmshift.evaluation.pipeline import EvalPlan, evaluate as run
     from mllmshift.progress import progress_for
 
     cfg = eval_config(paper, **config)
     split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data", columns=columns,
                      **dict(reader or {}))
     cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    return _warned(run(split, [], cfg, cache=cache, progress=progress_for(progress), sample_log=log_samples).result).id
+    return _warned(run(EvalPlan(split, (), cfg), cache=cache, progress=progress_for(progress),
+                       sample_log=log_samples).result).id

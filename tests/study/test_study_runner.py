@@ -192,13 +192,13 @@ _KILL_SCRIPT = r"""
 import sys, time
 from mllmshift.study import StudyConfig, run_study
 from mllmshift.study.config import SplitSource
-from mllmshift.study import stages
-orig = stages.evaluate_scenario
+from mllmshift.evaluation import pipeline
+orig = pipeline.evaluate_scenario
 def slow(*a, **k):
     out = orig(*a, **k)
     time.sleep(0.6)
     return out
-stages.evaluate_scenario = slow
+pipeline.evaluate_scenario = slow
 run_study(StudyConfig.from_yaml(sys.argv[1]), sys.argv[2], progress=False)
 """
 

@@ -46,7 +46,7 @@ def run_identity(cfg: Any, splits: list[Any]) -> dict[str, Any]:
 
 def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[Any], cfg: Any) -> Any:
     """The pipeline on the command line's splits: guards the outputs, evaluates, saves what was asked for."""
-    from mllmshift.evaluation.pipeline import evaluate
+    from mllmshift.evaluation.pipeline import EvalPlan, evaluate
     from mllmshift.progress import progress_for
 
     identity = run_identity(cfg, splits)
@@ -55,8 +55,8 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     if samples is not None:
         check_sample_logs(samples, identity, args.overwrite)
     with embedding_store(args, splits, cfg) as store:
-        ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
-                      sample_log=samples, store=store)
+        ev = evaluate(EvalPlan(splits[0], tuple(scenarios), cfg), cache=cache_from_args(args),
+                      progress=progress_for(not args.quiet), sample_log=samples, embeddings=store)
     if samples is not None:
         stamp_sample_logs(samples, identity)
     if args.save_estimator:
