@@ -100,7 +100,8 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="the paper's estimators: one CLUB (hidden size 500, at most 200 epochs) and linear RJSD")
     g.add_argument("--estimator", type=Path,
                    help="load a saved MI estimator (any kind, or the authors' CLUB state dict) instead of fitting")
-    g.add_argument("--save-estimator", type=Path, help="save the estimator fitted here (the first member)")
+    g.add_argument("--save-estimator", type=Path, help="save the estimators fitted here (every member, with the "
+                   "fit's fingerprint and fitting set; load it with --estimator)")
     g.add_argument("--hidden-size", type=int, default=None, help="shortcut for --estimator-option hidden_size=N")
     g.add_argument("--max-epochs", type=int, default=None,
                    help="shortcut for --estimator-option max_epochs=N (CLUB)")

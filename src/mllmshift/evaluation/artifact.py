@@ -204,3 +204,58 @@ def check_encoders(artifact: EstimatorArtifact, run: Mapping[str, Any], uses_ima
         raise DataError(f"the estimator was fitted on inputs X fused as {', '.join(have['fusion'])}, this run's "
                         f"are {', '.join(run['fusion'])}; use the --fusion it was fitted with", path=artifact.path,
                         field="encoders.fusion")
+
+
+def artifact_of(members: Sequence[MIEstimator], info: Mapping[str, Any]) -> EstimatorArtifact:
+    """The artifact of an evaluation's estimators (``Ensemble.members`` and ``.info``), e.g. to save the fit of
+    an ``emi``/``emid`` call with ``--save-estimator``: every member, its fingerprint and fitting set."""
+    return EstimatorArtifact(tuple(members), str(info.get("fingerprint") or info.get("key")),
+                             dict(info.get("fit_set") or {}), dict(info.get("encoders") or {}),
+                             dict(info.get("fitted_with") or {}))
+
+
+def fit_line(info: Mapping[str, Any]) -> str:
+    """One line for summaries saying which fit the values are relative to (``info``: ``StudyResult.estimator``).
+
+    Without a saved estimator or declared fitting set it says that the values are relative to this call's fit
+    and which splits were pooled, so ``emi a.jsonl`` and ``emid --id a.jsonl --ood b.jsonl`` read as different
+    fits."""
+    fp = info.get("fingerprint") or info.get("key") or "?"
+    fs = info.get("fit_set") or {}
+    names = ", ".join(str(s.get("name")) for s in fs.get("splits", ())) or "?"
+    if info.get("source") == "checkpoint":
+        return f"estimator {fp} loaded from {info.get('path')}, fitted on '{fs.get('name', '?')}'"
+    if fs.get("declared"):
+        return f"estimator {fp} fitted on the declared fitting set '{fs.get('name')}' ({names})"
+    return (f"estimator {fp}: values are relative to this call's fit on the pooled pairs of {names}; to compare "
+            "them across calls, fit once (`mllmshift fit`) and pass the saved estimator")
+
+
+def fingerprints_differ(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The distinct estimator fingerprints of several results (``StudyResult.estimator`` blocks or whole
+    ``results.json`` documents), in order; more than one means their EMIs come from different fits and are not
+    comparable."""
+    seen: list[str] = []
+    for r in results:
+        block = r.get("estimator", r) if isinstance(r.get("estimator"), Mapping) else r
+        fp = str(block.get("fingerprint") or block.get("key"))
+        if fp not in seen:
+            seen.append(fp)
+    return seen
+
+
+def check_same_fit(results: Sequence[Mapping[str, Any]], what: str = "results") -> str:
+    """Refuse to compare ``results`` computed with different estimators: a MllmshiftError naming the
+    fingerprints and fitting sets; returns the one fingerprint otherwise."""
+    from mllmshift.errors import MllmshiftError
+
+    fps = fingerprints_differ(results)
+    if len(fps) > 1:
+        sets = []
+        for r in results:
+            block = r.get("estimator", r) if isinstance(r.get("estimator"), Mapping) else r
+            sets.append(f"{block.get('fingerprint') or block.get('key')} ({(block.get('fit_set') or {}).get('name')})")
+        raise MllmshiftError(f"these {what} come from {len(fps)} different estimator fits ({'; '.join(sets)}); "
+                             "EMIs of different fits do not compare. Evaluate them with one saved estimator "
+                             "(`mllmshift fit`, then --estimator-file)")
+    return fps[0]
