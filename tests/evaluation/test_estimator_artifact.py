@@ -149,3 +149,32 @@ def test_fit_refuses_splits_it_cannot_pool_and_writes_nothing(data, capsys, tmp_
     target = tmp_path / "x.mllmshift"
     assert main(["fit", str(f["a"]), str(bad), *ENC, *EST, "--save-estimator", str(target), *RUN]) == EXIT_BAD_INPUT
     assert "no response for sample '0'" in capsys.readouterr().err and not target.exists()
+
+
+def test_a_study_with_a_fit_key_fits_once_on_the_declared_set_as_the_fit_verb_does(data, tmp_path, capsys):
+    import yaml
+
+    from mllmshift.evaluation.artifact import load_artifact
+    from mllmshift.study import StudyConfig, run_study
+
+    root, f, est = data
+    cfg = {"title": "declared", "seed": 3, "threads": 1, "id": str(f["a"]),
+           "scenarios": [{"path": str(f["b"]), "group": "text"}, {"path": str(f["c"]), "group": "text"}],
+           "encoders": {"text": {"name": "hashing-bow", "options": {"dim": 32}}, "image": None},
+           "estimator": {"name": "club", "options": {"hidden_size": 16, "max_epochs": 10}, "n_estimators": 2},
+           "fit": {"splits": [str(f["a"]), str(f["pool"])], "name": "bench-pool"},
+           "bootstrap": {"n_resamples": 20}, "correlation": {"n_resamples": 20}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    config = StudyConfig.from_yaml(path)
+    first = run_study(config, tmp_path / "out", progress=False, cache_dir=None)
+    art = load_artifact(est)
+    assert first.results["estimator"]["fingerprint"] == art.fingerprint  # the fit verb's fit, made here
+    assert first.results["estimator"]["fit_set"]["name"] == "bench-pool"
+    alone = run_json(capsys, ["emi", str(f["a"]), *ENC, "--estimator", str(est), *RUN])
+    assert first.results["id"]["emi"]["value"] == pytest.approx(alone["emi"]["value"], abs=1e-6)
+    saved = load_artifact(first.files["estimator.mllmshift"])
+    assert saved.fingerprint == art.fingerprint and len(saved.members) == 2
+    again = run_study(config, tmp_path / "out", progress=False, cache_dir=None)
+    assert again.results["run"]["stages"]["estimator"]["computed"] == 0  # read back from the sealed state
+    assert again.results["scenarios"] == first.results["scenarios"]

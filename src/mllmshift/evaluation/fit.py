@@ -22,7 +22,7 @@ from mllmshift.evaluation.artifact import EstimatorArtifact
 from mllmshift.evaluation.checks import check_splits, source_of
 from mllmshift.evaluation.config import ConfigError, EvalConfig
 from mllmshift.evaluation.embedding import Encoders, comparable, embed_split
-from mllmshift.evaluation.estimation import estimator_step
+from mllmshift.evaluation.estimation import Ensemble, estimator_step
 from mllmshift.evaluation.stores import NullStore, Store
 from mllmshift.progress import Progress, tracked
 from mllmshift.records import Split
@@ -43,10 +43,11 @@ def check_fit_set(splits: Sequence[Split], cfg: EvalConfig) -> None:
     check_splits(splits[0], splits[1:], cfg)
 
 
-def fit_set_estimator(splits: Sequence[Split], cfg: EvalConfig, *, name: str | None = None,
-                      cache: EmbeddingCache | None = None, progress: Progress | None = None,
-                      embeddings: EmbeddingStore | None = None, store: Store | None = None) -> EstimatorArtifact:
-    """Embed ``splits``, fit ``cfg.n_estimators`` members on all their pairs and return the artifact (not saved).
+def fit_set_ensemble(splits: Sequence[Split], cfg: EvalConfig, *, name: str | None = None,
+                     cache: EmbeddingCache | None = None, progress: Progress | None = None,
+                     embeddings: EmbeddingStore | None = None, store: Store | None = None) -> Ensemble:
+    """Embed ``splits`` and fit ``cfg.n_estimators`` members on all their pairs through ``store`` (default: keep
+    nothing; a study passes its sealed store, so a rerun reads the members back).
 
     ``name``: the fitting set's name (default: the split names joined by ``+``). Every split's X must be built
     alike (same visual input and fusion), else a located DataError names the split. The caller computes inside
@@ -61,8 +62,15 @@ def fit_set_estimator(splits: Sequence[Split], cfg: EvalConfig, *, name: str | N
             raise DataError(f"split '{s.name}' has its X built unlike the first split's ('{splits[0].name}': fusion "
                             f"{embedded[0].metadata.get('fusion')}, this one {e.metadata.get('fusion')}); a fitting "
                             "set pools pairs of one kind of input", path=source_of(s))
-    ens = estimator_step(embedded, cfg, store or NullStore(), progress, keys=keys, encoders=encoders.info(),
-                         fit_set_name=name, declared=True, all_comparable=True)
+    return estimator_step(embedded, cfg, store or NullStore(), progress, keys=keys, encoders=encoders.info(),
+                          fit_set_name=name, declared=True, all_comparable=True)
+
+
+def fit_set_estimator(splits: Sequence[Split], cfg: EvalConfig, *, name: str | None = None,
+                      cache: EmbeddingCache | None = None, progress: Progress | None = None,
+                      embeddings: EmbeddingStore | None = None) -> EstimatorArtifact:
+    """:func:`fit_set_ensemble` as an artifact (not saved)."""
+    ens = fit_set_ensemble(splits, cfg, name=name, cache=cache, progress=progress, embeddings=embeddings)
     info = ens.info
     return EstimatorArtifact(ens.members, ens.fingerprint, info["fit_set"], info["encoders"], info["fitted_with"],
                              extra={"n_pairs": info["n_pairs"], "histories": info["member_histories"]})

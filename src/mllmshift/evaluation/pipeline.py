@@ -1,4 +1,4 @@
-r"""The one evaluation pipeline: ``evaluate(plan, store)``: embed → estimator(s) → per-split and per-scenario results.
+r"""The one evaluation pipeline, ``evaluate(plan, store)``: embed → estimator(s) → split and scenario results.
 
 Steps 1 and 2 live in :mod:`~mllmshift.evaluation.embedding` and :mod:`~mllmshift.evaluation.estimation`;
 this module holds steps 3 and 4, the records results keep, and :func:`evaluate`, which runs them all for an
@@ -178,7 +178,8 @@ class EvalPlan:
 
     ``title``, ``notes`` (plan-wide caveats, e.g. stand-ins a preset used) and ``responder`` (what answered
     the splits, a record) go into the result as they are; the study's plan fills them, the API leaves them
-    empty."""
+    empty. ``estimator``: estimators already fitted on a declared fitting set (a study's ``fit`` key,
+    :mod:`mllmshift.evaluation.fit`), used instead of step 2's fit or load."""
 
     id_split: Split
     scenarios: tuple[ScenarioSpec, ...]
@@ -186,6 +187,7 @@ class EvalPlan:
     title: str = ""
     notes: tuple[str, ...] = ()
     responder: Mapping[str, Any] | None = None
+    estimator: Ensemble | None = None
 
     @property
     def splits(self) -> list[Split]:
@@ -274,7 +276,7 @@ def _evaluate(plan: EvalPlan, store: Store, encoders: Encoders, cache: Embedding
         embedded = [_embed(s, keys[s.name], encoders, cache, progress, embeddings, store)
                     for s in tracked(splits, progress, "embed", len(splits), "split")]
     id_e = embedded[0]
-    ensemble = estimator_step(embedded, cfg, store, progress, keys=keys, encoders=encoders.info())
+    ensemble = plan.estimator or estimator_step(embedded, cfg, store, progress, keys=keys, encoders=encoders.info())
     fp = ensemble.fingerprint
     with store.timed("scenarios"):
         if id_e.reference is None or id_e.response is None:

@@ -18,12 +18,12 @@ from mllmshift.engines import ENGINES, EngineConfig
 from mllmshift.errors import DataError
 from mllmshift.evaluation.config import EvalConfig, renamed_fields
 from mllmshift.io.yaml_strict import YamlDocument
-from mllmshift.study.config import ScenarioSource, SplitSource, StudyConfig
+from mllmshift.study.config import FitSource, ScenarioSource, SplitSource, StudyConfig
 from mllmshift.vocab import BOUND_FORMS, DEFAULT_MI_ESTIMATOR, FUSIONS, GROUPS, default_estimator_options
 
 #: the top-level keys that set EvalConfig fields (shared with the monitor's config file)
 EVAL_KEYS = frozenset({"seed", "encoders", "estimator", "bound", "bootstrap", "threads", "plugins", "device"})
-_TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", *EVAL_KEYS}
+_TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", "fit", *EVAL_KEYS}
 #: EvalConfig field → the YAML field that sets it
 YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
                "text_encoder_options": "encoders.text", "image_encoder_options": "encoders.image",
@@ -105,6 +105,21 @@ class Parser:
             raise self.error(f"{field}.path", "required")
         return SplitSource(self.path(spec["path"], f"{field}.path"), self.format(spec.get("format"), f"{field}.format"),
                            spec.get("name"), self.options(spec.get("options"), f"{field}.options"))
+
+    def fit_set(self, value: Any, ev: Any) -> FitSource | None:
+        """``fit: {splits: [path | {path, format, name, options}, ...], name: NAME}``: the declared fitting set
+        the study fits its estimator on (instead of its own splits' pooled pairs)."""
+        if value is None:
+            return None
+        spec = self.mapping(value, "fit", {"splits", "name"})
+        splits = spec.get("splits")
+        if not isinstance(splits, list) or not splits:
+            raise self.error("fit.splits", "required: a non-empty list of files whose pairs the estimator is fitted on")
+        if ev.checkpoint is not None:
+            raise self.error("fit", "give either a fitting set to fit on or estimator.checkpoint to load, not both")
+        name = spec.get("name")
+        return FitSource(tuple(self.split(v, f"fit.splits[{i}]") for i, v in enumerate(splits)),
+                         None if name is None else str(name))
 
     def format(self, value: Any, field: str) -> str:
         """A reader format (:data:`mllmshift.io.readers.FORMATS`; default ``auto``)."""
@@ -256,5 +271,6 @@ class Parser:
             self.registered("responder", kw["responder"].name, "responder.name" if isinstance(
                 top.get("responder"), Mapping) else "responder", top.get("plugins") or ())
         kw["engine"] = self.engine(top.get("engine"))
+        kw["fit"] = self.fit_set(top.get("fit"), kw["eval"])
         kw["source"] = None if self.source is None else str(self.source.resolve())
         return StudyConfig(**kw)

@@ -107,6 +107,10 @@ class StudyRunner:
             plan = self.plan()
             notes = check_plan(EvalPlan(plan.id_split, plan.scenarios, self.cfg.eval),
                                responder=self.cfg.responder is not None)
+            if self.cfg.fit is not None:
+                from mllmshift.evaluation.fit import check_fit_set
+
+                check_fit_set(self._fit_splits(), self.cfg.eval)
             if self.cfg.judge:  # read now, so a malformed score file stops the run before anything is computed
                 from mllmshift.judge.scores import load_judge_scores
 
@@ -130,8 +134,16 @@ class StudyRunner:
         plan = self.plan()
         with store.timed("respond"):
             splits = respond(cfg, self.state, self.log, progress, [plan.id_split, *(s.split for s in plan.scenarios)])
+        fitted = None
+        if cfg.fit is not None:  # the declared fitting set: fitted once (kept in the sealed store), then saved
+            from mllmshift.evaluation.artifact import artifact_of
+            from mllmshift.evaluation.fit import fit_set_ensemble
+
+            fitted = fit_set_ensemble(self._fit_splits(), cfg.eval, name=cfg.fit.name, cache=open_cache(self.cache_dir),
+                                      progress=progress, store=store)
+            artifact_of(fitted.members, fitted.info).save(self.out / "estimator.mllmshift")
         eplan = EvalPlan(splits[0], tuple(replace(spec, split=s) for spec, s in zip(plan.scenarios, splits[1:])),
-                         cfg.eval, cfg.title, tuple(plan.notes), self._responder(plan))
+                         cfg.eval, cfg.title, tuple(plan.notes), self._responder(plan), fitted)
         embeddings = self._embeddings(eplan, store)
         ev = evaluate(eplan, store, cache=open_cache(self.cache_dir), progress=progress, embeddings=embeddings,
                       sample_log=self.out / "samples", checked=notes, compute=(threads, device))
@@ -146,6 +158,8 @@ class StudyRunner:
                                                               cfg.eval.seed, cfg.eval.confidence))
         files = {"results.json": self.out / "results.json", "scenarios.csv": self.out / "scenarios.csv",
                  **{f"samples/{p.name}": p for p in ev.sample_logs}}
+        if fitted is not None:
+            files["estimator.mllmshift"] = self.out / "estimator.mllmshift"
         run = {"wall_s": round(time.perf_counter() - t0, 3), "stages": self.log.to_dict(),
                "created": environment()["created"], "out": str(self.out.resolve())}
         result = result.with_(run=run)
@@ -157,13 +171,22 @@ class StudyRunner:
         result.write_json(files["results.json"])
         return StudyRun(result, self.out, files)
 
+    def _fit_splits(self) -> list[Split]:
+        """The splits of the config's declared fitting set (``fit.splits``), read as the config says."""
+        from mllmshift.io import read_split
+
+        assert self.cfg.fit is not None
+        return [read_split(src.path, format=src.format, name=src.name, **dict(src.options))
+                for src in self.cfg.fit.splits]
+
     def _embeddings(self, plan: EvalPlan, store: SealedStore) -> EmbeddingStore | None:
         """The embedding store to read the splits from: the user's (``--embeddings DIR``) or, on the Ray engine,
         ``.state/embeddings``, into which Ray Data first embeds the splits it lacks (by content key; those count
         as computed). None: embed here, through the sealed store's per-split snapshots."""
         if self.embeddings is None and self.cfg.engine.name != "ray":
             return None
-        emb = EmbeddingStore(self.embeddings if self.embeddings is not None else self.state.path("embeddings", "x").parent)
+        folder = self.embeddings if self.embeddings is not None else self.state.path("embeddings", "x").parent
+        emb = EmbeddingStore(folder)
         if self.cfg.engine.name != "ray":
             return emb
         encoders = Encoders(self.cfg.eval)
