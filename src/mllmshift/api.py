@@ -126,3 +126,21 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
     cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
     return _warned(run(EvalPlan(split, (), cfg), cache=cache, progress=progress_for(progress),
                        sample_log=log_samples).result).id
+
+
+def fit(data: Data | Sequence[Data] | Mapping[str, Data], save: str | os.PathLike[str], *, name: str | None = None,
+        columns: Mapping[str, str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
+        progress: bool = False, reader: Mapping[str, Any] | None = None, paper: bool = False,
+        **config: Any) -> Any:
+    """Fit the MI estimator once on a declared fitting set (``data``: one input, a list, or a mapping name →
+    input) and save it to ``save`` (``mllmshift fit``'s step, :mod:`mllmshift.evaluation.fit`); pass the file as
+    ``checkpoint=`` to :func:`evaluate` / :func:`emi` so every EMI is relative to this one fit. Returns the
+    :class:`~mllmshift.evaluation.artifact.EstimatorArtifact` (its ``fingerprint``, ``fit_set``, members)."""
+    from mllmshift.evaluation.embedding import default_cache_dir, open_cache
+    from mllmshift.evaluation.fit import fit_to_file
+    from mllmshift.progress import progress_for
+
+    cfg = eval_config(paper, **config)
+    splits = _scenarios(data, columns, dict(reader or {}))
+    cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    return fit_to_file(splits, cfg, save, name=name, cache=cache, progress=progress_for(progress))

@@ -178,3 +178,17 @@ def test_a_study_with_a_fit_key_fits_once_on_the_declared_set_as_the_fit_verb_do
     again = run_study(config, tmp_path / "out", progress=False, cache_dir=None)
     assert again.results["run"]["stages"]["estimator"]["computed"] == 0  # read back from the sealed state
     assert again.results["scenarios"] == first.results["scenarios"]
+
+
+def test_the_api_fit_is_the_fit_verb(data, tmp_path):
+    import mllmshift
+
+    root, f, est = data
+    art = mllmshift.fit([str(f["a"]), str(f["pool"])], tmp_path / "api.mllmshift", name="bench-pool",
+                        text_encoder={"name": "hashing-bow", "options": {"dim": 32}}, image_encoder=None,
+                        estimator={"name": "club", "options": {"hidden_size": 16, "max_epochs": 10}}, n_estimators=2,
+                        seed=3, threads=1, cache_dir=None)
+    from mllmshift.evaluation.artifact import load_artifact
+
+    assert art.fingerprint == load_artifact(est).fingerprint and (tmp_path / "api.mllmshift").is_file()
+    assert art.fit_set["declared"] and [s["name"] for s in art.fit_set["splits"]] == ["a", "pool"]
