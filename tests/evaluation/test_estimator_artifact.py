@@ -96,6 +96,8 @@ def test_the_same_splits_in_a_study_give_the_same_numbers_with_the_saved_estimat
     assert study["id"]["emi"]["value"] == alone["emi"]["value"]
     assert study["estimator"]["fingerprint"] == alone["estimator"]["fingerprint"]
     assert study["summary"]["estimator_fingerprint"] == alone["estimator"]["fingerprint"]
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert f"Estimator fit: estimator {alone['estimator']['fingerprint']} loaded from {est}" in report
 
 
 def test_the_fingerprint_is_the_fit_s_own_calls_that_pool_other_splits_get_other_fingerprints(data, capsys):
