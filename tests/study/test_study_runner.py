@@ -32,7 +32,8 @@ BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_outpu
 SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "n_sign_unstable", "sign_unstable", "mean_emi",
                 "mean_emid", "mean_bound",
                 "per_group", "emid_bound_pearson", "emid_bound_pearson_p", "emid_bound_spearman",
-                "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity"}
+                "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity",
+                "estimator_fingerprint", "fit_set", "fit_set_declared"}  # the fit the values are relative to
 
 
 def without_run(results: dict) -> dict:
