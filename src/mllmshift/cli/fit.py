@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("fit needs --save-estimator FILE: where to write the fitted estimator")
     if args.estimator is not None:
         raise UsageError("fit fits an estimator; --estimator loads one: leave it out")
+    if args.engine == "ray":
+        raise UsageError("fit embeds here; embed with Ray first (`mllmshift embed --engine ray --out DIR`) and pass "
+                         "--embeddings DIR")
     check_output_paths(args)
     check_path(args.save_estimator, "--save-estimator", folder=False)
     cfg = eval_config_from_args(args)
@@ -56,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
     identity = {"fingerprint": cfg.fingerprint(), "inputs": {s.name: split_fingerprint(s) for s in splits}}
     check_output(args.out, identity, args.overwrite)
+    from mllmshift.encoders.store import EmbeddingStore
+
+    embeddings = None if args.embeddings is None else EmbeddingStore(args.embeddings)
     art = fit_to_file(splits, cfg, args.save_estimator, name=args.fit_set_name, cache=cache_from_args(args),
-                      progress=progress_for(not args.quiet))
+                      progress=progress_for(not args.quiet), embeddings=embeddings)
     out: dict[str, Any] = {**art.manifest([f"member-{k}" for k in range(len(art.members))]), "path": art.path,
                            "config": {"eval": cfg.to_dict()}, **identity}
     fs = art.fit_set
