@@ -194,3 +194,15 @@ def test_the_api_fit_is_the_fit_verb(data, tmp_path):
 
     assert art.fingerprint == load_artifact(est).fingerprint and (tmp_path / "api.mllmshift").is_file()
     assert art.fit_set["declared"] and [s["name"] for s in art.fit_set["splits"]] == ["a", "pool"]
+
+
+def test_fit_from_an_embedding_store_is_the_same_fit(data, tmp_path, capsys):
+    from mllmshift.evaluation.artifact import load_artifact
+
+    root, f, est = data
+    store = tmp_path / "emb"
+    assert main(["embed", str(f["a"]), str(f["pool"]), *ENC, "--out", str(store)]) == 0
+    again = tmp_path / "again.mllmshift"
+    assert main(["fit", str(f["a"]), str(f["pool"]), "--fit-set-name", "bench-pool", *ENC, *EST, "--embeddings",
+                 str(store), "--save-estimator", str(again), *RUN]) == 0
+    assert load_artifact(again).fingerprint == load_artifact(est).fingerprint
