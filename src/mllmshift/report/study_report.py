@@ -92,7 +92,7 @@ def build_document(result: StudyResult, figures: dict[str, Path]) -> Document:
     enc = result.encoders
     est = result.estimator
     img = enc.get("image")
-    k = cfg.n_estimators
+    k = len(est.get("members") or ()) or cfg.n_estimators  # a saved estimator brings its own ensemble size
     members = f"{k} estimators (seeds derived from {cfg.seed}) " if k > 1 else ""
     setup = [
         f"In-distribution split: `{data['id']['name']}` ({data['id']['n']} samples).",
