@@ -91,20 +91,23 @@ def main(argv: list[str] | None = None) -> int:
     from mllmshift.metrics import emi_of, emid_upper_bound
     from mllmshift.progress import progress_for
     from mllmshift.provenance import environment
-    from mllmshift.study import stages
     from mllmshift.study.plan import plan_from_config
     from mllmshift.study.presets import default_config
-    from mllmshift.study.state import StageLog, StudyState
+    from mllmshift.evaluation.embedding import embed_split
+    from mllmshift.study.runner import respond
+    from mllmshift.study.state import SealedStore, StudyState
     from mllmshift.study.stats import correlate_all
 
     mi_choices, jsd_choices = _select(MI_CHOICES, args.mi), _select(JSD_CHOICES, args.jsd)
     cfg = default_config("llava_bench", root=str(args.data.resolve()))
     state = StudyState(args.state)
-    st = stages.Stages(cfg, state, StageLog(), progress_for(True), lambda msg: print(msg, file=sys.stderr))
+    store = SealedStore(state)  # the study's sealed stage storage: a rerun reads the responses and embeddings back
     plan = plan_from_config(cfg, state.root)
     t0 = time.perf_counter()
-    splits = stages.respond(st, [plan.id_split, *(s.split for s in plan.scenarios)])
-    embedded, _ = stages.embed(st, splits, Encoders(cfg.eval), open_cache(default_cache_dir()))
+    splits = respond(cfg, state, store.log, progress_for(True), [plan.id_split, *(s.split for s in plan.scenarios)])
+    encoders, cache = Encoders(cfg.eval), open_cache(default_cache_dir())
+    embedded = [store.embedded(s.name, encoders.key(s), lambda s=s: embed_split(s, encoders, cache, progress_for(True)))
+                for s in splits]
     t_embed = time.perf_counter() - t0
     id_e = embedded[0]
     pool = [e for e in embedded if comparable(id_e, e)]

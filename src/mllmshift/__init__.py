@@ -21,7 +21,8 @@ from mllmshift.records import Sample, Split
 
 __version__ = "0.1.0"
 
-_LAZY = {"evaluate": "mllmshift.api", "emi": "mllmshift.api", "EvalConfig": "mllmshift.evaluation.config",
+_LAZY = {"evaluate": "mllmshift.api", "emi": "mllmshift.api", "fit": "mllmshift.api",
+         "EvalConfig": "mllmshift.evaluation.config",
          "Component": "mllmshift.components", "StudyResult": "mllmshift.evaluation.results",
          "ScenarioResult": "mllmshift.evaluation.results", "SplitResult": "mllmshift.evaluation.results"}
 
@@ -35,5 +36,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mllmshift' has no attribute {name!r}")
 
 
-__all__ = ["Sample", "Split", "__version__", "evaluate", "emi", "EvalConfig", "Component", "StudyResult",
+__all__ = ["Sample", "Split", "__version__", "evaluate", "emi", "fit", "EvalConfig", "Component", "StudyResult",
            "ScenarioResult", "SplitResult"]

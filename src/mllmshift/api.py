@@ -99,6 +99,7 @@ def check_keywords(given: Mapping[str, Any], caller: str, own: Sequence[str] = (
 #: the keywords of evaluate() and emi() themselves, besides EvalConfig's fields
 _EVALUATE_OWN = ("id", "ood", "columns", "cache_dir", "progress", "log_samples", "log_samples_text", "reader",
                  "paper")
+_FIT_OWN = ("data", "save", "name", "columns", "cache_dir", "progress", "reader", "paper")
 _EMI_OWN = ("data", "columns", "cache_dir", "progress", "log_samples", "log_samples_text", "reader", "paper")
 
 
@@ -134,7 +135,7 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
     :class:`~mllmshift.evaluation.results.StudyResult` (no correlations: that is the study's job).
     """
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
-    from mllmshift.evaluation.pipeline import evaluate as run
+    from mllmshift.evaluation.pipeline import EvalPlan, evaluate as run
     from mllmshift.evaluation.scenarios import scenario_of
     from mllmshift.progress import progress_for
 
@@ -154,8 +155,8 @@ def evaluate(id: Data, ood: Data | Sequence[Data] | Mapping[str, Data], *, colum
         log.info("evaluate: ID '%s' (%d samples) against %d shifted split(s); MI %s x%d, JSD %s, seed %d",
                  id_split.name, len(id_split), len(scenarios), cfg.estimator.name, cfg.n_estimators,
                  cfg.divergence.name, cfg.seed)
-        return _warned(_recorded(run(id_split, scenarios, cfg, cache=cache, progress=progress_for(progress),
-                                     sample_log=log_samples).result))
+        return _warned(_recorded(run(EvalPlan(id_split, tuple(scenarios), cfg), cache=cache,
+                                     progress=progress_for(progress), sample_log=log_samples).result))
 
 
 def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
@@ -164,7 +165,7 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
         **config: Any) -> SplitResult:
     """EMI of one split (its MI estimator fitted on its own pairs, or ``checkpoint=`` loaded)."""
     from mllmshift.evaluation.embedding import default_cache_dir, open_cache
-    from mllmshift.evaluation.pipeline import evaluate as run
+    from mllmshift.evaluation.pipeline import EvalPlan, evaluate as run
     from mllmshift.progress import progress_for
 
     cfg = eval_config(paper, _caller="emi", _own=_EMI_OWN, **config)
@@ -176,7 +177,7 @@ def emi(data: Data, *, columns: Mapping[str, str] | None = None, cache_dir: str 
         split = as_split(data, name=None if isinstance(data, (str, os.PathLike, Split)) else "data",
                          columns=columns, **dict(reader or {}))
         cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
-        return _warned(run(split, [], cfg, cache=cache, progress=progress_for(progress),
+        return _warned(run(EvalPlan(split, (), cfg), cache=cache, progress=progress_for(progress),
                            sample_log=log_samples).result).id
 
 
@@ -228,3 +229,21 @@ def _recorded(result: StudyResult) -> StudyResult:
     return result.with_(run={**result.run, **run_record(threads=result.threads,
                                                           device=result.environment.get("device"),
                                                           estimator_fingerprint=result.estimator.get("fingerprint"))})
+
+
+def fit(data: Data | Sequence[Data] | Mapping[str, Data], save: str | os.PathLike[str], *, name: str | None = None,
+        columns: Mapping[str, str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
+        progress: bool = False, reader: Mapping[str, Any] | None = None, paper: bool = False,
+        **config: Any) -> Any:
+    """Fit the MI estimator once on a declared fitting set (``data``: one input, a list, or a mapping name →
+    input) and save it to ``save`` (``mllmshift fit``'s step, :mod:`mllmshift.evaluation.fit`); pass the file as
+    ``checkpoint=`` to :func:`evaluate` / :func:`emi` so every EMI is relative to this one fit. Returns the
+    :class:`~mllmshift.evaluation.artifact.EstimatorArtifact` (its ``fingerprint``, ``fit_set``, members)."""
+    from mllmshift.evaluation.embedding import default_cache_dir, open_cache
+    from mllmshift.evaluation.fit import fit_to_file
+    from mllmshift.progress import progress_for
+
+    cfg = eval_config(paper, _caller="fit", _own=_FIT_OWN, **config)
+    splits = _scenarios(data, columns, dict(reader or {}))
+    cache = open_cache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    return fit_to_file(splits, cfg, save, name=name, cache=cache, progress=progress_for(progress))

@@ -125,9 +125,13 @@ def test_a_nan_checkpoint_is_refused_before_embedding(tmp_path, plugin, capsys):
 
     ok = write(tmp_path / "ok.jsonl", rows(12))
     ckpt = tmp_path / "e.pt"
-    assert main(["emi", ok, *ENC[:-3], "--mi-estimator", "club", "--max-epochs", "1", "--save-estimator", str(ckpt),
+    saved = tmp_path / "saved.mllmshift"
+    assert main(["emi", ok, *ENC[:-3], "--mi-estimator", "club", "--max-epochs", "1", "--save-estimator", str(saved),
                  "--quiet"]) == 0
     plugin.unlink()
+    from mllmshift.evaluation.artifact import load_artifact
+
+    load_artifact(saved).members[0].save(ckpt)  # the one member as a single estimator file
     obj = torch.load(ckpt, weights_only=True)
     obj["state_dict"] = {k: torch.full_like(v, float("nan")) for k, v in obj["state_dict"].items()}
     torch.save(obj, ckpt)

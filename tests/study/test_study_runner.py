@@ -32,7 +32,8 @@ BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_outpu
 SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "n_sign_unstable", "sign_unstable", "mean_emi",
                 "mean_emid", "mean_bound",
                 "per_group", "emid_bound_pearson", "emid_bound_pearson_p", "emid_bound_spearman",
-                "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity"}
+                "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity",
+                "estimator_fingerprint", "fit_set", "fit_set_declared"}  # the fit the values are relative to
 
 
 def without_run(results: dict) -> dict:
@@ -194,13 +195,13 @@ _KILL_SCRIPT = r"""
 import sys, time
 from mllmshift.study import StudyConfig, run_study
 from mllmshift.study.config import SplitSource
-from mllmshift.study import stages
-orig = stages.evaluate_scenario
+from mllmshift.evaluation import pipeline
+orig = pipeline.evaluate_scenario
 def slow(*a, **k):
     out = orig(*a, **k)
     time.sleep(0.6)
     return out
-stages.evaluate_scenario = slow
+pipeline.evaluate_scenario = slow
 run_study(StudyConfig.from_yaml(sys.argv[1]), sys.argv[2], progress=False)
 """
 

@@ -67,7 +67,8 @@ def add_run_args(p: Any, *, overwrite: str = "replace the results of another run
 def add_pipeline_args(p: argparse.ArgumentParser, verb: str) -> None:
     """The flags of ``emi``/``emid``: the settings (:func:`mllmshift.settings.add_eval_args`), scale and output."""
     add_eval_args(p, verb)
-    p.add_argument("--save-estimator", type=Path, help="save the estimator fitted here (the first member)")
+    p.add_argument("--save-estimator", type=Path, help="save the estimators fitted here (every member, with the "
+                   "fit's fingerprint and fitting set; load it with --estimator-file)")
     add_scale_args(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print every number, the config and versions as JSON")

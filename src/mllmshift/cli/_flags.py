@@ -17,7 +17,7 @@ from mllmshift.settings import ENCODER_KEYS, SETTINGS, Setting, resolve
 __all__ = ["add_eval_args", "flag_values", "deprecated_alias", "parse_key_values"]
 
 #: verbs whose numbers have no bound (``--entropy-scale`` does not apply)
-_NO_BOUND = frozenset({"emi", "monitor"})
+_NO_BOUND = frozenset({"emi", "monitor", "fit"})
 
 
 def deprecated_alias(action: type[argparse.Action], old: Mapping[str, str]) -> type[argparse.Action]:

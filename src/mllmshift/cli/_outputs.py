@@ -165,13 +165,13 @@ def reader_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
 def pipeline_paths(args: argparse.Namespace) -> tuple[list[tuple[str, Any]], list[tuple[str, Any, bool]]]:
     """The inputs and outputs of an ``emi``/``emid`` command line, for :func:`check_disjoint`."""
     inputs: list[tuple[str, Any]] = []
-    if vars(args).get("data"):
-        inputs.append(("DATA", args.data))
+    data = vars(args).get("data")
+    inputs += [("DATA", d) for d in (data if isinstance(data, list) else [data] if data else [])]
     if vars(args).get("id_data"):
         inputs.append(("--id", args.id_data))
     inputs += [("--ood", p) for p in vars(args).get("ood_data") or ()]
     inputs += reader_inputs(args)
-    inputs.append(("--estimator", args.estimator))
+    inputs.append(("--estimator-file", vars(args).get("checkpoint")))
     ray = args.engine == "ray"
     if not ray:
         inputs.append(("--embeddings", args.embeddings))

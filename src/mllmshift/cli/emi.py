@@ -49,7 +49,7 @@ def run_identity(cfg: Any, splits: list[Any]) -> dict[str, Any]:
 
 def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[Any], cfg: Any) -> Any:
     """The pipeline on the command line's splits: guards the outputs, evaluates, saves what was asked for."""
-    from mllmshift.evaluation.pipeline import evaluate
+    from mllmshift.evaluation.pipeline import EvalPlan, evaluate
     from mllmshift.progress import progress_for
 
     warn_few_resamples(cfg)
@@ -64,14 +64,16 @@ def evaluate_args(args: argparse.Namespace, splits: list[Any], scenarios: list[A
     from mllmshift.evaluation.sample_text import sample_texts
 
     with embedding_store(args, splits, cfg) as store, sample_texts(getattr(args, "log_samples_text", False)):
-        ev = evaluate(splits[0], scenarios, cfg, cache=cache_from_args(args), progress=progress_for(not args.quiet),
-                      sample_log=samples, store=store)
+        ev = evaluate(EvalPlan(splits[0], tuple(scenarios), cfg), cache=cache_from_args(args),
+                      progress=progress_for(not args.quiet), sample_log=samples, embeddings=store)
     ev = with_run_record(ev)
     track(args, ev.result)
     if samples is not None:
         stamp_sample_logs(samples, identity)
-    if args.save_estimator:
-        ev.ensemble.members[0].save(args.save_estimator)
+    if args.save_estimator:  # every member, with the fit's fingerprint and fitting set (evaluation/artifact.py)
+        from mllmshift.evaluation.artifact import artifact_of
+
+        artifact_of(ev.ensemble.members, ev.ensemble.info).save(args.save_estimator)
     return ev, identity
 
 
@@ -142,19 +144,26 @@ def run(args: argparse.Namespace) -> int:
     human = (f"{res.name}: EMI = {emi.value:+.4f}"
              + (f"  [{ci.low:+.4f}, {ci.high:+.4f}] ({confidence_label(ci.confidence)} CI, B={ci.n_resamples})" if ci else "")
              + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
-             + f"\n  estimator: {estimator_line(cfg)}" + saturation_note([emi]) + warning_lines(ev.result))
+             + f"\n  estimator: {estimator_line(cfg, ev.result.estimator)}" + saturation_note([emi])
+             + warning_lines(ev.result))
     emit(out, args, human)
     return EXIT_OK
 
 
-def estimator_line(cfg: Any) -> str:
-    """Which MI estimator and divergence produced the numbers, for the human summary."""
+def estimator_line(cfg: Any, estimator: Any = None) -> str:
+    """Which MI estimator and divergence produced the numbers, for the human summary; with ``estimator`` (the
+    result's estimator record) a second line names the fit the values are relative to (its fingerprint)."""
     if cfg.checkpoint:
         mi = f"loaded from {cfg.checkpoint}"
     else:
         k = f"{cfg.n_estimators} × " if cfg.n_estimators > 1 else ""
         mi = f"{k}{cfg.estimator.name} fitted on the pooled pairs"
-    return f"MI {mi}; bound JSD {cfg.divergence.name}; seed {cfg.seed}"
+    line = f"MI {mi}; bound JSD {cfg.divergence.name}; seed {cfg.seed}"
+    if estimator:
+        from mllmshift.evaluation.artifact import fit_line
+
+        line += f"\n  fit: {fit_line(estimator)}"
+    return line
 
 
 def saturation_note(emis: list[Any]) -> str:

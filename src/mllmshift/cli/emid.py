@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                      f"{flag}")
         if r.partial:
             lines.append(f"  partial: {'; '.join(r.notes)}")
-    lines.append(f"bound form: {cfg.bound_form}; {estimator_line(cfg)}"
+    lines.append(f"bound form: {cfg.bound_form}; {estimator_line(cfg, result.estimator)}"
                  + saturation_note([emi_id] + [r.shifted.emi for r in result.scenarios]) + warning_lines(result))
     emit({**result.to_json(), **identity}, args, "\n".join(lines))
     return EXIT_OK

@@ -27,6 +27,7 @@ from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAG
 COMMANDS: tuple[str, ...] = (
     "emi",
     "emid",
+    "fit",
     "embed",
     "study",
     "monitor",

@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     check_folder_ours(args.out, "--out", owned_if=(".state",))
     file = read_monitor_file(args.config) if args.config is not None else None
     outputs = [("--out", args.out, True), ("--cache-dir", None if args.no_cache else args.cache_dir, True)]
-    inputs = [("--config", args.config), ("--estimator", args.estimator), ("--data", args.data), *reader_inputs(args)]
+    inputs = [("--config", args.config), ("--estimator-file", vars(args).get("checkpoint")), ("--data", args.data), *reader_inputs(args)]
     plan = None
     if args.replay:
         from mllmshift.monitor import replay

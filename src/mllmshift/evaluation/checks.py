@@ -48,9 +48,9 @@ def check_checkpoint(cfg: EvalConfig) -> None:
     """Load ``cfg.checkpoint`` once, so an unreadable file or one with NaN weights stops the run before
     anything is embedded (the pipeline loads it again, after embedding, to check its dimensions)."""
     if cfg.checkpoint is not None:
-        from mllmshift.estimators.defaults import load_mi_estimator
+        from mllmshift.evaluation.artifact import load_estimator_file
 
-        load_mi_estimator(cfg.checkpoint)
+        load_estimator_file(cfg.checkpoint)
 
 
 def _first_missing(split: Split, field: str) -> str:

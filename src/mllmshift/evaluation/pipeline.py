@@ -1,30 +1,33 @@
-r"""The one evaluation pipeline: embed → estimator(s) → per-split and per-scenario results.
+r"""The one evaluation pipeline, ``evaluate(plan, store)``: embed → estimator(s) → split and scenario results.
 
 Steps 1 and 2 live in :mod:`~mllmshift.evaluation.embedding` and :mod:`~mllmshift.evaluation.estimation`;
-this module holds steps 3 and 4, the records results keep, and :func:`evaluate`, which runs them all.
+this module holds steps 3 and 4, the records results keep, and :func:`evaluate`, which runs them all for an
+:class:`EvalPlan` (the ID split, its scenarios, the config) and assembles the one
+:class:`~mllmshift.evaluation.results.StudyResult` every entry point returns.
 
-``mllmshift emi``, ``mllmshift emid``, the study's stages and the Python API all run these steps:
+``mllmshift emi``, ``emid``, ``fit``, the study, the monitor and the Python API all run these steps; they
+differ only in the **store** (:mod:`mllmshift.evaluation.stores`) that keeps stage outputs: none for the
+API and the one-shot verbs, the sealed ``.state`` for the study (resume, reruns), the state folder for the
+monitor's reference estimators. The steps:
 
-1. :func:`embed_split` / :func:`embed_splits`: each split through the configured encoders and the shared
-   content cache (:class:`~mllmshift.encoders.cache.EmbeddingCache`, default ``~/.cache/mllmshift``);
-   a split with no visual input at all gets ``fusion="text"`` (:func:`split_fusion`);
-2. :func:`get_estimators`: the checkpoint, or :func:`fit_estimators`: ``n_estimators`` estimators fitted on the
-   pooled (X, Ŷ) and (X, Y) pairs of every split whose X is built like the ID's (:func:`comparable`);
+1. embed: each split through the configured encoders and the shared content cache
+   (:class:`~mllmshift.encoders.cache.EmbeddingCache`, default ``~/.cache/mllmshift``), or read from an
+   embedding store on disk; a split with no visual input at all gets ``fusion="text"`` (:func:`split_fusion`);
+2. :func:`~mllmshift.evaluation.estimation.estimator_step`: the saved estimator (``cfg.checkpoint``), or
+   ``n_estimators`` estimators fitted on the pooled (X, Ŷ) and (X, Y) pairs of every split whose X is built
+   like the ID's (:func:`comparable`); either way with the fit's fingerprint and fitting set;
 3. :func:`evaluate_split`: EMI with a bootstrap interval, seed ``derive_seed(seed, "emi", split)``;
 4. :func:`evaluate_scenario`: the shifted split's EMI, EMID with an interval (seed
    ``derive_seed(seed, "emid", id, scenario)``), the bound and the answer shift JSD(P_Ŷ‖Q_Ŷ). A scenario
    without references, or whose X is built unlike the ID's, is *partial*: it gets the terms that need
    neither (see :class:`~mllmshift.evaluation.results.ScenarioResult`).
-
-:func:`evaluate` runs them all for one ID split and its scenarios and returns a
-:class:`~mllmshift.evaluation.results.StudyResult`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,10 +41,11 @@ from mllmshift.errors import MllmshiftError
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.evaluation.checks import check_checkpoint, check_splits
 from mllmshift.evaluation.config import EvalConfig
-from mllmshift.evaluation.embedding import Encoders, comparable, embed_splits
-from mllmshift.evaluation.estimation import Ensemble, build_divergence, get_estimators
+from mllmshift.evaluation.embedding import Encoders, comparable, embed_split
+from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimator_step
 from mllmshift.evaluation.results import ScenarioResult, SplitResult, StudyResult
 from mllmshift.evaluation.scenarios import ScenarioSpec
+from mllmshift.evaluation.stores import NullStore, Store
 from mllmshift.metrics import (
     bootstrap_emi,
     bootstrap_emid,
@@ -51,7 +55,7 @@ from mllmshift.metrics import (
     output_term,
 )
 from mllmshift.progress import Progress, tracked
-from mllmshift.provenance import derive_seed, environment
+from mllmshift.provenance import derive_seed, environment, stable_hash
 from mllmshift.records import Split
 from mllmshift.threads import ThreadChoice, choose_threads, following, stage, thread_limits
 
@@ -145,7 +149,8 @@ def evaluate_scenario(spec: ScenarioSpec, e: EmbeddedSplit, ctx: ScenarioContext
 
 # ------------------------------------------------------------------------------------------ records
 def seed_record(cfg: EvalConfig, id_name: str, scenario_names: Sequence[str]) -> dict[str, Any]:
-    """Every seed a run used, and how they are derived."""
+    """Every seed a run used, and how they are derived (a saved estimator's members bring their own: its
+    ``estimator.fitted_with`` record says which)."""
     from mllmshift.estimators.fitting import member_seeds
 
     return {"global": cfg.seed, "estimator": member_seeds(cfg.seed, cfg.n_estimators),
@@ -168,12 +173,35 @@ def embedding_record(embedded: Sequence[EmbeddedSplit]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ one call
 @dataclass(frozen=True)
+class EvalPlan:
+    """What one evaluation computes: the ID split against its scenarios with one config.
+
+    ``title``, ``notes`` (plan-wide caveats, e.g. stand-ins a preset used) and ``responder`` (what answered
+    the splits, a record) go into the result as they are; the study's plan fills them, the API leaves them
+    empty. ``estimator``: estimators already fitted on a declared fitting set (a study's ``fit`` key,
+    :mod:`mllmshift.evaluation.fit`), used instead of step 2's fit or load."""
+
+    id_split: Split
+    scenarios: tuple[ScenarioSpec, ...]
+    cfg: EvalConfig
+    title: str = ""
+    notes: tuple[str, ...] = ()
+    responder: Mapping[str, Any] | None = None
+    estimator: Ensemble | None = None
+
+    @property
+    def splits(self) -> list[Split]:
+        return [self.id_split, *(s.split for s in self.scenarios)]
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """A finished one-shot evaluation: the typed result and what only the caller may want to keep."""
+    """A finished evaluation: the typed result and what only the caller may want to keep."""
 
     result: StudyResult
     ensemble: Ensemble
     embedded: tuple[EmbeddedSplit, ...]
+    sample_logs: tuple[Path, ...] = ()
 
 
 def run_threads(cfg: EvalConfig, progress: Progress | None = None) -> ThreadChoice:
@@ -215,47 +243,96 @@ def split_warnings(splits: Sequence[Split]) -> tuple[str, ...]:
     return tuple(f"{s.name}: {w}" for s in splits for w in dict(s.metadata).get("warnings", ()))
 
 
-def evaluate(id_split: Split, scenarios: Sequence[ScenarioSpec], cfg: EvalConfig, *,
-             cache: EmbeddingCache | None = None, progress: Progress | None = None, title: str = "",
-             sample_log: str | os.PathLike[str] | None = None, store: EmbeddingStore | None = None) -> Evaluation:
-    """Embed, fit (or load) the estimators and evaluate the ID split against every scenario, on the threads
-    :func:`run_threads` chooses and the device ``cfg.device`` names (:func:`compute_settings`).
-
-    ``sample_log``: a folder for ``<split>.jsonl`` per-sample rows (:mod:`mllmshift.evaluation.samples`).
-    ``store``: take the embeddings from this :class:`~mllmshift.encoders.store.EmbeddingStore` (written by
-    ``mllmshift embed`` or the Ray engine) instead of embedding; they are read in chunks.
-    """
-    names = [id_split.name, *(s.name for s in scenarios)]
+def check_plan(plan: EvalPlan, *, responder: bool = False) -> tuple[str, ...]:
+    """The checks every entry point runs before computing (unique names, the splits, the saved estimator);
+    returns the checks' warnings."""
+    names = [s.name for s in plan.splits]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise MllmshiftError(f"split names must be unique; repeated: {', '.join(dup)}")
-    splits = [id_split, *(s.split for s in scenarios)]
-    notes = check_splits(id_split, splits[1:], cfg)
-    check_checkpoint(cfg)
-    encoders = Encoders(cfg)
-    with compute_settings(cfg, progress) as (threads, device):
-        with stage("embed"):
-            embedded = embed_splits(splits, encoders, cache, progress, store)
-        id_e = embedded[0]
-        with stage("fit"):
-            ensemble = get_estimators(embedded, cfg, progress)
-        with stage("scenarios"):
-            id_result = evaluate_split(id_e, ensemble.members, cfg)
-            ctx = ScenarioContext(id_e, id_result, ensemble.members, cfg)
-            results = tuple(evaluate_scenario(spec, e, ctx) for spec, e in
-                            tracked(list(zip(scenarios, embedded[1:])), progress, "scenarios", len(scenarios),
-                                    "scenario"))
-        if sample_log is not None:
-            write_sample_logs(sample_log, splits, embedded, ensemble.members)
-        thread_record = run_thread_record(threads)
+    notes = check_splits(plan.id_split, plan.splits[1:], plan.cfg, responder=responder)
+    check_checkpoint(plan.cfg)
+    return notes
+
+
+def evaluate(plan: EvalPlan, store: Store | None = None, *, cache: EmbeddingCache | None = None,
+             progress: Progress | None = None, sample_log: str | os.PathLike[str] | None = None,
+             embeddings: EmbeddingStore | None = None, checked: tuple[str, ...] | None = None,
+             compute: tuple[ThreadChoice, str] | None = None) -> Evaluation:
+    """Embed, fit (or load) the estimators and evaluate the ID split against every scenario, keeping stage
+    outputs in ``store`` (default :class:`~mllmshift.evaluation.stores.NullStore`: nothing kept), on the threads
+    :func:`run_threads` chooses and the device ``cfg.device`` names (:func:`compute_settings`; ``compute``:
+    a choice the caller already made and computes inside).
+
+    ``sample_log``: a folder for ``<split>.jsonl`` per-sample rows (:mod:`mllmshift.evaluation.samples`).
+    ``embeddings``: take the embeddings from this :class:`~mllmshift.encoders.store.EmbeddingStore` (written by
+    ``mllmshift embed`` or the Ray engine) instead of embedding; they are read in chunks.
+    ``checked``: the warnings of :func:`check_plan` when the caller already ran it.
+    """
+    store = NullStore() if store is None else store
+    notes = check_plan(plan) if checked is None else checked
+    encoders = Encoders(plan.cfg)
+    with contextlib.ExitStack() as stack:
+        threads, device = compute or stack.enter_context(compute_settings(plan.cfg, progress))
+        return _evaluate(plan, store, encoders, cache, progress, sample_log, embeddings, notes, threads, device)
+
+
+def _evaluate(plan: EvalPlan, store: Store, encoders: Encoders, cache: EmbeddingCache | None,
+              progress: Progress | None, sample_log: Any, embeddings: EmbeddingStore | None,
+              notes: tuple[str, ...], threads: ThreadChoice, device: str) -> Evaluation:
+    cfg, splits = plan.cfg, plan.splits
+    with store.timed("embed"), stage("embed"):
+        keys = {s.name: encoders.key(s) for s in splits}
+        embedded = [_embed(s, keys[s.name], encoders, cache, progress, embeddings, store)
+                    for s in tracked(splits, progress, "embed", len(splits), "split")]
+    id_e = embedded[0]
+    with stage("fit"):
+        ensemble = plan.estimator or estimator_step(embedded, cfg, store, progress, keys=keys, encoders=encoders.info())
+    fp = ensemble.fingerprint
+    with store.timed("scenarios"), stage("scenarios"):
+        if id_e.reference is None or id_e.response is None:
+            raise MllmshiftError(f"the ID split '{id_e.name}' needs responses and references for EMI")
+        id_result = store.result("scenarios", "__id__", stable_hash(["id", fp, keys[id_e.name], cfg.fingerprint()]),
+                                 lambda: evaluate_split(id_e, ensemble.members, cfg), SplitResult.from_json)
+        ctx = ScenarioContext(id_e, id_result, ensemble.members, cfg)
+        results = []
+        for spec, e in tracked(list(zip(plan.scenarios, embedded[1:])), progress, "scenarios", len(plan.scenarios),
+                               "scenario"):
+            key = stable_hash([spec.name, spec.group, spec.kind, dict(spec.metadata), list(spec.notes), fp,
+                               keys[id_e.name], keys[e.name], cfg.fingerprint()])
+            results.append(store.result("scenarios", spec.name, key,
+                                        lambda spec=spec, e=e: evaluate_scenario(spec, e, ctx),
+                                        ScenarioResult.from_json))
+    logs: list[Path] = []
+    if sample_log is not None:
+        logs = write_sample_logs(sample_log, splits, embedded, ensemble.members)
     result = StudyResult(
-        title=title, config=cfg, id=id_result, scenarios=results,
-        seeds=seed_record(cfg, id_split.name, [s.name for s in scenarios]), environment=environment_record(device),
-        encoders=encoders.info(), estimator=dict(ensemble.info),
-        data={"id": {"name": id_split.name, "n": len(id_split), "source": dict(id_split.metadata).get("source")},
-              "n_scenarios": len(scenarios), "embeddings": embedding_record(embedded)},
-        threads=thread_record, warnings=split_warnings(splits) + notes)
-    return Evaluation(result, ensemble, tuple(embedded))
+        title=plan.title, config=cfg, id=id_result, scenarios=tuple(results),
+        seeds=seed_record(cfg, plan.id_split.name, [s.name for s in plan.scenarios]),
+        environment=environment_record(device), encoders=encoders.info(), estimator=dict(ensemble.info),
+        data=data_record(plan, embedded), threads=run_thread_record(threads), warnings=split_warnings(splits) + notes)
+    return Evaluation(result, ensemble, tuple(embedded), tuple(logs))
+
+
+def _embed(split: Split, key: str, encoders: Encoders, cache: EmbeddingCache | None, progress: Progress | None,
+           embeddings: EmbeddingStore | None, store: Store) -> EmbeddedSplit:
+    """One split: from the embedding store on disk when given, else through ``store`` (kept or computed)."""
+    if embeddings is not None:
+        return store.read_embeddings(split.name, lambda: embed_split(split, encoders, cache, progress, embeddings))
+    return store.embedded(split.name, key, lambda: embed_split(split, encoders, cache, progress))
+
+
+def data_record(plan: EvalPlan, embedded: Sequence[EmbeddedSplit]) -> dict[str, Any]:
+    """What results record about the data: the ID split, the scenarios per group, the plan's notes, the
+    responder and each split's embedding (one shape for every entry point)."""
+    from mllmshift.vocab import GROUPS
+
+    return {"id": {"name": plan.id_split.name, "n": len(plan.id_split),
+                   "source": dict(plan.id_split.metadata).get("source")},
+            "n_scenarios": len(plan.scenarios),
+            "groups": {g: sum(s.group == g for s in plan.scenarios) for g in GROUPS},
+            "notes": list(plan.notes), "responder": None if plan.responder is None else dict(plan.responder),
+            "embeddings": embedding_record(embedded)}
 
 
 def write_sample_logs(folder: str | os.PathLike[str], splits: Sequence[Split], embedded: Sequence[EmbeddedSplit],

@@ -225,8 +225,12 @@ class StudyResult(ResultView):
 
     @property
     def summary(self) -> dict[str, Any]:
-        """The headline numbers (see :func:`mllmshift.evaluation.summary.summarise`)."""
-        return summarise(self.id.value, self.rows(), self.correlations)
+        """The headline numbers (see :func:`mllmshift.evaluation.summary.summarise`), with the fingerprint of the
+        estimator fit they are relative to and its fitting set (:mod:`mllmshift.evaluation.artifact`)."""
+        fit_set = self.estimator.get("fit_set") or {}
+        return {**summarise(self.id.value, self.rows(), self.correlations),
+                "estimator_fingerprint": self.estimator.get("fingerprint") or self.estimator.get("key"),
+                "fit_set": fit_set.get("name"), "fit_set_declared": fit_set.get("declared")}
 
     def with_(self, **changes: Any) -> StudyResult:
         from dataclasses import replace

@@ -28,7 +28,7 @@ from mllmshift.encoders.cache import EmbeddingCache
 from mllmshift.errors import DataError, MllmshiftError
 from mllmshift.evaluation.checks import check_checkpoint
 from mllmshift.evaluation.embedding import Encoders, embed_split
-from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimator_key
+from mllmshift.evaluation.estimation import Ensemble, build_divergence
 from mllmshift.evaluation.pipeline import compute_settings
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
@@ -38,7 +38,7 @@ from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows, check_refe
 from mllmshift.monitor.metrics import MetricsExport, render_metrics
 from mllmshift.monitor.null import NullCache
 from mllmshift.monitor.series import JsonlLog, SeriesWriter, columns
-from mllmshift.monitor.state import MonitorState, StateStore, reference_ensemble
+from mllmshift.monitor.state import MonitorState, StateStore, WindowStore, reference_estimators
 from mllmshift.monitor.stream import Event, format_time, open_source
 from mllmshift.monitor.terms import JSD_FIELDS, Reference, TermCalculator, WindowStats, split_reference
 from mllmshift.monitor.view import VIEW_WINDOWS, render
@@ -158,9 +158,12 @@ class Monitor:
 
     # ------------------------------------------------------------------ state
     def _ensemble(self, fit_split: EmbeddedSplit) -> Ensemble:
-        """The MI estimator(s) of ``mllmshift emi`` for the reference's fit half (see :func:`reference_ensemble`)."""
-        key = estimator_key(self.cfg.eval, [stable_hash([self.identity["reference"], list(fit_split.ids)])])
-        return reference_ensemble(fit_split, self.cfg.eval, self.store.folder, key, self.progress, self._say)
+        """The MI estimator(s) of the reference's fit half: the pipeline's estimator step through the monitor's
+        :class:`~mllmshift.monitor.state.WindowStore` (see :func:`~mllmshift.monitor.state.reference_estimators`)."""
+        key = stable_hash([self.identity["reference"], list(fit_split.ids)])
+        return reference_estimators(fit_split, self.cfg.eval, WindowStore(self.store.folder), key,
+                                    self.encoders.info(), self.progress,
+                                    say=lambda m: self._say(f"mllmshift monitor: {m}"))
 
     def _mi_line(self, n_fit: int) -> str:
         if self.ensemble is None:

@@ -6,14 +6,14 @@ the skipped/late counters and the lengths of the output logs; the buffered recor
 are listed there and their embedding rows kept in ``buffer-<generation>.npz``. Both are written
 atomically (:mod:`mllmshift.io.atomic`), the arrays first and the JSON, which names them, last: a crash
 leaves the previous state whole. Memory and disk stay bounded by what one window holds. The fitted MI
-estimator(s) are kept beside them (:func:`reference_ensemble`).
+estimator(s) are kept beside them by :class:`WindowStore`, the pipeline's store for a monitor.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ import numpy as np
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.errors import MllmshiftError
 from mllmshift.evaluation.config import EvalConfig
-from mllmshift.evaluation.estimation import Ensemble
+from mllmshift.estimators.base import MIEstimator
+from mllmshift.evaluation.estimation import Ensemble, estimator_step
+from mllmshift.evaluation.stores import Store, save_members
 from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
 from mllmshift.monitor.embed import RecordRows
 from mllmshift.monitor.stream import StreamRecord
@@ -110,25 +112,35 @@ def _rows(path: Path, records: Sequence[StreamRecord]) -> list[RecordRows]:
                        None if vis is None else vis[i]) for i, r in enumerate(records)]
 
 
-def reference_ensemble(fit_split: EmbeddedSplit, ev: EvalConfig, folder: Path, key: str,
-                       progress: Progress | None, say: Callable[[str], None]) -> Ensemble:
-    """The MI estimator(s) of ``mllmshift emi`` for the reference's fit half: loaded from ``ev.checkpoint``, or
-    fitted by :func:`~mllmshift.evaluation.estimation.get_estimators` (same config, same code); fitted members
-    are saved atomically in the state ``folder`` under ``key`` and loaded on resume instead of refitted."""
-    from mllmshift.estimators.defaults import load_mi_estimator
-    from mllmshift.evaluation.estimation import get_estimators, trained_info
+class WindowStore(Store):
+    """The pipeline's stage storage for a monitor: the reference's fitted MI estimator(s), saved atomically in
+    the state ``folder`` (``mi-estimator-<fingerprint[:16]>-<k>``) and loaded on resume instead of refitted.
+    Windows are embedded and scored by the monitor itself (:mod:`mllmshift.monitor.terms`) with these members;
+    nothing else is kept here."""
 
-    paths = [folder / f"mi-estimator-{key[:16]}-{k}" for k in range(ev.n_estimators)]
-    if ev.checkpoint is None and all(p.is_file() for p in paths):
-        members = tuple(load_mi_estimator(p) for p in paths)
-        return Ensemble(members, trained_info(members, [fit_split], key))
-    if ev.checkpoint is None:
-        say(f"mllmshift monitor: fitting the MI estimator on the reference's fit half ({len(fit_split)} records)")
-    ensemble = get_estimators([fit_split], ev, progress)
-    if ev.checkpoint is None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for member, path in zip(ensemble.members, paths):
-            tmp = path.with_name(f".{path.name}.tmp")
-            member.save(tmp)
-            tmp.replace(path)  # atomic: a half-written file never has the final name
-    return ensemble
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def _paths(self, key: str, n: int) -> list[Path]:
+        return [self.folder / f"mi-estimator-{key[:16]}-{k}" for k in range(n)]
+
+    def load_estimators(self, key: str, n: int, cls: type[MIEstimator]) -> tuple[MIEstimator, ...] | None:
+        from mllmshift.estimators.defaults import load_mi_estimator
+
+        paths = self._paths(key, n)
+        return tuple(load_mi_estimator(p) for p in paths) if all(p.is_file() for p in paths) else None
+
+    def save_estimators(self, key: str, members: tuple[MIEstimator, ...]) -> None:
+        save_members(members, self._paths(key, len(members)))
+
+
+def reference_estimators(fit_split: EmbeddedSplit, ev: EvalConfig, store: Store, reference_key: str,
+                         encoders: Mapping[str, Any], progress: Progress | None,
+                         say: Callable[[str], None] | None = None) -> Ensemble:
+    """The MI estimator(s) of the reference's fit half: the pipeline's estimator step
+    (:func:`~mllmshift.evaluation.estimation.estimator_step`, same config, same code as ``mllmshift emi``)
+    through ``store`` (a :class:`WindowStore`); ``reference_key`` is the fit half's content key."""
+    return estimator_step([fit_split], ev, store, progress, keys={fit_split.name: reference_key},
+                          encoders=encoders, fit_set_name=f"{fit_split.name} (the reference's fit half)",
+                          declared=True, say=say)

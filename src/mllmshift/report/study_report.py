@@ -92,7 +92,7 @@ def build_document(result: StudyResult, figures: dict[str, Path]) -> Document:
     enc = result.encoders
     est = result.estimator
     img = enc.get("image")
-    k = cfg.n_estimators
+    k = len(est.get("members") or ()) or cfg.n_estimators  # a saved estimator brings its own ensemble size
     members = f"{k} estimators (seeds derived from {cfg.seed}) " if k > 1 else ""
     setup = [
         f"In-distribution split: `{data['id']['name']}` ({data['id']['n']} samples).",
@@ -106,6 +106,7 @@ def build_document(result: StudyResult, figures: dict[str, Path]) -> Document:
          f"and (X, reference) pairs of {len(est.get('trained_on', []))} splits, seed {cfg.seed}, early-stopped on a "
          f"held-out {est['config'].get('val_fraction', 0):.0%} (best "
          + _best_point(est.get("history") or {}) + ")."),
+        f"Estimator fit: {_fit_line(est)}.",
         f"Bound form: `{cfg.bound_form}`" + (f" with Ĥ = {cfg.entropy_scale}" if cfg.entropy_scale
                                              else " (Ĥ = 1, no factor 4, as in the authors' code)")
         + f"; JSDs estimated with `{cfg.divergence.name}` ({_divergence_text(cfg.divergence.name)}).",
@@ -218,6 +219,13 @@ def write_report(result: StudyResult, out: str | os.PathLike[str]) -> dict[str, 
     files = {"report.md": out / "report.md", "report.html": out / "report.html"}
     files.update({f"plots/{k}.png": v for k, v in figs.items()})
     return files
+
+
+def _fit_line(est: dict[str, Any]) -> str:
+    """Which fit the values are relative to: its fingerprint and fitting set (:mod:`mllmshift.evaluation.artifact`)."""
+    from mllmshift.evaluation.artifact import fit_line
+
+    return fit_line(est)
 
 
 def _divergence_text(name: str) -> str:

@@ -21,6 +21,8 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     bootstrap: {n_resamples: 1000, confidence: 0.95, scheme: auto}   # scheme: multinomial | poisson | auto
     correlation: {n_resamples: 1000}
     judge: scores.csv                     # optional: per-scenario win_rate / relative_score
+    fit: {splits: [data/pool.jsonl], name: bench-pool}   # optional: fit the estimator once on this declared
+                                          # fitting set (as `mllmshift fit`) instead of the study's own splits
     preset: null                          # or {name: llava_bench, options: {...}} to build id + scenarios
     threads: null                         # CPU threads of the run; null: mllmshift.threads.choose_threads()
     plugins: []                           # modules allowed to provide module:Class components
@@ -48,7 +50,7 @@ from mllmshift.engines import EngineConfig
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.provenance import stable_hash
 from mllmshift.study.config_parser import Parser
-from mllmshift.study.sources import ScenarioSource, SplitSource
+from mllmshift.study.sources import FitSource, ScenarioSource, SplitSource
 
 __all__ = ["StudyConfig", "SplitSource", "ScenarioSource"]
 
@@ -67,6 +69,8 @@ class StudyConfig:
     source: str | None = None
     #: where embedding runs (``engine: {name: ray, address: ...}``; docs/scale.md); does not change the numbers
     engine: EngineConfig = field(default_factory=EngineConfig)
+    #: the declared fitting set (``fit: {splits: [...], name: ...}``); None: fit on the study's own splits
+    fit: FitSource | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -90,6 +94,8 @@ class StudyConfig:
         """The resolved config as plain JSON-able data (written into results.json)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "eval"}
         out["eval"] = self.eval.to_dict()
+        if out["fit"] is None:  # absent unless given, so configs without it keep their fingerprint
+            del out["fit"]
         return json.loads(json.dumps(out, default=_jsonify))
 
     def study_part(self) -> dict[str, Any]:
@@ -116,6 +122,9 @@ class StudyConfig:
         out["preset"] = d["preset"]
         out["plugins"] = e["plugins"]
         out["device"] = e["device"]
+        if d.get("fit") is not None:
+            out["fit"] = {"splits": [_compact(s, {"format": "auto", "name": None, "options": {}})
+                                     for s in d["fit"]["splits"]], "name": d["fit"]["name"]}
         if d["engine"]["name"] != "local":
             out["engine"] = {k: v for k, v in d["engine"].items() if k != "options"}
         return out

@@ -19,10 +19,10 @@ from mllmshift.engines import ENGINES, EngineConfig
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.io.yaml_fields import FieldReader
 from mllmshift.settings import YAML_KEYS, file_values, resolve
-from mllmshift.study.sources import ScenarioSource
+from mllmshift.study.sources import FitSource, ScenarioSource
 from mllmshift.vocab import GROUPS
 
-_TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", *YAML_KEYS}
+_TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "preset", "engine", "fit", *YAML_KEYS}
 
 
 class Parser(FieldReader):
@@ -39,6 +39,21 @@ class Parser(FieldReader):
             check_name(kind, name, allowed=allowed)
         except MllmshiftError as err:
             raise self.error(field, str(err)) from None
+
+    def fit_set(self, value: Any, ev: Any) -> FitSource | None:
+        """``fit: {splits: [path | {path, format, name, options}, ...], name: NAME}``: the declared fitting set
+        the study fits its estimator on (instead of its own splits' pooled pairs)."""
+        if value is None:
+            return None
+        spec = self.mapping(value, "fit", {"splits", "name"})
+        splits = spec.get("splits")
+        if not isinstance(splits, list) or not splits:
+            raise self.error("fit.splits", "required: a non-empty list of files whose pairs the estimator is fitted on")
+        if ev.checkpoint is not None:
+            raise self.error("fit", "give either a fitting set to fit on or estimator.checkpoint to load, not both")
+        name = spec.get("name")
+        return FitSource(tuple(self.split(v, f"fit.splits[{i}]") for i, v in enumerate(splits)),
+                         None if name is None else str(name))
 
     def scenario(self, value: Any, field: str) -> ScenarioSource:
         if isinstance(value, (str, os.PathLike)):
@@ -120,5 +135,6 @@ class Parser(FieldReader):
             self.registered("responder", kw["responder"].name, "responder.name" if isinstance(
                 top.get("responder"), Mapping) else "responder", top.get("plugins") or ())
         kw["engine"] = self.engine(top.get("engine"))
+        kw["fit"] = self.fit_set(top.get("fit"), kw["eval"])
         kw["source"] = None if self.source is None else str(self.source.resolve())
         return kw

@@ -24,3 +24,12 @@ class ScenarioSource:
     format: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FitSource:
+    """``fit``: the declared fitting set: the estimator is fitted once on these splits' pairs (``mllmshift fit``'s
+    step) and every scenario is evaluated with it; ``name`` names it in results (default: the split names)."""
+
+    splits: tuple[SplitSource, ...]
+    name: str | None = None

@@ -7,7 +7,8 @@ never reads a stale entry:
   into the same ``OUT`` is refused (:class:`OutputInUse`) unless it is told to overwrite, so an earlier
   run's results are never replaced silently; so is a run into an ``OUT`` whose ``config.json`` is damaged;
 - ``responses/<split>.<key>.jsonl``, ``embedded/<split>.<key>.npz``, ``estimator/<key>.<k>.pt``,
-  ``scenarios/<name>.<key>.json``: the stages' entries (see :mod:`mllmshift.study.stages`);
+  ``scenarios/<name>.<key>.json``: the stages' entries, kept for the pipeline by :class:`SealedStore`
+  (keys: :mod:`mllmshift.evaluation.stores`; ``<key>`` of the estimator is the fit's fingerprint);
 - ``grid/<key>/``: materialised shift grids.
 
 Every entry carries a checksum: ``<entry>.sha256`` beside it holds the SHA-256 of its bytes, written (atomically)
@@ -26,7 +27,7 @@ import json
 import time
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ import numpy as np
 
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.errors import MllmshiftError, MllmshiftWarning
+from mllmshift.estimators.base import MIEstimator
+from mllmshift.evaluation.samples import safe_name
+from mllmshift.evaluation.stores import StageLog, Store
 from mllmshift.io.atomic import atomic_write_bytes, atomic_write_text
 from mllmshift.io.strict_json import dumps
 from mllmshift.provenance import file_sha256
@@ -41,28 +45,12 @@ from mllmshift.provenance import file_sha256
 _ARRAYS = ("x_text", "x", "response", "reference", "x_visual")
 
 
+__all__ = ["OutputInUse", "SealedStore", "StageLog", "StudyState"]
+
+
 class OutputInUse(MllmshiftError):
     """``OUT`` holds the results of another config."""
 
-
-
-
-@dataclass
-class StageLog:
-    """How many items each stage computed and how many it read from the state (for the run record)."""
-
-    computed: dict[str, int] = field(default_factory=dict)
-    cached: dict[str, int] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def hit(self, stage: str, cached: bool) -> None:
-        d = self.cached if cached else self.computed
-        d[stage] = d.get(stage, 0) + 1
-
-    def to_dict(self) -> dict[str, Any]:
-        stages = sorted(set(self.computed) | set(self.cached) | set(self.seconds))
-        return {s: {"computed": self.computed.get(s, 0), "cached": self.cached.get(s, 0),
-                    "seconds": round(self.seconds.get(s, 0.0), 3)} for s in stages}
 
 
 class StudyState:
@@ -170,3 +158,51 @@ class StudyState:
                                      metadata=json.loads(str(z["metadata"])), **arrays)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # zip, npy and JSON errors
             return self.unreadable(path, err)
+
+
+class SealedStore(Store):
+    """The pipeline's stage storage in a study's sealed state (:class:`StudyState`): every entry checksummed,
+    read back only when intact, moved aside and recomputed otherwise."""
+
+    def __init__(self, state: StudyState) -> None:
+        super().__init__()
+        self.state = state
+
+    def _embedded_path(self, name: str, key: str) -> Path:
+        return self.state.path("embedded", f"{safe_name(name)}.{key}.npz")
+
+    def load_embedded(self, name: str, key: str) -> EmbeddedSplit | None:
+        return self.state.load_embedded(self._embedded_path(name, key), name)
+
+    def save_embedded(self, name: str, key: str, e: EmbeddedSplit) -> None:
+        self.state.save_embedded(self._embedded_path(name, key), e)
+
+    def _member_paths(self, key: str, n: int) -> list[Path]:
+        return [self.state.path("estimator", f"{key}.{k}.pt") for k in range(n)]
+
+    def load_estimators(self, key: str, n: int, cls: type[MIEstimator]) -> tuple[MIEstimator, ...] | None:
+        """The saved members, None when any is missing or cannot be trusted (then all are refitted)."""
+        paths = self._member_paths(key, n)
+        if not all([self.state.verified(p) for p in paths]):
+            return None
+        try:
+            return tuple(cls.load(p) for p in paths)
+        except MllmshiftError as err:
+            for p in paths:
+                self.state.unreadable(p, err)
+            return None
+
+    def save_estimators(self, key: str, members: tuple[MIEstimator, ...]) -> None:
+        for m, p in zip(members, self._member_paths(key, len(members))):
+            m.save(p)
+            self.state.seal(p)
+
+    def _result_path(self, name: str, key: str) -> Path:
+        return self.state.path("scenarios", f"{safe_name(name)}.{key}.json")
+
+    def load_result(self, name: str, key: str) -> Mapping[str, Any] | None:
+        doc = self.state.read_json(self._result_path(name, key))
+        return None if doc is None else doc["result"]
+
+    def save_result(self, name: str, key: str, doc: Mapping[str, Any]) -> None:
+        self.state.write_json(self._result_path(name, key), {"result": dict(doc)})
