@@ -251,7 +251,9 @@ def _apply(kw: dict[str, Any], layer: Mapping[str, Any], origin: dict[str, str],
             continue
         current = kw.get(comp_field)
         if current is None:
-            raise ConfigError("options for no component: name it too", field=f"{comp_field}_options")
+            origin[f"{comp_field}_options"] = where  # located at the flag or YAML field that gave them
+            raise ConfigError(f"options for no {comp_field.replace('_', ' ')} (it is none): name one too",
+                              field=f"{comp_field}_options")
         kw[comp_field] = Component(current.name, {**current.options, **options})
         origin[f"{comp_field}_options"] = where
     if "entropy_scale" in layer and "bound_form" not in layer and layer["entropy_scale"] is not None:

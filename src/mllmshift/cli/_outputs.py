@@ -159,7 +159,8 @@ READ_FLAGS = ("questions", "references", "captions", "image_folder")
 
 def reader_inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     """``(flag, path)`` of the reading flags a verb was given (``--questions``, ``--references``, ...)."""
-    return [(f"--{k.replace('_', '-')}", vars(args).get(k)) for k in READ_FLAGS if vars(args).get(k)]
+    given = {k: vars(args).get(k) or vars(args).get(f"reader_{k}") for k in READ_FLAGS}  # reader options' dests
+    return [(f"--{k.replace('_', '-')}", v) for k, v in given.items() if v]
 
 
 def pipeline_paths(args: argparse.Namespace) -> tuple[list[tuple[str, Any]], list[tuple[str, Any, bool]]]:

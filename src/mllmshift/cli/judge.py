@@ -121,14 +121,15 @@ def run(args: argparse.Namespace) -> int:
                          rule_prefix=args.rule_prefix, question_source=args.question_source,
                          n_resamples=args.bootstrap, bootstrap_seed=0 if args.seed is None else args.seed,
                          confidence=args.confidence, concurrency=args.concurrency)
-    from mllmshift.responders.preflight import check_server
-
-    # one GET /models first: a judge server that is not there fails in seconds, not after every item's retries
-    check_server(args.base_url, api_key=api_key_from_env(args.api_key_env), model=args.model)
     client = ChatClient(args.base_url, api_key=api_key_from_env(args.api_key_env),
                         policy=RetryPolicy(max_attempts=args.max_attempts, timeout=args.timeout,
                                            backoff_base=args.backoff_base, backoff_max=args.backoff_max,
                                            deadline=args.deadline, retry_after_max=args.retry_after_max))
+    from mllmshift.responders.preflight import check_server
+
+    # one GET /models (after the flags are checked): a judge server that is not there fails in seconds, not after
+    # every item's retries
+    check_server(args.base_url, api_key=api_key_from_env(args.api_key_env), model=args.model)
     judge = LlavaBenchJudge(client, config,
                             rules=load_rules(args.rules) if args.rules else None,
                             rules_source=str(args.rules) if args.rules else "built-in",

@@ -159,8 +159,17 @@ def input_paths(args: argparse.Namespace) -> list[str]:
 
 
 def _command_line(argv: Sequence[str] | None) -> str:
-    """The command as a shell line: ``mllmshift`` and the arguments, quoted."""
-    return shlex.join(["mllmshift", *(sys.argv[1:] if argv is None else argv)])
+    """The command as a shell line: ``mllmshift`` and the arguments, quoted, with the user-info and query values
+    of every URL masked (:func:`mllmshift.secrets.redact_url`): results files record it."""
+    from mllmshift.secrets import redact_url
+
+    def shown(arg: str) -> str:
+        flag, eq, value = arg.partition("=")
+        if eq and flag.startswith("--") and "://" in value:
+            return f"{flag}={redact_url(value)}"
+        return redact_url(arg) if "://" in arg else arg
+
+    return shlex.join(["mllmshift", *(shown(a) for a in (sys.argv[1:] if argv is None else argv))])
 
 
 def _warning_printer(command: str) -> Any:

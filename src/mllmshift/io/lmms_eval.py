@@ -87,7 +87,10 @@ _MISSING = object()
 
 
 def lookup(rec: Any, dotted: str) -> Any:
-    """The value at ``dotted`` (``doc.caption``, ``resps.0.0``) in a record, or a sentinel when absent."""
+    """The value at ``dotted`` (``doc.caption``, ``resps.0.0``) in a record, or a sentinel when absent; a bare
+    name the record lacks is looked up in its ``doc`` (``caption`` = ``doc.caption``)."""
+    if "." not in dotted and isinstance(rec, dict) and dotted not in rec and isinstance(rec.get("doc"), dict):
+        dotted = f"doc.{dotted}"
     value = rec
     for part in dotted.split("."):
         if isinstance(value, dict) and part in value:

@@ -248,10 +248,11 @@ register_reader(Reader("hf", "mllmshift.io.hf:read_hf", aliases=("parquet",),
                                 "split": ReaderOption("text", "split of a saved DatasetDict", flag="--hf-split"),
                                 "image_dir": ReaderOption("path", "where images stored in the table are written",
                                                           flag=None)},
-                       sniff=lambda p, record: p.is_dir() or p.suffix == ".parquet", rank=20,
+                       sniff=lambda p, record: p.suffix == ".parquet" or (p.is_dir() and _run_folder(p) is None),
+                       rank=20,
                        description="a Parquet file or a saved Hugging Face dataset folder"))
 register_reader(Reader("lmms-eval", "mllmshift.io.lmms_eval:read_lmms_eval",
-                       options={"columns": _COLUMNS, "task": _TASK}, sniff=_is_lmms, rank=15,
+                       options={"columns": _COLUMNS, "task": _TASK}, sniff=_is_lmms, rank=30,
                        description="an lmms-eval sample log (JSONL, or the older JSON with logs), or its run folder"))
 register_reader(Reader("lm-eval-harness", "mllmshift.io.lm_eval_harness:read_lm_eval_harness",
                        options={"columns": _COLUMNS, "task": _TASK}, sniff=_is_harness, rank=14,
@@ -259,7 +260,7 @@ register_reader(Reader("lm-eval-harness", "mllmshift.io.lm_eval_harness:read_lm_
 register_reader(Reader("vlmevalkit", "mllmshift.io.vlmevalkit:read_vlmevalkit",
                        options={"columns": _COLUMNS, "task": _TASK},
                        sniff=lambda p, record: p.suffix in (".xlsx", ".tsv", ".csv") or _run_folder(p) == "vlmevalkit",
-                       rank=16, description="a VLMEvalKit prediction table (xlsx, tsv, csv), or its work dir"))
+                       rank=25, description="a VLMEvalKit prediction table (xlsx, tsv, csv), or its work dir"))
 register_reader(Reader("alpaca-eval", "mllmshift.io.alpaca_eval:read_alpaca_eval",
                        options={"references": _PATH["references"],
                                 "strict": ReaderOption("text", "refuse outputs whose instructions differ", flag=None)},

@@ -20,7 +20,9 @@ import warnings
 from typing import Any
 
 from mllmshift.errors import DataError, MllmshiftWarning
-from mllmshift.secrets import redact
+import urllib.parse
+
+from mllmshift.secrets import basic_auth, redact, redact_url, request_url, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,13 @@ PREFLIGHT_TIMEOUT = 5.0
 
 
 def models_url(base_url: str) -> str:
-    """``{base_url}/models``, the base taken without a trailing ``/chat/completions``."""
-    url = base_url.rstrip("/")
-    if url.endswith("/chat/completions"):
-        url = url[: -len("/chat/completions")]
-    return url + "/models"
+    """``{base_url}/models`` (the path, before any query string), the base taken without a trailing
+    ``/chat/completions``; user-info stays (see :func:`check_server`, which sends it as a header)."""
+    parts = urllib.parse.urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/chat/completions"):
+        path = path[: -len("/chat/completions")]
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path + "/models", parts.query, ""))
 
 
 def check_server(base_url: str, *, api_key: str | None = None, model: str | None = None,
@@ -44,32 +48,36 @@ def check_server(base_url: str, *, api_key: str | None = None, model: str | None
     connection fails (refused, unknown host, timeout) or the server answers 401/403 (the key is missing or
     wrong); warns when ``model`` is not among the listed ids.
     """
-    url = models_url(base_url)
-    headers = {"Accept": "application/json"}
+    full = models_url(base_url)
+    secrets = [api_key, *url_secrets(base_url)]
+    shown_base, url = redact_url(base_url), redact_url(full)  # what messages and logs show
+    if urllib.parse.urlsplit(full).scheme not in ("http", "https"):
+        raise DataError(f"base URL must start with http:// or https://, got {shown_base!r}", field=flag)
+    headers = {"Accept": "application/json", **basic_auth(full)}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(url, headers=headers, method="GET")
+    request = urllib.request.Request(request_url(full), headers=headers, method="GET")
     log.debug("preflight: GET %s (timeout %.1f s)", url, timeout)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https checked)
             body = response.read(1 << 20)
     except urllib.error.HTTPError as err:
         if err.code in (401, 403):
-            raise DataError(f"the server at {base_url} refused the request to {url} with HTTP {err.code}: the API "
+            raise DataError(f"the server at {shown_base} refused the request to {url} with HTTP {err.code}: the API "
                             "key is missing or not accepted (see --api-key-env)", field=flag) from None
         log.info("preflight: %s answered HTTP %d; the server is up, going on", url, err.code)
         return None
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
-        raise DataError(f"no server answers at {base_url} (GET {url} within {timeout:g} s: "
-                        f"{redact(str(reason), [api_key])}); start the server or correct the URL",
+        raise DataError(f"no server answers at {shown_base} (GET {url} within {timeout:g} s: "
+                        f"{redact(str(reason), secrets)}); start the server or correct the URL",
                         field=flag) from None
     ids = _model_ids(body)
     if ids is not None and model and model not in ids:
         shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
-        warnings.warn(f"the server at {base_url} does not list the model {model!r} (it lists: {shown or 'none'}); "
+        warnings.warn(f"the server at {shown_base} does not list the model {model!r} (it lists: {shown or 'none'}); "
                       "requests may fail", MllmshiftWarning, stacklevel=2)
-    log.info("preflight: %s is up (%s models listed)", base_url, "?" if ids is None else len(ids))
+    log.info("preflight: %s is up (%s models listed)", shown_base, "?" if ids is None else len(ids))
     return ids
 
 
