@@ -90,9 +90,9 @@ def test_other_bases_and_bad_options(rng):
     x, y = _data(rng)
     smile = CrossFitMI(3, 2, base="smile", folds=2, seed=0, **TINY).fit(x, y)
     assert math.isfinite(smile.mi(x, y)) and smile.ceiling(60) is None
-    assert smile.pointwise(x, y) is None  # the assembled matrix has pointwise terms for an InfoNCE base only
-    with pytest.raises(ValueError, match="critic-based"):
-        CrossFitMI(3, 2, base="club")
+    assert smile.pointwise(x, y).mean() == pytest.approx(smile.mi(x, y), rel=1e-9, abs=1e-12)
+    with pytest.raises(ValueError, match="trained base"):
+        CrossFitMI(3, 2, base="ksg")
     with pytest.raises(ValueError, match="at least 2"):
         CrossFitMI(3, 2, folds=1)
     with pytest.raises(ValueError, match="negatives"):
