@@ -30,6 +30,7 @@ FLAGS = {"text_encoder": "--text-encoder", "image_encoder": "--image-encoder", "
          "text_encoder_options": "--text-encoder-option", "image_encoder_options": "--image-encoder-option",
          "estimator": "--mi-estimator",
          "estimator_options": "--estimator-option", "checkpoint": "--estimator", "n_estimators": "--n-estimators",
+         "folds": "--folds",
          "divergence": "--divergence", "bound_form": "--entropy-scale", "entropy_scale": "--entropy-scale",
          "n_resamples": "--bootstrap", "confidence": "--confidence", "seed": "--seed", "threads": "--threads",
          "plugins": "--allow-plugin", "device": "--device", "bootstrap_scheme": "--bootstrap-scheme"}
@@ -93,6 +94,9 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="fit K estimators with derived seeds: values are their mean, the bootstrap uses member "
                         f"b mod K for replicate b, and EMIDs whose sign the members disagree on are flagged (default: "
                         f"{DEFAULT_N_ESTIMATORS}; 1 with --paper or --estimator)")
+    g.add_argument("--folds", type=int, default=None, metavar="F",
+                   help="cross-fit every fitted estimator over F folds of the sample ids, so each pair is scored by "
+                        "a fit that never saw its item (default: 3; 0 fits and scores on the same pairs)")
     g.add_argument("--divergence", default=None, metavar="NAME",
                    help="JSD estimator of the bound's four terms (default: rjsd-debiased, linear RJSD with its "
                         "finite-sample bias removed; rjsd is the paper's)")
@@ -217,6 +221,8 @@ def eval_config_from_args(args: argparse.Namespace, entropy_scale: float | None 
                               "threads": args.threads, "device": args.device, "bootstrap_scheme": args.bootstrap_scheme}
         if args.n_estimators is not None:
             kw["n_estimators"] = args.n_estimators
+        if getattr(args, "folds", None) is not None:
+            kw["folds"] = args.folds
         if entropy_scale is not None:
             kw.update(bound_form="theorem", entropy_scale=entropy_scale)
         base = EvalConfig.paper(**kw) if args.paper else EvalConfig(**kw)
@@ -250,7 +256,8 @@ def eval_overrides(args: argparse.Namespace, base: Any) -> dict[str, Any]:
         changes["divergence"] = Component(args.divergence)
     if args.estimator is not None:
         changes["checkpoint"] = str(args.estimator)
-    for field, value in (("n_estimators", args.n_estimators), ("seed", args.seed), ("n_resamples", args.bootstrap),
+    for field, value in (("n_estimators", args.n_estimators), ("folds", getattr(args, "folds", None)),
+                         ("seed", args.seed), ("n_resamples", args.bootstrap),
                          ("confidence", args.confidence), ("threads", args.threads), ("device", args.device)):
         if value is not None:
             changes[field] = value

@@ -36,7 +36,7 @@ def estimator_pool(embedded: Sequence[EmbeddedSplit]) -> list[EmbeddedSplit]:
 def estimator_key(cfg: EvalConfig, pool_keys: Sequence[str]) -> str:
     """A hash of everything a fit depends on: estimator, options, K, seed and the pooled splits' contents."""
     return stable_hash([cfg.estimator.name, dict(cfg.estimator.options), cfg.n_estimators, cfg.seed,
-                        sorted(pool_keys)])
+                        sorted(pool_keys)] + ([] if cfg.folds == 0 else [cfg.folds]))
 
 
 def load_estimators(cfg: EvalConfig, id_e: EmbeddedSplit) -> Ensemble:
@@ -57,7 +57,8 @@ def fit_estimators(pool: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: Pro
     from mllmshift.estimators.fitting import fit_members
 
     cls = component_class("mi-estimator", cfg.estimator.name, allowed=cfg.plugins)
-    members = fit_members(cls, pool, cfg.n_estimators, cfg.seed, progress, **dict(cfg.estimator.options))
+    members = fit_members(cls, pool, cfg.n_estimators, cfg.seed, progress, crossfit_folds=cfg.folds,
+                          **dict(cfg.estimator.options))
     return Ensemble(members, trained_info(members, pool, key))
 
 
@@ -66,7 +67,18 @@ def trained_info(members: Sequence[MIEstimator], pool: Sequence[EmbeddedSplit], 
     return {"source": "trained", "key": key, "config": members[0].config(),
             "members": [m.config() for m in members], "history": members[0].fit_summary(),
             "member_histories": [m.fit_summary() for m in members], "trained_on": [e.name for e in pool],
-            "n_pairs": int(sum((e.response is not None) * len(e) + (e.reference is not None) * len(e) for e in pool))}
+            "n_pairs": int(sum((e.response is not None) * len(e) + (e.reference is not None) * len(e) for e in pool)),
+            "held_out": held_out_record(members)}
+
+
+def held_out_record(members: Sequence[MIEstimator]) -> dict[str, Any]:
+    """Whether the members score pairs they were not fitted on (cross-fitted: folds, groups) or in-sample."""
+    from mllmshift.estimators.mi.crossfit import CrossFitMI
+
+    m = members[0]
+    if isinstance(m, CrossFitMI):
+        return {"scores": "held-out", "folds": m.folds, "base": m.base, "n_groups": m.history.get("n_groups")}
+    return {"scores": "in-sample"}
 
 
 def get_estimators(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: Progress | None = None) -> Ensemble:

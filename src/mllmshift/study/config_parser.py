@@ -28,7 +28,8 @@ _TOP_KEYS = {"title", "id", "scenarios", "responder", "correlation", "judge", "p
 YAML_FIELDS = {"text_encoder": "encoders.text", "image_encoder": "encoders.image", "fusion": "encoders.fusion",
                "text_encoder_options": "encoders.text", "image_encoder_options": "encoders.image",
                "estimator": "estimator.name", "estimator_options": "estimator.options",
-               "checkpoint": "estimator.checkpoint", "n_estimators": "estimator.n_estimators", "divergence": "bound.divergence", "bound_form": "bound.form",
+               "checkpoint": "estimator.checkpoint", "n_estimators": "estimator.n_estimators",
+               "folds": "estimator.folds", "divergence": "bound.divergence", "bound_form": "bound.form",
                "entropy_scale": "bound.entropy_scale", "n_resamples": "bootstrap.n_resamples",
                "confidence": "bootstrap.confidence", "seed": "seed", "threads": "threads", "plugins": "plugins",
                "device": "device", "bootstrap_scheme": "bootstrap.scheme"}
@@ -179,7 +180,7 @@ class Parser:
         est = top.get("estimator")
         if isinstance(est, str):
             est = {"name": est}
-        est = self.mapping(est, "estimator", {"name", "options", "checkpoint", "n_estimators"})
+        est = self.mapping(est, "estimator", {"name", "options", "checkpoint", "n_estimators", "folds"})
         if est:
             name = est.get("name", DEFAULT_MI_ESTIMATOR)
             options = est.get("options")
@@ -191,6 +192,8 @@ class Parser:
                     raise self.error("estimator.checkpoint", f"file not found: {ev['checkpoint']}")
             if est.get("n_estimators") is not None:
                 ev["n_estimators"] = self.number(est["n_estimators"], "estimator.n_estimators", int, low=1)
+            if est.get("folds") is not None:
+                ev["folds"] = self.number(est["folds"], "estimator.folds", int, low=0)
         bound = self.mapping(top.get("bound"), "bound", {"form", "entropy_scale", "divergence"})
         if "form" in bound:
             if bound["form"] not in BOUND_FORMS:

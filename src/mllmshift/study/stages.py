@@ -159,7 +159,8 @@ def estimators(st: Stages, embedded: Sequence[EmbeddedSplit], keys: dict[str, st
         from mllmshift.estimators.fitting import fit_members
 
         st.say(f"fitting {cfg.n_estimators} × {cfg.estimator.name} on the pooled pairs of {len(pool)} splits")
-        members = fit_members(cls, pool, cfg.n_estimators, cfg.seed, st.progress, **dict(cfg.estimator.options))
+        members = fit_members(cls, pool, cfg.n_estimators, cfg.seed, st.progress, crossfit_folds=cfg.folds,
+                              **dict(cfg.estimator.options))
         for m, p in zip(members, paths):
             m.save(p)
             st.state.seal(p)
@@ -173,7 +174,9 @@ def _load_members(st: Stages, cls: type, paths: Sequence[Path]) -> tuple | None:
     if not all([st.state.verified(p) for p in paths]):
         return None
     try:
-        return tuple(cls.load(p) for p in paths)
+        from mllmshift.estimators.defaults import load_mi_estimator
+
+        return tuple(load_mi_estimator(p) for p in paths)  # a cross-fitted member's file is not cls's
     except MllmshiftError as err:
         for p in paths:
             st.state.unreadable(p, err)
