@@ -87,7 +87,9 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     loaded = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(ckpt),
                                 "--entropy-scale", "1.5"])
     # the file says what it holds, whatever --mi-estimator says
-    assert loaded["estimator"]["config"]["name"] == "club" and loaded["estimator"]["source"] == "checkpoint"
+    # (held out by default: the saved file is the cross-fitted CLUB, members and fold table included)
+    assert loaded["estimator"]["config"]["name"] == "crossfit" and loaded["estimator"]["config"]["base"] == "club"
+    assert loaded["estimator"]["source"] == "checkpoint"
     assert loaded["scenarios"][0]["emid"]["value"] == pytest.approx(sc["emid"]["value"], rel=1e-6)
     assert loaded["scenarios"][0]["bound"]["form"] == "theorem"
     # the same round trip with the default estimator, SMILE, as one estimator (a checkpoint is one member)
@@ -95,7 +97,7 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--n-estimators", "1",
                                "--save-estimator", str(nce)])
     again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator", str(nce)])
-    assert again["estimator"]["config"]["name"] == "smile" and again["config"]["eval"]["n_estimators"] == 1
+    assert again["estimator"]["config"]["base"] == "smile" and again["config"]["eval"]["n_estimators"] == 1
     assert again["scenarios"][0]["emid"]["value"] == pytest.approx(first["scenarios"][0]["emid"]["value"], rel=1e-6)
 
 
