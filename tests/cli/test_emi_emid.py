@@ -113,6 +113,9 @@ def test_defaults_are_a_smile_ensemble_and_rjsd_debiased_and_recorded(tmp_path, 
     assert cfg["estimator"] == {"name": "smile", "options": DEFAULT_MI_OPTIONS}
     assert cfg["divergence"]["name"] == "rjsd-debiased" and cfg["n_estimators"] == DEFAULT_N_ESTIMATORS == 3
     assert res["estimator"]["config"]["name"] == "smile" and res["estimator"]["config"]["max_steps"] == 300
+    held = res["estimator"]["held_out"]  # held out by default: cross-fitted over folds of the sample ids
+    assert (held["scores"], held["folds"], held["base"]) == ("held-out", 3, "smile")
+    assert res["config"]["eval"]["folds"] == 3
     assert len(res["estimator"]["members"]) == DEFAULT_N_ESTIMATORS
     (sc,) = res["scenarios"]
     assert sc["emid"]["value"] > 0  # responses ignore the question under "shift"
@@ -164,9 +167,11 @@ def test_human_output(tmp_path, capsys):
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "EMID" in out and "bound form: scale-adjusted" in out
-    assert "MI 3 × smile fitted on the pooled pairs; bound JSD rjsd-debiased; seed 0" in out
-    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "1"]) == 0
-    assert "MI smile fitted on the pooled pairs" in capsys.readouterr().out
+    assert ("MI 3 × smile fitted on the pooled pairs, cross-fitted over 3 folds of the sample ids; bound JSD "
+            "rjsd-debiased; seed 0") in out
+    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "1",
+                 "--folds", "0"]) == 0
+    assert "MI smile fitted on the pooled pairs, scored in-sample" in capsys.readouterr().out
 
 
 @pytest.mark.shared

@@ -64,11 +64,20 @@ def fit_estimators(pool: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: Pro
 
 def trained_info(members: Sequence[MIEstimator], pool: Sequence[EmbeddedSplit], key: str | None) -> dict[str, Any]:
     """What results record about fitted estimators: configs, fit summaries, the splits and pairs they saw."""
-    return {"source": "trained", "key": key, "config": members[0].config(),
-            "members": [m.config() for m in members], "history": members[0].fit_summary(),
+    first = _base_of(members[0])
+    return {"source": "trained", "key": key, "config": first.config(),
+            "members": [m.config() for m in members], "history": first.fit_summary(),
             "member_histories": [m.fit_summary() for m in members], "trained_on": [e.name for e in pool],
             "n_pairs": int(sum((e.response is not None) * len(e) + (e.reference is not None) * len(e) for e in pool)),
             "held_out": held_out_record(members)}
+
+
+def _base_of(member: MIEstimator) -> MIEstimator:
+    """The estimator a result describes: a cross-fitted member's first fit (its base, with the options that
+    reproduce it; ``held_out`` says how it was cross-fitted), else the member itself."""
+    from mllmshift.estimators.mi.crossfit import CrossFitMI
+
+    return member.members[0] if isinstance(member, CrossFitMI) else member
 
 
 def held_out_record(members: Sequence[MIEstimator]) -> dict[str, Any]:
