@@ -23,8 +23,8 @@ from mllmshift.metrics import bootstrap_emi, bootstrap_emid, emi_of
 
 pytestmark = pytest.mark.shared
 
-SMALL = {"hidden_size": 64, "max_epochs": 30, "patience": 4}
-N_RESAMPLES = 300
+SMALL = {"hidden_size": 32, "max_epochs": 20, "patience": 3}
+N_RESAMPLES = 200
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def llava(shared_data, tmp_path_factory):
     id_split, scen = read_llava_synthetic(shared_data)
     by_name = {n.removeprefix("llava_bench_coco_"): s for n, s, _ in scen}
     cache = os.environ.get("MLLMSHIFT_CACHE", os.path.expanduser("~/.cache/mllmshift"))
-    names = ["frost_5", "sr_7", "defocus_blur_3", "KeyboardAug_3", "frost_1_sr_4", "defocus_blur_5_KeyboardAug_1"]
+    names = ["frost_5", "sr_7", "defocus_blur_3", "KeyboardAug_3"]
     embedded = embed_all([id_split, *(by_name[n] for n in names)], cache)
     return dict(zip(["id", *names], embedded))
 
@@ -56,6 +56,7 @@ def _calls(llava):
             dci = bootstrap_emid(e["id"], e["sr_7"], members, N_RESAMPLES, seed)
             row.update(emid=d, emid_ci=(dci.low, dci.high))
         out.append(row)
+        print(row, flush=True)  # with -s: each call as it finishes
     return out
 
 
