@@ -13,8 +13,14 @@ all as embeddings, and one fixed MI estimator Î:
 Metrics never train anything: the estimator is fitted once and passed in, or an **ensemble** of K
 estimators fitted on the same pairs with different seeds. The point EMI of an ensemble is the mean of
 its members' EMIs (each member's value is kept); bootstrap replicate b resamples the samples and uses
-member b mod K, so the interval includes the estimator-seed variance. With K = 1 this is the plain
-bootstrap, which resamples samples with the estimator fixed.
+member b mod K, so the interval includes the estimator-seed variance and, for the cross-fitted members the
+pipeline fits by default (:mod:`mllmshift.estimators.fitting`), the variation from the fitting set: each member
+draws its own fold partition of the sample ids, so each pair is scored by fits trained on a different random
+two thirds of the other items. With K = 1 this is the plain bootstrap, which resamples samples with the
+estimator fixed.
+
+Every MI a result carries is checked against :func:`data_limit` (ln n): above it, the EMI is flagged
+(:attr:`EMIResult.flags`) rather than shown as a plain number.
 """
 
 from __future__ import annotations
