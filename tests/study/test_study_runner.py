@@ -32,7 +32,10 @@ BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_outpu
 SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "n_sign_unstable", "sign_unstable", "mean_emi",
                 "mean_emid", "mean_bound",
                 "per_group", "emid_bound_pearson", "emid_bound_pearson_p", "emid_bound_spearman",
-                "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity"}
+                "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity",
+                # the flags and the bound check (issue #19)
+                "id_flags", "n_mi_above_limit", "mi_above_limit", "n_bound_checked", "n_bound_violated",
+                "bound_violated", "n_bound_theorem_violated", "bound_theorem_violated"}
 
 
 def without_run(results: dict) -> dict:
@@ -122,7 +125,7 @@ def test_csv_matches_results(study):
 
 def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
     """Recompute every scenario from the saved embeddings and estimator with the core functions."""
-    from mllmshift.estimators.mi.club import CLUB
+    from mllmshift.estimators import load_mi_estimator
     from mllmshift.metrics import emi_of, emid_upper_bound
     from mllmshift.provenance import derive_seed
     from mllmshift.metrics import bootstrap_emid
@@ -130,7 +133,7 @@ def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
     _, res = study
     state = res.out / ".state"
     (ckpt,) = (state / "estimator").glob("*.pt")
-    est = CLUB.load(ckpt)
+    est = load_mi_estimator(ckpt)  # the cross-fitted CLUB (held out by default)
     emb = {p.name.split(".")[0]: StudyState(res.out).load_embedded(p, p.name.split(".")[0])
            for p in (state / "embedded").glob("*.npz")}
     id_e = emb["id"]

@@ -65,7 +65,8 @@ def fit_estimators(pool: Sequence[EmbeddedSplit], cfg: EvalConfig, progress: Pro
 def trained_info(members: Sequence[MIEstimator], pool: Sequence[EmbeddedSplit], key: str | None) -> dict[str, Any]:
     """What results record about fitted estimators: configs, fit summaries, the splits and pairs they saw."""
     first = _base_of(members[0])
-    return {"source": "trained", "key": key, "config": first.config(),
+    return {"source": "trained", "key": key, "config": {**first.config(), "seed": getattr(members[0], "seed",
+                                                                                       first.config().get("seed"))},
             "members": [m.config() for m in members], "history": first.fit_summary(),
             "member_histories": [m.fit_summary() for m in members], "trained_on": [e.name for e in pool],
             "n_pairs": int(sum((e.response is not None) * len(e) + (e.reference is not None) * len(e) for e in pool)),
@@ -73,8 +74,9 @@ def trained_info(members: Sequence[MIEstimator], pool: Sequence[EmbeddedSplit], 
 
 
 def _base_of(member: MIEstimator) -> MIEstimator:
-    """The estimator a result describes: a cross-fitted member's first fit (its base, with the options that
-    reproduce it; ``held_out`` says how it was cross-fitted), else the member itself."""
+    """The estimator a result describes: a cross-fitted member's first fit (its base and options; the recorded
+    seed is the member's, from which each fold's is derived, and ``held_out`` says how it was cross-fitted), else
+    the member itself."""
     from mllmshift.estimators.mi.crossfit import CrossFitMI
 
     return member.members[0] if isinstance(member, CrossFitMI) else member
