@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "device", "threads", "encoders",
             "estimator", "data", "warnings", "id", "scenarios", "correlations", "judge", "summary", "run"}
 SCENARIO_KEYS = {"name", "group", "kind", "n", "metadata", "partial", "has_reference", "emi", "emid", "bound",
-                 "jsd_response", "mi_response", "notes"}
+                 "jsd_response", "mi_response", "notes", "flags"}
 BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output", "form", "entropy_scale",
-              "estimators"}
+              "estimators", "terms", "below_resolution"}
 SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "n_sign_unstable", "sign_unstable", "mean_emi",
                 "mean_emid", "mean_bound",
                 "per_group", "emid_bound_pearson", "emid_bound_pearson_p", "emid_bound_spearman",

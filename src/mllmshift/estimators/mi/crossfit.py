@@ -157,8 +157,11 @@ class CrossFitMI(MIEstimator):
             mu = torch.empty((len(xb), self.y_dim), dtype=torch.float64, device=head.device)
             inv = torch.empty_like(mu)
             for k in np.unique(f):
-                rows = np.flatnonzero(f == k)
-                mu[rows], inv[rows] = self.members[int(k)]._heads(np.asarray(xb)[rows])
+                rows = torch.as_tensor(np.flatnonzero(f == k), device=head.device)
+                # the member runs on the whole block, as a plain CLUB would (the same float rounding whatever
+                # the fold mix of the block), and its fold's rows are kept
+                m_k, i_k = self.members[int(k)]._heads(xb)
+                mu[rows], inv[rows] = m_k[rows], i_k[rows]
             return mu, inv
 
         return heads
