@@ -87,7 +87,7 @@ def test_every_output_file_and_key(study):
         assert set(s) == SCENARIO_KEYS, s["name"]
         assert set(s["bound"]) == BOUND_KEYS
         assert set(s["emi"]) >= {"value", "mi_response", "mi_reference", "n", "ci"}
-        assert set(s["emid"]) == {"value", "ci", "members", "members_agree", "sign_stable"}
+        assert set(s["emid"]) == {"value", "ci", "members", "members_agree", "sign_stable", "bound_checks"}
         assert s["emid"]["members"] == [s["emid"]["value"]]  # one estimator: its own value
         assert s["emid"]["ci"]["n_resamples"] == 40
     assert {s["name"]: s["group"] for s in results["scenarios"]} == {
