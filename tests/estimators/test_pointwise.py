@@ -100,3 +100,12 @@ def test_crossfit_critic_pointwise_averages_to_the_estimate_and_bootstraps_exact
     uniform = np.ones((1, 30))
     assert est.mi_resampled(x[:30], [y[:30]], MatrixWeights(uniform))[0, 0] == pytest.approx(
         est.mi(x[:30], y[:30]), rel=1e-9, abs=1e-12)
+
+
+def test_crossfit_fits_and_scores_on_disk_sources_as_on_arrays(rng):
+    from mllmshift.sources import ArraySource
+
+    x, y = (a.astype(np.float32) for a in _data(rng, 60))
+    a = CrossFitMI(3, 2, base="club", folds=3, seed=0, **CLUB_TINY).fit(x, y)
+    b = CrossFitMI(3, 2, base="club", folds=3, seed=0, **CLUB_TINY).fit(ArraySource(x), ArraySource(y))
+    assert b.mi(ArraySource(x), ArraySource(y)) == pytest.approx(a.mi(x, y), rel=1e-12, abs=1e-12)

@@ -112,7 +112,7 @@ class CrossFitMI(MIEstimator):
             if self._fold_of.setdefault(d, int(f)) != f:
                 conflicts += 1
         for k, member in enumerate(self.members):
-            train = row_fold != k
+            train = np.flatnonzero(row_fold != k)  # row indices (an on-disk source takes them, not a mask)
             member.fit(xa[train], ya[train], progress=progress)
         self.history = {"n_groups": len(distinct), "fold_pairs": np.bincount(row_fold, minlength=self.folds).tolist(),
                         "inputs_in_several_folds": conflicts,
