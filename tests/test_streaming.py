@@ -88,9 +88,9 @@ def test_fits_on_sources_equal_fits_in_memory(tmp_path, monkeypatch):
     StrictSource.max_rows = 300  # a ConcatSource reads each part's block; mini-batches are gathered with take
     for cls, opts in ((CLUB, {"hidden_size": 16, "max_epochs": 15, "chunk_size": 64}),
                       (InfoNCE, {"hidden_size": 16, "max_steps": 60, "eval_every": 20, "chunk_size": 64})):
-        a = fit_estimator([mem], cls.name, seed=3, **opts)
+        a = fit_estimator([mem], cls.name, seed=3, crossfit_folds=0, **opts)
         monkeypatch.setattr(batches, "RESIDENT_BYTES", 0)
-        b = fit_estimator([disk], cls.name, seed=3, **opts)
+        b = fit_estimator([disk], cls.name, seed=3, crossfit_folds=0, **opts)
         monkeypatch.undo()
         for (ka, va), (kb, vb) in zip(a.net.state_dict().items() if cls is CLUB else a.critic.state_dict().items(),
                                       b.net.state_dict().items() if cls is CLUB else b.critic.state_dict().items()):

@@ -13,8 +13,14 @@ all as embeddings, and one fixed MI estimator Î:
 Metrics never train anything: the estimator is fitted once and passed in, or an **ensemble** of K
 estimators fitted on the same pairs with different seeds. The point EMI of an ensemble is the mean of
 its members' EMIs (each member's value is kept); bootstrap replicate b resamples the samples and uses
-member b mod K, so the interval includes the estimator-seed variance. With K = 1 this is the plain
-bootstrap, which resamples samples with the estimator fixed.
+member b mod K, so the interval includes the estimator-seed variance and, for the cross-fitted members the
+pipeline fits by default (:mod:`mllmshift.estimators.fitting`), the variation from the fitting set: each member
+draws its own fold partition of the sample ids, so each pair is scored by fits trained on a different random
+two thirds of the other items. With K = 1 this is the plain bootstrap, which resamples samples with the
+estimator fixed.
+
+Every MI a result carries is checked against :func:`data_limit` (ln n): above it, the EMI is flagged
+(:attr:`EMIResult.flags`) rather than shown as a plain number.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import numpy as np
 
 from mllmshift.bound import (
     BOUND_TERMS,
+    BoundCheck,
     BoundResult,
     DivergenceChoice,
     as_divergence,
+    check_bound,
     emid_upper_bound,
     id_output_term,
     output_term,
@@ -45,10 +53,11 @@ from mllmshift.resampling import (
     multinomial_counts,
 )
 
-__all__ = ["EMIResult", "EMIDResult", "Interval", "Estimators", "emi", "emi_of", "emid", "emid_from", "pointwise_emi",
+__all__ = ["EMIResult", "data_limit", "EMIDResult", "Interval", "Estimators", "emi", "emi_of", "emid", "emid_from", "pointwise_emi",
            "resample_weights", "bootstrap_emi", "bootstrap_emid", "SATURATION_TOLERANCE",
            # the bound (mllmshift.bound), part of the metrics' API
-           "BOUND_TERMS", "BoundResult", "DivergenceChoice", "as_divergence", "emid_upper_bound", "id_output_term",
+           "BOUND_TERMS", "BoundCheck", "BoundResult", "DivergenceChoice", "as_divergence", "check_bound",
+           "emid_upper_bound", "id_output_term",
            "output_term"]
 
 #: a fitted estimator or an ensemble of them (fitted on the same pairs)
@@ -64,6 +73,17 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def data_limit(n: int) -> float:
+    r"""ln n: the most mutual information, in nats, that n pairs can support.
+
+    A sample of n pairs identifies at most n distinct pairings, so no estimate of I(X; Y) computed from it
+    can certify more than :math:`\ln n` nats (the contrastive bounds reach it as their ceiling, McAllester &
+    Stratos 2020); an estimate above it reflects the estimator (an over-fitted critic, an unbounded DV term), not
+    the data. :class:`EMIResult` flags any MI above it.
+    """
+    return math.log(n) if n > 1 else 0.0
+
+
 @dataclass(frozen=True)
 class EMIResult:
     """EMI = mi_response − mi_reference on n samples (means over an ensemble's members).
@@ -71,7 +91,9 @@ class EMIResult:
     ``members`` holds each member's EMI (one value for a single estimator). ``ceiling`` is the largest
     value the estimator can return on n pairs (InfoNCE: ln n), None when it has none; ``saturated`` is
     true when either MI is within 1 % of it: the MI then exceeds what n samples can certify, and the
-    EMI only compares how close the two come to the cap.
+    EMI only compares how close the two come to the cap. ``above_data_limit`` is true when either MI is
+    above :func:`data_limit` (ln n), what n pairs can support at all; :attr:`flags` says which, in words,
+    and every view (JSON, CSV rows, the summary, the command line, the report) carries them.
     """
 
     value: float
@@ -88,8 +110,41 @@ class EMIResult:
         limit = self.ceiling * (1.0 - SATURATION_TOLERANCE)
         return self.mi_response >= limit or self.mi_reference >= limit
 
+    @property
+    def data_limit(self) -> float:
+        """ln n (:func:`data_limit`)."""
+        return data_limit(self.n)
+
+    @property
+    def above_data_limit(self) -> bool:
+        """Whether I(X;Ŷ) or I(X;Y) is above ln n (NaN is not)."""
+        return bool(self.mi_response > self.data_limit or self.mi_reference > self.data_limit)
+
+    @property
+    def flagged(self) -> bool:
+        """Above ln n or at the estimator's ceiling: the EMI is not a difference of two supportable MIs."""
+        return self.above_data_limit or self.saturated
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Why the numbers cannot be read as they stand, one sentence each (empty when they can)."""
+        out = []
+        for label, v in (("I(X;Ŷ)", self.mi_response), ("I(X;Y)", self.mi_reference)):
+            if v > self.data_limit:
+                out.append(f"{label} = {v:.3f} nats is above ln {self.n} = {self.data_limit:.3f}, the most {self.n} "
+                           f"pairs can support")
+        if self.saturated:
+            out.append(f"an MI is at the estimator's ceiling {self.ceiling:.3f} on {self.n} pairs")
+        return tuple(out)
+
+    def shown(self, which: str) -> str:
+        """``mi_response`` or ``mi_reference`` as text, marked when above ln n (never a plain number then)."""
+        v = float(getattr(self, which))
+        return f"{v:.4f}" + (f" (!: above ln {self.n} = {self.data_limit:.3f})" if v > self.data_limit else "")
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "members": list(self.members), "saturated": self.saturated}
+        return {**asdict(self), "members": list(self.members), "saturated": self.saturated,
+                "data_limit": self.data_limit, "above_data_limit": self.above_data_limit, "flags": list(self.flags)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EMIResult:

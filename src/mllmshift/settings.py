@@ -107,6 +107,10 @@ SETTINGS: tuple[Setting, ...] = (
             "fit K estimators with derived seeds: values are their mean, the bootstrap uses member b mod K, and "
             "EMIDs whose sign the members disagree on are flagged (1 with --paper or --estimator-file)",
             metavar="K"),
+    Setting("folds", "estimator.folds", "--folds", "int",
+            "cross-fit every fitted estimator over F folds of the sample ids, so each pair is scored by a fit that "
+            "never saw its item (0: fitted and scored on the same pairs, the authors' in-sample scoring)",
+            metavar="F"),
     Setting("divergence", "bound.divergence", "--divergence", "name",
             "JSD estimator of the bound's four terms (rjsd is the paper's)", metavar="NAME"),
     Setting("bound_form", "bound.form", None, "text", "scale-adjusted or theorem", choices=BOUND_FORMS),

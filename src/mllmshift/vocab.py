@@ -47,6 +47,9 @@ DEFAULT_N_ESTIMATORS = 3
 #: divergence estimator of the four bound terms when none is named: linear RJSD minus its mean on shuffled
 #: re-splits, one estimator at every n (no size switch)
 DEFAULT_DIVERGENCE = "rjsd-debiased"
+#: cross-fitting folds of every fitted estimator: each pair is scored by a fit that saw no version of its item
+#: (0: fitted and scored on the same pairs, the authors' in-sample scoring; docs/estimators/small_n.md)
+DEFAULT_FOLDS = 3
 #: the paper's estimators (Oh et al., 2025): CLUB for EMI, linear RJSD for the bound
 PAPER_MI_ESTIMATOR = "club"
 PAPER_DIVERGENCE = "rjsd"
@@ -113,6 +116,6 @@ def group_of(scenario: str | Mapping[str, Any]) -> str:
 
 __all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEVICES", "BOOTSTRAP_SCHEMES", "DEFAULT_TEXT_ENCODER", "DEFAULT_IMAGE_ENCODER",
            "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_N_ESTIMATORS",
-           "DEFAULT_DIVERGENCE", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE", "PAPER_MI_OPTIONS", "PAPER_N_ESTIMATORS",
+           "DEFAULT_DIVERGENCE", "DEFAULT_FOLDS", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE", "PAPER_MI_OPTIONS", "PAPER_N_ESTIMATORS",
            "MIN_SAMPLES", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL",
            "EXIT_INTERRUPTED"]

@@ -88,7 +88,9 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     loaded = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator-file", str(ckpt),
                                 "--entropy-scale", "1.5"])
     # the file says what it holds, whatever --mi-estimator says
-    assert loaded["estimator"]["config"]["name"] == "club" and loaded["estimator"]["source"] == "checkpoint"
+    # (held out by default: the saved file is the cross-fitted CLUB, members and fold table included)
+    assert loaded["estimator"]["config"]["name"] == "crossfit" and loaded["estimator"]["config"]["base"] == "club"
+    assert loaded["estimator"]["source"] == "checkpoint"
     assert loaded["scenarios"][0]["emid"]["value"] == pytest.approx(sc["emid"]["value"], rel=1e-6)
     assert loaded["scenarios"][0]["bound"]["form"] == "theorem"
     # the same round trip with the default estimator, SMILE, as one estimator (a checkpoint is one member)
@@ -96,7 +98,7 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--n-estimators", "1",
                                "--save-estimator", str(nce)])
     again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator-file", str(nce)])
-    assert again["estimator"]["config"]["name"] == "smile" and again["config"]["eval"]["n_estimators"] == 1
+    assert again["estimator"]["config"]["base"] == "smile" and again["config"]["eval"]["n_estimators"] == 1
     assert again["scenarios"][0]["emid"]["value"] == pytest.approx(first["scenarios"][0]["emid"]["value"], rel=1e-6)
 
 
@@ -116,6 +118,9 @@ def test_defaults_are_a_smile_ensemble_and_rjsd_debiased_and_recorded(tmp_path, 
     assert cfg["estimator"] == {"name": "smile", "options": DEFAULT_MI_OPTIONS}
     assert cfg["divergence"]["name"] == "rjsd-debiased" and cfg["n_estimators"] == DEFAULT_N_ESTIMATORS == 3
     assert res["estimator"]["config"]["name"] == "smile" and res["estimator"]["config"]["max_steps"] == 300
+    held = res["estimator"]["held_out"]  # held out by default: cross-fitted over folds of the sample ids
+    assert (held["scores"], held["folds"], held["base"]) == ("held-out", 3, "smile")
+    assert res["config"]["eval"]["folds"] == 3
     assert len(res["estimator"]["members"]) == DEFAULT_N_ESTIMATORS
     (sc,) = res["scenarios"]
     assert sc["emid"]["value"] > 0  # responses ignore the question under "shift"
@@ -167,9 +172,11 @@ def test_human_output(tmp_path, capsys):
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "EMID" in out and "bound form: scale-adjusted" in out
-    assert "MI 3 × smile fitted on the pooled pairs; bound JSD rjsd-debiased; seed 0" in out
-    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "1"]) == 0
-    assert "MI smile fitted on the pooled pairs" in capsys.readouterr().out
+    assert ("MI 3 × smile fitted on the pooled pairs, cross-fitted over 3 folds of the sample ids; bound JSD "
+            "rjsd-debiased; seed 0") in out
+    assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "1",
+                 "--folds", "0"]) == 0
+    assert "MI smile fitted on the pooled pairs, scored in-sample" in capsys.readouterr().out
 
 
 @pytest.mark.shared

@@ -90,9 +90,9 @@ def test_other_bases_and_bad_options(rng):
     x, y = _data(rng)
     smile = CrossFitMI(3, 2, base="smile", folds=2, seed=0, **TINY).fit(x, y)
     assert math.isfinite(smile.mi(x, y)) and smile.ceiling(60) is None
-    assert smile.pointwise(x, y) is None  # the assembled matrix has pointwise terms for an InfoNCE base only
-    with pytest.raises(ValueError, match="critic-based"):
-        CrossFitMI(3, 2, base="club")
+    assert smile.pointwise(x, y).mean() == pytest.approx(smile.mi(x, y), rel=1e-9, abs=1e-12)
+    with pytest.raises(ValueError, match="trained base"):
+        CrossFitMI(3, 2, base="ksg")
     with pytest.raises(ValueError, match="at least 2"):
         CrossFitMI(3, 2, folds=1)
     with pytest.raises(ValueError, match="negatives"):
@@ -129,6 +129,14 @@ def test_pooled_groups_keep_an_item_and_its_shifted_versions_in_one_fold(rng):
     assert est.history["n_groups"] == 20
     a, b = est.folds_of(splits[0].x), est.folds_of(splits[1].x)
     assert (a == b).all()  # an item and its shifted version are scored by the same held-out member
-    # the pipeline's fit (no groups): each distinct input row is a group, 40 of them here
-    rows = fit_estimator(splits, "crossfit", seed=0, folds=4, **TINY)
+    # crossfit named with cross-fitting off: each distinct input row is a group, 40 of them here
+    rows = fit_estimator(splits, "crossfit", seed=0, crossfit_folds=0, folds=4, **TINY)
     assert isinstance(rows, CrossFitMI) and rows.history["n_groups"] == 40
+    # the default fit groups by sample id, whatever the base
+    items = fit_estimator(splits, "crossfit", seed=0, folds=4, **TINY)
+    assert items.folds == 4 and items.history["n_groups"] == 20
+    smile = fit_estimator(splits, "smile", seed=0, crossfit_folds=4, **{k: v for k, v in TINY.items()})
+    assert isinstance(smile, CrossFitMI) and smile.base == "smile" and smile.history["n_groups"] == 20
+    assert (smile.folds_of(splits[0].x) == smile.folds_of(splits[1].x)).all()
+    plain = fit_estimator(splits, "smile", seed=0, crossfit_folds=0, **TINY)
+    assert type(plain).__name__ == "SMILE"

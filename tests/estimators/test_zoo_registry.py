@@ -37,7 +37,10 @@ def _split(rng: np.random.Generator, name: str, shift: float = 0.0) -> EmbeddedS
 @pytest.mark.parametrize("name", ["infonce", "ksg", "gaussian"])
 def test_fit_estimator_builds_zoo_members(name, rng):
     est = fit_estimator([_split(rng, "a")], name, seed=1, **FAST.get(name, {}))
-    assert est.name == name
+    # trained estimators are cross-fitted by default (held-out scores); closed-form ones are used as they are
+    assert est.name == ("crossfit" if name == "infonce" else name)
+    assert getattr(est, "base", name) == name
+    assert fit_estimator([_split(rng, "a")], name, seed=1, crossfit_folds=0, **FAST.get(name, {})).name == name
 
 
 def test_divergence_estimators_and_per_term_choice(rng):

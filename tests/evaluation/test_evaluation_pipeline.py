@@ -18,7 +18,8 @@ from mllmshift.study import StudyConfig, run_study  # noqa: E402
 
 CLI_CONFIG = ["--text-encoder", "hashing-bow", "--text-encoder-option", "dim=32", "--image-encoder", "none",
               "--mi-estimator", "club", "--estimator-option", "hidden_size=16", "--estimator-option", "max_epochs=15",
-              "--estimator-option", "patience=5", "--n-estimators", "1", "--bootstrap", "40", "--seed", "0",
+              "--estimator-option", "patience=5", "--n-estimators", "1", "--folds", "0", "--bootstrap", "40",
+              "--seed", "0",
               "--threads", "1", "--quiet"]  # one CLUB, as the study helper's
 
 

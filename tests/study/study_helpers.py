@@ -51,8 +51,11 @@ def make_study(root: Path, *, n: int = 30, extra: dict | None = None) -> Path:
         "scenarios": [{"folder": "data/shifted"}],
         "encoders": {"text": {"name": "hashing-bow", "options": {"dim": 32}}, "image": None},
         # one small CLUB, as the paper fits (not the default ensemble): the tests read its single checkpoint
+        # scored in-sample (folds 0): on 30 items a 16-unit CLUB fitted on two thirds of them learns too little
+        # for the per-scenario degradation these tests read (held-out scoring is tested in tests/estimators and
+        # tests/evaluation)
         "estimator": {"name": "club", "options": {"hidden_size": 16, "max_epochs": 15, "patience": 5},
-                      "n_estimators": 1},
+                      "n_estimators": 1, "folds": 0},
         "bootstrap": {"n_resamples": 40},
         "correlation": {"n_resamples": 40},
     }

@@ -26,14 +26,17 @@ REPO = Path(__file__).resolve().parents[2]
 TOP_KEYS = {"schema", "title", "config", "seeds", "versions", "python", "platform", "device", "threads", "encoders",
             "estimator", "data", "warnings", "id", "scenarios", "correlations", "judge", "summary", "run"}
 SCENARIO_KEYS = {"name", "group", "kind", "n", "metadata", "partial", "has_reference", "emi", "emid", "bound",
-                 "jsd_response", "mi_response", "notes"}
+                 "jsd_response", "mi_response", "notes", "flags"}
 BOUND_KEYS = {"value", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output", "form", "entropy_scale",
-              "estimators"}
+              "estimators", "terms", "below_resolution"}
 SUMMARY_KEYS = {"id_emi", "n_scenarios", "n_complete", "n_partial", "n_sign_unstable", "sign_unstable", "mean_emi",
                 "mean_emid", "mean_bound",
                 "per_group", "emid_bound_pearson", "emid_bound_pearson_p", "emid_bound_spearman",
                 "emid_bound_kendall", "worst_scenario", "best_scenario", "mean_emi_by_visual_severity",
-                "estimator_fingerprint", "fit_set", "fit_set_declared"}  # the fit the values are relative to
+                "estimator_fingerprint", "fit_set", "fit_set_declared",  # the fit the values are relative to
+                # the flags and the bound check (issue #19)
+                "id_flags", "n_mi_above_limit", "mi_above_limit", "n_bound_checked", "n_bound_violated",
+                "bound_violated", "n_bound_theorem_violated", "bound_theorem_violated"}
 
 
 def without_run(results: dict) -> dict:
@@ -85,7 +88,7 @@ def test_every_output_file_and_key(study):
         assert set(s) == SCENARIO_KEYS, s["name"]
         assert set(s["bound"]) == BOUND_KEYS
         assert set(s["emi"]) >= {"value", "mi_response", "mi_reference", "n", "ci"}
-        assert set(s["emid"]) == {"value", "ci", "members", "members_agree", "sign_stable"}
+        assert set(s["emid"]) == {"value", "ci", "members", "members_agree", "sign_stable", "bound_checks"}
         assert s["emid"]["members"] == [s["emid"]["value"]]  # one estimator: its own value
         assert s["emid"]["ci"]["n_resamples"] == 40
     assert {s["name"]: s["group"] for s in results["scenarios"]} == {
@@ -125,7 +128,7 @@ def test_csv_matches_results(study):
 
 def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
     """Recompute every scenario from the saved embeddings and estimator with the core functions."""
-    from mllmshift.estimators.mi.club import CLUB
+    from mllmshift.estimators import load_mi_estimator
     from mllmshift.metrics import emi_of, emid_upper_bound
     from mllmshift.provenance import derive_seed
     from mllmshift.metrics import bootstrap_emid
@@ -133,7 +136,7 @@ def test_numbers_equal_the_core_metrics_on_the_cached_state(study):
     _, res = study
     state = res.out / ".state"
     (ckpt,) = (state / "estimator").glob("*.pt")
-    est = CLUB.load(ckpt)
+    est = load_mi_estimator(ckpt)  # the cross-fitted CLUB (held out by default)
     emb = {p.name.split(".")[0]: StudyState(res.out).load_embedded(p, p.name.split(".")[0])
            for p in (state / "embedded").glob("*.npz")}
     id_e = emb["id"]

@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     assert emi is not None
     human = (f"{res.name}: EMI = {emi.value:+.4f}"
              + (f"  [{ci.low:+.4f}, {ci.high:+.4f}] ({confidence_label(ci.confidence)} CI, B={ci.n_resamples})" if ci else "")
-             + f"\n  I(X;Ŷ) = {emi.mi_response:.4f}   I(X;Y) = {emi.mi_reference:.4f}   n = {emi.n}"
+             + f"\n  I(X;Ŷ) = {emi.shown('mi_response')}   I(X;Y) = {emi.shown('mi_reference')}   n = {emi.n}"
              + f"\n  estimator: {estimator_line(cfg, ev.result.estimator)}" + saturation_note([emi])
              + warning_lines(ev.result))
     emit(out, args, human)
@@ -157,7 +157,8 @@ def estimator_line(cfg: Any, estimator: Any = None) -> str:
         mi = f"loaded from {cfg.checkpoint}"
     else:
         k = f"{cfg.n_estimators} × " if cfg.n_estimators > 1 else ""
-        mi = f"{k}{cfg.estimator.name} fitted on the pooled pairs"
+        held = f", cross-fitted over {cfg.folds} folds of the sample ids" if cfg.folds >= 2 else ", scored in-sample"
+        mi = f"{k}{cfg.estimator.name} fitted on the pooled pairs{held}"
     line = f"MI {mi}; bound JSD {cfg.divergence.name}; seed {cfg.seed}"
     if estimator:
         from mllmshift.evaluation.artifact import fit_line
@@ -167,11 +168,16 @@ def estimator_line(cfg: Any, estimator: Any = None) -> str:
 
 
 def saturation_note(emis: list[Any]) -> str:
-    """A warning line when an MI estimate sits at its estimator's ceiling (e.g. InfoNCE's ln n)."""
+    """A warning line when an MI estimate sits at its estimator's ceiling (e.g. InfoNCE's ln n), and one when
+    an MI is above ln n, what n pairs can support (:attr:`mllmshift.metrics.EMIResult.flags`)."""
+    above = [e for e in emis if e is not None and e.above_data_limit]
+    note = "" if not above else (
+        f"\n  FLAG: {len(above)} of {len(emis)} EMI values rest on an MI above ln n, more than n pairs can support "
+        f"({above[0].flags[0]}): read them as unsupported, not as measured")
     hit = [e for e in emis if e is not None and e.saturated]
     if not hit:
-        return ""
-    return (f"\n  note: {len(hit)} of {len(emis)} EMI values have an MI at the estimator's ceiling "
+        return note
+    return note + (f"\n  note: {len(hit)} of {len(emis)} EMI values have an MI at the estimator's ceiling "
             f"({hit[0].ceiling:.3f} nats at n = {hit[0].n}; InfoNCE's is ln n): the MI exceeds what n samples can "
             "certify, so compare those EMIs only between splits of equal size (docs/estimators.md)")
 

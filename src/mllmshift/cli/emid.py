@@ -55,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
         ci_s = f"[{ci.low:+.3f},{ci.high:+.3f}]" if ci else ""
         b = r.bound
         flag = "  (sign not stable)" if r.sign_stable is False else ""
+        flag += "  (EMID > bound)" if r.bound_holds() is False else ""
         lines.append(f"{r.name:<40} {sfmt(r.emi):>8} {sfmt(r.emid):>8} {ci_s:>19} {fmt(b.value):>7}  "
-                     f"{fmt(b.jsd_visual)} / {fmt(b.jsd_text)} / {fmt(b.jsd_id_output)} / {fmt(b.jsd_ood_output)}"
-                     f"{flag}")
+                     + " / ".join(b.shown(k) for k in ("visual", "text", "id_output", "ood_output"))
+                     + flag)
+        lines += [f"  FLAG: {f}" for f in r.flags if not f.startswith("JSD term")]
         if r.partial:
             lines.append(f"  partial: {'; '.join(r.notes)}")
     lines.append(f"bound form: {cfg.bound_form}; {estimator_line(cfg, result.estimator)}"

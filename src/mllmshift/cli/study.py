@@ -104,6 +104,14 @@ def headline(result: Any, out: Path) -> str:
     if s.get("n_sign_unstable"):
         lines.append(f"  EMID sign not stable in {s['n_sign_unstable']} scenario(s): "
                      + ", ".join(s["sign_unstable"][:6]) + (" …" if s["n_sign_unstable"] > 6 else ""))
+    lines.extend(f"  FLAG: ID EMI: {fl}" for fl in s.get("id_flags", ()))
+    if s.get("n_mi_above_limit"):
+        lines.append(f"  FLAG: {s['n_mi_above_limit']} EMI value(s) rest on an MI above ln n (more than n pairs can "
+                     "support): " + ", ".join(s["mi_above_limit"][:6]))
+    if s.get("n_bound_violated") or s.get("n_bound_theorem_violated"):
+        lines.append(f"  FLAG: EMID above its bound in {s['n_bound_violated']} of {s['n_bound_checked']} scenario(s) "
+                     f"(scale-adjusted), {s['n_bound_theorem_violated']} (theorem's form): "
+                     + ", ".join((s["bound_violated"] or s["bound_theorem_violated"])[:6]))
     lines.extend(f"  warning: {w}" for w in result.warnings)
     lines.append(f"  wall time {result.run.get('wall_s', '?')} s")
     return "\n".join(lines)

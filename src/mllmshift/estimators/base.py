@@ -246,6 +246,32 @@ class MIEstimator(ABC):
         """Read an estimator written by :meth:`save` (a :class:`~mllmshift.errors.DataError` when it cannot)."""
 
 
+@dataclass(frozen=True)
+class JSDTerm:
+    """A divergence estimate with what is known of its precision.
+
+    ``resolution`` r: estimates below it cannot be told from 0 (from the estimator's own spread under P = Q),
+    so a value below r reads "< r", not as a measured number; ``low``/``high``: an interval for the
+    divergence. None where the estimator does not say.
+    """
+
+    value: float
+    resolution: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def below_resolution(self) -> bool:
+        return self.resolution is not None and self.value < self.resolution
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "below_resolution": self.below_resolution}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> JSDTerm:
+        return cls(float(d["value"]), d.get("resolution"), d.get("low"), d.get("high"))
+
+
 class DivergenceEstimator(ABC):
     """Estimates JSD(P‖Q), in nats, from a sample ``a`` of P and a sample ``b`` of Q.
 
@@ -257,6 +283,10 @@ class DivergenceEstimator(ABC):
     @abstractmethod
     def divergence(self, a: ArrayLike, b: ArrayLike) -> float:
         """The divergence estimate; 0 for identical distributions, at most ln 2 for JSD."""
+
+    def term(self, a: ArrayLike, b: ArrayLike) -> JSDTerm:
+        """:meth:`divergence` with its resolution and interval where the estimator knows them (default: none)."""
+        return JSDTerm(float(self.divergence(a, b)))
 
     def __call__(self, a: ArrayLike, b: ArrayLike) -> float:
         return self.divergence(a, b)

@@ -49,9 +49,14 @@ def fit_fingerprint(spec: Mapping[str, Any], encoders: Mapping[str, Any], pool_k
     return stable_hash([dict(spec), dict(encoders), sorted(pool_keys)])
 
 
-def estimator_spec(name: str, options: Mapping[str, Any], n_estimators: int, seed: int) -> dict[str, Any]:
-    """What of the config a fit depends on: the estimator's name and options, K and the seed."""
-    return {"name": name, "options": dict(options), "n_estimators": int(n_estimators), "seed": int(seed)}
+def estimator_spec(name: str, options: Mapping[str, Any], n_estimators: int, seed: int,
+                   folds: int = 0) -> dict[str, Any]:
+    """What of the config a fit depends on: the estimator's name and options, K, the seed and the cross-fitting
+    folds (left out at 0, in-sample, so in-sample fingerprints stay as they were)."""
+    spec = {"name": name, "options": dict(options), "n_estimators": int(n_estimators), "seed": int(seed)}
+    if folds:
+        spec["folds"] = int(folds)
+    return spec
 
 
 def encoder_prints(info: Mapping[str, Any], pool: Sequence[EmbeddedSplit]) -> dict[str, Any]:

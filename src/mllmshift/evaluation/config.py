@@ -21,6 +21,7 @@ from typing import Any
 
 from mllmshift.components import Component, check_known, with_defaults
 from mllmshift.errors import DataError, MllmshiftError
+from mllmshift.vocab import DEFAULT_FOLDS
 from mllmshift.provenance import stable_hash
 from mllmshift.vocab import (
     BOOTSTRAP_SCHEMES,
@@ -118,6 +119,10 @@ class EvalConfig:
         n_estimators: K estimators fitted with seeds ``derive_seed(seed, "estimator", k)`` (``seed`` itself for
             K = 1); point values are means over them and bootstrap replicate b uses member b mod K. None: the
             default ensemble (:data:`~mllmshift.vocab.DEFAULT_N_ESTIMATORS`), or 1 with a ``checkpoint``.
+        folds: cross-fitting folds of every fitted estimator (default
+            :data:`~mllmshift.vocab.DEFAULT_FOLDS`): each pair is scored by a fit that saw no version of
+            its item, so no estimate rests on memorised pairs; 0 fits and scores on the same pairs (in-sample).
+            Estimators that are not trained (KSG, Gaussian) and a loaded ``checkpoint`` ignore it.
         divergence: the JSD estimator of the bound's four terms (default ``rjsd-debiased``, the same estimator
             at every n; ``rjsd`` is the paper's).
         bound_form: ``scale-adjusted`` (Ĥ = 1, no factor 4) or ``theorem`` (needs ``entropy_scale`` = Ĥ).
@@ -141,6 +146,7 @@ class EvalConfig:
     estimator: Component = Component(DEFAULT_MI_ESTIMATOR)
     checkpoint: str | None = None
     n_estimators: int | None = None
+    folds: int = DEFAULT_FOLDS
     divergence: Component = Component(DEFAULT_DIVERGENCE)
     bound_form: str = "scale-adjusted"
     entropy_scale: float | None = None
@@ -192,6 +198,9 @@ class EvalConfig:
                                            "is far beyond what was measured)"), stacklevel=3)
         if self.checkpoint is not None and self.n_estimators != 1:
             raise ConfigError("a loaded checkpoint is one estimator; n_estimators must be 1", field="n_estimators")
+        _int(self.folds, "folds", 0)
+        if self.folds == 1:
+            raise ConfigError("one fold leaves nothing to fit on: give 0 (in-sample) or at least 2", field="folds")
         if self.bound_form not in BOUND_FORMS:
             raise ConfigError(f"expected one of {', '.join(BOUND_FORMS)}, got {self.bound_form!r}",
                               field="bound_form")

@@ -69,11 +69,32 @@ def trained_info(members: Sequence[MIEstimator], pool: Sequence[EmbeddedSplit], 
     splits and pairs they saw."""
     fit_set = fit_set or FitSet(" + ".join(e.name for e in pool), tuple({"name": e.name, "n": len(e)} for e in pool),
                                 False)
+    first = _base_of(members[0])
     return {"source": "trained", "key": key, "fingerprint": key, "fit_set": fit_set.to_dict(),
-            "config": members[0].config(), "members": [m.config() for m in members],
-            "history": members[0].fit_summary(), "member_histories": [m.fit_summary() for m in members],
-            "trained_on": [e.name for e in pool],
-            "n_pairs": int(sum((e.response is not None) * len(e) + (e.reference is not None) * len(e) for e in pool))}
+            "config": {**first.config(), "seed": getattr(members[0], "seed", first.config().get("seed"))},
+            "members": [m.config() for m in members], "history": first.fit_summary(),
+            "member_histories": [m.fit_summary() for m in members], "trained_on": [e.name for e in pool],
+            "n_pairs": int(sum((e.response is not None) * len(e) + (e.reference is not None) * len(e) for e in pool)),
+            "held_out": held_out_record(members)}
+
+
+def _base_of(member: MIEstimator) -> MIEstimator:
+    """The estimator a result describes: a cross-fitted member's first fit (its base and options; the recorded
+    seed is the member's, from which each fold's is derived, and ``held_out`` says how it was cross-fitted), else
+    the member itself."""
+    from mllmshift.estimators.mi.crossfit import CrossFitMI
+
+    return member.members[0] if isinstance(member, CrossFitMI) else member
+
+
+def held_out_record(members: Sequence[MIEstimator]) -> dict[str, Any]:
+    """Whether the members score pairs they were not fitted on (cross-fitted: folds, groups) or in-sample."""
+    from mllmshift.estimators.mi.crossfit import CrossFitMI
+
+    m = members[0]
+    if isinstance(m, CrossFitMI):
+        return {"scores": "held-out", "folds": m.folds, "base": m.base, "n_groups": m.history.get("n_groups")}
+    return {"scores": "in-sample"}
 
 
 def load_estimators(cfg: EvalConfig, id_e: EmbeddedSplit, encoders: Mapping[str, Any] | None = None) -> Ensemble:
@@ -114,7 +135,7 @@ def estimator_step(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, store: St
         return ensemble
     pool = list(embedded) if all_comparable else estimator_pool(embedded)
     keys = dict(keys) if keys is not None else {e.name: content_key(e) for e in pool}
-    spec = estimator_spec(cfg.estimator.name, cfg.estimator.options, cfg.n_estimators, cfg.seed)
+    spec = estimator_spec(cfg.estimator.name, cfg.estimator.options, cfg.n_estimators, cfg.seed, cfg.folds)
     fp = fit_fingerprint(spec, encoder_prints(encoders or {}, pool), [keys[e.name] for e in pool])
     cls = component_class("mi-estimator", cfg.estimator.name, allowed=cfg.plugins)
 
@@ -125,7 +146,8 @@ def estimator_step(embedded: Sequence[EmbeddedSplit], cfg: EvalConfig, store: St
         if tell is not None:
             tell(f"fitting the MI estimator: {cfg.n_estimators} × {cfg.estimator.name} on the pooled pairs of "
                  + (f"{len(pool)} split(s)" if fit_set_name is None else fit_set_name))
-        return fit_members(cls, pool, cfg.n_estimators, cfg.seed, progress, **dict(cfg.estimator.options))
+        return fit_members(cls, pool, cfg.n_estimators, cfg.seed, progress, crossfit_folds=cfg.folds,
+                           **dict(cfg.estimator.options))
 
     with store.timed("estimator"):
         members = store.estimators(fp, cfg.n_estimators, cls, fit)

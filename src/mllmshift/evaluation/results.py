@@ -7,7 +7,9 @@ Results stay typed until the last moment; ``results.json``, ``scenarios.csv``, t
   ensemble member's value (``emi`` is None where it cannot be computed, e.g. without references; the
   MI with the answers alone, ``mi_response``, may then still be given: it is None when ``emi`` has it);
 - :class:`ScenarioResult`: the shifted split's EMI, EMID = EMI(ID) − EMI(shifted) with its interval and
-  members, the bound with its four terms, the answer shift JSD(P_Ŷ‖Q_Ŷ), the partial flag and notes, and
+  members, the bound with its four terms and its check in both forms (``bound_checks``), the answer shift
+  JSD(P_Ŷ‖Q_Ŷ), the partial flag and notes, the ``flags`` (MIs above ln n, a violated bound, terms below
+  resolution), and
   **sign stability**: every ensemble member gives EMID the sign of the point value *and* the interval
   excludes 0 on that side;
 - :class:`StudyResult`: the ID result, the scenario results, correlations, judge scores, the config,
@@ -31,7 +33,7 @@ from mllmshift.evaluation.summary import csv_text, summarise
 from mllmshift.evaluation.views import ResultView, fmt, interval
 from mllmshift.io.atomic import atomic_write_text
 from mllmshift.io.strict_json import clean, dumps
-from mllmshift.metrics import BoundResult, EMIResult, Interval
+from mllmshift.metrics import BoundCheck, BoundResult, EMIResult, Interval, check_bound
 
 SCHEMA = "mllmshift-study/2"
 
@@ -71,7 +73,8 @@ class SplitResult(ResultView):
         return {"split": self.name, "n": self.n, "emi": self.value, "emi_low": None if ci is None else ci.low,
                 "emi_high": None if ci is None else ci.high,
                 "mi_response": self.mi_response if e is None else e.mi_response,
-                "mi_reference": None if e is None else e.mi_reference, "saturated": self.saturated}
+                "mi_reference": None if e is None else e.mi_reference, "saturated": self.saturated,
+                "mi_above_limit": e is not None and e.above_data_limit}
 
     def _view_rows(self) -> list[dict[str, Any]]:
         return [self.to_row()]
@@ -123,6 +126,31 @@ class ScenarioResult(ResultView):
         return all(m * self.emid >= 0 for m in self.emid_members)
 
     @property
+    def bound_checks(self) -> tuple[BoundCheck, ...]:
+        """EMID against the bound in both forms (:func:`~mllmshift.bound.check_bound`; the theorem's Ĥ is the one
+        given, else ln n of this split); empty without an EMID."""
+        return check_bound(self.emid, self.bound, self.n)
+
+    def bound_holds(self, form: str = "scale-adjusted") -> bool | None:
+        """Whether EMID ≤ the bound in ``form`` (None without an EMID or a bound)."""
+        return next((c.holds for c in self.bound_checks if c.form == form), None)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """What a reader must know before reading the numbers: MIs above ln n or at a ceiling, a bound below
+        EMID, bound terms below their estimator's resolution (derived from the values, so every view agrees)."""
+        out = [f"EMI: {f}" for f in (self.shifted.emi.flags if self.shifted.emi is not None else ())]
+        for c in self.bound_checks:
+            if not c.holds:
+                scale = "" if c.entropy_scale is None else f", Ĥ = {c.entropy_scale:.3f} ({c.entropy_source})"
+                out.append(f"bound violated ({c.form}{scale}): EMID {c.emid:+.4f} > bound {c.value:.4f}"
+                           + ("" if c.holds_within_resolution else
+                              f"; still above {c.value_high:.4f} with every term at the top of its interval"))
+        for k in self.bound.below_resolution:
+            out.append(f"JSD term {k} is below its estimator's resolution ({self.bound.shown(k)}), not a measured 0")
+        return tuple(out)
+
+    @property
     def sign_stable(self) -> bool | None:
         """Members agree and the interval (when there is one) excludes 0 on the point value's side."""
         if self.emid is None:
@@ -133,12 +161,13 @@ class ScenarioResult(ResultView):
     def to_json(self) -> dict[str, Any]:
         emid = None if self.emid is None else {
             "value": self.emid, "ci": None if self.emid_ci is None else self.emid_ci.to_dict(),
-            "members": list(self.emid_members), "members_agree": self.members_agree, "sign_stable": self.sign_stable}
+            "members": list(self.emid_members), "members_agree": self.members_agree, "sign_stable": self.sign_stable,
+            "bound_checks": [c.to_dict() for c in self.bound_checks]}
         return clean({"name": self.name, "group": self.group, "kind": self.kind, "n": self.n,
                       "metadata": dict(self.metadata), "partial": self.partial, "has_reference": self.has_reference,
                       "emi": _emi_json(self.shifted.emi, self.shifted.ci), "emid": emid, "bound": self.bound.to_dict(),
                       "jsd_response": self.jsd_response, "mi_response": self.shifted.mi_response,
-                      "notes": list(self.notes)})
+                      "notes": list(self.notes), "flags": list(self.flags)})
 
     def to_row(self) -> dict[str, Any]:
         """One flat row of ``scenarios.csv``."""
@@ -147,7 +176,9 @@ class ScenarioResult(ResultView):
         return {"scenario": self.name, "group": self.group, "kind": self.kind, "n": self.n, "partial": self.partial,
                 "emi": s["emi"], "emi_low": s["emi_low"], "emi_high": s["emi_high"], "emid": self.emid,
                 "emid_low": None if ci is None else ci.low, "emid_high": None if ci is None else ci.high,
-                "sign_stable": self.sign_stable, "bound": b.value, "jsd_visual": b.jsd_visual, "jsd_text": b.jsd_text,
+                "sign_stable": self.sign_stable, "bound": b.value, "bound_holds": self.bound_holds(),
+                "bound_theorem_holds": self.bound_holds("theorem"), "mi_above_limit": s["mi_above_limit"],
+                "jsd_visual": b.jsd_visual, "jsd_text": b.jsd_text,
                 "jsd_id_output": b.jsd_id_output, "jsd_ood_output": b.jsd_ood_output,
                 "jsd_response": self.jsd_response, "mi_response": s["mi_response"], "mi_reference": s["mi_reference"],
                 "visual": meta.get("visual"), "severity": meta.get("severity"), "text": meta.get("text"),
@@ -176,7 +207,7 @@ class ScenarioResult(ResultView):
 
 #: the columns of ``scenarios.csv``, in order (judge score columns follow)
 CSV_FIELDS = ("scenario", "group", "kind", "n", "partial", "emi", "emi_low", "emi_high", "emid", "emid_low",
-              "emid_high", "sign_stable", "bound", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output",
+              "emid_high", "sign_stable", "bound", "bound_holds", "bound_theorem_holds", "mi_above_limit", "jsd_visual", "jsd_text", "jsd_id_output", "jsd_ood_output",
               "jsd_response", "mi_response", "mi_reference", "visual", "severity", "text", "level", "win_rate",
               "relative_score")
 
@@ -228,7 +259,8 @@ class StudyResult(ResultView):
         """The headline numbers (see :func:`mllmshift.evaluation.summary.summarise`), with the fingerprint of the
         estimator fit they are relative to and its fitting set (:mod:`mllmshift.evaluation.artifact`)."""
         fit_set = self.estimator.get("fit_set") or {}
-        return {**summarise(self.id.value, self.rows(), self.correlations),
+        return {**summarise(self.id.value, self.rows(), self.correlations,
+                          id_flags=() if self.id.emi is None else self.id.emi.flags),
                 "estimator_fingerprint": self.estimator.get("fingerprint") or self.estimator.get("key"),
                 "fit_set": fit_set.get("name"), "fit_set_declared": fit_set.get("declared")}
 

@@ -1,7 +1,8 @@
 """The headline numbers of a study and its flat CSV table, computed from the scenario rows.
 
 :func:`summarise` gives the numbers printed at the end of a run and shown first in the report: the ID EMI,
-counts of complete, partial and sign-unstable scenarios, mean EMI / EMID / bound (over all and per group),
+the ID EMI's flags, counts of complete, partial and sign-unstable
+scenarios, of MIs above ln n and of scenarios whose EMID exceeds its bound (each form), mean EMI / EMID / bound (over all and per group),
 the correlation of EMID with its bound, the hardest and easiest scenario and the mean EMI per visual
 severity. :func:`csv_text` renders the rows (``StudyResult.rows()``) as ``scenarios.csv``.
 """
@@ -24,12 +25,20 @@ def _mean(vals: Sequence[float | None]) -> float | None:
 
 
 def summarise(id_emi: float | None, rows: Sequence[Mapping[str, Any]],
-              correlations: Mapping[str, Any]) -> dict[str, Any]:
-    """The headline numbers (see the module docstring) from the flat scenario rows."""
+              correlations: Mapping[str, Any], id_flags: Sequence[str] = ()) -> dict[str, Any]:
+    """The headline numbers (see the module docstring) from the flat scenario rows; ``id_flags``: the ID EMI's
+    flags (:attr:`~mllmshift.metrics.EMIResult.flags`)."""
     complete = [r for r in rows if not r["partial"]]
     unstable = [r["scenario"] for r in complete if r.get("sign_stable") is False]
+    violated = [r["scenario"] for r in complete if r.get("bound_holds") is False]
+    violated_theorem = [r["scenario"] for r in complete if r.get("bound_theorem_holds") is False]
+    above = [r["scenario"] for r in rows if r.get("mi_above_limit")]
     out: dict[str, Any] = {
-        "id_emi": id_emi,
+        "id_emi": id_emi, "id_flags": list(id_flags),
+        "n_mi_above_limit": len(above) + bool(any("above ln" in f for f in id_flags)), "mi_above_limit": above,
+        "n_bound_checked": sum(r.get("bound_holds") is not None for r in complete),
+        "n_bound_violated": len(violated), "bound_violated": violated,
+        "n_bound_theorem_violated": len(violated_theorem), "bound_theorem_violated": violated_theorem,
         "n_scenarios": len(rows), "n_complete": len(complete), "n_partial": len(rows) - len(complete),
         "n_sign_unstable": len(unstable), "sign_unstable": unstable,
         "mean_emi": _mean([r["emi"] for r in complete]), "mean_emid": _mean([r["emid"] for r in complete]),

@@ -13,10 +13,11 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     responder: null                       # {name: baseline, options: {...}} fills in missing responses
     paper: false                          # true: the paper's estimators (one CLUB, linear RJSD), keys below over them
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
-    estimator: {name: smile, options: {}, checkpoint: null, n_estimators: 3}
+    estimator: {name: smile, options: {}, checkpoint: null, n_estimators: 3, folds: 3}
                                           # default smile (a bare name gets its registry entry's options),
                                           # 3 seeds; club is the paper's; checkpoint: load (any kind) instead of
-                                          # train (n_estimators then 1); n_estimators: an ensemble of K seeds
+                                          # train (n_estimators then 1); n_estimators: an ensemble of K seeds;
+                                          # folds: cross-fitting folds by sample id (0: score in-sample)
     bound: {form: scale-adjusted, entropy_scale: null, divergence: rjsd-debiased}   # rjsd is the paper's
     bootstrap: {n_resamples: 1000, confidence: 0.95, scheme: auto}   # scheme: multinomial | poisson | auto
     correlation: {n_resamples: 1000}
@@ -113,7 +114,8 @@ class StudyConfig:
                                          "format": "auto", "options": {}, "metadata": {}}) for s in d["scenarios"]]
         out["responder"] = comp(d["responder"])
         out["encoders"] = {"text": comp(e["text_encoder"]), "image": comp(e["image_encoder"]), "fusion": e["fusion"]}
-        out["estimator"] = {**e["estimator"], "checkpoint": e["checkpoint"], "n_estimators": e["n_estimators"]}
+        out["estimator"] = {**e["estimator"], "checkpoint": e["checkpoint"], "n_estimators": e["n_estimators"],
+                            "folds": e["folds"]}
         out["bound"] = {"form": e["bound_form"], "entropy_scale": e["entropy_scale"], "divergence": comp(e["divergence"])}
         out["bootstrap"] = {"n_resamples": e["n_resamples"], "confidence": e["confidence"],
                             "scheme": e["bootstrap_scheme"]}

@@ -186,7 +186,9 @@ class SealedStore(Store):
         if not all([self.state.verified(p) for p in paths]):
             return None
         try:
-            return tuple(cls.load(p) for p in paths)
+            from mllmshift.estimators.defaults import load_mi_estimator
+
+            return tuple(load_mi_estimator(p) for p in paths)  # a cross-fitted member's file is not cls's
         except MllmshiftError as err:
             for p in paths:
                 self.state.unreadable(p, err)

@@ -24,7 +24,7 @@ authors' (``p_mu.0.weight`` …), so their checkpoint loads as is.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from mllmshift.errors import DataError
-from mllmshift.estimators._checkpoint import load_torch_file, save_torch_checkpoint
+from mllmshift.estimators._checkpoint import load_torch_file, save_torch_checkpoint, torch_checkpoint
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators._batches import Rows
 from mllmshift.estimators.base import Bound, MIEstimator, as_2d_float, check_pairs, make_config
@@ -43,6 +43,8 @@ from mllmshift.resampling import ResampleWeights
 from mllmshift.sources import iter_blocks
 
 FORMAT = "mllmshift-club/1"
+#: ``(first row, x block) -> (μ, 1/σ²)``: the conditional's heads for a block of rows (see :meth:`CLUB._blocks`)
+Heads = Callable[[int, Any], tuple[torch.Tensor, torch.Tensor]]
 
 
 class _CLUBNet(nn.Module):
@@ -176,11 +178,13 @@ class CLUB(MIEstimator):
             out.append(yc)
         return xa, out
 
-    def _blocks(self, xa: Any, ys: list[Any]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
-        """``(first row, μ, 1/σ², [y blocks])`` per row chunk of ``chunk_size``, float64 on the device."""
+    def _blocks(self, xa: Any, ys: list[Any],
+                heads: Heads | None = None) -> Iterator[tuple[int, torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+        """``(first row, μ, 1/σ², [y blocks])`` per row chunk of ``chunk_size``, float64 on the device; ``heads``
+        ``(first row, x block) -> (μ, 1/σ²)`` replaces this network's (a cross-fitted estimator's members)."""
         with torch.no_grad():
             for start, (xb, *yb) in iter_blocks([xa, *ys], self.cfg.chunk_size):
-                mu, inv = self._heads(xb)
+                mu, inv = self._heads(xb) if heads is None else heads(start, xb)
                 yield start, mu, inv, [torch.as_tensor(b, device=self.device).double() for b in yb]
 
     def mi(self, x: Any, y: Any) -> float:
@@ -209,14 +213,16 @@ class CLUB(MIEstimator):
             raise ValueError(f"weights are for {weights.n} rows, the sample has {len(xa)}")
         return self._resampled(xa, checked, weights)
 
-    def _resampled(self, xa: Any, ys: list[Any], weights: ResampleWeights | None) -> np.ndarray:
-        """(len(ys) × B) estimates; ``weights`` None is the one replicate that weighs every pair 1."""
+    def _resampled(self, xa: Any, ys: list[Any], weights: ResampleWeights | None,
+                   heads: Heads | None = None) -> np.ndarray:
+        """(len(ys) × B) estimates; ``weights`` None is the one replicate that weighs every pair 1; ``heads`` as
+        :meth:`_blocks`."""
         b = 1 if weights is None else weights.n_resamples
         d = self.cfg.y_dim
         z = lambda *shape: torch.zeros(*shape, dtype=torch.float64, device=self.device)  # noqa: E731
         total, a_, b_, c_ = z(b), z(b, d), z(b, d), z(b, d)
         m, s, p = [z(b, d) for _ in ys], [z(b, d) for _ in ys], [z(b) for _ in ys]
-        for start, mu, inv, yb in self._blocks(xa, ys):
+        for start, mu, inv, yb in self._blocks(xa, ys, heads):
             if weights is None:
                 w = torch.ones(1, len(mu), dtype=torch.float64, device=self.device)
             else:
@@ -248,9 +254,13 @@ class CLUB(MIEstimator):
         """Per-pair terms log q(y_i|x_i) − (1/n)Σ_j log q(y_j|x_i), whose mean is :meth:`mi`: with the moments
         m, v of the y's (a first pass), ½ Σ_d (v_d + (m_d − y_id)(m_d + y_id − 2μ_id)) / σ²_id."""
         xa, (ya,) = self._checked(x, [y])
+        return self._pointwise(xa, ya)
+
+    def _pointwise(self, xa: Any, ya: Any, heads: Heads | None = None) -> np.ndarray:
+        """:meth:`pointwise` of checked rows; ``heads`` as :meth:`_blocks`."""
         ((m, v),) = self._moments([ya])
         return np.concatenate([(0.5 * ((v + (m - yb) * (m + yb - 2.0 * mu)) * inv).sum(dim=1)).cpu().numpy()
-                               for _, mu, inv, (yb,) in self._blocks(xa, [ya])])
+                               for _, mu, inv, (yb,) in self._blocks(xa, [ya], heads)])
 
     # --------------------------------------------------------------- persistence
     def config(self) -> dict[str, Any]:
@@ -260,6 +270,27 @@ class CLUB(MIEstimator):
         """Save config, weights and training history (a dict readable with ``weights_only=True``)."""
         save_torch_checkpoint(path, format=FORMAT, name=self.name, config=asdict(self.cfg),
                               state_dict=self.net.state_dict(), history=self.history)
+
+    def payload(self) -> dict[str, Any]:
+        """The checkpoint dict :meth:`save` writes (a member's part of a cross-fitted estimator's file)."""
+        return torch_checkpoint(format=FORMAT, name=self.name, config=asdict(self.cfg),
+                                state_dict=self.net.state_dict(), history=self.history)
+
+    @classmethod
+    def from_payload(cls, obj: dict[str, Any], path: str | os.PathLike[str],
+                     device: str | torch.device | None = None) -> CLUB:
+        """The estimator :meth:`payload` described (``path`` names the file in errors)."""
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise DataError(f"not a {FORMAT} member", path=path)
+        cfg = dict(obj["config"])
+        est = cls(cfg.pop("x_dim"), cfg.pop("y_dim"), device=device, **cfg)
+        try:
+            est.net.load_state_dict(obj["state_dict"])
+        except RuntimeError as err:
+            raise DataError(f"state dict does not fit a CLUB network: {err}", path=path) from None
+        est.net.eval()
+        est.history = dict(obj.get("history") or {})
+        return est
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> CLUB:

@@ -11,13 +11,14 @@ A critic :math:`T(x, y)` is scored on *positive* pairs :math:`(x_i, y_i)` and on
   :math:`T` clipped to :math:`[-\tau, \tau]` (SMILE).
 
 :func:`split_diagonal` takes the positives out of an all-pairs score block; :func:`by_replicate_blocks`
-evaluates a bound for bootstrap replicates a block of weights at a time.
+evaluates a bound for bootstrap replicates a block of weights at a time; :func:`pointwise_terms` splits any bound
+into per-row contributions whose mean is the bound.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,3 +99,61 @@ def split_diagonal(scores: torch.Tensor, offset: int) -> tuple[torch.Tensor, tor
     mask = torch.zeros_like(scores, dtype=torch.bool)
     mask[rows, rows + offset] = True
     return pos, scores.masked_fill(mask, -math.inf)
+
+
+def _row_parts(pos: torch.Tensor, neg: torch.Tensor, tau: float | None,
+               k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row: the positive score, the InfoNCE term, log Σ_j e^{T_ij} over its negatives and the same clipped."""
+    lse = torch.logsumexp(neg, dim=1).double()
+    nce = pos.double() - torch.logaddexp(pos.double(), lse) + math.log(1 + k)
+    if tau is None:
+        lse_clip = lse
+    else:
+        lse_clip = torch.logsumexp(torch.where(torch.isneginf(neg), neg, neg.clamp(-tau, tau)), dim=1).double()
+    return pos.double(), nce, lse, lse_clip
+
+
+def pointwise_terms(chunks: Iterable[tuple[torch.Tensor, torch.Tensor, int]], tau: float | None,
+                    value: Callable[[ScoreStats], torch.Tensor]) -> np.ndarray:
+    r"""Per-row contributions :math:`c_i` whose mean is ``value(stats)`` exactly, for any bound of the four
+    statistics, from score chunks ``(pos, neg, k)`` covering every row once (k negatives per row, −inf for
+    non-pairs).
+
+    A bound :math:`\hat I = f(\bar s)` is a function of the means :math:`\bar s` of four per-row statistics
+    :math:`s_i`: the positive score :math:`T_{ii}`, the InfoNCE term, and, for each of the two log-partition
+    terms :math:`L = \log\frac1{nk}\sum_{i,j} e^{T_{ij}}` (plain and clipped), the row's linearised share
+    :math:`\ell_i = L + r_i/\bar r - 1` with :math:`r_i = \frac1k\sum_j e^{T_{ij}}` (so that
+    :math:`\frac1n\sum_i\ell_i = L`). Then
+
+    .. math::  c_i = f(\bar s) + \nabla f(\bar s)\cdot(s_i - \bar s)
+
+    (the estimate's empirical influence function) has mean :math:`f(\bar s)`, the estimate, and says how much
+    row i pulls it up or down: a row whose positive pair scores high raises it, a row whose negatives score high
+    (its answer fits other inputs as well) lowers it. For InfoNCE, a mean of per-row terms already, :math:`c_i`
+    is that term. Why linearise: DV-type bounds (SMILE, MINE) take the log of a mean over all pairs, which has
+    no exact per-row split; the influence split is the one whose mean is exact and which is first-order right
+    for removing a row.
+    """
+    parts = [_row_parts(pos, neg, tau, k) + (k,) for pos, neg, k in chunks]
+    if not parts:
+        raise ValueError("no rows to score")
+    t, nce, lse, lse_clip = (torch.cat([p[i] for p in parts]) for i in range(4))
+    ks = {p[4] for p in parts}
+    if len(ks) != 1:
+        raise ValueError("every row needs the same number of negatives for an exact pointwise split")
+    k = ks.pop()
+    n = len(t)
+    log_count = math.log(n * k)
+
+    def share(row_lse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        big_l = torch.logsumexp(row_lse, dim=0) - log_count
+        return big_l, big_l + torch.exp(row_lse - math.log(k) - big_l) - 1.0
+
+    big_l, ell = share(lse)
+    big_lc, ell_c = share(lse_clip)
+    means = torch.stack([t.mean(), nce.mean(), big_l, big_lc]).detach().requires_grad_(True)
+    stats = ScoreStats(n, means[0] * n, means[1] * n, means[2] + log_count, means[3] + log_count, float(n * k))
+    f = value(stats)
+    (grad,) = torch.autograd.grad(f, means)
+    rows = torch.stack([t, nce, ell, ell_c], dim=1)
+    return (f.detach() + (rows - means.detach()) @ grad).cpu().numpy()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -37,7 +37,7 @@ from mllmshift.estimators._adam import Adam
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators.base import Bound, MIEstimator, check_pairs, make_config
 from mllmshift.estimators.mi.critics import Critic, make_critic
-from mllmshift.estimators.mi.scores import ScoreStats, by_replicate_blocks, split_diagonal
+from mllmshift.estimators.mi.scores import ScoreStats, by_replicate_blocks, pointwise_terms, split_diagonal
 from mllmshift.progress import Progress
 from mllmshift.resampling import ResampleWeights
 
@@ -270,6 +270,11 @@ class VariationalMI(MIEstimator):
         """The bound on the sample (x, y) with the trained critic (see the module docstring)."""
         return float(self._value(self._sample_stats(self._rows(x, y), self.cfg.seed)))
 
+    def pointwise(self, x: Any, y: Any) -> np.ndarray:
+        """Per-pair contributions whose mean is :meth:`mi` exactly: the bound's influence split
+        (:func:`~mllmshift.estimators.mi.scores.pointwise_terms`; InfoNCE's are its own per-row terms)."""
+        return pointwise_terms(self._chunk_scores(self._rows(x, y), self.cfg.seed), self._tau(), self._value)
+
     def mi_resampled(self, x: Any, ys: Sequence[Any], weights: ResampleWeights) -> np.ndarray:
         r"""The bound on B bootstrap replicates, as a (len(ys) × B) array.
 
@@ -286,13 +291,19 @@ class VariationalMI(MIEstimator):
 
     def _resampled_block(self, x: Any, y: Any, w: np.ndarray) -> np.ndarray:
         """The bound for each row of the normalised weights ``w`` (b × n), as :meth:`mi_resampled` says."""
+        return self.weighted_bound(self.score_rows(x, y, np.arange(len(x))), w)
+
+    def weighted_bound(self, blocks: Iterable[tuple[np.ndarray, torch.Tensor]], w: np.ndarray) -> np.ndarray:
+        """:meth:`_resampled_block` from score blocks ``(rows, S[rows, :])`` covering every row once (the
+        positive of row i in column i): this estimator's own (:meth:`score_rows`) or a cross-fitted
+        estimator's row-assembled ones."""
         dev = self.device
         wt = torch.as_tensor(w, dtype=torch.float64, device=dev)
         tau = self._tau()
         pos = torch.zeros(len(w), dtype=torch.float64, device=dev)
         lse = torch.full((len(w),), -math.inf, dtype=torch.float64, device=dev)
         lse_clip = lse.clone()
-        for rows, sc in self.score_rows(x, y, np.arange(len(x))):
+        for rows, sc in blocks:
             r, cols = torch.arange(len(rows), device=dev), torch.as_tensor(rows, device=dev)
             wb = wt[:, cols]
             pos += wb @ sc[r, cols]
