@@ -126,8 +126,8 @@ def test_a_nan_checkpoint_is_refused_before_embedding(tmp_path, plugin, capsys):
     ok = write(tmp_path / "ok.jsonl", rows(12))
     ckpt = tmp_path / "e.pt"
     saved = tmp_path / "saved.mllmshift"
-    assert main(["emi", ok, *ENC[:-3], "--mi-estimator", "club", "--max-epochs", "1", "--save-estimator", str(saved),
-                 "--quiet"]) == 0
+    assert main(["emi", ok, *ENC[:-3], "--mi-estimator", "club", "--max-epochs", "1", "--folds", "0",
+                 "--save-estimator", str(saved), "--quiet"]) == 0
     plugin.unlink()
     from mllmshift.evaluation.artifact import load_artifact
 

@@ -45,7 +45,8 @@ def test_llava_questions_file_round_trip(tmp_path):
 def test_bad_inputs_are_clear_errors(tmp_path, capsys):
     qfile = tmp_path / "q.jsonl"
     qfile.write_text(json.dumps({"question_id": 0, "image": "missing.jpg", "text": "Q?"}) + "\n")
-    rc = main(["respond", "--data", str(qfile), "--image-folder", str(tmp_path), "--out", str(tmp_path / "o"),
+    (tmp_path / "images").mkdir()  # an output inside an input folder is refused (issue #22), so apart
+    rc = main(["respond", "--data", str(qfile), "--image-folder", str(tmp_path / "images"), "--out", str(tmp_path / "o"),
                "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--no-progress"])
     assert rc == 1 and "missing.jpg" in capsys.readouterr().err
     with pytest.raises(DataError, match="no \\*.jsonl"):

@@ -102,13 +102,15 @@ METHODS = {"fixed": 1, "ensemble": None}
 
 def coverage_study(task: EMIDTask, estimator: str, options: Mapping[str, Any] | None = None, *,
                    repetitions: int = 100, members: int = 5, methods: Sequence[str] = ("fixed", "ensemble"),
-                   n_resamples: int = 500, seed: int = 0, confidence: float = 0.95,
+                   n_resamples: int = 500, seed: int = 0, confidence: float = 0.95, folds: int | None = None,
                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Run ``repetitions`` independent repetitions (see the module docstring) of the registered ``estimator``
     with constructor ``options``. ``methods`` (keys of :data:`METHODS`): ``fixed`` is the first member alone (the
     fixed-estimator bootstrap), ``ensemble`` all ``members``. Returns per-repetition intervals and the coverage of
-    the truth and of the population value."""
+    the truth and of the population value. ``folds``: the members' cross-fitting folds (default: the project's;
+    0: fitted and scored on the same pairs)."""
     from mllmshift.evaluation.config import Component, EvalConfig
+    from mllmshift.vocab import DEFAULT_FOLDS
     from mllmshift.evaluation.estimation import fit_estimators
     from mllmshift.provenance import derive_seed
 
@@ -120,7 +122,8 @@ def coverage_study(task: EMIDTask, estimator: str, options: Mapping[str, Any] | 
         rng = np.random.default_rng(derive_seed(seed, "coverage-data", r))
         id_split, ood_split = task.sample(rng)
         cfg = EvalConfig(estimator=Component(estimator, dict(options or {})), n_estimators=members,
-                         seed=derive_seed(seed, "coverage-estimator", r), image_encoder=None)
+                         seed=derive_seed(seed, "coverage-estimator", r), image_encoder=None,
+                         folds=DEFAULT_FOLDS if folds is None else folds)
         fitted = fit_estimators([id_split, ood_split], cfg).members
         boot_seed = derive_seed(seed, "coverage-bootstrap", r)
         rep = {}
