@@ -20,8 +20,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from mllmshift.devices import using_device
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.encoders.cache import EmbeddingCache
@@ -34,13 +32,21 @@ from mllmshift.io.atomic import atomic_write_text
 from mllmshift.monitor.alerts import AlertRule, AlertSink, StdoutSink, WebhookSink
 from mllmshift.monitor.attribution import bound_parts, moved_most, top_samples
 from mllmshift.monitor.config import MonitorConfig
+from mllmshift.monitor.lines import level_line, progress_line
 from mllmshift.monitor.embed import RecordEmbedder, RecordRows, Rows, check_reference
 from mllmshift.monitor.metrics import MetricsExport, render_metrics
 from mllmshift.monitor.null import NullCache
 from mllmshift.monitor.series import JsonlLog, SeriesWriter, columns
 from mllmshift.monitor.state import MonitorState, StateStore, WindowStore, reference_estimators
 from mllmshift.monitor.stream import Event, format_time, open_source
-from mllmshift.monitor.terms import JSD_FIELDS, Reference, TermCalculator, WindowStats, split_reference
+from mllmshift.monitor.terms import (
+    JSD_FIELDS,
+    Reference,
+    TermCalculator,
+    WindowStats,
+    check_window_fits_reference,
+    split_reference,
+)
 from mllmshift.monitor.view import VIEW_WINDOWS, render
 from mllmshift.monitor.windows import ClosedWindow, make_windows
 from mllmshift.progress import progress_for
@@ -81,7 +87,7 @@ class Monitor:
                  metrics_port: int | None = None) -> None:
         check_reference(reference)
         check_checkpoint(cfg.eval)
-        _check_window_fits_reference(cfg, len(reference))  # before any embedding or fit, and before out/ exists
+        check_window_fits_reference(cfg, len(reference))  # before any embedding or fit, and before out/ exists
         self.cfg, self.out, self.log = cfg, Path(out), log
         self.batch_size, self.refresh_s, self.page_refresh_s = batch_size, refresh_s, page_refresh_s
         self.sinks: list[AlertSink] = [StdoutSink(alert_stream)] + ([webhook] if webhook else [])
@@ -118,7 +124,7 @@ class Monitor:
         ref = self.calc.ref
         self.info = {"reference": f"{reference.name} ({len(ref)} records, {len(ref.labelled)} with reference answers)",
                      "stream": str(stream), "windows": cfg.window.label(), "terms watched": ", ".join(self.watched),
-                     "false-alarm level": _level_line(cfg),
+                     "false-alarm level": level_line(cfg),
                      "estimators": f"JSD {cfg.eval.divergence.name}; MI {self._mi_line(len(ref.fit))}",
                      "seed": cfg.seed, "config": self.identity["config"]}
         atomic_write_text(self.out / "config.json", _json({
@@ -327,7 +333,7 @@ class Monitor:
         self.counters["skipped_pending"] = self.counters["late_pending"] = 0
         summary.windows += 1
         self._dirty = True
-        self._say(_progress_line(row, self.watched))
+        self._say(progress_line(row, self.watched))
         if fired:
             assert rows is not None
             top = row["moved_most"] if row["moved_most"] in self.watched else fired[0]
@@ -358,44 +364,6 @@ class Monitor:
         if self.log is not None:
             self.log.write(line + "\n")
             self.log.flush()
-
-
-def _check_window_fits_reference(cfg: MonitorConfig, n_reference: int) -> None:
-    """The size rule of :meth:`TermCalculator.jsd_feasible` (a reference of at least 2 × the window, a window
-    of at least ``min_records``) checked from the counts alone, so a window too large for its reference is refused
-    in a second instead of after the reference is embedded and the MI estimator fitted (10.7 s at the default
-    window of 1,000 on a 200-record reference)."""
-    if cfg.window.kind != "count" or not [t for t in cfg.terms if t in JSD_FIELDS and t != "visual"]:
-        return
-    n = int(cfg.window.size)
-    if n < cfg.min_records:
-        why = f"drift terms need at least {cfg.min_records} records, the window has {n}"
-    elif n_reference < 2 * n:
-        why = f"drift terms of a {n}-record window need a reference of at least {2 * n} records (it has {n_reference})"
-    else:
-        return
-    raise DataError(f"{n}: {why}; use a smaller window or a larger reference", field="window")
-
-
-def _progress_line(row: dict[str, Any], watched: Sequence[str]) -> str:
-    parts = []
-    for t in watched:
-        v, thr = row.get(t), row.get(f"{t}_threshold")
-        if v is not None:
-            parts.append(f"{t} {v:.3g}" + (f"/{thr:.3g}" if isinstance(thr, float) and np.isfinite(thr) else "")
-                         + ("*" if row.get(f"{t}_over") else ""))
-    return (f"window {row['window']} n={row['n']} {row['end'] or ''}: " + (", ".join(parts) or "no terms")
-            + (f"  ALERT {row['alerts']}" if row["alerts"] else ""))
-
-
-def _level_line(cfg: MonitorConfig) -> str:
-    from mllmshift.monitor.calibration import expected_run_length
-
-    ert = expected_run_length(cfg.window_alpha, cfg.consecutive)
-    given = f"ERT {cfg.ert:g} windows" if cfg.ert is not None else f"α = {cfg.alpha:g} per window"
-    return (f"{given}: per-window level {cfg.window_alpha:.4g}, per-term p-value level {cfg.term_alpha:.4g} "
-            f"(Šidák over {len(cfg.alert_terms)} terms), k = {cfg.consecutive} consecutive windows, expected run "
-            f"time to a false alarm {ert:.4g} windows (independent windows)")
 
 
 def _json(obj: Any) -> str:
