@@ -69,6 +69,9 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 #: interrupted by Ctrl-C (128 + SIGINT); finished work is cached
 EXIT_INTERRUPTED = 130
+#: stdout's reader went away (``mllmshift shift list | head -1``): 128 + SIGPIPE, what a shell reports for a
+#: writer the signal ended; nothing is printed
+EXIT_BROKEN_PIPE = 141
 
 # ---------------------------------------------------------------------------------------------- groups
 _VISUAL_WORDS = ("blur", "frost", "noise", "fog", "snow", "brightness", "contrast", "jpeg", "pixel", "elastic",
@@ -118,4 +121,4 @@ __all__ = ["group_of", "GROUPS", "COMBINATIONS", "FUSIONS", "BOUND_FORMS", "DEVI
            "DEFAULT_FUSION", "DEFAULT_MI_ESTIMATOR", "DEFAULT_N_ESTIMATORS",
            "DEFAULT_DIVERGENCE", "DEFAULT_FOLDS", "PAPER_MI_ESTIMATOR", "PAPER_DIVERGENCE", "PAPER_MI_OPTIONS", "PAPER_N_ESTIMATORS",
            "MIN_SAMPLES", "EXIT_OK", "EXIT_BAD_INPUT", "EXIT_USAGE", "EXIT_PARTIAL",
-           "EXIT_INTERRUPTED"]
+           "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]

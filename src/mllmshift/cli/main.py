@@ -9,6 +9,7 @@ built; heavy dependencies are imported inside the verbs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -21,7 +22,7 @@ from typing import Any
 from mllmshift import __version__
 from mllmshift.errors import MllmshiftError, MllmshiftWarning, UsageError
 from mllmshift.provenance import set_invocation
-from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 #: verb modules, in the order ``mllmshift --help`` lists them
 COMMANDS: tuple[str, ...] = (
@@ -110,6 +111,20 @@ def configure_logging(command: str, level: int) -> _CliLogHandler:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the verb ``argv`` names (default: ``sys.argv[1:]``) and return its exit code (:mod:`mllmshift.vocab`).
+
+    stdout is flushed here, inside the handler, so a reader that closed early (``| head -1``) is met once for
+    every verb and for argparse's own output (``--help``), not in the interpreter's last flush (a traceback)."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _stdout_gone()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = vars(args).get("func")
@@ -123,6 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings(), set_invocation(_command_line(argv), input_paths(args)):
             warnings.showwarning = _warning_printer(args.command)
             return int(func(args) or EXIT_OK)
+    except BrokenPipeError as err:
+        if _reader_gone():
+            raise  # no error of the user's: main() ends quietly
+        print(f"mllmshift {args.command}: error: {err.strerror or err}", file=sys.stderr)  # another pipe or socket
+        return EXIT_BAD_INPUT
     except UsageError as err:
         print(f"mllmshift {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -139,6 +159,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed (``poll`` reports an error on its write end), so that
+    a broken pipe of a socket or a child process is still reported as an error."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout has no file descriptor
+        return False
+
+
+def _stdout_gone() -> int:
+    """stdout's reader closed early (``mllmshift shift list | head -1``): stop quietly, as ``head`` asked, with
+    :data:`~mllmshift.vocab.EXIT_BROKEN_PIPE`. stdout is pointed at ``/dev/null`` so that the interpreter's
+    final flush of what is still buffered cannot raise again (the recipe of Python's ``signal`` docs)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 #: argument names that hold where a verb writes (or caches), never what it reads
