@@ -4,7 +4,7 @@ that other reasonable calls give for the same split, in at least 90 % of cases.
 A *call* is what a user runs: a pool of splits the estimator is fitted on (``emi`` on the ID split alone; ``emid``
 with frost_5 and sr_7 as in the README; a study with more scenarios) and a seed. Each call fits the default
 ensemble shape (K = 3 members, each cross-fitted over 3 folds of the sample ids; CLUB with small settings so the
-test stays within minutes) with the pipeline's own fitting code, and reports the ID split's EMI and the EMID of
+test stays within seconds) with the pipeline's own fitting code, and reports the ID split's EMI and the EMID of
 sr_7 with the pipeline's bootstrap (replicate b uses member b mod K, so the interval carries the members' spread:
 their seeds and, through their different fold partitions, which items each fit saw). Coverage is counted over
 every ordered pair of calls (interval of one, value of another).
@@ -21,7 +21,9 @@ from mllmshift.estimators.fitting import fit_members
 from mllmshift.estimators.mi.club import CLUB
 from mllmshift.metrics import bootstrap_emi, bootstrap_emid, emi_of
 
-pytestmark = pytest.mark.shared
+#: torch on one thread: the 54 small CLUB fits (6 calls × 3 members × 3 folds) took 10× the CPU time on two
+#: threads of a shared 2-core machine (threads waiting on each other), with the same values
+pytestmark = [pytest.mark.shared, pytest.mark.usefixtures("one_torch_thread")]
 
 SMALL = {"hidden_size": 32, "max_epochs": 20, "patience": 3}
 N_RESAMPLES = 200
