@@ -199,6 +199,12 @@ def check_output_paths(args: argparse.Namespace) -> None:
     check_path(args.save_estimator, "--save-estimator", folder=False)
     check_path(args.cache_dir, "--cache-dir", folder=True)
     check_disjoint(*pipeline_paths(args))
+    if args.engine == "ray" and args.embeddings is not None:  # Ray writes the store there (as ``embed --out``)
+        from mllmshift.encoders.store import MANIFEST, EmbeddingStore
+
+        check_path(args.embeddings, "--embeddings", folder=True)
+        check_folder_ours(args.embeddings, "--embeddings", owned_if=(MANIFEST,))
+        EmbeddingStore(args.embeddings).manifest  # a foreign manifest.json is refused before any work
 
 
 def check_output(path: Path | None, identity: Mapping[str, Any], overwrite: bool) -> None:

@@ -122,13 +122,17 @@ def embedding_store(args: argparse.Namespace, splits: list[Any], cfg: Any) -> It
     from mllmshift.engines.ray_engine import embed_with_ray
     from mllmshift.evaluation.embedding import default_cache_dir
 
+    from mllmshift.cli._outputs import claim_folder
+
     with contextlib.ExitStack() as stack:
         folder = args.embeddings or stack.enter_context(tempfile.TemporaryDirectory(prefix="mllmshift-ray-"))
         store = EmbeddingStore(folder)
         cache = None if args.no_cache else str(args.cache_dir or default_cache_dir())
-        for t in embed_with_ray(splits, cfg, store, engine_from_args(args), cache_dir=cache):
-            if not args.quiet:
-                print(t.line(), file=sys.stderr)
+        # the user's folder is claimed as ``embed --out`` is (checked in check_output_paths); a temporary one is ours
+        with claim_folder(folder, vars(args).get("command") or "emi") if args.embeddings else contextlib.nullcontext():
+            for t in embed_with_ray(splits, cfg, store, engine_from_args(args), cache_dir=cache):
+                if not args.quiet:
+                    print(t.line(), file=sys.stderr)
         yield store
 
 
