@@ -38,11 +38,18 @@ def _rows(n: int, shift: str = "") -> list[dict]:
              "reference": f"thing {i} is blue"} for i in range(n)]
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> dict[str, Path]:
+#: the numbers compared across routes: a closed-form MI on 32-dim hashed texts (the route, not the encoder's size,
+#: is what is tested; 256 dims made each of the ~250 Gaussian MIs of a run a 512 × 512 log-determinant)
+NUMBERS_FLAGS = [*COMMON_FLAGS, "--text-encoder-option", "dim=32", "--mi-estimator", "gaussian", "--bootstrap", "30",
+                 "--divergence", "rjsd"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
+    folder = tmp_path_factory.mktemp("data")
     for name, shift in (("id", ""), ("shift", "please")):
-        p = tmp_path / f"{name}.jsonl"
+        p = folder / f"{name}.jsonl"
         p.write_text("".join(json.dumps(r) + "\n" for r in _rows(24, shift)))
         out[name] = p
     return out
@@ -112,16 +119,24 @@ def test_every_route_resolves_the_same_config(case, data, tmp_path):
     assert cfgs["emi"].text_encoder == Component("hashing-bow") and cfgs["emi"].image_encoder is None
 
 
-def test_the_cli_and_the_api_give_the_same_numbers(data, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def emid_json(data, tmp_path_factory) -> dict:
+    """The ``emid --json`` result of NUMBERS_FLAGS: run once, compared with the API's and the study's."""
+    out = tmp_path_factory.mktemp("emid") / "r.json"
+    assert main(["emid", "--id", str(data["id"]), "--ood", str(data["shift"]), *NUMBERS_FLAGS, "--out", str(out),
+                 "--no-cache", "--quiet"]) == 0
+    return json.loads(out.read_text())
+
+
+def test_the_cli_and_the_api_give_the_same_numbers(data, emid_json, tmp_path):
     from mllmshift import api
 
-    opts = ["--mi-estimator", "gaussian", "--bootstrap", "30", "--divergence", "rjsd"]
-    assert main(["emid", "--id", str(data["id"]), "--ood", str(data["shift"]), *COMMON_FLAGS, *opts, "--json",
-                 "--no-cache", "--quiet"]) == 0
-    cli = json.loads(capsys.readouterr().out)
-    res = api.evaluate(str(data["id"]), str(data["shift"]), **{**COMMON_PY, "n_resamples": 30},
+    cli = emid_json
+    res = api.evaluate(str(data["id"]), str(data["shift"]),
+                       **{**COMMON_PY, "text_encoder": Component("hashing-bow", {"dim": 32}), "n_resamples": 30},
                        estimator="gaussian", divergence="rjsd", cache_dir=tmp_path / "cache")
     assert cli["config"]["eval"] == res.config.to_dict()
+    assert cli["config"]["eval"]["text_encoder"]["options"] == {"dim": 32}
     mine, theirs = res.scenarios[0], cli["scenarios"][0]
     assert mine.emid == pytest.approx(theirs["emid"]["value"], rel=1e-9, abs=1e-12)
     assert mine.emid_ci.low == pytest.approx(theirs["emid"]["ci"]["low"], rel=1e-9, abs=1e-12)
@@ -243,15 +258,12 @@ def _schema() -> str:
     return SCHEMA
 
 
-def test_the_study_gives_the_numbers_of_emid(data, tmp_path, capsys):
+def test_the_study_gives_the_numbers_of_emid(data, emid_json, tmp_path, capsys):
     # one config from the same flags: the study's scenario and emid's agree on EMID, its interval and the bound
-    opts = [*COMMON_FLAGS, "--mi-estimator", "gaussian", "--bootstrap", "30", "--divergence", "rjsd"]
-    assert main(["emid", "--id", str(data["id"]), "--ood", str(data["shift"]), *opts, "--json", "--no-cache",
-                 "--quiet"]) == 0
-    cli = json.loads(capsys.readouterr().out)
+    cli = emid_json
     cfg = _yaml(tmp_path, "s.yaml", {"id": str(data["id"]), "correlation": {"n_resamples": 0},
                                      "scenarios": [{"path": str(data["shift"]), "group": "text"}]})
-    assert main(["study", str(cfg), "--out", str(tmp_path / "out"), *opts, "--quiet",
+    assert main(["study", str(cfg), "--out", str(tmp_path / "out"), *NUMBERS_FLAGS, "--quiet",
                  "--cache-dir", str(tmp_path / "cache")]) == 0
     capsys.readouterr()
     study = json.loads((tmp_path / "out" / "results.json").read_text())
