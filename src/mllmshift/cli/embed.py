@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
                 lines.append(embed_to_store(s, encoders, cache_obj, store, chunk=args.chunk))
                 if not args.quiet:
                     print(lines[-1].line(), file=sys.stderr)
+    from mllmshift.provenance import run_record
+
+    store.stamp_run([t.split for t in lines], run_record())
     for t in lines:
         print(f"{t.line()} -> {store.root / t.split}")
     return 0

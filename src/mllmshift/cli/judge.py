@@ -136,10 +136,13 @@ def run(args: argparse.Namespace) -> int:
                             contexts=read_contexts(args.captions) if args.captions else None,
                             cache=VerdictCache(args.cache or args.out / "cache"))
     args.out.mkdir(parents=True, exist_ok=True)
+    from mllmshift.provenance import run_record
+
+    run = run_record()
     incomplete = 0
     print(f"{'scenario':40s} {'n':>4s} {'excl':>4s} {'fail':>4s}  {'relative score [CI]':24s} win rate [CI]")
     for split in splits:
-        s = judge.judge_split(split, args.out, progress=not args.quiet)
+        s = judge.judge_split(split, args.out, progress=not args.quiet, run=run)
         incomplete += s["n_failed"] > 0
         print(f"{split.name:40s} {s['n_scored']:4d} {s['n_unparsable']:4d} {s['n_failed']:4d}  "
               f"{_fmt(s['relative_score'], s['relative_score_ci'], '.1f'):24s} "

@@ -276,10 +276,11 @@ def run_grid(args: argparse.Namespace) -> int:
         if not args.translator_model:
             raise DataError("--translator-model is required with --translator-url")
         translator = OpenAICompatibleTranslator(args.translator_url, args.translator_model)
+    from mllmshift.provenance import run_record
+
     written = apply_grid(spec, split, args.out, seed=args.seed, progress=not args.quiet,
                          max_pixels=DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels,
-                         translator=translator,
-                         scenarios=args.scenario)
+                         translator=translator, scenarios=args.scenario, run=run_record())
     for name, folder in written.items():
         print(f"{name}\t{folder}")
     print(f"{len(written)} scenarios in {args.out}")

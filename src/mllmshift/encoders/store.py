@@ -9,7 +9,8 @@ engine read it)::
 
 An entry records the split's ``key`` (a hash of its content, the encoders and the fusion:
 :meth:`mllmshift.evaluation.embedding.Encoders.key`), n, each field's file, dim and SHA-256 of its rows, the
-SHA-256 of ``ids.json``, and the embedding metadata (encoders, visual source, requested fusion).
+SHA-256 of ``ids.json``, the embedding metadata (encoders, visual source, requested fusion) and, when
+``mllmshift embed`` wrote it, the ``run`` block of that command (:func:`mllmshift.provenance.run_record`).
 
 Derived data are verified before they are scored (:meth:`EmbeddingStore.load`): the key must match the
 split being scored (same content, encoders, fusion), and every field's rows and the ids are re-hashed against
@@ -26,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,13 @@ class EmbeddingStore:
                 raise DataError(f"splits '{other}' and '{n}' would share the folder {_safe(n)}/ of the store; "
                                 "rename one", path=self.root)
             given[_safe(n)] = n
+
+    def stamp_run(self, names: Sequence[str], run: Mapping[str, Any]) -> None:
+        """Record ``run`` (the provenance block of the command that wrote them) in the entries of ``names``."""
+        data = self.manifest
+        for name in names:
+            data["splits"][name]["run"] = dict(run)
+        atomic_write_text(self.root / MANIFEST, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
     def _record(self, name: str, entry: Mapping[str, Any]) -> None:
         data = self.manifest

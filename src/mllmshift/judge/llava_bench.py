@@ -18,7 +18,7 @@ its verdict carries the two scores (:func:`~mllmshift.judge.verdict.parse_verdic
   (:class:`~mllmshift.judge.cache.VerdictCache`): a rerun costs nothing.
 
 Outputs per scenario: ``<scenario>.judge.jsonl`` (one record per item, in
-dataset order) and ``<scenario>.summary.json``; :func:`load_scores` reads the
+dataset order) and ``<scenario>.summary.json`` (with the ``run`` block of the command, where given); :func:`load_scores` reads the
 summaries back for the study.
 """
 
@@ -254,10 +254,13 @@ class LlavaBenchJudge:
         return summary
 
     def judge_split(self, split: Split, out_dir: str | os.PathLike[str] | None = None,
-                    progress: bool = False) -> dict[str, Any]:
-        """Judge a split; with ``out_dir`` write ``<name>.judge.jsonl`` and ``<name>.summary.json`` (atomically)."""
+                    progress: bool = False, run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Judge a split; with ``out_dir`` write ``<name>.judge.jsonl`` and ``<name>.summary.json`` (atomically).
+        ``run``: the provenance block of the command (:func:`mllmshift.provenance.run_record`), kept in the summary."""
         records = self.judge_records(split, progress=progress)
         summary = self.summarize(split.name, records)
+        if run is not None:
+            summary["run"] = dict(run)
         if out_dir is not None:
             out = Path(out_dir)
             write_jsonl_atomic(out / f"{split.name}.judge.jsonl", records)

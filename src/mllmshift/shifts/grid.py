@@ -6,7 +6,8 @@ A grid (:class:`~mllmshift.shifts.grid_spec.GridSpec`, from YAML or a dict) expa
 :func:`apply_grid` writes each scenario to ``<out>/<scenario>/``: ``images/``
 (corrupted images, PNG), ``samples.jsonl`` (canonical records: original ids,
 perturbed questions, image paths relative to the folder, the shift and seed
-in ``metadata``) and ``manifest.json`` (spec, seeds, versions). A sample's
+in ``metadata``) and ``manifest.json`` (spec, seeds, versions, and the ``run`` block of the
+command that wrote it, :func:`mllmshift.provenance.run_record`, where one is given). A sample's
 image and text seeds are ``stable_seed`` of the global seed, the shift component
 and the sample id (:func:`sample_seeds`), so a joint scenario is exactly the
 composition of its visual-only and text-only scenarios. Finished scenarios are
@@ -95,7 +96,7 @@ def _save_png_atomic(img: Any, path: Path) -> None:
 
 def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], seed: int | None = None,
                progress: bool = False, *, max_pixels: int = DEFAULT_MAX_PIXELS, translator: Any = None,
-               scenarios: Sequence[str] | None = None) -> dict[str, Path]:
+               scenarios: Sequence[str] | None = None, run: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write every scenario of ``spec`` applied to ``split`` under ``out_dir``; return ``{name: folder}``.
 
     Args:
@@ -104,6 +105,8 @@ def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], se
         max_pixels: refuse larger source images (clear error naming the file).
         translator: the translator for ``translate`` shifts (else taken from their params).
         scenarios: only these scenario names (default: all).
+        run: the provenance block written into each manifest this call writes (``mllmshift shift grid`` gives
+            its :func:`~mllmshift.provenance.run_record`); a finished scenario that is skipped keeps its own.
     """
     seed = spec.seed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -134,12 +137,12 @@ def apply_grid(spec: GridSpec, split: Split, out_dir: str | os.PathLike[str], se
     written: dict[str, Path] = {}
     for scen in todo:
         written[scen.name] = _apply_scenario(spec, scen, split, out / scen.name, seed, progress, max_pixels,
-                                             translator)
+                                             translator, run)
     return written
 
 
 def _apply_scenario(spec: GridSpec, scen: Scenario, split: Split, folder: Path, seed: int, progress: bool,
-                    max_pixels: int, translator: Any) -> Path:
+                    max_pixels: int, translator: Any, run: Mapping[str, Any] | None = None) -> Path:
     corruption = scen.corruption(max_pixels=max_pixels)
     perturbation = scen.perturbation(translator=translator)
     fp = _fingerprint(scen, seed, split, {"max_pixels": max_pixels})
@@ -181,6 +184,8 @@ def _apply_scenario(spec: GridSpec, scen: Scenario, split: Split, folder: Path, 
         "fingerprint": fp,
         "complete": False,
     }
+    if run is not None:
+        manifest["run"] = dict(run)
     _write_json_atomic(manifest_path, manifest)
     done = _read_partial(partial_path)
     if corruption is not None:  # a record counts only once its image is on disk
