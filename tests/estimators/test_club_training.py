@@ -8,40 +8,10 @@ import torch
 
 from mllmshift.estimators._adam import Adam
 from mllmshift.estimators._batches import Rows
-from mllmshift.estimators._training import holdout_split, train_early_stopping
 from mllmshift.estimators.mi.club import CLUB
+from mllmshift.estimators.mi.club_reference import autograd_fit
 from mllmshift.estimators.mi.club_training import FlatCLUBStep
 from mllmshift.sources import ArraySource
-
-
-def _autograd_fit(est: CLUB, x: np.ndarray, y: np.ndarray) -> CLUB:
-    """CLUB.fit as of 98ea709: the loss through autograd, a gather per batch, Adam over the eight tensors."""
-    cfg = est.cfg
-    val_idx, tr_idx = holdout_split(len(x), cfg.val_fraction, cfg.seed)
-    train, val = Rows([x, y], tr_idx, est.device), Rows([x, y], val_idx, est.device)
-    opt = Adam(est.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    tgen = torch.Generator().manual_seed(cfg.seed)
-
-    def epoch() -> float:
-        perm = torch.randperm(len(train), generator=tgen)
-        total = 0.0
-        for start in range(0, len(train), cfg.batch_size):
-            xb, yb = train.batch(perm[start : start + cfg.batch_size])
-            loss = est._nll(xb, yb).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(xb)
-        return total / len(train)
-
-    def held_out() -> float:
-        with torch.no_grad():
-            return sum(float(est._nll(xb, yb).sum(dtype=torch.float64)) for xb, yb in val.chunks(64)) / len(val)
-
-    log = train_early_stopping(est.net, epoch, held_out, max_steps=cfg.max_epochs, patience=cfg.patience,
-                               higher_is_better=False)
-    est.history = {"train_nll": log.train_curve, "val_nll": log.val_curve, "best_epoch": log.best_step - 1}
-    return est
 
 
 def _pairs(rng: np.random.Generator, n: int, dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +58,7 @@ def test_whole_fit_equals_the_autograd_fit(rng):
     (~1e-7) grow over ~160 Adam steps but stay far below the estimate's own seed-to-seed spread (~1e-2)."""
     x, y = _pairs(rng, 200, 8, 5)
     opts = dict(hidden_size=32, max_epochs=40, patience=5, batch_size=32, lr=3e-3)
-    ref = _autograd_fit(CLUB(8, 5, seed=2, **opts), x, y)
+    ref = autograd_fit(CLUB(8, 5, seed=2, **opts), x, y)
     new = CLUB(8, 5, seed=2, **opts).fit(x, y)
     assert new.history["best_epoch"] == ref.history["best_epoch"]
     assert len(new.history["val_nll"]) == len(ref.history["val_nll"])
