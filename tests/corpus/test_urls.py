@@ -11,18 +11,20 @@ the run's folder.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mllmshift.cli.main import main
 from mllmshift.responders.http import ChatClient, RequestFailed, RetryPolicy, completions_url
 from mllmshift.secrets import redact_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "responders"))
+from chat_server import QuietHandler, QuietServer  # noqa: E402
 
 PASSWORD = "PW-planted-5e1f0c"
 TOKEN = "TOK-planted-9a7d3b"
@@ -36,12 +38,7 @@ class _Server:
         self.mode, self.requests = mode, []  # type: ignore[var-annotated]
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
@@ -66,22 +63,7 @@ class _Server:
                 echo = json.dumps({"error": f"POST {self.path}", "headers": dict(self.headers)}).encode()
                 self._send(401 if outer.mode == "deny" else 500, echo)
 
-            def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 

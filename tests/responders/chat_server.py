@@ -9,6 +9,9 @@ Replies: :func:`ok` (a normal completion), :func:`status` (an HTTP error with
 headers), :func:`hang` (sleep past the client's timeout, then answer),
 :func:`drop` (close the connection without a response), :func:`raw` (a 200
 whose body is given verbatim: malformed JSON, an empty choice list, ...).
+
+:class:`QuietHandler` and :class:`QuietServer` are the quiet HTTP/1.1 pieces under it, for servers that answer
+otherwise (tests/corpus/test_urls.py: a server that echoes the request's headers, or drips its body).
 """
 
 from __future__ import annotations
@@ -62,6 +65,33 @@ def completion(text: str, model: str = "scripted") -> bytes:
                        "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """An HTTP/1.1 handler that logs nothing and answers with :meth:`_send` (a JSON body with its length)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A threading server whose handler threads do not block exit and whose dropped clients print nothing."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # client gone: expected here
+        pass
+
+
 def content_key(request: dict[str, Any]) -> str:
     """A stable key of a request's messages (what one item asks)."""
     return hashlib.sha256(json.dumps(request.get("messages"), sort_keys=True).encode()).hexdigest()
@@ -87,12 +117,7 @@ class ChatServer:
         self.replies: Counter[str] = Counter()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
@@ -131,22 +156,7 @@ class ChatServer:
                     except OSError:
                         pass
 
-            def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:  # client gone: expected here
-                pass
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
