@@ -119,10 +119,9 @@ def embedding_store(args: argparse.Namespace, splits: list[Any], cfg: Any) -> It
     if args.engine != "ray":
         yield None if args.embeddings is None else EmbeddingStore(args.embeddings)
         return
+    from mllmshift.cli._outputs import claim_folder
     from mllmshift.engines.ray_engine import embed_with_ray
     from mllmshift.evaluation.embedding import default_cache_dir
-
-    from mllmshift.cli._outputs import claim_folder
 
     with contextlib.ExitStack() as stack:
         folder = args.embeddings or stack.enter_context(tempfile.TemporaryDirectory(prefix="mllmshift-ray-"))
