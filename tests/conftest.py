@@ -47,6 +47,16 @@ def one_torch_thread():
 
 
 @pytest.fixture
+def one_thread(one_torch_thread):
+    """torch and every BLAS/OpenMP library (numpy's OpenBLAS) on one thread for the test: on 2 shared cores two
+    threads of small products wait on each other (a 90 × 1024 Gaussian MI took 10× the CPU time on two)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 

@@ -144,6 +144,7 @@ def test_units_are_cached_and_resumed(tmp_path, rng):
 
 @pytest.mark.shared
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")  # 35 splits' Gaussian MIs (1024 × 1024 log-determinants) on one BLAS thread
 def test_real_suite_on_llava_bench(shared_data, tmp_path):
     from mllmshift.validation.real.suite import run_real_suite
 
