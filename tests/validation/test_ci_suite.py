@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from mllmshift.validation.presets import ci
 from mllmshift.validation.suite import run_suite
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")  # torch and BLAS on one thread, restored after (was: torch's, never restored)
 def test_ci_preset_runs_and_estimates_are_sane(tmp_path):
-    torch.set_num_threads(1)
     grid = ci()
     summary = run_suite(grid, tmp_path, label="ci", progress=False, make_plot=False)
     assert (tmp_path / "validation.md").is_file()
