@@ -169,6 +169,7 @@ def test_pooled_pairs_stacks_responses_and_references(fitted):
     np.testing.assert_allclose(y[len(a) : 2 * len(a)], a.reference.astype(np.float32))
 
 
+@pytest.mark.usefixtures("one_thread")  # the debiased RJSD's and the classifier's products on one thread
 def test_default_bound_divergence_is_rjsd_debiased_at_every_size():
     """Default ``rjsd-debiased`` for every term at every n (the former default ``auto`` switched estimators at
     1,000 points; it still runs when named)."""
