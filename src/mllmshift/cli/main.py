@@ -20,6 +20,7 @@ from typing import Any
 
 from mllmshift import __version__
 from mllmshift.errors import MllmshiftError, MllmshiftWarning, UsageError
+from mllmshift.openmp import passive_waits
 from mllmshift.provenance import set_invocation
 from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
@@ -110,6 +111,7 @@ def configure_logging(command: str, level: int) -> _CliLogHandler:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    passive_waits(os.environ)  # OpenMP threads sleep between kernels instead of spinning (mllmshift.openmp)
     parser = build_parser()
     args = parser.parse_args(argv)
     func = vars(args).get("func")
