@@ -19,7 +19,9 @@ unset (spin, then sleep)                      68.4     150.1
 with the same estimates. So :func:`passive_waits` sets ``OMP_WAIT_POLICY=PASSIVE`` for the process, as
 ``mllmshift``'s entry point does before any verb imports torch. The policy is read once, when the OpenMP
 runtime loads (with torch), so it is set only while torch is not loaded yet, and never over a policy the
-user set (``OMP_WAIT_POLICY=ACTIVE mllmshift ...`` keeps spinning). It changes no computed value.
+user set (``OMP_WAIT_POLICY=ACTIVE mllmshift ...`` keeps spinning; ``OMP_WAIT_POLICY=default`` is refused by
+GNU libgomp with a warning, which then keeps its own default: the behaviour before, for an A/B). It changes no
+computed value.
 """
 
 from __future__ import annotations
