@@ -16,6 +16,9 @@ def use_checkout(threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     sys.path.insert(0, str(ROOT / "src"))
+    from mllmshift.openmp import passive_waits
+
+    passive_waits(os.environ)  # as the CLI does: OpenMP workers sleep between kernels (mllmshift.openmp)
     import torch
 
     torch.set_num_threads(threads)

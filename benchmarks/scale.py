@@ -55,7 +55,10 @@ def write_inputs(folder: str, n: int, d: int, seed: int, chunk: int = 65536) -> 
 
 def child_stream(folder: str, d: int, seed: int, bootstrap: int, threads: int) -> dict:
     sys.path.insert(0, SRC)
+    from mllmshift.openmp import passive_waits
     from mllmshift.threads import thread_limits
+
+    passive_waits(os.environ)  # before torch loads, as the CLI does (mllmshift.openmp)
 
     with thread_limits(threads):  # torch, BLAS and OpenMP pools, as a run sets them (numpy's BLAS runs the bound)
         return _stream(folder, d, seed, bootstrap, threads)

@@ -28,12 +28,14 @@ def _train(net: torch.nn.Module, opt: object, steps: int, *, skip_last_layer_eve
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 @pytest.mark.parametrize("skip", [0, 3])
-def test_same_parameters_as_torch_adam(weight_decay: float, skip: int) -> None:
+@pytest.mark.parametrize("fused", [None, False])
+def test_same_parameters_as_torch_adam(weight_decay: float, skip: int, fused: bool | None) -> None:
     """Same updates as torch's (CPU, single-tensor path) to float rounding, also when some parameters get no
     gradient on some steps (``skip``: every 3rd step only trains the first layer, so the last layer's step
     count lags and its bias correction must follow its own count)."""
     ours, ref = _net(0), _net(0)
-    _train(ours, Adam(ours.parameters(), lr=0.01, weight_decay=weight_decay), 60, skip_last_layer_every=skip)
+    _train(ours, Adam(ours.parameters(), lr=0.01, weight_decay=weight_decay, fused=fused), 60,
+           skip_last_layer_every=skip)
     _train(ref, torch.optim.Adam(ref.parameters(), lr=0.01, weight_decay=weight_decay), 60,
            skip_last_layer_every=skip)
     moved = max(float((a - b).detach().abs().max()) for a, b in zip(ours.parameters(), _net(0).parameters()))
@@ -72,3 +74,16 @@ def test_fitting_the_default_estimator_does_not_import_the_compiler() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_bitwise_equal_to_torch_single_tensor_adam() -> None:
+    """The multi-tensor step does the single-tensor path's operations in its order: the parameters are equal
+    bit for bit after 60 steps (also with weight decay and with parameters that skip steps)."""
+    for weight_decay, skip in ((0.0, 0), (0.01, 3)):
+        ours, ref = _net(0), _net(0)
+        _train(ours, Adam(ours.parameters(), lr=0.01, weight_decay=weight_decay, fused=False), 60,
+               skip_last_layer_every=skip)
+        _train(ref, torch.optim.Adam(ref.parameters(), lr=0.01, weight_decay=weight_decay, foreach=False), 60,
+               skip_last_layer_every=skip)
+        for a, b in zip(ours.parameters(), ref.parameters()):
+            assert torch.equal(a, b)

@@ -21,6 +21,7 @@ from typing import Any
 
 from mllmshift import __version__
 from mllmshift.errors import MllmshiftError, MllmshiftWarning, UsageError
+from mllmshift.openmp import passive_waits
 from mllmshift.provenance import set_invocation
 from mllmshift.vocab import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
@@ -125,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    passive_waits(os.environ)  # OpenMP threads sleep between kernels instead of spinning (mllmshift.openmp)
     parser = build_parser()
     args = parser.parse_args(argv)
     func = vars(args).get("func")
