@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/monitor.py throughput --threads 2   # records/s: no cache, cold cache, warm cache
+    python benchmarks/monitor.py throughput --threads 2 --window 100 1000   # records/s: no / cold / warm cache
     python benchmarks/monitor.py false-alarms    # alerts per window over ≥ 200 windows of a stationary stream
     python benchmarks/monitor.py stats --threads 1   # CPU per window of the statistics, linearised vs resampled
     python benchmarks/monitor.py profile --threads 1 # CPU seconds per component, first window and steady windows
@@ -115,11 +115,12 @@ PROFILED = (
     ("embedding", "mllmshift.monitor.embed", "RecordEmbedder", "embed"),
     ("null draws", "mllmshift.monitor.null", None, "_draws"),
     ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "jsd"),
+    ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "_own"),
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "rjsd_influence"),
+    ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "influence_parts"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__init__"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "many"),
-    ("RJSD terms (one pass)", "mllmshift.monitor.terms", "TermCalculator", "_jsd_terms"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "output"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_output_draws"),
     ("EMI estimates + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_emi_terms"),
@@ -166,7 +167,7 @@ def _instrument(spent: dict[str, float]) -> None:
         fn = getattr(owner, attr, None)
         if fn is not None:
             setattr(owner, attr, wrap(name, fn))
-        if obj is None and attr in ("_draws", "rjsd_influence"):  # imported by name elsewhere
+        if obj is None and attr in ("_draws", "rjsd_influence", "influence_parts"):  # imported by name elsewhere
             for other in ("mllmshift.monitor.terms", "mllmshift.monitor.runner"):
                 m2 = importlib.import_module(other)
                 if getattr(m2, attr, None) is fn:
@@ -270,17 +271,24 @@ def _spawn(kind: str, args: dict) -> dict:
 
 
 def throughput(a: argparse.Namespace) -> None:
-    print(f"\n### Throughput: reference {a.reference}, windows of {a.window} records, {a.encoder}, "
-          f"{a.threads} threads, load avg {os.getloadavg()[0]:.1f}\n")
-    print("| cache | set-up (s) | first window (s) | of which embedding (s) | next "
-          f"{a.windows - 1} windows (s) | of which embedding (s) | records/s (steady) | CPU (s) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for cache in ("none", "cold", "warm"):
-        r = _spawn("throughput", {"cache": cache, "encoder": a.encoder, "reference": a.reference, "window": a.window,
-                                  "windows": a.windows, "threads": a.threads})
-        print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
-              f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | {r['records_per_s']:.1f} | {r['cpu_s']:.1f} |",
-              flush=True)
+    """One table per window size (``--window``, several allowed): rows no / cold / warm cache, each a fresh
+    process; the reference is max(``--reference``, 2 × window), the least the drift terms accept; "steady" is
+    the windows after the first, wall and CPU apart, with the load average read as each row ends."""
+    for w in a.window:
+        ref = max(a.reference, 2 * w)
+        print(f"\n### Throughput: reference {ref}, windows of {w} records, {a.encoder}, --threads {a.threads}\n")
+        print("| cache | set-up (s) | first window (s) | of which embedding (s) | next "
+              f"{a.windows - 1} windows (s) | of which embedding (s) | records/s (steady) | steady CPU (s) | "
+              "of which embedding (CPU s) | statistics per window (s wall, less embedding) | CPU (s) | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for cache in a.caches.split(","):
+            r = _spawn("throughput", {"cache": cache, "encoder": a.encoder, "reference": ref, "window": w,
+                                      "windows": a.windows, "threads": a.threads})
+            stat = (r["rest_s"] - r["rest_embed_s"]) / (a.windows - 1)
+            print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
+                  f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | **{r['records_per_s']:.0f}** | "
+                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {r['cpu_s']:.1f} | "
+                  f"{os.getloadavg()[0]:.1f} |", flush=True)
 
 
 def stats(a: argparse.Namespace) -> None:
@@ -356,7 +364,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--encoder", default="use-multilingual")
     p.add_argument("--reference", type=int, default=400)
-    p.add_argument("--window", type=int, default=100)
+    p.add_argument("--window", type=int, nargs="+", default=[100], help="throughput: window sizes")
+    p.add_argument("--caches", default="none,cold,warm", help="throughput: cache modes to run")
     p.add_argument("--windows", type=int, default=6)
     p.add_argument("--encoders", default="hashing-bow,use-multilingual", help="false-alarms: encoders to run")
     p.add_argument("--fa-window", type=int, default=50)

@@ -53,7 +53,7 @@ class NaiveTermCalculator(TermCalculator):
         return out_w, np.where(c.sum(axis=1) >= 2, _with_residuals(lin, exact), np.nan)
 
 
-@pytest.mark.parametrize("na,nb,d", [(30, 10, 16), (60, 50, 8)])  # dual and primal forms
+@pytest.mark.parametrize("na,nb,d", [(30, 10, 16), (60, 50, 8), (60, 50, 40)])  # dual, primal, primal + dual own
 def test_each_weighted_resample_equals_the_estimator_on_repeated_rows(na, nb, d):
     rng = np.random.default_rng(d)
     a = rng.normal(size=(na, d)).astype(np.float32) + 0.3

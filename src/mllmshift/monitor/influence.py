@@ -141,7 +141,7 @@ class WeightedRJSD:
             bs = self.b[keep] * np.sqrt(c[keep] / t)[:, None]
             g_b = bs.T @ bs
             s_m = _entropy(np.linalg.eigvalsh(self.g_a + g_b / 2.0))
-            s_b = _entropy(np.linalg.eigvalsh(g_b))
+            s_b = _entropy(np.linalg.eigvalsh(bs @ bs.T if len(keep) < len(g_b) else g_b))  # the smaller Gram
         return max(0.0, s_m - 0.5 * (self.s_a + s_b))
 
     def many(self, cs: np.ndarray, workers: int = 1) -> list[float]:
@@ -179,12 +179,14 @@ class PairedWeightedRJSD:
             s_m = _entropy(np.linalg.eigvalsh(k))
             s_a = _entropy(np.linalg.eigvalsh(2.0 * k[:kk, :kk]))
             s_b = _entropy(np.linalg.eigvalsh(2.0 * k[kk:, kk:]))
-        else:
+        else:  # the mixture's d × d Gram; each sample's own entropy from whichever Gram is smaller
             xa = self.a[keep] * np.sqrt(c[keep] / ta)[:, None]
             xb = self.b[keep] * np.sqrt(c[keep] / tb)[:, None]
             ga, gb = xa.T @ xa, xb.T @ xb
             s_m = _entropy(np.linalg.eigvalsh((ga + gb) / 2.0))
-            s_a, s_b = _entropy(np.linalg.eigvalsh(ga)), _entropy(np.linalg.eigvalsh(gb))
+            small = len(keep) < self.d
+            s_a = _entropy(np.linalg.eigvalsh(xa @ xa.T if small else ga))
+            s_b = _entropy(np.linalg.eigvalsh(xb @ xb.T if small else gb))
         return max(0.0, s_m - 0.5 * (s_a + s_b))
 
 
