@@ -9,14 +9,19 @@ Usage::
     python benchmarks/monitor.py all
 
 **Throughput.** The offline generator of :mod:`mllmshift.monitor.replay` (every text made unique, so a cold
-cache has to encode every record), a 400-record reference, tumbling windows of 100 records, every term,
-the project's default estimators (EvalConfig), ``use-multilingual`` embeddings; ``--threads`` torch and BLAS
-threads (the run's EvalConfig.threads). Each row runs
-in a fresh subprocess: set-up (reference embedding, MI estimator fit), the first window (which also draws
-the null distributions at that size, once per size), then the other windows (``--windows`` − 1), timed apart. Embedding time is
-measured inside the monitor; the rest of a window is its statistics. Cache modes: ``none`` (``--no-cache``:
-every text encoded), ``cold`` (an empty cache: every text encoded and stored), ``warm`` (the stream's texts
-already in the cache: lookups only).
+cache has to encode every record), a reference of max(400, 2 × window) records (the least the drift terms
+accept), tumbling windows of each ``--window`` size (100 by default), every term, the project's default
+estimators (EvalConfig), ``use-multilingual`` embeddings; ``--threads`` torch and BLAS threads (the run's
+EvalConfig.threads; the exact resamples run on that many threads too). Each row runs in a fresh subprocess:
+set-up (reference embedding, MI estimator fit), the first window (which also draws the null distributions at
+that size, once per size), then the other windows (``--windows`` − 1), timed apart, wall and CPU. Embedding
+time is measured inside the monitor; the rest of a window is its statistics. Cache modes (``--caches``):
+``none`` (``--no-cache``: every text encoded), ``cold`` (an empty cache: every text encoded and stored),
+``warm`` (the stream's texts already in the cache: lookups only).
+
+**Profile.** The throughput run of one cache mode (``--cache``) on ``--threads``, with the CPU seconds of each
+component (:data:`PROFILED`) summed apart for the first window and the steady ones, and (``--cprofile``) the
+top functions of a cProfile of the steady windows.
 
 **False alarms.** A stream drawn from the reference's own distribution (independent draws of the same
 generator), windows of 50 records, α = 0.05 per window, every watched term, one run per encoder. The
@@ -319,7 +324,8 @@ def profile(a: argparse.Namespace) -> None:
         n = r["windows"] - 1
         print(f"\n### Profile: reference {ref}, windows of {w}, {a.encoder}, cache {a.cache}, {a.threads} thread(s), "
               f"load avg {os.getloadavg()[0]:.1f} (CPU seconds, exclusive)\n")
-        print(f"| component | first window (CPU s) | next {n} windows (CPU s) | per steady window (CPU s) | share of steady |")
+        print(f"| component | first window (CPU s) | next {n} windows (CPU s) | per steady window (CPU s) | "
+              "share of steady |")
         print("|---|---|---|---|---|")
         names = list(dict.fromkeys([p[0] for p in PROFILED if p[0] in r["first"] or p[0] in r["rest"]]))
         other_f = r["first_total"] - sum(r["first"].values())

@@ -210,7 +210,8 @@ class TermCalculator:
             c = counts(boot, n) if self.linearised else None
             for t in self.jsd_terms:
                 if c is not None:
-                    value, draws[t] = self._jsd_draws(a.field(JSD_FIELDS[t]), w.field(JSD_FIELDS[t]), c)  # type: ignore[arg-type]
+                    f = JSD_FIELDS[t]
+                    value, draws[t] = self._jsd_draws(a.field(f), w.field(f), c)  # type: ignore[arg-type]
                 else:
                     value = self.jsd(t, a, w)
                     draws[t] = np.array([self.jsd(t, a, w.take(b)) for b in boot])
