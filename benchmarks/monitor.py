@@ -2,20 +2,26 @@
 
 Usage::
 
-    python benchmarks/monitor.py throughput --threads 2   # records/s: no cache, cold cache, warm cache
+    python benchmarks/monitor.py throughput --threads 2 --window 100 1000   # records/s: no / cold / warm cache
     python benchmarks/monitor.py false-alarms    # alerts per window over ≥ 200 windows of a stationary stream
     python benchmarks/monitor.py stats --threads 1   # CPU per window of the statistics, linearised vs resampled
+    python benchmarks/monitor.py profile --threads 1 # CPU seconds per component, first window and steady windows
     python benchmarks/monitor.py all
 
 **Throughput.** The offline generator of :mod:`mllmshift.monitor.replay` (every text made unique, so a cold
-cache has to encode every record), a 400-record reference, tumbling windows of 100 records, every term,
-the project's default estimators (EvalConfig), ``use-multilingual`` embeddings; ``--threads`` torch and BLAS
-threads (the run's EvalConfig.threads). Each row runs
-in a fresh subprocess: set-up (reference embedding, MI estimator fit), the first window (which also draws
-the null distributions at that size, once per size), then the other windows (``--windows`` − 1), timed apart. Embedding time is
-measured inside the monitor; the rest of a window is its statistics. Cache modes: ``none`` (``--no-cache``:
-every text encoded), ``cold`` (an empty cache: every text encoded and stored), ``warm`` (the stream's texts
-already in the cache: lookups only).
+cache has to encode every record), a reference of max(400, 2 × window) records (the least the drift terms
+accept), tumbling windows of each ``--window`` size (100 by default), every term, the project's default
+estimators (EvalConfig), ``use-multilingual`` embeddings; ``--threads`` torch and BLAS threads (the run's
+EvalConfig.threads; the exact resamples run on that many threads too). Each row runs in a fresh subprocess:
+set-up (reference embedding, MI estimator fit), the first window (which also draws the null distributions at
+that size, once per size), then the other windows (``--windows`` − 1), timed apart, wall and CPU. Embedding
+time is measured inside the monitor; the rest of a window is its statistics. Cache modes (``--caches``):
+``none`` (``--no-cache``: every text encoded), ``cold`` (an empty cache: every text encoded and stored),
+``warm`` (the stream's texts already in the cache: lookups only).
+
+**Profile.** The throughput run of one cache mode (``--cache``) on ``--threads``, with the CPU seconds of each
+component (:data:`PROFILED`) summed apart for the first window and the steady ones, and (``--cprofile``) the
+top functions of a cProfile of the steady windows.
 
 **False alarms.** A stream drawn from the reference's own distribution (independent draws of the same
 generator), windows of 50 records, α = 0.05 per window, every watched term, one run per encoder. The
@@ -107,6 +113,127 @@ def child_throughput(args: dict) -> dict:
             "rest_embed_cpu_s": embed_cpu[0] - first_embed_cpu}
 
 
+#: (component, module, object, attribute): the functions the profile times; each call's CPU time goes to the
+#: innermost timed component running (exclusive attribution; a null draw's nested calls are the draw's), the rest
+#: of a window to "other"
+PROFILED = (
+    ("embedding", "mllmshift.monitor.embed", "RecordEmbedder", "embed"),
+    ("null draws", "mllmshift.monitor.null", None, "_draws"),
+    ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "jsd"),
+    ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "_own"),
+    ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "rjsd_influence"),
+    ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "influence_parts"),
+    ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),
+    ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__init__"),
+    ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "many"),
+    ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "output"),
+    ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_output_draws"),
+    ("EMI estimates + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_emi_terms"),
+    ("EMI estimates + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "emi"),
+    ("sampling A, B, B'", "mllmshift.monitor.terms", "TermCalculator", "_sample"),
+    ("series rows (JSONL + CSV)", "mllmshift.monitor.series", "SeriesWriter", "write"),
+    ("state save", "mllmshift.monitor.runner", "Monitor", "_save"),
+    ("metrics export", "mllmshift.monitor.runner", "Monitor", "_export"),
+    ("plots + index.html", "mllmshift.monitor.runner", "Monitor", "refresh"),
+)
+
+
+def _instrument(spent: dict[str, float]) -> None:
+    """Wrap the :data:`PROFILED` functions so that each adds its exclusive CPU time to ``spent``."""
+    import functools
+    import importlib
+
+    stack: list[list[float]] = []  # per running timed call: [CPU of its nested timed calls]
+
+    barrier = [0]  # inside a null draw every nested call is the draw's (it computes the same terms)
+
+    def wrap(name, fn):
+        @functools.wraps(fn)
+        def timed(*a, **k):
+            if barrier[0]:
+                return fn(*a, **k)
+            barrier[0] += name == "null draws"
+            stack.append([0.0])
+            c = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                total = time.process_time() - c
+                barrier[0] -= name == "null draws"
+                nested = stack.pop()[0]
+                spent[name] = spent.get(name, 0.0) + total - nested
+                if stack:
+                    stack[-1][0] += total
+        return timed
+
+    for name, module, obj, attr in PROFILED:
+        mod = importlib.import_module(module)
+        owner = getattr(mod, obj) if obj else mod
+        fn = getattr(owner, attr, None)
+        if fn is not None:
+            setattr(owner, attr, wrap(name, fn))
+        if obj is None and attr in ("_draws", "rjsd_influence", "influence_parts"):  # imported by name elsewhere
+            for other in ("mllmshift.monitor.terms", "mllmshift.monitor.runner"):
+                m2 = importlib.import_module(other)
+                if getattr(m2, attr, None) is fn:
+                    setattr(m2, attr, getattr(owner, attr))
+
+
+def child_profile(args: dict) -> dict:
+    """CPU seconds per component (:data:`PROFILED`) of the first window and of the steady ones, and the
+    top functions of a cProfile of the steady windows."""
+    import cProfile
+    import io
+    import pstats
+
+    sys.path.insert(0, SRC)
+    from mllmshift.monitor.runner import Monitor
+
+    first: dict[str, float] = {}
+    rest: dict[str, float] = {}
+    spent: dict[str, float] = first
+    _instrument(_Proxy(lambda: spent))
+    orig = Monitor.run_once
+    prof = cProfile.Profile()
+    calls = [0]
+    totals: list[float] = []
+
+    def run_once(self):
+        nonlocal spent
+        calls[0] += 1
+        spent = first if calls[0] == 1 else rest
+        c = time.process_time()
+        if calls[0] == 2:
+            prof.enable()
+        try:
+            return orig(self)
+        finally:
+            if calls[0] == 2:
+                prof.disable()
+            totals.append(time.process_time() - c)
+
+    Monitor.run_once = run_once  # type: ignore[method-assign]
+    r = child_throughput(args)
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(args.get("top", 15))
+    return {**r, "first": first, "rest": rest, "first_total": totals[0], "rest_total": totals[1],
+            "cprofile": buf.getvalue()}
+
+
+class _Proxy(dict):
+    """A dict whose updates go to the dict ``target()`` returns now (first window / steady windows)."""
+
+    def __init__(self, target) -> None:
+        super().__init__()
+        self._target = target
+
+    def get(self, k, default=None):
+        return self._target().get(k, default)
+
+    def __setitem__(self, k, v) -> None:
+        self._target()[k] = v
+
+
 def child_false_alarms(args: dict) -> dict:
     sys.path.insert(0, SRC)
     import math
@@ -149,17 +276,24 @@ def _spawn(kind: str, args: dict) -> dict:
 
 
 def throughput(a: argparse.Namespace) -> None:
-    print(f"\n### Throughput: reference {a.reference}, windows of {a.window} records, {a.encoder}, "
-          f"{a.threads} threads, load avg {os.getloadavg()[0]:.1f}\n")
-    print("| cache | set-up (s) | first window (s) | of which embedding (s) | next "
-          f"{a.windows - 1} windows (s) | of which embedding (s) | records/s (steady) | CPU (s) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for cache in ("none", "cold", "warm"):
-        r = _spawn("throughput", {"cache": cache, "encoder": a.encoder, "reference": a.reference, "window": a.window,
-                                  "windows": a.windows, "threads": a.threads})
-        print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
-              f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | {r['records_per_s']:.1f} | {r['cpu_s']:.1f} |",
-              flush=True)
+    """One table per window size (``--window``, several allowed): rows no / cold / warm cache, each a fresh
+    process; the reference is max(``--reference``, 2 × window), the least the drift terms accept; "steady" is
+    the windows after the first, wall and CPU apart, with the load average read as each row ends."""
+    for w in a.window:
+        ref = max(a.reference, 2 * w)
+        print(f"\n### Throughput: reference {ref}, windows of {w} records, {a.encoder}, --threads {a.threads}\n")
+        print("| cache | set-up (s) | first window (s) | of which embedding (s) | next "
+              f"{a.windows - 1} windows (s) | of which embedding (s) | records/s (steady) | steady CPU (s) | "
+              "of which embedding (CPU s) | statistics per window (s wall, less embedding) | CPU (s) | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for cache in a.caches.split(","):
+            r = _spawn("throughput", {"cache": cache, "encoder": a.encoder, "reference": ref, "window": w,
+                                      "windows": a.windows, "threads": a.threads})
+            stat = (r["rest_s"] - r["rest_embed_s"]) / (a.windows - 1)
+            print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
+                  f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | **{r['records_per_s']:.0f}** | "
+                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {r['cpu_s']:.1f} | "
+                  f"{os.getloadavg()[0]:.1f} |", flush=True)
 
 
 def stats(a: argparse.Namespace) -> None:
@@ -181,6 +315,32 @@ def stats(a: argparse.Namespace) -> None:
                   flush=True)
 
 
+def profile(a: argparse.Namespace) -> None:
+    """CPU seconds per component, the first window (which draws the nulls) and the steady windows apart."""
+    for w in a.stat_windows:
+        ref = max(a.reference, 2 * w)  # the drift terms need a reference of at least 2 windows
+        r = _spawn("profile", {"cache": a.cache, "encoder": a.encoder, "reference": ref, "window": w,
+                               "windows": a.windows, "threads": a.threads})
+        n = r["windows"] - 1
+        print(f"\n### Profile: reference {ref}, windows of {w}, {a.encoder}, cache {a.cache}, {a.threads} thread(s), "
+              f"load avg {os.getloadavg()[0]:.1f} (CPU seconds, exclusive)\n")
+        print(f"| component | first window (CPU s) | next {n} windows (CPU s) | per steady window (CPU s) | "
+              "share of steady |")
+        print("|---|---|---|---|---|")
+        names = list(dict.fromkeys([p[0] for p in PROFILED if p[0] in r["first"] or p[0] in r["rest"]]))
+        other_f = r["first_total"] - sum(r["first"].values())
+        other_r = r["rest_total"] - sum(r["rest"].values())
+        for name, f, s in [(k, r["first"].get(k, 0.0), r["rest"].get(k, 0.0)) for k in names] + \
+                [("other", other_f, other_r), ("**total**", r["first_total"], r["rest_total"])]:
+            print(f"| {name} | {f:.2f} | {s:.2f} | {s / n:.3f} | {100 * s / r['rest_total']:.0f} % |")
+        stats = r["rest_total"] - r["rest"].get("embedding", 0.0)
+        print(f"\nsteady: {r['records']} records, {r['rest_total']:.2f} CPU s ({r['records'] / r['rest_total']:.0f} "
+              f"records per CPU-second), statistics and I/O {stats / n:.3f} CPU s per window, wall "
+              f"{r['rest_s']:.2f} s ({r['records_per_s']:.0f} records/s); set-up {r['setup_s']:.1f} s wall")
+        if a.cprofile:
+            print("\n```\n" + "\n".join(r["cprofile"].strip().splitlines()[:40]) + "\n```")
+
+
 def false_alarms(a: argparse.Namespace) -> None:
     print(f"\n### False alarms on a stream without shift: windows of {a.fa_window} records, reference "
           f"{a.fa_reference}, α = {a.alpha}, load avg {os.getloadavg()[0]:.1f}\n")
@@ -198,16 +358,20 @@ def false_alarms(a: argparse.Namespace) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        fn = child_throughput if sys.argv[2] == "throughput" else child_false_alarms
+        fn = {"throughput": child_throughput, "profile": child_profile,
+              "false-alarms": child_false_alarms}[sys.argv[2]]
         print(json.dumps(fn(json.loads(sys.argv[3]))))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["throughput", "false-alarms", "stats", "all"])
-    p.add_argument("--stat-windows", type=int, nargs="+", default=[100, 1000], help="stats: window sizes")
+    p.add_argument("what", choices=["throughput", "false-alarms", "stats", "profile", "all"])
+    p.add_argument("--stat-windows", type=int, nargs="+", default=[100, 1000], help="stats, profile: window sizes")
+    p.add_argument("--cache", default="none", choices=["none", "cold", "warm"], help="profile: cache mode")
+    p.add_argument("--cprofile", action="store_true", help="profile: print cProfile's top functions too")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--encoder", default="use-multilingual")
     p.add_argument("--reference", type=int, default=400)
-    p.add_argument("--window", type=int, default=100)
+    p.add_argument("--window", type=int, nargs="+", default=[100], help="throughput: window sizes")
+    p.add_argument("--caches", default="none,cold,warm", help="throughput: cache modes to run")
     p.add_argument("--windows", type=int, default=6)
     p.add_argument("--encoders", default="hashing-bow,use-multilingual", help="false-alarms: encoders to run")
     p.add_argument("--fa-window", type=int, default=50)
@@ -221,6 +385,8 @@ def main() -> None:
         false_alarms(a)
     if a.what in ("stats", "all"):
         stats(a)
+    if a.what == "profile":
+        profile(a)
 
 
 if __name__ == "__main__":

@@ -157,7 +157,8 @@ class Monitor:
             self.ensemble = self._ensemble(split.subset(fit, name=f"{reference.name}-fit-half"))
         self.divergence = build_divergence(cfg.eval)
         members = () if self.ensemble is None else self.ensemble.members
-        self.calc = TermCalculator(Reference(rows, labelled, fit, calibration, members), cfg, self.divergence)
+        self.calc = TermCalculator(Reference(rows, labelled, fit, calibration, members), cfg, self.divergence,
+                                   workers=self.threads.threads)
         self.terms = self.calc.terms
         image = self.encoders.image if reference.has_images else None
         self.embedder = RecordEmbedder(self.encoders.text, image, self.visual_source, rows.fusion, cache)

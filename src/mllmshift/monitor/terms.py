@@ -46,7 +46,14 @@ from mllmshift.errors import DataError
 from mllmshift.metrics import bootstrap_emi, emi
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import Rows
-from mllmshift.monitor.influence import WeightedRJSD, counts, rjsd_influence
+from mllmshift.monitor.influence import (
+    PairedWeightedRJSD,
+    WeightedRJSD,
+    counts,
+    influence_parts,
+    parallel_map,
+    rjsd_influence,
+)
 
 #: resamples recomputed exactly per term and window on the linearised path (see :func:`_with_residuals`)
 EXACT_DRAWS = 20
@@ -134,10 +141,12 @@ def split_reference(rows: Rows, seed: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 class TermCalculator:
-    """Computes the configured terms of a window (see the module docstring)."""
+    """Computes the configured terms of a window (see the module docstring). ``workers``: threads for the exact
+    resamples (the run's thread count; the values do not depend on it)."""
 
-    def __init__(self, ref: Reference, cfg: MonitorConfig, divergence: DivergenceEstimator) -> None:
-        self.ref, self.cfg, self.div = ref, cfg, divergence
+    def __init__(self, ref: Reference, cfg: MonitorConfig, divergence: DivergenceEstimator,
+                 workers: int = 1) -> None:
+        self.ref, self.cfg, self.div, self.workers = ref, cfg, divergence, max(1, int(workers))
         self.terms = [t for t in cfg.terms if not (t == "visual" and not ref.has_visual)]
         self.jsd_terms = [t for t in self.terms if t in JSD_FIELDS]
         if not ref.members:
@@ -202,10 +211,7 @@ class TermCalculator:
             for t in self.jsd_terms:
                 if c is not None:
                     f = JSD_FIELDS[t]
-                    value = self.jsd(t, a, w)  # the estimator's own value; the expansion gives the slope only
-                    _, _, g = rjsd_influence(a.field(f), w.field(f))  # type: ignore[arg-type]
-                    exact = WeightedRJSD(a.field(f), w.field(f))  # type: ignore[arg-type]
-                    draws[t] = _with_residuals(value + (c - 1.0) @ g, [exact(ci) for ci in c[:EXACT_DRAWS]])
+                    value, draws[t] = self._jsd_draws(a.field(f), w.field(f), c)  # type: ignore[arg-type]
                 else:
                     value = self.jsd(t, a, w)
                     draws[t] = np.array([self.jsd(t, a, w.take(b)) for b in boot])
@@ -242,18 +248,36 @@ class TermCalculator:
                 self._put(out, "bound", value, b_draws)
         return out
 
+    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> tuple[float, np.ndarray]:
+        """A drift term and its control-variate bootstrap draws from one pass of eigenvalue problems: the value,
+        the slopes and a's entropy (:func:`~mllmshift.monitor.influence.influence_parts`), then the
+        :data:`EXACT_DRAWS` exact resamples on the run's threads (:func:`~mllmshift.monitor.influence.parallel_map`)."""
+        value, _, g, s_a = influence_parts(a, w)
+        value = self._own(a, w, value)
+        exact = WeightedRJSD(a, w, s_a=s_a).many(c[:EXACT_DRAWS], self.workers)
+        return value, _with_residuals(value + (c - 1.0) @ g, exact)
+
+    def _own(self, a: np.ndarray, b: np.ndarray, value: float) -> float:
+        """The estimator's own value of RJSD(a ‖ b), given the slopes' ``value``: the same number where the
+        estimator works on the (n_a + n_b)-row Gram in float64 as the slopes do (fewer rows than dimensions),
+        recomputed by the estimator where it builds d × d Grams (a float32 product for float32 rows: 1e-7
+        relative apart), so that windows and their nulls (drawn with the estimator) compare like with like."""
+        return max(0.0, float(self.div.divergence(a, b))) if len(a) + len(b) >= a.shape[1] else value
+
     def _output_draws(self, w: Rows, lab: np.ndarray, boot: np.ndarray) -> tuple[float, np.ndarray]:
         """output(W) and its linearised bootstrap draws: JSD(W_Ŷ‖W_Y) is expanded in the labelled records'
         weights (both samples carry the same weights) and each draw is put through the ¼ power; NaN where
         a resample holds fewer than 2 labelled records (as the resampled path)."""
-        out_w = self.output(w.take(lab))  # the estimator's own value; the expansion gives the slope only
-        value = out_w ** 4
-        _, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
+        value, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
+        value = self._own(w.response[lab], w.reference[lab], value)
+        out_w = value ** 0.25
         assert g_a is not None
         c = counts(boot, len(w))[:, lab]
         lin = np.maximum(0.0, value + (c - 1.0) @ (g_a + g_b)) ** 0.25
-        exact = [self.output(w.take(b[w.labelled[b]])) if int(w.labelled[b].sum()) >= 2 else np.nan
-                 for b in boot[:EXACT_DRAWS]]
+        paired = PairedWeightedRJSD(w.response[lab], w.reference[lab])
+        head = c[:EXACT_DRAWS]
+        exact = [v ** 0.25 if k >= 2 else np.nan
+                 for v, k in zip(parallel_map(paired, list(head), self.workers), head.sum(axis=1))]
         draws = _with_residuals(lin, exact)
         return out_w, np.where(c.sum(axis=1) >= 2, draws, np.nan)
 

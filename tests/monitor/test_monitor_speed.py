@@ -1,0 +1,122 @@
+"""The one-pass window statistics (issue #23 item 1) against a naive reference path kept here: the same series
+and alerts on both replays, and each exact resample equal to the estimator on the records repeated.
+
+The naive path is the monitor's statistics before the speed-up, written plainly: each drift term's value from
+the estimator (``TermCalculator.jsd``), its slopes from :func:`rjsd_influence`, each exact resample the estimator
+on the window's rows repeated by their draw counts, and the output term's resamples the estimator on the
+resampled labelled records. The fast path (``TermCalculator``) shares the eigenvalue problems of a term's value,
+slopes and resamples, re-weights rows instead of repeating them, and runs the resamples on the run's threads.
+Tolerance: estimates, thresholds, p-values and z to 1e-9 relative (rounding); interval ends to 1e-6 relative or
+1e-7 absolute (the naive resamples run the estimator, whose d × d Gram is a float32 product for float32 rows;
+the fast path's are float64); everything else identical, alerts included.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from monitor_helpers import fast_eval
+
+from mllmshift.estimators.divergence.rjsd import rjsd
+from mllmshift.monitor import runner
+from mllmshift.monitor.config import MonitorConfig, WindowSpec
+from mllmshift.monitor.embed import Rows
+from mllmshift.monitor.influence import PairedWeightedRJSD, WeightedRJSD, counts, rjsd_influence
+from mllmshift.monitor.terms import EXACT_DRAWS, TermCalculator, _with_residuals
+
+
+#: the terms the comparison computes: every one whose statistics the speed-up changed (EMI's are not: without
+#: them no MI estimator is fitted and no EMI null drawn, which keeps the test fast)
+TERMS = ("text", "answer", "output", "output_shift", "bound")
+
+
+class NaiveTermCalculator(TermCalculator):
+    """The reference path (module docstring)."""
+
+    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> tuple[float, np.ndarray]:
+        value = max(0.0, float(self.div.divergence(a, w)))
+        _, _, g = rjsd_influence(a, w)
+        exact = [max(0.0, float(self.div.divergence(a, np.repeat(w, ci.astype(np.int64), axis=0))))
+                 for ci in c[:EXACT_DRAWS]]
+        return value, _with_residuals(value + (c - 1.0) @ g, exact)
+
+    def _output_draws(self, w: Rows, lab: np.ndarray, boot: np.ndarray) -> tuple[float, np.ndarray]:
+        out_w = self.output(w.take(lab))
+        _, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
+        assert g_a is not None
+        c = counts(boot, len(w))[:, lab]
+        lin = np.maximum(0.0, out_w ** 4 + (c - 1.0) @ (g_a + g_b)) ** 0.25
+        exact = [self.output(w.take(b[w.labelled[b]])) if int(w.labelled[b].sum()) >= 2 else np.nan
+                 for b in boot[:EXACT_DRAWS]]
+        return out_w, np.where(c.sum(axis=1) >= 2, _with_residuals(lin, exact), np.nan)
+
+
+@pytest.mark.parametrize("na,nb,d", [(30, 10, 16), (60, 50, 8), (60, 50, 40)])  # dual, primal, primal + dual own
+def test_each_weighted_resample_equals_the_estimator_on_repeated_rows(na, nb, d):
+    rng = np.random.default_rng(d)
+    a = rng.normal(size=(na, d)).astype(np.float32) + 0.3
+    b = (rng.normal(size=(nb, d)) * 1.2 + 0.5).astype(np.float32)
+    c = counts(rng.integers(0, nb, size=(5, nb)), nb)
+    one, paired = WeightedRJSD(a, b), PairedWeightedRJSD(a[:nb], b)
+    for ci, got, got_paired in zip(c, one.many(c, workers=2), (paired(x) for x in c)):
+        rep = ci.astype(np.int64)
+        assert got == pytest.approx(rjsd(a.astype(np.float64), np.repeat(b, rep, axis=0).astype(np.float64)),
+                                    rel=1e-9, abs=1e-12)
+        want = rjsd(np.repeat(a[:nb], rep, axis=0).astype(np.float64), np.repeat(b, rep, axis=0).astype(np.float64))
+        assert got_paired == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def _series(plan, tmp_path, name, threads):
+    from mllmshift.io import read_split
+    from mllmshift.monitor import Monitor
+    from mllmshift.monitor.series import read_series
+
+    ref_path, stream = plan.write(tmp_path / f"replay-{name}")
+    ev = fast_eval(text_encoder=fast_eval().text_encoder.__class__("hashing-bow", {"dim": 64}), threads=threads)
+    config = MonitorConfig(WindowSpec.parse(str(plan.window)), ev, consecutive=1, n_null=100, terms=TERMS,
+                           alert_terms=("text", "answer", "output_shift"))
+    mon = Monitor(config, read_split(ref_path), stream, tmp_path / f"out-{name}", log=None,
+                  alert_stream=io.StringIO(), refresh_s=1e9)
+    mon.run_once()
+    return read_series(tmp_path / f"out-{name}" / "series.jsonl")
+
+
+def _check_same(fast, naive):
+    assert len(fast) == len(naive) > 0
+    for f, s in zip(fast, naive):
+        assert set(f) == set(s)
+        for col, v in s.items():
+            if isinstance(v, float):
+                tol = {"rel": 1e-6, "abs": 1e-7} if col.endswith(("_low", "_high")) else {"rel": 1e-9, "abs": 1e-12}
+                assert f[col] == pytest.approx(v, **tol), (s["window"], col)
+            else:
+                assert f[col] == v, (s["window"], col)
+    assert [r["alerts"] for r in fast] == [r["alerts"] for r in naive]
+
+
+def _compare(plan, tmp_path, monkeypatch):
+    fast = _series(plan, tmp_path, "fast", threads=2)  # the resamples on 2 threads: the same values
+    monkeypatch.setattr(runner, "TermCalculator", NaiveTermCalculator)
+    naive = _series(plan, tmp_path, "naive", threads=1)
+    _check_same(fast, naive)
+    return fast
+
+
+@pytest.mark.slow
+def test_one_pass_statistics_give_the_naive_series_and_alerts_on_the_synthetic_replay(tmp_path, monkeypatch):
+    from mllmshift.monitor.replay import synthetic_plan
+
+    fast = _compare(synthetic_plan(0, n_id=300, n_per_level=100), tmp_path, monkeypatch)
+    assert fast[3]["alerts"] and not any(r["alerts"] for r in fast[:3])  # the change is at window 3
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_one_pass_statistics_give_the_naive_series_and_alerts_on_the_llava_bench_replay(
+        tmp_path, monkeypatch, shared_data):
+    from mllmshift.monitor.replay import llava_plan
+
+    fast = _compare(llava_plan(shared_data, "llava-bench"), tmp_path, monkeypatch)
+    assert any(r["text"] is not None for r in fast)
