@@ -45,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _checkout import use_checkout  # noqa: E402
 
 METHODS = ("mllmshift", "mmd", "classifier", "centroid")
+#: the swap table's columns: the monitor's decision, its answer and question terms alone (each at Šidák's share)
+SWAP_COLUMNS = ("mllmshift", "mllmshift.answer", "mllmshift.text", "mmd", "classifier", "centroid")
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -130,8 +132,9 @@ def decide(null: list[dict[str, object]], stat: dict[str, object], q: float) -> 
     out = {}
     terms = list(stat["mllmshift"])  # type: ignore[arg-type]
     a = term_level(q, len(terms))
-    out["mllmshift"] = any(p_value([d["mllmshift"][t] for d in null], stat["mllmshift"][t]) <= a  # type: ignore
-                           for t in terms)
+    for t in terms:  # each term at Šidák's share, as the monitor's per-term flags
+        out[f"mllmshift.{t}"] = p_value([d["mllmshift"][t] for d in null], stat["mllmshift"][t]) <= a  # type: ignore
+    out["mllmshift"] = any(out[f"mllmshift.{t}"] for t in terms)
     for name in METHODS[1:]:
         out[name] = p_value([d[name] for d in null], stat[name]) <= q  # type: ignore[misc]
     return out
@@ -204,12 +207,21 @@ def run_llava(args, encoder, cache, q: float) -> dict:
     return {"controls": args.controls, "false_alarms": fa, "abrupt": abrupt, "gradual": gradual}
 
 
+def pick_models(models: list[str], count: int, how: str) -> list[str]:
+    """``count`` models of the LC-sorted list: ``spread`` evenly over it, or ``pairs``: count/2 neighbours
+    (i, i + 1) spread evenly, so that close pairs (LC gap ≈ 1) are among the pairs run."""
+    if how == "spread":
+        return [models[int(i)] for i in np.linspace(0, len(models) - 1, count)]
+    starts = np.round(np.linspace(0, len(models) - 2, count // 2)).astype(int)
+    return [models[j] for i in starts for j in (i, i + 1)]
+
+
 def run_swaps(args, encoder, cache, q: float) -> dict:
     board = {r["model"]: float(r["length_controlled_winrate"])
              for r in csv.DictReader((args.data / "alpacaeval-dev48" / "leaderboard.csv").open())}
     results = args.data / "alpacaeval-dev48" / "results"
     models = sorted((m for m in board if (results / m / "model_outputs.json").is_file()), key=board.get)
-    picked = [models[int(i)] for i in np.linspace(0, len(models) - 1, args.models)]
+    picked = pick_models(models, args.models, args.pick)
     outs = {mo: json.loads((results / mo / "model_outputs.json").read_text()) for mo in picked}
     instr = [d["instruction"] for d in outs[picked[0]]]
     x = _embed(encoder, cache, instr)
@@ -226,17 +238,20 @@ def run_swaps(args, encoder, cache, q: float) -> dict:
         for b_model in picked:
             if b_model != a_model and rng.random() > args.pair_share:
                 continue
-            delay = {}
+            delay: dict[str, int] = {}
+            pre: dict[str, bool] = {}
             for j in range(n_win + 2):  # 2 windows of A, then B's
                 w = rest[j * size:(j + 1) * size]
                 who = a_model if j < 2 else b_model
                 a_rows = _take(ref, np.sort(rng.choice(n_ref, n_ref - size, replace=False)))
                 o = decide(null, m.stats(a_rows, {"text": x[w], "answer": ans[who][w]}, rng), q)
-                for k in METHODS:
-                    if o[k] and k not in delay:
-                        delay[k] = j - 1  # 1 = the first of B's windows; ≤ 0 = a false alarm before the swap
+                for k, over in o.items():
+                    if over and j < 2:
+                        pre[k] = True  # a false alarm before the swap (kept apart: it does not hide a detection)
+                    elif over and k not in delay:
+                        delay[k] = j - 1  # 1 = the first of B's windows
             rows.append({"a": a_model, "b": b_model, "gap": abs(board[a_model] - board[b_model]),
-                         "delay": {k: delay.get(k) for k in METHODS}})
+                         "delay": {k: delay.get(k) for k in o}, "pre": {k: pre.get(k, False) for k in o}})
     return {"models": picked, "pairs": rows}
 
 
@@ -292,21 +307,27 @@ def report(res: dict, q: float, out: Path) -> str:
     same = [p for p in sw if p["a"] == p["b"]]
     lines += ["", f"Silent model swaps (AlpacaEval, {len(res['swaps']['models'])} models, {len(swaps)} pairs; "
               f"controls A → A: {len(same)}): share detected within 6 windows of B, by the pair's LC win-rate gap "
-              f"(false alarms = an over window before the swap):", "",
-              "| LC gap | pairs | " + " | ".join(METHODS) + " |", "|---|---|" + "---|" * len(METHODS)]
-    for lo, hi in ((0, 5), (5, 15), (15, 30), (30, 100)):
+              f"(mean delay in windows of B of the detected ones); controls: share with an over window among the 6 after "
+              f"the (non-)swap:", "",
+              "| LC gap | pairs | " + " | ".join(SWAP_COLUMNS) + " |", "|---|---|" + "---|" * len(SWAP_COLUMNS)]
+    for lo, hi in ((0, 2), (2, 5), (5, 15), (15, 30), (30, 100)):
         grp = [p for p in swaps if lo <= p["gap"] < hi]
         if grp:
-            lines.append(f"| {lo}–{hi} | {len(grp)} | " + " | ".join(
-                f"{np.mean([(p['delay'][k] or 0) >= 1 for p in grp]):.2f}" for k in METHODS) + " |")
+            lines.append(f"| {lo}–{hi} | {len(grp)} | " + " | ".join(_detected(grp, k) for k in SWAP_COLUMNS) + " |")
     lines.append(f"| controls A → A | {len(same)} | " + " | ".join(
-        f"{np.mean([p['delay'][k] is not None for p in same]):.2f} (any alarm)" for k in METHODS) + " |")
-    pre = {k: sum(1 for p in sw if p["delay"][k] is not None and p["delay"][k] <= 0) for k in METHODS}
+        f"{np.mean([p['delay'][k] is not None for p in same]):.2f}" for k in SWAP_COLUMNS) + " |")
+    pre = {k: sum(1 for p in sw if p["pre"][k]) for k in METHODS}
     lines.append("")
     lines.append("Pairs with an over window among the 2 windows before the swap: "
                  + ", ".join(f"{k} {pre[k]}/{len(sw)}" for k in METHODS) + ".")
     _plot(res, out / "anchors.png")
     return "\n".join(lines) + "\n"
+
+
+def _detected(pairs: list[dict], method: str) -> str:
+    """Share of swaps detected after the swap within the horizon, and the mean delay (windows of B) of those."""
+    d = [p["delay"][method] for p in pairs if (p["delay"][method] or 0) >= 1]
+    return f"{len(d) / len(pairs):.2f}" + (f" ({np.mean(d):.1f})" if d else "")
 
 
 def _plot(res: dict, path: Path) -> None:
@@ -350,11 +371,20 @@ def main() -> None:
     p.add_argument("--controls", type=int, default=300)
     p.add_argument("--level", type=float, default=0.05, help="per-window level q (k = 1: ERT = 1/q windows)")
     p.add_argument("--models", type=int, default=12, help="AlpacaEval models spread over the leaderboard")
+    p.add_argument("--pick", choices=("spread", "pairs"), default="spread",
+                   help="models spread over the leaderboard, or neighbouring pairs spread over it (close pairs)")
     p.add_argument("--pair-share", type=float, default=0.5, help="share of the model pairs run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    use_checkout(args.threads)
+    use_checkout(args.threads)  # numpy is already imported: its BLAS is limited by thread_limits below
+    from mllmshift.threads import thread_limits
+
+    with thread_limits(args.threads):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     from mllmshift.encoders.cache import EmbeddingCache
     from mllmshift.encoders.pipeline import build_encoder
 
