@@ -201,24 +201,29 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 3.6))
-    xs = 0.0
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    xs, centres, names = 0.0, [], []
     for c in res["cells"]:
+        first = xs
         for rule in c["rules"]:
             s = rule["summary"]
             hi = s["ci_high"] if math.isfinite(s["ci_high"]) else 4 * s["ert"]
             y = s["mean_run_length"] if math.isfinite(s["mean_run_length"]) else hi
-            colour = "C0" if "hashing" in c["encoder"] else "C1"
+            colour = "C0" if s["ert"] == RULES[0][0] else "C1"
             ax.errorbar(xs, y / s["ert"], yerr=[[(y - s["ci_low"]) / s["ert"]], [(hi - y) / s["ert"]]], fmt="o",
                         color=colour, ms=4, capsize=2, mfc="white" if rule["k"] == 2 else colour)
             xs += 1
-        xs += 0.5
+        centres.append((first + xs - 1) / 2)
+        names.append(f"{c['encoder'].split(' ')[0]}\nn = {c['window']}")
+        xs += 0.8
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
     ax.set_ylabel("mean run length / stated ERT")
-    ax.set_xticks([])
-    ax.set_xlabel("cells: " + ", ".join(f"{c['encoder']} n={c['window']}" for c in res["cells"])
-                  + " (each: ERT 20 k1, 20 k2, 50 k1, 50 k2; filled k = 1, open k = 2)", fontsize=6)
+    ax.set_xticks(centres, names, fontsize=7)
+    for ert, colour in ((RULES[0][0], "C0"), (RULES[2][0], "C1")):
+        for k, face in ((1, colour), (2, "white")):
+            ax.plot([], [], "o", color=colour, mfc=face, label=f"ERT {ert:.0f}, k = {k}")
+    ax.legend(fontsize=6, ncol=4, loc="upper center")
     ax.set_title("False alarms on no-shift AlpacaEval streams: empirical run length vs the stated ERT (95 % CI)",
                  fontsize=8)
     fig.tight_layout()
@@ -239,7 +244,14 @@ def main() -> None:
     p.add_argument("--null-draws", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--from-json", type=Path, default=None, help="redraw the table and plot of a saved ert.json")
     args = p.parse_args()
+    if args.from_json is not None:
+        res = json.loads(args.from_json.read_text())
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "ert.md").write_text(report(res))
+        plot(res, args.out / "ert.png")
+        return
     use_checkout(args.threads)  # numpy is already imported: its BLAS is limited by thread_limits below
     from mllmshift.threads import thread_limits
 
