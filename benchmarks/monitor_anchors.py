@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/monitor_anchors.py --data ../shared/data --out anchors/     # table (markdown + JSON), plot
     python benchmarks/monitor_anchors.py --encoder use-multilingual ...           # the project's text encoder
+    python benchmarks/monitor_anchors_report.py anchors/anchors.json --out anchors/  # redraw a saved run
 
 **Methods** (each a statistic of a window W against the reference R, compared with the *same* no-shift draws:
 N random splits of R into a W* of the window's size and A* = the rest; a window is over when its permutation
@@ -34,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -43,8 +43,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _checkout import use_checkout  # noqa: E402
+from monitor_anchors_report import METHODS, report  # noqa: E402
 
-METHODS = ("mllmshift", "mmd", "classifier", "centroid")
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -130,8 +130,9 @@ def decide(null: list[dict[str, object]], stat: dict[str, object], q: float) -> 
     out = {}
     terms = list(stat["mllmshift"])  # type: ignore[arg-type]
     a = term_level(q, len(terms))
-    out["mllmshift"] = any(p_value([d["mllmshift"][t] for d in null], stat["mllmshift"][t]) <= a  # type: ignore
-                           for t in terms)
+    for t in terms:  # each term at Šidák's share, as the monitor's per-term flags
+        out[f"mllmshift.{t}"] = p_value([d["mllmshift"][t] for d in null], stat["mllmshift"][t]) <= a  # type: ignore
+    out["mllmshift"] = any(out[f"mllmshift.{t}"] for t in terms)
     for name in METHODS[1:]:
         out[name] = p_value([d[name] for d in null], stat[name]) <= q  # type: ignore[misc]
     return out
@@ -204,12 +205,21 @@ def run_llava(args, encoder, cache, q: float) -> dict:
     return {"controls": args.controls, "false_alarms": fa, "abrupt": abrupt, "gradual": gradual}
 
 
+def pick_models(models: list[str], count: int, how: str) -> list[str]:
+    """``count`` models of the LC-sorted list: ``spread`` evenly over it, or ``pairs``: count/2 neighbours
+    (i, i + 1) spread evenly, so that close pairs (LC gap ≈ 1) are among the pairs run."""
+    if how == "spread":
+        return [models[int(i)] for i in np.linspace(0, len(models) - 1, count)]
+    starts = np.round(np.linspace(0, len(models) - 2, count // 2)).astype(int)
+    return [models[j] for i in starts for j in (i, i + 1)]
+
+
 def run_swaps(args, encoder, cache, q: float) -> dict:
     board = {r["model"]: float(r["length_controlled_winrate"])
              for r in csv.DictReader((args.data / "alpacaeval-dev48" / "leaderboard.csv").open())}
     results = args.data / "alpacaeval-dev48" / "results"
     models = sorted((m for m in board if (results / m / "model_outputs.json").is_file()), key=board.get)
-    picked = [models[int(i)] for i in np.linspace(0, len(models) - 1, args.models)]
+    picked = pick_models(models, args.models, args.pick)
     outs = {mo: json.loads((results / mo / "model_outputs.json").read_text()) for mo in picked}
     instr = [d["instruction"] for d in outs[picked[0]]]
     x = _embed(encoder, cache, instr)
@@ -226,117 +236,21 @@ def run_swaps(args, encoder, cache, q: float) -> dict:
         for b_model in picked:
             if b_model != a_model and rng.random() > args.pair_share:
                 continue
-            delay = {}
+            delay: dict[str, int] = {}
+            pre: dict[str, bool] = {}
             for j in range(n_win + 2):  # 2 windows of A, then B's
                 w = rest[j * size:(j + 1) * size]
                 who = a_model if j < 2 else b_model
                 a_rows = _take(ref, np.sort(rng.choice(n_ref, n_ref - size, replace=False)))
                 o = decide(null, m.stats(a_rows, {"text": x[w], "answer": ans[who][w]}, rng), q)
-                for k in METHODS:
-                    if o[k] and k not in delay:
-                        delay[k] = j - 1  # 1 = the first of B's windows; ≤ 0 = a false alarm before the swap
+                for k, over in o.items():
+                    if over and j < 2:
+                        pre[k] = True  # a false alarm before the swap (kept apart: it does not hide a detection)
+                    elif over and k not in delay:
+                        delay[k] = j - 1  # 1 = the first of B's windows
             rows.append({"a": a_model, "b": b_model, "gap": abs(board[a_model] - board[b_model]),
-                         "delay": {k: delay.get(k) for k in METHODS}})
+                         "delay": {k: delay.get(k) for k in o}, "pre": {k: pre.get(k, False) for k in o}})
     return {"models": picked, "pairs": rows}
-
-
-# ----------------------------------------------------------------------------- report
-def _summary(delays: dict[str, dict[str, int | None]], horizon: int) -> dict[str, dict[str, float]]:
-    out = {}
-    for k in METHODS:
-        d = [v[k] for v in delays.values()]
-        hit = [x for x in d if x is not None]
-        out[k] = {"detected": len(hit) / len(d), "mean_delay": float(np.mean(hit)) if hit else math.nan,
-                  "horizon": horizon}
-    return out
-
-
-def _family(name: str) -> str:
-    if name in ("Arabic", "Chinese", "English", "German", "Greek", "Hindi", "Korean"):
-        return "language"
-    if name.startswith("KeyboardAug"):
-        return "typos"
-    base = name.split("_")
-    if base[0] == "sr":
-        return "synonyms"
-    image = "_".join(base[:2]) if base[0] == "defocus" else base[0]
-    if "KeyboardAug" in name:
-        return f"{image} + typos"
-    if "sr" in base:
-        return f"{image} + synonyms"
-    return image
-
-
-def report(res: dict, q: float, out: Path) -> str:
-    lines = [f"Per-window level q = {q} for every method (k = 1); window 30 (LLaVA-Bench), 50 (AlpacaEval); "
-             f"{res['null_draws']} null draws; encoder {res['encoder']}.", ""]
-    lv = res["llava"]
-    lines += ["| method | false alarms on no-shift windows | abrupt: detected (3 windows) | abrupt: mean delay | "
-              "gradual: detected (10 windows) | gradual: mean delay |", "|---|---|---|---|---|---|"]
-    ab, gr = _summary(lv["abrupt"], 3), _summary(lv["gradual"], 10)
-    for k in METHODS:
-        lines.append(f"| {k} | {lv['false_alarms'][k]}/{lv['controls']} ({lv['false_alarms'][k] / lv['controls']:.3f}) "
-                     f"| {ab[k]['detected']:.2f} | {ab[k]['mean_delay']:.2f} | {gr[k]['detected']:.2f} | "
-                     f"{gr[k]['mean_delay']:.2f} |")
-    fams: dict[str, list[str]] = {}
-    for name in lv["abrupt"]:
-        fams.setdefault(_family(name), []).append(name)
-    lines += ["", "Abrupt shifts per family: share of scenarios detected within 3 windows (mean delay):", "",
-              "| family (scenarios) | " + " | ".join(METHODS) + " |", "|---|" + "---|" * len(METHODS)]
-    for fam, names in sorted(fams.items()):
-        s = _summary({n: lv["abrupt"][n] for n in names}, 3)
-        lines.append(f"| {fam} ({len(names)}) | " + " | ".join(
-            f"{s[k]['detected']:.2f} ({s[k]['mean_delay']:.1f})" for k in METHODS) + " |")
-    sw = res["swaps"]["pairs"]
-    swaps = [p for p in sw if p["a"] != p["b"]]
-    same = [p for p in sw if p["a"] == p["b"]]
-    lines += ["", f"Silent model swaps (AlpacaEval, {len(res['swaps']['models'])} models, {len(swaps)} pairs; "
-              f"controls A → A: {len(same)}): share detected within 6 windows of B, by the pair's LC win-rate gap "
-              f"(false alarms = an over window before the swap):", "",
-              "| LC gap | pairs | " + " | ".join(METHODS) + " |", "|---|---|" + "---|" * len(METHODS)]
-    for lo, hi in ((0, 5), (5, 15), (15, 30), (30, 100)):
-        grp = [p for p in swaps if lo <= p["gap"] < hi]
-        if grp:
-            lines.append(f"| {lo}–{hi} | {len(grp)} | " + " | ".join(
-                f"{np.mean([(p['delay'][k] or 0) >= 1 for p in grp]):.2f}" for k in METHODS) + " |")
-    lines.append(f"| controls A → A | {len(same)} | " + " | ".join(
-        f"{np.mean([p['delay'][k] is not None for p in same]):.2f} (any alarm)" for k in METHODS) + " |")
-    pre = {k: sum(1 for p in sw if p["delay"][k] is not None and p["delay"][k] <= 0) for k in METHODS}
-    lines.append("")
-    lines.append("Pairs with an over window among the 2 windows before the swap: "
-                 + ", ".join(f"{k} {pre[k]}/{len(sw)}" for k in METHODS) + ".")
-    _plot(res, out / "anchors.png")
-    return "\n".join(lines) + "\n"
-
-
-def _plot(res: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    lv = res["llava"]
-    ab = _summary(lv["abrupt"], 3)
-    gr = _summary(lv["gradual"], 10)
-    xs = np.arange(len(METHODS))
-    axes[0].bar(xs - 0.2, [ab[k]["detected"] for k in METHODS], 0.4, label="abrupt (3 windows)")
-    axes[0].bar(xs + 0.2, [gr[k]["detected"] for k in METHODS], 0.4, label="gradual (10 windows)")
-    axes[0].plot(xs, [lv["false_alarms"][k] / lv["controls"] for k in METHODS], "kx", label="false-alarm rate")
-    axes[0].set_xticks(xs, METHODS)
-    axes[0].set_ylabel("share of LLaVA-Bench scenarios detected")
-    axes[0].legend(fontsize=7)
-    swaps = [p for p in res["swaps"]["pairs"] if p["a"] != p["b"]]
-    for k, mk in zip(METHODS, "os^v"):
-        g = [p["gap"] for p in swaps]
-        d = [p["delay"][k] if (p["delay"][k] or 0) >= 1 else 8 for p in swaps]
-        axes[1].scatter(np.array(g) + 0.3 * METHODS.index(k), d, marker=mk, s=14, label=k, alpha=0.7)
-    axes[1].set_xlabel("LC win-rate gap of the pair (AlpacaEval)")
-    axes[1].set_ylabel("windows of B until over (8 = missed)")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -350,11 +264,20 @@ def main() -> None:
     p.add_argument("--controls", type=int, default=300)
     p.add_argument("--level", type=float, default=0.05, help="per-window level q (k = 1: ERT = 1/q windows)")
     p.add_argument("--models", type=int, default=12, help="AlpacaEval models spread over the leaderboard")
+    p.add_argument("--pick", choices=("spread", "pairs"), default="spread",
+                   help="models spread over the leaderboard, or neighbouring pairs spread over it (close pairs)")
     p.add_argument("--pair-share", type=float, default=0.5, help="share of the model pairs run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    use_checkout(args.threads)
+    use_checkout(args.threads)  # numpy is already imported: its BLAS is limited by thread_limits below
+    from mllmshift.threads import thread_limits
+
+    with thread_limits(args.threads):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     from mllmshift.encoders.cache import EmbeddingCache
     from mllmshift.encoders.pipeline import build_encoder
 

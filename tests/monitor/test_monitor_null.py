@@ -74,7 +74,7 @@ def _stationary_run(shift: float, n_windows: int, seed: int = 0):
             v = stats.values[t]
             point[t] += v.value > thresholds[t]
             lcb[t] += v.low > thresholds[t]
-            over |= v.low > thresholds[t]
+            over |= v.value > thresholds[t]  # the monitor's rule: p ≤ the per-term level ⇔ estimate > threshold
         any_window += over
     return cfg, watched, point, lcb, any_window
 
@@ -89,7 +89,8 @@ def test_false_alarm_rate_on_a_stationary_stream_is_below_the_stated_level():
     assert all(c <= 8 for c in point.values()), point
     for t in watched:
         assert lcb[t] <= point[t]  # the lower bound is never above the estimate
-    assert any_window / n <= cfg.alpha, (any_window, n)
+    # one decision per window at level α (Šidák over the five terms): 15 windows expected of 300; allow 3 sd
+    assert any_window / n <= cfg.alpha + 3 * math.sqrt(cfg.alpha * (1 - cfg.alpha) / n), (any_window, n)
 
 
 @pytest.mark.slow
