@@ -71,42 +71,10 @@ def synthetic_pairs(n: int, d: int, seed: int) -> tuple[Any, Any]:
 
 
 def reference_fit(est: Any, x: Any, y: Any) -> Any:
-    """CLUB.fit as of 98ea709: autograd, a gather per batch, Adam over the eight parameter tensors."""
-    import torch
+    """The autograd loop the closed-form step replaced (kept once, in the package, for the tests and this table)."""
+    from mllmshift.estimators.mi.club_reference import autograd_fit
 
-    from mllmshift.estimators._adam import Adam
-    from mllmshift.estimators._batches import Rows
-    from mllmshift.estimators._training import holdout_split, train_early_stopping
-    from mllmshift.estimators.base import check_pairs
-
-    xa, ya = check_pairs(x, y)
-    cfg = est.cfg
-    val_idx, tr_idx = holdout_split(len(xa), cfg.val_fraction, cfg.seed)
-    train, val = Rows([xa, ya], tr_idx, est.device), Rows([xa, ya], val_idx, est.device)
-    opt = Adam(est.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    tgen = torch.Generator().manual_seed(cfg.seed)
-
-    def epoch() -> float:
-        perm = torch.randperm(len(train), generator=tgen)
-        total = 0.0
-        for start in range(0, len(train), cfg.batch_size):
-            xb, yb = train.batch(perm[start : start + cfg.batch_size])
-            loss = est._nll(xb, yb).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(xb)
-        return total / len(train)
-
-    def held_out() -> float:
-        with torch.no_grad():
-            return sum(float(est._nll(xb, yb).sum(dtype=torch.float64))
-                       for xb, yb in val.chunks(cfg.chunk_size)) / len(val)
-
-    log = train_early_stopping(est.net, epoch, held_out if len(val_idx) else None, max_steps=cfg.max_epochs,
-                               patience=cfg.patience, higher_is_better=False)
-    est.history = {"val_nll": log.val_curve, "best_epoch": log.best_step - 1, "epochs_run": log.steps_run}
-    return est
+    return autograd_fit(est, x, y)
 
 
 def fit(loop: str, x: Any, y: Any, **options: Any) -> Any:

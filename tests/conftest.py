@@ -13,6 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mllmshift.openmp import passive_waits
+
+# as the CLI does, before any test imports torch: OpenMP threads sleep between a small fit's kernels (mllmshift.openmp)
+passive_waits(os.environ)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MLLMSHIFT_SHARED", REPO.parent / "shared"))
 

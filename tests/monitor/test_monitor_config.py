@@ -103,3 +103,13 @@ def test_config_round_trips_and_fingerprint_tracks_every_field():
     assert cfg.with_(eval=cfg.eval.with_(threads=1)).fingerprint() == cfg.fingerprint()
     assert MonitorConfig(WindowSpec.parse("1h", "5m")).fingerprint() != MonitorConfig(
         WindowSpec.parse("1h", "10m")).fingerprint()
+
+
+def test_a_reference_shorter_than_ten_windows_is_named_at_start_and_a_long_one_is_not():
+    cfg = MonitorConfig(window=WindowSpec.parse("100"))
+    assert cfg.short_reference(1000) is None
+    said = cfg.short_reference(999)
+    assert said is not None and "999 records" in said and "1000 records" in said
+    assert MonitorConfig(window=WindowSpec.parse("50")).short_reference(500) is None
+    # time windows vary in size: no count to compare with
+    assert MonitorConfig(window=WindowSpec.parse("60s")).short_reference(10) is None

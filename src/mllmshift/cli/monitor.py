@@ -196,13 +196,13 @@ def run(args: argparse.Namespace) -> int:
         cfg = build_config(args, file, "1000", 2)
         src_ref = args.reference or (file.reference.path if file is not None and file.reference else None)
         check_disjoint([*inputs, ("--reference", src_ref), ("--stream", stream)], outputs)
-    never = cfg.unreachable()
-    if never:
-        import warnings
+    import warnings
 
-        from mllmshift.errors import MllmshiftWarning
+    from mllmshift.errors import MllmshiftWarning
 
-        warnings.warn(MllmshiftWarning(never), stacklevel=1)
+    for caveat in (cfg.unreachable(), cfg.short_reference(len(reference))):
+        if caveat:
+            warnings.warn(MllmshiftWarning(caveat), stacklevel=1)
     cache = cache_from_args(args)
     hook = file.webhook if file is not None else None
     if args.webhook and not args.webhook.startswith(("http://", "https://")):

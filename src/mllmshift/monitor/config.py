@@ -19,6 +19,9 @@ from mllmshift.settings import resolve
 
 #: every per-window quantity the monitor can compute (see :mod:`mllmshift.monitor.terms`)
 TERMS: tuple[str, ...] = ("visual", "text", "answer", "output", "output_shift", "emi", "emid", "bound")
+#: the reference length, in windows, at which the stated false-alarm rate was measured to hold (docs/monitor.md)
+MIN_REFERENCE_WINDOWS = 10
+
 #: the terms an alert rule watches by default: each grows when the stream drifts away from the reference
 ALERT_TERMS: tuple[str, ...] = ("visual", "text", "answer", "output_shift", "emid")
 
@@ -203,6 +206,20 @@ class MonitorConfig:
                 f"per term (alpha {self.alpha:g} over {len(self.alert_terms)} watched terms): the "
                 f"(1 − {self.term_alpha:.3g}) quantile of {self.n_null} draws is +inf, so {', '.join(from_null)} can "
                 f"NEVER alert; give at least {need} null draws (⌈1/α⌉ − 1), a larger alpha, or thresholds")
+
+    def short_reference(self, n_reference: int) -> str | None:
+        """Why the stated false-alarm rate may not hold with a reference of ``n_reference`` records, or None.
+
+        The nulls split the reference, so its own sampling error is in every window's contrast but not in the null;
+        measured on no-shift AlpacaEval streams (docs/monitor.md, "False alarms ... run length") the stated ERT holds
+        when the reference is at least :data:`MIN_REFERENCE_WINDOWS` windows long and alarms come up to 1.7x as often
+        at 2 windows. Said at the monitor's start for count windows (time windows vary in size)."""
+        if self.window.kind != "count" or n_reference >= MIN_REFERENCE_WINDOWS * self.window.size:
+            return None
+        return (f"the reference has {n_reference} records, {n_reference / self.window.size:.1f} windows of "
+                f"{int(self.window.size)}: false alarms can come more often than the stated level (measured up to "
+                f"1.7x at 2 windows); give a reference of at least {MIN_REFERENCE_WINDOWS} windows "
+                f"({int(MIN_REFERENCE_WINDOWS * self.window.size)} records) or smaller windows")
 
     @property
     def seed(self) -> int:
