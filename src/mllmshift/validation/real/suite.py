@@ -248,13 +248,13 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
             for c in jsd:
                 if c.label in jsd_runs:
                     table["jsd"][c.label] = {"config": c.to_dict(), **score_jsd(c, jsd_runs[c.label])}
-    from mllmshift.validation.real.rule import decide_both
+    from mllmshift.validation.real.rule import verdicts
 
     from mllmshift.validation.real.rule_report import write_rule_report
 
     from mllmshift.validation.real.configs import RULE_MI
 
-    table["rule"] = decide_both(table["mi"], required=RULE_MI)
+    table["rule"] = verdicts(table["mi"], required=RULE_MI)
     write_report(table, out, make_plot=make_plot)
     write_rule_report(table, out, make_plot=make_plot)
     return table
@@ -263,7 +263,8 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
 def _score_row(row: dict[str, Any], cfg: MIConfig, data: dict[str, Dataset], info: dict[str, Any],
                mi_runs: dict[str, Any], jsd_runs: dict[str, Any], enc_jsd: Sequence[JSDConfig], seeds: int) -> None:
     """Score one MI configuration on every data set it ran on into ``row`` (in place)."""
-    from mllmshift.validation.real.consistency import monotonicity, ordered_pairs, score_calls, score_small_n
+    from mllmshift.validation.real.consistency import (above_ln_n, monotonicity, ordered_pairs, score_calls,
+                                                       score_small_n)
     from mllmshift.validation.real.score import ensemble_emis, k_sweep, score_alpaca, score_jsd, score_llava
 
     if "alpacaeval" in data and "alpacaeval" in (cfg.datasets or DATASETS):
@@ -281,6 +282,7 @@ def _score_row(row: dict[str, Any], cfg: MIConfig, data: dict[str, Dataset], inf
             sane0 = ensemble_emis(cfg, ae_runs, 0, "sanity")
             row["alpacaeval48"]["sanity_ensemble0"] = {c: sane0[c] < min(real0.values()) for c in sane0
                                                        if c != "sanity:reference"}
+            row["alpacaeval48"]["above_ln_n"] = above_ln_n(cfg, ae_runs)
             row["alpacaeval48"]["calls"] = score_calls(cfg, mi_runs["alpacaeval48"][cfg.member.label],
                                                        mi_runs["alpacaeval48" + POOL_B][cfg.member.label],
                                                        cfg.ensembles(seeds))
