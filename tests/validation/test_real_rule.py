@@ -205,3 +205,21 @@ def test_g3_not_measured_on_a_survivor_leaves_the_amended_decision_incomplete():
     rows["a"] = _with_g3(rows["a"], 0.0, None)
     assert decide(rows, amended=True)["choice"] == "a"
     assert decide(rows, small_n_weight=2.0, amended=True)["missing"] == {"a": ["g3 (n = 90 fits)"]}
+
+
+def test_fill_takes_missing_scores_only_from_a_previous_table_that_the_recomputed_units_reproduce():
+    from mllmshift.validation.real.fill import fill_rows
+
+    old = {"a": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.25}, "calls": {"consistency": {"spearman": 0.9}}},
+                 "llava": {"monotonicity": {"share": 0.8}}},
+           "b": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.25}, "calls": {"consistency": {"spearman": 0.9}}}},
+           "c": {"llava": {"monotonicity": {"share": 0.7}}}}
+    rows = {"a": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.25}, "calls": {}}},  # reproduces: filled
+            "b": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.26}}},  # differs: left as it is
+            "c": {"config": {}}}  # nothing recomputed to compare: left as it is
+    report = fill_rows(rows, old)
+    assert rows["a"]["alpacaeval48"]["calls"]["consistency"]["spearman"] == 0.9
+    assert rows["a"]["llava"]["monotonicity"]["share"] == 0.8
+    assert sorted(report["a"]["filled"]) == ["alpacaeval48/calls/consistency", "llava"]
+    assert "calls" not in rows["b"]["alpacaeval48"] and "llava" not in rows["c"]
+    assert report["b"]["checks"]["alpacaeval48/emi"] == pytest.approx(0.01) and not report["c"]["filled"]

@@ -118,7 +118,14 @@ def _decision(d: dict[str, Any], what: str) -> list[str]:
 
 def markdown(table: dict[str, Any]) -> str:
     lines = ["# The decision rule's table (docs/estimators.md, issue #19 item 6)", ""]
-    lines += [f"- {n}" for n in NOTES] + [""]
+    lines += [f"- {n}" for n in NOTES]
+    filled = {k: v for k, v in (table.get("filled_from_previous") or {}).items() if v.get("filled")}
+    if filled:
+        lines.append("- Filled from the previous table (`--fill-from`, validation/real/fill.py), where the units "
+                     "recomputed now reproduce it exactly (largest difference of the compared EMIs, nats, in brackets): "
+                     + "; ".join(f"`{k}` ({', '.join(v['filled'])}; "
+                                 f"{max(v['checks'].values()):.0e})" for k, v in filled.items()) + ".")
+    lines.append("")
     head = ["config", "K", "gate", "g3: > ln n AE48 / n=90", "ρ LC [95 % CI]", "τ LC", "ρ WR", "within ρ", "consistency ρ (rel. Δ)",
             "coverage (width)", "monotonicity", "small-n noise", "I(X;Ŷ) n=90", "LLaVA r rjsd / deb.", "stable",
             "time AE48 / n=90 (s)"]

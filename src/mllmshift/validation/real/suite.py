@@ -160,8 +160,12 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     for d, spec, seed in units:
         k += 1
         path = out / "runs" / f"{d}{tag}" / "mi" / spec.label / f"seed-{seed}.json"
-        run, hit = cached(path, spec.to_dict(), "member",
-                          None if cached_only else lambda: run_member(spec, seed, data[d]))
+        first_pool = mi_runs.get(_scored_on(d), {}).get(spec.label, {}).get(seed)
+        if d.endswith(POOL_B) and spec.fit_free and first_pool is not None:  # the same estimates (MemberSpec)
+            run, hit = first_pool, True
+        else:
+            run, hit = cached(path, spec.to_dict(), "member",
+                              None if cached_only else lambda: run_member(spec, seed, data[d]))
         if run is None:
             continue
         for s in (sorted(need[spec.label][1]) if not spec.seeded else [seed]):  # a deterministic run serves every seed
@@ -198,9 +202,10 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
 def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MIConfig], jsd: Sequence[JSDConfig],
                    seeds: int = 5, datasets: Sequence[str] = DATASETS, cache_dir: str | Path | None = None,
                    threads: int = 1, make_plot: bool = True, say: Callable[[str], None] = _say,
-                   cached_only: bool = False) -> dict[str, Any]:
+                   cached_only: bool = False, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Prepare, run, score and report (see the module docstring); returns the scored table (``real.json``).
-    ``cached_only``: compute nothing, score what the cache holds (a configuration missing a unit a score needs
+    ``previous``: a former ``real.json`` of the same suite whose scores fill what the recomputed rows lack, where
+    they reproduce it (:mod:`.fill`). ``cached_only``: compute nothing, score what the cache holds (a configuration missing a unit a score needs
     goes without that score: a partial table, never a partial score)."""
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.validation.real.report import write_report
@@ -254,6 +259,10 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
 
     from mllmshift.validation.real.configs import RULE_MI
 
+    if previous is not None:
+        from mllmshift.validation.real.fill import fill_rows
+
+        table["filled_from_previous"] = fill_rows(table["mi"], previous.get("mi", {}))
     table["rule"] = verdicts(table["mi"], required=RULE_MI)
     write_report(table, out, make_plot=make_plot)
     write_rule_report(table, out, make_plot=make_plot)
@@ -300,11 +309,21 @@ def _score_row(row: dict[str, Any], cfg: MIConfig, data: dict[str, Dataset], inf
             mono = [monotonicity(ensemble_emis(cfg, member_runs, e), pairs) for e in range(cfg.ensembles(seeds))]
             row["llava"]["monotonicity"] = {"share": float(np.mean(mono)), "ensemble0": mono[0],
                                             "pairs": len(pairs)}
-            small = mi_runs["llava:small-n"].get(cfg.member.label)
-            if small:
-                row["llava"]["small_n"] = score_small_n(cfg, small, SMALL_N_ENSEMBLES)
             if cfg.members > 1:
                 row["llava"]["k_sweep"] = k_sweep(cfg, member_runs, lv.id_split, lv.scenarios, bounds,
                                                   cfg.ensembles(seeds))
         except KeyError:  # a unit the score needs is not in the cache (cached_only)
             pass
+        # the small-n fits score apart from the pooled ones: gate g3 reads ensemble 0 alone
+        small = mi_runs.get("llava:small-n", {}).get(cfg.member.label)
+        part: dict[str, Any] = {}
+        if small:
+            try:
+                part = score_small_n(cfg, small, SMALL_N_ENSEMBLES)
+            except KeyError:  # the second ensemble is not in the cache (cached_only)
+                try:
+                    part = {"above_ln_n": above_ln_n(cfg, small)}
+                except KeyError:
+                    part = {}
+        if part:
+            row.setdefault("llava", {})["small_n"] = part
