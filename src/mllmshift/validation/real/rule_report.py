@@ -123,7 +123,7 @@ def markdown(table: dict[str, Any]) -> str:
     if filled:
         lines.append("- Filled from the previous table (`--fill-from`, validation/real/fill.py), where the units "
                      "recomputed now reproduce it exactly (largest difference of the compared EMIs, nats, in brackets): "
-                     + "; ".join(f"`{k}` ({', '.join(v['filled'])}; "
+                     + "; ".join(f"`{k}` ({', '.join(sorted({'/'.join(f.split('/')[:2]) for f in v['filled']}))}; "
                                  f"{max(v['checks'].values()):.0e})" for k, v in filled.items()) + ".")
     lines.append("")
     head = ["config", "K", "gate", "g3: > ln n AE48 / n=90", "ρ LC [95 % CI]", "τ LC", "ρ WR", "within ρ", "consistency ρ (rel. Δ)",
