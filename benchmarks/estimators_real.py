@@ -4,6 +4,8 @@
         [--configs club,infonce,...] [--jsd rjsd,...] [--datasets alpacaeval,llava] [--threads 1]
     python benchmarks/estimators_real.py --rule [--configs ...]     # the decision rule's table (issue #19 item 6)
     python benchmarks/estimators_real.py --rule --seeds 1 --cached-only   # that table from the cache, computing nothing
+    python benchmarks/estimators_real.py --rule --seeds 1 --cached-only --fill-from OLD/real.json
+        # ... with the scores the cache lacks taken from a previous table where the cached units reproduce it
 
 ``--rule`` runs the rule's candidates (``configs.RULE_MI``, JSD ``rjsd,rjsd-debiased``) on ``alpacaeval48,llava``
 with 2 ensembles into ``docs/estimators/real/dev48`` (``rule.md`` beside ``real.md``); any of those can still be
@@ -58,11 +60,17 @@ def _cached_only(args: list[str]) -> int:
         p.add_argument(flag)
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--fill-from", help="a previous real.json whose scores fill what the cache lacks, for the "
+                                       "configurations whose cached units reproduce it (validation/real/fill.py)")
     a = p.parse_args(args)
+    import json
+
+    previous = json.loads(Path(a.fill_from).read_text(encoding="utf-8")) if a.fill_from else None
     split = (lambda v: v.split(",") if v else None)
     run_real_suite(a.data or str(ROOT.parent / "shared" / "data"), a.out, select(split(a.configs), MI_CONFIGS, "MI"),
                    select(split(a.jsd), JSD_CONFIGS, "JSD"), seeds=a.seeds,
-                   datasets=split(a.datasets) or ["alpacaeval48", "llava"], make_plot=not a.no_plot, cached_only=True)
+                   datasets=split(a.datasets) or ["alpacaeval48", "llava"], make_plot=not a.no_plot, cached_only=True,
+                   previous=previous)
     return 0
 
 

@@ -107,15 +107,19 @@ def test_every_route_resolves_the_same_config(case, data, tmp_path):
         assert json.dumps(cfg.to_dict(), sort_keys=True) == json.dumps(want, sort_keys=True), route
     est = cfgs["emi"].estimator
     if case == "defaults":  # the registry entry's options, the default ensemble, the debiased RJSD
-        assert (est.name, dict(est.options), cfgs["emi"].n_estimators) == ("smile", {"max_steps": 300, "patience": 3},
+        assert (est.name, dict(est.options), cfgs["emi"].n_estimators) == ("club", {"hidden_size": 250, "max_epochs": 50,
+                                                                                    "patience": 5},
                                                                            3)
         assert cfgs["emi"].divergence.name == "rjsd-debiased"
     elif case == "paper":
         assert (est.name, dict(est.options), cfgs["emi"].n_estimators) == ("club", {"hidden_size": 500,
-                                                                                    "max_epochs": 200}, 1)
+                                                                                    "max_epochs": 200,
+                                                                                    "patience": 10}, 1)
         assert cfgs["emi"].divergence.name == "rjsd"
-    else:  # a bare club: its class defaults (no registry options), the default ensemble
-        assert (est.name, dict(est.options), cfgs["emi"].n_estimators) == ("club", {}, 3)
+    else:  # a bare club: its registry entry's options (the default's), the default ensemble
+        assert (est.name, dict(est.options), cfgs["emi"].n_estimators) == ("club", {"hidden_size": 250,
+                                                                                    "max_epochs": 50,
+                                                                                    "patience": 5}, 3)
     assert cfgs["emi"].text_encoder == Component("hashing-bow") and cfgs["emi"].image_encoder is None
 
 
@@ -150,12 +154,13 @@ def test_flags_win_over_the_file_which_wins_over_the_verbs_defaults():
     cfg = resolve(flags, file, {"n_resamples": 50, "divergence": "rjsd", "seed": 1})
     assert cfg.seed == 9 and cfg.n_resamples == 7 and cfg.divergence.name == "rjsd"
     # the estimator keeps its name, so the flag's options add to the file's
-    assert cfg.estimator == Component("club", {"hidden_size": 8, "max_epochs": 2})
+    assert cfg.estimator == Component("club", {"hidden_size": 8, "max_epochs": 2, "patience": 5})  # + the registry's
     # a layer that renames a component starts from that layer's options (plus the registry entry's)
     assert resolve({"estimator": "smile"}, file).estimator == Component("smile", {"max_steps": 300, "patience": 3})
     # --paper first puts the paper's estimators in place, then the layer's own settings apply
     assert resolve({"paper": True, "n_estimators": 2}, file).estimator.options == {"hidden_size": 500,
-                                                                                  "max_epochs": 200}
+                                                                                  "max_epochs": 200,
+                                                                                  "patience": 10}
     assert resolve({"paper": True, "n_estimators": 2}, file).n_estimators == 2
     # entropy_scale alone selects the theorem's form
     assert resolve({"entropy_scale": 2.0}).bound_form == "theorem"
@@ -220,7 +225,7 @@ BLOCK_TORCH = textwrap.dedent("""
     from mllmshift.evaluation.config import EvalConfig
     from mllmshift.settings import resolve
 
-    print(EvalConfig().estimator.options["max_steps"], resolve({"paper": True}).estimator.name,
+    print(EvalConfig().estimator.options["hidden_size"], resolve({"paper": True}).estimator.name,
           EvalConfig(checkpoint="/nowhere.pt", text_encoder="somepkg.mod:Enc").n_estimators,
           "torch" in sys.modules)
 """)
@@ -231,7 +236,7 @@ def test_an_eval_config_is_built_where_torch_cannot_be_imported():
     out = subprocess.run([sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True,
                          env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"}, check=False)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["300", "club", "1", "False"]
+    assert out.stdout.split() == ["250", "club", "1", "False"]
 
 
 def test_a_results_file_reads_back_without_its_checkpoint_or_plugin(tmp_path):

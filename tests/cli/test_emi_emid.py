@@ -30,8 +30,8 @@ def _write_split(path: Path, n: int, seed: int, drift: float) -> Path:
     return path
 
 
-FAST = ["--text-encoder", "hashing-bow", "--no-cache", "--estimator-option", "max_steps=300", "--bootstrap", "50",
-        "--quiet"]  # the default estimator (an ensemble of SMILEs) with its default step budget
+FAST = ["--text-encoder", "hashing-bow", "--no-cache", "--estimator-option", "max_epochs=50", "--bootstrap", "50",
+        "--quiet"]  # the default estimator (an ensemble of CLUBs) with its default epoch budget
 FAST_PAPER = ["--text-encoder", "hashing-bow", "--no-cache", "--paper", "--hidden-size", "32", "--max-epochs", "15",
               "--bootstrap", "50", "--quiet"]  # CLUB + linear RJSD, a small CLUB
 
@@ -93,33 +93,33 @@ def test_emid_with_saved_and_loaded_estimator(tmp_path, capsys):
     assert loaded["estimator"]["source"] == "checkpoint"
     assert loaded["scenarios"][0]["emid"]["value"] == pytest.approx(sc["emid"]["value"], rel=1e-6)
     assert loaded["scenarios"][0]["bound"]["form"] == "theorem"
-    # the same round trip with the default estimator, SMILE, as one estimator (a checkpoint is one member)
-    nce = tmp_path / "smile.pt"
+    # the same round trip with the default estimator, CLUB, as one estimator (a checkpoint is one member)
+    nce = tmp_path / "club.pt"
     first = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--n-estimators", "1",
                                "--save-estimator", str(nce)])
     again = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST, "--estimator-file", str(nce)])
-    assert again["estimator"]["config"]["base"] == "smile" and again["config"]["eval"]["n_estimators"] == 1
+    assert again["estimator"]["config"]["base"] == "club" and again["config"]["eval"]["n_estimators"] == 1
     assert again["scenarios"][0]["emid"]["value"] == pytest.approx(first["scenarios"][0]["emid"]["value"], rel=1e-6)
 
 
-def test_defaults_are_a_smile_ensemble_and_rjsd_debiased_and_recorded(tmp_path, capsys):
-    # the defaults chosen by the ground-truth and the real-data validation (docs/estimators.md): SMILE with its
+def test_defaults_are_a_club_ensemble_and_rjsd_debiased_and_recorded(tmp_path, capsys):
+    # the defaults chosen by the amended decision rule (docs/estimators.md): CLUB with its
     # default options, an ensemble of DEFAULT_N_ESTIMATORS, the shuffle-corrected RJSD for every bound term
     from mllmshift.estimators.registries import mi_estimators
     from mllmshift.vocab import DEFAULT_N_ESTIMATORS
 
-    DEFAULT_MI_OPTIONS = mi_estimators.options("smile")
-    assert DEFAULT_MI_OPTIONS == {"max_steps": 300, "patience": 3}
+    DEFAULT_MI_OPTIONS = mi_estimators.options("club")
+    assert DEFAULT_MI_OPTIONS == {"hidden_size": 250, "max_epochs": 50, "patience": 5}
 
     a = _write_split(tmp_path / "id.jsonl", 80, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 80, 1, 0.9)
     res = _run_json(capsys, ["emid", "--id", str(a), "--ood", str(b), *FAST])
     cfg = res["config"]["eval"]
-    assert cfg["estimator"] == {"name": "smile", "options": DEFAULT_MI_OPTIONS}
+    assert cfg["estimator"] == {"name": "club", "options": DEFAULT_MI_OPTIONS}
     assert cfg["divergence"]["name"] == "rjsd-debiased" and cfg["n_estimators"] == DEFAULT_N_ESTIMATORS == 3
-    assert res["estimator"]["config"]["name"] == "smile" and res["estimator"]["config"]["max_steps"] == 300
+    assert res["estimator"]["config"]["name"] == "club" and res["estimator"]["config"]["hidden_size"] == 250
     held = res["estimator"]["held_out"]  # held out by default: cross-fitted over folds of the sample ids
-    assert (held["scores"], held["folds"], held["base"]) == ("held-out", 3, "smile")
+    assert (held["scores"], held["folds"], held["base"]) == ("held-out", 3, "club")
     assert res["config"]["eval"]["folds"] == 3
     assert len(res["estimator"]["members"]) == DEFAULT_N_ESTIMATORS
     (sc,) = res["scenarios"]
@@ -127,7 +127,7 @@ def test_defaults_are_a_smile_ensemble_and_rjsd_debiased_and_recorded(tmp_path, 
     assert len(sc["emid"]["members"]) == 3 and sc["emid"]["value"] == pytest.approx(np.mean(sc["emid"]["members"]))
     assert "sign_stable" in sc["emid"]
     emi_id = res["id"]["emi"]
-    assert emi_id["ceiling"] is None and emi_id["saturated"] is False  # SMILE has no cap by construction
+    assert emi_id["ceiling"] is None and emi_id["saturated"] is False  # CLUB has no cap by construction
     # one estimator at every n: every bound term used the shuffle-corrected RJSD
     assert sc["bound"]["estimators"] == {"text": "rjsd-debiased", "id_output": "rjsd-debiased",
                                          "ood_output": "rjsd-debiased"}
@@ -152,8 +152,8 @@ def test_unknown_estimator_or_option_is_a_clear_error(tmp_path, capsys):
     assert main(["emi", str(a), *FAST, "--mi-estimator", "clubb"]) == 1
     err = capsys.readouterr().err
     assert "unknown MI estimator 'clubb'" in err and "smile" in err
-    assert main(["emi", str(a), *FAST, "--estimator-option", "max_epochs=5"]) == 1
-    assert "estimator 'smile' does not take the options" in capsys.readouterr().err
+    assert main(["emi", str(a), *FAST, "--estimator-option", "max_steps=5"]) == 1
+    assert "estimator 'club' does not take the options" in capsys.readouterr().err
     assert main(["emi", str(a), *FAST, "--estimator-option", "oops"]) == 1
     assert "--estimator-option must look like KEY=VALUE" in capsys.readouterr().err
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--divergence", "jsd"]) == 1
@@ -172,11 +172,11 @@ def test_human_output(tmp_path, capsys):
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "EMID" in out and "bound form: scale-adjusted" in out
-    assert ("MI 3 × smile fitted on the pooled pairs, cross-fitted over 3 folds of the sample ids; bound JSD "
+    assert ("MI 3 × club fitted on the pooled pairs, cross-fitted over 3 folds of the sample ids; bound JSD "
             "rjsd-debiased; seed 0") in out
     assert main(["emid", "--id", str(a), "--ood", str(a), *FAST, "--bootstrap", "0", "--n-estimators", "1",
                  "--folds", "0"]) == 0
-    assert "MI smile fitted on the pooled pairs, scored in-sample" in capsys.readouterr().out
+    assert "MI club fitted on the pooled pairs, scored in-sample" in capsys.readouterr().out
 
 
 @pytest.mark.shared

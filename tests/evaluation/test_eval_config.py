@@ -13,7 +13,7 @@ from mllmshift.evaluation.config import ConfigError, EvalConfig, renamed_fields
 from mllmshift.evaluation.runnable import check_runnable
 
 #: what the registry entry of the default estimator gives a bare name (the one place it is stated)
-DEFAULT_MI_OPTIONS = {"max_steps": 300, "patience": 3}
+DEFAULT_MI_OPTIONS = {"hidden_size": 250, "max_epochs": 50, "patience": 5}
 from mllmshift.vocab import (
     DEFAULT_DIVERGENCE,
     DEFAULT_MI_ESTIMATOR,
@@ -23,23 +23,24 @@ from mllmshift.vocab import (
 
 
 def test_defaults_and_the_papers_choices(tmp_path):
-    # the defaults changed with the real-data validation (docs/estimators.md): a SMILE ensemble with its step
-    # budget and the shuffle-corrected RJSD; the paper's pair is one CLUB and linear RJSD
+    # the defaults chosen by the amended decision rule (docs/estimators.md): an ensemble of 3 small CLUBs and the
+    # shuffle-corrected RJSD; the paper's pair is one CLUB (hidden 500, 200 epochs) and linear RJSD
     c = EvalConfig()
     assert (c.estimator.name, c.divergence.name, c.n_estimators) == (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE,
                                                                      DEFAULT_N_ESTIMATORS)
-    assert (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE, DEFAULT_N_ESTIMATORS) == ("smile", "rjsd-debiased", 3)
-    assert c.estimator.options == DEFAULT_MI_OPTIONS == mi_estimators.options("smile")
+    assert (DEFAULT_MI_ESTIMATOR, DEFAULT_DIVERGENCE, DEFAULT_N_ESTIMATORS) == ("club", "rjsd-debiased", 3)
+    assert c.estimator.options == DEFAULT_MI_OPTIONS == mi_estimators.options("club")
     p = EvalConfig.paper(seed=3)
     assert p.estimator == Component("club", PAPER_MI_OPTIONS) and p.divergence.name == "rjsd" and p.seed == 3
     assert p.n_estimators == 1 and EvalConfig.paper(n_estimators=4).n_estimators == 4
     # a name gets its registry entry's options, whichever way it is written; explicit options add to and win
     # over them; an entry without defaults gets its class defaults
-    for written in ("smile", Component("smile"), {"name": "smile"}, {"name": "smile", "options": {}}):
+    for written in ("club", Component("club"), {"name": "club"}, {"name": "club", "options": {}}):
         assert EvalConfig(estimator=written).estimator.options == DEFAULT_MI_OPTIONS  # type: ignore[arg-type]
     assert EvalConfig(estimator="infonce").estimator.options == {}  # type: ignore[arg-type]
-    assert EvalConfig(estimator=Component("smile", {"max_steps": 9})).estimator.options == {"max_steps": 9,
-                                                                                            "patience": 3}
+    assert EvalConfig(estimator=Component("club", {"max_epochs": 9})).estimator.options == {
+        "hidden_size": 250, "max_epochs": 9, "patience": 5}
+    assert p.estimator.options == {"hidden_size": 500, "max_epochs": 200, "patience": 10}  # the registry's not in
     # a loaded checkpoint is one estimator, so the default ensemble size does not apply to it
     ckpt = tmp_path / "e.pt"
     ckpt.write_bytes(b"x")
@@ -49,12 +50,12 @@ def test_defaults_and_the_papers_choices(tmp_path):
 
 
 def test_components_from_names_and_mappings_and_dict_round_trip():
-    c = EvalConfig(text_encoder="hashing-bow", estimator={"name": "club", "options": {"hidden_size": 8}},
+    c = EvalConfig(text_encoder="hashing-bow", estimator={"name": "infonce", "options": {"hidden_size": 8}},
                    image_encoder=None, plugins=["pkg"])  # type: ignore[arg-type]
     assert c.text_encoder == Component("hashing-bow") and c.estimator.options == {"hidden_size": 8}
     assert c.plugins == ("pkg",)
     d = c.to_dict()
-    assert d["estimator"] == {"name": "club", "options": {"hidden_size": 8}} and d["plugins"] == ["pkg"]
+    assert d["estimator"] == {"name": "infonce", "options": {"hidden_size": 8}} and d["plugins"] == ["pkg"]
     assert EvalConfig.from_dict(d) == c
     assert c.fingerprint() == EvalConfig.from_dict(d).with_(threads=4).fingerprint()  # threads do not matter
     assert c.fingerprint() != c.with_(seed=1).fingerprint()

@@ -49,7 +49,8 @@ def test_full_config_resolves_paths_and_values(tmp_path):
     assert c.scenarios[3].format == "llava" and c.scenarios[3].options["questions"] == str(tmp_path / "q.jsonl")
     assert e.text_encoder.name == "hashing-bow" and e.text_encoder.options == {"dim": 16}
     assert e.image_encoder is None and e.fusion == "text"
-    assert e.checkpoint == str(tmp_path / "ck.pt") and e.estimator.options == {"hidden_size": 8}
+    assert e.checkpoint == str(tmp_path / "ck.pt") and e.estimator.options == {"hidden_size": 8, "max_epochs": 50,
+                                                                                 "patience": 5}  # + the registry's
     assert (e.bound_form, e.entropy_scale) == ("theorem", 2.5)
     assert (e.n_resamples, e.confidence, c.correlation_resamples) == (10, 0.9, 7)
     assert c.judge == str(tmp_path / "judge.csv") and c.responder.name == "baseline"
@@ -65,11 +66,11 @@ def test_defaults(tmp_path):
     assert (e.text_encoder.name, e.image_encoder.name, e.fusion) == ("use-multilingual", "efficientnet-lite0", "auto")
     # the defaults chosen by the ground-truth and real-data validation (docs/estimators.md), not the paper's
     # CLUB + RJSD (changed from infonce / auto / 1 with the real-data table)
-    assert (e.estimator.name, e.checkpoint, e.bound_form, e.entropy_scale) == ("smile", None, "scale-adjusted", None)
-    assert e.estimator.options == {"max_steps": 300, "patience": 3}
+    assert (e.estimator.name, e.checkpoint, e.bound_form, e.entropy_scale) == ("club", None, "scale-adjusted", None)
+    assert e.estimator.options == {"hidden_size": 250, "max_epochs": 50, "patience": 5}
     assert e.divergence.name == "rjsd-debiased" and e.n_estimators == 3
-    named = StudyConfig.from_yaml(write(tmp_path, "id: a.jsonl\nscenarios: [b.jsonl]\nestimator: smile\n")).eval
-    assert named.estimator.options == {"max_steps": 300, "patience": 3}  # the default named bare: its options
+    named = StudyConfig.from_yaml(write(tmp_path, "id: a.jsonl\nscenarios: [b.jsonl]\nestimator: club\n")).eval
+    assert named.estimator.options == {"hidden_size": 250, "max_epochs": 50, "patience": 5}  # the default named bare: its options
     assert (e.n_resamples, e.confidence, e.seed, c.responder, e.threads) == (1000, 0.95, 0, None, None)
 
 

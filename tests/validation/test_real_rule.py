@@ -9,6 +9,7 @@ import pytest
 
 from mllmshift.validation.real.configs import MemberSpec, MIConfig
 from mllmshift.validation.real.consistency import (
+    above_ln_n,
     ensemble_interval,
     monotonicity,
     ordered_pairs,
@@ -16,7 +17,7 @@ from mllmshift.validation.real.consistency import (
     score_small_n,
 )
 from mllmshift.validation.real.pools import make_pools
-from mllmshift.validation.real.rule import decide, decide_both, gates
+from mllmshift.validation.real.rule import decide, decide_both, gates, verdicts
 
 
 def test_pools_are_disjoint_seeded_and_sized():
@@ -156,3 +157,69 @@ def test_rule_refuses_to_choose_while_a_required_candidate_has_not_run():
     assert d["status"] == "incomplete" and d["choice"] is None and d["not_run"] == ["b"]
     assert d["provisional"] == "a"
     assert decide(rows, required=("a",))["choice"] == "a"
+
+
+def test_above_ln_n_is_the_share_of_splits_whose_ensemble0_mi_exceeds_ln_n():
+    cfg = MIConfig("x2", MemberSpec("m", "smile"), members=2)
+    ln90 = math.log(90)
+
+    def run(a, b):  # Î(X;Ŷ) of splits "a" and "b" (n = 90 each), Î(X;Y) = 1
+        return {"splits": {k: {"mi_response": v, "mi_reference": 1.0, "n": 90} for k, v in (("a", a), ("b", b))}}
+
+    # ensemble 0 = members 0, 1: a's mean is ln 90 + 0.5 (above), b's ln 90 − 0.5 (below, though member 1 is above)
+    runs = {0: run(ln90, ln90 - 1.5), 1: run(ln90 + 1.0, ln90 + 0.5), 2: run(99.0, 99.0), 3: run(99.0, 99.0)}
+    out = above_ln_n(cfg, runs)
+    assert out["share"] == 0.5 and out["units"] == 2 and out["max_excess"] == pytest.approx(0.5)
+    assert above_ln_n(cfg, runs, ensemble=1)["share"] == 1.0
+
+
+def _with_g3(row, judged, small):
+    row["alpacaeval48"]["above_ln_n"] = {"share": judged}
+    row["llava"]["small_n"]["above_ln_n"] = {"share": small}
+    return row
+
+
+def test_g3_is_out_above_ln_n_on_2_of_10_units_and_stays_on_1_of_10():
+    rows = {"leader": _with_g3(_row(0.9, 0.8, 0.95, 0.5, 0.0, 1.0), 0.2, 0.0),  # 2 of 10 models above ln n
+            "one": _with_g3(_row(0.5, 0.3, 0.85, 0.9, 0.2, 0.9), 0.1, 0.1),  # 1 of 10: stays
+            "small": _with_g3(_row(0.6, 0.4, 0.8, 0.8, 0.3, 0.8), 0.0, 0.2)}  # 2 of 10 n = 90 fits: small n only
+    assert gates(rows["leader"]) == [] and gates(rows["leader"], amended=True) == ["g3: 20% of the judged set above ln n"]
+    assert not gates(rows["one"], amended=True, small_n=True)
+    assert not gates(rows["small"], amended=True) and gates(rows["small"], amended=True, small_n=True)
+    original = decide(rows)
+    assert original["rho_star"]["config"] == "leader" and original["survivors"] == ["leader"]
+    large = decide(rows, amended=True)
+    assert set(large["gated_out"]) == {"leader"} and large["rho_star"]["config"] == "small"
+    small = decide(rows, small_n_weight=2.0, amended=True)
+    assert set(small["gated_out"]) == {"leader", "small"} and small["choice"] == "one"
+    both = verdicts(rows)
+    assert both["original"]["large_n"]["choice"] == "leader" and both["followed"] == "amended"
+    assert both["amended"]["small_n"]["choice"] == "one"
+
+
+def test_g3_not_measured_on_a_survivor_leaves_the_amended_decision_incomplete():
+    rows = {"a": _row(0.6, 0.4, 0.8, 0.8, 0.2, 0.9), "b": _with_g3(_row(0.1, 0.0, 0.3, 0.8, 0.2, 0.9), 0.0, 0.0)}
+    d = decide(rows, amended=True)
+    assert d["status"] == "incomplete" and d["missing"] == {"a": ["g3 (judged set)"]}
+    assert decide(rows)["choice"] == "a"  # the original rule reads no g3
+    rows["a"] = _with_g3(rows["a"], 0.0, None)
+    assert decide(rows, amended=True)["choice"] == "a"
+    assert decide(rows, small_n_weight=2.0, amended=True)["missing"] == {"a": ["g3 (n = 90 fits)"]}
+
+
+def test_fill_takes_missing_scores_only_from_a_previous_table_that_the_recomputed_units_reproduce():
+    from mllmshift.validation.real.fill import fill_rows
+
+    old = {"a": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.25}, "calls": {"consistency": {"spearman": 0.9}}},
+                 "llava": {"monotonicity": {"share": 0.8}}},
+           "b": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.25}, "calls": {"consistency": {"spearman": 0.9}}}},
+           "c": {"llava": {"monotonicity": {"share": 0.7}}}}
+    rows = {"a": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.25}, "calls": {}}},  # reproduces: filled
+            "b": {"alpacaeval48": {"emi": {"m1": 0.5, "m2": 0.26}}},  # differs: left as it is
+            "c": {"config": {}}}  # nothing recomputed to compare: left as it is
+    report = fill_rows(rows, old)
+    assert rows["a"]["alpacaeval48"]["calls"]["consistency"]["spearman"] == 0.9
+    assert rows["a"]["llava"]["monotonicity"]["share"] == 0.8
+    assert sorted(report["a"]["filled"]) == ["alpacaeval48/calls/consistency", "llava"]
+    assert "calls" not in rows["b"]["alpacaeval48"] and "llava" not in rows["c"]
+    assert report["b"]["checks"]["alpacaeval48/emi"] == pytest.approx(0.01) and not report["c"]["filled"]

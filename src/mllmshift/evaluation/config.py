@@ -112,7 +112,7 @@ class EvalConfig:
             ``Component("hf-embedding-layer", {"model_name_or_path": "xlm-roberta-base"})``);
             ``image_encoder`` None uses no image encoder (captions may still stand in for images).
         fusion: how X is made (:data:`mllmshift.vocab.FUSIONS`).
-        estimator: the MI estimator fitted on the pooled pairs (default SMILE; CLUB is the paper's). Its
+        estimator: the MI estimator fitted on the pooled pairs (default CLUB, hidden 250, ×3; ``--paper``: one CLUB, hidden 500). Its
             registry entry's default options (:meth:`mllmshift.registry.Registry.options`) are filled in under
             the options given, so a bare name means the same component from every route.
         checkpoint: load a saved estimator of any kind (or the authors' CLUB state dict) instead of fitting.

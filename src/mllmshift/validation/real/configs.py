@@ -30,6 +30,10 @@ class MemberSpec:
         groups: ``rows`` (cross-fitting groups = identical inputs, what ``fit(x, y)`` does by itself) or
             ``items`` (the sample ids are passed as ``groups``); only cross-fitted estimators use it.
         seeded: False for a deterministic estimator: one run serves every seed.
+        fit_free: True when the fit stores nothing the estimates use (the Gaussian: ``fit`` records the
+            dimensions only, ``mi`` estimates on the sample it is given), so a fit on another pool gives the same
+            estimates on the same estimation set: the second pool's unit is the first pool's (not in
+            :meth:`to_dict`: it changes no number, only what is recomputed).
     """
 
     label: str
@@ -37,6 +41,7 @@ class MemberSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     groups: str = "rows"
     seeded: bool = True
+    fit_free: bool = False
 
     def __post_init__(self) -> None:
         if self.groups not in GROUPINGS:
@@ -145,7 +150,7 @@ MEMBERS: dict[str, MemberSpec] = {m.label: m for m in (
     MemberSpec("smile", "smile"),
     MemberSpec("smile-fast", "smile", {"max_steps": 300, "patience": 3}),
     MemberSpec("crossfit-smile", "crossfit", {"folds": 5, "base": "smile", "max_steps": 300, "patience": 3}),
-    MemberSpec("gaussian", "gaussian", seeded=False),
+    MemberSpec("gaussian", "gaussian", seeded=False, fit_free=True),
 )}
 
 MI_CONFIGS: dict[str, MIConfig] = {c.label: c for c in (

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mllmshift.io.atomic import atomic_write_text
-from mllmshift.validation.real.rule import JUDGED, SHIFT, gates
+from mllmshift.validation.real.rule import FOLLOWED, JUDGED, MAX_ABOVE_LN_N, SHIFT, gates
 
 NOTES = (
     "Judged set: `alpacaeval-dev48`, 48 models; each configuration fitted on the declared fitting pool (96 "
@@ -27,7 +27,11 @@ NOTES = (
     "EMID with the scale-adjusted bound (rjsd / rjsd-debiased). Small n: each of 10 splits fitted alone (n = 90, as "
     "`mllmshift emi FILE`): noise = mean sd of EMI over seed ensembles / sd of EMI over the splits; I(X;Ŷ) of the ID "
     "split (mean over seeds; ln 90 = 4.50).",
-    "Time: wall seconds on the shared 2-core machine, niced, load average 5–10 during the runs (a process got 10–30 % of a core, so CPU seconds are about a fifth of these): "
+    "g3 (the amendment of 2026-12-07): share of the 48 models (n = 128 estimation rows each, ln n = 4.85) / of the "
+    "10 per-split fits (n = 90, ln n = 4.50) whose ensemble-0 Î(X;Ŷ) or Î(X;Y) exceeds ln n; over 10 % is out "
+    "(the small-n pass reads both, the large-n pass the first). `gate` is the original rule's (g1, g2).",
+    "Time: wall seconds on the shared 2-core machine, niced, under the load average given in docs/estimators.md "
+    "(a process got a fraction of a core, so CPU seconds are below these): "
     "fit + estimates of one configuration on the judged set (K members), and per split at n = 90.",
 )
 
@@ -57,6 +61,9 @@ def flat_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({
             "config": label, "members": r["config"]["members"], "estimator": r["config"]["member"]["name"],
             "gate": "; ".join(gates(r)) or "pass",
+            "gate_amended": "; ".join(gates(r, amended=True, small_n=True)) or "pass",
+            "ae48_above_ln_n": _get(ae, "above_ln_n", "share"),
+            "small_n_above_ln_n": _get(lv, "small_n", "above_ln_n", "share"),
             "ae48_spearman_lc": rho.get("r"), "ae48_spearman_lc_ci_low": rho.get("ci_low"),
             "ae48_spearman_lc_ci_high": rho.get("ci_high"),
             "ae48_spearman_lc_mean": _get(rho, "over_ensembles", "mean"),
@@ -92,7 +99,7 @@ def _decision(d: dict[str, Any], what: str) -> list[str]:
                      f"end below ρ*): {', '.join(f'`{k}`' for k in d.get('eliminated_step1', [])) or 'none'}; "
                      f"survivors: {', '.join(f'`{k}`' for k in d.get('survivors', []))}.")
     if d.get("missing"):
-        lines.append("Missing secondary scores: " + "; ".join(f"`{k}` ({', '.join(v)})" for k, v in d["missing"].items())
+        lines.append("Missing scores: " + "; ".join(f"`{k}` ({', '.join(v)})" for k, v in d["missing"].items())
                      + ".")
     if d.get("rank_sum"):
         lines.append("Rank sums: " + ", ".join(f"`{k}` {v:g}" for k, v in sorted(d["rank_sum"].items(),
@@ -111,8 +118,15 @@ def _decision(d: dict[str, Any], what: str) -> list[str]:
 
 def markdown(table: dict[str, Any]) -> str:
     lines = ["# The decision rule's table (docs/estimators.md, issue #19 item 6)", ""]
-    lines += [f"- {n}" for n in NOTES] + [""]
-    head = ["config", "K", "gate", "ρ LC [95 % CI]", "τ LC", "ρ WR", "within ρ", "consistency ρ (rel. Δ)",
+    lines += [f"- {n}" for n in NOTES]
+    filled = {k: v for k, v in (table.get("filled_from_previous") or {}).items() if v.get("filled")}
+    if filled:
+        lines.append("- Filled from the previous table (`--fill-from`, validation/real/fill.py), where the units "
+                     "recomputed now reproduce it exactly (largest difference of the compared EMIs, nats, in brackets): "
+                     + "; ".join(f"`{k}` ({', '.join(sorted({'/'.join(f.split('/')[:2]) for f in v['filled']}))}; "
+                                 f"{max(v['checks'].values()):.0e})" for k, v in filled.items()) + ".")
+    lines.append("")
+    head = ["config", "K", "gate", "g3: > ln n AE48 / n=90", "ρ LC [95 % CI]", "τ LC", "ρ WR", "within ρ", "consistency ρ (rel. Δ)",
             "coverage (width)", "monotonicity", "small-n noise", "I(X;Ŷ) n=90", "LLaVA r rjsd / deb.", "stable",
             "time AE48 / n=90 (s)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -122,18 +136,25 @@ def markdown(table: dict[str, Any]) -> str:
             + (f" ({_f(r['ae48_spearman_lc_mean'])} ± {r['ae48_spearman_lc_sd']:.2f})"
                if r["ae48_spearman_lc_sd"] else ""))
         lines.append("| " + " | ".join([
-            f"`{r['config']}`", str(r["members"]), r["gate"], rho, _f(r["ae48_kendall_lc"]), _f(r["ae48_spearman_wr"]),
+            f"`{r['config']}`", str(r["members"]), r["gate"],
+            f"{_f(r['ae48_above_ln_n'])} / {_f(r['small_n_above_ln_n'])}", rho, _f(r["ae48_kendall_lc"]), _f(r["ae48_spearman_wr"]),
             _f(r["ae48_within_subset_lc"]), f"{_f(r['ae48_consistency'])} ({_f(r['ae48_consistency_rel_diff'])})",
             f"{_f(r['ae48_coverage'])} ({_f(r['ae48_coverage_width'])})", _f(r["llava_monotonicity"]),
             _f(r["small_n_noise"]), _f(r["small_n_mi_response_id"]),
             f"{_f(r['llava_pearson_rjsd'])} / {_f(r['llava_pearson_rjsd_debiased'])}", _f(r["llava_sign_stable"]),
             f"{_f(r['ae48_seconds'], 0)} / {_f(r['small_n_seconds_per_split'], 1)}"]) + " |")
     rule = table.get("rule") or {}
-    if rule:
-        lines += ["", "## The decision", ""]
-        lines += _decision(rule["large_n"], "Large n (pooled fits)") + [""]
-        lines += _decision(rule["small_n"], "Small n (small-n rank counted twice)") + [""]
-        lines.append("The two agree." if rule.get("agree") else "The two do not agree (or are not both decided).")
+    titles = {"original": "The original rule (gates g1, g2)",
+              "amended": f"The amended rule of 2026-12-07 (adds g3: out when over {MAX_ABOVE_LN_N:.0%} of the units "
+                         "estimate above ln n)"}
+    for which in ("original", "amended"):
+        if which not in rule:
+            continue
+        v = rule[which]
+        lines += ["", f"## {titles[which]}" + (" — the package's default follows it" if which == FOLLOWED else ""), ""]
+        lines += _decision(v["large_n"], "Large n (pooled fits)") + [""]
+        lines += _decision(v["small_n"], "Small n (small-n rank counted twice)") + [""]
+        lines.append("The two agree." if v.get("agree") else "The two do not agree (or are not both decided).")
     return "\n".join(lines) + "\n"
 
 

@@ -160,8 +160,12 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
     for d, spec, seed in units:
         k += 1
         path = out / "runs" / f"{d}{tag}" / "mi" / spec.label / f"seed-{seed}.json"
-        run, hit = cached(path, spec.to_dict(), "member",
-                          None if cached_only else lambda: run_member(spec, seed, data[d]))
+        first_pool = mi_runs.get(_scored_on(d), {}).get(spec.label, {}).get(seed)
+        if d.endswith(POOL_B) and spec.fit_free and first_pool is not None:  # the same estimates (MemberSpec)
+            run, hit = first_pool, True
+        else:
+            run, hit = cached(path, spec.to_dict(), "member",
+                              None if cached_only else lambda: run_member(spec, seed, data[d]))
         if run is None:
             continue
         for s in (sorted(need[spec.label][1]) if not spec.seeded else [seed]):  # a deterministic run serves every seed
@@ -198,9 +202,10 @@ def run_units(out: Path, data: dict[str, Dataset], mi: Sequence[MIConfig], jsd: 
 def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MIConfig], jsd: Sequence[JSDConfig],
                    seeds: int = 5, datasets: Sequence[str] = DATASETS, cache_dir: str | Path | None = None,
                    threads: int = 1, make_plot: bool = True, say: Callable[[str], None] = _say,
-                   cached_only: bool = False) -> dict[str, Any]:
+                   cached_only: bool = False, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Prepare, run, score and report (see the module docstring); returns the scored table (``real.json``).
-    ``cached_only``: compute nothing, score what the cache holds (a configuration missing a unit a score needs
+    ``previous``: a former ``real.json`` of the same suite whose scores fill what the recomputed rows lack, where
+    they reproduce it (:mod:`.fill`). ``cached_only``: compute nothing, score what the cache holds (a configuration missing a unit a score needs
     goes without that score: a partial table, never a partial score)."""
     from mllmshift.evaluation.embedding import default_cache_dir
     from mllmshift.validation.real.report import write_report
@@ -248,13 +253,17 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
             for c in jsd:
                 if c.label in jsd_runs:
                     table["jsd"][c.label] = {"config": c.to_dict(), **score_jsd(c, jsd_runs[c.label])}
-    from mllmshift.validation.real.rule import decide_both
+    from mllmshift.validation.real.rule import verdicts
 
     from mllmshift.validation.real.rule_report import write_rule_report
 
     from mllmshift.validation.real.configs import RULE_MI
 
-    table["rule"] = decide_both(table["mi"], required=RULE_MI)
+    if previous is not None:
+        from mllmshift.validation.real.fill import fill_rows
+
+        table["filled_from_previous"] = fill_rows(table["mi"], previous.get("mi", {}))
+    table["rule"] = verdicts(table["mi"], required=RULE_MI)
     write_report(table, out, make_plot=make_plot)
     write_rule_report(table, out, make_plot=make_plot)
     return table
@@ -263,7 +272,8 @@ def run_real_suite(data_root: str | Path, out_dir: str | Path, mi: Sequence[MICo
 def _score_row(row: dict[str, Any], cfg: MIConfig, data: dict[str, Dataset], info: dict[str, Any],
                mi_runs: dict[str, Any], jsd_runs: dict[str, Any], enc_jsd: Sequence[JSDConfig], seeds: int) -> None:
     """Score one MI configuration on every data set it ran on into ``row`` (in place)."""
-    from mllmshift.validation.real.consistency import monotonicity, ordered_pairs, score_calls, score_small_n
+    from mllmshift.validation.real.consistency import (above_ln_n, monotonicity, ordered_pairs, score_calls,
+                                                       score_small_n)
     from mllmshift.validation.real.score import ensemble_emis, k_sweep, score_alpaca, score_jsd, score_llava
 
     if "alpacaeval" in data and "alpacaeval" in (cfg.datasets or DATASETS):
@@ -281,6 +291,7 @@ def _score_row(row: dict[str, Any], cfg: MIConfig, data: dict[str, Dataset], inf
             sane0 = ensemble_emis(cfg, ae_runs, 0, "sanity")
             row["alpacaeval48"]["sanity_ensemble0"] = {c: sane0[c] < min(real0.values()) for c in sane0
                                                        if c != "sanity:reference"}
+            row["alpacaeval48"]["above_ln_n"] = above_ln_n(cfg, ae_runs)
             row["alpacaeval48"]["calls"] = score_calls(cfg, mi_runs["alpacaeval48"][cfg.member.label],
                                                        mi_runs["alpacaeval48" + POOL_B][cfg.member.label],
                                                        cfg.ensembles(seeds))
@@ -298,11 +309,21 @@ def _score_row(row: dict[str, Any], cfg: MIConfig, data: dict[str, Dataset], inf
             mono = [monotonicity(ensemble_emis(cfg, member_runs, e), pairs) for e in range(cfg.ensembles(seeds))]
             row["llava"]["monotonicity"] = {"share": float(np.mean(mono)), "ensemble0": mono[0],
                                             "pairs": len(pairs)}
-            small = mi_runs["llava:small-n"].get(cfg.member.label)
-            if small:
-                row["llava"]["small_n"] = score_small_n(cfg, small, SMALL_N_ENSEMBLES)
             if cfg.members > 1:
                 row["llava"]["k_sweep"] = k_sweep(cfg, member_runs, lv.id_split, lv.scenarios, bounds,
                                                   cfg.ensembles(seeds))
         except KeyError:  # a unit the score needs is not in the cache (cached_only)
             pass
+        # the small-n fits score apart from the pooled ones: gate g3 reads ensemble 0 alone
+        small = mi_runs.get("llava:small-n", {}).get(cfg.member.label)
+        part: dict[str, Any] = {}
+        if small:
+            try:
+                part = score_small_n(cfg, small, SMALL_N_ENSEMBLES)
+            except KeyError:  # the second ensemble is not in the cache (cached_only)
+                try:
+                    part = {"above_ln_n": above_ln_n(cfg, small)}
+                except KeyError:
+                    part = {}
+        if part:
+            row.setdefault("llava", {})["small_n"] = part
