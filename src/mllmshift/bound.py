@@ -75,10 +75,11 @@ class BoundResult:
         return f"<{t.resolution:.3g}" if t is not None and t.below_resolution else f"{v:.4f}"
 
     def high(self) -> float | None:
-        """The bound with every term at the upper end of its interval (its value where a term has none)."""
+        """The bound with every term at the upper end of its interval (its value where a term has none); a term
+        below its estimator's resolution r is read as "< r", so its upper end is at least r, never a bare 0."""
         if self.value is None:
             return None
-        hi = {k: (t.high if t.high is not None else t.value) for k, t in (self.terms or {}).items()}
+        hi = {k: _upper(t) for k, t in (self.terms or {}).items()}
         vals = [hi.get(k, getattr(self, TERM_FIELDS[k])) for k in BOUND_TERMS]
         return _assemble(*vals, self.entropy_scale).value  # type: ignore[arg-type]
 
@@ -95,6 +96,13 @@ class BoundResult:
         return cls(d["value"], d["jsd_visual"], d["jsd_text"], d["jsd_id_output"], d["jsd_ood_output"], d["form"],
                    d["entropy_scale"], None if d.get("estimators") is None else dict(d["estimators"]),
                    None if terms is None else {k: JSDTerm.from_dict(t) for k, t in terms.items()})
+
+
+def _upper(term: JSDTerm) -> float:
+    """The upper end of what ``term`` can be: its interval's high end (else its value), raised to its resolution
+    when the estimate is below it."""
+    top = term.high if term.high is not None else term.value
+    return max(top, term.resolution) if term.below_resolution and term.resolution is not None else top
 
 
 DivergenceChoice = DivergenceEstimator | Callable[[np.ndarray, np.ndarray], float] | str | None

@@ -96,3 +96,13 @@ def test_debiased_rjsd_resolution_comes_from_its_null_spread(rng):
     assert term.high == pytest.approx(max(parts.raw - parts.null_mean + term.resolution, 0.0))
     far = est.term(a, b + 3.0)  # a clear shift is far above it
     assert not far.below_resolution and far.low > 0.0 and far.low <= far.value <= far.high <= math.log(2)
+
+
+def test_a_term_below_resolution_whose_interval_ends_below_r_still_reaches_r_at_the_top():
+    # rjsd-debiased clips: a raw value under its null mean gives an interval [0, 0] but reads "< r"
+    clipped = JSDTerm(0.0, 0.03, 0.0, 0.0)
+    b = _bound(v=0.1, t=0.0, terms={"text": clipped, "visual": JSDTerm(0.1)})
+    assert b.shown("text") == "<0.03"
+    assert b.high() == pytest.approx(b.value + math.sqrt(0.03))
+    check = _scenario(b.value + 0.05, b).bound_checks[0]
+    assert not check.holds and check.holds_within_resolution  # "still above with every term at its top" is not said
