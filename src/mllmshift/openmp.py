@@ -2,7 +2,7 @@ r"""OpenMP's wait policy for a ``mllmshift`` process: idle worker threads sleep 
 
 torch computes with an OpenMP thread pool (``torch.__config__.parallel_info()``: "ATen parallel backend:
 OpenMP"). By default (``OMP_WAIT_POLICY`` unset) a worker that finishes its share of a parallel region
-spins, waiting for the next one, before it sleeps. A fit of small networks (the default SMILE critics on
+spins, waiting for the next one, before it sleeps. A fit of small networks (the default CLUB networks on
 90–1,000 pairs) alternates short parallel kernels with Python between them, so with 2 threads the second
 one spins through all of that Python: CPU time for nothing on an idle machine, and on a busy one a spinning
 thread takes a core from the thread that has the work. Measured (``3 × crossfit(smile)``, 3 folds, on 180

@@ -13,9 +13,10 @@ the MI estimator, the form of the EMID bound and the bootstrap sizes::
     responder: null                       # {name: baseline, options: {...}} fills in missing responses
     paper: false                          # true: the paper's estimators (one CLUB, linear RJSD), keys below over them
     encoders: {text: use-multilingual, image: efficientnet-lite0, fusion: auto}
-    estimator: {name: smile, options: {}, checkpoint: null, n_estimators: 3, folds: 3}
-                                          # default smile (a bare name gets its registry entry's options),
-                                          # 3 seeds; club is the paper's; checkpoint: load (any kind) instead of
+    estimator: {name: club, options: {}, checkpoint: null, n_estimators: 3, folds: 3}
+                                          # default club (a bare name gets its registry entry's options:
+                                          # hidden 250), 3 seeds; the paper's is one club of hidden 500;
+                                          # checkpoint: load (any kind) instead of
                                           # train (n_estimators then 1); n_estimators: an ensemble of K seeds;
                                           # folds: cross-fitting folds by sample id (0: score in-sample)
     bound: {form: scale-adjusted, entropy_scale: null, divergence: rjsd-debiased}   # rjsd is the paper's

@@ -148,7 +148,7 @@ def demo_config(out: Path, *, n_resamples: int = 200, seed: int = 0) -> Any:
         "scenarios": [{"grid": g} for g in GRIDS],
         "responder": {"name": "baseline"},
         "encoders": {"text": DEFAULT_TEXT_ENCODER, "image": DEFAULT_IMAGE_ENCODER, "fusion": "concat"},
-        # the paper's estimators (one CLUB, linear RJSD), as in its code; the package default is a SMILE ensemble +
+        # the paper's estimators (one CLUB, linear RJSD), as in its code; the package default is a small-CLUB ensemble +
         # rjsd-debiased
         "estimator": {"name": PAPER_MI_ESTIMATOR, "options": {"hidden_size": 256, "max_epochs": 100, "patience": 10},
                       "n_estimators": 1},

@@ -136,7 +136,7 @@ def build(root: str | os.PathLike[str], model: str = "llava-v1.5-13b",
 
 def default_config(root: str | os.PathLike[str] | None = None, model: str = "llava-v1.5-13b", **options: Any) -> Any:
     """Multilingual USE for every text, captions as the visual input (mean fusion), and the paper's estimators:
-    one CLUB trained on the pooled pairs and linear RJSD (the package defaults, a SMILE ensemble and
+    one CLUB trained on the pooled pairs and linear RJSD (the package defaults, an ensemble of 3 small CLUBs and
     ``rjsd-debiased``, are one ``estimator:`` / ``bound.divergence`` override away; docs/estimators.md compares
     them on this study)."""
     from mllmshift.components import Component
