@@ -59,7 +59,7 @@ def test_emi_threads_come_from_the_flag_then_the_environment_and_are_recorded(tm
     from mllmshift.threads import detect_cpus
 
     data = _write_split(tmp_path / "id.jsonl", 40, 0, 0.0)
-    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    fast = [*FAST, "--estimator-option", "max_epochs=5", "--bootstrap", "0"]
     monkeypatch.setenv("MLLMSHIFT_THREADS", "1")
     assert _run_json(capsys, ["emi", str(data), *fast])["threads"] == {
         "threads": 1, "usable_cpus": detect_cpus().usable, "load": None, "source": "MLLMSHIFT_THREADS",
@@ -280,14 +280,13 @@ def test_out_is_never_overwritten_by_another_run_and_samples_are_logged(tmp_path
     a = _write_split(tmp_path / "id.jsonl", 50, 0, 0.0)
     b = _write_split(tmp_path / "shift.jsonl", 50, 1, 0.9)
     out = tmp_path / "res" / "emid.json"
-    # InfoNCE (not the default SMILE, whose log-mean-exp term has no per-sample form): per-sample MI terms;
+    # the default CLUB: per-sample MI terms (its per-row log-ratios);
     # a fixed thread count: with the automatic choice the record holds the load, which changes between runs
-    args = ["emid", "--id", str(a), "--ood", str(b), *FAST, "--mi-estimator", "infonce", "--threads", "1",
-            "--out", str(out)]
+    args = ["emid", "--id", str(a), "--ood", str(b), *FAST, "--threads", "1", "--out", str(out)]
     first = _run_json(capsys, args)
     rows = [json.loads(line) for line in (out.parent / "samples" / "shift.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [str(i) for i in range(50)]
-    # InfoNCE has per-sample terms: their means are the two MIs of the shifted split's EMI
+    # CLUB has per-sample terms: their means are the two MIs of the shifted split's EMI
     emi = first["scenarios"][0]["emi"]
     assert sum(r["mi_response"] for r in rows) / 50 == pytest.approx(emi["mi_response"], rel=1e-5)
     assert sum(r["emi"] for r in rows) / 50 == pytest.approx(emi["value"], rel=1e-4, abs=1e-6)
@@ -326,7 +325,7 @@ def test_answers_kept_on_request_are_warnings_in_the_json_and_the_summary(tmp_pa
     rows[2]["response"] = ""
     rows[5]["image_text"] = "a caption"  # one sample with a visual stand-in among 40 without
     b.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    fast = [*FAST, "--estimator-option", "max_steps=20", "--bootstrap", "0"]
+    fast = [*FAST, "--estimator-option", "max_epochs=5", "--bootstrap", "0"]
     assert main(["emid", "--id", str(a), "--ood", str(b), *fast]) == 1
     assert "shift.jsonl:3: field 'response': sample '2' has an empty response" in capsys.readouterr().err
     assert main(["emid", "--id", str(a), "--ood", str(b), *fast, "--allow-empty-answers"]) == 1
