@@ -4,8 +4,9 @@ torch computes with an OpenMP thread pool (``torch.__config__.parallel_info()``:
 OpenMP"). By default (``OMP_WAIT_POLICY`` unset) a worker that finishes its share of a parallel region
 spins, waiting for the next one, before it sleeps. A fit of small networks (the default CLUB networks on
 90–1,000 pairs) alternates short parallel kernels with Python between them, so with 2 threads the second
-one spins through all of that Python: CPU time for nothing on an idle machine, and on a busy one a spinning
-thread takes a core from the thread that has the work. Measured (``3 × crossfit(smile)``, 3 folds, on 180
+one spins through all of that Python: on a busy machine a spinning thread takes a core from the thread that
+has the work. (On an idle machine spinning costs little CPU and saves wake-ups: there the passive policy is
+slower in wall time for the same CPU — docs/benchmarks.md, the default path's idle rows.) Measured (``3 × crossfit(smile)``, 3 folds, on 180
 pairs of the ``mllmshift emi`` shape, 2 threads, beside other work at load average ~13.5 on 2 cores):
 
 ====================================  ============  ========
