@@ -65,6 +65,8 @@ class Row:
     embed_s: float | None
     returncode: int
     log: str
+    #: CPU-bound processes that did run beside it (0 for idle rows; a busy row with 0 measured nothing busy)
+    busy_started: int = 0
 
 
 def _env(cache: Path, condition: str) -> dict[str, str]:
@@ -106,6 +108,10 @@ class Busy:
                               for _ in range(self.n)]
 
     def __enter__(self) -> Busy:
+        # One object serves several runs (emi, study, 2nd study): each ``with`` starts its own processes. (Before,
+        # the first exit latched ``_closed`` and later runs ran beside nothing while their rows said "busy".)
+        with self._lock:
+            self._closed, self.procs, self._timer = False, [], None
         if self.n and self.delay_s is not None:
             self._timer = threading.Timer(self.delay_s, self._start)
             self._timer.start()
@@ -231,26 +237,28 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "emi"):
                 with busy:
                     rows.append(run_emi(args.data, work, condition))
+                rows[-1].busy_started = len(busy.procs)
                 print(f"[{condition}] emi: {rows[-1].wall_s:.1f} s", file=sys.stderr)
             if args.only in (None, "study"):
                 for name in ("study", "study2"):
                     with busy:
                         rows.append(run_study(args.data, work, condition, study_cache, name))
+                    rows[-1].busy_started = len(busy.procs)
                     print(f"[{condition}] {rows[-1].run}: {rows[-1].wall_s:.1f} s", file=sys.stderr)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
     idle = {r.run: r.wall_s for r in rows if r.condition == "idle" and r.returncode == 0}
-    print(f"| run | condition | wall (s) | CPU (s) | load avg at start | threads chosen | threads per stage | "
-          f"embed stage (s) | goal |")
-    print("|---|---|---:|---:|---:|---|---|---:|---|")
+    print(f"| run | condition | busy processes run | wall (s) | CPU (s) | load avg at start | threads chosen | "
+          f"threads per stage | embed stage (s) | goal |")
+    print("|---|---|---:|---:|---:|---:|---|---|---:|---|")
     for r in rows:
         cond = {"idle": "idle", "idle-1thread": "idle, MLLMSHIFT_THREADS=1",
                 "busy-after": f"{args.busy} busy processes from {args.busy_after_s:g} s into the run"}.get(
             r.condition, f"beside {args.busy} busy processes")
         embed = "" if r.embed_s is None else f"{r.embed_s:.1f}"
-        print(f"| {r.run} | {cond} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.load_start:.1f} | {_threads_of(r.threads)} | "
+        print(f"| {r.run} | {cond} | {r.busy_started} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.load_start:.1f} | {_threads_of(r.threads)} | "
               f"{_stages_of(r.threads)} | {embed} | "
               f"{goal(r, idle, args.busy, len(os.sched_getaffinity(0)))} |")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
