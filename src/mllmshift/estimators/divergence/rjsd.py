@@ -34,29 +34,53 @@ _CHUNK = 8192
 def gram(z: Any, chunk: int | None = None) -> np.ndarray:
     """ZᵀZ (d × d, float64), accumulated over row chunks (of an array, or read from a source with the next
     chunk prefetched) so no n × d float64 copy is made; on the current device
-    (:func:`mllmshift.devices.current_device`).
-
-    Each chunk's product is a BLAS call in the rows' precision (float32 from sources), accumulated in float64. On the CPU it is numpy's ``b.T @ b``,
-    which BLAS computes as a symmetric rank-k update (syrk: half the multiplications of the general product
-    torch's ``t.T @ t`` runs; 0.053 vs 0.099 CPU s for an 8,192 × 768 chunk on one thread, the bound's main
-    cost out of core: ``benchmarks/scale.py``); on a GPU torch's product."""
-    import torch
-
-    from mllmshift.devices import current_device
-
-    device = torch.device(current_device())
-    d = z.shape[1]
-    if device.type == "cpu":
-        acc = np.zeros((d, d), dtype=np.float64)
-        for _, (block,) in iter_blocks([z], chunk or _CHUNK):
-            b = np.asarray(block)  # float32 from a source; an array's own dtype (as torch did)
-            acc += b.T @ b
-        return acc
-    out = torch.zeros((d, d), dtype=torch.float64, device=device)
+    (:func:`mllmshift.devices.current_device`). The sums are :class:`GramSum`'s."""
+    acc = GramSum(z.shape[1])
     for _, (block,) in iter_blocks([z], chunk or _CHUNK):
-        t = torch.as_tensor(block, device=device)
-        out += (t.T @ t).double()
-    return out.cpu().numpy()
+        acc.add(block)
+    return acc.value()
+
+
+class GramSum:
+    """ZᵀZ summed over the row blocks :meth:`add` is given (the blocks of :func:`gram`, or of a reader that
+    computes other sums from the same read: :mod:`mllmshift.onepass`).
+
+    Each block's product is a BLAS call in the rows' precision (float32 from sources), accumulated in float64.
+    On the CPU it is numpy's ``b.T @ b``, which BLAS computes as a symmetric rank-k update (syrk: half the
+    multiplications of the general product torch's ``t.T @ t`` runs; 0.053 vs 0.099 CPU s for an 8,192 × 768
+    chunk on one thread, the bound's main cost out of core: ``benchmarks/scale.py``); on a GPU torch's product.
+    """
+
+    def __init__(self, d: int) -> None:
+        import torch
+
+        from mllmshift.devices import current_device
+
+        self.device = torch.device(current_device())
+        if self.device.type == "cpu":
+            self.acc: Any = np.zeros((d, d), dtype=np.float64)
+        else:
+            self.acc = torch.zeros((d, d), dtype=torch.float64, device=self.device)
+
+    def add(self, block: Any) -> None:
+        self.add_product(self.product(block))
+
+    def product(self, block: Any, out: np.ndarray | None = None) -> Any:
+        """A block's BᵀB (pure: blocks may be multiplied in several threads, then added in order); on the CPU
+        into ``out`` when given (d × d of the block's dtype: the same syrk, nothing allocated)."""
+        if self.device.type == "cpu":
+            b = np.asarray(block)  # float32 from a source; an array's own dtype (as torch did)
+            return b.T @ b if out is None or out.dtype != b.dtype else np.matmul(b.T, b, out=out)
+        import torch
+
+        t = torch.as_tensor(block, device=self.device)
+        return (t.T @ t).double()
+
+    def add_product(self, product: Any) -> None:
+        self.acc += product
+
+    def value(self) -> np.ndarray:
+        return self.acc if isinstance(self.acc, np.ndarray) else self.acc.cpu().numpy()
 
 
 def von_neumann_entropy(c: np.ndarray) -> float:
@@ -80,11 +104,24 @@ def rjsd_from_grams(ga: np.ndarray, gb: np.ndarray, *, official_unnormalised: bo
     else:
         ga, gb = ga / ta, gb / tb
         mix = (ga + gb) / 2.0
-    value = von_neumann_entropy(mix) - 0.5 * (von_neumann_entropy(ga) + von_neumann_entropy(gb))
+    with one_blas_thread():
+        value = von_neumann_entropy(mix) - 0.5 * (von_neumann_entropy(ga) + von_neumann_entropy(gb))
     if clip and value < 0.0:
         warnings.warn(f"RJSD estimate {value:.3g} < 0 from rounding; clipped to 0", RuntimeWarning, stacklevel=3)
         value = 0.0
     return float(value)
+
+
+def one_blas_thread() -> Any:
+    """A context in which numpy's BLAS/LAPACK runs on one thread (``threadpoolctl``).
+
+    A d × d eigen-decomposition (d = 768: about 0.05 s on one thread) is a sequence of small BLAS calls that
+    synchronise their threads at every call: with two OpenBLAS threads on a 2-core machine where another
+    process holds a core it took 1–4 s instead (issue #23, ``benchmarks/scale.py``: 11.6 of the bound's 14.7 s
+    at n = 100,000). The values do not depend on the thread count beyond rounding."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _row_entropy(z: np.ndarray) -> float:
