@@ -37,6 +37,7 @@ from mllmshift.estimators._checkpoint import load_torch_file, save_torch_checkpo
 from mllmshift.estimators._training import default_device, holdout_split, seeded_torch, train_early_stopping
 from mllmshift.estimators._batches import Rows
 from mllmshift.estimators.base import Bound, MIEstimator, as_2d_float, check_pairs, make_config
+from mllmshift.estimators.mi.club_scoring import CLUBScorer, RunningSums, fused_forward
 from mllmshift.estimators.mi.club_training import FlatCLUBStep
 from mllmshift.progress import Progress
 from mllmshift.resampling import ResampleWeights
@@ -158,8 +159,10 @@ class CLUB(MIEstimator):
 
     # --------------------------------------------------------------- estimation
     def _heads(self, xb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(μ(x), 1/σ²(x))`` of a block of rows, float64 on the device."""
-        mu, logvar = self.net(torch.as_tensor(xb, dtype=torch.float32, device=self.device))
+        """``(μ(x), 1/σ²(x))`` of a block of rows, float64 on the device (the network through
+        :func:`~mllmshift.estimators.mi.club_scoring.fused_forward`)."""
+        x = torch.as_tensor(xb, dtype=torch.float32, device=self.device)
+        mu, logvar = fused_forward(self.net, x) if type(self.net) is _CLUBNet else self.net(x)
         return mu.double(), torch.exp(-logvar.double())
 
     def conditional(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -217,27 +220,15 @@ class CLUB(MIEstimator):
                    heads: Heads | None = None) -> np.ndarray:
         """(len(ys) × B) estimates; ``weights`` None is the one replicate that weighs every pair 1; ``heads`` as
         :meth:`_blocks`."""
-        b = 1 if weights is None else weights.n_resamples
-        d = self.cfg.y_dim
-        z = lambda *shape: torch.zeros(*shape, dtype=torch.float64, device=self.device)  # noqa: E731
-        total, a_, b_, c_ = z(b), z(b, d), z(b, d), z(b, d)
-        m, s, p = [z(b, d) for _ in ys], [z(b, d) for _ in ys], [z(b) for _ in ys]
+        sums = RunningSums(len(ys), 1 if weights is None else weights.n_resamples, self.cfg.y_dim, self.device)
         for start, mu, inv, yb in self._blocks(xa, ys, heads):
-            if weights is None:
-                w = torch.ones(1, len(mu), dtype=torch.float64, device=self.device)
-            else:
-                w = torch.as_tensor(weights.block(start, start + len(mu)), device=self.device)
-            total += w.sum(dim=1)
-            a_ += w @ inv
-            b_ += w @ (mu * inv)
-            c_ += w @ (mu * mu * inv)
-            for k, y in enumerate(yb):
-                m[k] += w @ y
-                s[k] += w @ (y * y)
-                p[k] += w @ ((y - mu) ** 2 * inv).sum(dim=1)
-        out = [0.5 * (s[k] * a_ - 2.0 * m[k] * b_ + c_ * total[:, None]).sum(dim=1) / total**2 - 0.5 * p[k] / total
-               for k in range(len(ys))]
-        return torch.stack(out).cpu().numpy()
+            sums.add(None if weights is None else weights.block(start, start + len(mu)), mu, inv, yb)
+        return sums.values()
+
+    def scorer(self, n_ys: int) -> CLUBScorer:
+        """A :class:`CLUBScorer` of :meth:`mi_many` for ``n_ys`` y-samples that the caller feeds block by block
+        (one read of the rows serving other sums too: :mod:`mllmshift.onepass`)."""
+        return CLUBScorer(self, n_ys)
 
     def _moments(self, ys: list[Any]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-dimension mean m and population variance v of each y (float64, one pass over row chunks)."""
