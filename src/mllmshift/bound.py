@@ -190,6 +190,18 @@ def emid_upper_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, entropy_
                    terms=details)
 
 
+def bound_from_terms(terms: Mapping[str, JSDTerm], labels: Mapping[str, str],
+                     entropy_scale: float | None = None) -> BoundResult:
+    """The bound from its terms as :func:`emid_upper_bound` computes them (``terms`` by name of
+    :data:`BOUND_TERMS`, a missing one None; ``labels``: each term's estimator), for a caller that estimated
+    them another way (:mod:`mllmshift.onepass`: the Gram matrices from the read that scores the EMIs).
+    Values below 0 become 0, as there."""
+    details = {k: replace(t, value=_nonneg(t.value)) for k, t in terms.items()}
+    vals = [details[k].value if k in details else None for k in BOUND_TERMS]
+    return replace(_assemble(*vals, entropy_scale), estimators={k: labels[k] for k in details},  # type: ignore[arg-type]
+                   terms=details)
+
+
 def output_term(split: EmbeddedSplit, divergence: DivergenceChoice) -> IdOutput | None:
     """``(JSD(P_Ŷ‖P_Y), its estimator, the term with its resolution)`` of a split with responses and references
     (None otherwise): the ID split's output term, to compute once and pass as ``id_output`` to every scenario's

@@ -53,7 +53,7 @@ from mllmshift.resampling import (
     multinomial_counts,
 )
 
-__all__ = ["EMIResult", "data_limit", "EMIDResult", "Interval", "Estimators", "emi", "emi_of", "emid", "emid_from", "pointwise_emi",
+__all__ = ["EMIResult", "data_limit", "EMIDResult", "Interval", "Estimators", "emi", "emi_from_members", "emi_of", "emid", "emid_from", "pointwise_emi",
            "resample_weights", "bootstrap_emi", "bootstrap_emid", "SATURATION_TOLERANCE",
            # the bound (mllmshift.bound), part of the metrics' API
            "BOUND_TERMS", "BoundCheck", "BoundResult", "DivergenceChoice", "as_divergence", "check_bound",
@@ -206,12 +206,17 @@ def emi(x: Any, y_hat: Any, y: Any, estimators: Estimators) -> EMIResult:
     if not (len(x) == len(y_hat) == len(y)):
         raise ValueError(f"x, y_hat and y must have the same number of rows, got {len(x)}, {len(y_hat)}, {len(y)}")
     members = members_of(estimators)
-    pairs = [tuple(float(v) for v in est.mi_many(x, [y_hat, y])) for est in members]
+    return emi_from_members(members, [est.mi_many(x, [y_hat, y]) for est in members], len(x))
+
+
+def emi_from_members(members: Sequence[MIEstimator], pairs: Sequence[Sequence[float]], n: int) -> EMIResult:
+    """The :class:`EMIResult` of an ensemble from each member's ``(Î(X;Ŷ), Î(X;Y))`` on n pairs."""
+    pairs = [tuple(float(v) for v in p) for p in pairs]
     a = float(np.mean([p[0] for p in pairs]))
     b = float(np.mean([p[1] for p in pairs]))
     values = tuple(p[0] - p[1] for p in pairs)
     return EMIResult(value=a - b, mi_response=a, mi_reference=b,
-                     n=len(x), ceiling=members[0].ceiling(len(x)), members=values)
+                     n=n, ceiling=members[0].ceiling(n), members=values)
 
 
 def pointwise_emi(x: Any, y_hat: Any, y: Any,
