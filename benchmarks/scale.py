@@ -13,7 +13,7 @@ bound is linear RJSD (the paper's; ``auto`` would train a classifier per term at
 (the default) computes both from one read of each split (:func:`mllmshift.onepass.emid_and_bound`; its EMID
 and bound columns are one figure); ``--path separate`` makes the two calls (``metrics.emid``, then
 ``metrics.emid_upper_bound``), the way before issue #23's joint pass. Every row runs
-in a fresh subprocess; "peak RSS" is ``resource.getrusage`` peak minus the RSS after imports, and the
+in a fresh subprocess; "peak RSS" is the process's high-water mark (``VmHWM``) minus the RSS after imports, and the
 inputs are read with plain file reads (their pages sit in the kernel's page cache, not in the process),
 so it is the memory the computation itself holds. The files are deleted afterwards (``--keep`` keeps
 them). The authors' n × n × d CLUB formula is timed beside it (``benchmarks/core.py``'s naive row) at
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -95,11 +94,23 @@ def _stream(folder: str, d: int, seed: int, bootstrap: int, threads: int, path: 
     if bootstrap:
         ci = bootstrap_emid(splits[0], splits[1], est, n_resamples=bootstrap, seed=seed, scheme="poisson")
     t3 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb("VmHWM")
     return {"n": n, "d": d, "threads": threads, "input_mb": input_mb, "emid_s": t1 - t0, "bound_s": t2 - t1,
             "bootstrap_s": t3 - t2 if bootstrap else None, "bootstrap": bootstrap, "total_s": t2 - t0, "path": path,
             "cpu_s": time.process_time() - c0, "extra_peak_mb": peak - base, "load": os.getloadavg()[0],
             "emid": d_res.value, "bound": bound.value, "ci": None if ci is None else [ci.low, ci.high]}
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status, MB. The peak is ``VmHWM``, this program's own
+    high-water mark: ``getrusage``'s ``ru_maxrss`` (used before 2026-12-07) keeps across exec the peak of the
+    parent at fork, which had just written the inputs through a memory map (about one 3 GB file at
+    n = 1,000,000), so every 1M row read 3,071 MB whatever the scoring held."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def run_child(args: list[str]) -> dict:
