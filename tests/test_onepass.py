@@ -103,3 +103,14 @@ def test_ring_buffers_give_the_same_blocks(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="at least 3"):
         next(iter_blocks([src], 1000, ring=2))
+
+
+def test_text_only_splits_read_x_once_and_match(members):
+    a = _arrays(2)
+    s = [EmbeddedSplit.from_arrays(name, x_text=a[t], response=a[r], reference=a[f], fusion="text")
+         for name, (t, r, f) in (("id", (1, 2, 3)), ("ood", (3, 0, 1)))]
+    got_emid, got_bound = emid_and_bound(s[0], s[1], members)
+    assert got_emid.members == emid(s[0], s[1], members).members
+    want = emid_upper_bound(s[0], s[1], divergence="rjsd")
+    assert got_bound.jsd_visual is None and want.jsd_visual is None
+    assert got_bound.value == pytest.approx(want.value, abs=1e-9)

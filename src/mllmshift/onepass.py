@@ -27,7 +27,6 @@ its n < d row-Gram route.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -105,8 +104,6 @@ def _workers() -> Iterator[ThreadPoolExecutor | None]:
     """As many worker threads as the process computes with (``torch.get_num_threads()``), each running whole
     kernels on one thread (torch and numpy's BLAS set to one thread meanwhile); None, and nothing changed,
     on one thread."""
-    import torch
-
     n = torch.get_num_threads()
     if n < 2:
         yield None
@@ -140,7 +137,8 @@ def _pass(split: EmbeddedSplit, members: tuple[Any, ...],
     named = {"visual": split.x_visual, "text": split.x_text, "response": checked[0], "reference": checked[1]}
     named = {k: v for k, v in named.items() if v is not None}
     fused = isinstance(x, FusedSource) and x.visual is split.x_visual and x.text is split.x_text
-    arrays = list(named.values()) + ([] if fused else [x])
+    text_only = x is split.x_text  # X = Z_t: its block is the text block
+    arrays = list(named.values()) + ([] if fused or text_only else [x])
     grams = {k: GramSum(v.shape[1]) for k, v in named.items()}
     scorers = [m.scorer(2) for m in members]
     run: Callable[..., Any] = (lambda fn, *args: _Now(fn(*args))) if pool is None else pool.submit
@@ -158,7 +156,8 @@ def _pass(split: EmbeddedSplit, members: tuple[Any, ...],
     xbufs = [np.empty((min(BLOCK_ROWS, len(split)), x.shape[1]), np.float32) for _ in range(2)] if fused else []
     for i, (_, blocks) in enumerate(iter_blocks(arrays, BLOCK_ROWS, ring=3)):  # a block is drained 1 block later
         by_name = dict(zip(named, blocks))
-        xb = x.fuse_blocks(by_name["visual"], by_name["text"], xbufs[i % 2]) if fused else blocks[-1]  # type: ignore[union-attr]
+        xb = (x.fuse_blocks(by_name["visual"], by_name["text"], xbufs[i % 2]) if fused  # type: ignore[union-attr]
+              else by_name["text"] if text_only else blocks[-1])
         ys = [by_name["response"], by_name["reference"]]
         tasks = [(grams[k].add_product, run(grams[k].product, b, prods[k][i % 2])) for k, b in by_name.items()]
         for sc, m, slot in zip(scorers, members, slots):
@@ -167,7 +166,7 @@ def _pass(split: EmbeddedSplit, members: tuple[Any, ...],
                                                  slot[i % 2][j]))
                       for j, r in enumerate(range(0, len(xb), step))]
         queue.append(tasks)
-        if len(queue) > int(os.environ.get("QLAG", "1")):
+        if len(queue) > 1:
             drain(queue.popleft())
     while queue:
         drain(queue.popleft())
