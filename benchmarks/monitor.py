@@ -128,6 +128,7 @@ PROFILED = (
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "many"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "output"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_output_draws"),
+    ("output term + bootstrap", "mllmshift.monitor.influence", "PairedWeightedRJSD", "__call__"),
     ("EMI estimates + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_emi_terms"),
     ("EMI estimates + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "emi"),
     ("sampling A, B, B'", "mllmshift.monitor.terms", "TermCalculator", "_sample"),
