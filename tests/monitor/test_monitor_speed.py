@@ -44,11 +44,12 @@ class NaiveTermCalculator(TermCalculator):
                  for ci in c[:EXACT_DRAWS]]
         return Drawn.done(value, _with_residuals(value + (c - 1.0) @ g, exact))
 
-    def _output_draws(self, w: Rows, lab: np.ndarray, boot: np.ndarray, tasks: Tasks) -> Drawn:
+    def _output_draws(self, w: Rows, lab: np.ndarray, c_all: np.ndarray, tasks: Tasks) -> Drawn:
         out_w = self.output(w.take(lab))
         _, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
         assert g_a is not None
-        c = counts(boot, len(w))[:, lab]
+        c = c_all[:, lab]
+        boot = [np.repeat(np.arange(len(w)), k.astype(np.int64)) for k in c_all]  # a resample's records
         lin = np.maximum(0.0, out_w ** 4 + (c - 1.0) @ (g_a + g_b)) ** 0.25
         exact = [self.output(w.take(b[w.labelled[b]])) if int(w.labelled[b].sum()) >= 2 else np.nan
                  for b in boot[:EXACT_DRAWS]]
@@ -90,7 +91,15 @@ def _naive_emi_terms(self, out, wl, m, own, rng, seed):
         out.values["emid"] = TermValue(base - value, base - high, base - low)
 
 
+def _naive_emi(self, w):
+    """EMI before the one-pass change (the nulls' draws and emid's baseline use it too)."""
+    from mllmshift.metrics import emi
+
+    return emi(w.x, w.response, w.reference, self.ref.members).value
+
+
 NaiveTermCalculator._emi_terms = _naive_emi_terms  # type: ignore[method-assign]
+NaiveTermCalculator.emi = _naive_emi  # type: ignore[method-assign]
 
 
 def _series(plan, tmp_path, name, threads, terms=TERMS, **eval_changes):
@@ -170,3 +179,14 @@ def test_one_pass_emi_gives_the_naive_series_and_alerts_on_the_llava_bench_repla
 
     fast = _compare(llava_plan(shared_data, "llava-bench"), tmp_path, monkeypatch, terms=EMI_TERMS, **SMALL_CLUB)
     assert any(r["emi"] is not None for r in fast)
+
+
+def test_draw_counts_equal_a_plain_count_of_each_resample():
+    from mllmshift.resampling import multinomial_counts
+
+    boot = np.random.default_rng(3).integers(0, 7, size=(5, 7))
+    want = np.array([[np.sum(b == i) for i in range(7)] for b in boot], dtype=np.float64)
+    np.testing.assert_array_equal(counts(boot, 7), want)
+    idx = np.random.default_rng(4).integers(0, 6, size=(4, 6))  # multinomial_counts' own draws, counted plainly
+    want = np.array([[np.sum(b == i) for i in range(6)] for b in idx], dtype=np.float64)
+    np.testing.assert_array_equal(multinomial_counts(6, 4, np.random.default_rng(4)), want)

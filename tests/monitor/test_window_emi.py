@@ -11,7 +11,7 @@ from mllmshift.estimators.mi.club import CLUB
 from mllmshift.estimators.mi.crossfit import CrossFitMI
 from mllmshift.estimators.mi.infonce import InfoNCE
 from mllmshift.metrics import _emi_draws, _weights, bootstrap_emi, emi
-from mllmshift.monitor.window_emi import WithUnitWeights, emi_and_draws
+from mllmshift.monitor.window_emi import WithUnitWeights, emi_and_draws, emi_value
 from mllmshift.resampling import MatrixWeights
 
 
@@ -43,6 +43,7 @@ def test_one_pass_gives_emi_and_bootstrap_emi(kind, scheme):
     assert value == pytest.approx(emi(x, y_hat, y, members).value, rel=1e-9, abs=1e-12)
     want = _emi_draws(x, y_hat, y, members, _weights(scheme, 40, 31, np.random.default_rng(7), 7, 0))
     np.testing.assert_allclose(draws, want, rtol=1e-9, atol=1e-12)
+    assert emi_value(x, y_hat, y, members, scheme) == pytest.approx(value, rel=1e-12, abs=1e-15)
     ci = bootstrap_emi(x, y_hat, y, members, n_resamples=31, seed=7, scheme=scheme)
     assert float(draws.std(ddof=1)) == pytest.approx(ci.std, rel=1e-9)
 

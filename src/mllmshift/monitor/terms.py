@@ -46,7 +46,6 @@ import numpy as np
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.estimators.divergence.rjsd import RJSD
 from mllmshift.errors import DataError
-from mllmshift.metrics import emi
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import Rows
 from mllmshift.monitor.influence import (
@@ -57,7 +56,7 @@ from mllmshift.monitor.influence import (
     rjsd_influence,
 )
 from mllmshift.monitor.tasks import Drawn, Tasks
-from mllmshift.monitor.window_emi import emi_and_draws
+from mllmshift.monitor.window_emi import emi_and_draws, emi_value
 
 #: resamples recomputed exactly per term and window on the linearised path (see :func:`_with_residuals`)
 EXACT_DRAWS = 20
@@ -170,8 +169,9 @@ class TermCalculator:
         return max(0.0, float(self.div.divergence(w.response, w.reference))) ** 0.25
 
     def emi(self, w: Rows) -> float:
-        """EMI of labelled rows with the reference's estimator(s) (an ensemble's mean)."""
-        return emi(w.x, w.response, w.reference, self.ref.members).value
+        """EMI of labelled rows with the reference's estimator(s) (an ensemble's mean; ``metrics.emi``'s value,
+        one pass per member: :func:`~mllmshift.monitor.window_emi.emi_value`)."""
+        return emi_value(w.x, w.response, w.reference, self.ref.members, self.cfg.eval.bootstrap_scheme)
 
     # ------------------------------------------------------------------ feasibility
     def jsd_feasible(self, n: int) -> str | None:
@@ -212,13 +212,13 @@ class TermCalculator:
         rng = np.random.default_rng(seed)
         boot = rng.integers(0, n, size=(self.cfg.n_bootstrap, n)) if n else np.zeros((0, 0), np.int64)
         pending: dict[str, Drawn] = {}
+        c = counts(boot, n) if self.linearised else None  # the draw counts, shared by the drift and output terms
 
         why = self.jsd_feasible(n)
         if why is not None:
             out.notes.append(why)
         elif self.jsd_terms:
             a = self._sample(np.arange(len(self.ref)), len(self.ref) - n, own, rng)
-            c = counts(boot, n) if self.linearised else None
             for t in self.jsd_terms:
                 if c is not None:
                     f = JSD_FIELDS[t]
@@ -234,8 +234,8 @@ class TermCalculator:
         elif want_lab:
             wl = w.take(lab)
             if {"output", "output_shift", "bound"} & set(self.terms):
-                if self.linearised:
-                    pending["output"] = self._output_draws(w, lab, boot, tasks)
+                if c is not None:
+                    pending["output"] = self._output_draws(w, lab, c, tasks)
                 else:
                     sub = [b[w.labelled[b]] for b in boot]
                     pending["output"] = Drawn.done(
@@ -287,13 +287,14 @@ class TermCalculator:
         relative apart), so that windows and their nulls (drawn with the estimator) compare like with like."""
         return max(0.0, float(self.div.divergence(a, b))) if len(a) + len(b) >= a.shape[1] else value
 
-    def _output_draws(self, w: Rows, lab: np.ndarray, boot: np.ndarray, tasks: Tasks) -> Drawn:
+    def _output_draws(self, w: Rows, lab: np.ndarray, c_all: np.ndarray, tasks: Tasks) -> Drawn:
         """output(W) and its linearised bootstrap draws: JSD(W_Ŷ‖W_Y) is expanded in the labelled records'
         weights (both samples carry the same weights) and each draw is put through the ¼ power; NaN where
-        a resample holds fewer than 2 labelled records (as the resampled path). On ``tasks``: the slopes, then
+        a resample holds fewer than 2 labelled records (as the resampled path); ``c_all``: the window's draw
+        counts (B × n). On ``tasks``: the slopes, then
         the :data:`EXACT_DRAWS` exact resamples (:class:`PairedWeightedRJSD`)."""
         resp, ref = w.response[lab], w.reference[lab]
-        c = counts(boot, len(w))[:, lab]
+        c = c_all[:, lab]
         head = c[:EXACT_DRAWS]
 
         def start(_: Any) -> list[Future[float]]:

@@ -73,3 +73,10 @@ def emi_and_draws(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: S
             both = est.mi_resampled(x, [y_hat, y], weights.select(reps)) if len(reps) else np.zeros((2, 0))
         draws[reps] = both[0] - both[1]
     return float(np.mean(resp)) - float(np.mean(ref)), draws
+
+
+def emi_value(x: np.ndarray, y_hat: np.ndarray, y: np.ndarray, estimators: Sequence[MIEstimator],
+              scheme: str = "auto") -> float:
+    """``metrics.emi(...).value`` from one pass per member (:func:`emi_and_draws` with no replicates; a
+    cross-fitted CLUB's ``mi_many`` runs every fold's network once per y, this once in all)."""
+    return emi_and_draws(x, y_hat, y, estimators, 0, 0, scheme)[0]
