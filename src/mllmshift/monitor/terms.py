@@ -250,7 +250,8 @@ class TermCalculator:
 
         for p in pending.values():
             p.start()
-        values, draws = {}, {}
+        values: dict[str, float] = {}
+        draws: dict[str, np.ndarray] = {}
         for t, p in pending.items():
             values[t], draws[t] = p.result()
             if t != "output" or "output" in self.terms:
