@@ -12,7 +12,8 @@ Usage::
 cache has to encode every record), a reference of max(400, 2 × window) records (the least the drift terms
 accept), tumbling windows of each ``--window`` size (100 by default), every term, the project's default
 estimators (EvalConfig), ``use-multilingual`` embeddings; ``--threads`` torch and BLAS threads (the run's
-EvalConfig.threads; the exact resamples run on that many threads too). Each row runs in a fresh subprocess:
+EvalConfig.threads; the window's eigenvalue problems run as tasks on that many threads too) and OpenMP's
+passive waits, as ``mllmshift monitor`` runs (:mod:`mllmshift.openmp`). Each row runs in a fresh subprocess:
 set-up (reference embedding, MI estimator fit), the first window (which also draws the null distributions at
 that size, once per size), then the other windows (``--windows`` − 1), timed apart, wall and CPU. Embedding
 time is measured inside the monitor; the rest of a window is its statistics. Cache modes (``--caches``):
@@ -128,6 +129,7 @@ PROFILED = (
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "many"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "output"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_output_draws"),
+    ("output term + bootstrap", "mllmshift.monitor.influence", "PairedWeightedRJSD", "__call__"),
     ("EMI estimates + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_emi_terms"),
     ("EMI estimates + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "emi"),
     ("sampling A, B, B'", "mllmshift.monitor.terms", "TermCalculator", "_sample"),
@@ -358,6 +360,11 @@ def false_alarms(a: argparse.Namespace) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        # the OpenMP wait policy of `mllmshift monitor` (the CLI's entry point sets it before torch loads)
+        sys.path.insert(0, SRC)
+        from mllmshift.openmp import passive_waits
+
+        passive_waits(os.environ)
         fn = {"throughput": child_throughput, "profile": child_profile,
               "false-alarms": child_false_alarms}[sys.argv[2]]
         print(json.dumps(fn(json.loads(sys.argv[3]))))

@@ -124,9 +124,8 @@ class SelectedWeights(ResampleWeights):
 def multinomial_counts(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(B × n) multiplicities of B resamples of n items drawn with replacement (rows sum to n)."""
     idx = rng.integers(0, n, size=(n_resamples, n))
-    counts = np.zeros((n_resamples, n))
-    np.add.at(counts, (np.repeat(np.arange(n_resamples), n), idx.ravel()), 1.0)
-    return counts
+    flat = (np.arange(n_resamples)[:, None] * n + idx).ravel()  # resample b's draw of item i → cell b·n + i
+    return np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)
 
 
 def choose_scheme(scheme: str, n: int, n_resamples: int) -> str:

@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 from monitor_helpers import fast_eval
 
+from mllmshift.components import Component
 from mllmshift.estimators.divergence.rjsd import rjsd
 from mllmshift.monitor import runner
 from mllmshift.monitor.config import MonitorConfig, WindowSpec
 from mllmshift.monitor.embed import Rows
 from mllmshift.monitor.influence import PairedWeightedRJSD, WeightedRJSD, counts, rjsd_influence
+from mllmshift.monitor.tasks import Drawn, Tasks
 from mllmshift.monitor.terms import EXACT_DRAWS, TermCalculator, _with_residuals
 
 
@@ -35,22 +37,23 @@ TERMS = ("text", "answer", "output", "output_shift", "bound")
 class NaiveTermCalculator(TermCalculator):
     """The reference path (module docstring)."""
 
-    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> tuple[float, np.ndarray]:
+    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray, tasks: Tasks) -> Drawn:
         value = max(0.0, float(self.div.divergence(a, w)))
         _, _, g = rjsd_influence(a, w)
         exact = [max(0.0, float(self.div.divergence(a, np.repeat(w, ci.astype(np.int64), axis=0))))
                  for ci in c[:EXACT_DRAWS]]
-        return value, _with_residuals(value + (c - 1.0) @ g, exact)
+        return Drawn.done(value, _with_residuals(value + (c - 1.0) @ g, exact))
 
-    def _output_draws(self, w: Rows, lab: np.ndarray, boot: np.ndarray) -> tuple[float, np.ndarray]:
+    def _output_draws(self, w: Rows, lab: np.ndarray, c_all: np.ndarray, tasks: Tasks) -> Drawn:
         out_w = self.output(w.take(lab))
         _, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
         assert g_a is not None
-        c = counts(boot, len(w))[:, lab]
+        c = c_all[:, lab]
+        boot = [np.repeat(np.arange(len(w)), k.astype(np.int64)) for k in c_all]  # a resample's records
         lin = np.maximum(0.0, out_w ** 4 + (c - 1.0) @ (g_a + g_b)) ** 0.25
         exact = [self.output(w.take(b[w.labelled[b]])) if int(w.labelled[b].sum()) >= 2 else np.nan
                  for b in boot[:EXACT_DRAWS]]
-        return out_w, np.where(c.sum(axis=1) >= 2, _with_residuals(lin, exact), np.nan)
+        return Drawn.done(out_w, np.where(c.sum(axis=1) >= 2, _with_residuals(lin, exact), np.nan))
 
 
 @pytest.mark.parametrize("na,nb,d", [(30, 10, 16), (60, 50, 8), (60, 50, 40)])  # dual, primal, primal + dual own
@@ -68,15 +71,47 @@ def test_each_weighted_resample_equals_the_estimator_on_repeated_rows(na, nb, d)
         assert got_paired == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
-def _series(plan, tmp_path, name, threads):
+def _naive_emi_terms(self, out, wl, m, own, rng, seed):
+    """The EMI terms before the one-pass change: ``metrics.emi`` and ``metrics.bootstrap_emi`` apart."""
+    from mllmshift.metrics import bootstrap_emi
+    from mllmshift.monitor.terms import TermValue, standard_interval
+
+    value = self.emi(wl)
+    ci = bootstrap_emi(wl.x, wl.response, wl.reference, self.ref.members, n_resamples=self.cfg.n_bootstrap,
+                       seed=seed, confidence=self.cfg.confidence, scheme=self.cfg.eval.bootstrap_scheme)
+    low, high = standard_interval(value, ci.std, self.cfg.confidence)
+    if "emi" in self.terms:
+        out.values["emi"] = TermValue(value, low, high)
+    if "emid" in self.terms:
+        why = self.labelled_feasible(m, "emid")
+        if why is not None:
+            out.notes.append(why)
+            return
+        base = self.emi(self._sample(self.ref.calibration, m, own, rng))
+        out.values["emid"] = TermValue(base - value, base - high, base - low)
+
+
+def _naive_emi(self, w):
+    """EMI before the one-pass change (the nulls' draws and emid's baseline use it too)."""
+    from mllmshift.metrics import emi
+
+    return emi(w.x, w.response, w.reference, self.ref.members).value
+
+
+NaiveTermCalculator._emi_terms = _naive_emi_terms  # type: ignore[method-assign]
+NaiveTermCalculator.emi = _naive_emi  # type: ignore[method-assign]
+
+
+def _series(plan, tmp_path, name, threads, terms=TERMS, **eval_changes):
     from mllmshift.io import read_split
     from mllmshift.monitor import Monitor
     from mllmshift.monitor.series import read_series
 
     ref_path, stream = plan.write(tmp_path / f"replay-{name}")
-    ev = fast_eval(text_encoder=fast_eval().text_encoder.__class__("hashing-bow", {"dim": 64}), threads=threads)
-    config = MonitorConfig(WindowSpec.parse(str(plan.window)), ev, consecutive=1, n_null=100, terms=TERMS,
-                           alert_terms=("text", "answer", "output_shift"))
+    ev = fast_eval(text_encoder=fast_eval().text_encoder.__class__("hashing-bow", {"dim": 64}), threads=threads,
+                   **eval_changes)
+    config = MonitorConfig(WindowSpec.parse(str(plan.window)), ev, consecutive=1, n_null=100, terms=terms,
+                           alert_terms=tuple(t for t in ("text", "answer", "output_shift", "emid") if t in terms))
     mon = Monitor(config, read_split(ref_path), stream, tmp_path / f"out-{name}", log=None,
                   alert_stream=io.StringIO(), refresh_s=1e9)
     mon.run_once()
@@ -96,10 +131,10 @@ def _check_same(fast, naive):
     assert [r["alerts"] for r in fast] == [r["alerts"] for r in naive]
 
 
-def _compare(plan, tmp_path, monkeypatch):
-    fast = _series(plan, tmp_path, "fast", threads=2)  # the resamples on 2 threads: the same values
+def _compare(plan, tmp_path, monkeypatch, **kw):
+    fast = _series(plan, tmp_path, "fast", threads=2, **kw)  # the resamples on 2 threads: the same values
     monkeypatch.setattr(runner, "TermCalculator", NaiveTermCalculator)
-    naive = _series(plan, tmp_path, "naive", threads=1)
+    naive = _series(plan, tmp_path, "naive", threads=1, **kw)
     _check_same(fast, naive)
     return fast
 
@@ -120,3 +155,38 @@ def test_one_pass_statistics_give_the_naive_series_and_alerts_on_the_llava_bench
 
     fast = _compare(llava_plan(shared_data, "llava-bench"), tmp_path, monkeypatch)
     assert any(r["text"] is not None for r in fast)
+
+
+#: the EMI comparison: a small default-shaped CLUB ensemble (its one-pass estimate and draws are what changed)
+EMI_TERMS = ("text", "emi", "emid")
+SMALL_CLUB = {"estimator": Component("club", {"hidden_size": 16, "max_epochs": 3}), "n_estimators": 2}
+
+
+@pytest.mark.slow
+def test_one_pass_emi_gives_the_naive_series_and_alerts_on_the_synthetic_replay(tmp_path, monkeypatch):
+    from mllmshift.monitor.replay import synthetic_plan
+
+    fast = _compare(synthetic_plan(0, n_id=300, n_per_level=100), tmp_path, monkeypatch, terms=EMI_TERMS,
+                    **SMALL_CLUB)
+    assert all(r["emi"] is not None and r["emid_low"] is not None for r in fast)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_one_pass_emi_gives_the_naive_series_and_alerts_on_the_llava_bench_replay(
+        tmp_path, monkeypatch, shared_data):
+    from mllmshift.monitor.replay import llava_plan
+
+    fast = _compare(llava_plan(shared_data, "llava-bench"), tmp_path, monkeypatch, terms=EMI_TERMS, **SMALL_CLUB)
+    assert any(r["emi"] is not None for r in fast)
+
+
+def test_draw_counts_equal_a_plain_count_of_each_resample():
+    from mllmshift.resampling import multinomial_counts
+
+    boot = np.random.default_rng(3).integers(0, 7, size=(5, 7))
+    want = np.array([[np.sum(b == i) for i in range(7)] for b in boot], dtype=np.float64)
+    np.testing.assert_array_equal(counts(boot, 7), want)
+    idx = np.random.default_rng(4).integers(0, 6, size=(4, 6))  # multinomial_counts' own draws, counted plainly
+    want = np.array([[np.sum(b == i) for i in range(6)] for b in idx], dtype=np.float64)
+    np.testing.assert_array_equal(multinomial_counts(6, 4, np.random.default_rng(4)), want)

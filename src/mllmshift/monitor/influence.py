@@ -206,7 +206,5 @@ def parallel_map(fn, items: list, workers: int) -> list:  # type: ignore[no-unty
 
 def counts(boot: np.ndarray, n: int) -> np.ndarray:
     """The (B × n) draw counts of the bootstrap index matrix ``boot`` (B × n indices into n records)."""
-    out = np.zeros((len(boot), n), dtype=np.float64)
-    if boot.size:
-        np.add.at(out, (np.repeat(np.arange(len(boot)), boot.shape[1]), boot.ravel()), 1.0)
-    return out
+    flat = (np.arange(len(boot))[:, None] * n + boot).ravel()  # replicate b's draw of record i → cell b·n + i
+    return np.bincount(flat, minlength=len(boot) * n).reshape(len(boot), n).astype(np.float64)

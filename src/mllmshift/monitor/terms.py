@@ -28,22 +28,24 @@ standard deviation of the resampled values. With the plug-in linear RJSD (the mo
 are centred on the estimate on purpose: a JSD estimate rises when a sample has repeated points, so percentile
 intervals would sit above the estimate, and basic intervals (2θ̂ − q) would move onto a bias-corrected scale,
 while the alert decisions compare the *estimate* with its no-shift null at the same size. EMI's SE comes from
-:func:`mllmshift.metrics.bootstrap_emi`.
+:func:`mllmshift.metrics.bootstrap_emi`'s draws, taken with the
+estimate in one pass per member (:mod:`mllmshift.monitor.window_emi`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
 from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.estimators.divergence.rjsd import RJSD
 from mllmshift.errors import DataError
-from mllmshift.metrics import bootstrap_emi, emi
 from mllmshift.monitor.config import MonitorConfig
 from mllmshift.monitor.embed import Rows
 from mllmshift.monitor.influence import (
@@ -51,9 +53,10 @@ from mllmshift.monitor.influence import (
     WeightedRJSD,
     counts,
     influence_parts,
-    parallel_map,
     rjsd_influence,
 )
+from mllmshift.monitor.tasks import Drawn, Tasks
+from mllmshift.monitor.window_emi import emi_and_draws, emi_value
 
 #: resamples recomputed exactly per term and window on the linearised path (see :func:`_with_residuals`)
 EXACT_DRAWS = 20
@@ -166,8 +169,9 @@ class TermCalculator:
         return max(0.0, float(self.div.divergence(w.response, w.reference))) ** 0.25
 
     def emi(self, w: Rows) -> float:
-        """EMI of labelled rows with the reference's estimator(s) (an ensemble's mean)."""
-        return emi(w.x, w.response, w.reference, self.ref.members).value
+        """EMI of labelled rows with the reference's estimator(s) (an ensemble's mean; ``metrics.emi``'s value,
+        one pass per member: :func:`~mllmshift.monitor.window_emi.emi_value`)."""
+        return emi_value(w.x, w.response, w.reference, self.ref.members, self.cfg.eval.bootstrap_scheme)
 
     # ------------------------------------------------------------------ feasibility
     def jsd_feasible(self, n: int) -> str | None:
@@ -194,68 +198,88 @@ class TermCalculator:
         return self.ref.rows.take(np.sort(rng.choice(candidates, size=size, replace=False)))
 
     def window(self, w: Rows, seed: int) -> WindowStats:
-        """Every configured term of window ``w``; ``seed`` fixes A, B, B' and the bootstrap."""
+        """Every configured term of window ``w``; ``seed`` fixes A, B, B' and the bootstrap. The random draws
+        are made on this thread, in order; the eigenvalue problems run on the run's threads (:class:`Tasks`):
+        first the drift and output terms' values and slopes, while this thread scores EMI, then their exact
+        resamples."""
+        with Tasks(self.workers if self.linearised else 1) as tasks:
+            return self._window(w, seed, tasks)
+
+    def _window(self, w: Rows, seed: int, tasks: Tasks) -> WindowStats:
         out = WindowStats()
         n, lab = len(w), np.flatnonzero(w.labelled)
         m, own = len(lab), set(w.ids)
         rng = np.random.default_rng(seed)
         boot = rng.integers(0, n, size=(self.cfg.n_bootstrap, n)) if n else np.zeros((0, 0), np.int64)
-        draws: dict[str, np.ndarray] = {}
+        pending: dict[str, Drawn] = {}
+        c = counts(boot, n) if self.linearised else None  # the draw counts, shared by the drift and output terms
 
         why = self.jsd_feasible(n)
         if why is not None:
             out.notes.append(why)
         elif self.jsd_terms:
             a = self._sample(np.arange(len(self.ref)), len(self.ref) - n, own, rng)
-            c = counts(boot, n) if self.linearised else None
             for t in self.jsd_terms:
                 if c is not None:
                     f = JSD_FIELDS[t]
-                    value, draws[t] = self._jsd_draws(a.field(f), w.field(f), c)  # type: ignore[arg-type]
+                    pending[t] = self._jsd_draws(a.field(f), w.field(f), c, tasks)  # type: ignore[arg-type]
                 else:
-                    value = self.jsd(t, a, w)
-                    draws[t] = np.array([self.jsd(t, a, w.take(b)) for b in boot])
-                self._put(out, t, value, draws[t])
+                    pending[t] = Drawn.done(self.jsd(t, a, w), np.array([self.jsd(t, a, w.take(b)) for b in boot]))
 
         want_lab = [t for t in ("output", "output_shift", "emi", "emid", "bound") if t in self.terms]
         why = self.labelled_feasible(m, "output") if want_lab else None
+        base: Future[float] | None = None
         if why is not None:
             out.notes.append(why)
         elif want_lab:
             wl = w.take(lab)
             if {"output", "output_shift", "bound"} & set(self.terms):
-                if self.linearised:
-                    out_w, draws["output"] = self._output_draws(w, lab, boot)
+                if c is not None:
+                    pending["output"] = self._output_draws(w, lab, c, tasks)
                 else:
                     sub = [b[w.labelled[b]] for b in boot]
-                    draws["output"] = np.array([self.output(w.take(s)) if len(s) >= 2 else np.nan for s in sub])
-                    out_w = self.output(wl)
-                if "output" in self.terms:
-                    self._put(out, "output", out_w, draws["output"])
+                    pending["output"] = Drawn.done(
+                        self.output(wl), np.array([self.output(w.take(s)) if len(s) >= 2 else np.nan for s in sub]))
                 why_shift = self.labelled_feasible(m, "output_shift")
                 if "output_shift" in self.terms and why_shift is None:
-                    base = self.output(self._sample(self.ref.labelled, m, own, rng))
-                    self._put(out, "output_shift", out_w - base, draws["output"] - base)
+                    base = tasks.submit(self.output, self._sample(self.ref.labelled, m, own, rng))
                 elif "output_shift" in self.terms:
                     out.notes.append(why_shift)  # type: ignore[arg-type]
             if "emi" in self.terms or "emid" in self.terms:
                 self._emi_terms(out, wl, m, own, rng, seed)
-            if "bound" in self.terms and "text" in draws and "output" in draws and self.out_ref is not None:
-                vis = np.sqrt(draws["visual"]) if "visual" in draws else 0.0
-                b_draws = vis + np.sqrt(draws["text"]) + self.out_ref + draws["output"]
-                value = (math.sqrt(out.values["visual"].value) if "visual" in out.values else 0.0) \
-                    + math.sqrt(out.values["text"].value) + self.out_ref + out_w
-                self._put(out, "bound", value, b_draws)
+
+        for p in pending.values():
+            p.start()
+        values: dict[str, float] = {}
+        draws: dict[str, np.ndarray] = {}
+        for t, p in pending.items():
+            values[t], draws[t] = p.result()
+            if t != "output" or "output" in self.terms:
+                self._put(out, t, values[t], draws[t])
+        if base is not None:
+            b = base.result()
+            self._put(out, "output_shift", values["output"] - b, draws["output"] - b)
+        if "bound" in self.terms and "text" in draws and "output" in draws and self.out_ref is not None:
+            vis = np.sqrt(draws["visual"]) if "visual" in draws else 0.0
+            b_draws = vis + np.sqrt(draws["text"]) + self.out_ref + draws["output"]
+            value = (math.sqrt(values["visual"]) if "visual" in values else 0.0) \
+                + math.sqrt(values["text"]) + self.out_ref + values["output"]
+            self._put(out, "bound", value, b_draws)
         return out
 
-    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray) -> tuple[float, np.ndarray]:
+    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray, tasks: Tasks) -> Drawn:
         """A drift term and its control-variate bootstrap draws from one pass of eigenvalue problems: the value,
         the slopes and a's entropy (:func:`~mllmshift.monitor.influence.influence_parts`), then the
-        :data:`EXACT_DRAWS` exact resamples on the run's threads (:func:`~mllmshift.monitor.influence.parallel_map`)."""
-        value, _, g, s_a = influence_parts(a, w)
-        value = self._own(a, w, value)
-        exact = WeightedRJSD(a, w, s_a=s_a).many(c[:EXACT_DRAWS], self.workers)
-        return value, _with_residuals(value + (c - 1.0) @ g, exact)
+        :data:`EXACT_DRAWS` exact resamples reusing that entropy (:class:`WeightedRJSD`), all on ``tasks``."""
+        def start(parts: tuple[float, Any, np.ndarray, float]) -> list[Future[float]]:
+            weighted = WeightedRJSD(a, w, s_a=parts[3])
+            return [tasks.submit(weighted, ci) for ci in c[:EXACT_DRAWS]]
+
+        def finish(parts: tuple[float, Any, np.ndarray, float], exact: list[float]) -> tuple[float, np.ndarray]:
+            value = self._own(a, w, parts[0])
+            return value, _with_residuals(value + (c - 1.0) @ parts[2], exact)
+
+        return Drawn(tasks.submit(influence_parts, a, w), start, finish)
 
     def _own(self, a: np.ndarray, b: np.ndarray, value: float) -> float:
         """The estimator's own value of RJSD(a ‖ b), given the slopes' ``value``: the same number where the
@@ -264,29 +288,36 @@ class TermCalculator:
         relative apart), so that windows and their nulls (drawn with the estimator) compare like with like."""
         return max(0.0, float(self.div.divergence(a, b))) if len(a) + len(b) >= a.shape[1] else value
 
-    def _output_draws(self, w: Rows, lab: np.ndarray, boot: np.ndarray) -> tuple[float, np.ndarray]:
+    def _output_draws(self, w: Rows, lab: np.ndarray, c_all: np.ndarray, tasks: Tasks) -> Drawn:
         """output(W) and its linearised bootstrap draws: JSD(W_Ŷ‖W_Y) is expanded in the labelled records'
         weights (both samples carry the same weights) and each draw is put through the ¼ power; NaN where
-        a resample holds fewer than 2 labelled records (as the resampled path)."""
-        value, g_a, g_b = rjsd_influence(w.response[lab], w.reference[lab], grad_a=True)
-        value = self._own(w.response[lab], w.reference[lab], value)
-        out_w = value ** 0.25
-        assert g_a is not None
-        c = counts(boot, len(w))[:, lab]
-        lin = np.maximum(0.0, value + (c - 1.0) @ (g_a + g_b)) ** 0.25
-        paired = PairedWeightedRJSD(w.response[lab], w.reference[lab])
+        a resample holds fewer than 2 labelled records (as the resampled path); ``c_all``: the window's draw
+        counts (B × n). On ``tasks``: the slopes, then
+        the :data:`EXACT_DRAWS` exact resamples (:class:`PairedWeightedRJSD`)."""
+        resp, ref = w.response[lab], w.reference[lab]
+        c = c_all[:, lab]
         head = c[:EXACT_DRAWS]
-        exact = [v ** 0.25 if k >= 2 else np.nan
-                 for v, k in zip(parallel_map(paired, list(head), self.workers), head.sum(axis=1))]
-        draws = _with_residuals(lin, exact)
-        return out_w, np.where(c.sum(axis=1) >= 2, draws, np.nan)
+
+        def start(_: Any) -> list[Future[float]]:
+            paired = PairedWeightedRJSD(resp, ref)
+            return [tasks.submit(paired, ci) for ci in head]
+
+        def finish(parts: tuple[float, Any, np.ndarray], exact: list[float]) -> tuple[float, np.ndarray]:
+            value, g_a, g_b = parts
+            value = self._own(resp, ref, value)
+            lin = np.maximum(0.0, value + (c - 1.0) @ (g_a + g_b)) ** 0.25
+            fourth = [v ** 0.25 if k >= 2 else np.nan for v, k in zip(exact, head.sum(axis=1))]
+            draws = _with_residuals(lin, fourth)
+            return value ** 0.25, np.where(c.sum(axis=1) >= 2, draws, np.nan)
+
+        return Drawn(tasks.submit(lambda: rjsd_influence(resp, ref, grad_a=True)), start, finish)
 
     def _emi_terms(self, out: WindowStats, wl: Rows, m: int, own: set[str], rng: np.random.Generator,
                    seed: int) -> None:
-        value = self.emi(wl)
-        ci = bootstrap_emi(wl.x, wl.response, wl.reference, self.ref.members, n_resamples=self.cfg.n_bootstrap,
-                           seed=seed, confidence=self.cfg.confidence, scheme=self.cfg.eval.bootstrap_scheme)
-        low, high = standard_interval(value, ci.std, self.cfg.confidence)
+        value, draws = emi_and_draws(wl.x, wl.response, wl.reference, self.ref.members, self.cfg.n_bootstrap,
+                                     seed, self.cfg.eval.bootstrap_scheme)
+        se = float(draws.std(ddof=1)) if len(draws) > 1 else 0.0  # bootstrap_emi's SE
+        low, high = standard_interval(value, se, self.cfg.confidence)
         if "emi" in self.terms:
             out.values["emi"] = TermValue(value, low, high)
         if "emid" in self.terms:
