@@ -275,7 +275,9 @@ class FollowLoad:
     ``choice`` is the run's choice at its start. When it is automatic, :meth:`stage` re-chooses at the start of
     every stage and :meth:`refresh` re-chooses inside one (at most every ``interval_s`` seconds), each time with
     :func:`choose_threads`'s rule on the load ``load_reader()`` reads now; an explicit count (argument,
-    environment) is kept throughout. :meth:`record` says what each stage chose.
+    environment) is kept throughout. :meth:`record` says what each stage chose. While independent fits run on
+    worker threads (:func:`mllmshift.workers.run_tasks`) the count is how many of them compute at once, each on
+    one torch thread, and a change goes to their gate (:meth:`workers`) instead of torch.
     """
 
     def __init__(self, choice: ThreadChoice, *, cpus: CPUs | None = None,
