@@ -25,8 +25,9 @@ seconds *into* the run (after its threads were first chosen: what a choice made 
 tree (``wait4``), the 1-minute load average when it started, the threads the run chose (as it records
 them: at start, and per stage with the changes made during a fit), and the goals: emi ≤ 10 s idle and ≤ 3× that
 busy (issue #9); study ≤ 45 s idle, cold, and ≤ 3× its idle time beside busy processes started before it and
-after it (issue #23; #9 asked 60 s); a second study's embedding stage ≤ 2 s. "3× that" is shown both as 3× the idle goal and as the ratio to
-the idle row measured here, beside the floor the CPU share sets (see :func:`goal`). Measure on an otherwise idle machine: the ``idle`` rows
+after it (issue #23; #9 asked 60 s); a second study's embedding stage ≤ 2 s. "3× that" is shown both as 3× the
+idle goal and as the ratio to the idle row measured here, beside the floor the CPU share sets (see
+:func:`goal`). Measure on an otherwise idle machine: the ``idle`` rows
 mean nothing while other work runs (the load column says what it was).
 """
 

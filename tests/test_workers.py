@@ -59,6 +59,9 @@ def test_without_a_run_or_with_one_thread_tasks_run_in_the_callers_thread():
         assert run_tasks([name, name]) == [me, me]
     with thread_limits(2):
         assert run_tasks([name, name]) == ["mllmshift-fit-0", "mllmshift-fit-1"]
+        # a worker's own tasks run in that worker, one after the other (no workers of workers)
+        nested = run_tasks([lambda: run_tasks([name, name]), lambda: 0])
+    assert nested == [["mllmshift-fit-0", "mllmshift-fit-0"], 0]
 
 
 def test_a_task_error_is_raised_after_every_task_ended():

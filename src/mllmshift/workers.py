@@ -7,16 +7,18 @@ for it, and with passive OpenMP waits (:mod:`mllmshift.openmp`) every meeting is
 an idle machine. Two fits that share nothing need no meeting: each computes on one thread, and the two threads
 run as two independent processes would. Each fit then computes exactly what it computes alone on one thread
 (the same operations in the same order): the same numbers bit for bit, whatever the number of workers
-(``tests/test_workers.py``).
+(``tests/test_workers.py``). On the study preset's fit this took a fifth less CPU and a quarter less wall time
+than the folds one after the other on two torch threads (docs/benchmarks.md, "The study preset's CLUB fit").
 
 The rule (:func:`run_tasks`): with ``t`` = the run's thread count now (:func:`mllmshift.threads.current_threads`:
-an automatic choice re-read as the load changes, an explicit count kept) and ``n`` tasks, ``t ≤ 1``, one task or
-no run around (a plain library call) runs the tasks one after the other, as before. Otherwise every task gets a
-worker thread computing on one torch thread, and a :class:`Gate` lets at most ``t`` compute at once; between
-units of work (every epoch: :func:`turn`, called by :func:`~mllmshift.estimators._training.train_early_stopping`)
-a worker hands its slot to the one that has waited longest. So three fits on two slots progress together and end
-together, where two-then-one would leave a core idle for a third of the time; and when the run's choice drops
-to one thread (:class:`~mllmshift.threads.FollowLoad`) the fits take turns on one slot.
+an automatic choice re-read as the load changes, an explicit count kept) and ``n`` tasks, ``t ≤ 1``, one task,
+no run around (a plain library call) or a call from a worker runs the tasks one after the other, as before.
+Otherwise every task gets a worker thread computing on one torch thread, and a :class:`Gate` lets at most ``t``
+compute at once; between units of work (every epoch: :func:`turn`, called by
+:func:`~mllmshift.estimators._training.train_early_stopping`) a worker hands its slot to the one that has waited
+longest. So three fits on two slots progress together and end together, where two-then-one would leave a core
+idle for a third of the time; and when the run's choice drops to one thread
+(:class:`~mllmshift.threads.FollowLoad`) the fits take turns on one slot.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def run_tasks(tasks: Sequence[Callable[[], T]], *, workers: int | None = None) -
     instead of the run's, tests). The tasks must not touch global state that another one reads (torch's global
     RNG: build estimators before, fit them in the tasks); the first task error is raised after all have ended."""
     t = current_threads() if workers is None else workers
-    if t is None or t <= 1 or len(tasks) <= 1:
+    if t is None or t <= 1 or len(tasks) <= 1 or _GATE.get() is not None:  # a worker's own tasks: in sequence
         return [task() for task in tasks]
     import torch
 
