@@ -7,8 +7,8 @@ for it, and with passive OpenMP waits (:mod:`mllmshift.openmp`) every meeting is
 an idle machine. Two fits that share nothing need no meeting: each computes on one thread, and the two threads
 run as two independent processes would. Each fit then computes exactly what it computes alone on one thread
 (the same operations in the same order): the same numbers bit for bit, whatever the number of workers
-(``tests/test_workers.py``). On the study preset's fit this took a fifth less CPU and a quarter less wall time
-than the folds one after the other on two torch threads (docs/benchmarks.md, "The study preset's CLUB fit").
+(``tests/test_workers.py``). On the study preset's fit this took 6–25 % less CPU than the folds one after the
+other on two torch threads, measured on a shared machine (docs/benchmarks.md, "The study preset's CLUB fit").
 
 The rule (:func:`run_tasks`): with ``t`` = the run's thread count now (:func:`mllmshift.threads.current_threads`:
 an automatic choice re-read as the load changes, an explicit count kept) and ``n`` tasks, ``t ≤ 1``, one task,
