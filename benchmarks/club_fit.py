@@ -6,6 +6,7 @@ Usage::
     python benchmarks/club_fit.py                      # the preset's pooled pairs (USE, from the cache)
     python benchmarks/club_fit.py --synthetic          # random pairs of the same shape (7,380 × 512 / 512)
     python benchmarks/club_fit.py --threads 2 --profile-epochs 5
+    python benchmarks/club_fit.py --crossfit --threads 2   # the preset's 3 folds: in sequence vs on workers
 
 Two loops fit the same CLUB (the preset's options: hidden 500, ≤ 200 epochs, patience 10, seed 0) on the same
 pairs, each in this process one after the other:
@@ -20,6 +21,11 @@ epochs of Adam the rounding differences grow, so the last columns say how far ap
 Table 2: CPU seconds per epoch of each loop over ``--profile-epochs`` epochs, split by kind of operator (matrix
 products ``mm``/``addmm``, element-wise, the optimiser's kernels, indexing/copies, other operators) in the shares
 a ``torch.profiler`` run gives, beside the epoch's matrix products replayed alone: the arithmetic floor.
+Table 3 (``--crossfit``, on the preset's pairs): the preset's fit itself, a CLUB cross-fitted over 3 folds of the
+sample ids, inside a run of ``--threads`` threads, with the folds one after the other on that many torch threads
+(as of f9990da) and on that many worker threads of one torch thread each (:mod:`mllmshift.workers`): CPU and wall
+seconds, epochs per fold, and the estimate on all pairs (equal to float32 rounding; bit for bit between workers
+and one thread).
 Timings on a shared machine: the 1-minute load average is printed beside them.
 """
 
@@ -44,9 +50,10 @@ ELEMENTWISE = {"aten::tanh", "aten::tanh_", "aten::tanh_backward", "aten::exp", 
                "aten::neg", "aten::neg_", "aten::sum", "aten::mean", "aten::fill_", "aten::zero_", "aten::where"}
 
 
-def preset_pairs(data: Path, threads: int) -> tuple[Any, Any]:
-    """The pooled (X, Ŷ) and (X, Y) pairs the preset's estimator is fitted on, embedded through the cache."""
-    from mllmshift.estimators.fitting import pooled_pairs
+def preset_pairs(data: Path, threads: int, groups: bool = False) -> Any:
+    """The pooled (X, Ŷ) and (X, Y) pairs the preset's estimator is fitted on, embedded through the cache (and,
+    with ``groups``, their sample ids: ``((x, y), ids)``)."""
+    from mllmshift.estimators.fitting import pooled_groups, pooled_pairs
     from mllmshift.evaluation.embedding import Encoders, default_cache_dir, embed_splits, open_cache
     from mllmshift.evaluation.estimation import estimator_pool
     from mllmshift.study.presets.llava_bench import build, default_config
@@ -55,7 +62,8 @@ def preset_pairs(data: Path, threads: int) -> tuple[Any, Any]:
     plan = build(data)
     splits = [plan.id_split, *(s.split for s in plan.scenarios)]
     embedded = embed_splits(splits, Encoders(cfg), open_cache(default_cache_dir()))
-    return pooled_pairs(estimator_pool(embedded))
+    pool = estimator_pool(embedded)
+    return (pooled_pairs(pool), pooled_groups(pool)) if groups else pooled_pairs(pool)
 
 
 def synthetic_pairs(n: int, d: int, seed: int) -> tuple[Any, Any]:
@@ -138,6 +146,32 @@ def matmul_floor(x: Any, y: Any, batch: int = 256, hidden: int = 500, val_fracti
     return best
 
 
+def crossfit_rows(x: Any, y: Any, groups: Any, threads: int, max_epochs: int) -> list[tuple[Any, ...]]:
+    """Table 3: the preset's cross-fitted CLUB (3 folds, seed 0) with its folds one after the other on ``threads``
+    torch threads, then on ``threads`` workers; per row (how, CPU s, wall s, load avg, epochs per fold, estimate)."""
+    import mllmshift.workers as workers
+    from mllmshift.estimators.mi.crossfit import CrossFitMI
+    from mllmshift.threads import thread_limits
+
+    rows = []
+    for how in ("folds one after the other", "folds on workers"):
+        est = CrossFitMI(x.shape[1], y.shape[1], base="club", folds=3, seed=0,
+                         **{**PRESET, "max_epochs": max_epochs})
+        sequential = how.startswith("folds one")
+        saved = workers.current_threads
+        if sequential:
+            workers.current_threads = lambda: 1  # type: ignore[assignment]  # run_tasks: one after the other
+        load, c0, t0 = os.getloadavg()[0], time.process_time(), time.perf_counter()
+        try:
+            with thread_limits(threads):
+                est.fit(x, y, groups=list(groups))
+        finally:
+            workers.current_threads = saved  # type: ignore[assignment]
+        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        rows.append((how, cpu, wall, load, [m.history["epochs_run"] for m in est.members], est.mi(x, y)))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -145,12 +179,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--profile-epochs", type=int, default=5, help="epochs of each loop under the profiler")
     ap.add_argument("--loops", nargs="+", default=["autograd", "closed form"], choices=["autograd", "closed form"])
+    ap.add_argument("--crossfit", action="store_true",
+                    help="table 3 only: the preset's 3-fold cross-fitted fit, folds in sequence vs on workers")
+    ap.add_argument("--max-epochs", type=int, default=PRESET["max_epochs"], help="table 3's epoch budget per fold")
     args = ap.parse_args(argv)
     use_checkout(args.threads)
     import numpy as np
 
     from mllmshift.estimators.mi.club import CLUB  # noqa: F401  (imported before timing)
 
+    if args.crossfit:
+        if args.synthetic:
+            ap.error("--crossfit fits the preset's pairs (its folds are of sample ids)")
+        (x, y), groups = preset_pairs(args.data, args.threads, groups=True)
+        x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+        print(f"pairs: {len(x):,} × ({x.shape[1]}, {y.shape[1]}) (preset), 3 folds of {len(set(groups))} sample ids; "
+              f"threads {args.threads}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}\n")
+        print("| the preset's CLUB fit (3 folds) | CPU (s) | wall (s) | load avg | epochs per fold | estimate (nats) |")
+        print("|---|---:|---:|---:|---|---:|")
+        for how, cpu, wall, load, eps, mi in crossfit_rows(x, y, groups, args.threads, args.max_epochs):
+            print(f"| {how} | {cpu:.1f} | {wall:.1f} | {load:.1f} | {', '.join(map(str, eps))} | {mi:.6f} |")
+        return 0
     x, y = synthetic_pairs(7380, 512, 0) if args.synthetic else preset_pairs(args.data, args.threads)
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
     print(f"pairs: {len(x):,} × ({x.shape[1]}, {y.shape[1]}) ({'synthetic' if args.synthetic else 'preset'}); "

@@ -23,9 +23,11 @@ Under ``busy``, ``--busy`` CPU-bound processes that this script starts (each end
 seconds *into* the run (after its threads were first chosen: what a choice made once at start misses, issue
 #23). Each row gives the wall time, the CPU time of the run's process
 tree (``wait4``), the 1-minute load average when it started, the threads the run chose (as it records
-them: at start, and per stage with the changes made during a fit), and the goal of issue #9: emi ≤ 10 s idle and ≤ 3× that busy; study ≤ 60 s idle and ≤ 3× that
-busy; a second study's embedding stage ≤ 2 s. "3× that" is shown both as 3× the idle goal and as the ratio to
-the idle row measured here, beside the floor the CPU share sets (see :func:`goal`). Measure on an otherwise idle machine: the ``idle`` rows
+them: at start, and per stage with the changes made during a fit), and the goals: emi ≤ 10 s idle and ≤ 3× that
+busy (issue #9); study ≤ 45 s idle, cold, and ≤ 3× its idle time beside busy processes started before it and
+after it (issue #23; #9 asked 60 s); a second study's embedding stage ≤ 2 s. "3× that" is shown both as 3× the
+idle goal and as the ratio to the idle row measured here, beside the floor the CPU share sets (see
+:func:`goal`). Measure on an otherwise idle machine: the ``idle`` rows
 mean nothing while other work runs (the load column says what it was).
 """
 
@@ -47,7 +49,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
-GOALS = {"emi": 10.0, "study": 60.0}
+#: idle goals in seconds: emi (issue #9), the study preset cold (issue #23, was 60 s in #9)
+GOALS = {"emi": 10.0, "study": 45.0}
 BUSY_FACTOR = 3.0
 SECOND_EMBED_GOAL_S = 2.0
 SPIN = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end:\n    pass\n"
@@ -183,8 +186,8 @@ def fair_share(row: Row, busy: int, cores: int) -> float | None:
 
 
 def goal(row: Row, idle: dict[str, float], busy: int, cores: int) -> str:
-    """The issue's goals: idle ≤ 10 s (emi) / 60 s (study); busy ≤ 3× that, read two ways: 3× the idle goal
-    (30 s / 180 s), and 3× the idle row measured here. The second has a floor set by the CPU share alone: beside
+    """The issues' goals (:data:`GOALS`): idle ≤ 10 s (emi) / 45 s (study); busy ≤ 3× that, read two ways: 3× the
+    idle goal (30 s / 135 s), and 3× the idle row measured here (issue #23's reading for the study). The second has a floor set by the CPU share alone: beside
     k CPU-bound processes on c cores a run with t threads gets c·t/(k+t) CPUs (0.4 for 1 thread beside 4 on 2),
     so its wall time is at least its CPU time / that share, 2.5× a single-threaded idle run, more when the idle
     run uses both cores. The busy rows say how close they come to that floor (floor / wall)."""
@@ -199,7 +202,8 @@ def goal(row: Row, idle: dict[str, float], busy: int, cores: int) -> str:
     out = f"≤ {BUSY_FACTOR:g} × {limit:g} s: {'met' if row.wall_s <= BUSY_FACTOR * limit else 'NOT met'}"
     base = idle.get(row.run)
     if base is not None:
-        out += f"; {row.wall_s / base:.1f}× the idle row"
+        ratio = row.wall_s / base
+        out += f"; {ratio:.1f}× the idle row ({'met' if ratio <= BUSY_FACTOR else 'NOT met'})"
     share = fair_share(row, busy, cores)
     if share:
         out += f"; fair share {share:.2f} CPU, floor {row.cpu_s / share:.1f} s = {row.cpu_s / share / row.wall_s:.0%} of wall"

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -274,7 +275,9 @@ class FollowLoad:
     ``choice`` is the run's choice at its start. When it is automatic, :meth:`stage` re-chooses at the start of
     every stage and :meth:`refresh` re-chooses inside one (at most every ``interval_s`` seconds), each time with
     :func:`choose_threads`'s rule on the load ``load_reader()`` reads now; an explicit count (argument,
-    environment) is kept throughout. :meth:`record` says what each stage chose.
+    environment) is kept throughout. :meth:`record` says what each stage chose. While independent fits run on
+    worker threads (:func:`mllmshift.workers.run_tasks`) the count is how many of them compute at once, each on
+    one torch thread, and a change goes to their gate (:meth:`workers`) instead of torch.
     """
 
     def __init__(self, choice: ThreadChoice, *, cpus: CPUs | None = None,
@@ -289,6 +292,10 @@ class FollowLoad:
         self._current: str | None = None
         self._threads = choice.threads
         self._last = clock()
+        #: while fits run on worker threads (:func:`mllmshift.workers.run_tasks`): told the new count instead of
+        #: torch (each worker computes on one thread; the count is how many compute at once)
+        self._listener: Callable[[int], None] | None = None
+        self._lock = threading.Lock()
 
     def _choose(self) -> ThreadChoice:
         if not self.adaptive:
@@ -316,18 +323,36 @@ class FollowLoad:
         (the ones a fit computes with) to it; returns the thread count in force."""
         if not self.adaptive or self._current is None:
             return self._threads
-        now = self._clock()
-        if now - self._last < self.interval_s:
+        if not self._lock.acquire(blocking=False):  # another worker is re-reading the load now
             return self._threads
-        self._last = now
-        choice = self._choose()
-        if choice.threads != self._threads:
-            import torch
+        try:
+            now = self._clock()
+            if now - self._last < self.interval_s:
+                return self._threads
+            self._last = now
+            choice = self._choose()
+            if choice.threads != self._threads:
+                self._threads = choice.threads
+                self._stages[self._current]["changes"].append({"threads": choice.threads, "load": choice.load})
+                if self._listener is not None:
+                    self._listener(choice.threads)
+                else:
+                    import torch
 
-            torch.set_num_threads(choice.threads)
-            self._threads = choice.threads
-            self._stages[self._current]["changes"].append({"threads": choice.threads, "load": choice.load})
-        return self._threads
+                    torch.set_num_threads(choice.threads)
+            return self._threads
+        finally:
+            self._lock.release()
+
+    @contextmanager
+    def workers(self, listener: Callable[[int], None]) -> Iterator[None]:
+        """While fits run on worker threads: a change of the choice calls ``listener(threads)`` (the workers'
+        gate) instead of setting torch's threads."""
+        outer, self._listener = self._listener, listener
+        try:
+            yield
+        finally:
+            self._listener = outer
 
     def record(self) -> dict[str, Any]:
         """Per stage: the threads and load it started with and every change :meth:`refresh` made in it."""
@@ -360,6 +385,15 @@ def stage(name: str) -> Iterator[ThreadChoice | None]:
         return
     with follow.stage(name) as choice:
         yield choice
+
+
+def current_threads() -> int | None:
+    """The run's thread count now: inside a stage of a :func:`following` run what :class:`FollowLoad` chose last,
+    else the enclosing :func:`thread_limits` block's count; None outside both (a plain library call)."""
+    follow = _FOLLOW.get()
+    if follow is not None and follow._current is not None:
+        return follow._threads
+    return _ENCLOSING.get()
 
 
 def follow_cap(threads: int) -> int:

@@ -9,7 +9,8 @@
   without an improvement of more than ``tol``, or at a non-finite loss. Progress goes to a
   :class:`~mllmshift.progress.Progress` task. Before every unit the run's automatic thread choice is re-read
   (:func:`mllmshift.threads.refresh`, at most every few seconds), so a long fit gives threads back when
-  other processes start.
+  other processes start, and a fit on a worker thread (:func:`mllmshift.workers.run_tasks`) hands its compute
+  slot to a waiting one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import nn
 
 from mllmshift.progress import Progress
 from mllmshift.threads import refresh as refresh_threads
+from mllmshift.workers import turn as worker_turn
 
 
 @contextlib.contextmanager
@@ -93,6 +95,7 @@ def train_early_stopping(module: nn.Module, step: Callable[[], float], validate:
         for k in range(1, max_steps + 1):
             module.train()
             refresh_threads()  # an automatic thread choice follows the load between units (mllmshift.threads)
+            worker_turn()  # a fit on a worker thread hands its slot on if another waits (mllmshift.workers)
             loss = step()
             if not math.isfinite(loss):
                 log.stopped_by = "non-finite loss"

@@ -118,13 +118,18 @@ def fit_members(cls: type[MIEstimator], splits: Sequence[EmbeddedSplit], n_estim
     (module docstring). ``cls`` the cross-fitted estimator itself takes its ``folds`` option, else F; with F < 2
     it keeps its own grouping (each distinct input row a group)."""
     folds = crossfit_folds
+    from mllmshift.estimators.mi.club import CLUB
     from mllmshift.estimators.mi.crossfit import CrossFitMI
+    from mllmshift.workers import run_tasks
 
     x, y = pooled_pairs(splits)
     dims = (x.shape[1], y.shape[1])
     seeds = member_seeds(seed, n_estimators)
     if not held_out(cls, folds) or (cls is CrossFitMI and folds < 2):  # crossfit named alone: folds by input row
-        return tuple(cls(*dims, seed=s, **options).fit(x, y, progress=progress) for s in seeds)
+        built = [cls(*dims, seed=s, **options) for s in seeds]  # built here: construction seeds torch's global RNG
+        if issubclass(cls, CLUB) and isinstance(x, np.ndarray):  # CLUB fits share nothing: worker threads
+            return tuple(run_tasks([lambda m=m: m.fit(x, y, progress=progress) for m in built]))
+        return tuple(m.fit(x, y, progress=progress) for m in built)
     groups = pooled_groups(splits)
     if cls is CrossFitMI:
         members = [CrossFitMI(*dims, seed=s, **{**({"folds": folds} if folds >= 2 else {}), **options})

@@ -46,6 +46,7 @@ from mllmshift.estimators.mi.scores import ScoreStats, by_replicate_blocks, poin
 from mllmshift.estimators.mi.variational import VariationalMI
 from mllmshift.progress import Progress
 from mllmshift.resampling import ResampleWeights
+from mllmshift.workers import run_tasks
 
 FORMAT = "mllmshift-crossfit-mi/1"
 
@@ -111,9 +112,16 @@ class CrossFitMI(MIEstimator):
         for d, f in zip(digests, row_fold):
             if self._fold_of.setdefault(d, int(f)) != f:
                 conflicts += 1
-        for k, member in enumerate(self.members):
+        def fit_member(k: int) -> Any:
             train = np.flatnonzero(row_fold != k)  # row indices (an on-disk source takes them, not a mask)
-            member.fit(xa[train], ya[train], progress=progress)
+            return self.members[k].fit(xa[train], ya[train], progress=progress)
+
+        if isinstance(self.members[0], CLUB) and isinstance(xa, np.ndarray) and isinstance(ya, np.ndarray):
+            # CLUB fits touch no global state: on worker threads, the same numbers as one after the other
+            run_tasks([lambda k=k: fit_member(k) for k in range(self.folds)])
+        else:
+            for k in range(self.folds):
+                fit_member(k)
         self.history = {"n_groups": len(distinct), "fold_pairs": np.bincount(row_fold, minlength=self.folds).tolist(),
                         "inputs_in_several_folds": conflicts,
                         "members": [{k: v for k, v in m.history.items() if not isinstance(v, list)}
