@@ -26,7 +26,7 @@ import numpy as np
 
 from mllmshift.vocab import BOOTSTRAP_SCHEMES
 
-__all__ = ["ResampleWeights", "MatrixWeights", "PoissonWeights", "SelectedWeights", "multinomial_counts",
+__all__ = ["ResampleWeights", "MatrixWeights", "PoissonWeights", "SelectedWeights", "multinomial_counts", "counts_of_draws",
            "choose_scheme", "SCHEMES", "MULTINOMIAL_MAX_CELLS"]
 
 SCHEMES = BOOTSTRAP_SCHEMES  # the vocabulary's, named here as this module has always named it
@@ -123,9 +123,13 @@ class SelectedWeights(ResampleWeights):
 
 def multinomial_counts(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(B × n) multiplicities of B resamples of n items drawn with replacement (rows sum to n)."""
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    flat = (np.arange(n_resamples)[:, None] * n + idx).ravel()  # resample b's draw of item i → cell b·n + i
-    return np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)
+    return counts_of_draws(rng.integers(0, n, size=(n_resamples, n)), n)
+
+
+def counts_of_draws(idx: np.ndarray, n: int) -> np.ndarray:
+    """(B × n) multiplicities of the (B × m) index matrix ``idx`` of draws from n items (one bincount)."""
+    flat = (np.arange(len(idx))[:, None] * n + idx).ravel()  # resample b's draw of item i → cell b·n + i
+    return np.bincount(flat, minlength=len(idx) * n).reshape(len(idx), n).astype(np.float64)
 
 
 def choose_scheme(scheme: str, n: int, n_resamples: int) -> str:

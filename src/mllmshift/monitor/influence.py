@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mllmshift.resampling import counts_of_draws
+
 
 def _entropy_forms(v: np.ndarray, forms: bool) -> tuple[float, np.ndarray | None]:
     """S(VᵀV / tr) and, if ``forms``, v_rᵀ ln(VᵀV) v_r for every row r (VᵀV has unit trace here)."""
@@ -144,10 +146,6 @@ class WeightedRJSD:
             s_b = _entropy(np.linalg.eigvalsh(bs @ bs.T if len(keep) < len(g_b) else g_b))  # the smaller Gram
         return max(0.0, s_m - 0.5 * (self.s_a + s_b))
 
-    def many(self, cs: np.ndarray, workers: int = 1) -> list[float]:
-        """The value for each row of ``cs`` (see :func:`parallel_map`)."""
-        return parallel_map(self, list(cs), workers)
-
 
 class PairedWeightedRJSD:
     """RJSD(a_c ‖ b_c) for many weightings c shared by paired rows (a_i, b_i) — the output term's resamples, which
@@ -190,21 +188,6 @@ class PairedWeightedRJSD:
         return max(0.0, s_m - 0.5 * (s_a + s_b))
 
 
-def parallel_map(fn, items: list, workers: int) -> list:  # type: ignore[no-untyped-def, type-arg]
-    """[fn(x) for x in items], on ``workers`` threads with one BLAS thread each when ``workers`` > 1: the items
-    are small independent eigenvalue problems, which LAPACK runs with the GIL released and which gain little from
-    a multi-threaded BLAS (a 363 × 363 one: 6 ms on one thread). Same values as the loop, in order."""
-    if workers <= 1 or len(items) < 2:
-        return [fn(x) for x in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
-
-
 def counts(boot: np.ndarray, n: int) -> np.ndarray:
     """The (B × n) draw counts of the bootstrap index matrix ``boot`` (B × n indices into n records)."""
-    flat = (np.arange(len(boot))[:, None] * n + boot).ravel()  # replicate b's draw of record i → cell b·n + i
-    return np.bincount(flat, minlength=len(boot) * n).reshape(len(boot), n).astype(np.float64)
+    return counts_of_draws(boot, n)
