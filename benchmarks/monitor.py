@@ -126,7 +126,6 @@ PROFILED = (
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "influence_parts"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__init__"),
-    ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "many"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "output"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_output_draws"),
     ("output term + bootstrap", "mllmshift.monitor.influence", "PairedWeightedRJSD", "__call__"),
