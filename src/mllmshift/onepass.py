@@ -39,7 +39,8 @@ from mllmshift.bound import BOUND_TERMS, BoundResult, DivergenceChoice, as_diver
     emid_upper_bound
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import JSDTerm, members_of
-from mllmshift.estimators.divergence.rjsd import RJSD, GramSum, one_blas_thread, rjsd_from_grams
+from mllmshift.estimators.divergence.rjsd import RJSD, GramSum, rjsd_from_grams
+from mllmshift.native_threads import one_blas_thread
 from mllmshift.metrics import EMIDResult, Estimators, emi_from_members, emid, emid_from
 from mllmshift.sources import FusedSource, iter_blocks
 

@@ -249,7 +249,8 @@ def thread_limits(threads: int | ThreadChoice) -> Iterator[int]:
     the block, :func:`choose_threads` without an explicit request answers the block's count.
     """
     import torch
-    from threadpoolctl import threadpool_limits
+
+    from mllmshift.native_threads import library_limits
 
     n = threads.threads if isinstance(threads, ThreadChoice) else int(threads)
     if n < 1:
@@ -258,7 +259,7 @@ def thread_limits(threads: int | ThreadChoice) -> Iterator[int]:
     torch.set_num_threads(n)
     token = _ENCLOSING.set(n)
     try:
-        with threadpool_limits(limits=n):
+        with library_limits(n):
             yield n
     finally:
         _ENCLOSING.reset(token)

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mllmshift.native_threads import library_limits
+
 T = TypeVar("T")
 
 
@@ -29,9 +31,7 @@ class Tasks:
 
     def __enter__(self) -> Tasks:
         if self.workers > 1:
-            from threadpoolctl import threadpool_limits
-
-            self._limits = threadpool_limits(limits=1)
+            self._limits = library_limits(1)
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mllmshift-stats")
         return self
 

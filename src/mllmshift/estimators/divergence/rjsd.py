@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mllmshift.estimators.base import DivergenceEstimator, as_2d_float
+from mllmshift.native_threads import one_blas_thread
 from mllmshift.sources import iter_blocks
 
 _CHUNK = 8192
@@ -110,18 +111,6 @@ def rjsd_from_grams(ga: np.ndarray, gb: np.ndarray, *, official_unnormalised: bo
         warnings.warn(f"RJSD estimate {value:.3g} < 0 from rounding; clipped to 0", RuntimeWarning, stacklevel=3)
         value = 0.0
     return float(value)
-
-
-def one_blas_thread() -> Any:
-    """A context in which numpy's BLAS/LAPACK runs on one thread (``threadpoolctl``).
-
-    A d × d eigen-decomposition (d = 768: about 0.05 s on one thread) is a sequence of small BLAS calls that
-    synchronise their threads at every call: with two OpenBLAS threads on a 2-core machine where another
-    process holds a core it took 1–4 s instead (issue #23, ``benchmarks/scale.py``: 11.6 of the bound's 14.7 s
-    at n = 100,000). The values do not depend on the thread count beyond rounding."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _row_entropy(z: np.ndarray) -> float:
