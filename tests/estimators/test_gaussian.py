@@ -69,3 +69,36 @@ def test_roundtrip(tmp_path):
     est = GaussianMI(shrinkage=0.1, copula=True)
     est.save(tmp_path / "g.json")
     assert GaussianMI.load(tmp_path / "g.json").config() == est.config()
+
+
+def _naive_mi(x: np.ndarray, y: np.ndarray, lam: float) -> float:
+    """½(log det R_XX + log det R_YY − log det R) on the p × p shrunk correlation matrix, as written."""
+    z = np.hstack([x, y]).astype(np.float64)
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    r = (1.0 - lam) * (z.T @ z / len(z)) + lam * np.eye(z.shape[1])
+    dx = x.shape[1]
+    logdet = lambda m: np.linalg.slogdet(m)[1]  # noqa: E731
+    return 0.5 * (logdet(r[:dx, :dx]) + logdet(r[dx:, dx:]) - logdet(r))
+
+
+def _naive_ledoit_wolf(z: np.ndarray) -> float:
+    z = z - z.mean(axis=0)
+    n, p = z.shape
+    s = z.T @ z / n
+    mu = np.trace(s) / p
+    delta = np.sum((s - mu * np.eye(p)) ** 2) / p
+    beta = sum(np.sum((np.outer(r, r) - s) ** 2) for r in z) / (n * n * p)
+    return float(min(beta, delta) / delta)
+
+
+@pytest.mark.parametrize("n, dx, dy", [(12, 30, 50), (40, 8, 9), (25, 20, 5)])
+def test_fewer_rows_than_columns_gives_the_p_by_p_value(rng, n, dx, dy):
+    # the n × n Gram route (Sylvester's identity) against the p × p determinants, fixed λ and Ledoit–Wolf's
+    x = rng.normal(size=(n, dx))
+    y = x[:, :1] @ rng.normal(size=(1, dy)) + rng.normal(size=(n, dy))
+    z = np.hstack([x, y])
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    assert ledoit_wolf_shrinkage(z) == pytest.approx(_naive_ledoit_wolf(z), rel=1e-10)
+    for lam in (0.05, 0.5, 1.0):
+        assert gaussian_mi(x, y, lam) == pytest.approx(max(0.0, _naive_mi(x, y, lam)), rel=1e-9, abs=1e-12)
+    assert gaussian_mi(x, y) == pytest.approx(max(0.0, _naive_mi(x, y, ledoit_wolf_shrinkage(z))), rel=1e-9)

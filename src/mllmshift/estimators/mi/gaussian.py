@@ -54,14 +54,17 @@ def ledoit_wolf_shrinkage(z: np.ndarray) -> float:
     With centred rows :math:`z_i`, :math:`S = \frac1n\sum z_i z_i^\top`, :math:`\mu = \operatorname{tr}S/p`:
     :math:`\delta = \|S-\mu I\|_F^2/p`,
     :math:`\beta = \min\big(\delta, \frac{1}{n^2 p}\sum_i \|z_i z_i^\top - S\|_F^2\big)`, λ = β/δ.
+    Only tr S and ‖S‖²_F = ‖ZZᵀ‖²_F / n² enter, so the smaller of the p × p and n × n products is formed.
     """
     z = z - z.mean(axis=0)
     n, p = z.shape
-    s = z.T @ z / n
-    mu = np.trace(s) / p
-    delta = (np.sum(s * s) - 2.0 * mu * np.trace(s) + p * mu * mu) / p
+    tr = float(np.sum(z * z)) / n
+    gram = z @ z.T if n < p else z.T @ z
+    ss = float(np.sum(gram * gram)) / (n * n)  # ‖S‖²_F
+    mu = tr / p
+    delta = (ss - 2.0 * mu * tr + p * mu * mu) / p
     # Σ_i ‖z_i z_iᵀ − S‖² = Σ_i ‖z_i‖⁴ − n‖S‖²
-    beta = (np.sum(np.sum(z * z, axis=1) ** 2) / n - np.sum(s * s)) / (n * p)
+    beta = (np.sum(np.sum(z * z, axis=1) ** 2) / n - ss) / (n * p)
     beta = min(beta, delta)
     return 0.0 if delta <= 0 else float(beta / delta)
 
@@ -86,17 +89,31 @@ def gaussian_mi(x: np.ndarray, y: np.ndarray, shrinkage: float | str = "ledoit-w
         lam = float(shrinkage)
         if not 0.0 <= lam <= 1.0:
             raise ValueError(f"shrinkage must be in [0, 1], got {lam}")
-    r = (1.0 - lam) * (z.T @ z / len(z)) + lam * np.eye(z.shape[1])
     dx = x.shape[1]
-
-    def logdet(m: np.ndarray) -> float:
-        sign, val = np.linalg.slogdet(m)
-        if sign <= 0:
-            raise ValueError("the covariance is singular (n ≤ d?); use shrinkage='ledoit-wolf' or a positive λ")
-        return float(val)
-
-    value = 0.5 * (logdet(r[:dx, :dx]) + logdet(r[dx:, dx:]) - logdet(r))
+    n, p = z.shape
+    if lam > 0.0 and n < p:
+        return max(_mi_from_grams(z[:, :dx], z[:, dx:], lam), 0.0)
+    r = (1.0 - lam) * (z.T @ z / n) + lam * np.eye(p)
+    value = 0.5 * (_logdet(r[:dx, :dx]) + _logdet(r[dx:, dx:]) - _logdet(r))
     return max(value, 0.0)
+
+
+def _logdet(m: np.ndarray) -> float:
+    sign, val = np.linalg.slogdet(m)
+    if sign <= 0:
+        raise ValueError("the covariance is singular (n ≤ d?); use shrinkage='ledoit-wolf' or a positive λ")
+    return float(val)
+
+
+def _mi_from_grams(zx: np.ndarray, zy: np.ndarray, lam: float) -> float:
+    r"""The same value from n × n Gram matrices when there are fewer rows than columns (Sylvester's identity):
+    log det((1−λ) ZᵀZ/n + λI_p) = p log λ + log det(I_n + c ZZᵀ), c = (1−λ)/(λn), and ZZᵀ of [Z_x, Z_y] is
+    Z_xZ_xᵀ + Z_yZ_yᵀ, so the p log λ terms cancel: I = ½(L_x + L_y − L_xy). O(n²p) instead of O(p³): with
+    80 pairs of 1,024-d embeddings a bootstrap draw took 3 slogdets of up to 2,048 × 2,048."""
+    c = (1.0 - lam) / (lam * len(zx))
+    gx, gy = zx @ zx.T, zy @ zy.T
+    eye = np.eye(len(zx))
+    return 0.5 * (_logdet(eye + c * gx) + _logdet(eye + c * gy) - _logdet(eye + c * (gx + gy)))
 
 
 class GaussianMI(MIEstimator):
