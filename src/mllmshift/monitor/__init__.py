@@ -24,7 +24,23 @@ mutual information can fall; where some reference answers exist, EMI itself can 
 - :mod:`~mllmshift.monitor.replay`: replay demos (generated offline, and LLaVA-Bench).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from mllmshift.monitor.config import ALERT_TERMS, TERMS, MonitorConfig, WindowSpec
-from mllmshift.monitor.runner import Monitor, RunSummary
+
+if TYPE_CHECKING:
+    from mllmshift.monitor.runner import Monitor, RunSummary
 
 __all__ = ["ALERT_TERMS", "TERMS", "Monitor", "MonitorConfig", "RunSummary", "WindowSpec"]
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`Monitor` and :class:`RunSummary` on first use: the runner imports torch (3 s), which
+    ``mllmshift --help`` and the config readers (``cli/monitor.py`` at parser build) do not need."""
+    if name in ("Monitor", "RunSummary"):
+        from mllmshift.monitor import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
