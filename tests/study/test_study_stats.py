@@ -133,3 +133,18 @@ def test_group_of_unknown_name_raises():
         group_of("mystery_split")
 
 
+
+
+def test_resampled_kendall_equals_scipy_row_by_row_with_ties_and_constant_rows():
+    # bootstrap rows repeat scenarios (ties in x, in y and in both) and may be constant: τ-b, as scipy gives it
+    from mllmshift.study.stats import _bootstrap_coefficients
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=25), rng.normal(size=25)
+    y[:5] = y[5]  # ties in y outside the resampling too
+    idx = rng.integers(0, 25, size=(150, 25))
+    idx[7] = 4  # a constant row
+    got = _bootstrap_coefficients("kendall", x[idx], y[idx])
+    want = np.array([sps.kendalltau(x[i], y[i]).statistic for i in idx])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert np.isnan(got[7])

@@ -83,13 +83,11 @@ def _coefficient(method: str, x: np.ndarray, y: np.ndarray) -> tuple[float, floa
 def _bootstrap_coefficients(method: str, xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
     """The coefficient of each row pair of the (B × n) resampled arrays; NaN where a row is constant.
 
-    Pearson and Spearman (Pearson of average ranks) are vectorised; Kendall's τ-b goes through scipy row by row.
+    Pearson and Spearman (Pearson of average ranks) are vectorised; Kendall's τ-b from the pairs' signs
+    (:func:`_kendall_tau_b_rows`).
     """
     if method == "kendall":
-        out = np.full(xb.shape[0], np.nan)
-        for b in range(xb.shape[0]):
-            out[b], _ = _coefficient(method, xb[b], yb[b])
-        return out
+        return _kendall_tau_b_rows(xb, yb)
     if method == "spearman":
         from scipy.stats import rankdata
 
@@ -103,6 +101,23 @@ def _bootstrap_coefficients(method: str, xb: np.ndarray, yb: np.ndarray) -> np.n
         r = (dx * dy).sum(axis=1) / den
     r[(np.ptp(xb, axis=1) == 0) | (np.ptp(yb, axis=1) == 0)] = np.nan
     return np.clip(r, -1.0, 1.0)
+
+
+def _kendall_tau_b_rows(xb: np.ndarray, yb: np.ndarray, chunk: int = 64) -> np.ndarray:
+    r"""Kendall's τ-b of each row pair: with :math:`s^x_{ij} = \operatorname{sign}(x_i - x_j)` over the pairs
+    i < j, :math:`\tau_b = \sum s^x s^y / \sqrt{\sum |s^x| \sum |s^y|}` (the non-tied pairs of each variable in
+    the denominator: scipy's ``kendalltau`` value), NaN where a row is constant. O(n²) per row in numpy, rows
+    in chunks: scipy row by row took 2–6 s of a study's report for 1,000 resamples of 61 scenarios."""
+    n = xb.shape[1]
+    iu, ju = np.triu_indices(n, k=1)
+    out = np.empty(xb.shape[0])
+    for start in range(0, xb.shape[0], chunk):
+        x, y = xb[start : start + chunk], yb[start : start + chunk]
+        sx, sy = np.sign(x[:, iu] - x[:, ju]), np.sign(y[:, iu] - y[:, ju])
+        den = np.sqrt(np.abs(sx).sum(axis=1) * np.abs(sy).sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + chunk] = np.where(den > 0, (sx * sy).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+    return np.clip(out, -1.0, 1.0)
 
 
 def _paired_finite(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
