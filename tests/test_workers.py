@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mllmshift.threads import REFRESH_S, CPUs, ThreadChoice, following, refresh, stage, thread_limits
+from mllmshift.follow_load import REFRESH_S, following, refresh, stage
+from mllmshift.threads import CPUs, ThreadChoice, thread_limits
 from mllmshift.workers import Gate, run_tasks, turn
 
 

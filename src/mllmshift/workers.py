@@ -10,7 +10,7 @@ run as two independent processes would. Each fit then computes exactly what it c
 (``tests/test_workers.py``). On the study preset's fit this took 6–25 % less CPU than the folds one after the
 other on two torch threads, measured on a shared machine (docs/benchmarks.md, "The study preset's CLUB fit").
 
-The rule (:func:`run_tasks`): with ``t`` = the run's thread count now (:func:`mllmshift.threads.current_threads`:
+The rule (:func:`run_tasks`): with ``t`` = the run's thread count now (:func:`mllmshift.follow_load.current_threads`:
 an automatic choice re-read as the load changes, an explicit count kept) and ``n`` tasks, ``t ≤ 1``, one task,
 no run around (a plain library call) or a call from a worker runs the tasks one after the other, as before.
 Otherwise every task gets a worker thread computing on one torch thread, and a :class:`Gate` lets at most ``t``
@@ -18,7 +18,7 @@ compute at once; between units of work (every epoch: :func:`turn`, called by
 :func:`~mllmshift.estimators._training.train_early_stopping`) a worker hands its slot to the one that has waited
 longest. So three fits on two slots progress together and end together, where two-then-one would leave a core
 idle for a third of the time; and when the run's choice drops to one thread
-(:class:`~mllmshift.threads.FollowLoad`) the fits take turns on one slot.
+(:class:`~mllmshift.follow_load.FollowLoad`) the fits take turns on one slot.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from mllmshift.threads import current_follow, current_threads
+from mllmshift.follow_load import current_follow, current_threads
 
 T = TypeVar("T")
 
