@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mllmshift.threads import REFRESH_S, CPUs, ThreadChoice, following, refresh, stage, thread_limits
+from mllmshift.follow_load import REFRESH_S, following, refresh, stage
+from mllmshift.threads import CPUs, ThreadChoice, thread_limits
 from mllmshift.workers import Gate, run_tasks, turn
 
 
@@ -58,10 +59,10 @@ def test_without_a_run_or_with_one_thread_tasks_run_in_the_callers_thread():
     with thread_limits(1):
         assert run_tasks([name, name]) == [me, me]
     with thread_limits(2):
-        assert run_tasks([name, name]) == ["mllmshift-fit-0", "mllmshift-fit-1"]
+        assert all(n.startswith("mllmshift-fit") for n in run_tasks([name, name]))
         # a worker's own tasks run in that worker, one after the other (no workers of workers)
-        nested = run_tasks([lambda: run_tasks([name, name]), lambda: 0])
-    assert nested == [["mllmshift-fit-0", "mllmshift-fit-0"], 0]
+        nested = run_tasks([lambda: [name(), *run_tasks([name, name])], lambda: 0])
+    assert nested[0][0].startswith("mllmshift-fit") and nested == [[nested[0][0]] * 3, 0]
 
 
 def test_a_task_error_is_raised_after_every_task_ended():
@@ -140,3 +141,92 @@ def test_a_crossfitted_club_on_workers_equals_the_one_fitted_fold_after_fold():
         assert all(torch.equal(sa[k], sb[k]) for k in sa)  # bit for bit: each fit on one thread either way
         assert a.history["val_nll"] == b.history["val_nll"]
     assert fits[0].mi(x, y) == fits[1].mi(x, y)
+
+
+# ------------------------------------------------------------------ the pool
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_one_worker_runs_each_task_when_submitted_and_keeps_its_error_for_result():
+    from mllmshift.workers import Tasks
+
+    order: list[int] = []
+    before = (torch.get_num_threads(), _blas_threads())
+    with Tasks(1) as tasks:
+        assert (torch.get_num_threads(), _blas_threads()) == before  # nothing changed for one worker
+        futures = [tasks.submit(lambda i: order.append(i) or threading.current_thread().name, i) for i in range(3)]
+        assert order == [0, 1, 2]  # run at submission, in order, in the caller's thread
+        bad = tasks.submit(lambda: 1 / 0)
+    assert [f.result() for f in futures] == [threading.current_thread().name] * 3
+    with pytest.raises(ZeroDivisionError):
+        bad.result()
+
+
+def test_workers_compute_on_one_thread_see_the_callers_context_and_give_the_same_values():
+    from mllmshift.follow_load import current_threads
+    from mllmshift.workers import Tasks, on_worker
+
+    rng = np.random.default_rng(0)
+    mats = [rng.standard_normal((60, 60)) for _ in range(6)]
+    mats = [m @ m.T for m in mats]
+
+    def task(m: np.ndarray) -> tuple[np.ndarray, int, list[int], int | None, bool, int]:
+        with Tasks(3) as inner:  # opened on a worker: no pool of pools
+            nested = inner.workers
+        return np.linalg.eigvalsh(m), torch.get_num_threads(), _blas_threads(), current_threads(), on_worker(), nested
+
+    alone = [np.linalg.eigvalsh(m) for m in mats]
+    with thread_limits(2):
+        before = _blas_threads()
+        with Tasks(2, name="t") as tasks:
+            assert torch.get_num_threads() == 1 and set(_blas_threads()) == {1}  # the opening thread too
+            out = [f.result() for f in [tasks.submit(task, m) for m in mats]]
+        assert torch.get_num_threads() == 2 and _blas_threads() == before  # restored
+    for (vals, torch_n, blas, threads, worker, nested), want in zip(out, alone):
+        np.testing.assert_allclose(vals, want, rtol=1e-12)
+        assert (torch_n, set(blas), threads, worker, nested) == (1, {1}, 2, True, 1)
+    assert not on_worker()
+
+
+def test_an_interrupted_caller_stops_the_fits_at_their_next_turn(monkeypatch):
+    """Ctrl-C while the fits run: run_tasks raises it once every worker has ended, each within one unit of work
+    (the pool waits for its workers; a fit of thousands of units is not finished first)."""
+    from concurrent.futures import wait as real_wait
+
+    import mllmshift.workers as w
+
+    units = [0, 0, 0]
+
+    def fit(i: int) -> None:
+        for _ in range(3000):
+            units[i] += 1
+            time.sleep(0.001)
+            turn()
+
+    def interrupted(futures):  # the caller's wait, interrupted after 50 ms
+        real_wait(futures, timeout=0.05)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(w, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks([lambda i=i: fit(i) for i in range(3)], workers=2)
+    assert 0 < sum(units) and max(units) < 3000
+
+
+def test_a_closed_gate_admits_its_waiters_and_its_turn_raises():
+    from mllmshift.workers import Cancelled
+
+    g = Gate(1)
+    g.enter()
+    entered = threading.Event()
+    th = threading.Thread(target=lambda: (g.enter(), entered.set()))
+    th.start()
+    assert not entered.wait(0.05)
+    g.close()
+    assert entered.wait(1.0)
+    th.join()
+    with pytest.raises(Cancelled):
+        g.turn()

@@ -10,13 +10,12 @@ which neither keeps both cores busy. :func:`emid_and_bound` reads each block of 
 - adds it to the Gram matrices ZᵀZ of X_v, X_t, Ŷ, Y (:class:`~mllmshift.estimators.divergence.rjsd.GramSum`),
   the linear RJSD terms of the bound being functions of those only.
 
-With t ≥ 2 threads the work of a block (four Gram products, each member's terms of each 1,024-row chunk)
-goes to t worker threads, torch and BLAS each on one thread meanwhile, so every core runs whole
-single-threaded kernels instead of all threads synchronising on every small one; the main thread adds the
-results in row order. The numbers are therefore those of the separate calls: the CLUB sums add the same
-chunks' terms in the same order (identical), the Gram sums the same 8,192-row products in the same order;
-only BLAS's thread count differs, which can move a Gram product by float rounding (tests/test_onepass.py:
-equal on its inputs).
+With t ≥ 2 threads (torch's count) the work of a block (four Gram products, each member's terms of each
+1,024-row chunk) goes to a :class:`~mllmshift.workers.Tasks` pool of t workers, each computing on one thread;
+the main thread adds the results in row order. The numbers are therefore those of the separate calls: the
+CLUB sums add the same chunks' terms in the same order (identical), the Gram sums the same 8,192-row products
+in the same order; only BLAS's thread count differs, which can move a Gram product by float rounding
+(tests/test_onepass.py: equal on its inputs).
 
 Where the joint pass does not apply, :func:`emid_and_bound` is the two separate calls: a member that is not a
 plain CLUB (its ``mi_many`` is another formula), a divergence other than linear RJSD (``rjsd-debiased``
@@ -26,10 +25,8 @@ its n < d row-Gram route.
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,9 +37,9 @@ from mllmshift.bound import BOUND_TERMS, BoundResult, DivergenceChoice, as_diver
 from mllmshift.embeddings import EmbeddedSplit
 from mllmshift.estimators.base import JSDTerm, members_of
 from mllmshift.estimators.divergence.rjsd import RJSD, GramSum, rjsd_from_grams
-from mllmshift.native_threads import one_blas_thread
 from mllmshift.metrics import EMIDResult, Estimators, emi_from_members, emid, emid_from
 from mllmshift.sources import FusedSource, iter_blocks
+from mllmshift.workers import Tasks
 
 __all__ = ["emid_and_bound", "BLOCK_ROWS"]
 
@@ -67,7 +64,7 @@ def emid_and_bound(id_split: EmbeddedSplit, ood_split: EmbeddedSplit, estimators
         return emid(id_split, ood_split, estimators), emid_upper_bound(id_split, ood_split, entropy_scale,
                                                                          divergence)
     emis, grams = [], []
-    with _workers() as pool:
+    with Tasks(torch.get_num_threads(), name="onepass") as pool:
         for s in (id_split, ood_split):
             pairs, g = _pass(s, members, pool)
             emis.append(emi_from_members(members, pairs, len(s)))
@@ -100,35 +97,8 @@ def _gram_route(a: EmbeddedSplit, b: EmbeddedSplit) -> bool:
     return 2 * min(len(a), len(b)) >= d
 
 
-@contextlib.contextmanager
-def _workers() -> Iterator[ThreadPoolExecutor | None]:
-    """As many worker threads as the process computes with (``torch.get_num_threads()``), each running whole
-    kernels on one thread (torch and numpy's BLAS set to one thread meanwhile); None, and nothing changed,
-    on one thread."""
-    n = torch.get_num_threads()
-    if n < 2:
-        yield None
-        return
-    torch.set_num_threads(1)
-    try:
-        with one_blas_thread(), ThreadPoolExecutor(max_workers=n, thread_name_prefix="onepass") as pool:
-            yield pool
-    finally:
-        torch.set_num_threads(n)
-
-
-class _Now:
-    """A finished "future": what a task gives when there is no pool."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def result(self) -> Any:
-        return self.value
-
-
 def _pass(split: EmbeddedSplit, members: tuple[Any, ...],
-          pool: ThreadPoolExecutor | None) -> tuple[list[list[float]], dict[str, np.ndarray]]:
+          pool: Tasks) -> tuple[list[list[float]], dict[str, np.ndarray]]:
     """One read of a split: each member's ``(Î(X;Ŷ), Î(X;Y))`` and the Gram matrices of its inputs and
     outputs. Per block, the tasks (each Gram's product, each member's terms of each chunk) go to the workers;
     the main thread adds their results in row order, a block behind, so the sums are the separate calls'."""
@@ -142,7 +112,7 @@ def _pass(split: EmbeddedSplit, members: tuple[Any, ...],
     arrays = list(named.values()) + ([] if fused or text_only else [x])
     grams = {k: GramSum(v.shape[1]) for k, v in named.items()}
     scorers = [m.scorer(2) for m in members]
-    run: Callable[..., Any] = (lambda fn, *args: _Now(fn(*args))) if pool is None else pool.submit
+    run = pool.submit
     queue: deque[list[tuple[Callable[[Any], None], Any]]] = deque()
 
     def drain(tasks: list[tuple[Callable[[Any], None], Any]]) -> None:

@@ -25,8 +25,9 @@ from mllmshift.monitor import runner
 from mllmshift.monitor.config import MonitorConfig, WindowSpec
 from mllmshift.monitor.embed import Rows
 from mllmshift.monitor.influence import PairedWeightedRJSD, WeightedRJSD, counts, rjsd_influence
-from mllmshift.monitor.tasks import Drawn, Tasks
+from mllmshift.monitor.tasks import Drawn
 from mllmshift.monitor.terms import EXACT_DRAWS, TermCalculator, _with_residuals
+from mllmshift.workers import Tasks
 
 
 #: the terms the comparison computes: every one whose statistics the speed-up changed (EMI's are not: without

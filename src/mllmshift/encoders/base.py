@@ -84,8 +84,9 @@ class Encoder(ABC):
 
     def thread_count(self) -> int:
         """``threads``, chosen now (and kept) when it is None; a count chosen so is capped, call by call, at what
-        the run's automatic choice reads now (:func:`mllmshift.threads.follow_cap`)."""
-        from mllmshift.threads import choose_threads, follow_cap
+        the run's automatic choice reads now (:func:`mllmshift.follow_load.follow_cap`)."""
+        from mllmshift.follow_load import follow_cap
+        from mllmshift.threads import choose_threads
 
         if self.threads is None:
             self.threads = choose_threads().threads

@@ -8,7 +8,7 @@
   held-out rows; the module's best state is kept, and training stops after ``patience`` evaluations
   without an improvement of more than ``tol``, or at a non-finite loss. Progress goes to a
   :class:`~mllmshift.progress.Progress` task. Before every unit the run's automatic thread choice is re-read
-  (:func:`mllmshift.threads.refresh`, at most every few seconds), so a long fit gives threads back when
+  (:func:`mllmshift.follow_load.refresh`, at most every few seconds), so a long fit gives threads back when
   other processes start, and a fit on a worker thread (:func:`mllmshift.workers.run_tasks`) hands its compute
   slot to a waiting one.
 """
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mllmshift.follow_load import refresh as refresh_threads
 from mllmshift.progress import Progress
-from mllmshift.threads import refresh as refresh_threads
 from mllmshift.workers import turn as worker_turn
 
 
@@ -94,7 +94,7 @@ def train_early_stopping(module: nn.Module, step: Callable[[], float], validate:
     try:
         for k in range(1, max_steps + 1):
             module.train()
-            refresh_threads()  # an automatic thread choice follows the load between units (mllmshift.threads)
+            refresh_threads()  # an automatic thread choice follows the load between units (mllmshift.follow_load)
             worker_turn()  # a fit on a worker thread hands its slot on if another waits (mllmshift.workers)
             loss = step()
             if not math.isfinite(loss):

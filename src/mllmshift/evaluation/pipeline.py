@@ -46,6 +46,7 @@ from mllmshift.evaluation.estimation import Ensemble, build_divergence, estimato
 from mllmshift.evaluation.results import ScenarioResult, SplitResult, StudyResult
 from mllmshift.evaluation.scenarios import ScenarioSpec
 from mllmshift.evaluation.stores import NullStore, Store
+from mllmshift.follow_load import following, stage
 from mllmshift.metrics import (
     bootstrap_emi,
     bootstrap_emid,
@@ -57,7 +58,7 @@ from mllmshift.metrics import (
 from mllmshift.progress import Progress, tracked
 from mllmshift.provenance import derive_seed, environment, stable_hash
 from mllmshift.records import Split
-from mllmshift.threads import ThreadChoice, choose_threads, following, stage, thread_limits
+from mllmshift.threads import ThreadChoice, choose_threads, thread_limits
 
 SEED_DERIVATION = ("derive_seed(seed, 'emi', split) and derive_seed(seed, 'emid', id, scenario) for the bootstrap; "
                    "derive_seed(seed, 'estimator', k) for ensemble member k of K > 1 (seed itself for K = 1); "
@@ -208,7 +209,7 @@ def run_threads(cfg: EvalConfig, progress: Progress | None = None) -> ThreadChoi
     """The CPU threads of one run: ``cfg.threads``, else :func:`mllmshift.threads.choose_threads` (the environment,
     the usable CPUs and the load); said on the progress stream. Every run computes inside
     ``thread_limits(run_threads(cfg))``, so encoders and estimators built in it follow that count; an automatic
-    choice is re-read per stage and between a fit's epochs (:class:`mllmshift.threads.FollowLoad`)."""
+    choice is re-read per stage and between a fit's epochs (:class:`mllmshift.follow_load.FollowLoad`)."""
     choice = choose_threads(cfg.threads)
     if progress is not None:
         progress.say(f"threads: {choice.describe()}")
@@ -230,8 +231,8 @@ def compute_settings(cfg: EvalConfig, progress: Progress | None = None) -> Itera
 
 def run_thread_record(threads: ThreadChoice) -> dict[str, Any]:
     """What results record as ``threads``: the run's choice and, under ``stages``, what each stage chose (an
-    automatic choice is re-read per stage and during long fits: :class:`mllmshift.threads.FollowLoad`)."""
-    from mllmshift.threads import current_follow
+    automatic choice is re-read per stage and during long fits: :class:`mllmshift.follow_load.FollowLoad`)."""
+    from mllmshift.follow_load import current_follow
 
     follow = current_follow()
     return {**threads.to_dict(), "stages": follow.record() if follow is not None else {}}

@@ -55,8 +55,9 @@ from mllmshift.monitor.influence import (
     influence_parts,
     rjsd_influence,
 )
-from mllmshift.monitor.tasks import Drawn, Tasks
+from mllmshift.monitor.tasks import Drawn
 from mllmshift.monitor.window_emi import emi_and_draws, emi_value
+from mllmshift.workers import Tasks
 
 #: resamples recomputed exactly per term and window on the linearised path (see :func:`_with_residuals`)
 EXACT_DRAWS = 20
