@@ -29,15 +29,6 @@ def test_registered_class_and_threads_default(use: USEMultilingual, monkeypatch:
     assert 1 <= USEMultilingual().thread_count() <= detect_cpus().usable
 
 
-def test_the_models_blas_limit_follows_thread_count_call_by_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    enc = USEMultilingual(threads=2)
-    enc.encode(["A dog runs in the park."])
-    assert enc.model._backend.threads == 2
-    monkeypatch.setattr(enc, "thread_count", lambda: 1)  # the run's choice fell to one thread (FollowLoad)
-    enc.encode(["Zwei Katzen schlafen."])
-    assert enc.model._backend.threads == 1 and enc.model.threads == 1
-
-
 def test_shape_dtype_unit_norm(use: USEMultilingual) -> None:
     e = use.encode(["A dog runs in the park.", "", "Zwei Katzen schlafen."])
     assert e.shape == (3, 512) and e.dtype == np.float32
