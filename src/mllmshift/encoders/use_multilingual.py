@@ -17,7 +17,6 @@ tokeniser, about an eighth of the time, holds the GIL and takes turns).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -56,19 +55,20 @@ def contiguous_parts(texts: Sequence[str], parts: int) -> list[Sequence[str]]:
 def encode_on_workers(encode: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str],
                       workers: int) -> np.ndarray:
     """``encode`` applied to :func:`contiguous_parts` of ``texts`` on ``workers`` threads, the rows stacked in
-    order, every part on one BLAS thread (:func:`mllmshift.native_threads.one_blas_thread`, entered here once
-    for all workers: the limit is process-wide, so workers entering and leaving it themselves would restore
-    each other's counts mid-product). Each text's row depends on its own tokens only, so the result equals
+    order, every part on one BLAS thread (:class:`mllmshift.workers.Tasks` sets the limit once for all its workers:
+    it is process-wide, so workers entering and leaving it themselves would restore each other's counts
+    mid-product). Each text's row depends on its own tokens only, so the result equals
     ``encode(texts)`` up to float rounding (the micro-batches are cut elsewhere; ≤ 1e-6 on unit rows,
     tests/encoders/test_use_workers.py)."""
     from mllmshift.native_threads import one_blas_thread
+    from mllmshift.workers import Tasks
 
     parts = contiguous_parts(texts, workers)
-    with one_blas_thread():
-        if len(parts) == 1:
+    if len(parts) == 1:
+        with one_blas_thread():
             return encode(texts)
-        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="use-encode") as pool:
-            rows = list(pool.map(encode, parts))
+    with Tasks(len(parts), name="use-encode") as tasks:  # one BLAS thread for all its workers
+        rows = [f.result() for f in [tasks.submit(encode, part) for part in parts]]
     return np.concatenate(rows, axis=0)
 
 
