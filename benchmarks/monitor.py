@@ -125,6 +125,7 @@ PROFILED = (
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "rjsd_influence"),
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "influence_parts"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),
+    ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "parts"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__init__"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "output"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_output_draws"),
@@ -285,15 +286,17 @@ def throughput(a: argparse.Namespace) -> None:
         print(f"\n### Throughput: reference {ref}, windows of {w} records, {a.encoder}, --threads {a.threads}\n")
         print("| cache | set-up (s) | first window (s) | of which embedding (s) | next "
               f"{a.windows - 1} windows (s) | of which embedding (s) | records/s (steady) | steady CPU (s) | "
-              "of which embedding (CPU s) | statistics per window (s wall, less embedding) | CPU (s) | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "of which embedding (CPU s) | statistics per window (s wall, less embedding) | statistics per window "
+              "(CPU s) | CPU (s) | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for cache in a.caches.split(","):
             r = _spawn("throughput", {"cache": cache, "encoder": a.encoder, "reference": ref, "window": w,
                                       "windows": a.windows, "threads": a.threads})
             stat = (r["rest_s"] - r["rest_embed_s"]) / (a.windows - 1)
+            stat_cpu = (r["rest_cpu_s"] - r["rest_embed_cpu_s"]) / (a.windows - 1)
             print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
                   f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | **{r['records_per_s']:.0f}** | "
-                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {r['cpu_s']:.1f} | "
+                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {stat_cpu:.2f} | {r['cpu_s']:.1f} | "
                   f"{os.getloadavg()[0]:.1f} |", flush=True)
 
 
