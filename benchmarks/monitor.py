@@ -121,7 +121,6 @@ PROFILED = (
     ("embedding", "mllmshift.monitor.embed", "RecordEmbedder", "embed"),
     ("null draws", "mllmshift.monitor.null", None, "_draws"),
     ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "jsd"),
-    ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "_own"),
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "rjsd_influence"),
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "influence_parts"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),

@@ -35,13 +35,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from mllmshift.estimators.divergence.rjsd import gram
 from mllmshift.resampling import counts_of_draws
 
 
-def _entropy_forms(v: np.ndarray, forms: bool) -> tuple[float, np.ndarray | None]:
-    """S(VᵀV / tr) and, if ``forms``, v_rᵀ ln(VᵀV) v_r for every row r (VᵀV has unit trace here)."""
+def _entropy_forms(v: np.ndarray, forms: bool, gram: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
+    """S(VᵀV / tr) and, if ``forms``, v_rᵀ ln(VᵀV) v_r for every row r (VᵀV has unit trace here). ``gram``: VᵀV
+    given (d × d; the estimator's product), in which case ``v`` need hold only the rows whose forms are wanted."""
     n, d = v.shape
-    if n < d:
+    if gram is None and n < d:
         k = v @ v.T
         if not forms:
             lam = np.linalg.eigvalsh((k + k.T) / 2.0)
@@ -50,7 +52,7 @@ def _entropy_forms(v: np.ndarray, forms: bool) -> tuple[float, np.ndarray | None
         pos = lam > 0
         lam_log = np.where(pos, lam * np.log(np.where(pos, lam, 1.0)), 0.0)
         return _entropy(lam), (u * u) @ lam_log
-    g = v.T @ v
+    g = v.T @ v if gram is None else gram
     if not forms:
         return _entropy(np.linalg.eigvalsh((g + g.T) / 2.0)), None
     lam, e = np.linalg.eigh((g + g.T) / 2.0)
@@ -93,19 +95,35 @@ def influence_parts(a: np.ndarray, b: np.ndarray, *, grad_a: bool = False
                     ) -> tuple[float, np.ndarray | None, np.ndarray, float]:
     """:func:`rjsd_influence` and a's entropy S(C_a), which :class:`WeightedRJSD` needs too: one pass of
     eigenvalue problems gives a window's drift term, its slopes and its exact resamples' fixed part. The value
-    is the estimator's (:func:`mllmshift.estimators.divergence.rjsd.rjsd`: the same spectra, equal up to
-    rounding)."""
+    is the estimator's (:func:`mllmshift.estimators.divergence.rjsd.rjsd`, equal up to the eigensolver's
+    rounding): the same (n_a + n_b)-row float64 Gram with fewer rows than dimensions, else its own d × d Gram
+    products (:func:`~mllmshift.estimators.divergence.rjsd.gram`, in the rows' precision), so the monitor need
+    not run the estimator again for a window's value."""
     a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     na2, nb2 = (a64 * a64).sum(axis=1), (b64 * b64).sum(axis=1)
-    ta, tb = float(na2.sum()), float(nb2.sum())
-    if ta <= 0 or tb <= 0:
-        raise ValueError("a sample is all zeros; its covariance has no trace to normalise by")
-    v = np.vstack([a64 / np.sqrt(2.0 * ta), b64 / np.sqrt(2.0 * tb)])
-    s_m, q_m = _entropy_forms(v, True)
-    assert q_m is not None
-    s_a, q_a = _entropy_forms(a64 / np.sqrt(ta), grad_a)
-    s_b, q_b = _entropy_forms(b64 / np.sqrt(tb), True)
-    assert q_b is not None
+    na = len(a64)
+    if na + len(b64) >= a64.shape[1]:  # the estimator's d × d path, on its Gram products (the rows' precision)
+        ga, gb = gram(a), gram(b)
+        ta, tb = float(np.trace(ga)), float(np.trace(gb))
+        if ta <= 0 or tb <= 0:
+            raise ValueError("a sample is all zeros; its covariance has no trace to normalise by")
+        ca, cb = ga / ta, gb / tb
+        rows_b = b64 / np.sqrt(2.0 * tb)  # the mixture's forms: b's rows, and a's where a's slopes are wanted
+        s_m, q = _entropy_forms(np.vstack([a64 / np.sqrt(2.0 * ta), rows_b]) if grad_a else rows_b, True,
+                                (ca + cb) / 2.0)
+        assert q is not None
+        q_m = q if grad_a else np.concatenate([np.zeros(na), q])
+        s_a, q_a = _entropy_forms(a64 / np.sqrt(ta), grad_a, ca)
+        s_b, q_b = _entropy_forms(b64 / np.sqrt(tb), True, cb)
+    else:  # the (n_a + n_b)-row Gram, as the estimator's dual path
+        ta, tb = float(na2.sum()), float(nb2.sum())
+        if ta <= 0 or tb <= 0:
+            raise ValueError("a sample is all zeros; its covariance has no trace to normalise by")
+        v = np.vstack([a64 / np.sqrt(2.0 * ta), b64 / np.sqrt(2.0 * tb)])
+        s_m, q_m = _entropy_forms(v, True)  # type: ignore[assignment]
+        s_a, q_a = _entropy_forms(a64 / np.sqrt(ta), grad_a)
+        s_b, q_b = _entropy_forms(b64 / np.sqrt(tb), True)
+    assert q_m is not None and q_b is not None
     value = max(0.0, s_m - 0.5 * (s_a + s_b))
 
     def grad(q_mix: np.ndarray, q_own: np.ndarray, s_own: float, norms: np.ndarray, t: float) -> np.ndarray:
@@ -116,7 +134,6 @@ def influence_parts(a: np.ndarray, b: np.ndarray, *, grad_a: bool = False
         d_own = -(z_c + s_own * norms) / t
         return d_mix - 0.5 * d_own
 
-    na = len(a64)
     g_b = grad(q_m[na:], q_b, s_b, nb2, tb)
     g_a = grad(q_m[:na], q_a, s_a, na2, ta) if q_a is not None else None
     return value, g_a, g_b, s_a

@@ -171,7 +171,7 @@ class TermCalculator:
         """Every configured term of window ``w``; ``seed`` fixes A, B, B' and the bootstrap. The random draws
         are made on this thread, in order; the eigenvalue problems run on the run's threads (:class:`Tasks`),
         all submitted before this thread scores EMI, the longest first: the drift and output terms' values and
-        slopes, the estimator's own values, then their exact resamples (which do not wait for the slopes)."""
+        slopes, then their exact resamples (which do not wait for the slopes)."""
         with Tasks(self.workers if self.linearised else 1) as tasks:
             return self._window(w, seed, tasks)
 
@@ -240,46 +240,32 @@ class TermCalculator:
 
     def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray, tasks: Tasks) -> Linearised:
         """A drift term and its control-variate bootstrap draws from one pass of eigenvalue problems, on ``tasks``:
-        the value, the slopes and a's entropy (:func:`~mllmshift.monitor.influence.influence_parts`) and the
-        estimator's own value where it differs (:meth:`_own`) now; at :meth:`Linearised.start` the
+        the value (the estimator's), the slopes and a's entropy (:func:`~mllmshift.monitor.influence.influence_parts`)
+        now; at :meth:`Linearised.start` the
         :data:`EXACT_DRAWS` exact resamples (:meth:`WeightedRJSD.parts`, which need not a's entropy: it is
         added when they are combined)."""
         parts = tasks.submit(influence_parts, a, w)
-        own = tasks.submit(self._own, a, w) if self._estimator_differs(a, w) else None
 
         def start() -> list[Future[Any]]:
             weighted = WeightedRJSD(a, w, single=self.single)
             return [tasks.submit(weighted.parts, ci) for ci in c[:EXACT_DRAWS]]
 
         def finish(p: tuple[float, Any, np.ndarray, float], exact: list[tuple[float, float]]) -> tuple[float, np.ndarray]:
-            value = own.result() if own is not None else p[0]
             resampled = [WeightedRJSD.combine(p[3], s_m, s_b) for s_m, s_b in exact]
-            return value, with_residuals(value + (c - 1.0) @ p[2], resampled)
+            return p[0], with_residuals(p[0] + (c - 1.0) @ p[2], resampled)
 
         return Linearised(parts, start, finish)
-
-    def _estimator_differs(self, a: np.ndarray, b: np.ndarray) -> bool:
-        """Whether the estimator builds d × d Grams for RJSD(a ‖ b) (n_a + n_b ≥ d): then its value is a float32
-        product's for float32 rows (1e-7 relative from the slopes' float64 value) and is recomputed by
-        :meth:`_own`, so that windows and their nulls (drawn with the estimator) compare like with like; with
-        fewer rows than dimensions the estimator works on the same float64 row Gram as the slopes."""
-        return len(a) + len(b) >= a.shape[1]
-
-    def _own(self, a: np.ndarray, b: np.ndarray) -> float:
-        """The estimator's own value of RJSD(a ‖ b), clipped at 0."""
-        return max(0.0, float(self.div.divergence(a, b)))
 
     def _output_draws(self, w: Rows, lab: np.ndarray, c_all: np.ndarray, tasks: Tasks) -> Linearised:
         """output(W) and its linearised bootstrap draws: JSD(W_Ŷ‖W_Y) is expanded in the labelled records'
         weights (both samples carry the same weights) and each draw is put through the ¼ power; NaN where
         a resample holds fewer than 2 labelled records (as the resampled path); ``c_all``: the window's draw
-        counts (B × n). On ``tasks``: the slopes (and the estimator's value, :meth:`_own`) now, the
+        counts (B × n). On ``tasks``: the value and slopes now, the
         :data:`EXACT_DRAWS` exact resamples (:class:`PairedWeightedRJSD`) at :meth:`Linearised.start`."""
         resp, ref = w.response[lab], w.reference[lab]
         c = c_all[:, lab]
         head = c[:EXACT_DRAWS]
         slopes = tasks.submit(lambda: rjsd_influence(resp, ref, grad_a=True))
-        own = tasks.submit(self._own, resp, ref) if self._estimator_differs(resp, ref) else None
 
         def start() -> list[Future[Any]]:
             paired = PairedWeightedRJSD(resp, ref, single=self.single)
@@ -287,7 +273,6 @@ class TermCalculator:
 
         def finish(parts: tuple[float, Any, np.ndarray], exact: list[float]) -> tuple[float, np.ndarray]:
             value, g_a, g_b = parts
-            value = own.result() if own is not None else value
             lin = np.maximum(0.0, value + (c - 1.0) @ (g_a + g_b)) ** 0.25
             fourth = [v ** 0.25 if k >= 2 else np.nan for v, k in zip(exact, head.sum(axis=1))]
             draws = with_residuals(lin, fourth)
