@@ -114,12 +114,13 @@ def split_reference(rows: Rows, seed: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 class TermCalculator:
     """Computes the configured terms of a window (see the module docstring). ``workers``: threads for the exact
-    resamples (the run's thread count; the values do not depend on it)."""
+    resamples (the run's thread count; the values do not depend on it). ``single``: the exact resamples in
+    float32 (:data:`~mllmshift.monitor.control_variate.EXACT_SINGLE`, the default; False gives the float64 ones)."""
 
     def __init__(self, ref: Reference, cfg: MonitorConfig, divergence: DivergenceEstimator,
                  workers: int = 1, *, single: bool = EXACT_SINGLE) -> None:
         self.ref, self.cfg, self.div, self.workers = ref, cfg, divergence, max(1, int(workers))
-        self.single = single  # the exact resamples' eigenvalues in float32 (:data:`EXACT_SINGLE`)
+        self.single = single  # the exact resamples' Grams and eigenvalues in float32 (:data:`EXACT_SINGLE`)
         self.terms = [t for t in cfg.terms if not (t == "visual" and not ref.has_visual)]
         self.jsd_terms = [t for t in self.terms if t in JSD_FIELDS]
         if not ref.members:
