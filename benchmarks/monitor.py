@@ -295,8 +295,8 @@ def throughput(a: argparse.Namespace) -> None:
             stat_cpu = (r["rest_cpu_s"] - r["rest_embed_cpu_s"]) / (a.windows - 1)
             print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
                   f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | **{r['records_per_s']:.0f}** | "
-                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {stat_cpu:.2f} | {r['cpu_s']:.1f} | "
-                  f"{os.getloadavg()[0]:.1f} |", flush=True)
+                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {stat_cpu:.2f} | "
+                  f"{r['cpu_s']:.1f} | {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 def stats(a: argparse.Namespace) -> None:

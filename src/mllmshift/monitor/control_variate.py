@@ -24,9 +24,10 @@ EXACT_SINGLE = True
 
 
 class Linearised:
-    """A linearised term in flight on :class:`~mllmshift.monitor.tasks.Tasks`: ``first`` (the future of its value and slopes, submitted
-    already), :meth:`start` submits its exact resamples ``start()`` without waiting for ``first``, and
-    :meth:`result` waits for both and returns ``finish(first, exact)`` (the interface of :class:`~mllmshift.monitor.tasks.Drawn`)."""
+    """A linearised term in flight on :class:`~mllmshift.monitor.tasks.Tasks`: ``first`` (the future of its value
+    and slopes, submitted already), :meth:`start` submits its exact resamples ``start()`` without waiting for
+    ``first``, and :meth:`result` waits for both and returns ``finish(first, exact)`` (the interface of
+    :class:`~mllmshift.monitor.tasks.Drawn`)."""
 
     def __init__(self, first: Future[Any], start: Callable[[], list[Future[Any]]],
                  finish: Callable[[Any, list[Any]], tuple[float, np.ndarray]]) -> None:

@@ -39,11 +39,11 @@ from mllmshift.estimators.divergence.rjsd import gram
 from mllmshift.resampling import counts_of_draws
 
 
-def _entropy_forms(v: np.ndarray, forms: bool, gram: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
-    """S(VᵀV / tr) and, if ``forms``, v_rᵀ ln(VᵀV) v_r for every row r (VᵀV has unit trace here). ``gram``: VᵀV
+def _entropy_forms(v: np.ndarray, forms: bool, vtv: np.ndarray | None = None) -> tuple[float, np.ndarray | None]:
+    """S(VᵀV / tr) and, if ``forms``, v_rᵀ ln(VᵀV) v_r for every row r (VᵀV has unit trace here). ``vtv``: VᵀV
     given (d × d; the estimator's product), in which case ``v`` need hold only the rows whose forms are wanted."""
     n, d = v.shape
-    if gram is None and n < d:
+    if vtv is None and n < d:
         k = v @ v.T
         if not forms:
             lam = np.linalg.eigvalsh((k + k.T) / 2.0)
@@ -52,7 +52,7 @@ def _entropy_forms(v: np.ndarray, forms: bool, gram: np.ndarray | None = None) -
         pos = lam > 0
         lam_log = np.where(pos, lam * np.log(np.where(pos, lam, 1.0)), 0.0)
         return _entropy(lam), (u * u) @ lam_log
-    g = v.T @ v if gram is None else gram
+    g = v.T @ v if vtv is None else vtv
     if not forms:
         return _entropy(np.linalg.eigvalsh((g + g.T) / 2.0)), None
     lam, e = np.linalg.eigh((g + g.T) / 2.0)

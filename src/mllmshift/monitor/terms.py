@@ -22,9 +22,10 @@ Confidence intervals resample W's records (B draws, the same draws for every ter
 and are *standard* bootstrap intervals :math:`\hat\theta \pm z_{1-a/2}\,\widehat{\mathrm{SE}}^*`, with SE* the
 standard deviation of the resampled values. With the plug-in linear RJSD (the monitor's default) and
 ``ci="linearised"`` (the default) the drift and answer terms' resamples come from a control-variate bootstrap
-(:func:`~mllmshift.monitor.control_variate.with_residuals`): the first-order expansion of the window's estimate in the records' draw counts
-(:mod:`mllmshift.monitor.influence`), corrected by :data:`~mllmshift.monitor.control_variate.EXACT_DRAWS` resamples recomputed exactly (their
-Grams and eigenvalues in float32: :data:`~mllmshift.monitor.control_variate.EXACT_SINGLE`);
+(:func:`~mllmshift.monitor.control_variate.with_residuals`): the first-order expansion of the window's estimate
+in the records' draw counts (:mod:`mllmshift.monitor.influence`), corrected by
+:data:`~mllmshift.monitor.control_variate.EXACT_DRAWS` resamples recomputed exactly (their Grams and eigenvalues
+in float32: :data:`~mllmshift.monitor.control_variate.EXACT_SINGLE`);
 ``ci="resampled"`` recomputes every resample. The estimates are the estimator's own on both paths. Intervals
 are centred on the estimate on purpose: a JSD estimate rises when a sample has repeated points, so percentile
 intervals would sit above the estimate, and basic intervals (2θ̂ − q) would move onto a bias-corrected scale,
@@ -242,16 +243,16 @@ class TermCalculator:
     def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray, tasks: Tasks) -> Linearised:
         """A drift term and its control-variate bootstrap draws from one pass of eigenvalue problems, on ``tasks``:
         the value (the estimator's), the slopes and a's entropy (:func:`~mllmshift.monitor.influence.influence_parts`)
-        now; at :meth:`Linearised.start` the
-        :data:`EXACT_DRAWS` exact resamples (:meth:`WeightedRJSD.parts`, which need not a's entropy: it is
-        added when they are combined)."""
+        now; at :meth:`Linearised.start` the :data:`EXACT_DRAWS` exact resamples (:meth:`WeightedRJSD.parts`,
+        which need not a's entropy: it is added when they are combined)."""
         parts = tasks.submit(influence_parts, a, w)
 
         def start() -> list[Future[Any]]:
             weighted = WeightedRJSD(a, w, single=self.single)
             return [tasks.submit(weighted.parts, ci) for ci in c[:EXACT_DRAWS]]
 
-        def finish(p: tuple[float, Any, np.ndarray, float], exact: list[tuple[float, float]]) -> tuple[float, np.ndarray]:
+        def finish(p: tuple[float, Any, np.ndarray, float],
+                   exact: list[tuple[float, float]]) -> tuple[float, np.ndarray]:
             resampled = [WeightedRJSD.combine(p[3], s_m, s_b) for s_m, s_b in exact]
             return p[0], with_residuals(p[0] + (c - 1.0) @ p[2], resampled)
 
