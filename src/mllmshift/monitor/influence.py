@@ -153,6 +153,8 @@ class WeightedRJSD:
         self.single, self.dtype = single, np.float32 if single else np.float64
         self.norms_b = (self.b * self.b).sum(axis=1)
         self.ta = float((self.a * self.a).sum())
+        if self.ta <= 0:
+            raise ValueError("a sample is all zeros; its covariance has no trace to normalise by")
         self.s_a = s_a
         self.dual = self.na + len(self.b) < d
         if self.dual:
