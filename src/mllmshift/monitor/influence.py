@@ -32,8 +32,12 @@ standard error against the resampled one; the replays give the same estimates, p
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from typing import Any
+
 import numpy as np
-from scipy.linalg import lapack
+from scipy.linalg import cython_lapack
 
 from mllmshift.estimators.divergence.rjsd import gram
 from mllmshift.resampling import counts_of_draws
@@ -65,15 +69,44 @@ def _entropy_forms(v: np.ndarray, forms: bool, vtv: np.ndarray | None = None) ->
 def eigenvalues(x: np.ndarray, single: bool = False) -> np.ndarray:
     """The eigenvalues of the symmetric matrix ``x``: ``np.linalg.eigvalsh`` in float64, or (``single``) LAPACK's
     ``ssyevr`` on x rounded to float32 (1.4–1.6× faster from 300 to 632 rows on one thread; each eigenvalue
-    within a few float32 ulps of ‖x‖₂), returned as float64."""
+    within a few float32 ulps of ‖x‖₂), returned as float64. The float32 call goes through ctypes
+    (:func:`_ssyevr`), which releases the GIL: numpy's ``eigvalsh`` and scipy's ``lapack.ssyevr`` wrapper hold
+    it for the whole decomposition, so the run's workers could not overlap their eigenvalue problems."""
     if not single:
         return np.linalg.eigvalsh(x)
-    x32 = np.asarray(x, dtype=np.float32)
-    # x32.T: Fortran order without a copy; LAPACK may overwrite it only where x32 is a copy made here
-    w, _, _, _, info = lapack.ssyevr(x32.T, compute_v=0, overwrite_a=int(x32 is not x))
-    if info != 0:
-        raise np.linalg.LinAlgError(f"ssyevr did not converge (info {info})")
-    return np.asarray(w, dtype=np.float64)
+    a = np.array(x, dtype=np.float32, order="C")  # a copy LAPACK may overwrite
+    return _ssyevr(a).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _ssyevr_pointer() -> Any:
+    """scipy's LAPACK ``ssyevr`` (``scipy.linalg.cython_lapack``) as a ctypes function: a foreign call that
+    releases the GIL while it runs."""
+    capsule = cython_lapack.__pyx_capi__["ssyevr"]
+    get_name, get_pointer = ctypes.pythonapi.PyCapsule_GetName, ctypes.pythonapi.PyCapsule_GetPointer
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 21))(get_pointer(capsule, get_name(capsule)))
+
+
+def _ssyevr(a: np.ndarray) -> np.ndarray:
+    """Eigenvalues (ascending) of the C-ordered symmetric float32 matrix ``a`` (overwritten), from its lower
+    triangle: LAPACK sees the memory as aᵀ in Fortran order and reads its upper triangle ('U'), the call
+    ``scipy.linalg.lapack.ssyevr(a.T, compute_v=0)`` makes (the same workspace: equal to the last bit)."""
+    n = a.shape[0]
+    ints = {k: ctypes.c_int(v) for k, v in (("n", n), ("il", 1), ("iu", n), ("ldz", 1), ("lwork", 26 * n),
+                                            ("liwork", 10 * n), ("m", 0), ("info", 0))}
+    vl, vu, abstol = ctypes.c_float(0.0), ctypes.c_float(0.0), ctypes.c_float(0.0)
+    w, z = np.empty(n, np.float32), np.empty(1, np.float32)
+    isuppz, work, iwork = np.empty(2 * n, np.int32), np.empty(26 * n, np.float32), np.empty(10 * n, np.int32)
+    ref = ctypes.byref
+    _ssyevr_pointer()(ctypes.c_char_p(b"N"), ctypes.c_char_p(b"A"), ctypes.c_char_p(b"U"), ref(ints["n"]),
+                      a.ctypes.data, ref(ints["n"]), ref(vl), ref(vu), ref(ints["il"]), ref(ints["iu"]), ref(abstol),
+                      ref(ints["m"]), w.ctypes.data, z.ctypes.data, ref(ints["ldz"]), isuppz.ctypes.data,
+                      work.ctypes.data, ref(ints["lwork"]), iwork.ctypes.data, ref(ints["liwork"]), ref(ints["info"]))
+    if ints["info"].value != 0 or ints["m"].value != n:
+        raise np.linalg.LinAlgError(f"ssyevr did not converge (info {ints['info'].value}, {ints['m'].value} of {n})")
+    return w
 
 
 def _entropy(lam: np.ndarray) -> float:
