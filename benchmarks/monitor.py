@@ -6,6 +6,7 @@ Usage::
     python benchmarks/monitor.py false-alarms    # alerts per window over ≥ 200 windows of a stationary stream
     python benchmarks/monitor.py stats --threads 1   # CPU per window of the statistics, linearised vs resampled
     python benchmarks/monitor.py profile --threads 1 # CPU seconds per component, first window and steady windows
+    python benchmarks/monitor.py window --stat-windows 100 1000   # one window's eigenvalue tasks, CPU by kind
     python benchmarks/monitor.py all
 
 **Throughput.** The offline generator of :mod:`mllmshift.monitor.replay` (every text made unique, so a cold
@@ -23,6 +24,11 @@ time is measured inside the monitor; the rest of a window is its statistics. Cac
 **Profile.** The throughput run of one cache mode (``--cache``) on ``--threads``, with the CPU seconds of each
 component (:data:`PROFILED`) summed apart for the first window and the steady ones, and (``--cprofile``) the
 top functions of a cProfile of the steady windows.
+
+**Window.** ``TermCalculator.window`` alone on seeded 512-d float32 Gaussian rows with a decaying spectrum
+(d^-0.7), a reference of max(400, 2w), every drift and output term, no EMI: CPU seconds per window of each kind
+of task on one worker (the tasks run in order on the calling thread), then wall and CPU per window on
+``--threads`` workers; ``--windows`` windows after one untimed.
 
 **False alarms.** A stream drawn from the reference's own distribution (independent draws of the same
 generator), windows of 50 records, α = 0.05 per window, every watched term, one run per encoder. The
@@ -121,10 +127,10 @@ PROFILED = (
     ("embedding", "mllmshift.monitor.embed", "RecordEmbedder", "embed"),
     ("null draws", "mllmshift.monitor.null", None, "_draws"),
     ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "jsd"),
-    ("RJSD estimates", "mllmshift.monitor.terms", "TermCalculator", "_own"),
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "rjsd_influence"),
     ("RJSD influence (slopes)", "mllmshift.monitor.terms", None, "influence_parts"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),
+    ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "parts"),
     ("RJSD exact resamples", "mllmshift.monitor.influence", "WeightedRJSD", "__init__"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "output"),
     ("output term + bootstrap", "mllmshift.monitor.terms", "TermCalculator", "_output_draws"),
@@ -268,6 +274,94 @@ def child_false_alarms(args: dict) -> dict:
             "computed": computed, "wall_s": time.perf_counter() - t0}
 
 
+#: (kind, module, object, attribute): the window's tasks timed by :func:`child_window`
+WINDOW_TASKS = (
+    ("slopes", "mllmshift.monitor.terms", None, "influence_parts"),
+    ("slopes", "mllmshift.monitor.terms", None, "rjsd_influence"),
+    ("estimator's own values", "mllmshift.monitor.terms", "TermCalculator", "_own"),
+    ("exact resamples, drift terms", "mllmshift.monitor.influence", "WeightedRJSD", "parts"),
+    ("exact resamples, drift terms", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),
+    ("exact resamples, output term", "mllmshift.monitor.influence", "PairedWeightedRJSD", "__call__"),
+    ("output_shift baseline", "mllmshift.monitor.terms", "TermCalculator", "output"),
+)
+
+
+def child_window(args: dict) -> dict:
+    import functools
+    import importlib
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    sys.path.insert(0, SRC)
+    from mllmshift.estimators.defaults import build_divergence
+    from mllmshift.monitor.config import MonitorConfig, WindowSpec, default_eval
+    from mllmshift.monitor.embed import Rows
+    from mllmshift.monitor.terms import Reference, TermCalculator, split_reference
+
+    d, w, workers, reps = 512, args["window"], args["threads"], args["windows"]
+    rng = np.random.default_rng(0)
+    scale = np.arange(1, d + 1) ** -0.7
+
+    def rows(n: int, prefix: str, shift: float = 0.0) -> Rows:
+        mk = lambda: (rng.normal(size=(n, d)) * scale + shift).astype(np.float32)  # noqa: E731
+        x = mk()
+        return Rows(tuple(f"{prefix}{i}" for i in range(n)), x, mk() + 0.3 * x, mk() + 0.3 * x, np.ones(n, bool),
+                    mk(), "concat")
+
+    ref, win = rows(max(400, 2 * w), "r"), rows(w, "w", 0.05)
+    cfg = MonitorConfig(WindowSpec.parse(str(w)), default_eval().with_(threads=workers))
+    spent: dict[str, float] = {}
+    timing = [False]
+
+    def wrap(kind, fn):
+        @functools.wraps(fn)
+        def timed(*a, **k):
+            c = time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                if timing[0]:
+                    spent[kind] = spent.get(kind, 0.0) + time.thread_time() - c
+        return timed
+
+    for kind, module, obj, attr in WINDOW_TASKS:
+        owner = importlib.import_module(module)
+        owner = getattr(owner, obj) if obj else owner
+        if getattr(owner, attr, None) is not None:
+            setattr(owner, attr, wrap(kind, getattr(owner, attr)))
+    out: dict = {"window": w}
+    with threadpool_limits(1):
+        for n_workers in (1, workers):
+            calc = TermCalculator(Reference(ref, *split_reference(ref, 7)), cfg, build_divergence("rjsd"),
+                                  workers=n_workers)
+            calc.window(win, 0)
+            timing[0] = n_workers == 1
+            c, t = time.process_time(), time.perf_counter()
+            for i in range(reps):
+                calc.window(win, i + 1)
+            timing[0] = False
+            out[f"wall_{n_workers}"] = (time.perf_counter() - t) / reps
+            out[f"cpu_{n_workers}"] = (time.process_time() - c) / reps
+    out["kinds"] = {k: v / reps for k, v in spent.items()}
+    return out
+
+
+def window(a: argparse.Namespace) -> None:
+    """One table: CPU per window by task kind on one worker, then the window on ``--threads`` workers."""
+    rs = [_spawn("window", {"window": w, "threads": a.threads, "windows": a.windows}) for w in a.stat_windows]
+    kinds = list(dict.fromkeys(k for k, *_ in WINDOW_TASKS))
+    print(f"\n### One window's eigenvalue tasks: 512-d Gaussian rows, reference max(400, 2w), no EMI, "
+          f"{a.windows} windows, load avg {os.getloadavg()[0]:.1f} (CPU s per window)\n")
+    print("| task (one worker) | " + " | ".join(f"w = {r['window']}" for r in rs) + " |")
+    print("|---|" + "---|" * len(rs))
+    for k in kinds:
+        print(f"| {k} | " + " | ".join(f"{r['kinds'].get(k, 0.0):.3f}" for r in rs) + " |")
+    print("| **window, one worker (CPU s)** | " + " | ".join(f"**{r['cpu_1']:.3f}**" for r in rs) + " |")
+    print(f"| window, {a.threads} workers: wall s / CPU s | "
+          + " | ".join(f"{r[f'wall_{a.threads}']:.3f} / {r[f'cpu_{a.threads}']:.3f}" for r in rs) + " |")
+
+
 def _spawn(kind: str, args: dict) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(args)], capture_output=True,
                          text=True, check=False)
@@ -285,16 +379,18 @@ def throughput(a: argparse.Namespace) -> None:
         print(f"\n### Throughput: reference {ref}, windows of {w} records, {a.encoder}, --threads {a.threads}\n")
         print("| cache | set-up (s) | first window (s) | of which embedding (s) | next "
               f"{a.windows - 1} windows (s) | of which embedding (s) | records/s (steady) | steady CPU (s) | "
-              "of which embedding (CPU s) | statistics per window (s wall, less embedding) | CPU (s) | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "of which embedding (CPU s) | statistics per window (s wall, less embedding) | statistics per window "
+              "(CPU s) | CPU (s) | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for cache in a.caches.split(","):
             r = _spawn("throughput", {"cache": cache, "encoder": a.encoder, "reference": ref, "window": w,
                                       "windows": a.windows, "threads": a.threads})
             stat = (r["rest_s"] - r["rest_embed_s"]) / (a.windows - 1)
+            stat_cpu = (r["rest_cpu_s"] - r["rest_embed_cpu_s"]) / (a.windows - 1)
             print(f"| {cache} | {r['setup_s']:.1f} | {r['first_window_s']:.1f} | {r['first_embed_s']:.1f} | "
                   f"{r['rest_s']:.1f} | {r['rest_embed_s']:.1f} | **{r['records_per_s']:.0f}** | "
-                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {r['cpu_s']:.1f} | "
-                  f"{os.getloadavg()[0]:.1f} |", flush=True)
+                  f"{r['rest_cpu_s']:.1f} | {r['rest_embed_cpu_s']:.1f} | {stat:.2f} | {stat_cpu:.2f} | "
+                  f"{r['cpu_s']:.1f} | {os.getloadavg()[0]:.1f} |", flush=True)
 
 
 def stats(a: argparse.Namespace) -> None:
@@ -365,12 +461,12 @@ def main() -> None:
 
         passive_waits(os.environ)
         fn = {"throughput": child_throughput, "profile": child_profile,
-              "false-alarms": child_false_alarms}[sys.argv[2]]
+              "false-alarms": child_false_alarms, "window": child_window}[sys.argv[2]]
         print(json.dumps(fn(json.loads(sys.argv[3]))))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["throughput", "false-alarms", "stats", "profile", "all"])
-    p.add_argument("--stat-windows", type=int, nargs="+", default=[100, 1000], help="stats, profile: window sizes")
+    p.add_argument("what", choices=["throughput", "false-alarms", "stats", "profile", "window", "all"])
+    p.add_argument("--stat-windows", type=int, nargs="+", default=[100, 1000], help="stats, profile, window: window sizes")
     p.add_argument("--cache", default="none", choices=["none", "cold", "warm"], help="profile: cache mode")
     p.add_argument("--cprofile", action="store_true", help="profile: print cProfile's top functions too")
     p.add_argument("--threads", type=int, default=2)
@@ -393,6 +489,8 @@ def main() -> None:
         stats(a)
     if a.what == "profile":
         profile(a)
+    if a.what == "window":
+        window(a)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from test_monitor_terms import gaussian_rows, make_calc
 from mllmshift.estimators.divergence.rjsd import rjsd
 from mllmshift.evaluation.config import EvalConfig
 from mllmshift.monitor.config import MonitorConfig, WindowSpec
-from mllmshift.monitor.influence import counts, rjsd_influence
+from mllmshift.monitor.influence import WeightedRJSD, counts, influence_parts, rjsd_influence
 
 
 @pytest.mark.parametrize("na,nb,d", [(30, 10, 16), (300, 100, 64), (60, 50, 8)])  # dual and primal forms
@@ -126,3 +126,21 @@ def test_fast_path_gives_the_same_series_and_alerts_on_the_llava_bench_replay(tm
     _same_series(fast, slow)
     assert [r["alerts"] for r in fast] == [r["alerts"] for r in slow]
     assert math.isfinite(fast[-1]["text"])
+
+
+@pytest.mark.parametrize("n,d", [(40, 16), (10, 64)])  # the estimator's d × d path (float32 products), its row Gram
+def test_the_slopes_pass_value_is_the_estimators_own(n, d):
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(n, d)).astype(np.float32)
+    b = (rng.normal(size=(n + 5, d)) * 1.3 + 0.2).astype(np.float32)
+    for grad_a in (False, True):
+        value, g_a, g_b, _ = influence_parts(a, b, grad_a=grad_a)
+        assert value == pytest.approx(rjsd(a, b), rel=1e-12, abs=1e-14)
+        assert (g_a is not None) == grad_a and abs(float(g_b.sum())) < 1e-6 * float(np.abs(g_b).sum())
+
+
+def test_an_all_zero_sample_is_refused_with_its_reason():
+    b = np.ones((4, 3))
+    for call in (lambda: WeightedRJSD(np.zeros((5, 3)), b), lambda: influence_parts(np.zeros((5, 3)), b)):
+        with pytest.raises(ValueError, match="all zeros"):
+            call()

@@ -11,7 +11,8 @@ mutual information can fall; where some reference answers exist, EMI itself can 
 - :mod:`~mllmshift.monitor.embed`: records → embedding rows, as the reference was embedded;
 - :mod:`~mllmshift.monitor.windows`: tumbling/sliding windows by count or time;
 - :mod:`~mllmshift.monitor.terms`: per-window terms with bootstrap CIs (:mod:`~mllmshift.monitor.influence`:
-  RJSD's per-record derivative for the control-variate bootstrap); :mod:`~mllmshift.monitor.null`: their
+  RJSD's per-record derivative; :mod:`~mllmshift.monitor.control_variate`: the control-variate bootstrap it
+  feeds); :mod:`~mllmshift.monitor.null`: their
   no-shift distributions at the same size;
 - :mod:`~mllmshift.monitor.calibration`: permutation p-values, Šidák's split and the expected run time;
 - :mod:`~mllmshift.monitor.alerts`: the k-consecutive rule (one decision per window) and its sinks;

@@ -22,8 +22,10 @@ Confidence intervals resample W's records (B draws, the same draws for every ter
 and are *standard* bootstrap intervals :math:`\hat\theta \pm z_{1-a/2}\,\widehat{\mathrm{SE}}^*`, with SE* the
 standard deviation of the resampled values. With the plug-in linear RJSD (the monitor's default) and
 ``ci="linearised"`` (the default) the drift and answer terms' resamples come from a control-variate bootstrap
-(:func:`_with_residuals`): the first-order expansion of the window's estimate in the records' draw counts
-(:mod:`mllmshift.monitor.influence`), corrected by :data:`EXACT_DRAWS` resamples recomputed exactly;
+(:func:`~mllmshift.monitor.control_variate.with_residuals`): the first-order expansion of the window's estimate
+in the records' draw counts (:mod:`mllmshift.monitor.influence`), corrected by
+:data:`~mllmshift.monitor.control_variate.EXACT_DRAWS` resamples recomputed exactly (their Grams and eigenvalues
+in float32: :data:`~mllmshift.monitor.control_variate.EXACT_SINGLE`);
 ``ci="resampled"`` recomputes every resample. The estimates are the estimator's own on both paths. Intervals
 are centred on the estimate on purpose: a JSD estimate rises when a sample has repeated points, so percentile
 intervals would sit above the estimate, and basic intervals (2θ̂ − q) would move onto a bias-corrected scale,
@@ -47,6 +49,7 @@ from mllmshift.estimators.base import DivergenceEstimator, MIEstimator
 from mllmshift.estimators.divergence.rjsd import RJSD
 from mllmshift.errors import DataError
 from mllmshift.monitor.config import MonitorConfig
+from mllmshift.monitor.control_variate import EXACT_DRAWS, EXACT_SINGLE, Linearised, with_residuals
 from mllmshift.monitor.embed import Rows
 from mllmshift.monitor.influence import (
     PairedWeightedRJSD,
@@ -55,12 +58,8 @@ from mllmshift.monitor.influence import (
     influence_parts,
     rjsd_influence,
 )
-from mllmshift.monitor.tasks import Drawn
 from mllmshift.monitor.window_emi import emi_and_draws, emi_value
 from mllmshift.workers import Tasks
-
-#: resamples recomputed exactly per term and window on the linearised path (see :func:`_with_residuals`)
-EXACT_DRAWS = 20
 
 #: term → the embedding compared with the reference
 JSD_FIELDS = {"visual": "visual", "text": "text", "answer": "response"}
@@ -81,36 +80,6 @@ class WindowStats:
 
     values: dict[str, TermValue] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-def _with_residuals(linear: np.ndarray, exact: Sequence[float]) -> np.ndarray:
-    """Bootstrap draws from first-order draws and the first R of them recomputed exactly (the control-variate
-    bootstrap): the residual r = exact − linear of the R draws is regressed on the linear value,
-    r ≈ α + β(lin − mean) + ε, and draw b ≥ R becomes lin_b + α + β(lin_b − mean) + ε_{b mod R} (ε scaled by
-    √(R/(R − 2)), the regression's degrees of freedom); draws b < R are the exact values. All clipped at 0, as
-    the estimators clip.
-
-    Near no shift a JSD is nearly *degenerate* in the records' weights (its first derivative is small and the
-    second-order term carries much of the resampling spread: alone, the first-order draws give 0.6–0.9 of
-    the resampled standard error on the replays). The regression puts back the second-order part's variance
-    and its covariance with the first-order part, at the cost of R exact draws instead of B."""
-    lin = np.asarray(linear, dtype=np.float64)
-    r = len(exact)
-    x, res = lin[:r], np.asarray(exact, dtype=np.float64) - lin[:r]
-    ok = np.isfinite(res) & np.isfinite(x)
-    if ok.sum() < 2:
-        return np.maximum(0.0, lin)
-    x, res = x[ok], res[ok]
-    mean = float(x.mean())
-    var = float(((x - mean) ** 2).sum())
-    beta = float(((x - mean) * (res - res.mean())).sum() / var) if var > 0 else 0.0
-    eps = res - res.mean() - beta * (x - mean)
-    if len(eps) > 2:  # the regression used 2 degrees of freedom: rescale the recycled ε to the unbiased variance
-        eps = eps * math.sqrt(len(eps) / (len(eps) - 2))
-    out = lin + res.mean() + beta * (lin - mean) + np.resize(eps, len(lin))
-    head = out[:r]
-    head[ok] = x + res  # the exact draws themselves
-    return np.maximum(0.0, out)
 
 
 def standard_interval(estimate: float, se: float, confidence: float) -> tuple[float, float]:
@@ -146,11 +115,13 @@ def split_reference(rows: Rows, seed: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 class TermCalculator:
     """Computes the configured terms of a window (see the module docstring). ``workers``: threads for the exact
-    resamples (the run's thread count; the values do not depend on it)."""
+    resamples (the run's thread count; the values do not depend on it). ``single``: the exact resamples in
+    float32 (:data:`~mllmshift.monitor.control_variate.EXACT_SINGLE`, the default; False gives the float64 ones)."""
 
     def __init__(self, ref: Reference, cfg: MonitorConfig, divergence: DivergenceEstimator,
-                 workers: int = 1) -> None:
+                 workers: int = 1, *, single: bool = EXACT_SINGLE) -> None:
         self.ref, self.cfg, self.div, self.workers = ref, cfg, divergence, max(1, int(workers))
+        self.single = single  # the exact resamples' Grams and eigenvalues in float32 (:data:`EXACT_SINGLE`)
         self.terms = [t for t in cfg.terms if not (t == "visual" and not ref.has_visual)]
         self.jsd_terms = [t for t in self.terms if t in JSD_FIELDS]
         if not ref.members:
@@ -200,9 +171,9 @@ class TermCalculator:
 
     def window(self, w: Rows, seed: int) -> WindowStats:
         """Every configured term of window ``w``; ``seed`` fixes A, B, B' and the bootstrap. The random draws
-        are made on this thread, in order; the eigenvalue problems run on the run's threads (:class:`Tasks`):
-        first the drift and output terms' values and slopes, while this thread scores EMI, then their exact
-        resamples."""
+        are made on this thread, in order; the eigenvalue problems run on the run's threads (:class:`Tasks`),
+        all submitted before this thread scores EMI, the longest first: the drift and output terms' values and
+        slopes, then their exact resamples (which do not wait for the slopes)."""
         with Tasks(self.workers if self.linearised else 1) as tasks:
             return self._window(w, seed, tasks)
 
@@ -212,7 +183,7 @@ class TermCalculator:
         m, own = len(lab), set(w.ids)
         rng = np.random.default_rng(seed)
         boot = rng.integers(0, n, size=(self.cfg.n_bootstrap, n)) if n else np.zeros((0, 0), np.int64)
-        pending: dict[str, Drawn] = {}
+        pending: dict[str, Linearised] = {}
         c = counts(boot, n) if self.linearised else None  # the draw counts, shared by the drift and output terms
 
         why = self.jsd_feasible(n)
@@ -225,11 +196,12 @@ class TermCalculator:
                     f = JSD_FIELDS[t]
                     pending[t] = self._jsd_draws(a.field(f), w.field(f), c, tasks)  # type: ignore[arg-type]
                 else:
-                    pending[t] = Drawn.done(self.jsd(t, a, w), np.array([self.jsd(t, a, w.take(b)) for b in boot]))
+                    pending[t] = Linearised.done(self.jsd(t, a, w), np.array([self.jsd(t, a, w.take(b)) for b in boot]))
 
         want_lab = [t for t in ("output", "output_shift", "emi", "emid", "bound") if t in self.terms]
         why = self.labelled_feasible(m, "output") if want_lab else None
         base: Future[float] | None = None
+        wl: Rows | None = None
         if why is not None:
             out.notes.append(why)
         elif want_lab:
@@ -239,18 +211,18 @@ class TermCalculator:
                     pending["output"] = self._output_draws(w, lab, c, tasks)
                 else:
                     sub = [b[w.labelled[b]] for b in boot]
-                    pending["output"] = Drawn.done(
+                    pending["output"] = Linearised.done(
                         self.output(wl), np.array([self.output(w.take(s)) if len(s) >= 2 else np.nan for s in sub]))
                 why_shift = self.labelled_feasible(m, "output_shift")
                 if "output_shift" in self.terms and why_shift is None:
                     base = tasks.submit(self.output, self._sample(self.ref.labelled, m, own, rng))
                 elif "output_shift" in self.terms:
                     out.notes.append(why_shift)  # type: ignore[arg-type]
-            if "emi" in self.terms or "emid" in self.terms:
-                self._emi_terms(out, wl, m, own, rng, seed)
 
-        for p in pending.values():
+        for p in pending.values():  # the exact resamples, queued behind every value and slope
             p.start()
+        if wl is not None and ("emi" in self.terms or "emid" in self.terms):
+            self._emi_terms(out, wl, m, own, rng, seed)
         values: dict[str, float] = {}
         draws: dict[str, np.ndarray] = {}
         for t, p in pending.items():
@@ -268,50 +240,47 @@ class TermCalculator:
             self._put(out, "bound", value, b_draws)
         return out
 
-    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray, tasks: Tasks) -> Drawn:
-        """A drift term and its control-variate bootstrap draws from one pass of eigenvalue problems: the value,
-        the slopes and a's entropy (:func:`~mllmshift.monitor.influence.influence_parts`), then the
-        :data:`EXACT_DRAWS` exact resamples reusing that entropy (:class:`WeightedRJSD`), all on ``tasks``."""
-        def start(parts: tuple[float, Any, np.ndarray, float]) -> list[Future[float]]:
-            weighted = WeightedRJSD(a, w, s_a=parts[3])
-            return [tasks.submit(weighted, ci) for ci in c[:EXACT_DRAWS]]
+    def _jsd_draws(self, a: np.ndarray, w: np.ndarray, c: np.ndarray, tasks: Tasks) -> Linearised:
+        """A drift term and its control-variate bootstrap draws from one pass of eigenvalue problems, on ``tasks``:
+        the value (the estimator's), the slopes and a's entropy (:func:`~mllmshift.monitor.influence.influence_parts`)
+        now; at :meth:`Linearised.start` the :data:`EXACT_DRAWS` exact resamples (:meth:`WeightedRJSD.parts`,
+        which need not a's entropy: it is added when they are combined)."""
+        parts = tasks.submit(influence_parts, a, w)
 
-        def finish(parts: tuple[float, Any, np.ndarray, float], exact: list[float]) -> tuple[float, np.ndarray]:
-            value = self._own(a, w, parts[0])
-            return value, _with_residuals(value + (c - 1.0) @ parts[2], exact)
+        def start() -> list[Future[Any]]:
+            weighted = WeightedRJSD(a, w, single=self.single)
+            return [tasks.submit(weighted.parts, ci) for ci in c[:EXACT_DRAWS]]
 
-        return Drawn(tasks.submit(influence_parts, a, w), start, finish)
+        def finish(p: tuple[float, Any, np.ndarray, float],
+                   exact: list[tuple[float, float]]) -> tuple[float, np.ndarray]:
+            resampled = [WeightedRJSD.combine(p[3], s_m, s_b) for s_m, s_b in exact]
+            return p[0], with_residuals(p[0] + (c - 1.0) @ p[2], resampled)
 
-    def _own(self, a: np.ndarray, b: np.ndarray, value: float) -> float:
-        """The estimator's own value of RJSD(a ‖ b), given the slopes' ``value``: the same number where the
-        estimator works on the (n_a + n_b)-row Gram in float64 as the slopes do (fewer rows than dimensions),
-        recomputed by the estimator where it builds d × d Grams (a float32 product for float32 rows: 1e-7
-        relative apart), so that windows and their nulls (drawn with the estimator) compare like with like."""
-        return max(0.0, float(self.div.divergence(a, b))) if len(a) + len(b) >= a.shape[1] else value
+        return Linearised(parts, start, finish)
 
-    def _output_draws(self, w: Rows, lab: np.ndarray, c_all: np.ndarray, tasks: Tasks) -> Drawn:
+    def _output_draws(self, w: Rows, lab: np.ndarray, c_all: np.ndarray, tasks: Tasks) -> Linearised:
         """output(W) and its linearised bootstrap draws: JSD(W_Ŷ‖W_Y) is expanded in the labelled records'
         weights (both samples carry the same weights) and each draw is put through the ¼ power; NaN where
         a resample holds fewer than 2 labelled records (as the resampled path); ``c_all``: the window's draw
-        counts (B × n). On ``tasks``: the slopes, then
-        the :data:`EXACT_DRAWS` exact resamples (:class:`PairedWeightedRJSD`)."""
+        counts (B × n). On ``tasks``: the value and slopes now, the
+        :data:`EXACT_DRAWS` exact resamples (:class:`PairedWeightedRJSD`) at :meth:`Linearised.start`."""
         resp, ref = w.response[lab], w.reference[lab]
         c = c_all[:, lab]
         head = c[:EXACT_DRAWS]
+        slopes = tasks.submit(lambda: rjsd_influence(resp, ref, grad_a=True))
 
-        def start(_: Any) -> list[Future[float]]:
-            paired = PairedWeightedRJSD(resp, ref)
+        def start() -> list[Future[Any]]:
+            paired = PairedWeightedRJSD(resp, ref, single=self.single)
             return [tasks.submit(paired, ci) for ci in head]
 
         def finish(parts: tuple[float, Any, np.ndarray], exact: list[float]) -> tuple[float, np.ndarray]:
             value, g_a, g_b = parts
-            value = self._own(resp, ref, value)
             lin = np.maximum(0.0, value + (c - 1.0) @ (g_a + g_b)) ** 0.25
             fourth = [v ** 0.25 if k >= 2 else np.nan for v, k in zip(exact, head.sum(axis=1))]
-            draws = _with_residuals(lin, fourth)
+            draws = with_residuals(lin, fourth)
             return value ** 0.25, np.where(c.sum(axis=1) >= 2, draws, np.nan)
 
-        return Drawn(tasks.submit(lambda: rjsd_influence(resp, ref, grad_a=True)), start, finish)
+        return Linearised(slopes, start, finish)
 
     def _emi_terms(self, out: WindowStats, wl: Rows, m: int, own: set[str], rng: np.random.Generator,
                    seed: int) -> None:
