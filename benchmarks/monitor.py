@@ -278,7 +278,6 @@ def child_false_alarms(args: dict) -> dict:
 WINDOW_TASKS = (
     ("slopes", "mllmshift.monitor.terms", None, "influence_parts"),
     ("slopes", "mllmshift.monitor.terms", None, "rjsd_influence"),
-    ("estimator's own values", "mllmshift.monitor.terms", "TermCalculator", "_own"),
     ("exact resamples, drift terms", "mllmshift.monitor.influence", "WeightedRJSD", "parts"),
     ("exact resamples, drift terms", "mllmshift.monitor.influence", "WeightedRJSD", "__call__"),
     ("exact resamples, output term", "mllmshift.monitor.influence", "PairedWeightedRJSD", "__call__"),
