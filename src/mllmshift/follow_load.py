@@ -69,7 +69,7 @@ class FollowLoad:
         """Run the stage ``name`` inside :func:`~mllmshift.threads.thread_limits` of a fresh choice (the run's,
         when not automatic)."""
         choice = self._choose()
-        entry = self._stages.setdefault(name, {"threads": choice.threads, "load": choice.load, "changes": []})
+        self._stages.setdefault(name, {"threads": choice.threads, "load": choice.load, "changes": []})
         outer = self._current, self._threads
         self._current, self._threads = name, choice.threads
         self._last = self._clock()

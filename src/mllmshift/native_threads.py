@@ -6,7 +6,7 @@ monitor's tests spent 8.8 of 14 s in system time on these scans). The project en
 (every RJSD estimate runs its eigenvalue problems on one BLAS thread, every window of the monitor enters
 one), so the scan is kept, as :class:`threadpoolctl.ThreadpoolController`, and made again only when the
 process has loaded another shared object since (counted by ``dl_iterate_phdr`` on Linux,
-``_dyld_image_count`` on macOS: about 50 µs; elsewhere the count of imported modules stands in); the limit
+``_dyld_image_count`` on macOS: about 5 µs; elsewhere the count of imported modules stands in); the limit
 itself is then two calls into each library. A count of imported modules alone missed libraries: a test
 suite removes modules as well as adding them, and some packages load their BLAS (OpenCV's OpenBLAS) after
 their import.
